@@ -1,0 +1,500 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* The one internal header: limits, structs and every file's prototypes. */
+
+#ifndef BASALT_H
+#define BASALT_H
+
+#include <sys/types.h>
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+struct evbuffer;
+struct event_base;
+struct bufferevent;
+struct sqlite3;
+struct sqlite3_stmt;
+
+/* Defaults, each overridable from basalt.conf. */
+#define DEFAULT_WORKERS			8
+#define DEFAULT_REQUEST_TIMEOUT		30
+#define DEFAULT_MAX_BODY_SIZE		(1024 * 1024)
+#define DEFAULT_HEARTBEAT_INTERVAL	15
+#define DEFAULT_STREAM_BUFFER_LIMIT	(1024 * 1024)
+#define DEFAULT_RETRY_MS		2000
+#define DEFAULT_RETENTION_SECONDS	86400
+#define DEFAULT_RETENTION_COUNT		1000000
+#define DEFAULT_BUSY_TIMEOUT_MS		5000
+#define DEFAULT_HOOK_TIMEOUT_MS		1000
+
+/* Fixed limits. */
+#define MAX_WORKERS		256
+#define MAX_NAME_LEN		63	/* realm, app, collection names */
+#define ULID_LEN		26
+#define TIMESTAMP_LEN		24	/* 2026-11-29T17:21:40.123Z */
+#define MAX_PARAMS_SIZE		(64 * 1024)	/* FastCGI params of a request */
+#define MAX_JSON_DEPTH		64
+#define DEFAULT_PAGE_LIMIT	50
+#define MAX_PAGE_LIMIT		500
+#define MAX_EVENT_TYPE_LEN	64
+#define MAX_LABEL_LEN		200
+#define WRITER_BATCH_MAX	256	/* writes committed together */
+#define REPLAY_BATCH		256	/* events read per replay step */
+#define TAIL_BATCH		1024	/* events read per tail step */
+#define TAIL_POLL_MS		10	/* look for other processes' commits */
+#define PRUNE_INTERVAL		60	/* seconds between retention sweeps */
+#define STREAM_LOW_WATER	(64 * 1024)	/* replay resumes below this */
+#define TOKEN_SECRET_BYTES	32
+#define TOKEN_HASH_LEN		64	/* hex of a 32-byte BLAKE2b */
+#define TOKEN_ID_LEN		16
+
+/* Log levels. */
+enum {
+	LOG_LEVEL_ERROR,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG
+};
+
+/* Token scopes, a bit mask. */
+#define SCOPE_READ	0x1
+#define SCOPE_WRITE	0x2
+#define SCOPE_ADMIN	0x4
+
+/* Causes of a failed request; reply.c maps each to a status and code. */
+enum err {
+	ERR_NONE,
+	ERR_INVALID_JSON,
+	ERR_NOT_OBJECT,
+	ERR_INVALID_NAME,
+	ERR_INVALID_ID,
+	ERR_INVALID_PARAMETER,
+	ERR_INVALID_EVENT,
+	ERR_UNAUTHORIZED,
+	ERR_FORBIDDEN,
+	ERR_NOT_FOUND,
+	ERR_METHOD,
+	ERR_TIMEOUT,
+	ERR_CONFLICT,
+	ERR_TOO_LARGE,
+	ERR_MEDIA_TYPE,
+	ERR_HOOK_REJECTED,
+	ERR_HOOK_FAILED,
+	ERR_INTERNAL,
+	ERR_BUSY,
+	ERR__COUNT
+};
+
+struct error {
+	enum err	 code;
+	char		 message[256];
+	char		 allow[64];	/* the Allow header with ERR_METHOD */
+};
+
+struct config {
+	char		*path;		/* the file read, NULL if none */
+	char		*database;
+	char		*listen;	/* NULL: the socket on fd 0 */
+	int		 workers;
+	int		 request_timeout;
+	size_t		 max_body_size;
+	int		 heartbeat_interval;
+	size_t		 stream_buffer_limit;
+	int		 retry_ms;
+	long		 retention_seconds;
+	long		 retention_count;
+	int		 synchronous_full;
+	int		 busy_timeout_ms;
+	char		*hooks_dir;
+	int		 hook_timeout_ms;
+	int		 log_level;
+};
+
+/* One FastCGI request, from its first record to the reply. */
+struct param {
+	char		*name;
+	char		*value;
+};
+
+struct request {
+	struct conn	*conn;		/* the loop's side; never touched by workers */
+	uint16_t	 id;		/* FastCGI request id */
+	int		 keep_conn;
+	int		 params_done;
+	int		 too_large;	/* body passed max_body_size */
+
+	struct param	*params;
+	size_t		 nparams;
+	size_t		 params_size;
+	struct evbuffer	*params_raw;	/* PARAMS stream until it ends */
+	struct evbuffer	*body;
+
+	/* Filled by the worker. */
+	struct evbuffer	*out;		/* CGI response: headers, blank line, body */
+	int		 status;
+	struct error	 err;
+
+	/* Set when the reply is an event stream. */
+	int		 stream;
+	struct stream_spec {
+		char	 realm[MAX_NAME_LEN + 1];
+		char	 app[MAX_NAME_LEN + 1];
+		char	 collection[MAX_NAME_LEN + 1];
+		char	 record_id[ULID_LEN + 1];	/* "" for the collection */
+		int	 has_last_id;
+		int64_t	 last_id;
+	} spec;
+
+	struct request	*next;		/* queue link */
+};
+
+/* A worker thread (and the writer thread): its own database and hooks. */
+struct worker {
+	pthread_t	 thread;
+	int		 index;
+	struct store	*store;
+	struct hooks	*hooks;
+};
+
+/* What a request's token grants, after auth. */
+struct grant {
+	char		 token_id[TOKEN_ID_LEN + 1];
+	char		 realm[MAX_NAME_LEN + 1];
+	char		 app[MAX_NAME_LEN + 1];
+	int		 scopes;
+	char		 label[MAX_LABEL_LEN + 1];
+	int64_t		 expires_at;	/* unix seconds, 0 for never */
+};
+
+/* The ids behind realm/app/collection names. */
+struct scope_ids {
+	int64_t		 realm_id;
+	int64_t		 app_id;
+	int64_t		 collection_id;
+};
+
+/* A record as the API shows it. */
+struct record {
+	char		 id[ULID_LEN + 1];
+	char		 collection[MAX_NAME_LEN + 1];
+	json_object	*fields;	/* owned */
+	char		 created_at[TIMESTAMP_LEN + 1];
+	char		 updated_at[TIMESTAMP_LEN + 1];
+};
+
+/* A row of the event log. */
+struct event_row {
+	int64_t		 id;
+	const char	*realm;
+	const char	*app;
+	const char	*collection;
+	const char	*record_id;	/* NULL for custom events */
+	const char	*type;
+	const char	*data;
+	size_t		 data_len;
+};
+
+/* Store return codes. */
+enum {
+	STORE_OK = 0,
+	STORE_ERROR = -1,
+	STORE_NOTFOUND = -2,
+	STORE_EXISTS = -3,
+	STORE_BUSY = -4
+};
+
+/* A write run by the writer thread inside a group-committed transaction. */
+struct write_op {
+	/* Runs in a savepoint of the batch; 0 keeps its changes, -1 undoes
+	 * them and leaves the cause in *err. */
+	int		(*apply)(struct worker *, struct write_op *);
+	void		*arg;
+	struct error	*err;
+	int		 rc;		/* apply's result, -1 if the commit failed */
+	int		 done;
+	struct write_op	*next;
+};
+
+extern struct config	*cfg;
+
+/* xmalloc.c */
+void		*xmalloc(size_t);
+void		*xcalloc(size_t, size_t);
+void		*xrealloc(void *, size_t);
+char		*xstrdup(const char *);
+char		*xstrndup(const char *, size_t);
+int		 xasprintf(char **, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+size_t		 strlcpy_b(char *, const char *, size_t);
+
+/* log.c */
+void		 log_init(int level);
+void		 log_set_level(int);
+void		 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
+void		 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void		 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void		 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn)) void
+		 fatal(const char *, ...) __attribute__((format(printf, 1, 2)));
+int		 log_level_parse(const char *);
+
+/* config.c */
+struct config	*config_new(void);
+void		 config_free(struct config *);
+/* Reads path into c; on error returns -1 and writes "file:line: why" into
+ * err. A missing file is an error unless optional is set. */
+int		 config_load(struct config *, const char *path, int optional,
+		    char *err, size_t errlen);
+int		 config_parse_size(const char *, size_t *);
+int		 config_parse_duration(const char *, int64_t *);
+const char	*config_default_path(void);
+
+/* ulid.c */
+void		 ulid_new(char out[ULID_LEN + 1]);
+int		 ulid_valid(const char *);
+void		 time_iso(int64_t ms, char out[TIMESTAMP_LEN + 1]);
+int64_t		 time_now_ms(void);
+
+/* jsonutil.c */
+/* Parses a whole buffer; NULL on bad JSON or too deep. */
+json_object	*jsonutil_parse(const char *, size_t);
+/* Applies an RFC 7396 merge patch to target (an object) in place. */
+void		 jsonutil_merge_patch(json_object *target, json_object *patch);
+const char	*jsonutil_string(json_object *);
+int		 name_valid(const char *);
+
+/* fcgi.c: pure encoding and decoding of FastCGI records. */
+struct fcgi_header {
+	uint8_t		 version;
+	uint8_t		 type;
+	uint16_t	 request_id;
+	uint16_t	 content_length;
+	uint8_t		 padding_length;
+};
+void		 fcgi_header_decode(const uint8_t *, struct fcgi_header *);
+/* Appends data as FCGI_STDOUT records (empty data: the closing record). */
+void		 fcgi_stdout(struct evbuffer *, uint16_t id, const void *, size_t);
+void		 fcgi_end_request(struct evbuffer *, uint16_t id, uint32_t appstatus,
+		    uint8_t protostatus);
+/* Decodes name-value pairs; calls fn for each. -1 on a malformed pair. */
+int		 fcgi_params_decode(const uint8_t *, size_t,
+		    int (*fn)(void *, const char *, size_t, const char *, size_t),
+		    void *);
+void		 fcgi_get_values_result(struct evbuffer *, const uint8_t *, size_t);
+
+/* conn.c */
+struct conn;
+struct conn	*conn_new(struct event_base *, int fd);
+void		 conn_reply(struct request *);	/* loop thread: a worker finished */
+int		 conn_write(struct conn *, const void *, size_t);	/* framed stdout */
+size_t		 conn_pending(struct conn *);
+void		 conn_end(struct conn *);	/* END_REQUEST, then close */
+void		 conn_close(struct conn *);	/* drop at once */
+void		 conn_set_stream(struct conn *, struct stream *);
+void		 conn_watch_drain(struct conn *, int on);
+uint16_t	 conn_request_id(struct conn *);
+void		 conn_shutdown_all(void);
+int		 conn_count(void);
+
+/* request helpers (route.c) */
+const char	*request_param(struct request *, const char *);
+void		 request_free(struct request *);
+/* Decodes one query-string parameter into out; 0 if found. */
+int		 request_query(struct request *, const char *key, char *out, size_t);
+
+/* route.c */
+struct route_match;
+/* Runs the handler for the request; fills req->out. */
+void		 route_dispatch(struct worker *, struct request *);
+/* Splits a path into percent-decoded segments; -1 if malformed. */
+int		 route_split(const char *path, char segs[][MAX_NAME_LEN * 3 + 1],
+		    int max);
+
+/* reply.c */
+void		 reply_json(struct request *, int status, json_object *);
+void		 reply_raw_json(struct request *, int status, const char *, size_t);
+void		 reply_header(struct request *, const char *, const char *);
+void		 reply_empty(struct request *, int status);
+void		 reply_error(struct request *);
+int		 error_set(struct error *, enum err, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+int		 error_status(enum err);
+const char	*error_code(enum err);
+const char	*status_text(int);
+
+/* api.c: the handlers, named by the route table. */
+struct api_ctx {
+	struct worker	*worker;
+	struct request	*req;
+	const char	*method;
+	char		 realm[MAX_NAME_LEN + 1];
+	char		 app[MAX_NAME_LEN + 1];
+	char		 collection[MAX_NAME_LEN + 1];
+	char		 record_id[ULID_LEN + 1];
+	struct grant	 grant;
+	struct scope_ids ids;
+};
+int		 api_health(struct api_ctx *);
+int		 api_token(struct api_ctx *);
+int		 api_collections_list(struct api_ctx *);
+int		 api_collection_create(struct api_ctx *);
+int		 api_collection_get(struct api_ctx *);
+int		 api_collection_delete(struct api_ctx *);
+int		 api_records_list(struct api_ctx *);
+int		 api_record_create(struct api_ctx *);
+int		 api_record_get(struct api_ctx *);
+int		 api_record_patch(struct api_ctx *);
+int		 api_record_put(struct api_ctx *);
+int		 api_record_delete(struct api_ctx *);
+int		 api_events_stream(struct api_ctx *);
+int		 api_events_publish(struct api_ctx *);
+int		 api_dashboard(struct api_ctx *);
+/* Record JSON as the API shows it; caller frees. */
+json_object	*api_record_json(const struct record *);
+
+/* auth.c */
+/* Checks the Bearer header (or access_token when allowed). */
+int		 auth_request(struct api_ctx *, int allow_query, int scope);
+void		 auth_hash(const char *secret, char out[TOKEN_HASH_LEN + 1]);
+/* New secret and its id; caller stores the hash. */
+void		 auth_new_secret(char *secret, size_t, char id[TOKEN_ID_LEN + 1]);
+int		 auth_scopes_parse(const char *, int *);
+void		 auth_scopes_format(int, char *, size_t);
+
+/* store.c */
+struct store;
+struct store	*store_open(const char *path, int busy_timeout_ms, int sync_full,
+		    char *err, size_t errlen);
+void		 store_close(struct store *);
+int		 store_exec(struct store *, const char *);	/* fixed SQL only */
+int		 store_begin(struct store *);	/* BEGIN IMMEDIATE */
+int		 store_commit(struct store *);
+int		 store_rollback(struct store *);
+int		 store_savepoint(struct store *);
+int		 store_release(struct store *);
+int		 store_rollback_savepoint(struct store *);
+int		 store_realm_create(struct store *, const char *);
+int		 store_realm_delete(struct store *, const char *);
+int		 store_realm_list(struct store *, void (*)(void *, const char *), void *);
+int		 store_app_create(struct store *, const char *, const char *);
+int		 store_app_delete(struct store *, const char *, const char *);
+int		 store_app_list(struct store *, const char *,
+		    void (*)(void *, const char *), void *);
+/* Resolves names; on STORE_NOTFOUND *missing names what was not found. */
+int		 store_resolve(struct store *, const char *realm, const char *app,
+		    const char *coll, struct scope_ids *, const char **missing);
+int		 store_collection_create(struct store *, int64_t app_id, const char *,
+		    char created[TIMESTAMP_LEN + 1]);
+int		 store_collection_delete(struct store *, int64_t app_id, const char *);
+int		 store_collection_list(struct store *, int64_t app_id,
+		    void (*)(void *, const char *, const char *), void *);
+int		 store_record_get(struct store *, int64_t coll_id, const char *id,
+		    struct record *);
+int		 store_record_insert(struct store *, int64_t coll_id, const struct record *);
+int		 store_record_update(struct store *, int64_t coll_id, const struct record *);
+int		 store_record_delete(struct store *, int64_t coll_id, const char *id);
+/* Lists up to limit records after the id (NULL: from the start). */
+int		 store_record_list(struct store *, int64_t coll_id, const char *after,
+		    int limit, void (*)(void *, const struct record *), void *);
+void		 record_clear(struct record *);
+/* Appends an event; returns its id, or -1. */
+int64_t		 store_event_append(struct store *, const char *realm, const char *app,
+		    const char *coll, const char *record_id, const char *type,
+		    const char *data);
+/* Events with after < id <= upto (upto 0: no bound), optionally for one
+ * topic (realm NULL: all), in id order, at most limit. Returns the count. */
+int		 store_event_range(struct store *, int64_t after, int64_t upto,
+		    const char *realm, const char *app, const char *coll,
+		    const char *record_id, int limit,
+		    void (*)(void *, const struct event_row *), void *);
+int64_t		 store_event_max(struct store *);
+int64_t		 store_event_pruned(struct store *);	/* highest pruned id */
+int		 store_event_prune(struct store *, int64_t before_ms, long keep);
+int64_t		 store_data_version(struct store *);
+int		 store_token_insert(struct store *, const char *id, int64_t app_id,
+		    const char *hash, int scopes, const char *label, int64_t expires_at);
+int		 store_token_lookup(struct store *, const char *hash, struct grant *,
+		    int64_t *revoked_at);
+int		 store_token_revoke(struct store *, const char *id);
+int		 store_token_list(struct store *, int64_t app_id,
+		    void (*)(void *, const struct grant *, int64_t created,
+		    int64_t revoked), void *);
+const char	*store_errmsg(struct store *);
+
+/* writer.c */
+int		 writer_start(void);
+void		 writer_stop(void);
+/* Runs op in the next group commit and waits for it. */
+int		 writer_submit(struct write_op *);
+/* Retention sweep, asked for by the loop's timer. */
+void		 writer_prune(void);
+
+/* worker.c */
+int		 worker_start(int count);
+void		 worker_stop(void);
+void		 worker_enqueue(struct request *);
+struct worker	*worker_new(int index, char *err, size_t errlen);
+void		 worker_free(struct worker *);
+
+/* server.c */
+int		 server_run(const char *listen, int fd0);
+void		 server_complete(struct request *);	/* any thread */
+void		 server_wake_tail(void);		/* any thread */
+struct event_base *server_base(void);
+int		 server_stopping(void);
+
+/* broker.c: the loop thread's streams. */
+struct stream;
+void		 broker_init(struct event_base *, struct store *);
+void		 broker_free(void);
+/* Takes over a connection whose request asked for a stream. */
+void		 broker_subscribe(struct conn *, const struct stream_spec *);
+void		 broker_stream_closed(struct stream *);	/* conn is going away */
+void		 broker_stream_drained(struct stream *);
+void		 broker_publish(const struct event_row *);
+void		 broker_set_head(int64_t);
+int		 broker_count(void);		/* any thread */
+void		 broker_end_all(void);
+void		 broker_reconfigure(void);
+
+/* tail.c */
+void		 tail_init(struct event_base *, struct store *);
+void		 tail_run(void);	/* read and publish every new event */
+void		 tail_free(void);
+
+/* hooks.c */
+struct hooks	*hooks_new(void);
+void		 hooks_free(struct hooks *);
+void		 hooks_reload_all(void);	/* SIGHUP */
+/* Before a write, inside its transaction (writer thread). record is the
+ * API's JSON of the record and may be changed. 0, or -1 with err set. */
+int		 hooks_before(struct worker *, const char *what, const char *realm,
+		    const char *app, const char *coll, json_object *record,
+		    struct error *);
+/* After commit (worker thread); cannot fail the request. */
+void		 hooks_after(struct worker *, const char *what, const char *realm,
+		    const char *app, const char *coll, json_object *record);
+
+/* cli.c */
+int		 cli_main(int argc, char **argv, const char *dbpath);
+
+#endif
