@@ -1,0 +1,409 @@
+# Shared helpers for basalt's end-to-end tests: TAP output, a temporary
+# folder, basalt and lighttpd started on 127.0.0.1, and an HTTP client.
+#
+# A test is a bash script that sources this file and prints TAP:
+#
+#	. "$top_srcdir/tests/lib.sh"
+#	basalt_config
+#	basalt_start
+#	lighttpd_start
+#	demo_setup
+#	http GET "$B/collections" -H "Authorization: Bearer $TOKEN"
+#	is "$STATUS" 200 "collections are listed"
+#	done_testing
+#
+# make check sets top_srcdir, top_builddir and BASALT. By hand:
+#
+#	top_srcdir=$PWD BASALT=/path/to/build/basalt bash tests/api.sh
+#
+# Everything a test starts runs on 127.0.0.1 with files in $T, and is
+# stopped at exit. BASALT_TEST_KEEP=1 keeps $T for a look afterwards.
+# Web servers other than lighttpd get their own starters in the tests that
+# use them; wait_port and free_port are there for them.
+
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${BASALT:=$top_builddir/basalt}"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/basalt-test.XXXXXX") || exit 99
+
+_tap_n=0		# tests run
+_tap_failed=0		# tests failed
+_bg_pids=()		# processes to stop at exit
+_at_exit=()		# extra commands to run at exit
+
+# ---------------------------------------------------------------- TAP
+
+# diag TEXT...: a TAP comment line per line of TEXT.
+diag() {
+	printf '%s\n' "$*" | sed 's/^/# /'
+}
+
+# ok RC DESC: one test, passed when RC is 0. Returns RC.
+ok() {
+	local rc=$1
+	shift
+	_tap_n=$((_tap_n + 1))
+	if [ "$rc" -eq 0 ] 2>/dev/null; then
+		echo "ok $_tap_n - $*"
+		return 0
+	fi
+	echo "not ok $_tap_n - $*"
+	_tap_failed=$((_tap_failed + 1))
+	return 1
+}
+
+# is GOT WANT DESC: string equality; shows both on failure.
+is() {
+	local got=$1 want=$2
+	shift 2
+	if [ "$got" = "$want" ]; then
+		ok 0 "$@"
+		return 0
+	fi
+	ok 1 "$@"
+	diag "     got: '$got'"
+	diag "expected: '$want'"
+	return 1
+}
+
+# isnt GOT UNWANTED DESC: string inequality.
+isnt() {
+	local got=$1 bad=$2
+	shift 2
+	if [ "$got" != "$bad" ]; then
+		ok 0 "$@"
+		return 0
+	fi
+	ok 1 "$@"
+	diag "     got: '$got' (must differ)"
+	return 1
+}
+
+# like GOT REGEX DESC: GOT matches the extended regular expression REGEX.
+like() {
+	local got=$1 re=$2
+	shift 2
+	if [[ $got =~ $re ]]; then
+		ok 0 "$@"
+		return 0
+	fi
+	ok 1 "$@"
+	diag "     got: '$got'"
+	diag " pattern: '$re'"
+	return 1
+}
+
+# done_testing: prints the plan; exits 1 if a test failed, else 0.
+done_testing() {
+	echo "1..$_tap_n"
+	if [ "$_tap_failed" -ne 0 ]; then
+		diag "$_tap_failed of $_tap_n failed; files in $T"
+		BASALT_TEST_KEEP=${BASALT_TEST_KEEP:-1}
+		_dump_logs
+		exit 1
+	fi
+	exit 0
+}
+
+# skip_all WHY: the whole script is skipped.
+skip_all() {
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+
+# bail_out WHY: stops the script; the harness reports an error.
+bail_out() {
+	echo "Bail out! $*"
+	exit 99
+}
+
+# ---------------------------------------------------------------- processes
+
+# bg_track PID: PID is stopped (SIGTERM, then SIGKILL) at exit.
+bg_track() {
+	_bg_pids+=("$1")
+}
+
+# at_exit CMD: CMD (a string for eval) runs at exit, before processes stop.
+at_exit() {
+	_at_exit+=("$1")
+}
+
+# stop_pid PID [SECONDS]: SIGTERM, wait up to SECONDS (default 10), then
+# SIGKILL. Returns the exit status when PID is a child of this shell.
+stop_pid() {
+	local pid=$1 secs=${2:-10} i=0 rc
+	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return $?; }
+	while kill -0 "$pid" 2>/dev/null; do
+		# a zombie child counts as gone: wait reaps it below
+		if [ "$(ps -o stat= -p "$pid" 2>/dev/null)" = Z ]; then
+			break
+		fi
+		if [ "$i" -ge $((secs * 10)) ]; then
+			diag "pid $pid did not stop in ${secs}s: SIGKILL"
+			kill -KILL "$pid" 2>/dev/null
+			break
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	wait "$pid" 2>/dev/null
+	rc=$?
+	return $rc
+}
+
+_dump_logs() {
+	local f
+	for f in "$T"/basalt*.log "$T"/lighttpd*.err; do
+		[ -s "$f" ] || continue
+		diag "--- last lines of $f"
+		diag "$(tail -n 30 "$f")"
+	done
+}
+
+_cleanup() {
+	local c pid
+	for c in "${_at_exit[@]}"; do
+		eval "$c"
+	done
+	for pid in "${_bg_pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${_bg_pids[@]}"; do
+		stop_pid "$pid" 5 >/dev/null 2>&1
+	done
+	if [ -n "${BASALT_TEST_KEEP:-}" ] && [ "${BASALT_TEST_KEEP}" != 0 ]; then
+		echo "# kept $T" >&2
+	else
+		rm -rf "$T"
+	fi
+}
+trap _cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# wait_until SECONDS CMD...: runs CMD every 0.1 s until it succeeds;
+# returns 1 if it never did within SECONDS.
+wait_until() {
+	local secs=$1 i=0
+	shift
+	while ! "$@"; do
+		[ "$i" -ge $((secs * 10)) ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------- ports
+
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+	if command -v node >/dev/null 2>&1; then
+		node -e 'const s = require("net").createServer();
+		    s.listen(0, "127.0.0.1", () => {
+			console.log(s.address().port); s.close(); });'
+		return
+	fi
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+# port_open PORT: something accepts connections on 127.0.0.1:PORT.
+port_open() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# wait_port PORT [SECONDS]: waits (default 10 s) until PORT accepts.
+wait_port() {
+	wait_until "${2:-10}" port_open "$1"
+}
+
+# unix_open PATH: something accepts connections on the unix socket PATH.
+unix_open() {
+	[ -S "$1" ] || return 1
+	node -e 'const c = require("net").connect(process.argv[1]);
+	    c.on("connect", () => { c.destroy(); process.exit(0); });
+	    c.on("error", () => process.exit(1));' "$1" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- basalt
+
+# basalt_config [KEY=VALUE...]: (re)writes $T/basalt.conf from the test
+# defaults below plus the given keys (a given key replaces a default).
+# Each call starts again from the defaults.
+basalt_config() {
+	local kv key seen
+	mkdir -p "$T/hooks"
+	{
+		echo "# written by tests/lib.sh"
+		for kv in "database=$T/basalt.db" "listen=$T/basalt.sock" \
+		    heartbeat_interval=1 log_level=debug "hooks_dir=$T/hooks" \
+		    "dashboard_dir=$top_srcdir/dashboard"; do
+			key=${kv%%=*}
+			seen=
+			for arg in "$@"; do
+				[ "${arg%%=*}" = "$key" ] && seen=1
+			done
+			[ -n "$seen" ] || echo "$key = ${kv#*=}"
+		done
+		for kv in "$@"; do
+			echo "${kv%%=*} = ${kv#*=}"
+		done
+	} >"$T/basalt.conf"
+}
+
+# basalt_cli ARGS...: the admin CLI on the test's configuration.
+basalt_cli() {
+	[ -f "$T/basalt.conf" ] || basalt_config
+	"$BASALT" -c "$T/basalt.conf" "$@"
+}
+
+# basalt_start [ARGS...]: starts `basalt serve ARGS` in the background,
+# stderr appended to $T/basalt.log, and waits up to 10 s until its socket
+# (the --listen argument, else $T/basalt.sock) accepts connections.
+# Sets BASALT_PID and BASALT_SOCK. Returns 1 if basalt did not come up.
+basalt_start() {
+	local sock="$T/basalt.sock" prev= a
+	[ -f "$T/basalt.conf" ] || basalt_config
+	for a in "$@"; do
+		[ "$prev" = --listen ] && sock=$a
+		prev=$a
+	done
+	"$BASALT" -c "$T/basalt.conf" serve "$@" 2>>"$T/basalt.log" &
+	BASALT_PID=$!
+	BASALT_SOCK=$sock
+	bg_track "$BASALT_PID"
+	if [[ $sock == /* ]]; then
+		wait_until 10 _basalt_up unix_open "$sock"
+	else
+		wait_until 10 _basalt_up port_open "${sock##*:}"
+	fi || {
+		diag "basalt did not start (pid $BASALT_PID); $T/basalt.log:"
+		diag "$(tail -n 20 "$T/basalt.log")"
+		return 1
+	}
+}
+
+_basalt_up() {
+	kill -0 "$BASALT_PID" 2>/dev/null || return 2
+	"$@"
+}
+
+# basalt_stop [PID]: SIGTERM to basalt (default $BASALT_PID), waits for it;
+# returns its exit status.
+basalt_stop() {
+	stop_pid "${1:-$BASALT_PID}" 10
+}
+
+# ---------------------------------------------------------------- lighttpd
+
+# lighttpd_start [SOCKET]: starts lighttpd on a free port of 127.0.0.1
+# passing /api/ and /_/ to basalt's FastCGI socket (default $T/basalt.sock),
+# with response streaming on. Sets PORT, URL and LIGHTTPD_PID; the config
+# is $T/lighttpd-PORT.conf, the error log $T/lighttpd-PORT.err.
+lighttpd_start() {
+	local sock=${1:-$T/basalt.sock} try conf
+	command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
+	mkdir -p "$T/www"
+	for try in 1 2 3; do
+		PORT=$(free_port)
+		conf=$T/lighttpd-$PORT.conf
+		cat >"$conf" <<EOF
+server.modules = ( "mod_fastcgi" )
+server.document-root = "$T/www"
+server.bind = "127.0.0.1"
+server.port = $PORT
+server.errorlog = "$T/lighttpd-$PORT.err"
+server.stream-response-body = 2
+fastcgi.server = (
+	"/api/" => (( "socket" => "$sock", "check-local" => "disable" )),
+	"/_/" => (( "socket" => "$sock", "check-local" => "disable" ))
+)
+EOF
+		lighttpd -D -f "$conf" 2>>"$T/lighttpd-$PORT.err" &
+		LIGHTTPD_PID=$!
+		bg_track "$LIGHTTPD_PID"
+		URL=http://127.0.0.1:$PORT
+		if wait_until 10 _lighttpd_up; then
+			return 0
+		fi
+		stop_pid "$LIGHTTPD_PID" 2 2>/dev/null
+	done
+	diag "lighttpd did not start: $(tail -n 5 "$T/lighttpd-$PORT.err")"
+	return 1
+}
+
+_lighttpd_up() {
+	kill -0 "$LIGHTTPD_PID" 2>/dev/null || return 2
+	port_open "$PORT"
+}
+
+# ---------------------------------------------------------------- fixtures
+
+# demo_setup: realm acme, app web, collection posts; TOKEN has read, write
+# and admin, RTOKEN read only; B is the app's base URL (call it after
+# lighttpd_start) and AUTH the Authorization header with TOKEN.
+demo_setup() {
+	basalt_cli realm create acme &&
+	basalt_cli app create acme web &&
+	basalt_cli collection create acme web posts &&
+	TOKEN=$(basalt_cli token create acme web --scope read,write,admin \
+	    --label test) &&
+	RTOKEN=$(basalt_cli token create acme web --scope read \
+	    --label reader) || bail_out "demo_setup: the admin CLI failed"
+	B=${URL:-}/api/realms/acme/apps/web
+	AUTH="Authorization: Bearer $TOKEN"
+}
+
+# ---------------------------------------------------------------- HTTP
+
+# http METHOD URL [CURL ARGS...]: one request with curl (30 s at most).
+# Sets STATUS (000 if no answer), BODY (the text) and HDRS (a file with the
+# response headers, CRLF line ends kept).
+http() {
+	local method=$1 url=$2
+	shift 2
+	HDRS=$T/.http-headers
+	: >"$HDRS"
+	if [ "$method" = HEAD ]; then
+		set -- -I "$@"
+	else
+		set -- -X "$method" "$@"
+	fi
+	STATUS=$(curl -s --max-time 30 -o "$T/.http-body" -D "$HDRS" \
+	    -w '%{http_code}' "$@" "$url")
+	BODY=$(cat "$T/.http-body" 2>/dev/null)
+}
+
+# header NAME: the value of response header NAME (any case) from the last
+# http call, without the CR; the last one if it came twice.
+header() {
+	tr -d '\r' <"$HDRS" | awk -v n="$1" '
+	    BEGIN { n = tolower(n) }
+	    { i = index($0, ":") }
+	    i > 0 && tolower(substr($0, 1, i - 1)) == n {
+		v = substr($0, i + 1); sub(/^[ \t]+/, "", v); last = v }
+	    END { print last }'
+}
+
+# jbody FILTER: jq -r FILTER on the last BODY ("" when BODY is not JSON).
+jbody() {
+	jq -r "$1" <<<"$BODY" 2>/dev/null
+}
+
+# have_npm PKG: the npm package PKG is installed in tests/node_modules.
+have_npm() {
+	[ -d "$top_srcdir/tests/node_modules/$1" ]
+}
+
+if [ ! -x "$BASALT" ]; then
+	bail_out "no basalt binary at $BASALT"
+fi
