@@ -309,6 +309,7 @@ basalt_stop() {
 # passing /api/ and /_/ to basalt's FastCGI socket (default $T/basalt.sock),
 # with response streaming on. Sets PORT, URL and LIGHTTPD_PID; the config
 # is $T/lighttpd-PORT.conf, the error log $T/lighttpd-PORT.err.
+# LIGHTTPD_EXTRA, if set, is appended to the config (e.g. server.max-fds).
 lighttpd_start() {
 	local sock=${1:-$T/basalt.sock} try conf
 	command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
@@ -327,6 +328,7 @@ fastcgi.server = (
 	"/api/" => (( "socket" => "$sock", "check-local" => "disable" )),
 	"/_/" => (( "socket" => "$sock", "check-local" => "disable" ))
 )
+${LIGHTTPD_EXTRA:-}
 EOF
 		lighttpd -D -f "$conf" 2>>"$T/lighttpd-$PORT.err" &
 		LIGHTTPD_PID=$!

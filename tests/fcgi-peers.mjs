@@ -1,0 +1,149 @@
+// Slow FastCGI peers for the end-to-end tests: opens connections straight
+// to basalt's socket that send nothing, or send a request only in part and
+// then trickle it, and reports when basalt closed each of them.
+//
+//	node fcgi-peers.mjs MODE SOCKET COUNT SECONDS
+//
+// MODE is one of
+//	silent	connect and send nothing
+//	params	BEGIN_REQUEST and part of the PARAMS, then one byte every 300 ms
+//	body	a whole POST header, then part of the body, one byte every 300 ms
+// SOCKET is a unix socket path or host:port. Prints "ready" once all COUNT
+// connections are open, and after SECONDS (or at SIGTERM) one JSON line:
+//	{"count":N,"closed":K,"close_after":[seconds, ...],"replies":["...", ...]}
+// close_after holds, for each connection basalt closed, the seconds between
+// connecting and the close; replies the FCGI_STDOUT text basalt sent.
+
+import net from 'node:net';
+
+const [mode, where, countArg, secondsArg] = process.argv.slice(2);
+const count = Number(countArg);
+const seconds = Number(secondsArg);
+if (!['silent', 'params', 'body'].includes(mode) || !where ||
+    !(count > 0) || !(seconds > 0)) {
+	console.error('usage: fcgi-peers.mjs silent|params|body SOCKET COUNT SECONDS');
+	process.exit(2);
+}
+
+function record(type, content) {
+	const pad = (8 - (content.length % 8)) % 8;
+	const h = Buffer.alloc(8);
+	h[0] = 1;		/* FCGI_VERSION_1 */
+	h[1] = type;
+	h.writeUInt16BE(1, 2);	/* request id */
+	h.writeUInt16BE(content.length, 4);
+	h[6] = pad;
+	return Buffer.concat([h, content, Buffer.alloc(pad)]);
+}
+
+function pairLen(n) {
+	if (n < 128)
+		return Buffer.from([n]);
+	const b = Buffer.alloc(4);
+	b.writeUInt32BE((n | 0x80000000) >>> 0, 0);
+	return b;
+}
+
+function params(obj) {
+	const parts = [];
+	for (const [k, v] of Object.entries(obj)) {
+		const kb = Buffer.from(k), vb = Buffer.from(v);
+		parts.push(pairLen(kb.length), pairLen(vb.length), kb, vb);
+	}
+	return Buffer.concat(parts);
+}
+
+const BEGIN = 1, PARAMS = 4, STDIN = 5, STDOUT = 6;
+const begin = record(BEGIN, Buffer.from([0, 1, 0, 0, 0, 0, 0, 0]));
+const body = Buffer.from('{"title":"' + 'x'.repeat(200) + '"}');
+const head = params({
+	REQUEST_METHOD: 'POST',
+	REQUEST_URI: '/api/realms/acme/apps/web/collections/posts/records',
+	CONTENT_TYPE: 'application/json',
+	CONTENT_LENGTH: String(body.length),
+	SERVER_PROTOCOL: 'HTTP/1.1',
+	HTTP_AUTHORIZATION: 'Bearer x',
+});
+
+// What the connection sends at once, and what it then trickles.
+function plan() {
+	if (mode === 'params') {
+		const all = record(PARAMS, head);
+		return [Buffer.concat([begin, all.subarray(0, 20)]),
+		    Buffer.concat([all.subarray(20), record(PARAMS, Buffer.alloc(0)),
+		    record(STDIN, body), record(STDIN, Buffer.alloc(0))])];
+	}
+	if (mode === 'body') {
+		const all = record(STDIN, body);
+		return [Buffer.concat([begin, record(PARAMS, head),
+		    record(PARAMS, Buffer.alloc(0)), all.subarray(0, 30)]),
+		    Buffer.concat([all.subarray(30), record(STDIN, Buffer.alloc(0))])];
+	}
+	return [Buffer.alloc(0), Buffer.alloc(0)];
+}
+
+const conns = [];
+let opened = 0;
+
+function stdoutText(buf) {
+	let out = '', off = 0;
+	while (off + 8 <= buf.length) {
+		const type = buf[off + 1], len = buf.readUInt16BE(off + 4);
+		const pad = buf[off + 6];
+		if (type === STDOUT)
+			out += buf.subarray(off + 8, off + 8 + len).toString();
+		off += 8 + len + pad;
+	}
+	return out;
+}
+
+for (let i = 0; i < count; i++) {
+	const c = { t0: 0, closedAfter: null, got: Buffer.alloc(0), timer: null };
+	const [first, rest] = plan();
+	let pos = 0;
+	const opts = where.startsWith('/') ? { path: where } :
+	    { host: where.split(':')[0], port: Number(where.split(':')[1]) };
+	c.sock = net.connect(opts, () => {
+		c.t0 = Date.now();
+		if (first.length)
+			c.sock.write(first);
+		if (rest.length) {
+			c.timer = setInterval(() => {
+				if (pos < rest.length - 1)
+					c.sock.write(rest.subarray(pos, ++pos));
+			}, 300);
+		}
+		if (++opened === count)
+			console.log('ready');
+	});
+	c.sock.on('data', (d) => { c.got = Buffer.concat([c.got, d]); });
+	c.sock.on('error', () => {});
+	c.sock.on('close', () => {
+		if (c.timer)
+			clearInterval(c.timer);
+		if (c.closedAfter === null && c.t0)
+			c.closedAfter = (Date.now() - c.t0) / 1000;
+	});
+	conns.push(c);
+}
+
+let reported = false;
+function report() {
+	if (reported)
+		return;
+	reported = true;
+	const closed = conns.filter((c) => c.closedAfter !== null);
+	console.log(JSON.stringify({
+		count,
+		opened,
+		closed: closed.length,
+		close_after: closed.map((c) => c.closedAfter),
+		replies: conns.map((c) => stdoutText(c.got)).filter((s) => s),
+	}));
+	for (const c of conns)
+		c.sock.destroy();
+	process.exit(0);
+}
+
+setTimeout(report, seconds * 1000);
+process.on('SIGTERM', report);
