@@ -1,0 +1,375 @@
+#!/bin/bash
+# basalt behind each web server with the configuration shipped in contrib/
+# (lighttpd, nginx, Apache httpd, Caddy), in each run mode (unix socket,
+# TCP, spawned by lighttpd with two processes, spawned by spawn-fcgi), the
+# systemd units, and the man pages against the README.
+#
+# Every server gets the same scenario: Authorization reaches basalt, CRUD,
+# a subscriber gets a write within a second, heartbeats pass, a client that
+# leaves frees its stream, Last-Event-ID and access_token work. A server
+# that is not installed is reported as skipped, test by test.
+
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/servers-lib.sh"
+
+command -v curl >/dev/null 2>&1 || skip_all "curl is not installed"
+command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
+command -v node >/dev/null 2>&1 || skip_all "node is not installed"
+
+J='Content-Type: application/json'
+SCENARIO_N=17		# tests in scenario
+MINI_N=3		# tests in mini_scenario
+
+# ---------------------------------------------------------------- helpers
+
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# wait_ms MS CMD...: runs CMD every 20 ms until it succeeds; sets WAITED
+# to the milliseconds it took; returns 1 if it never did within MS.
+wait_ms() {
+	local limit=$1 t0
+	shift
+	t0=$(now_ms)
+	while ! "$@"; do
+		WAITED=$(($(now_ms) - t0))
+		[ "$WAITED" -ge "$limit" ] && return 1
+		sleep 0.02
+	done
+	WAITED=$(($(now_ms) - t0))
+	return 0
+}
+
+# has FILE TEXT: FILE holds TEXT.
+has() {
+	grep -qF -- "$2" "$1" 2>/dev/null
+}
+
+# streams: the streams count /api/health reports through the server.
+streams() {
+	curl -s -m 5 "$URL/api/health" | jq -r .streams 2>/dev/null
+}
+
+streams_are() {
+	[ "$(streams)" = "$1" ]
+}
+
+# subscribe OUT URL [CURL ARGS...]: curl -N in the background, the body in
+# OUT and the headers in OUT.h. Sets SUB_PID.
+subscribe() {
+	local out=$1 url=$2
+	shift 2
+	curl -sN -D "$out.h" "$@" "$url" >"$out" 2>/dev/null &
+	SUB_PID=$!
+	bg_track "$SUB_PID"
+}
+
+unsubscribe() {
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+# event_ids FILE: the id: lines of an event stream, on one line.
+event_ids() {
+	sed -n 's/^id: *//p' "$1" | tr -d '\r' | tr '\n' ' ' | sed 's/ $//'
+}
+
+# create_record TITLE: POST a record; sets STATUS, BODY, RID.
+create_record() {
+	http POST "$B/collections/posts/records" -H "$AUTH" -H "$J" \
+	    --data-binary "{\"title\":\"$1\"}"
+	RID=$(jbody .id)
+}
+
+# publish TYPE: a custom event; sets STATUS, EID.
+publish() {
+	http POST "$B/collections/posts/events" -H "$AUTH" -H "$J" \
+	    --data-binary "{\"type\":\"$1\",\"payload\":{\"n\":1}}"
+	EID=$(jbody .id)
+}
+
+# ---------------------------------------------------------------- scenario
+
+# scenario NAME: the SCENARIO_N tests through the server at URL.
+scenario() {
+	local n=$1 sub=$T/sub-$1 k0 k1 last e1 e2 st
+
+	http GET "$URL/api/health"
+	is "$STATUS $(jbody '"\(.status) \(.streams)"')" "200 ok 0" \
+	    "$n: /api/health answered by basalt"
+	http GET "$URL/api/token"
+	is "$STATUS" 401 "$n: no Authorization, 401"
+	http GET "$URL/api/token" -H "$AUTH"
+	is "$STATUS" 200 "$n: the Authorization header reaches basalt" ||
+	    diag "body: $BODY"
+
+	create_record crud
+	like "$STATUS $RID" '^201 [0-9A-HJKMNP-TV-Z]{26}$' "$n: POST a record"
+	http GET "$B/collections/posts/records/$RID" -H "$AUTH"
+	is "$STATUS $(jbody .fields.title)" "200 crud" "$n: GET the record"
+	http PATCH "$B/collections/posts/records/$RID" -H "$AUTH" -H "$J" \
+	    --data-binary '{"n":2}'
+	is "$STATUS $(jbody '"\(.fields.title) \(.fields.n)"')" "200 crud 2" \
+	    "$n: PATCH the record"
+	http GET "$B/collections/posts/records?limit=500" -H "$AUTH"
+	is "$STATUS $(jbody "[.items[].id] | index(\"$RID\") != null")" \
+	    "200 true" "$n: the list holds the record"
+	http DELETE "$B/collections/posts/records/$RID" -H "$AUTH"
+	is "$STATUS" 204 "$n: DELETE the record"
+	http GET "$B/collections/posts/records/$RID" -H "$AUTH"
+	is "$STATUS" 404 "$n: the record is gone"
+
+	# The stream's first bytes must arrive at once, not when a buffer
+	# fills or the response ends.
+	subscribe "$sub" "$B/collections/posts/events" -H "$AUTH"
+	wait_ms 3000 has "$sub" ": basalt stream"
+	st=$?
+	is "$st $(head -n 1 "$sub.h" | tr -d '\r' | cut -d' ' -f2) $(grep -i '^content-type:' "$sub.h" | tr -d '\r' | cut -d' ' -f2)" \
+	    "0 200 text/event-stream" \
+	    "$n: the stream opens at once (${WAITED} ms)"
+	is "$(streams)" 1 "$n: /api/health counts the stream"
+
+	create_record live
+	wait_ms 1000 has "$sub" "\"id\":\"$RID\""
+	ok $? "$n: the write reaches the subscriber within 1 s (${WAITED} ms)"
+	last=$(grep -B2 -F "\"id\":\"$RID\"" "$sub" | sed -n 's/^id: *//p' |
+	    tail -n 1)
+
+	k0=$(grep -c '^:keepalive' "$sub")
+	sleep 2.5
+	k1=$(grep -c '^:keepalive' "$sub")
+	ok $((k1 - k0 < 2)) "$n: heartbeats pass through ($((k1 - k0)) in 2.5 s)"
+
+	# The server must close basalt's side when the client goes away.
+	unsubscribe "$SUB_PID"
+	wait_ms 8000 streams_are 0
+	ok $? "$n: a client that leaves frees its stream (${WAITED} ms)"
+
+	publish chat
+	e1=$EID
+	publish chat
+	e2=$EID
+	curl -sN -m 2 -H "$AUTH" -H "Last-Event-ID: $last" \
+	    "$B/collections/posts/events" >"$sub.resume" 2>/dev/null
+	is "$(event_ids "$sub.resume")" "$e1 $e2" \
+	    "$n: Last-Event-ID $last resumes with the events after it"
+	curl -sN -m 2 \
+	    "$B/collections/posts/events?access_token=$RTOKEN&last_event_id=$last" \
+	    >"$sub.query" 2>/dev/null
+	is "$(event_ids "$sub.query")" "$e1 $e2" \
+	    "$n: ?access_token= and ?last_event_id= pass through"
+
+	http GET "$URL/_/"
+	is "$STATUS $(header Content-Type | cut -d';' -f1)" "200 text/html" \
+	    "$n: the dashboard at /_/ is served by basalt"
+}
+
+# mini_scenario NAME: the MINI_N tests of a run mode through URL.
+mini_scenario() {
+	local n=$1 sub=$T/mini-$1
+
+	http GET "$URL/api/health"
+	is "$STATUS $(jbody .status)" "200 ok" "$n: /api/health answers"
+	subscribe "$sub" "$B/collections/posts/events" -H "$AUTH"
+	wait_ms 3000 has "$sub" ": basalt stream"
+	create_record "$n"
+	is "$STATUS" 201 "$n: POST a record"
+	wait_ms 1000 has "$sub" "\"id\":\"$RID\""
+	ok $? "$n: the write reaches the subscriber within 1 s (${WAITED} ms)"
+	unsubscribe "$SUB_PID"
+}
+
+# server NAME STARTER: basalt on $T/basalt.sock, the server started by
+# STARTER with its contrib config, then the scenario.
+server() {
+	local name=$1 start=$2
+	if ! have_server "$name"; then
+		skip_tests $((SCENARIO_N + 1)) "$name: $WHY_MISSING"
+		return
+	fi
+	if ! basalt_start; then
+		fail_tests $((SCENARIO_N + 1)) "$name: basalt did not start"
+		return
+	fi
+	if ! $start; then
+		fail_tests $((SCENARIO_N + 1)) "$name did not start"
+		basalt_stop
+		return
+	fi
+	ok 0 "$name runs with contrib's config on port $PORT"
+	B=$URL/api/realms/acme/apps/web
+	scenario "$name"
+	stop_pid "$SERVER_PID"
+	basalt_stop
+}
+
+# ---------------------------------------------------------------- setup
+
+basalt_config
+demo_setup
+# the same database, the listen socket on fd 0
+sed '/^listen /d' "$T/basalt.conf" >"$T/basalt-fd0.conf"
+
+# ---------------------------------------------------------------- servers
+
+server lighttpd lighttpd_contrib_start
+server nginx nginx_start
+server apache apache_start
+server caddy caddy_start
+
+# ---------------------------------------------------------------- TCP
+
+if have_server lighttpd; then
+	P=$(free_port)
+	if basalt_start --listen "127.0.0.1:$P" && lighttpd_contrib_start \
+	    "127.0.0.1:$P"; then
+		B=$URL/api/realms/acme/apps/web
+		mini_scenario "basalt on TCP 127.0.0.1:$P"
+		stop_pid "$SERVER_PID"
+	else
+		fail_tests "$MINI_N" "basalt on TCP: did not start"
+	fi
+	basalt_stop
+else
+	skip_tests "$MINI_N" "TCP mode: $WHY_MISSING"
+fi
+
+# ---------------------------------------------------------------- bin-path
+
+# fd0_socket PID: fd 0 of PID is a socket.
+fd0_socket() {
+	[[ $(readlink "/proc/$1/fd/0" 2>/dev/null) == socket:* ]]
+}
+
+both_have() {
+	has "$T/spawn-a" "\"id\":\"$RID\"" && has "$T/spawn-b" "\"id\":\"$RID\""
+}
+
+gone() {
+	local p
+	for p in "$@"; do
+		kill -0 "$p" 2>/dev/null && return 1
+	done
+	return 0
+}
+
+if have_server lighttpd; then
+	if lighttpd_spawn_start "$T/basalt-fd0.conf"; then
+		read -r p1 p2 rest <<<"$SPAWNED"
+		is "$(echo $SPAWNED | wc -w) $(readlink /proc/$p1/exe) $(readlink /proc/$p2/exe)" \
+		    "2 $(readlink -f "$BASALT") $(readlink -f "$BASALT")" \
+		    "bin-path: lighttpd spawned two basalt processes"
+		fd0_socket "$p1" && fd0_socket "$p2"
+		ok $? "bin-path: each has its listen socket on fd 0"
+		B=$URL/api/realms/acme/apps/web
+		http GET "$URL/api/health"
+		is "$STATUS $(jbody .status)" "200 ok" "bin-path: /api/health answers"
+		# lighttpd gives a new request to the least busy process, so
+		# the two subscribers land on different processes: each then
+		# reports one stream.
+		subscribe "$T/spawn-a" "$B/collections/posts/events" -H "$AUTH"
+		sa=$SUB_PID
+		wait_ms 3000 has "$T/spawn-a" ": basalt stream"
+		subscribe "$T/spawn-b" "$B/collections/posts/events" -H "$AUTH"
+		sb=$SUB_PID
+		wait_ms 3000 has "$T/spawn-b" ": basalt stream"
+		is "$(streams) $(streams)" "1 1" \
+		    "bin-path: one subscriber on each process"
+		create_record spawn1
+		wait_ms 1000 both_have
+		ok $? "bin-path: a write reaches the subscribers of both processes within 1 s (${WAITED} ms)"
+		create_record spawn2
+		wait_ms 1000 both_have
+		ok $? "bin-path: and the next one (${WAITED} ms)"
+		unsubscribe "$sa"
+		unsubscribe "$sb"
+		stop_pid "$SERVER_PID"
+		wait_ms 5000 gone $SPAWNED
+		ok $? "bin-path: the processes end with lighttpd"
+	else
+		fail_tests 7 "bin-path: lighttpd did not start"
+	fi
+else
+	skip_tests 7 "bin-path: $WHY_MISSING"
+fi
+
+# ---------------------------------------------------------------- spawn-fcgi
+
+if ! have_server spawn-fcgi; then
+	skip_tests $((MINI_N + 4)) "spawn-fcgi: $WHY_MISSING"
+elif ! have_server lighttpd; then
+	skip_tests $((MINI_N + 4)) "spawn-fcgi: $WHY_MISSING"
+elif spawnfcgi_start "$T/basalt-fd0.conf" "$T/fcgi.sock"; then
+	is "$(readlink "/proc/$SPAWNFCGI_PID/exe")" "$(readlink -f "$BASALT")" \
+	    "spawn-fcgi -n: basalt runs in its place, in the foreground"
+	fd0_socket "$SPAWNFCGI_PID"
+	ok $? "spawn-fcgi: the listen socket is on fd 0"
+	if lighttpd_contrib_start "$T/fcgi.sock"; then
+		B=$URL/api/realms/acme/apps/web
+		mini_scenario "spawn-fcgi"
+		stop_pid "$SERVER_PID"
+	else
+		fail_tests "$MINI_N" "spawn-fcgi: lighttpd did not start"
+	fi
+	test -s "$T/basalt-spawnfcgi.log"
+	ok $? "spawn-fcgi: basalt logs to stderr"
+	stop_pid "$SPAWNFCGI_PID"
+	is "$?" 0 "spawn-fcgi: SIGTERM stops basalt with status 0"
+else
+	fail_tests $((MINI_N + 4)) "spawn-fcgi: basalt did not start"
+fi
+
+# ---------------------------------------------------------------- systemd
+
+if command -v systemd-analyze >/dev/null 2>&1; then
+	mkdir -p "$T/units"
+	cp "$CONTRIB/systemd/basalt.socket" "$T/units/"
+	sed -e "s|@bindir@/basalt|$BASALT|" \
+	    -e "s|@sysconfdir@/basalt.conf|$T/basalt-fd0.conf|" \
+	    "$CONTRIB/systemd/basalt.service.in" >"$T/units/basalt.service"
+	out=$(cd "$T/units" && systemd-analyze verify --man=no \
+	    basalt.socket basalt.service 2>&1)
+	is "$?:$out" "0:" "systemd-analyze verify accepts the units"
+else
+	skip_tests 1 "systemd-analyze is not installed"
+fi
+
+# ---------------------------------------------------------------- man pages
+
+if command -v mandoc >/dev/null 2>&1; then
+	out=$(mandoc -T lint -W warning "$top_srcdir/man/basalt.8" \
+	    "$top_srcdir/man/basalt.conf.5" 2>&1)
+	is "$?:$out" "0:" "mandoc -T lint finds no warning in the man pages"
+else
+	skip_tests 1 "mandoc is not installed"
+fi
+
+# Every key of the README's configuration table has its entry.
+missing=
+for k in $(sed -n '/^Configuration$/,/^The admin CLI$/p' "$top_srcdir/README" |
+    sed -n 's/^| \([a-z_]*\) .*/\1/p' | grep -v '^key$'); do
+	grep -q "^\.It Ic $k " "$top_srcdir/man/basalt.conf.5" ||
+	    missing="$missing $k"
+done
+is "$missing" "" "basalt.conf(5) describes every key of the README"
+
+# Every command and option of the README's CLI synopsis has its entry.
+missing=
+raw=$(sed -n '/^The admin CLI$/,/^Source tour$/p' "$top_srcdir/README" |
+    grep '^    ')
+cli=$(sed 's/^ *basalt \[[^]]*\]\( \[[^]]*\]\)*//' <<<"$raw")
+for c in $(tr '|' '\n' <<<"$cli" | sed -n 's/^ *\([a-z-]*\)\( \([a-z]*\)\)\{0,1\}.*/\1_\3/p' |
+    sort -u); do
+	c=${c%_}
+	[ -n "$c" ] || continue
+	grep -q "^\.It Cm ${c/_/ }\( \|$\)" "$top_srcdir/man/basalt.8" ||
+	    missing="$missing ${c/_/ }"
+done
+for o in $(grep -oE -- '[ []-{1,2}[a-z]+' <<<"$raw" | cut -c2- | sort -u); do
+	grep -q "Fl ${o#-}\( \|$\)" "$top_srcdir/man/basalt.8" ||
+	    missing="$missing $o"
+done
+is "$missing" "" "basalt(8) describes every command and option of the README"
+
+done_testing
