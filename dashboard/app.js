@@ -1,0 +1,1145 @@
+/*
+ * Copyright (c) 2026 The basalt authors
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * The basalt dashboard: sign in with a token, browse collections and
+ * records, edit records, and watch a collection's events live through an
+ * event-stream reader built on fetch(), since EventSource cannot send an
+ * Authorization header.
+ */
+
+'use strict';
+
+/*
+ * An event-stream parser that follows the WHATWG HTML rules ("Interpreting
+ * an event stream"): fields id, event, data and retry; comments; several
+ * data lines joined with LF; lines ending in CR, LF or CRLF, even when a
+ * CRLF is split between two chunks; one leading BOM dropped. It takes
+ * decoded text in pieces of any size and calls on.event({type, data,
+ * lastEventId}) for each complete event and on.retry(ms) for a valid retry
+ * field. An event cut off by the end of the stream is never dispatched.
+ */
+class SSEParser {
+	constructor(on, lastEventId) {
+		this.on = on;
+		this.line = '';		/* a line not yet ended */
+		this.data = '';
+		this.type = '';
+		this.idBuffer = lastEventId || '';
+		this.lastEventId = this.idBuffer;
+		this.atStart = true;
+		this.afterCR = false;	/* the last piece ended in CR */
+	}
+
+	push(text) {
+		if (text.length === 0)
+			return;
+		let pos = 0;
+		if (this.atStart) {
+			this.atStart = false;
+			if (text.charCodeAt(0) === 0xfeff)
+				pos = 1;
+		}
+		if (this.afterCR) {
+			this.afterCR = false;
+			if (text.charCodeAt(pos) === 10)
+				pos++;
+		}
+		const eol = /[\r\n]/g;
+		while (pos < text.length) {
+			eol.lastIndex = pos;
+			const m = eol.exec(text);
+			if (m === null) {
+				this.line += text.slice(pos);
+				return;
+			}
+			const line = this.line + text.slice(pos, m.index);
+			this.line = '';
+			pos = m.index + 1;
+			if (text[m.index] === '\r') {
+				if (pos === text.length)
+					this.afterCR = true;
+				else if (text.charCodeAt(pos) === 10)
+					pos++;
+			}
+			this.field(line);
+		}
+	}
+
+	field(line) {
+		if (line === '') {
+			this.dispatch();
+			return;
+		}
+		if (line[0] === ':')
+			return;
+		const colon = line.indexOf(':');
+		let name = line, value = '';
+		if (colon !== -1) {
+			name = line.slice(0, colon);
+			value = line.slice(colon + 1);
+			if (value[0] === ' ')
+				value = value.slice(1);
+		}
+		switch (name) {
+		case 'event':
+			this.type = value;
+			break;
+		case 'data':
+			this.data += value + '\n';
+			break;
+		case 'id':
+			if (value.indexOf('\0') === -1)
+				this.idBuffer = value;
+			break;
+		case 'retry':
+			if (/^[0-9]+$/.test(value) && this.on.retry)
+				this.on.retry(parseInt(value, 10));
+			break;
+		}
+	}
+
+	dispatch() {
+		this.lastEventId = this.idBuffer;
+		if (this.data === '') {
+			this.type = '';
+			return;
+		}
+		const ev = {
+			type: this.type === '' ? 'message' : this.type,
+			data: this.data.slice(0, -1),
+			lastEventId: this.lastEventId,
+		};
+		this.data = '';
+		this.type = '';
+		this.on.event(ev);
+	}
+}
+
+/*
+ * One subscription to an event stream, read with fetch() so that it can
+ * carry the token. It reconnects by itself after the retry delay the
+ * server asked for (longer after repeated failures), sends Last-Event-ID
+ * so that the server replays what was missed, and gives up only on a 4xx
+ * answer. The handlers: state(name, detail) with name one of connecting,
+ * live, reconnecting, off, error; open({resumed}); event(ev).
+ */
+class EventStream {
+	constructor(url, token, handlers) {
+		this.url = url;
+		this.token = token;
+		this.h = handlers;
+		this.lastEventId = '';
+		this.retry = 2000;
+		this.failures = 0;
+		this.everLive = false;
+		this.stopped = false;
+		this.ctl = null;
+		this.sleeper = null;
+		this.idle = null;
+	}
+
+	start() {
+		this.run();
+	}
+
+	stop() {
+		this.stopped = true;
+		clearTimeout(this.idle);
+		if (this.sleeper !== null)
+			this.sleeper();
+		if (this.ctl !== null)
+			this.ctl.abort();
+		this.h.state('off', '');
+	}
+
+	async run() {
+		while (!this.stopped) {
+			let again;
+			try {
+				again = await this.connect();
+			} catch (e) {
+				again = true;
+				this.note(String(e && e.message || e));
+			}
+			if (!again || this.stopped)
+				return;
+			this.state('reconnecting', this.detail || '');
+			await this.sleep(this.delay());
+		}
+	}
+
+	delay() {
+		let ms = this.retry;
+		if (this.failures > 3)
+			ms = Math.min(ms * 2 ** (this.failures - 3), 30000);
+		return ms;
+	}
+
+	sleep(ms) {
+		return new Promise((resolve) => {
+			const t = setTimeout(done, ms);
+			const self = this;
+			function done() {
+				clearTimeout(t);
+				self.sleeper = null;
+				resolve();
+			}
+			this.sleeper = done;
+		});
+	}
+
+	state(name, detail) {
+		if (!this.stopped)
+			this.h.state(name, detail);
+	}
+
+	note(detail) {
+		this.detail = detail;
+	}
+
+	/* Reads one connection to its end. Returns whether to reconnect. */
+	async connect() {
+		const ctl = new AbortController();
+		this.ctl = ctl;
+		this.state(this.everLive ? 'reconnecting' : 'connecting',
+		    this.detail || '');
+		const headers = {
+			'Authorization': 'Bearer ' + this.token,
+			'Accept': 'text/event-stream',
+		};
+		const resumed = this.lastEventId !== '';
+		if (resumed)
+			headers['Last-Event-ID'] = this.lastEventId;
+
+		let res;
+		try {
+			res = await fetch(this.url, {
+				headers, signal: ctl.signal, cache: 'no-store',
+			});
+		} catch (e) {
+			this.failures++;
+			this.note('cannot reach the server');
+			return !this.stopped;
+		}
+		if (res.status === 204) {
+			this.state('off', 'the server ended the stream');
+			return false;
+		}
+		if (!res.ok) {
+			const err = await errorOf(res);
+			if (res.status >= 500 || res.status === 408 ||
+			    res.status === 429) {
+				this.failures++;
+				this.note(err.text());
+				return true;
+			}
+			this.state('error', err.text());
+			if (this.h.fatal)
+				this.h.fatal(err);
+			return false;
+		}
+		const type = res.headers.get('Content-Type') || '';
+		if (!/^text\/event-stream/i.test(type)) {
+			this.state('error', 'not an event stream: ' + type);
+			ctl.abort();
+			return false;
+		}
+		this.failures = 0;
+		this.everLive = true;
+		this.note('');
+		this.state('live', '');
+		this.h.open({ resumed });
+		return this.read(res, ctl);
+	}
+
+	async read(res, ctl) {
+		const parser = new SSEParser({
+			event: (ev) => this.deliver(ev),
+			retry: (ms) => { this.retry = ms; },
+		}, this.lastEventId);
+		const reader = res.body.getReader();
+		const dec = new TextDecoder('utf-8', { ignoreBOM: true });
+		this.watch(ctl);
+		try {
+			for (;;) {
+				const { value, done } = await reader.read();
+				if (done)
+					break;
+				this.watch(ctl);
+				parser.push(dec.decode(value, { stream: true }));
+				this.lastEventId = parser.lastEventId;
+			}
+			this.note('the stream ended');
+		} catch (e) {
+			this.note(ctl.signal.aborted && !this.stopped ?
+			    'no data for too long' : 'the stream broke');
+		} finally {
+			clearTimeout(this.idle);
+		}
+		return !this.stopped;
+	}
+
+	deliver(ev) {
+		this.lastEventId = ev.lastEventId;
+		try {
+			this.h.event(ev);
+		} catch (e) {
+			showAlert('could not show event ' + ev.lastEventId + ': ' +
+			    e.message);
+		}
+	}
+
+	/*
+	 * The server sends a comment at least every heartbeat_interval; a
+	 * connection silent for much longer is dead even if TCP has not said
+	 * so yet.
+	 */
+	watch(ctl) {
+		clearTimeout(this.idle);
+		this.idle = setTimeout(() => ctl.abort(),
+		    Math.max(45000, 3 * this.retry));
+	}
+}
+
+/* An error answer from the API, or a failure to reach it. */
+class ApiError extends Error {
+	constructor(status, code, message) {
+		super(message);
+		this.status = status;
+		this.code = code;
+	}
+
+	text() {
+		if (this.status === 0)
+			return this.message;
+		return this.status + ' ' + this.code + ': ' + this.message;
+	}
+}
+
+async function errorOf(res) {
+	let text = '';
+	try {
+		text = await res.text();
+	} catch (e) {
+		/* the body is not needed to report the status */
+	}
+	try {
+		const e = JSON.parse(text).error;
+		if (e && typeof e.message === 'string')
+			return new ApiError(e.status || res.status,
+			    e.code || 'error', e.message);
+	} catch (e) {
+		/* not the API's error shape: a web server's page */
+	}
+	return new ApiError(res.status, 'http_error',
+	    (res.statusText || 'error') + ' (not an answer from basalt)');
+}
+
+const TOKEN_KEY = 'basalt.token';
+const MAX_EVENTS = 500;
+
+const S = {
+	token: null,
+	grant: null,
+	base: '',
+	collection: null,
+	cursors: [null],	/* the "after" of each page seen */
+	page: 0,
+	limit: 25,
+	items: [],
+	next: null,
+	later: 0,		/* records created past the page shown */
+	seq: 0,			/* counts page loads */
+	loading: 0,		/* the seq of the load in flight, or 0 */
+	pending: [],		/* events that came during a load */
+	live: true,
+	stream: null,
+	editor: null,		/* {mode: 'new'|'edit', id, record} */
+	deleteArmed: null,
+};
+
+function $(id) {
+	return document.getElementById(id);
+}
+
+function el(tag, cls, text) {
+	const e = document.createElement(tag);
+	if (cls)
+		e.className = cls;
+	if (text !== undefined)
+		e.textContent = text;
+	return e;
+}
+
+function can(scope) {
+	return S.grant !== null && Array.isArray(S.grant.scopes) &&
+	    S.grant.scopes.includes(scope);
+}
+
+async function api(method, path, body) {
+	const init = {
+		method,
+		headers: {
+			'Authorization': 'Bearer ' + S.token,
+			'Accept': 'application/json',
+		},
+		cache: 'no-store',
+	};
+	if (body !== undefined) {
+		init.headers['Content-Type'] = 'application/json';
+		init.body = JSON.stringify(body);
+	}
+	let res;
+	try {
+		res = await fetch(path, init);
+	} catch (e) {
+		throw new ApiError(0, 'network', 'cannot reach the server');
+	}
+	if (!res.ok)
+		throw await errorOf(res);
+	if (res.status === 204)
+		return null;
+	const text = await res.text();
+	try {
+		return JSON.parse(text);
+	} catch (e) {
+		throw new ApiError(res.status, 'bad_answer',
+		    'the answer is not JSON');
+	}
+}
+
+function enc(name) {
+	return encodeURIComponent(name);
+}
+
+function collectionPath(name) {
+	return S.base + '/collections/' + enc(name);
+}
+
+function showAlert(text) {
+	$('alert-text').textContent = text;
+	$('alert').hidden = false;
+}
+
+function hideAlert() {
+	$('alert').hidden = true;
+}
+
+/*
+ * Shows an API failure. A 401 means the token no longer works, so the page
+ * goes back to the sign-in form.
+ */
+function failed(err, where) {
+	const text = err instanceof ApiError ? err.text() : String(err);
+	if (err instanceof ApiError && err.status === 401) {
+		signOut(text);
+		return;
+	}
+	if (where) {
+		where.textContent = text;
+		where.hidden = false;
+	} else
+		showAlert(text);
+}
+
+/* Sign-in. */
+
+function showSignIn(error) {
+	$('app').hidden = true;
+	$('whoami').hidden = true;
+	$('signin').hidden = false;
+	const e = $('signin-error');
+	e.textContent = error || '';
+	e.hidden = !error;
+	$('token').value = '';
+	$('token').focus();
+}
+
+async function signIn(token) {
+	token = token.trim().replace(/^Bearer\s+/i, '');
+	if (token === '') {
+		showSignIn('Paste a token first.');
+		return;
+	}
+	S.token = token;
+	$('signin-submit').disabled = true;
+	let grant;
+	try {
+		grant = await api('GET', '/api/token');
+	} catch (err) {
+		S.token = null;
+		sessionStorage.removeItem(TOKEN_KEY);
+		showSignIn('Sign-in failed: ' + (err instanceof ApiError ?
+		    err.text() : String(err)));
+		return;
+	} finally {
+		$('signin-submit').disabled = false;
+	}
+	sessionStorage.setItem(TOKEN_KEY, token);
+	S.grant = grant;
+	S.base = '/api/realms/' + enc(grant.realm) + '/apps/' + enc(grant.app);
+	showGrant(grant);
+	$('signin').hidden = true;
+	$('app').hidden = false;
+	hideAlert();
+	await loadCollections();
+}
+
+function showGrant(g) {
+	$('who-realm').textContent = g.realm;
+	$('who-app').textContent = g.app;
+	$('who-scopes').textContent = (g.scopes || []).join(', ') || 'none';
+	$('who-label').textContent = g.label || '(no label)';
+	let exp = 'never';
+	if (typeof g.expires_at === 'number')
+		exp = new Date(g.expires_at * 1000).toISOString();
+	else if (typeof g.expires_at === 'string' && g.expires_at !== '')
+		exp = g.expires_at;
+	$('who-expires').textContent = exp;
+	$('whoami').hidden = false;
+	const w = can('write');
+	$('publish-fields').disabled = !w || S.collection === null;
+	$('publish-note').textContent = w ? '' : 'needs the write scope';
+	document.title = 'basalt · ' + g.realm + '/' + g.app;
+}
+
+function signOut(why) {
+	stopStream();
+	sessionStorage.removeItem(TOKEN_KEY);
+	S.token = null;
+	S.grant = null;
+	S.collection = null;
+	closeEditor();
+	clearEvents();
+	$('records').replaceChildren();
+	$('collections').replaceChildren();
+	hideAlert();
+	document.title = 'basalt dashboard';
+	showSignIn(why);
+}
+
+/* Collections. */
+
+async function loadCollections() {
+	let res;
+	try {
+		res = await api('GET', S.base + '/collections');
+	} catch (err) {
+		failed(err);
+		return;
+	}
+	const ul = $('collections');
+	ul.replaceChildren();
+	for (const c of res.items) {
+		const li = el('li');
+		const b = el('button', 'collection', c.name);
+		b.type = 'button';
+		b.dataset.name = c.name;
+		if (c.created_at)
+			b.title = 'created ' + c.created_at;
+		b.addEventListener('click', () => {
+			location.hash = '#/' + enc(c.name);
+		});
+		li.append(b);
+		ul.append(li);
+	}
+	$('collections-empty').hidden = res.items.length > 0;
+	const want = wantedCollection();
+	if (want !== null && res.items.some((c) => c.name === want))
+		openCollection(want);
+	else
+		markCollection();
+}
+
+function wantedCollection() {
+	const m = /^#\/([^/]+)$/.exec(location.hash);
+	if (m === null)
+		return null;
+	try {
+		return decodeURIComponent(m[1]);
+	} catch (e) {
+		return null;
+	}
+}
+
+function markCollection() {
+	for (const b of $('collections').querySelectorAll('button')) {
+		if (b.dataset.name === S.collection)
+			b.setAttribute('aria-current', 'true');
+		else
+			b.removeAttribute('aria-current');
+	}
+}
+
+function openCollection(name) {
+	if (name === S.collection)
+		return;
+	stopStream();
+	closeEditor();
+	clearEvents();
+	S.collection = name;
+	S.cursors = [null];
+	S.page = 0;
+	S.items = [];
+	S.next = null;
+	S.later = 0;
+	markCollection();
+	$('records-title').textContent = name;
+	$('record-new').disabled = !can('write');
+	$('live-toggle').disabled = false;
+	$('publish-fields').disabled = !can('write');
+	loadPage(0);
+	if (S.live)
+		startStream();
+	else
+		showState('off', '');
+}
+
+/* Records: the table and its pages. */
+
+async function loadPage(n) {
+	const seq = ++S.seq;
+	const name = S.collection;
+	S.loading = seq;
+	const q = new URLSearchParams({ limit: String(S.limit) });
+	if (S.cursors[n])
+		q.set('after', S.cursors[n]);
+	let res;
+	try {
+		res = await api('GET', collectionPath(name) + '/records?' + q);
+	} catch (err) {
+		if (seq === S.loading) {
+			S.loading = 0;
+			S.pending = [];
+			failed(err);
+		}
+		return;
+	}
+	if (seq !== S.loading || name !== S.collection)
+		return;
+	S.loading = 0;
+	S.page = n;
+	S.items = res.items;
+	S.next = res.next;
+	S.later = 0;
+	S.cursors.length = n + 1;
+	if (res.next !== null)
+		S.cursors.push(res.next);
+	renderTable();
+	const pending = S.pending;
+	S.pending = [];
+	for (const ev of pending)
+		applyEvent(ev);
+}
+
+function renderTable() {
+	const body = $('records');
+	body.replaceChildren(...S.items.map(row));
+	$('records-table').hidden = false;
+	$('records-hint').hidden = S.items.length > 0;
+	$('records-hint').textContent = S.page === 0 ?
+	    'No records in this collection yet.' : 'No records on this page.';
+	renderPager();
+}
+
+function renderPager() {
+	$('pager').hidden = false;
+	$('page-first').disabled = S.page === 0;
+	$('page-prev').disabled = S.page === 0;
+	$('page-next').disabled = S.next === null;
+	const n = S.items.length;
+	$('page-info').textContent = 'page ' + (S.page + 1) + ' · ' + n +
+	    (n === 1 ? ' record' : ' records');
+	const more = $('records-more');
+	more.hidden = S.later === 0;
+	more.textContent = S.later + (S.later === 1 ? ' record' : ' records') +
+	    ' created since, on a later page.';
+}
+
+function preview(fields) {
+	const s = JSON.stringify(fields);
+	return s.length > 200 ? s.slice(0, 199) + '…' : s;
+}
+
+function row(rec) {
+	const tr = el('tr');
+	tr.dataset.id = rec.id;
+	fillRow(tr, rec);
+	return tr;
+}
+
+function fillRow(tr, rec) {
+	const idCell = el('td', 'id');
+	const b = el('button', 'link', rec.id);
+	b.type = 'button';
+	b.title = 'Open record ' + rec.id;
+	b.addEventListener('click', () => openRecord(rec.id));
+	idCell.append(b);
+	const f = el('td', 'fields', preview(rec.fields));
+	const w = el('td', 'when', shortTime(rec.updated_at));
+	w.title = 'created ' + rec.created_at + '\nupdated ' + rec.updated_at;
+	tr.replaceChildren(idCell, f, w);
+}
+
+function shortTime(iso) {
+	if (typeof iso !== 'string')
+		return '';
+	return iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, '');
+}
+
+function rowOf(id) {
+	for (const tr of $('records').children)
+		if (tr.dataset.id === id)
+			return tr;
+	return null;
+}
+
+function flash(tr, cls) {
+	tr.classList.remove('added', 'changed');
+	void tr.offsetWidth;	/* restart the animation */
+	tr.classList.add(cls);
+}
+
+/*
+ * Puts a record from an event or an answer into the table: in place if it
+ * is shown; as a new row if it belongs on this page (ids sort by creation,
+ * so a new record belongs on the last page while that page has room).
+ */
+function putRecord(rec, created) {
+	const i = S.items.findIndex((r) => r.id === rec.id);
+	if (i !== -1) {
+		S.items[i] = rec;
+		const tr = rowOf(rec.id);
+		if (tr !== null) {
+			fillRow(tr, rec);
+			flash(tr, 'changed');
+		}
+		return;
+	}
+	if (!created)
+		return;
+	const after = S.cursors[S.page];
+	if (after && rec.id <= after)
+		return;
+	if (S.next !== null || S.items.length >= S.limit) {
+		if (S.next === null && S.items.length > 0) {
+			S.next = S.items[S.items.length - 1].id;
+			S.cursors.length = S.page + 1;
+			S.cursors.push(S.next);
+		}
+		S.later++;
+		renderPager();
+		return;
+	}
+	let at = S.items.findIndex((r) => r.id > rec.id);
+	if (at === -1)
+		at = S.items.length;
+	S.items.splice(at, 0, rec);
+	const tr = row(rec);
+	$('records').insertBefore(tr, $('records').children[at] || null);
+	flash(tr, 'added');
+	$('records-hint').hidden = true;
+	renderPager();
+}
+
+function dropRecord(id) {
+	const i = S.items.findIndex((r) => r.id === id);
+	if (i === -1)
+		return;
+	S.items.splice(i, 1);
+	const tr = rowOf(id);
+	if (tr !== null)
+		tr.remove();
+	$('records-hint').hidden = S.items.length > 0;
+	renderPager();
+}
+
+/* The record editor. */
+
+async function openRecord(id) {
+	let rec;
+	try {
+		rec = await api('GET', collectionPath(S.collection) + '/records/' +
+		    enc(id));
+	} catch (err) {
+		failed(err);
+		return;
+	}
+	showEditor('edit', rec);
+}
+
+function showEditor(mode, rec) {
+	S.editor = { mode, id: rec ? rec.id : null, record: rec, dirty: false };
+	disarmDelete();
+	$('editor').hidden = false;
+	$('editor-title').textContent = mode === 'new' ? 'New record' :
+	    'Record ' + rec.id;
+	$('editor-meta').textContent = mode === 'new' ?
+	    'in ' + S.collection :
+	    'created ' + rec.created_at + ' · updated ' + rec.updated_at;
+	$('editor-notice').hidden = true;
+	$('editor-text').value = mode === 'new' ? '{\n  \n}' :
+	    JSON.stringify(rec.fields, null, 2);
+	$('editor-text').readOnly = !can('write');
+	$('editor-save').textContent = mode === 'new' ? 'Create' : 'Save';
+	$('editor-delete').hidden = mode === 'new';
+	$('editor-save').disabled = !can('write');
+	$('editor-delete').disabled = !can('write');
+	$('editor-error').hidden = true;
+	validate();
+	const t = $('editor-text');
+	t.focus();
+	if (mode === 'new')
+		t.setSelectionRange(4, 4);
+	$('editor').scrollIntoView({ block: 'nearest' });
+}
+
+function closeEditor() {
+	S.editor = null;
+	disarmDelete();
+	$('editor').hidden = true;
+}
+
+function editorNotice(text) {
+	$('editor-notice').textContent = text;
+	$('editor-notice').hidden = false;
+}
+
+/* Parses the editor's text; returns the object or null with the reason shown. */
+function validate() {
+	const err = $('editor-error');
+	let v;
+	try {
+		v = JSON.parse($('editor-text').value);
+	} catch (e) {
+		err.textContent = 'Not valid JSON: ' + e.message;
+		err.hidden = false;
+		$('editor-save').disabled = true;
+		return null;
+	}
+	if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+		err.textContent = 'The fields must be a JSON object: { ... }';
+		err.hidden = false;
+		$('editor-save').disabled = true;
+		return null;
+	}
+	err.hidden = true;
+	$('editor-save').disabled = !can('write') || (S.editor !== null &&
+	    S.editor.gone === true);
+	return v;
+}
+
+async function saveEditor() {
+	const ed = S.editor;
+	if (ed === null || !can('write'))
+		return;
+	const fields = validate();
+	if (fields === null)
+		return;
+	const base = collectionPath(S.collection) + '/records';
+	$('editor-save').disabled = true;
+	let rec;
+	try {
+		if (ed.mode === 'new')
+			rec = await api('POST', base, fields);
+		else
+			rec = await api('PUT', base + '/' + enc(ed.id), fields);
+	} catch (err) {
+		validate();
+		failed(err, $('editor-error'));
+		return;
+	}
+	if (S.editor !== ed)
+		return;
+	putRecord(rec, ed.mode === 'new');
+	showEditor('edit', rec);
+	editorNotice(ed.mode === 'new' ? 'Created.' : 'Saved.');
+}
+
+function disarmDelete() {
+	clearTimeout(S.deleteArmed);
+	S.deleteArmed = null;
+	$('editor-delete').textContent = 'Delete';
+}
+
+/* Deleting takes two presses, so that a stray key press deletes nothing. */
+async function deleteRecord() {
+	const ed = S.editor;
+	if (ed === null || ed.mode !== 'edit')
+		return;
+	if (S.deleteArmed === null) {
+		$('editor-delete').textContent = 'Press again to delete';
+		S.deleteArmed = setTimeout(disarmDelete, 5000);
+		return;
+	}
+	disarmDelete();
+	try {
+		await api('DELETE', collectionPath(S.collection) + '/records/' +
+		    enc(ed.id));
+	} catch (err) {
+		failed(err, $('editor-error'));
+		return;
+	}
+	dropRecord(ed.id);
+	closeEditor();
+	$('record-new').focus();
+}
+
+/* The editor follows changes made elsewhere to the record it shows. */
+function editorSees(type, rec) {
+	const ed = S.editor;
+	if (ed === null || ed.mode !== 'edit' || ed.id !== rec.id)
+		return;
+	if (type === 'record_deleted') {
+		ed.gone = true;
+		editorNotice('This record was deleted.');
+		$('editor-save').disabled = true;
+		$('editor-delete').disabled = true;
+		return;
+	}
+	if (ed.dirty) {
+		editorNotice('This record changed on the server (updated ' +
+		    rec.updated_at + '); saving replaces that change.');
+		return;
+	}
+	ed.record = rec;
+	$('editor-text').value = JSON.stringify(rec.fields, null, 2);
+	$('editor-meta').textContent = 'created ' + rec.created_at +
+	    ' · updated ' + rec.updated_at;
+}
+
+/* Live events. */
+
+function startStream() {
+	const url = collectionPath(S.collection) + '/events';
+	const s = new EventStream(url, S.token, {
+		state: (name, detail) => { if (S.stream === s) showState(name, detail); },
+		open: (o) => {
+			/* Without a resume point the stream cannot replay what
+			 * happened before it: read the page again. */
+			if (S.stream === s && !o.resumed)
+				loadPage(S.page);
+		},
+		event: (ev) => { if (S.stream === s) onEvent(ev); },
+		fatal: (err) => { if (S.stream === s) failed(err); },
+	});
+	S.stream = s;
+	$('live-toggle').textContent = 'Stop live';
+	s.start();
+}
+
+function stopStream() {
+	const s = S.stream;
+	S.stream = null;
+	if (s !== null)
+		s.stop();
+	showState('off', '');
+	$('live-toggle').textContent = 'Watch live';
+}
+
+function showState(name, detail) {
+	const c = $('conn');
+	c.dataset.state = name;
+	c.textContent = name;
+	c.title = detail || '';
+}
+
+function onEvent(ev) {
+	let payload = ev.data;
+	let json = true;
+	try {
+		payload = JSON.parse(ev.data);
+	} catch (e) {
+		json = false;
+	}
+	addEvent(ev, payload, json);
+	if (S.loading !== 0)
+		S.pending.push({ type: ev.type, payload });
+	else
+		applyEvent({ type: ev.type, payload });
+}
+
+function applyEvent(ev) {
+	const p = ev.payload;
+	switch (ev.type) {
+	case 'record_created':
+	case 'record_updated':
+		if (p && typeof p.id === 'string' && p.fields) {
+			putRecord(p, ev.type === 'record_created');
+			editorSees(ev.type, p);
+		}
+		break;
+	case 'record_deleted':
+		if (p && typeof p.id === 'string') {
+			dropRecord(p.id);
+			editorSees(ev.type, p);
+		}
+		break;
+	case 'reset':
+		/* Events were lost: the table is stale. */
+		loadPage(S.page);
+		break;
+	}
+}
+
+function clock(d) {
+	const p = (n, w) => String(n).padStart(w, '0');
+	return p(d.getHours(), 2) + ':' + p(d.getMinutes(), 2) + ':' +
+	    p(d.getSeconds(), 2) + '.' + p(d.getMilliseconds(), 3);
+}
+
+function addEvent(ev, payload, json) {
+	const now = new Date();
+	const li = el('li', 'event');
+	li.dataset.type = ev.type;
+	li.dataset.id = ev.lastEventId;
+	li.dataset.received = String(now.getTime());
+	if (json && payload !== null && typeof payload === 'object' &&
+	    typeof payload.id === 'string' && ev.type.startsWith('record_'))
+		li.dataset.record = payload.id;
+	if (ev.type.startsWith('record_'))
+		li.classList.add(ev.type);
+	else if (ev.type === 'reset')
+		li.classList.add('reset');
+	else
+		li.classList.add('custom');
+	const head = el('div', 'head');
+	head.append(el('span', 'type', ev.type),
+	    el('span', 'eid', ev.lastEventId ? '#' + ev.lastEventId : ''),
+	    el('time', 'at', clock(now)));
+	head.lastChild.dateTime = now.toISOString();
+	const pre = el('pre', 'payload', json ?
+	    JSON.stringify(payload, null, 1).replace(/\n\s*/g, ' ') : payload);
+	li.append(head, pre);
+	const list = $('events');
+	list.prepend(li);
+	while (list.children.length > MAX_EVENTS)
+		list.lastChild.remove();
+	$('events-empty').hidden = true;
+}
+
+function clearEvents() {
+	$('events').replaceChildren();
+	$('events-empty').hidden = false;
+}
+
+async function publish(e) {
+	e.preventDefault();
+	const err = $('publish-error');
+	err.hidden = true;
+	const type = $('publish-type').value.trim();
+	if (type === '') {
+		err.textContent = 'Give the event a type.';
+		err.hidden = false;
+		return;
+	}
+	let payload;
+	try {
+		payload = JSON.parse($('publish-payload').value);
+	} catch (x) {
+		err.textContent = 'The payload is not valid JSON: ' + x.message;
+		err.hidden = false;
+		return;
+	}
+	let res;
+	try {
+		res = await api('POST', collectionPath(S.collection) + '/events',
+		    { type, payload });
+	} catch (x) {
+		failed(x, err);
+		return;
+	}
+	$('publish-note').textContent = 'published as #' + res.id;
+}
+
+/* Wiring. */
+
+function wire() {
+	$('signin-form').addEventListener('submit', (e) => {
+		e.preventDefault();
+		signIn($('token').value);
+	});
+	$('signout').addEventListener('click', () => signOut(''));
+	$('alert-close').addEventListener('click', hideAlert);
+	$('collections-reload').addEventListener('click', loadCollections);
+	$('live-toggle').addEventListener('click', () => {
+		S.live = S.stream === null;
+		if (S.live)
+			startStream();
+		else
+			stopStream();
+	});
+	$('record-new').addEventListener('click', () => showEditor('new', null));
+	$('page-first').addEventListener('click', () => loadPage(0));
+	$('page-prev').addEventListener('click', () =>
+	    loadPage(Math.max(0, S.page - 1)));
+	$('page-next').addEventListener('click', () => {
+		if (S.next !== null)
+			loadPage(S.page + 1);
+	});
+	$('page-limit').addEventListener('change', (e) => {
+		S.limit = parseInt(e.target.value, 10);
+		S.cursors = [null];
+		loadPage(0);
+	});
+	$('editor-text').addEventListener('input', () => {
+		if (S.editor !== null)
+			S.editor.dirty = true;
+		validate();
+	});
+	$('editor-save').addEventListener('click', saveEditor);
+	$('editor-delete').addEventListener('click', deleteRecord);
+	$('editor-close').addEventListener('click', () => {
+		closeEditor();
+		$('record-new').focus();
+	});
+	$('editor').addEventListener('keydown', (e) => {
+		if (e.key === 'Escape') {
+			if (S.editor !== null && S.editor.dirty &&
+			    !S.editor.escaped) {
+				S.editor.escaped = true;
+				editorNotice('Unsaved changes: press Esc again ' +
+				    'to discard them.');
+				return;
+			}
+			closeEditor();
+			$('record-new').focus();
+		} else if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+			e.preventDefault();
+			saveEditor();
+		}
+	});
+	$('events-clear').addEventListener('click', clearEvents);
+	$('publish').addEventListener('submit', publish);
+	window.addEventListener('hashchange', () => {
+		const want = wantedCollection();
+		if (S.grant !== null && want !== null)
+			openCollection(want);
+	});
+}
+
+function main() {
+	wire();
+	const saved = sessionStorage.getItem(TOKEN_KEY);
+	if (saved)
+		signIn(saved);
+	else
+		showSignIn('');
+}
+
+if (typeof document !== 'undefined')
+	document.addEventListener('DOMContentLoaded', main);

@@ -1,0 +1,642 @@
+// The dashboard in headless Chromium, driven with playwright-core against
+// basalt behind lighttpd; started by tests/dashboard.sh, which sets URL
+// (basalt A), URL2 (basalt B on the same database), TOKEN (read, write,
+// admin), RTOKEN (read), BADTOKEN, COLLECTIONS, SCREENSHOT, CHROMIUM and T.
+// Prints TAP. "@ctl stop" / "@ctl start" lines ask dashboard.sh to stop or
+// start basalt A; its answer comes on stdin.
+
+import { chromium } from 'playwright-core';
+import { execFile } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { statSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const env = process.env;
+const URL = env.URL;
+const APP = '/api/realms/acme/apps/web';
+const POSTS = URL + APP + '/collections/posts';
+const POSTS2 = env.URL2 + APP + '/collections/posts';
+const LIVE_MS = 1000;	// "within a second"
+
+// ------------------------------------------------------------------ TAP
+
+let n = 0;
+let failures = 0;
+
+function diag(text) {
+	for (const line of String(text).split('\n'))
+		console.log('# ' + line);
+}
+
+function ok(cond, desc, ...why) {
+	n++;
+	console.log((cond ? 'ok ' : 'not ok ') + n + ' - ' + desc);
+	if (!cond) {
+		failures++;
+		for (const w of why)
+			diag(typeof w === 'string' ? w : JSON.stringify(w));
+	}
+	return cond;
+}
+
+function is(got, want, desc) {
+	const g = JSON.stringify(got), w = JSON.stringify(want);
+	return ok(g === w, desc, '     got: ' + g, 'expected: ' + w);
+}
+
+// ------------------------------------------------------------------ control
+
+const replies = [];
+const waiting = [];
+createInterface({ input: process.stdin }).on('line', (line) => {
+	if (waiting.length > 0)
+		waiting.shift()(line);
+	else
+		replies.push(line);
+});
+
+async function ctl(cmd) {
+	console.log('@ctl ' + cmd);
+	const answer = await new Promise((resolve) => {
+		if (replies.length > 0)
+			resolve(replies.shift());
+		else
+			waiting.push(resolve);
+	});
+	return answer === 'done 0';
+}
+
+// ------------------------------------------------------------------ curl
+
+async function curl(method, url, token, body, extra = []) {
+	const args = ['-s', '--max-time', '10', '-X', method,
+	    '-H', 'Authorization: Bearer ' + token,
+	    '-w', '\n%{http_code}', ...extra];
+	if (body !== undefined)
+		args.push('-H', 'Content-Type: application/json',
+		    '--data-binary', JSON.stringify(body));
+	args.push(url);
+	let out;
+	try {
+		out = (await run('curl', args)).stdout;
+	} catch (e) {
+		out = (e.stdout || '') + '\n000';
+	}
+	const i = out.lastIndexOf('\n');
+	const text = out.slice(0, i);
+	let json = null;
+	try {
+		json = JSON.parse(text);
+	} catch (e) {
+		/* not JSON: the test that cares says so */
+	}
+	return { status: Number(out.slice(i + 1)), text, json };
+}
+
+// ------------------------------------------------------------------ page helpers
+
+// What the test is doing, for the console check.
+const phase = { name: 'start', allow: null };
+
+function during(name, allow) {
+	phase.name = name;
+	phase.allow = allow || null;
+}
+
+const FAILED = (status) =>
+	new RegExp('^Failed to load resource: the server responded with a ' +
+	    'status of ' + status + ' ');
+
+// Waits until fn(arg) is true in the page; returns the milliseconds it took
+// or -1 when it did not happen within ms.
+async function within(page, ms, fn, arg) {
+	const t0 = Date.now();
+	try {
+		await page.waitForFunction(fn, arg, { timeout: ms, polling: 10 });
+	} catch (e) {
+		return -1;
+	}
+	return Date.now() - t0;
+}
+
+function rowIds(page) {
+	return page.$$eval('#records tr', (trs) => trs.map((t) => t.dataset.id));
+}
+
+// The events panel, oldest first.
+function events(page) {
+	return page.$$eval('#events li', (lis) => lis.reverse().map((li) => ({
+		type: li.dataset.type,
+		id: li.dataset.id,
+		record: li.dataset.record || null,
+		text: li.querySelector('.payload').textContent,
+	})));
+}
+
+function connState(page) {
+	return page.$eval('#conn', (c) => c.dataset.state);
+}
+
+function hasRow(id) {
+	return document.querySelector('#records tr[data-id="' + id + '"]') !==
+	    null;
+}
+
+function noRow(id) {
+	return document.querySelector('#records tr[data-id="' + id + '"]') ===
+	    null;
+}
+
+function rowHas([id, text]) {
+	const tr = document.querySelector('#records tr[data-id="' + id + '"]');
+	return tr !== null && tr.querySelector('.fields').textContent
+	    .includes(text);
+}
+
+function stateIs(want) {
+	return document.getElementById('conn').dataset.state === want;
+}
+
+// Records every change of the connection state, for the restart test.
+function watchStates() {
+	window.__states = [document.getElementById('conn').dataset.state];
+	const c = document.getElementById('conn');
+	new MutationObserver(() => {
+		const s = c.dataset.state;
+		if (window.__states[window.__states.length - 1] !== s)
+			window.__states.push(s);
+	}).observe(c, { attributes: true, attributeFilter: ['data-state'] });
+}
+
+// ------------------------------------------------------------------ parser cases
+
+// WHATWG event-stream cases: the input and the events it must give, as
+// [type, data, lastEventId]; retries lists the retry values taken.
+const SSE_CASES = [
+	{ name: 'one event', input: 'data: a\n\n', events: [['message', 'a', '']] },
+	{ name: 'CRLF and two data lines', input: 'data:a\r\ndata: b\r\n\r\n',
+	  events: [['message', 'a\nb', '']] },
+	{ name: 'CR line ends', input: 'event: x\rdata: 1\r\rdata: 2\r\r',
+	  events: [['x', '1', ''], ['message', '2', '']] },
+	{ name: 'mixed line ends', input: 'data: 1\r\n\ndata: 2\r\r\ndata: 3\n\r',
+	  events: [['message', '1', ''], ['message', '2', ''], ['message', '3', '']] },
+	{ name: 'one BOM dropped', input: '\ufeffdata: 1\n\n', events: [['message', '1', '']] },
+	{ name: 'a second BOM is part of the field name', input: '\ufeff\ufeffdata: 1\n\n',
+	  events: [] },
+	{ name: 'comments', input: ': basalt stream\n:keepalive\ndata: c\n: mid\n\n',
+	  events: [['message', 'c', '']] },
+	{ name: 'id persists, NUL id ignored', input:
+	  'id: 5\ndata: x\n\ndata: y\n\nid: a\0b\ndata: z\n\nid\ndata: w\n\n',
+	  events: [['message', 'x', '5'], ['message', 'y', '5'], ['message', 'z', '5'],
+	    ['message', 'w', '']] },
+	{ name: 'retry digits only', input: 'retry: 3000\nretry: 3x\nretry:\nretry: 12\n',
+	  events: [], retries: [3000, 12] },
+	{ name: 'field without colon', input: 'data\n\ndata\ndata\n\n',
+	  events: [['message', '', ''], ['message', '\n', '']] },
+	{ name: 'only one space stripped', input: 'data:  two\n\n',
+	  events: [['message', ' two', '']] },
+	{ name: 'no event without data; type reset', input:
+	  'event: foo\n\ndata: 1\n\nevent: bar\nid: 9\n\ndata: 2\n\n',
+	  events: [['message', '1', ''], ['message', '2', '9']] },
+	{ name: 'unknown fields ignored', input: 'foo: bar\ndata: 1\nDATA: 2\n\n',
+	  events: [['message', '1', '']] },
+	{ name: 'unfinished event dropped at the end', input: 'data: 1\n\ndata: 2\n',
+	  events: [['message', '1', '']] },
+	{ name: 'a basalt stream', input: ': basalt stream\nretry: 2000\n\n' +
+	  'id: 42\nevent: record_created\ndata: {"id":"01J","fields":{"t":"h\u00e9"}}\n\n' +
+	  ':keepalive\n\nid: 43\nevent: chat\ndata: {"text":"hi"}\n\n',
+	  events: [['record_created', '{"id":"01J","fields":{"t":"h\u00e9"}}', '42'],
+	    ['chat', '{"text":"hi"}', '43']], retries: [2000] },
+];
+
+// Runs in the page: feeds each case whole, cut in two at every place, and
+// one character at a time, to the page's own parser.
+function runParserCases(cases) {
+	function feed(pieces) {
+		const got = [], retries = [];
+		const p = new SSEParser({
+			event: (e) => got.push([e.type, e.data, e.lastEventId]),
+			retry: (ms) => retries.push(ms),
+		});
+		for (const s of pieces)
+			p.push(s);
+		return JSON.stringify([got, retries]);
+	}
+	return cases.map((c) => {
+		const want = JSON.stringify([c.events, c.retries || []]);
+		const bad = [];
+		const whole = feed([c.input]);
+		if (whole !== want)
+			bad.push('whole: ' + whole);
+		for (let i = 1; i < c.input.length; i++) {
+			const got = feed([c.input.slice(0, i), '', c.input.slice(i)]);
+			if (got !== want)
+				bad.push('cut at ' + i + ': ' + got);
+		}
+		const chars = feed([...c.input]);
+		if (chars !== want)
+			bad.push('by character: ' + chars);
+		return { name: c.name, want, bad: bad.slice(0, 3) };
+	});
+}
+
+// ------------------------------------------------------------------ the tests
+
+async function signInAs(page, token) {
+	await page.fill('#token', token);
+	await page.press('#token', 'Enter');
+}
+
+async function main() {
+	const browser = await chromium.launch({
+		executablePath: env.CHROMIUM || '/usr/bin/chromium',
+		args: ['--headless', '--no-sandbox', '--disable-gpu',
+		    '--disable-background-networking',
+		    '--disable-component-update', '--disable-sync',
+		    '--no-first-run', '--disable-quic'],
+	});
+	// Console errors and uncaught exceptions. Chromium itself logs
+	// "Failed to load resource" for every answer >= 400 and every broken
+	// response; those are let through only in the phase that causes them
+	// on purpose (phase.allow), and counted.
+	const problems = [];
+	const expected = [];
+	const requests = [];	// every URL the pages asked for
+	async function newPage(viewport) {
+		const ctx = await browser.newContext({ viewport });
+		const page = await ctx.newPage();
+		page.on('console', (m) => {
+			if (m.type() !== 'error' && m.type() !== 'warning')
+				return;
+			const text = m.type() + ': ' + m.text();
+			if (phase.allow !== null && phase.allow.test(m.text()))
+				expected.push(phase.name + ': ' + text);
+			else
+				problems.push(phase.name + ': ' + text);
+		});
+		page.on('pageerror', (e) => problems.push('exception: ' + e.message));
+		page.on('request', (r) => requests.push(r.method() + ' ' + r.url()));
+		return page;
+	}
+	try {
+		await tests(newPage);
+	} finally {
+		await browser.close();
+	}
+	is(problems, [], 'no console errors or warnings, no uncaught exceptions');
+	diag('browser network errors caused on purpose: ' + expected.length);
+	for (const e of expected)
+		diag('  ' + e);
+	const outside = requests.filter((r) => !r.split(' ')[1]
+	    .startsWith(URL + '/') && !r.split(' ')[1].startsWith('data:'));
+	is(outside, [], 'the pages fetched nothing from another origin');
+	const leaks = requests.filter((r) => r.includes(env.TOKEN) ||
+	    r.includes(env.RTOKEN));
+	is(leaks, [], 'no token in any URL the pages asked for');
+}
+
+async function tests(newPage) {
+	const page = await newPage({ width: 1366, height: 860 });
+
+	// Served by basalt behind lighttpd, same origin as the API.
+	let r = await curl('GET', URL + '/_/', '', undefined, ['-D', '-']);
+	ok(r.status === 200 && /content-type: text\/html/i.test(r.text),
+	    'GET /_/ is the page (200 text/html)', r.text.slice(0, 300));
+	r = await curl('GET', URL + '/_/app.js', '', undefined, ['-D', '-']);
+	ok(r.status === 200 && /content-type: (text|application)\/javascript/i
+	    .test(r.text), 'GET /_/app.js is JavaScript', r.text.slice(0, 300));
+
+	const res = await page.goto(URL + '/_/');
+	is(res.status(), 200, 'the browser opens /_/');
+	ok(await page.isVisible('#token'), 'the sign-in form is shown');
+
+	// The page's own event-stream parser against the WHATWG rules.
+	const cases = await page.evaluate(runParserCases, SSE_CASES);
+	for (const c of cases)
+		ok(c.bad.length === 0, 'stream parser: ' + c.name,
+		    'expected ' + c.want, ...c.bad);
+
+	// A wrong token: an error on the sign-in form, not a blank page.
+	during('wrong token', FAILED(401));
+	await signInAs(page, env.BADTOKEN);
+	let ms = await within(page, 5000, () =>
+	    !document.getElementById('signin-error').hidden);
+	const err = await page.textContent('#signin-error');
+	ok(ms >= 0 && /401/.test(err) && /unauthorized/.test(err),
+	    'a wrong token shows the API error', 'shown: ' + err);
+	ok(await page.isVisible('#token') && !(await page.isVisible('#app')),
+	    'after a wrong token the sign-in form stays');
+	is(await page.evaluate(() => sessionStorage.length), 0,
+	    'a wrong token is not kept');
+
+	// The right token: what it grants is shown.
+	during('sign in');
+	await signInAs(page, env.TOKEN);
+	ms = await within(page, 5000, () =>
+	    !document.getElementById('whoami').hidden &&
+	    document.querySelectorAll('#collections button').length > 0);
+	ok(ms >= 0, 'signed in with the token');
+	is(await page.evaluate(() => ['realm', 'app', 'scopes', 'label']
+	    .map((k) => document.getElementById('who-' + k).textContent)),
+	    ['acme', 'web', 'read, write, admin', 'test'],
+	    'realm, app, scopes and label of the token are shown');
+	is(await page.evaluate((k) => sessionStorage.getItem(k), 'basalt.token'),
+	    env.TOKEN, 'the token is kept in sessionStorage');
+	ok(!page.url().includes(env.TOKEN), 'the token is not in the URL');
+	is(await page.$$eval('#collections button', (bs) =>
+	    bs.map((b) => b.textContent).sort().join(' ') + ' '),
+	    env.COLLECTIONS, 'the collections are those the CLI lists');
+
+	// Open a collection: it goes live.
+	await page.click('#collections button[data-name="posts"]');
+	ms = await within(page, 5000, stateIs, 'live');
+	ok(ms >= 0, 'opening posts shows the stream live',
+	    'state: ' + await connState(page));
+	ok(page.url().endsWith('#/posts'), 'the collection is in the URL hash');
+	await page.evaluate(watchStates);
+
+	// Create a record in the page; the JSON editor refuses bad JSON.
+	let posts = 0;
+	page.on('request', (q) => {
+		if (q.method() !== 'GET' && q.url().endsWith('/posts/records'))
+			posts++;
+	});
+	await page.click('#record-new');
+	await page.fill('#editor-text', '{"title": "x",}');
+	const bad = await page.evaluate(() => [
+	    document.getElementById('editor-error').hidden,
+	    document.getElementById('editor-error').textContent,
+	    document.getElementById('editor-save').disabled]);
+	ok(!bad[0] && /not valid JSON/i.test(bad[1]) && bad[2],
+	    'invalid JSON is refused with a message', bad);
+	await page.press('#editor-text', 'Control+Enter');
+	await page.fill('#editor-text', '[1, 2]');
+	const arr = await page.textContent('#editor-error');
+	ok(/object/.test(arr), 'a JSON array is refused: fields are an object',
+	    arr);
+	await page.press('#editor-text', 'Control+Enter');
+	await page.waitForTimeout(200);
+	is(posts, 0, 'nothing is sent while the JSON is refused');
+	await page.fill('#editor-text', '{"title": "from the page", "n": 1}');
+	await page.click('#editor-save');
+	ms = await within(page, 5000, () =>
+	    /^Record /.test(document.getElementById('editor-title').textContent));
+	const pageId = (await page.textContent('#editor-title'))
+	    .replace('Record ', '');
+	ok(ms >= 0 && /^[0-9A-HJKMNP-TV-Z]{26}$/.test(pageId),
+	    'the page created a record', 'editor: ' + pageId);
+	ok(await within(page, 2000, hasRow, pageId) >= 0,
+	    'the record the page created is in the table');
+	r = await curl('GET', POSTS + '/records/' + pageId, env.TOKEN);
+	is([r.status, r.json && r.json.fields],
+	    [200, { title: 'from the page', n: 1 }], 'curl sees it');
+	await page.click('#editor-close');
+
+	// Changes made with curl show live, within a second, in order.
+	during('live');
+	r = await curl('POST', POSTS + '/records', env.TOKEN, { title: 'by curl' });
+	const cid = r.json && r.json.id;
+	ms = await within(page, LIVE_MS, hasRow, cid);
+	ok(r.status === 201 && ms >= 0,
+	    'a record created with curl shows within a second (' + ms + ' ms)');
+	r = await curl('PATCH', POSTS + '/records/' + cid, env.TOKEN,
+	    { title: 'changed by curl' });
+	ms = await within(page, LIVE_MS, rowHas, [cid, 'changed by curl']);
+	ok(r.status === 200 && ms >= 0,
+	    'its update shows within a second (' + ms + ' ms)');
+	r = await curl('DELETE', POSTS + '/records/' + cid, env.TOKEN);
+	ms = await within(page, LIVE_MS, noRow, cid);
+	ok(r.status === 204 && ms >= 0,
+	    'its deletion shows within a second (' + ms + ' ms)');
+	let evs = (await events(page)).filter((e) => e.record === cid);
+	is(evs.map((e) => e.type),
+	    ['record_created', 'record_updated', 'record_deleted'],
+	    'the events panel shows created, updated, deleted in order');
+	ok(evs.length === 3 && Number(evs[0].id) < Number(evs[1].id) &&
+	    Number(evs[1].id) < Number(evs[2].id),
+	    'with increasing event ids', evs);
+
+	// A burst: every record, in creation order, within a second.
+	const burst = [];
+	for (let i = 0; i < 12; i++) {
+		r = await curl('POST', POSTS + '/records', env.TOKEN, { burst: i });
+		burst.push(r.json && r.json.id);
+	}
+	ms = await within(page, LIVE_MS, (ids) => {
+		const shown = [...document.querySelectorAll('#records tr')]
+		    .map((t) => t.dataset.id);
+		return ids.every((id) => shown.includes(id));
+	}, burst);
+	ok(ms >= 0, '12 records created in a burst all show within a second (' +
+	    ms + ' ms after the last)');
+	const shown = await rowIds(page);
+	is(shown.filter((id) => burst.includes(id)), burst,
+	    'the table lists them in id order');
+	evs = (await events(page)).filter((e) => burst.includes(e.record));
+	ok(evs.length === 12 && evs.every((e, i) => e.record === burst[i] &&
+	    (i === 0 || Number(e.id) > Number(evs[i - 1].id))),
+	    'the events panel lists their events in order', evs.map((e) => e.id));
+
+	// Paging follows the API's cursors.
+	await page.selectOption('#page-limit', '10');
+	await within(page, 3000, () => /page 1 · 10 records/
+	    .test(document.getElementById('page-info').textContent));
+	let want = [];
+	for (let after = null, i = 0; i < 10; i++) {
+		r = await curl('GET', POSTS + '/records?limit=10' +
+		    (after ? '&after=' + after : ''), env.TOKEN);
+		want.push(r.json.items.map((x) => x.id));
+		after = r.json.next;
+		if (after === null)
+			break;
+	}
+	const pages = [await rowIds(page)];
+	while (!(await page.isDisabled('#page-next'))) {
+		const before = pages[pages.length - 1].join();
+		await page.click('#page-next');
+		await within(page, 3000, (b) => [...document.querySelectorAll(
+		    '#records tr')].map((t) => t.dataset.id).join() !== b, before);
+		pages.push(await rowIds(page));
+		if (pages.length > 10)
+			break;
+	}
+	is(pages, want, 'page by page, the table shows what the API pages give');
+	await page.click('#page-prev');
+	await within(page, 3000, (w) => [...document.querySelectorAll(
+	    '#records tr')].map((t) => t.dataset.id).join() === w,
+	    want[want.length - 2].join());
+	is(await rowIds(page), want[want.length - 2], 'Previous goes back a page');
+	await page.selectOption('#page-limit', '25');
+	await within(page, 3000, () => /page 1 /
+	    .test(document.getElementById('page-info').textContent));
+
+	// Edit a record in the page.
+	await page.click('#records tr[data-id="' + burst[0] + '"] button');
+	await within(page, 3000, (id) => document.getElementById('editor-title')
+	    .textContent === 'Record ' + id, burst[0]);
+	await page.fill('#editor-text', '{"title": "edited in the page"}');
+	await page.click('#editor-save');
+	ms = await within(page, 3000, () => document.getElementById(
+	    'editor-notice').textContent === 'Saved.');
+	r = await curl('GET', POSTS + '/records/' + burst[0], env.TOKEN);
+	is([ms >= 0, r.json && r.json.fields],
+	    [true, { title: 'edited in the page' }],
+	    'a record edited in the page is saved (curl sees it)');
+	ok(await within(page, 1000, rowHas, [burst[0], 'edited in the page']) >= 0,
+	    'and the table shows the edit');
+
+	// Delete it in the page: two presses.
+	await page.click('#editor-delete');
+	await page.waitForTimeout(300);
+	r = await curl('GET', POSTS + '/records/' + burst[0], env.TOKEN);
+	is(r.status, 200, 'one press on Delete deletes nothing');
+	await page.click('#editor-delete');
+	ms = await within(page, 3000, noRow, burst[0]);
+	r = await curl('GET', POSTS + '/records/' + burst[0], env.TOKEN);
+	ok(ms >= 0 && r.status === 404,
+	    'the second press deletes it: gone from the table, curl gets 404',
+	    'curl: ' + r.status);
+
+	// Publish a custom event; an error from the API is shown as it came.
+	during('refused event', FAILED(400));
+	await page.fill('#publish-type', 'reset');
+	await page.fill('#publish-payload', '{}');
+	await page.click('#publish-submit');
+	await within(page, 3000, () =>
+	    !document.getElementById('publish-error').hidden);
+	const perr = await page.textContent('#publish-error');
+	ok(/^400 invalid_event: ./.test(perr),
+	    'a refused event type shows the API error', perr);
+	during('custom event');
+	await page.fill('#publish-type', 'chat');
+	await page.fill('#publish-payload', '{"text": "hi from the page"}');
+	await page.click('#publish-submit');
+	ms = await within(page, 3000, () =>
+	    document.querySelector('#events li[data-type="chat"]') !== null);
+	const note = await page.textContent('#publish-note');
+	const chatId = (/#(\d+)/.exec(note) || [])[1];
+	const chat = (await events(page)).find((e) => e.type === 'chat');
+	ok(ms >= 0 && chat && chat.id === chatId &&
+	    chat.text.includes('hi from the page'),
+	    'a custom event published in the page comes back on the stream',
+	    note, chat);
+	r = await curl('GET', POSTS + '/events', env.TOKEN, undefined,
+	    ['-N', '--max-time', '2', '-H', 'Last-Event-ID: ' + (chatId - 1)]);
+	ok(r.text.includes('id: ' + chatId + '\nevent: chat\ndata: ') &&
+	    r.text.includes('hi from the page'), 'curl sees the custom event',
+	    r.text.slice(0, 400));
+
+	// Restart basalt while the page is open; writes made meanwhile through
+	// a second basalt process arrive when the page resumes.
+	during('restart', new RegExp('^Failed to load resource: ' +
+	    '(net::ERR_|the server responded with a status of 50[23] )'));
+	ok(await ctl('stop'), 'basalt stopped while the page is open');
+	ms = await within(page, 10000, stateIs, 'reconnecting');
+	ok(ms >= 0, 'the page shows reconnecting (' + ms + ' ms)',
+	    'state: ' + await connState(page));
+	const down = [];
+	for (let i = 0; i < 3; i++) {
+		r = await curl('POST', POSTS2 + '/records', env.TOKEN,
+		    { written: 'while down', i });
+		down.push(r.status === 201 ? r.json.id : 'status ' + r.status);
+	}
+	ok(down.every((id) => /^[0-9A-Z]{26}$/.test(id)),
+	    '3 records written through a second basalt meanwhile', down);
+	await page.waitForTimeout(500);
+	is(await page.evaluate((ids) => ids.filter((id) => document
+	    .querySelector('#records tr[data-id="' + id + '"]')), down), [],
+	    'the page does not have them while basalt is down');
+	is(await connState(page), 'reconnecting', 'and still shows reconnecting');
+	ok(await ctl('start'), 'basalt started again');
+	ms = await within(page, 15000, stateIs, 'live');
+	ok(ms >= 0, 'the page is live again (' + ms + ' ms)',
+	    'state: ' + await connState(page));
+	ms = await within(page, 3000, (ids) => ids.every((id) => document
+	    .querySelector('#records tr[data-id="' + id + '"]')), down);
+	ok(ms >= 0, 'the records written while it was down appear');
+	evs = (await events(page)).filter((e) => down.includes(e.record));
+	is(evs.map((e) => e.record), down,
+	    'their events come once each, in order');
+	const states = await page.evaluate(() => window.__states);
+	is(states.slice(0, 3), ['live', 'reconnecting', 'live'],
+	    'the states seen: live, reconnecting, live', states);
+	during('after the restart');
+	r = await curl('POST', POSTS + '/records', env.TOKEN, { after: 'restart' });
+	ms = await within(page, LIVE_MS, hasRow, r.json && r.json.id);
+	ok(ms >= 0, 'a record created after the restart shows within a second (' +
+	    ms + ' ms)');
+
+	await page.screenshot({ path: env.SCREENSHOT });
+	let size = 0;
+	try {
+		size = statSync(env.SCREENSHOT).size;
+	} catch (e) {
+		/* reported below */
+	}
+	ok(size > 10000, 'a screenshot of the live view is saved: ' +
+	    env.SCREENSHOT + ' (' + size + ' bytes)');
+
+	// A reload keeps the session and the collection.
+	await page.reload();
+	ms = await within(page, 5000, stateIs, 'live');
+	ok(ms >= 0 && await page.isVisible('#whoami'),
+	    'after a reload the page is signed in and live again');
+
+	// On a phone.
+	await page.setViewportSize({ width: 390, height: 844 });
+	await page.waitForTimeout(200);
+	const phone = await page.evaluate(() => ({
+		width: document.documentElement.scrollWidth,
+		table: document.getElementById('records-table')
+		    .getBoundingClientRect().width > 0,
+		events: document.getElementById('events')
+		    .getBoundingClientRect().width <= 390,
+	}));
+	ok(phone.width <= 390 && phone.table && phone.events,
+	    'on a 390 px wide phone nothing overflows sideways', phone);
+	await page.screenshot({ path: env.T + '/dashboard-phone.png',
+	    fullPage: true });
+
+	// Sign out: back to the form, the token forgotten.
+	await page.setViewportSize({ width: 1366, height: 860 });
+	await page.click('#signout');
+	ok(await page.isVisible('#token') &&
+	    await page.evaluate(() => sessionStorage.length) === 0,
+	    'signing out forgets the token');
+
+	// Keyboard only, with a read-only token, in a fresh tab.
+	const kb = await newPage({ width: 1024, height: 768 });
+	await kb.goto(URL + '/_/');
+	await kb.waitForSelector('#token:focus');
+	await kb.keyboard.type(env.RTOKEN);
+	await kb.keyboard.press('Enter');
+	await within(kb, 5000, () =>
+	    document.querySelectorAll('#collections button').length > 0);
+	let reached = false;
+	for (let i = 0; i < 30 && !reached; i++) {
+		await kb.keyboard.press('Tab');
+		reached = await kb.evaluate(() =>
+		    document.activeElement.dataset.name === 'posts');
+	}
+	await kb.keyboard.press('Enter');
+	ms = await within(kb, 5000, stateIs, 'live');
+	ok(reached && ms >= 0,
+	    'with the keyboard alone: sign in, tab to posts, open it live');
+	is(await kb.evaluate(() => [
+	    document.getElementById('who-scopes').textContent,
+	    document.getElementById('record-new').disabled,
+	    document.getElementById('publish-fields').disabled]),
+	    ['read', true, true],
+	    'a read-only token can watch but not create or publish');
+	r = await curl('POST', POSTS + '/records', env.TOKEN, { seen: 'by reader' });
+	ok(await within(kb, LIVE_MS, hasRow, r.json && r.json.id) >= 0,
+	    'the read-only page sees a new record live');
+}
+
+main().catch((e) => {
+	ok(false, 'the browser test ran to the end', String(e.stack || e));
+}).finally(() => {
+	console.log('1..' + n);
+	process.exit(failures === 0 ? 0 : 1);
+});

@@ -1,0 +1,98 @@
+#!/bin/bash
+# The dashboard in a real browser: headless Chromium, driven by
+# tests/dashboard.mjs (playwright-core), against basalt behind lighttpd.
+#
+# The node script prints the TAP lines. When it needs basalt stopped or
+# started while the page stays open, it prints "@ctl stop" or "@ctl start"
+# and this script does it and answers "done RC" on the script's stdin.
+#
+# A second basalt process on the same database, behind its own lighttpd
+# ($URL2), takes writes while the first one is down, so the page has to
+# resume with Last-Event-ID to see them.
+
+. "$top_srcdir/tests/lib.sh"
+
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+[ -x "$CHROMIUM" ] ||
+	skip_all "no $CHROMIUM (Debian: apt-get install chromium)"
+command -v node >/dev/null 2>&1 || skip_all "no node"
+have_npm playwright-core ||
+	skip_all "playwright-core missing: cd tests && npm install"
+command -v lighttpd >/dev/null 2>&1 || [ -x /usr/sbin/lighttpd ] ||
+	skip_all "no lighttpd"
+
+basalt_config
+basalt_start || bail_out "basalt did not start"
+lighttpd_start || bail_out "lighttpd did not start"
+demo_setup
+basalt_cli collection create acme web comments ||
+	bail_out "collection create failed"
+# A wrong token: a real one with its last character changed.
+case $TOKEN in
+*x)	BADTOKEN=${TOKEN%?}y ;;
+*)	BADTOKEN=${TOKEN%?}x ;;
+esac
+
+A_PID=$BASALT_PID
+basalt_start --listen "$T/b2.sock" || bail_out "second basalt did not start"
+B2_PID=$BASALT_PID
+BASALT_PID=$A_PID
+URL1=$URL
+lighttpd_start "$T/b2.sock" || bail_out "second lighttpd did not start"
+URL2=$URL
+URL=$URL1
+
+mkdir -p "$top_builddir/tests"
+mkfifo "$T/ctl"
+exec 5<>"$T/ctl"
+
+# ctl CMD: runs a command asked for by the node script; prints its status.
+ctl() {
+	case $1 in
+	stop)	basalt_stop "$BASALT_PID" ;;
+	start)	basalt_start ;;
+	*)	diag "unknown control command '$1'"; return 1 ;;
+	esac
+}
+
+export URL URL2 TOKEN RTOKEN BADTOKEN T CHROMIUM
+export COLLECTIONS="$(basalt_cli collection list acme web | sort | tr '\n' ' ')"
+export SCREENSHOT="$top_builddir/tests/dashboard-live.png"
+
+last=0
+planned=
+node_rc=
+while IFS= read -r line; do
+	case $line in
+	'@exit '*)
+		node_rc=${line#@exit }
+		;;
+	'@ctl '*)
+		ctl "${line#@ctl }" >&2
+		echo "done $?" >&5
+		;;
+	*)
+		printf '%s\n' "$line"
+		[[ $line =~ ^(not\ )?ok\ ([0-9]+) ]] && last=${BASH_REMATCH[2]}
+		[[ $line =~ ^1\.\. ]] && planned=1
+		;;
+	esac
+done < <(cd "$top_srcdir/tests" && node dashboard.mjs <"$T/ctl" 2>"$T/node.err"; echo "@exit $?")
+
+# The node script ends with its plan; if it died first, say so.
+if [ -z "$planned" ]; then
+	echo "not ok $((last + 1)) - dashboard.mjs ended early"
+	diag "$(tail -n 30 "$T/node.err")"
+	echo "1..$((last + 1))"
+	_dump_logs
+	exit 1
+fi
+if [ -s "$T/node.err" ]; then
+	diag "$(tail -n 30 "$T/node.err")"
+fi
+if [ "$node_rc" != 0 ]; then
+	BASALT_TEST_KEEP=${BASALT_TEST_KEEP:-1}
+	_dump_logs
+	exit 1
+fi
+exit 0
