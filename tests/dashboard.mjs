@@ -3,7 +3,8 @@
 // (basalt A), URL2 (basalt B on the same database), TOKEN (read, write,
 // admin), RTOKEN (read), BADTOKEN, COLLECTIONS, SCREENSHOT, CHROMIUM and T.
 // Prints TAP. "@ctl stop" / "@ctl start" lines ask dashboard.sh to stop or
-// start basalt A; its answer comes on stdin.
+// start basalt A, "@ctl prune" to cut the event log to its last 3 events;
+// the answer comes on stdin.
 
 import { chromium } from 'playwright-core';
 import { execFile } from 'node:child_process';
@@ -17,6 +18,8 @@ const URL = env.URL;
 const APP = '/api/realms/acme/apps/web';
 const POSTS = URL + APP + '/collections/posts';
 const POSTS2 = env.URL2 + APP + '/collections/posts';
+const COMMENTS = URL + APP + '/collections/comments';
+const COMMENTS2 = env.URL2 + APP + '/collections/comments';
 const LIVE_MS = 1000;	// "within a second"
 
 // ------------------------------------------------------------------ TAP
@@ -576,6 +579,40 @@ async function tests(newPage) {
 	}
 	ok(size > 10000, 'a screenshot of the live view is saved: ' +
 	    env.SCREENSHOT + ' (' + size + ' bytes)');
+
+	// Events pruned while the page was away: the stream says reset and the
+	// page reloads the table. On comments, which fit on one page.
+	during('reset');
+	await page.click('#collections button[data-name="comments"]');
+	ms = await within(page, 5000, stateIs, 'live');
+	r = await curl('POST', COMMENTS + '/records', env.TOKEN, { n: 0 });
+	const before = [r.json && r.json.id];
+	ok(ms >= 0 && await within(page, LIVE_MS, hasRow, before[0]) >= 0,
+	    'comments open live; a new comment shows');
+	during('reset', new RegExp('^Failed to load resource: ' +
+	    '(net::ERR_|the server responded with a status of 50[23] )'));
+	ok(await ctl('stop'), 'basalt stopped again');
+	await within(page, 10000, stateIs, 'reconnecting');
+	const gone = [];
+	for (let i = 1; i <= 6; i++) {
+		r = await curl('POST', COMMENTS2 + '/records', env.TOKEN, { n: i });
+		gone.push(r.json && r.json.id);
+	}
+	ok(await ctl('prune'), 'meanwhile 6 comments written and the event ' +
+	    'log cut to its last 3 events');
+	ok(await ctl('start'), 'basalt started again');
+	ms = await within(page, 15000, () =>
+	    document.querySelector('#events li[data-type="reset"]') !== null);
+	const reset = (await events(page)).find((e) => e.type === 'reset');
+	ok(ms >= 0 && /events_pruned/.test(reset && reset.text),
+	    'the page shows the reset event', reset);
+	ms = await within(page, 3000, (ids) => ids.every((id) => document
+	    .querySelector('#records tr[data-id="' + id + '"]')),
+	    before.concat(gone));
+	is([ms >= 0, await connState(page)], [true, 'live'],
+	    'and reloads the table: all 7 comments are there, live');
+	during('after reset');
+	await page.click('#collections button[data-name="posts"]');
 
 	// A reload keeps the session and the collection.
 	await page.reload();

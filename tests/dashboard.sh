@@ -35,7 +35,6 @@ esac
 
 A_PID=$BASALT_PID
 basalt_start --listen "$T/b2.sock" || bail_out "second basalt did not start"
-B2_PID=$BASALT_PID
 BASALT_PID=$A_PID
 URL1=$URL
 lighttpd_start "$T/b2.sock" || bail_out "second lighttpd did not start"
@@ -46,11 +45,33 @@ mkdir -p "$top_builddir/tests"
 mkfifo "$T/ctl"
 exec 5<>"$T/ctl"
 
+# prune: cuts the event log to its last 3 events, with a basalt started
+# for that on a side socket, and waits until the second basalt answers an
+# old Last-Event-ID with reset, so that basalt A starts on a pruned log.
+prune() {
+	local a=$BASALT_PID rc
+	basalt_config event_retention_count=3
+	basalt_start --listen "$T/prune.sock" || return 1
+	wait_until 10 _pruned
+	rc=$?
+	basalt_stop "$BASALT_PID"
+	BASALT_PID=$a
+	basalt_config
+	return $rc
+}
+
+_pruned() {
+	curl -s -N --max-time 1 -H "$AUTH" -H 'Last-Event-ID: 1' \
+	    "$URL2/api/realms/acme/apps/web/collections/comments/events" |
+	    grep -q '^event: reset'
+}
+
 # ctl CMD: runs a command asked for by the node script; prints its status.
 ctl() {
 	case $1 in
 	stop)	basalt_stop "$BASALT_PID" ;;
 	start)	basalt_start ;;
+	prune)	prune ;;
 	*)	diag "unknown control command '$1'"; return 1 ;;
 	esac
 }
