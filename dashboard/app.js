@@ -482,7 +482,9 @@ async function signIn(token) {
 		grant = await api('GET', '/api/token');
 	} catch (err) {
 		S.token = null;
-		sessionStorage.removeItem(TOKEN_KEY);
+		/* Forget a token the API refused, not one it could not check. */
+		if (!(err instanceof ApiError) || err.status !== 0)
+			sessionStorage.removeItem(TOKEN_KEY);
 		showSignIn('Sign-in failed: ' + (err instanceof ApiError ?
 		    err.text() : String(err)));
 		return;
@@ -689,7 +691,10 @@ function fillRow(tr, rec) {
 	b.title = 'Open record ' + rec.id;
 	b.addEventListener('click', () => openRecord(rec.id));
 	idCell.append(b);
-	const f = el('td', 'fields', preview(rec.fields));
+	const f = el('td', 'fields');
+	const text = preview(rec.fields);
+	f.append(el('div', 'clamp', text));
+	f.title = text;
 	const w = el('td', 'when', shortTime(rec.updated_at));
 	w.title = 'created ' + rec.created_at + '\nupdated ' + rec.updated_at;
 	tr.replaceChildren(idCell, f, w);
