@@ -1,0 +1,397 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * basalt-bench: the load generator. Opens SSE subscribers over HTTP or
+ * straight over FastCGI, publishes on a fixed schedule, runs CRUD load,
+ * holds idle streams, and measures the socketpair fan-out ceiling.
+ */
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "bench.h"
+
+struct event_base	*base;
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+"usage: basalt-bench MODE [options]\n"
+"modes: fanout, idle, crud, ceiling\n"
+"  --fcgi ADDR        talk FastCGI to basalt's socket (/path or host:port)\n"
+"  --http ADDR        talk HTTP to a web server (host:port)\n"
+"  --sub-fcgi/--sub-http ADDR, --pub-fcgi/--pub-http ADDR   per role\n"
+"  --prefix PATH      collection path, e.g. /api/realms/r/apps/a/collections/c\n"
+"  --sub-uri URI      subscribe here (default PREFIX/events)\n"
+"  --pub-uri URI      publish here (default PREFIX/events or PREFIX/records)\n"
+"  --token SECRET     bearer token\n"
+"  --kind K           events (custom events), records (creates), nchan\n"
+"  -n, --subs N[,N]   subscribers (idle: one step per count)\n"
+"  -r, --rate R       publishes per second (fixed schedule)\n"
+"  -d, --seconds S    publishing, holding or CRUD time\n"
+"  --size B           payload bytes (ceiling: frame bytes, default 250)\n"
+"  --pub-conc P       publish connections (default 4)\n"
+"  --settle S         wait after subscribing (default 0.5)\n"
+"  --drain S          wait for late deliveries (default 3)\n"
+"  -c, --conc C       CRUD concurrency (default 16)\n"
+"  --op OP            create, get, list or mix (default create)\n"
+"  --preload K        records created before a get/list/mix run (1000)\n"
+"  --fcgi-keep        FastCGI keep_conn (reuse connections)\n"
+"  --pid P[,P...]     processes whose CPU and RSS to report\n"
+"  -v                 a line per second while publishing\n");
+	exit(1);
+}
+
+uint64_t
+now_ns(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(stderr, "basalt-bench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+void
+warnx_(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fprintf(stderr, "basalt-bench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void	*p;
+
+	if ((p = calloc(n, size)) == NULL)
+		fatalx("out of memory");
+	return (p);
+}
+
+void *
+xrealloc(void *p, size_t size)
+{
+	if ((p = realloc(p, size)) == NULL)
+		fatalx("out of memory");
+	return (p);
+}
+
+char *
+xstrdup(const char *s)
+{
+	char	*p;
+
+	if ((p = strdup(s)) == NULL)
+		fatalx("out of memory");
+	return (p);
+}
+
+struct options {
+	struct target	 sub, pub;
+	int		 have_sub, have_pub;
+	const char	*prefix;
+	const char	*sub_uri;
+	const char	*pub_uri;
+	const char	*token;
+	const char	*kind;
+	const char	*op;
+	const char	*subs;
+	double		 rate;
+	double		 seconds;
+	double		 settle;
+	double		 drain;
+	size_t		 size;
+	int		 size_set;
+	int		 pub_conc;
+	int		 conc;
+	int		 preload;
+	int		 fcgi_keep;
+	pid_t		 pids[BENCH_MAX_PIDS];
+	int		 npids;
+	int		 verbose;
+};
+
+enum {
+	OPT_FCGI = 256, OPT_HTTP, OPT_SUB_FCGI, OPT_SUB_HTTP, OPT_PUB_FCGI,
+	OPT_PUB_HTTP, OPT_PREFIX, OPT_SUB_URI, OPT_PUB_URI, OPT_TOKEN,
+	OPT_KIND, OPT_SIZE, OPT_PUB_CONC, OPT_SETTLE, OPT_DRAIN, OPT_OP,
+	OPT_PRELOAD, OPT_FCGI_KEEP, OPT_PID
+};
+
+static const struct option longopts[] = {
+	{ "fcgi", required_argument, NULL, OPT_FCGI },
+	{ "http", required_argument, NULL, OPT_HTTP },
+	{ "sub-fcgi", required_argument, NULL, OPT_SUB_FCGI },
+	{ "sub-http", required_argument, NULL, OPT_SUB_HTTP },
+	{ "pub-fcgi", required_argument, NULL, OPT_PUB_FCGI },
+	{ "pub-http", required_argument, NULL, OPT_PUB_HTTP },
+	{ "prefix", required_argument, NULL, OPT_PREFIX },
+	{ "sub-uri", required_argument, NULL, OPT_SUB_URI },
+	{ "pub-uri", required_argument, NULL, OPT_PUB_URI },
+	{ "token", required_argument, NULL, OPT_TOKEN },
+	{ "kind", required_argument, NULL, OPT_KIND },
+	{ "subs", required_argument, NULL, 'n' },
+	{ "rate", required_argument, NULL, 'r' },
+	{ "seconds", required_argument, NULL, 'd' },
+	{ "size", required_argument, NULL, OPT_SIZE },
+	{ "pub-conc", required_argument, NULL, OPT_PUB_CONC },
+	{ "settle", required_argument, NULL, OPT_SETTLE },
+	{ "drain", required_argument, NULL, OPT_DRAIN },
+	{ "conc", required_argument, NULL, 'c' },
+	{ "op", required_argument, NULL, OPT_OP },
+	{ "preload", required_argument, NULL, OPT_PRELOAD },
+	{ "fcgi-keep", no_argument, NULL, OPT_FCGI_KEEP },
+	{ "pid", required_argument, NULL, OPT_PID },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static void
+set_target(struct target *t, int *have, enum proto proto, const char *s)
+{
+	if (target_parse(t, proto, s) == -1)
+		fatalx("bad address: %s", s);
+	*have = 1;
+}
+
+static double
+num(const char *s)
+{
+	char	*end;
+	double	 v;
+
+	v = strtod(s, &end);
+	if (*end != '\0' || v < 0)
+		fatalx("bad number: %s", s);
+	return (v);
+}
+
+static void
+parse_options(int argc, char **argv, struct options *o)
+{
+	int	 ch;
+
+	while ((ch = getopt_long(argc, argv, "n:r:d:c:v", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case OPT_FCGI:
+		case OPT_HTTP:
+			set_target(&o->sub, &o->have_sub, ch == OPT_FCGI ?
+			    PROTO_FCGI : PROTO_HTTP, optarg);
+			set_target(&o->pub, &o->have_pub, ch == OPT_FCGI ?
+			    PROTO_FCGI : PROTO_HTTP, optarg);
+			break;
+		case OPT_SUB_FCGI:
+		case OPT_SUB_HTTP:
+			set_target(&o->sub, &o->have_sub, ch == OPT_SUB_FCGI ?
+			    PROTO_FCGI : PROTO_HTTP, optarg);
+			break;
+		case OPT_PUB_FCGI:
+		case OPT_PUB_HTTP:
+			set_target(&o->pub, &o->have_pub, ch == OPT_PUB_FCGI ?
+			    PROTO_FCGI : PROTO_HTTP, optarg);
+			break;
+		case OPT_PREFIX: o->prefix = optarg; break;
+		case OPT_SUB_URI: o->sub_uri = optarg; break;
+		case OPT_PUB_URI: o->pub_uri = optarg; break;
+		case OPT_TOKEN: o->token = optarg; break;
+		case OPT_KIND: o->kind = optarg; break;
+		case 'n': o->subs = optarg; break;
+		case 'r': o->rate = num(optarg); break;
+		case 'd': o->seconds = num(optarg); break;
+		case OPT_SIZE: o->size = (size_t)num(optarg); o->size_set = 1;
+			break;
+		case OPT_PUB_CONC: o->pub_conc = (int)num(optarg); break;
+		case OPT_SETTLE: o->settle = num(optarg); break;
+		case OPT_DRAIN: o->drain = num(optarg); break;
+		case 'c': o->conc = (int)num(optarg); break;
+		case OPT_OP: o->op = optarg; break;
+		case OPT_PRELOAD: o->preload = (int)num(optarg); break;
+		case OPT_FCGI_KEEP: o->fcgi_keep = 1; break;
+		case OPT_PID:
+			o->npids = proc_parse_pids(optarg, o->pids,
+			    BENCH_MAX_PIDS);
+			break;
+		case 'v': o->verbose = 1; break;
+		default: usage();
+		}
+	}
+	o->sub.fcgi_keep = o->pub.fcgi_keep = o->fcgi_keep;
+}
+
+static char *
+uri_join(const char *prefix, const char *tail)
+{
+	char	*s;
+
+	if (prefix == NULL)
+		fatalx("--prefix (or --sub-uri and --pub-uri) is needed");
+	if (asprintf(&s, "%s%s", prefix, tail) == -1)
+		fatalx("out of memory");
+	return (s);
+}
+
+static int
+parse_counts(const char *s, int *out, int max)
+{
+	char	*end;
+	int	 n = 0;
+
+	while (s != NULL && *s != '\0' && n < max) {
+		out[n++] = (int)strtol(s, &end, 10);
+		if (end == s || out[n - 1] < 0)
+			fatalx("bad subscriber count: %s", s);
+		s = *end == ',' ? end + 1 : end;
+	}
+	return (n);
+}
+
+static int
+run_fanout(struct options *o, int idle)
+{
+	struct fanout_opts	 f;
+
+	memset(&f, 0, sizeof f);
+	if (!o->have_sub || (!idle && !o->have_pub))
+		fatalx("--fcgi or --http is needed");
+	f.sub_target = &o->sub;
+	f.pub_target = &o->pub;
+	f.kind = o->kind;
+	f.sub_uri = o->sub_uri ? o->sub_uri : uri_join(o->prefix, "/events");
+	if (o->pub_uri != NULL)
+		f.pub_uri = o->pub_uri;
+	else if (!idle)
+		f.pub_uri = uri_join(o->prefix, strcmp(o->kind, "records") == 0 ?
+		    "/records" : "/events");
+	f.token = o->token;
+	f.nsteps = parse_counts(o->subs ? o->subs : "100", f.subs, 8);
+	f.rate = o->rate;
+	f.seconds = o->seconds;
+	f.settle = o->settle;
+	f.drain = o->drain;
+	f.size = o->size_set ? o->size : 200;
+	f.pub_conc = o->pub_conc;
+	f.pids = o->pids;
+	f.npids = o->npids;
+	f.verbose = o->verbose;
+	if (!idle && (f.rate <= 0 || f.seconds <= 0))
+		fatalx("fanout needs --rate and --seconds above 0");
+	return (idle ? idle_run(&f) : fanout_run(&f));
+}
+
+static int
+run_crud(struct options *o)
+{
+	struct crud_opts	 c;
+
+	memset(&c, 0, sizeof c);
+	if (!o->have_pub)
+		fatalx("--fcgi or --http is needed");
+	c.target = &o->pub;
+	c.records_uri = o->pub_uri ? o->pub_uri : uri_join(o->prefix,
+	    "/records");
+	c.token = o->token;
+	c.op = o->op;
+	c.conc = o->conc > 0 ? o->conc : 1;
+	c.seconds = o->seconds;
+	c.size = o->size_set ? o->size : 100;
+	c.preload = o->preload;
+	c.pids = o->pids;
+	c.npids = o->npids;
+	return (crud_run(&c));
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options	 o;
+	struct event_config *ecfg;
+	const char	*mode;
+	int		 rc, counts[8];
+
+	if (argc < 2 || argv[1][0] == '-')
+		usage();
+	mode = argv[1];
+	memset(&o, 0, sizeof o);
+	o.kind = "events";
+	o.op = "create";
+	o.seconds = 10;
+	o.settle = 0.5;
+	o.drain = 3;
+	o.pub_conc = 4;
+	o.conc = 16;
+	o.preload = 1000;
+	optind = 2;
+	parse_options(argc, argv, &o);
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	proc_raise_nofile();
+	srandom((unsigned)now_ns());
+	if (strcmp(mode, "ceiling") == 0) {
+		parse_counts(o.subs ? o.subs : "1000", counts, 1);
+		return (ceiling_run(counts[0], (int)(o.seconds > 0 ?
+		    o.seconds : 5), o.size_set ? o.size : 250));
+	}
+	/* Without a precise timer libevent may use a coarse clock, and the
+	 * publish schedule would slip by a few milliseconds. */
+	if ((ecfg = event_config_new()) == NULL ||
+	    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER) == -1 ||
+	    (base = event_base_new_with_config(ecfg)) == NULL)
+		fatalx("event_base_new failed");
+	event_config_free(ecfg);
+	if (strcmp(mode, "fanout") == 0)
+		rc = run_fanout(&o, 0);
+	else if (strcmp(mode, "idle") == 0)
+		rc = run_fanout(&o, 1);
+	else if (strcmp(mode, "crud") == 0)
+		rc = run_crud(&o);
+	else
+		usage();
+	event_base_free(base);
+	return (rc);
+}

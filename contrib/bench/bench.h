@@ -1,0 +1,226 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* The load generator's one header: its structs and every file's prototypes. */
+
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event;
+struct event_base;
+
+#define BENCH_READ_SIZE		(64 * 1024)	/* bytes read per read(2) */
+#define BENCH_HEAD_MAX		(16 * 1024)	/* response head limit */
+#define BENCH_BODY_KEEP		4096		/* response body kept for parsing */
+#define BENCH_LINE_MAX		(64 * 1024)	/* longest SSE line accepted */
+#define BENCH_CONNECTING_MAX	256		/* subscribers connecting at once */
+#define BENCH_MAX_PIDS		16
+#define HIST_SUB_BITS		5		/* 32 buckets per power of two */
+#define HIST_BUCKETS		(64 << HIST_SUB_BITS)
+
+/* Where requests go. */
+enum proto {
+	PROTO_FCGI,
+	PROTO_HTTP
+};
+
+struct target {
+	enum proto		 proto;
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	char			 host[256];	/* HTTP Host header */
+	int			 fcgi_keep;	/* FastCGI keep_conn */
+};
+
+/* A log-bucketed histogram of nanoseconds. */
+struct hist {
+	uint64_t	 count;
+	uint64_t	 max;
+	uint64_t	 min;
+	double		 sum;
+	uint64_t	 bucket[HIST_BUCKETS];
+};
+
+/* One request/response connection (FastCGI or HTTP). */
+struct client;
+typedef void	(*client_head_cb)(struct client *);
+typedef void	(*client_body_cb)(struct client *, const char *, size_t);
+typedef void	(*client_done_cb)(struct client *, int error);
+
+struct client {
+	const struct target	*t;
+	int			 fd;
+	struct event		*rev;
+	struct event		*wev;
+	int			 busy;		/* a request is out */
+	unsigned		 gen;		/* changes when a response ends */
+
+	char			*out;		/* unsent request bytes */
+	size_t			 outlen;
+	size_t			 outoff;
+
+	/* Response state. */
+	int			 status;
+	int			 head_done;
+	char			*head;
+	size_t			 headlen;
+	int			 http_close;	/* Connection: close or HTTP/1.0 */
+	int			 body_mode;
+	int64_t			 body_left;
+	int			 chunk_state;
+	char			 chunk_line[32];
+	size_t			 chunk_linelen;
+
+	/* FastCGI record parser. */
+	uint8_t			 rh[8];
+	size_t			 rhlen;
+	size_t			 rcontent;
+	size_t			 rpad;
+	int			 rtype;
+	int			 ended;
+
+	client_head_cb		 on_head;
+	client_body_cb		 on_body;
+	client_done_cb		 on_done;
+	void			*arg;
+};
+
+/* An SSE parser: per-connection line state and the event being built. */
+struct sse;
+typedef void	(*sse_event_cb)(void *, const char *id, const char *type,
+		    const char *data, size_t datalen);
+struct sse {
+	char		*line;		/* a partial line across reads */
+	size_t		 linelen;
+	size_t		 linecap;
+	char		*data;
+	size_t		 datalen;
+	size_t		 datacap;
+	char		 id[64];
+	char		 type[72];
+	uint64_t	 comments;
+	int		 overflow;
+	sse_event_cb	 cb;
+	void		*arg;
+};
+
+/* Process figures read from /proc. */
+struct procstat {
+	double		 cpu;		/* utime + stime, seconds */
+	long		 rss_kb;
+	int		 ok;
+	double		 self_cpu;	/* the bench's own */
+	double		 mach_busy;	/* the whole machine's */
+	double		 mach_total;
+};
+
+/* bench.c */
+extern struct event_base	*base;
+uint64_t	 now_ns(void);
+__attribute__((noreturn)) void
+		 fatalx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void		 warnx_(const char *, ...) __attribute__((format(printf, 1, 2)));
+void		*xcalloc(size_t, size_t);
+void		*xrealloc(void *, size_t);
+char		*xstrdup(const char *);
+
+/* target.c */
+int		 target_parse(struct target *, enum proto, const char *);
+int		 target_socket(const struct target *);
+
+/* client.c */
+void		 client_init(struct client *, const struct target *,
+		    client_head_cb, client_body_cb, client_done_cb, void *);
+/* Sends one request; opens a connection if none is open. -1 if it
+ * could not connect now (EAGAIN on a full backlog: retry later). */
+int		 client_request(struct client *, const char *method,
+		    const char *uri, const char *token, const char *accept,
+		    const char *body, size_t bodylen);
+void		 client_close(struct client *);
+/* Header value from the response head, or NULL. */
+const char	*client_header(struct client *, const char *, char *, size_t);
+
+/* sse.c */
+void		 sse_init(struct sse *, sse_event_cb, void *);
+void		 sse_feed(struct sse *, const char *, size_t);
+void		 sse_free(struct sse *);
+
+/* hist.c */
+void		 hist_init(struct hist *);
+void		 hist_add(struct hist *, uint64_t);
+void		 hist_merge(struct hist *, const struct hist *);
+uint64_t	 hist_pct(const struct hist *, double);
+void		 hist_print(const struct hist *, const char *name);
+void		 hist_result(const struct hist *, const char *prefix);
+
+/* proc.c */
+int		 proc_parse_pids(const char *, pid_t *, int);
+void		 proc_read(const pid_t *, int, struct procstat *);
+void		 proc_raise_nofile(void);
+long		 proc_self_rss_kb(void);
+void		 proc_machine(double *busy, double *total);
+double		 proc_self_cpu(void);
+void		 proc_cpu_report(const struct procstat *, const struct procstat *);
+void		 proc_cpu_result(const struct procstat *, const struct procstat *);
+
+/* ceiling.c */
+int		 ceiling_run(int pairs, int seconds, size_t frame);
+
+/* fanout.c */
+struct fanout_opts {
+	const struct target	*sub_target;
+	const struct target	*pub_target;
+	const char		*sub_uri;
+	const char		*pub_uri;
+	const char		*token;
+	const char		*kind;		/* events, records, nchan */
+	int			 subs[8];	/* counts; idle mode steps */
+	int			 nsteps;
+	double			 rate;
+	double			 seconds;
+	double			 drain;
+	double			 settle;
+	size_t			 size;
+	int			 pub_conc;
+	const pid_t		*pids;
+	int			 npids;
+	int			 verbose;
+};
+int		 fanout_run(const struct fanout_opts *);
+int		 idle_run(const struct fanout_opts *);
+
+/* crud.c */
+struct crud_opts {
+	const struct target	*target;
+	const char		*records_uri;
+	const char		*token;
+	const char		*op;		/* create, get, list, mix */
+	int			 conc;
+	double			 seconds;
+	size_t			 size;
+	int			 preload;
+	const pid_t		*pids;
+	int			 npids;
+};
+int		 crud_run(const struct crud_opts *);
+
+#endif

@@ -1,0 +1,691 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/*
+ * Fan-out runs: N subscribers on one stream, a publisher on a fixed
+ * schedule, publish-to-receive latency and an exact account of every
+ * delivery (missing, duplicated, out of order); and idle runs that only
+ * hold streams open and watch the server's memory and CPU.
+ */
+
+#include <sys/types.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "bench.h"
+
+enum {
+	SUB_NEW,
+	SUB_CONNECTING,
+	SUB_OPEN,
+	SUB_FAILED,
+	SUB_ENDED
+};
+
+struct sub {
+	struct client	 c;
+	struct sse	 sse;
+	int		 state;
+	uint8_t		*seen;		/* a bit per seq */
+	uint64_t	 recv;
+	uint64_t	 dup;
+	uint64_t	 ooo;
+	uint64_t	 other;		/* events of another type */
+	uint64_t	 bad;		/* events the bench cannot read */
+	int64_t		 last_id;
+	int64_t		 max_seq;
+};
+
+struct pub {
+	struct client	 c;
+	int64_t		 seq;
+	uint64_t	 sched;		/* when it was due */
+	struct pub	*next;		/* free list */
+};
+
+static struct fan {
+	const struct fanout_opts *o;
+	const char	*evtype;
+	int		 nchan;
+
+	struct sub	*subs;
+	int		 nsubs;		/* allocated */
+	int		 want;		/* open this many */
+	int		 next;		/* next to connect */
+	int		 connecting;
+	int		 open;
+	int		 failed;
+	int		 ended;
+	int		 last_fail_status;
+	struct event	*retry;
+
+	struct pub	*pubs;
+	struct pub	*free_pubs;
+	int64_t		 total;
+	int64_t		 sent;
+	int64_t		 answered;
+	int64_t		 pub_ok;
+	int64_t		 pub_fail;
+	int		 last_pub_status;
+	uint8_t		*pub_state;	/* per seq: 0 out, 1 ok, 2 failed */
+	int64_t		*id_of_seq;	/* first id seen for a seq */
+	uint64_t	 t0;
+	uint64_t	 t_last_sent;
+	char		*pad;
+	struct event	*pub_timer;
+
+	uint64_t	 now;
+	struct hist	 lat;
+	struct hist	 publat;
+	uint64_t	 deliveries;
+	uint64_t	 unique;
+	uint64_t	 mismatch;
+	uint64_t	 first_delivery;
+	uint64_t	 last_delivery;
+} F;
+
+/* Runs the loop until cond() holds or seconds pass; 0 if cond held. */
+static int (*loop_cond)(void);
+static uint64_t	 loop_deadline;
+static int	 loop_met;
+
+static void
+loop_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (loop_cond != NULL && loop_cond()) {
+		loop_met = 1;
+		event_base_loopbreak(base);
+	} else if (now_ns() >= loop_deadline)
+		event_base_loopbreak(base);
+}
+
+static int
+loop_until(int (*cond)(void), double seconds)
+{
+	struct event	*tick;
+	struct timeval	 tv = { 0, 10000 };
+
+	loop_cond = cond;
+	loop_met = 0;
+	loop_deadline = now_ns() + (uint64_t)(seconds * 1e9);
+	tick = event_new(base, -1, EV_PERSIST, loop_tick, NULL);
+	event_add(tick, &tv);
+	event_base_dispatch(base);
+	event_free(tick);
+	return (loop_met ? 0 : -1);
+}
+
+/* The integer after key in a JSON text, or -1. */
+static int64_t
+json_int(const char *data, size_t len, const char *key)
+{
+	const char	*p;
+
+	if ((p = memmem(data, len, key, strlen(key))) == NULL)
+		return (-1);
+	return (strtoll(p + strlen(key), NULL, 10));
+}
+
+/* An SSE id as a number: "42", or nchan's "time:index". */
+static int64_t
+id_key(const char *id)
+{
+	char	*end;
+	int64_t	 a, b = 0;
+
+	a = strtoll(id, &end, 10);
+	if (*end == ':')
+		b = strtoll(end + 1, NULL, 10);
+	return (a * 1000000 + b);
+}
+
+static void
+sub_event(void *arg, const char *id, const char *type, const char *data,
+    size_t len)
+{
+	struct sub	*s = arg;
+	int64_t		 seq, t, key;
+
+	if (strcmp(type, F.evtype) != 0) {
+		s->other++;
+		return;
+	}
+	seq = json_int(data, len, "\"seq\":");
+	t = json_int(data, len, "\"t\":");
+	if (seq < 0 || seq >= F.total || t < 0) {
+		s->bad++;
+		return;
+	}
+	F.deliveries++;
+	if (s->seen == NULL)
+		s->seen = xcalloc(1, (F.total + 7) / 8);
+	if (s->seen[seq / 8] & (1 << (seq % 8))) {
+		s->dup++;
+		return;
+	}
+	s->seen[seq / 8] |= 1 << (seq % 8);
+	s->recv++;
+	F.unique++;
+	hist_add(&F.lat, F.now > (uint64_t)t ? F.now - (uint64_t)t : 0);
+	if (F.first_delivery == 0)
+		F.first_delivery = F.now;
+	F.last_delivery = F.now;
+
+	key = id_key(id);
+	if (key <= s->last_id)
+		s->ooo++;
+	s->last_id = key;
+	if (F.o->pub_conc == 1 && seq < s->max_seq)
+		s->ooo++;
+	if (seq > s->max_seq)
+		s->max_seq = seq;
+	if (F.id_of_seq[seq] == -1)
+		F.id_of_seq[seq] = key;
+	else if (F.id_of_seq[seq] != key)
+		F.mismatch++;
+}
+
+static void
+sub_head(struct client *c)
+{
+	struct sub	*s = c->arg;
+
+	F.connecting--;
+	if (c->status != 200) {
+		F.failed++;
+		F.last_fail_status = c->status;
+		s->state = SUB_FAILED;
+		client_close(c);
+		return;
+	}
+	s->state = SUB_OPEN;
+	F.open++;
+}
+
+static void
+sub_body(struct client *c, const char *buf, size_t len)
+{
+	struct sub	*s = c->arg;
+
+	F.now = now_ns();
+	sse_feed(&s->sse, buf, len);
+}
+
+static void
+sub_done(struct client *c, int error)
+{
+	struct sub	*s = c->arg;
+
+	(void)error;
+	if (s->state == SUB_CONNECTING) {
+		F.connecting--;
+		F.failed++;
+		s->state = SUB_FAILED;
+	} else if (s->state == SUB_OPEN) {
+		F.open--;
+		F.ended++;
+		s->state = SUB_ENDED;
+	}
+}
+
+static void	 sub_pump(void);
+
+static void
+sub_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	sub_pump();
+}
+
+/* Opens subscribers up to F.want, a bounded number at a time. */
+static void
+sub_pump(void)
+{
+	struct timeval	 tv = { 0, 5000 };
+	struct sub	*s;
+
+	while (F.next < F.want && F.connecting < BENCH_CONNECTING_MAX) {
+		s = &F.subs[F.next];
+		client_init(&s->c, F.o->sub_target, sub_head, sub_body,
+		    sub_done, s);
+		sse_init(&s->sse, sub_event, s);
+		s->last_id = -1;
+		s->max_seq = -1;
+		s->state = SUB_CONNECTING;
+		F.connecting++;
+		if (client_request(&s->c, "GET", F.o->sub_uri, F.o->token,
+		    "text/event-stream", NULL, 0) == -1) {
+			F.connecting--;
+			s->state = SUB_NEW;
+			if (errno != EAGAIN && errno != EINTR)
+				fatalx("connect: %s", strerror(errno));
+			break;
+		}
+		F.next++;
+	}
+	if (F.next < F.want)
+		evtimer_add(F.retry, &tv);
+}
+
+static int
+subs_settled(void)
+{
+	if (F.next < F.want && !evtimer_pending(F.retry, NULL))
+		sub_pump();
+	return (F.next == F.want && F.connecting == 0);
+}
+
+static int
+subs_connect(int want)
+{
+	uint64_t	 t = now_ns();
+
+	F.want = want;
+	sub_pump();
+	if (loop_until(subs_settled, 120) == -1)
+		warnx_("subscribers: only %d of %d open after 120 s", F.open,
+		    want);
+	printf("subscribers: %d open, %d failed (last status %d) in %.2f s\n",
+	    F.open, F.failed, F.last_fail_status, (now_ns() - t) / 1e9);
+	return (F.open);
+}
+
+static void	 pub_pump(void);
+
+static void
+pub_body_cb(struct client *c, const char *buf, size_t len)
+{
+	(void)c;
+	(void)buf;
+	(void)len;
+}
+
+static void
+pub_done(struct client *c, int error)
+{
+	struct pub	*p = c->arg;
+	int		 ok = !error && c->status >= 200 && c->status < 300;
+
+	F.now = now_ns();
+	F.answered++;
+	hist_add(&F.publat, F.now - p->sched);
+	F.pub_state[p->seq] = ok ? 1 : 2;
+	if (ok)
+		F.pub_ok++;
+	else {
+		F.pub_fail++;
+		F.last_pub_status = error ? -1 : c->status;
+	}
+	p->next = F.free_pubs;
+	F.free_pubs = p;
+	pub_pump();
+}
+
+/* Sends one publish; -1 if no connection could be opened just now. */
+static int
+pub_send(struct pub *p, int64_t seq, uint64_t sched)
+{
+	char	 body[65536];
+	int	 n;
+
+	if (strcmp(F.o->kind, "events") == 0)
+		n = snprintf(body, sizeof body, "{\"type\":\"bench\",\"payload\":"
+		    "{\"t\":%" PRIu64 ",\"seq\":%" PRId64 ",\"pad\":\"%s\"}}",
+		    sched, seq, F.pad);
+	else
+		n = snprintf(body, sizeof body, "{\"t\":%" PRIu64 ",\"seq\":%"
+		    PRId64 ",\"pad\":\"%s\"}", sched, seq, F.pad);
+	p->seq = seq;
+	p->sched = sched;
+	if (client_request(&p->c, "POST", F.o->pub_uri, F.o->token,
+	    "application/json", body, (size_t)n) == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return (-1);
+		pub_done(&p->c, 1);
+	}
+	return (0);
+}
+
+/* Sends every publish that is due by the schedule and has a connection. */
+static void
+pub_pump(void)
+{
+	uint64_t	 now = now_ns(), due;
+	struct pub	*p;
+	int64_t		 seq;
+
+	if (now < F.t0 || F.total == 0)
+		return;
+	due = (uint64_t)((double)(now - F.t0) * F.o->rate / 1e9) + 1;
+	if (due > (uint64_t)F.total)
+		due = F.total;
+	while ((uint64_t)F.sent < due && (p = F.free_pubs) != NULL) {
+		F.free_pubs = p->next;
+		seq = F.sent++;
+		F.t_last_sent = now;
+		if (pub_send(p, seq, F.t0 + (uint64_t)(seq * 1e9 /
+		    F.o->rate)) == -1) {
+			F.sent--;
+			p->next = F.free_pubs;
+			F.free_pubs = p;
+			return;
+		}
+	}
+}
+
+static void
+pub_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pub_pump();
+}
+
+static int
+pub_finished(void)
+{
+	int64_t	 want = F.pub_ok * (int64_t)F.open;
+
+	return (F.sent == F.total && F.answered == F.total &&
+	    (int64_t)F.unique >= want);
+}
+
+static void
+pubs_init(void)
+{
+	size_t	 padlen;
+	int	 i;
+
+	padlen = F.o->size > 60 ? F.o->size - 60 : 0;
+	F.pad = xcalloc(1, padlen + 1);
+	memset(F.pad, 'x', padlen);
+	F.pubs = xcalloc(F.o->pub_conc, sizeof *F.pubs);
+	for (i = 0; i < F.o->pub_conc; i++) {
+		client_init(&F.pubs[i].c, F.o->pub_target, NULL, pub_body_cb,
+		    pub_done, &F.pubs[i]);
+		F.pubs[i].next = F.free_pubs;
+		F.free_pubs = &F.pubs[i];
+	}
+	F.pub_state = xcalloc(F.total > 0 ? F.total : 1, 1);
+	F.id_of_seq = xcalloc(F.total > 0 ? F.total : 1, sizeof *F.id_of_seq);
+	memset(F.id_of_seq, 0xff, (F.total > 0 ? F.total : 1) *
+	    sizeof *F.id_of_seq);
+}
+
+static void
+fan_init(const struct fanout_opts *o)
+{
+	int	 i, max = 0;
+
+	memset(&F, 0, sizeof F);
+	F.o = o;
+	for (i = 0; i < o->nsteps; i++)
+		if (o->subs[i] > max)
+			max = o->subs[i];
+	F.nsubs = max;
+	F.subs = xcalloc(max > 0 ? max : 1, sizeof *F.subs);
+	F.retry = evtimer_new(base, sub_retry, NULL);
+	hist_init(&F.lat);
+	hist_init(&F.publat);
+	if (strcmp(o->kind, "events") == 0)
+		F.evtype = "bench";
+	else if (strcmp(o->kind, "records") == 0)
+		F.evtype = "record_created";
+	else if (strcmp(o->kind, "nchan") == 0) {
+		F.evtype = "message";
+		F.nchan = 1;
+	} else
+		fatalx("unknown kind %s", o->kind);
+}
+
+static void
+fan_free(void)
+{
+	int	 i;
+
+	for (i = 0; i < F.next; i++) {
+		client_close(&F.subs[i].c);
+		sse_free(&F.subs[i].sse);
+		free(F.subs[i].seen);
+	}
+	for (i = 0; F.pubs != NULL && i < F.o->pub_conc; i++)
+		client_close(&F.pubs[i].c);
+	event_free(F.retry);
+	free(F.subs);
+	free(F.pubs);
+	free(F.pad);
+	free(F.pub_state);
+	free(F.id_of_seq);
+}
+
+struct tally {
+	uint64_t	 missing;
+	uint64_t	 dup;
+	uint64_t	 ooo;
+	uint64_t	 unexpected;	/* delivered although the publish failed */
+	uint64_t	 other;
+	uint64_t	 bad;
+	uint64_t	 overflow;
+	uint64_t	 comments;
+	int		 complete;	/* subscribers that got everything */
+};
+
+static void
+fan_tally(struct tally *t)
+{
+	struct sub	*s;
+	int64_t		 q;
+	int		 i, got, miss;
+
+	memset(t, 0, sizeof *t);
+	for (i = 0; i < F.next; i++) {
+		s = &F.subs[i];
+		if (s->state == SUB_FAILED || s->state == SUB_NEW)
+			continue;
+		miss = 0;
+		for (q = 0; q < F.total; q++) {
+			got = s->seen != NULL && (s->seen[q / 8] & (1 << (q % 8)));
+			if (F.pub_state[q] == 1 && !got)
+				miss++;
+			else if (F.pub_state[q] != 1 && got)
+				t->unexpected++;
+		}
+		t->missing += miss;
+		t->complete += miss == 0;
+		t->dup += s->dup;
+		t->ooo += s->ooo;
+		t->other += s->other;
+		t->bad += s->bad;
+		t->overflow += s->sse.overflow;
+		t->comments += s->sse.comments;
+	}
+}
+
+static void
+print_ps(const char *when, const struct procstat *ps)
+{
+	if (ps->ok)
+		printf("server %-7s cpu=%.2fs rss=%ldkB\n", when, ps->cpu,
+		    ps->rss_kb);
+}
+
+/* Publishes at the rate while sampling the server once a second. */
+static void
+fan_publish(struct procstat *peak)
+{
+	struct timeval	 tv = { 0, 1000 };
+	struct procstat	 ps;
+	uint64_t	 end, prev = 0;
+	int64_t		 last = 0;
+
+	F.t0 = now_ns() + 10000000;
+	F.pub_timer = event_new(base, -1, EV_PERSIST, pub_tick, NULL);
+	event_add(F.pub_timer, &tv);
+	end = F.t0 + (uint64_t)(F.o->seconds * 1e9);
+	for (;;) {
+		if (loop_until(pub_finished, 1.0) == 0)
+			break;
+		proc_read(F.o->pids, F.o->npids, &ps);
+		if (ps.rss_kb > peak->rss_kb)
+			*peak = ps;
+		if (F.o->verbose)
+			printf("  t=%.0fs sent=%" PRId64 " deliveries/s=%" PRIu64
+			    " rss=%ldkB cpu=%.2fs\n", (now_ns() - F.t0) / 1e9,
+			    F.sent, F.deliveries - prev, ps.rss_kb, ps.cpu);
+		prev = F.deliveries;
+		if (F.sent == F.total && now_ns() > end &&
+		    now_ns() - F.t_last_sent > (uint64_t)(F.o->drain * 1e9))
+			break;
+		if (F.answered == last && F.sent == F.total &&
+		    now_ns() > end + (uint64_t)(F.o->drain * 1e9) * 4)
+			break;
+		last = F.answered;
+	}
+	event_free(F.pub_timer);
+}
+
+int
+fanout_run(const struct fanout_opts *o)
+{
+	struct procstat	 before, idle, peak, after;
+	struct tally	 t;
+	double		 span, dps, cpu_pub;
+	uint64_t	 expected;
+	int		 n;
+
+	fan_init(o);
+	F.total = (int64_t)(o->rate * o->seconds);
+	pubs_init();
+	proc_read(o->pids, o->npids, &before);
+	print_ps("before", &before);
+	n = subs_connect(o->subs[0]);
+	loop_until(NULL, o->settle);
+	proc_read(o->pids, o->npids, &idle);
+	print_ps("idle", &idle);
+	peak = idle;
+
+	fan_publish(&peak);
+	proc_read(o->pids, o->npids, &after);
+	print_ps("after", &after);
+	fan_tally(&t);
+
+	span = F.last_delivery > F.t0 ? (F.last_delivery - F.t0) / 1e9 : 0;
+	dps = span > 0 ? F.unique / span : 0;
+	expected = (uint64_t)F.pub_ok * (uint64_t)n;
+	cpu_pub = after.cpu - idle.cpu;
+	printf("published: %" PRId64 " of %" PRId64 " ok, %" PRId64 " failed "
+	    "(last status %d), over %.2f s\n", F.pub_ok, F.total, F.pub_fail,
+	    F.last_pub_status, (F.t_last_sent - F.t0) / 1e9);
+	printf("deliveries: %" PRIu64 " unique of %" PRIu64 " expected, "
+	    "%.0f/s over %.2f s; %d of %d subscribers complete, %d ended early\n",
+	    F.unique, expected, dps, span, t.complete, n, F.ended);
+	printf("check: missing=%" PRIu64 " duplicates=%" PRIu64
+	    " out_of_order=%" PRIu64 " id_mismatch=%" PRIu64 " unexpected=%"
+	    PRIu64 " other_events=%" PRIu64 " unreadable=%" PRIu64 "\n",
+	    t.missing, t.dup, t.ooo, F.mismatch, t.unexpected, t.other, t.bad);
+	hist_print(&F.lat, "latency");
+	hist_print(&F.publat, "publish");
+	if (before.ok)
+		printf("server: rss %ld -> %ld kB idle (%.0f B/stream), peak %ld kB,"
+		    " after %ld kB; cpu %.2f s publishing (%.1f%% of a core)\n",
+		    before.rss_kb, idle.rss_kb, n > 0 ? (idle.rss_kb -
+		    before.rss_kb) * 1024.0 / n : 0, peak.rss_kb, after.rss_kb,
+		    cpu_pub, span > 0 ? 100 * cpu_pub / span : 0);
+	proc_cpu_report(&idle, &after);
+	printf("RESULT mode=fanout kind=%s subs=%d rate=%g seconds=%g "
+	    "published=%" PRId64 " pub_failed=%" PRId64 " expected=%" PRIu64
+	    " delivered=%" PRIu64 " deliveries_per_s=%.0f missing=%" PRIu64
+	    " duplicates=%" PRIu64 " out_of_order=%" PRIu64 " mismatch=%" PRIu64
+	    " ended=%d failed_subs=%d", o->kind, n, o->rate, o->seconds,
+	    F.pub_ok, F.pub_fail, expected, F.unique, dps, t.missing, t.dup,
+	    t.ooo, F.mismatch, F.ended, F.failed);
+	hist_result(&F.lat, "lat");
+	hist_result(&F.publat, "pub");
+	printf(" rss_before_kb=%ld rss_idle_kb=%ld rss_peak_kb=%ld "
+	    "rss_after_kb=%ld rss_per_sub_b=%.0f cpu_pub_s=%.2f",
+	    before.rss_kb, idle.rss_kb, peak.rss_kb, after.rss_kb,
+	    n > 0 ? (idle.rss_kb - before.rss_kb) * 1024.0 / n : 0, cpu_pub);
+	proc_cpu_result(&idle, &after);
+	printf("\n");
+	fan_free();
+	return (t.missing || t.dup || t.ooo || F.mismatch || F.failed ||
+	    F.ended || F.pub_fail ? 2 : 0);
+}
+
+static uint64_t
+comments_total(void)
+{
+	uint64_t	 c = 0;
+	int		 i;
+
+	for (i = 0; i < F.next; i++)
+		c += F.subs[i].sse.comments;
+	return (c);
+}
+
+/* Holds streams open at each count and reports memory and CPU. */
+int
+idle_run(const struct fanout_opts *o)
+{
+	struct procstat	 before, at, held;
+	uint64_t	 c0, c1;
+	double		 per, pct;
+	int		 i, n, rc = 0;
+
+	fan_init(o);
+	F.total = 0;
+	proc_read(o->pids, o->npids, &before);
+	print_ps("before", &before);
+	for (i = 0; i < o->nsteps; i++) {
+		n = subs_connect(o->subs[i]);
+		loop_until(NULL, o->settle);
+		proc_read(o->pids, o->npids, &at);
+		c0 = comments_total();
+		loop_until(NULL, o->seconds);
+		proc_read(o->pids, o->npids, &held);
+		c1 = comments_total();
+		per = n > 0 ? (at.rss_kb - before.rss_kb) * 1024.0 / n : 0;
+		pct = 100 * (held.cpu - at.cpu) / o->seconds;
+		printf("idle %d streams: rss %ld kB (+%.0f B/stream), cpu %.2f%%"
+		    " of a core over %.0f s, %" PRIu64 " comments received, "
+		    "%d ended\n", n, held.rss_kb, per, pct, o->seconds,
+		    c1 - c0, F.ended);
+		proc_cpu_report(&at, &held);
+		printf("RESULT mode=idle streams=%d wanted=%d failed=%d ended=%d "
+		    "rss_before_kb=%ld rss_kb=%ld rss_per_stream_b=%.0f "
+		    "cpu_pct=%.3f hold_s=%g comments=%" PRIu64 " bench_rss_kb=%ld",
+		    n, o->subs[i], F.failed, F.ended, before.rss_kb, held.rss_kb,
+		    per, pct, o->seconds, c1 - c0, proc_self_rss_kb());
+		proc_cpu_result(&at, &held);
+		printf("\n");
+		if (n != o->subs[i] || F.ended)
+			rc = 2;
+	}
+	fan_free();
+	return (rc);
+}
