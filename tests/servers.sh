@@ -96,8 +96,13 @@ scenario() {
 	local n=$1 sub=$T/sub-$1 k0 k1 last e1 e2 st
 
 	http GET "$URL/api/health"
-	is "$STATUS $(jbody '"\(.status) \(.streams)"')" "200 ok 0" \
-	    "$n: /api/health answered by basalt"
+	if ! is "$STATUS $(jbody '"\(.status) \(.streams)"')" "200 ok 0" \
+	    "$n: /api/health answered by basalt"; then
+		if [ "$STATUS" = 000 ]; then
+			fail_tests $((SCENARIO_N - 1)) "$n: no answer"
+			return
+		fi
+	fi
 	http GET "$URL/api/token"
 	is "$STATUS" 401 "$n: no Authorization, 401"
 	http GET "$URL/api/token" -H "$AUTH"
