@@ -263,16 +263,14 @@ parse_options(int argc, char **argv, struct options *o)
 	o->sub.fcgi_keep = o->pub.fcgi_keep = o->fcgi_keep;
 }
 
-static char *
-uri_join(const char *prefix, const char *tail)
+static const char *
+uri_join(char *buf, size_t size, const char *prefix, const char *tail)
 {
-	char	*s;
-
 	if (prefix == NULL)
 		fatalx("--prefix (or --sub-uri and --pub-uri) is needed");
-	if (asprintf(&s, "%s%s", prefix, tail) == -1)
-		fatalx("out of memory");
-	return (s);
+	if ((size_t)snprintf(buf, size, "%s%s", prefix, tail) >= size)
+		fatalx("--prefix is too long");
+	return (buf);
 }
 
 static int
@@ -294,6 +292,7 @@ static int
 run_fanout(struct options *o, int idle)
 {
 	struct fanout_opts	 f;
+	char			 sub[1024], pub[1024];
 
 	memset(&f, 0, sizeof f);
 	if (!o->have_sub || (!idle && !o->have_pub))
@@ -301,12 +300,13 @@ run_fanout(struct options *o, int idle)
 	f.sub_target = &o->sub;
 	f.pub_target = &o->pub;
 	f.kind = o->kind;
-	f.sub_uri = o->sub_uri ? o->sub_uri : uri_join(o->prefix, "/events");
+	f.sub_uri = o->sub_uri ? o->sub_uri : uri_join(sub, sizeof sub,
+	    o->prefix, "/events");
 	if (o->pub_uri != NULL)
 		f.pub_uri = o->pub_uri;
 	else if (!idle)
-		f.pub_uri = uri_join(o->prefix, strcmp(o->kind, "records") == 0 ?
-		    "/records" : "/events");
+		f.pub_uri = uri_join(pub, sizeof pub, o->prefix,
+		    strcmp(o->kind, "records") == 0 ? "/records" : "/events");
 	f.token = o->token;
 	f.nsteps = parse_counts(o->subs ? o->subs : "100", f.subs, 8);
 	f.rate = o->rate;
@@ -327,13 +327,14 @@ static int
 run_crud(struct options *o)
 {
 	struct crud_opts	 c;
+	char			 rec[1024];
 
 	memset(&c, 0, sizeof c);
 	if (!o->have_pub)
 		fatalx("--fcgi or --http is needed");
 	c.target = &o->pub;
-	c.records_uri = o->pub_uri ? o->pub_uri : uri_join(o->prefix,
-	    "/records");
+	c.records_uri = o->pub_uri ? o->pub_uri : uri_join(rec, sizeof rec,
+	    o->prefix, "/records");
 	c.token = o->token;
 	c.op = o->op;
 	c.conc = o->conc > 0 ? o->conc : 1;

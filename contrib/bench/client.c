@@ -216,6 +216,7 @@ head_feed(struct client *c, const char *buf, size_t len, int *done)
 	}
 	c->headlen = end;
 	c->head[end] = '\0';
+	c->head = xrealloc(c->head, end + 1);	/* streams are held long */
 	*done = 1;
 	return ((ssize_t)(end - old));
 }
