@@ -90,6 +90,7 @@ static struct fan {
 	int64_t		*id_of_seq;	/* first id seen for a seq */
 	uint64_t	 t0;
 	uint64_t	 t_last_sent;
+	uint64_t	 t_last_answer;
 	char		*pad;
 	struct event	*pub_timer;
 
@@ -331,6 +332,7 @@ pub_done(struct client *c, int error)
 	int		 ok = !error && c->status >= 200 && c->status < 300;
 
 	F.now = now_ns();
+	F.t_last_answer = F.now;
 	F.answered++;
 	hist_add(&F.publat, F.now - p->sched);
 	F.pub_state[p->seq] = ok ? 1 : 2;
@@ -540,8 +542,7 @@ fan_publish(struct procstat *peak)
 {
 	struct timeval	 tv = { 0, 1000 };
 	struct procstat	 ps;
-	uint64_t	 end, prev = 0;
-	int64_t		 last = 0;
+	uint64_t	 end, prev = 0, quiet;
 
 	F.t0 = now_ns() + 10000000;
 	F.pub_timer = event_new(base, -1, EV_PERSIST, pub_tick, NULL);
@@ -558,13 +559,15 @@ fan_publish(struct procstat *peak)
 			    " rss=%ldkB cpu=%.2fs\n", (now_ns() - F.t0) / 1e9,
 			    F.sent, F.deliveries - prev, ps.rss_kb, ps.cpu);
 		prev = F.deliveries;
+		/* Late events are waited for as long as something moves. */
+		quiet = F.t_last_sent;
+		if (F.last_delivery > quiet)
+			quiet = F.last_delivery;
+		if (F.t_last_answer > quiet)
+			quiet = F.t_last_answer;
 		if (F.sent == F.total && now_ns() > end &&
-		    now_ns() - F.t_last_sent > (uint64_t)(F.o->drain * 1e9))
+		    now_ns() - quiet > (uint64_t)(F.o->drain * 1e9))
 			break;
-		if (F.answered == last && F.sent == F.total &&
-		    now_ns() > end + (uint64_t)(F.o->drain * 1e9) * 4)
-			break;
-		last = F.answered;
 	}
 	event_free(F.pub_timer);
 }
