@@ -33,6 +33,10 @@ struct event_base;
 struct bufferevent;
 struct sqlite3;
 struct sqlite3_stmt;
+struct stream;
+struct conn;
+struct store;
+struct hooks;
 
 /* Defaults, each overridable from basalt.conf. */
 #define DEFAULT_WORKERS			8
@@ -127,6 +131,7 @@ struct config {
 	char		*hooks_dir;
 	int		 hook_timeout_ms;
 	int		 log_level;
+	char		*dashboard_dir;
 };
 
 /* One FastCGI request, from its first record to the reply. */
@@ -196,7 +201,7 @@ struct scope_ids {
 struct record {
 	char		 id[ULID_LEN + 1];
 	char		 collection[MAX_NAME_LEN + 1];
-	json_object	*fields;	/* owned */
+	char		*fields;	/* JSON text of an object, owned */
 	char		 created_at[TIMESTAMP_LEN + 1];
 	char		 updated_at[TIMESTAMP_LEN + 1];
 };
@@ -245,6 +250,7 @@ char		*xstrndup(const char *, size_t);
 int		 xasprintf(char **, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 size_t		 strlcpy_b(char *, const char *, size_t);
+size_t		 strlcat_b(char *, const char *, size_t);
 
 /* log.c */
 void		 log_init(int level);
@@ -314,6 +320,7 @@ void		 conn_watch_drain(struct conn *, int on);
 uint16_t	 conn_request_id(struct conn *);
 void		 conn_shutdown_all(void);
 int		 conn_count(void);
+int		 conn_busy_count(void);
 
 /* request helpers (route.c) */
 const char	*request_param(struct request *, const char *);
@@ -326,7 +333,7 @@ struct route_match;
 /* Runs the handler for the request; fills req->out. */
 void		 route_dispatch(struct worker *, struct request *);
 /* Splits a path into percent-decoded segments; -1 if malformed. */
-int		 route_split(const char *path, char segs[][MAX_NAME_LEN * 3 + 1],
+int		 route_split(const char *path, char segs[][256],
 		    int max);
 
 /* reply.c */
@@ -335,6 +342,7 @@ void		 reply_raw_json(struct request *, int status, const char *, size_t);
 void		 reply_header(struct request *, const char *, const char *);
 void		 reply_empty(struct request *, int status);
 void		 reply_error(struct request *);
+void		 reply_file(struct request *, const char *, const char *, size_t);
 int		 error_set(struct error *, enum err, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 int		 error_status(enum err);
@@ -350,6 +358,8 @@ struct api_ctx {
 	char		 app[MAX_NAME_LEN + 1];
 	char		 collection[MAX_NAME_LEN + 1];
 	char		 record_id[ULID_LEN + 1];
+	char		 file[MAX_NAME_LEN + 1];	/* under /_/ */
+	int		 long_name;	/* a captured segment was too long */
 	struct grant	 grant;
 	struct scope_ids ids;
 };
@@ -368,12 +378,17 @@ int		 api_record_delete(struct api_ctx *);
 int		 api_events_stream(struct api_ctx *);
 int		 api_events_publish(struct api_ctx *);
 int		 api_dashboard(struct api_ctx *);
-/* Record JSON as the API shows it; caller frees. */
-json_object	*api_record_json(const struct record *);
+/* Record JSON text as the API shows it; caller frees. */
+char		*api_record_json(const struct record *);
+/* 0 if t may name a custom event, else -1 with ERR_INVALID_EVENT. */
+int		 event_type_valid(const char *t, struct error *);
 
 /* auth.c */
-/* Checks the Bearer header (or access_token when allowed). */
-int		 auth_request(struct api_ctx *, int allow_query, int scope);
+/* Finds the request's token (Bearer header, or access_token when
+ * allowed) and fills ctx->grant; -1 with ERR_UNAUTHORIZED. */
+int		 auth_token(struct api_ctx *, int allow_query);
+/* Checks the grant against the path's realm and app and the scope. */
+int		 auth_allow(struct api_ctx *, int scope);
 void		 auth_hash(const char *secret, char out[TOKEN_HASH_LEN + 1]);
 /* New secret and its id; caller stores the hash. */
 void		 auth_new_secret(char *secret, size_t, char id[TOKEN_ID_LEN + 1]);
@@ -456,7 +471,7 @@ struct worker	*worker_new(int index, char *err, size_t errlen);
 void		 worker_free(struct worker *);
 
 /* server.c */
-int		 server_run(const char *listen, int fd0);
+int		 server_run(const char *listen);
 void		 server_complete(struct request *);	/* any thread */
 void		 server_wake_tail(void);		/* any thread */
 struct event_base *server_base(void);
@@ -479,6 +494,7 @@ void		 broker_reconfigure(void);
 /* tail.c */
 void		 tail_init(struct event_base *, struct store *);
 void		 tail_run(void);	/* read and publish every new event */
+void		 tail_wake(void);	/* any thread: a local commit happened */
 void		 tail_free(void);
 
 /* hooks.c */

@@ -1,0 +1,827 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* The HTTP handlers. Reads run on the worker's own connection; every
+ * write is an apply function that the writer thread runs inside a group
+ * commit, so the record change and its event commit together. */
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "basalt.h"
+
+#define MAX_DASHBOARD_FILE	(4 * 1024 * 1024)
+
+/* Maps a store result to a cause; what names the object for 404/409. */
+static int
+store_fail(struct error *err, int rc, const char *what)
+{
+	switch (rc) {
+	case STORE_BUSY:
+		return (error_set(err, ERR_BUSY, NULL));
+	case STORE_NOTFOUND:
+		return (error_set(err, ERR_NOT_FOUND, "%s not found", what));
+	case STORE_EXISTS:
+		return (error_set(err, ERR_CONFLICT, "%s exists already", what));
+	default:
+		return (error_set(err, ERR_INTERNAL, "database error"));
+	}
+}
+
+char *
+api_record_json(const struct record *r)
+{
+	char	*s;
+
+	xasprintf(&s, "{\"id\":\"%s\",\"collection\":\"%s\",\"fields\":%s,"
+	    "\"created_at\":\"%s\",\"updated_at\":\"%s\"}", r->id,
+	    r->collection, r->fields, r->created_at, r->updated_at);
+	return (s);
+}
+
+/* The body as a JSON object, after the media type and size checks. */
+static json_object *
+body_object(struct api_ctx *ctx)
+{
+	struct request	*req = ctx->req;
+	const char	*type = request_param(req, "CONTENT_TYPE");
+	json_object	*o;
+	size_t		 len, tl;
+
+	if (type != NULL) {
+		tl = strcspn(type, ";");
+		while (tl > 0 && type[tl - 1] == ' ')
+			tl--;
+	}
+	if (type == NULL || !((tl == 16 && strncasecmp(type,
+	    "application/json", 16) == 0) || (tl > 5 && tl < 128 &&
+	    strncasecmp(type + tl - 5, "+json", 5) == 0 &&
+	    strncasecmp(type, "application/", 12) == 0))) {
+		error_set(&req->err, ERR_MEDIA_TYPE, NULL);
+		return (NULL);
+	}
+	len = req->body != NULL ? evbuffer_get_length(req->body) : 0;
+	o = jsonutil_parse(len > 0 ? (const char *)evbuffer_pullup(req->body,
+	    -1) : "", len);
+	if (o == NULL) {
+		error_set(&req->err, ERR_INVALID_JSON, NULL);
+		return (NULL);
+	}
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		error_set(&req->err, ERR_NOT_OBJECT, NULL);
+		return (NULL);
+	}
+	return (o);
+}
+
+/* Submits a write and maps a failed commit. */
+static int
+api_write(struct api_ctx *ctx, int (*apply)(struct worker *,
+    struct write_op *), void *arg)
+{
+	struct write_op	 op;
+
+	memset(&op, 0, sizeof op);
+	op.apply = apply;
+	op.arg = arg;
+	op.err = &ctx->req->err;
+	return (writer_submit(&op));
+}
+
+int
+api_health(struct api_ctx *ctx)
+{
+	char	 buf[64];
+	int	 n;
+
+	n = snprintf(buf, sizeof buf, "{\"status\":\"ok\",\"streams\":%d}",
+	    broker_count());
+	reply_raw_json(ctx->req, 200, buf, n);
+	return (0);
+}
+
+int
+api_token(struct api_ctx *ctx)
+{
+	json_object	*o, *scopes;
+	char		 ts[TIMESTAMP_LEN + 1];
+	int		 i;
+	static const char *names[] = { "read", "write", "admin" };
+
+	o = json_object_new_object();
+	json_object_object_add(o, "realm",
+	    json_object_new_string(ctx->grant.realm));
+	json_object_object_add(o, "app", json_object_new_string(ctx->grant.app));
+	scopes = json_object_new_array();
+	for (i = 0; i < 3; i++)
+		if (ctx->grant.scopes & (1 << i))
+			json_object_array_add(scopes,
+			    json_object_new_string(names[i]));
+	json_object_object_add(o, "scopes", scopes);
+	json_object_object_add(o, "label",
+	    json_object_new_string(ctx->grant.label));
+	if (ctx->grant.expires_at != 0) {
+		time_iso(ctx->grant.expires_at * 1000, ts);
+		json_object_object_add(o, "expires_at",
+		    json_object_new_string(ts));
+	} else
+		json_object_object_add(o, "expires_at", NULL);
+	reply_json(ctx->req, 200, o);
+	json_object_put(o);
+	return (0);
+}
+
+/* Collections. */
+
+static json_object *
+collection_json(const char *name, const char *created)
+{
+	json_object	*o = json_object_new_object();
+
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "created_at", json_object_new_string(created));
+	return (o);
+}
+
+static void
+collection_add(void *arg, const char *name, const char *created)
+{
+	json_object_array_add(arg, collection_json(name, created));
+}
+
+int
+api_collections_list(struct api_ctx *ctx)
+{
+	json_object	*o, *items;
+	int		 rc;
+
+	items = json_object_new_array();
+	rc = store_collection_list(ctx->worker->store, ctx->ids.app_id,
+	    collection_add, items);
+	if (rc != STORE_OK) {
+		json_object_put(items);
+		return (store_fail(&ctx->req->err, rc, "app"));
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "items", items);
+	reply_json(ctx->req, 200, o);
+	json_object_put(o);
+	return (0);
+}
+
+struct coll_find {
+	const char	*name;
+	json_object	*found;
+};
+
+static void
+collection_find(void *arg, const char *name, const char *created)
+{
+	struct coll_find	*f = arg;
+
+	if (f->found == NULL && strcmp(name, f->name) == 0)
+		f->found = collection_json(name, created);
+}
+
+int
+api_collection_get(struct api_ctx *ctx)
+{
+	struct coll_find	 f = { ctx->collection, NULL };
+	int			 rc;
+
+	rc = store_collection_list(ctx->worker->store, ctx->ids.app_id,
+	    collection_find, &f);
+	if (rc != STORE_OK || f.found == NULL)
+		return (store_fail(&ctx->req->err, rc != STORE_OK ? rc :
+		    STORE_NOTFOUND, "collection"));
+	reply_json(ctx->req, 200, f.found);
+	json_object_put(f.found);
+	return (0);
+}
+
+struct coll_arg {
+	struct api_ctx	*ctx;
+	const char	*name;
+	char		 created[TIMESTAMP_LEN + 1];
+};
+
+static int
+apply_collection_create(struct worker *w, struct write_op *op)
+{
+	struct coll_arg	*a = op->arg;
+	int		 rc;
+
+	rc = store_collection_create(w->store, a->ctx->ids.app_id, a->name,
+	    a->created);
+	if (rc == STORE_EXISTS)
+		return (error_set(op->err, ERR_CONFLICT,
+		    "collection '%s' exists already", a->name));
+	return (rc == STORE_OK ? 0 : store_fail(op->err, rc, "app"));
+}
+
+int
+api_collection_create(struct api_ctx *ctx)
+{
+	struct coll_arg	 a;
+	json_object	*body, *name, *out;
+	char		*loc;
+
+	memset(&a, 0, sizeof a);
+	if ((body = body_object(ctx)) == NULL)
+		return (-1);
+	if (!json_object_object_get_ex(body, "name", &name) ||
+	    !json_object_is_type(name, json_type_string) ||
+	    !name_valid(json_object_get_string(name))) {
+		json_object_put(body);
+		return (error_set(&ctx->req->err, ERR_INVALID_NAME,
+		    "\"name\" must be a string matching [a-z0-9][a-z0-9_-]{0,62}"));
+	}
+	a.ctx = ctx;
+	a.name = json_object_get_string(name);
+	if (api_write(ctx, apply_collection_create, &a) == -1) {
+		json_object_put(body);
+		return (-1);
+	}
+	xasprintf(&loc, "/api/realms/%s/apps/%s/collections/%s", ctx->realm,
+	    ctx->app, a.name);
+	reply_header(ctx->req, "Location", loc);
+	free(loc);
+	out = collection_json(a.name, a.created);
+	reply_json(ctx->req, 201, out);
+	json_object_put(out);
+	json_object_put(body);
+	return (0);
+}
+
+static int
+apply_collection_delete(struct worker *w, struct write_op *op)
+{
+	struct api_ctx	*ctx = op->arg;
+	int		 rc;
+
+	rc = store_collection_delete(w->store, ctx->ids.app_id, ctx->collection);
+	return (rc == STORE_OK ? 0 : store_fail(op->err, rc, "collection"));
+}
+
+int
+api_collection_delete(struct api_ctx *ctx)
+{
+	if (api_write(ctx, apply_collection_delete, ctx) == -1)
+		return (-1);
+	reply_empty(ctx->req, 204);
+	return (0);
+}
+
+/* Records. */
+
+struct list_ctx {
+	struct evbuffer	*out;
+	int		 count;
+	int		 limit;
+	char		 last[ULID_LEN + 1];
+	const char	*collection;
+};
+
+static void
+record_add(void *arg, const struct record *r)
+{
+	struct list_ctx	*l = arg;
+	struct record	 copy = *r;
+	char		*s;
+
+	if (++l->count > l->limit)
+		return;		/* the extra row only tells there is more */
+	strlcpy_b(copy.collection, l->collection, sizeof copy.collection);
+	s = api_record_json(&copy);
+	if (l->count > 1)
+		evbuffer_add(l->out, ",", 1);
+	evbuffer_add(l->out, s, strlen(s));
+	free(s);
+	strlcpy_b(l->last, r->id, sizeof l->last);
+}
+
+static int
+query_limit(struct api_ctx *ctx, int *limit)
+{
+	char	 buf[32], *end;
+	long	 v;
+	int	 rc;
+
+	*limit = DEFAULT_PAGE_LIMIT;
+	if ((rc = request_query(ctx->req, "limit", buf, sizeof buf)) == -1)
+		return (0);
+	v = rc == 0 && buf[0] != '\0' ? strtol(buf, &end, 10) : 0;
+	if (rc != 0 || buf[0] == '\0' || *end != '\0' || v < 1 ||
+	    v > MAX_PAGE_LIMIT)
+		return (error_set(&ctx->req->err, ERR_INVALID_PARAMETER,
+		    "limit must be a number from 1 to %d", MAX_PAGE_LIMIT));
+	*limit = (int)v;
+	return (0);
+}
+
+int
+api_records_list(struct api_ctx *ctx)
+{
+	struct list_ctx	 l;
+	char		 after[64];
+	int		 rc, has_after;
+
+	memset(&l, 0, sizeof l);
+	if (query_limit(ctx, &l.limit) == -1)
+		return (-1);
+	rc = request_query(ctx->req, "after", after, sizeof after);
+	has_after = rc == 0;
+	if (rc == -2 || (has_after && !ulid_valid(after)))
+		return (error_set(&ctx->req->err, ERR_INVALID_PARAMETER,
+		    "after must be a record id"));
+	l.out = evbuffer_new();
+	l.collection = ctx->collection;
+	evbuffer_add_printf(l.out, "{\"items\":[");
+	rc = store_record_list(ctx->worker->store, ctx->ids.collection_id,
+	    has_after ? after : NULL, l.limit + 1, record_add, &l);
+	if (rc != STORE_OK) {
+		evbuffer_free(l.out);
+		return (store_fail(&ctx->req->err, rc, "collection"));
+	}
+	if (l.count > l.limit)
+		evbuffer_add_printf(l.out, "],\"next\":\"%s\"}", l.last);
+	else
+		evbuffer_add_printf(l.out, "],\"next\":null}");
+	reply_raw_json(ctx->req, 200, (const char *)evbuffer_pullup(l.out, -1),
+	    evbuffer_get_length(l.out));
+	evbuffer_free(l.out);
+	return (0);
+}
+
+int
+api_record_get(struct api_ctx *ctx)
+{
+	struct record	 r;
+	char		*s;
+	int		 rc;
+
+	memset(&r, 0, sizeof r);
+	rc = store_record_get(ctx->worker->store, ctx->ids.collection_id,
+	    ctx->record_id, &r);
+	if (rc != STORE_OK)
+		return (store_fail(&ctx->req->err, rc, "record"));
+	strlcpy_b(r.collection, ctx->collection, sizeof r.collection);
+	s = api_record_json(&r);
+	reply_raw_json(ctx->req, 200, s, strlen(s));
+	free(s);
+	record_clear(&r);
+	return (0);
+}
+
+/* A record write: the input, and the record JSON that results. */
+struct rec_arg {
+	struct api_ctx	*ctx;
+	const char	*what;		/* create, update, delete */
+	json_object	*input;		/* fields (create, put) or patch */
+	int		 patch;
+	struct record	 rec;
+	char		*json;		/* the record, as replied and sent */
+};
+
+/* Lets the before-hooks see and change the record; re-reads the fields. */
+static int
+rec_hooks(struct worker *w, struct rec_arg *a, struct error *err)
+{
+	struct api_ctx	*ctx = a->ctx;
+	json_object	*o, *fields;
+	int		 rc;
+
+	if ((o = json_tokener_parse(a->json)) == NULL)
+		return (error_set(err, ERR_INTERNAL, "record JSON"));
+	rc = hooks_before(w, a->what, ctx->realm, ctx->app, ctx->collection,
+	    o, err);
+	if (rc == 0 && strcmp(a->what, "delete") != 0) {
+		if (!json_object_object_get_ex(o, "fields", &fields) ||
+		    !json_object_is_type(fields, json_type_object))
+			rc = error_set(err, ERR_HOOK_FAILED,
+			    "a hook left record.fields not an object");
+		else {
+			free(a->rec.fields);
+			a->rec.fields = xstrdup(jsonutil_string(fields));
+			free(a->json);
+			a->json = api_record_json(&a->rec);
+		}
+	}
+	json_object_put(o);
+	return (rc);
+}
+
+static int
+rec_event(struct worker *w, struct rec_arg *a, const char *type,
+    const char *data, struct error *err)
+{
+	struct api_ctx	*ctx = a->ctx;
+
+	if (store_event_append(w->store, ctx->realm, ctx->app, ctx->collection,
+	    a->rec.id, type, data) == -1)
+		return (error_set(err, ERR_INTERNAL, "cannot append the event"));
+	return (0);
+}
+
+static int
+apply_create(struct worker *w, struct write_op *op)
+{
+	struct rec_arg	*a = op->arg;
+	int		 rc;
+
+	if (rec_hooks(w, a, op->err) == -1)
+		return (-1);
+	rc = store_record_insert(w->store, a->ctx->ids.collection_id, &a->rec);
+	if (rc == STORE_EXISTS)	/* the collection went away */
+		rc = STORE_NOTFOUND;
+	if (rc != STORE_OK)
+		return (store_fail(op->err, rc, "collection"));
+	return (rec_event(w, a, "record_created", a->json, op->err));
+}
+
+static int
+apply_update(struct worker *w, struct write_op *op)
+{
+	struct rec_arg	*a = op->arg;
+	struct api_ctx	*ctx = a->ctx;
+	json_object	*fields;
+	int64_t		 now = time_now_ms();
+	int		 rc;
+
+	record_clear(&a->rec);
+	free(a->json);
+	a->json = NULL;
+	rc = store_record_get(w->store, ctx->ids.collection_id, ctx->record_id,
+	    &a->rec);
+	if (rc != STORE_OK)
+		return (store_fail(op->err, rc, "record"));
+	strlcpy_b(a->rec.collection, ctx->collection, sizeof a->rec.collection);
+	if (a->patch) {
+		fields = json_tokener_parse(a->rec.fields);
+		if (fields == NULL)
+			return (error_set(op->err, ERR_INTERNAL, "stored fields"));
+		jsonutil_merge_patch(fields, a->input);
+		free(a->rec.fields);
+		a->rec.fields = xstrdup(jsonutil_string(fields));
+		json_object_put(fields);
+	} else {
+		free(a->rec.fields);
+		a->rec.fields = xstrdup(jsonutil_string(a->input));
+	}
+	time_iso(now, a->rec.updated_at);
+	a->json = api_record_json(&a->rec);
+	if (rec_hooks(w, a, op->err) == -1)
+		return (-1);
+	rc = store_record_update(w->store, ctx->ids.collection_id, &a->rec);
+	if (rc != STORE_OK)
+		return (store_fail(op->err, rc, "record"));
+	return (rec_event(w, a, "record_updated", a->json, op->err));
+}
+
+static int
+apply_delete(struct worker *w, struct write_op *op)
+{
+	struct rec_arg	*a = op->arg;
+	struct api_ctx	*ctx = a->ctx;
+	char		*data;
+	int		 rc;
+
+	record_clear(&a->rec);
+	free(a->json);
+	a->json = NULL;
+	rc = store_record_get(w->store, ctx->ids.collection_id, ctx->record_id,
+	    &a->rec);
+	if (rc != STORE_OK)
+		return (store_fail(op->err, rc, "record"));
+	strlcpy_b(a->rec.collection, ctx->collection, sizeof a->rec.collection);
+	a->json = api_record_json(&a->rec);
+	if (rec_hooks(w, a, op->err) == -1)
+		return (-1);
+	rc = store_record_delete(w->store, ctx->ids.collection_id, a->rec.id);
+	if (rc != STORE_OK)
+		return (store_fail(op->err, rc, "record"));
+	xasprintf(&data, "{\"id\":\"%s\",\"collection\":\"%s\"}", a->rec.id,
+	    ctx->collection);
+	rc = rec_event(w, a, "record_deleted", data, op->err);
+	free(data);
+	return (rc);
+}
+
+/* Runs a record write, the after-hooks, and replies. */
+static int
+rec_write(struct api_ctx *ctx, struct rec_arg *a,
+    int (*apply)(struct worker *, struct write_op *), int status)
+{
+	json_object	*o;
+	char		*loc;
+	int		 rc;
+
+	rc = api_write(ctx, apply, a);
+	if (rc == 0) {
+		if ((o = json_tokener_parse(a->json)) != NULL) {
+			hooks_after(ctx->worker, a->what, ctx->realm, ctx->app,
+			    ctx->collection, o);
+			json_object_put(o);
+		}
+		if (status == 201) {
+			xasprintf(&loc, "/api/realms/%s/apps/%s/collections/%s"
+			    "/records/%s", ctx->realm, ctx->app,
+			    ctx->collection, a->rec.id);
+			reply_header(ctx->req, "Location", loc);
+			free(loc);
+		}
+		if (status == 204)
+			reply_empty(ctx->req, 204);
+		else
+			reply_raw_json(ctx->req, status, a->json,
+			    strlen(a->json));
+	}
+	if (a->input != NULL)
+		json_object_put(a->input);
+	record_clear(&a->rec);
+	free(a->json);
+	return (rc);
+}
+
+int
+api_record_create(struct api_ctx *ctx)
+{
+	struct rec_arg	 a;
+	int64_t		 now = time_now_ms();
+
+	memset(&a, 0, sizeof a);
+	if ((a.input = body_object(ctx)) == NULL)
+		return (-1);
+	a.ctx = ctx;
+	a.what = "create";
+	ulid_new(a.rec.id);
+	strlcpy_b(a.rec.collection, ctx->collection, sizeof a.rec.collection);
+	time_iso(now, a.rec.created_at);
+	memcpy(a.rec.updated_at, a.rec.created_at, sizeof a.rec.updated_at);
+	a.rec.fields = xstrdup(jsonutil_string(a.input));
+	a.json = api_record_json(&a.rec);
+	return (rec_write(ctx, &a, apply_create, 201));
+}
+
+static int
+record_update(struct api_ctx *ctx, int patch)
+{
+	struct rec_arg	 a;
+
+	memset(&a, 0, sizeof a);
+	if ((a.input = body_object(ctx)) == NULL)
+		return (-1);
+	a.ctx = ctx;
+	a.what = "update";
+	a.patch = patch;
+	return (rec_write(ctx, &a, apply_update, 200));
+}
+
+int
+api_record_patch(struct api_ctx *ctx)
+{
+	return (record_update(ctx, 1));
+}
+
+int
+api_record_put(struct api_ctx *ctx)
+{
+	return (record_update(ctx, 0));
+}
+
+int
+api_record_delete(struct api_ctx *ctx)
+{
+	struct rec_arg	 a;
+
+	memset(&a, 0, sizeof a);
+	a.ctx = ctx;
+	a.what = "delete";
+	return (rec_write(ctx, &a, apply_delete, 204));
+}
+
+/* Events. */
+
+/* A custom event type: 1 to 64 of [A-Za-z0-9_.:-], not reserved. */
+int
+event_type_valid(const char *t, struct error *err)
+{
+	size_t	 i, len = strlen(t);
+
+	if (len == 0 || len > MAX_EVENT_TYPE_LEN)
+		return (error_set(err, ERR_INVALID_EVENT,
+		    "type must be 1 to %d characters", MAX_EVENT_TYPE_LEN));
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)t[i]) && strchr("_.:-", t[i]) == NULL)
+			return (error_set(err, ERR_INVALID_EVENT,
+			    "type may hold only letters, digits and _ . : -"));
+	if (strcmp(t, "reset") == 0 || strncmp(t, "record_", 7) == 0)
+		return (error_set(err, ERR_INVALID_EVENT,
+		    "type '%s' is reserved", t));
+	return (0);
+}
+
+struct publish_arg {
+	struct api_ctx	*ctx;
+	const char	*type;
+	const char	*data;
+	int64_t		 id;
+};
+
+static int
+apply_publish(struct worker *w, struct write_op *op)
+{
+	struct publish_arg	*a = op->arg;
+	struct api_ctx		*ctx = a->ctx;
+
+	a->id = store_event_append(w->store, ctx->realm, ctx->app,
+	    ctx->collection, NULL, a->type, a->data);
+	if (a->id == -1)
+		return (error_set(op->err, ERR_INTERNAL,
+		    "cannot append the event"));
+	return (0);
+}
+
+int
+api_events_publish(struct api_ctx *ctx)
+{
+	struct publish_arg	 a;
+	json_object		*body, *type, *payload = NULL, *out;
+
+	if ((body = body_object(ctx)) == NULL)
+		return (-1);
+	memset(&a, 0, sizeof a);
+	if (!json_object_object_get_ex(body, "type", &type) ||
+	    !json_object_is_type(type, json_type_string)) {
+		json_object_put(body);
+		return (error_set(&ctx->req->err, ERR_INVALID_EVENT,
+		    "\"type\" must be a string"));
+	}
+	a.type = json_object_get_string(type);
+	if (event_type_valid(a.type, &ctx->req->err) == -1) {
+		json_object_put(body);
+		return (-1);
+	}
+	json_object_object_get_ex(body, "payload", &payload);
+	a.ctx = ctx;
+	a.data = payload != NULL ? jsonutil_string(payload) : "null";
+	if (api_write(ctx, apply_publish, &a) == -1) {
+		json_object_put(body);
+		return (-1);
+	}
+	out = json_object_new_object();
+	json_object_object_add(out, "id", json_object_new_int64(a.id));
+	json_object_object_add(out, "type", json_object_new_string(a.type));
+	reply_json(ctx->req, 202, out);
+	json_object_put(out);
+	json_object_put(body);
+	return (0);
+}
+
+/* The last event id the client has, from the header or the query. */
+static int
+stream_last_id(struct api_ctx *ctx, struct stream_spec *spec)
+{
+	const char	*h = request_param(ctx->req, "HTTP_LAST_EVENT_ID");
+	char		 buf[32], *end;
+	long long	 v;
+	int		 rc;
+
+	if (h == NULL || *h == '\0') {
+		rc = request_query(ctx->req, "last_event_id", buf, sizeof buf);
+		if (rc == -1)
+			return (0);
+		if (rc == -2)
+			buf[0] = 'x';
+		h = buf;
+		if (*h == '\0')
+			return (0);
+	}
+	errno = 0;
+	v = strtoll(h, &end, 10);
+	if (!isdigit((unsigned char)*h) || *end != '\0' || errno != 0 || v < 0)
+		return (error_set(&ctx->req->err, ERR_INVALID_PARAMETER,
+		    "Last-Event-ID must be an event id"));
+	spec->has_last_id = 1;
+	spec->last_id = v;
+	return (0);
+}
+
+int
+api_events_stream(struct api_ctx *ctx)
+{
+	struct request		*req = ctx->req;
+	struct stream_spec	*spec = &req->spec;
+	struct record		 r;
+	int			 rc;
+
+	memset(spec, 0, sizeof *spec);
+	if (stream_last_id(ctx, spec) == -1)
+		return (-1);
+	if (ctx->record_id[0] != '\0' && !spec->has_last_id) {
+		memset(&r, 0, sizeof r);
+		rc = store_record_get(ctx->worker->store,
+		    ctx->ids.collection_id, ctx->record_id, &r);
+		record_clear(&r);
+		if (rc != STORE_OK)
+			return (store_fail(&req->err, rc, "record"));
+	}
+	strlcpy_b(spec->realm, ctx->realm, sizeof spec->realm);
+	strlcpy_b(spec->app, ctx->app, sizeof spec->app);
+	strlcpy_b(spec->collection, ctx->collection, sizeof spec->collection);
+	strlcpy_b(spec->record_id, ctx->record_id, sizeof spec->record_id);
+	req->stream = 1;
+	req->status = 200;
+	evbuffer_add_printf(req->out, "Status: 200 OK\r\n"
+	    "Content-Type: text/event-stream\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "X-Accel-Buffering: no\r\n\r\n"
+	    ": basalt stream\nretry: %d\n\n", cfg->retry_ms);
+	return (0);
+}
+
+/* The dashboard's files. */
+
+static const char *
+file_type(const char *name)
+{
+	static const struct { const char *ext, *type; } types[] = {
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },
+		{ ".svg", "image/svg+xml" },
+		{ ".png", "image/png" },
+		{ ".ico", "image/x-icon" },
+		{ ".json", "application/json" },
+	};
+	const char	*dot = strrchr(name, '.');
+	size_t		 i;
+
+	for (i = 0; dot != NULL && i < sizeof types / sizeof types[0]; i++)
+		if (strcmp(dot, types[i].ext) == 0)
+			return (types[i].type);
+	return (NULL);
+}
+
+int
+api_dashboard(struct api_ctx *ctx)
+{
+	const char	*uri = request_param(ctx->req, "REQUEST_URI");
+	const char	*name = ctx->file[0] != '\0' ? ctx->file : "index.html";
+	const char	*type = file_type(name);
+	struct stat	 sb;
+	char		*path, *buf;
+	int		 fd;
+	ssize_t		 n;
+
+	if (strncmp(uri, "/_/", 3) != 0) {
+		reply_header(ctx->req, "Location", "/_/");
+		reply_empty(ctx->req, 301);
+		return (0);
+	}
+	if (type == NULL || name[0] == '.' || strchr(name, '/') != NULL)
+		return (error_set(&ctx->req->err, ERR_NOT_FOUND, "no such file"));
+	xasprintf(&path, "%s/%s", cfg->dashboard_dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd == -1 || fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size > MAX_DASHBOARD_FILE) {
+		if (fd != -1)
+			close(fd);
+		return (error_set(&ctx->req->err, ERR_NOT_FOUND, "no such file"));
+	}
+	buf = xmalloc(sb.st_size + 1);
+	n = read(fd, buf, sb.st_size);
+	close(fd);
+	if (n != sb.st_size) {
+		free(buf);
+		return (error_set(&ctx->req->err, ERR_INTERNAL, "read error"));
+	}
+	reply_file(ctx->req, type, buf, n);
+	free(buf);
+	return (0);
+}

@@ -1,0 +1,296 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* The admin commands: realms, apps, collections and tokens, straight on
+ * the database (they work while a server runs on it). */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basalt.h"
+
+static struct store *cli_store;
+
+static int
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: basalt [-c FILE] [--db PATH] COMMAND ...\n"
+	    "  serve [--listen ADDR] [--workers N]\n"
+	    "  check-config\n"
+	    "  realm create NAME | realm list | realm delete NAME\n"
+	    "  app create REALM APP | app list REALM | app delete REALM APP\n"
+	    "  collection create REALM APP NAME | collection list REALM APP\n"
+	    "  collection delete REALM APP NAME\n"
+	    "  token create REALM APP --scope read[,write][,admin]"
+	    " [--label TEXT] [--expires DURATION]\n"
+	    "  token list REALM APP | token revoke TOKEN_ID\n");
+	return (1);
+}
+
+static int
+fail(const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "basalt: ");
+	fprintf(stderr, fmt, a, b);
+	fputc('\n', stderr);
+	return (1);
+}
+
+static int
+check_names(int n, char **names)
+{
+	int	 i;
+
+	for (i = 0; i < n; i++)
+		if (!name_valid(names[i]))
+			return (fail("invalid name '%s': names match "
+			    "[a-z0-9][a-z0-9_-]{0,62}%s", names[i], ""));
+	return (0);
+}
+
+/* Maps a store result to a message and an exit status. */
+static int
+result(int rc, const char *what, const char *name)
+{
+	switch (rc) {
+	case STORE_OK:
+		return (0);
+	case STORE_EXISTS:
+		return (fail("%s '%s' exists already", what, name));
+	case STORE_NOTFOUND:
+		return (fail("%s '%s' not found", what, name));
+	case STORE_BUSY:
+		return (fail("the database is busy%s%s", "", ""));
+	default:
+		return (fail("database error: %s%s", store_errmsg(cli_store), ""));
+	}
+}
+
+static void
+print_name(void *arg, const char *name)
+{
+	(void)arg;
+	printf("%s\n", name);
+}
+
+static void
+print_collection(void *arg, const char *name, const char *created)
+{
+	(void)arg; (void)created;
+	printf("%s\n", name);
+}
+
+/* The app's ids, or an error message naming what is missing. */
+static int
+resolve(const char *realm, const char *app, const char *coll,
+    struct scope_ids *ids)
+{
+	const char	*missing;
+	int		 rc;
+
+	rc = store_resolve(cli_store, realm, app, coll, ids, &missing);
+	if (rc == STORE_NOTFOUND)
+		return (fail("%s not found%s", missing, ""));
+	return (result(rc, "", ""));
+}
+
+static int
+cmd_realm(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "list") == 0)
+		return (result(store_realm_list(cli_store, print_name, NULL),
+		    "", ""));
+	if (argc != 3)
+		return (usage());
+	if (check_names(1, argv + 2))
+		return (1);
+	if (strcmp(argv[1], "create") == 0)
+		return (result(store_realm_create(cli_store, argv[2]), "realm",
+		    argv[2]));
+	if (strcmp(argv[1], "delete") == 0)
+		return (result(store_realm_delete(cli_store, argv[2]), "realm",
+		    argv[2]));
+	return (usage());
+}
+
+static int
+cmd_app(int argc, char **argv)
+{
+	int	 rc;
+
+	if (argc == 3 && strcmp(argv[1], "list") == 0) {
+		if (check_names(1, argv + 2))
+			return (1);
+		rc = store_app_list(cli_store, argv[2], print_name, NULL);
+		return (result(rc, "realm", argv[2]));
+	}
+	if (argc != 4)
+		return (usage());
+	if (check_names(2, argv + 2))
+		return (1);
+	if (strcmp(argv[1], "create") == 0) {
+		rc = store_app_create(cli_store, argv[2], argv[3]);
+		return (result(rc, rc == STORE_NOTFOUND ? "realm" : "app",
+		    rc == STORE_NOTFOUND ? argv[2] : argv[3]));
+	}
+	if (strcmp(argv[1], "delete") == 0)
+		return (result(store_app_delete(cli_store, argv[2], argv[3]),
+		    "app", argv[3]));
+	return (usage());
+}
+
+static int
+cmd_collection(int argc, char **argv)
+{
+	struct scope_ids	 ids;
+	char			 created[TIMESTAMP_LEN + 1];
+
+	if (argc < 4 || argc > 5 || check_names(argc - 2, argv + 2))
+		return (argc < 4 || argc > 5 ? usage() : 1);
+	if (resolve(argv[2], argv[3], NULL, &ids) != 0)
+		return (1);
+	if (argc == 4 && strcmp(argv[1], "list") == 0)
+		return (result(store_collection_list(cli_store, ids.app_id,
+		    print_collection, NULL), "", ""));
+	if (argc != 5)
+		return (usage());
+	if (strcmp(argv[1], "create") == 0)
+		return (result(store_collection_create(cli_store, ids.app_id,
+		    argv[4], created), "collection", argv[4]));
+	if (strcmp(argv[1], "delete") == 0)
+		return (result(store_collection_delete(cli_store, ids.app_id,
+		    argv[4]), "collection", argv[4]));
+	return (usage());
+}
+
+static void
+print_token(void *arg, const struct grant *g, int64_t created,
+    int64_t revoked)
+{
+	char	 scopes[32], c[TIMESTAMP_LEN + 1], e[TIMESTAMP_LEN + 1];
+	int64_t	 now = *(int64_t *)arg;
+
+	auth_scopes_format(g->scopes, scopes, sizeof scopes);
+	time_iso(created * 1000, c);
+	if (g->expires_at != 0)
+		time_iso(g->expires_at * 1000, e);
+	else
+		strlcpy_b(e, "never", sizeof e);
+	printf("%s\t%s\t%s\t%s\t%s\t%s\n", g->token_id, scopes, g->label, c, e,
+	    revoked != 0 ? "revoked" : g->expires_at != 0 &&
+	    g->expires_at <= now ? "expired" : "active");
+}
+
+static int
+token_create(int argc, char **argv)
+{
+	struct scope_ids	 ids;
+	char			 secret[128], id[TOKEN_ID_LEN + 1];
+	char			 hash[TOKEN_HASH_LEN + 1];
+	const char		*label = "";
+	int64_t			 expires = 0;
+	int			 i, scopes = 0, rc;
+
+	if (argc < 4 || check_names(2, argv + 2))
+		return (argc < 4 ? usage() : 1);
+	for (i = 4; i < argc; i++) {
+		if (i + 1 == argc)
+			return (usage());
+		if (strcmp(argv[i], "--scope") == 0) {
+			if (auth_scopes_parse(argv[++i], &scopes) == -1)
+				return (fail("bad scope '%s': use read, write "
+				    "and admin, joined with commas%s", argv[i], ""));
+		} else if (strcmp(argv[i], "--label") == 0) {
+			label = argv[++i];
+			if (strlen(label) > MAX_LABEL_LEN)
+				return (fail("label too long%s%s", "", ""));
+		} else if (strcmp(argv[i], "--expires") == 0) {
+			if (config_parse_duration(argv[++i], &expires) == -1)
+				return (fail("bad duration '%s': use a number "
+				    "with s, m, h or d%s", argv[i], ""));
+			expires += time_now_ms() / 1000;
+		} else
+			return (usage());
+	}
+	if (scopes == 0)
+		return (fail("--scope is required%s%s", "", ""));
+	if (resolve(argv[2], argv[3], NULL, &ids) != 0)
+		return (1);
+	auth_new_secret(secret, sizeof secret, id);
+	auth_hash(secret, hash);
+	rc = store_token_insert(cli_store, id, ids.app_id, hash, scopes, label,
+	    expires);
+	if (rc != STORE_OK)
+		return (result(rc, "token", id));
+	printf("%s\n", secret);
+	fprintf(stderr, "basalt: token %s created; the secret above is shown "
+	    "only once\n", id);
+	return (0);
+}
+
+static int
+cmd_token(int argc, char **argv)
+{
+	struct scope_ids	 ids;
+	int64_t			 now = time_now_ms() / 1000;
+
+	if (argc >= 2 && strcmp(argv[1], "create") == 0)
+		return (token_create(argc, argv));
+	if (argc == 4 && strcmp(argv[1], "list") == 0) {
+		if (check_names(2, argv + 2) || resolve(argv[2], argv[3], NULL,
+		    &ids) != 0)
+			return (1);
+		return (result(store_token_list(cli_store, ids.app_id,
+		    print_token, &now), "", ""));
+	}
+	if (argc == 3 && strcmp(argv[1], "revoke") == 0)
+		return (result(store_token_revoke(cli_store, argv[2]), "token",
+		    argv[2]));
+	return (usage());
+}
+
+static const struct {
+	const char	*name;
+	int		(*fn)(int, char **);
+} commands[] = {
+	{ "realm", cmd_realm },
+	{ "app", cmd_app },
+	{ "collection", cmd_collection },
+	{ "token", cmd_token },
+};
+
+int
+cli_main(int argc, char **argv, const char *dbpath)
+{
+	char	 err[512];
+	size_t	 i;
+	int	 rc;
+
+	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(argv[0], commands[i].name) == 0)
+			break;
+	if (i == sizeof commands / sizeof commands[0])
+		return (usage());
+	cli_store = store_open(dbpath, cfg->busy_timeout_ms,
+	    cfg->synchronous_full, err, sizeof err);
+	if (cli_store == NULL)
+		return (fail("%s%s", err, ""));
+	rc = commands[i].fn(argc, argv);
+	store_close(cli_store);
+	return (rc);
+}

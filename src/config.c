@@ -1,0 +1,286 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* basalt.conf: "key = value" lines, defaults, and value parsing. */
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basalt.h"
+
+struct config *cfg;
+
+enum kind { K_STRING, K_INT, K_LONG, K_SIZE, K_LEVEL, K_SYNC };
+
+/* Every key, its kind, where it goes and its bounds. */
+static const struct key {
+	const char	*name;
+	enum kind	 kind;
+	size_t		 offset;
+	long		 min;
+	long		 max;
+} keys[] = {
+#define O(f) offsetof(struct config, f)
+	{ "database", K_STRING, O(database), 0, 0 },
+	{ "listen", K_STRING, O(listen), 0, 0 },
+	{ "workers", K_INT, O(workers), 1, MAX_WORKERS },
+	{ "request_timeout", K_INT, O(request_timeout), 1, 3600 },
+	{ "max_body_size", K_SIZE, O(max_body_size), 1, 1L << 30 },
+	{ "heartbeat_interval", K_INT, O(heartbeat_interval), 1, 3600 },
+	{ "stream_buffer_limit", K_SIZE, O(stream_buffer_limit), 4096, 1L << 30 },
+	{ "retry_ms", K_INT, O(retry_ms), 0, 3600000 },
+	{ "event_retention_seconds", K_LONG, O(retention_seconds), 1, LONG_MAX },
+	{ "event_retention_count", K_LONG, O(retention_count), 1, LONG_MAX },
+	{ "synchronous", K_SYNC, O(synchronous_full), 0, 0 },
+	{ "busy_timeout_ms", K_INT, O(busy_timeout_ms), 0, 600000 },
+	{ "hooks_dir", K_STRING, O(hooks_dir), 0, 0 },
+	{ "hook_timeout_ms", K_INT, O(hook_timeout_ms), 1, 600000 },
+	{ "log_level", K_LEVEL, O(log_level), 0, 0 },
+	{ "dashboard_dir", K_STRING, O(dashboard_dir), 0, 0 },
+#undef O
+};
+
+const char *
+config_default_path(void)
+{
+	return (SYSCONFDIR "/basalt.conf");
+}
+
+struct config *
+config_new(void)
+{
+	struct config	*c;
+
+	c = xcalloc(1, sizeof *c);
+	c->database = xstrdup(LOCALSTATEDIR "/lib/basalt/basalt.db");
+	c->workers = DEFAULT_WORKERS;
+	c->request_timeout = DEFAULT_REQUEST_TIMEOUT;
+	c->max_body_size = DEFAULT_MAX_BODY_SIZE;
+	c->heartbeat_interval = DEFAULT_HEARTBEAT_INTERVAL;
+	c->stream_buffer_limit = DEFAULT_STREAM_BUFFER_LIMIT;
+	c->retry_ms = DEFAULT_RETRY_MS;
+	c->retention_seconds = DEFAULT_RETENTION_SECONDS;
+	c->retention_count = DEFAULT_RETENTION_COUNT;
+	c->busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS;
+	c->hooks_dir = xstrdup(SYSCONFDIR "/basalt/hooks");
+	c->hook_timeout_ms = DEFAULT_HOOK_TIMEOUT_MS;
+	c->log_level = LOG_LEVEL_INFO;
+	c->dashboard_dir = xstrdup(DATADIR "/basalt/dashboard");
+	return (c);
+}
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->database);
+	free(c->listen);
+	free(c->hooks_dir);
+	free(c->dashboard_dir);
+	free(c);
+}
+
+/* A size: digits with an optional k, m or g. */
+int
+config_parse_size(const char *s, size_t *out)
+{
+	char		*end;
+	unsigned long long v;
+	int		 shift = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return (-1);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return (-1);
+	switch (tolower((unsigned char)*end)) {
+	case 'k': shift = 10; end++; break;
+	case 'm': shift = 20; end++; break;
+	case 'g': shift = 30; end++; break;
+	}
+	if (*end != '\0' || v > (SIZE_MAX >> shift))
+		return (-1);
+	*out = (size_t)(v << shift);
+	return (0);
+}
+
+/* A duration: digits with an optional s, m, h or d; seconds out. */
+int
+config_parse_duration(const char *s, int64_t *out)
+{
+	char		*end;
+	long long	 v, mul = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return (-1);
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0)
+		return (-1);
+	switch (*end) {
+	case 's': end++; break;
+	case 'm': mul = 60; end++; break;
+	case 'h': mul = 3600; end++; break;
+	case 'd': mul = 86400; end++; break;
+	}
+	if (*end != '\0' || v <= 0 || v > INT64_MAX / mul / 1000)
+		return (-1);
+	*out = v * mul;
+	return (0);
+}
+
+static int
+parse_long(const char *s, long *out)
+{
+	char	*end;
+
+	if (*s == '\0')
+		return (-1);
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	return (errno != 0 || *end != '\0' ? -1 : 0);
+}
+
+static int
+config_set(struct config *c, const struct key *k, const char *v)
+{
+	char	*field = (char *)c + k->offset;
+	long	 l;
+	size_t	 sz;
+	int	 level;
+
+	switch (k->kind) {
+	case K_STRING:
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		return (0);
+	case K_INT:
+	case K_LONG:
+		if (parse_long(v, &l) == -1 || l < k->min || l > k->max)
+			return (-1);
+		if (k->kind == K_INT)
+			*(int *)field = (int)l;
+		else
+			*(long *)field = l;
+		return (0);
+	case K_SIZE:
+		if (config_parse_size(v, &sz) == -1 || sz < (size_t)k->min ||
+		    sz > (size_t)k->max)
+			return (-1);
+		*(size_t *)field = sz;
+		return (0);
+	case K_LEVEL:
+		if ((level = log_level_parse(v)) == -1)
+			return (-1);
+		*(int *)field = level;
+		return (0);
+	case K_SYNC:
+		if (strcmp(v, "normal") == 0)
+			*(int *)field = 0;
+		else if (strcmp(v, "full") == 0)
+			*(int *)field = 1;
+		else
+			return (-1);
+		return (0);
+	}
+	return (-1);
+}
+
+static char *
+trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return (s);
+}
+
+static int
+config_line(struct config *c, char *line, char *why, size_t whylen)
+{
+	char	*eq, *key, *value, *hash;
+	size_t	 i;
+
+	if ((hash = strchr(line, '#')) != NULL)
+		*hash = '\0';
+	line = trim(line);
+	if (*line == '\0')
+		return (0);
+	if ((eq = strchr(line, '=')) == NULL) {
+		snprintf(why, whylen, "expected \"key = value\"");
+		return (-1);
+	}
+	*eq = '\0';
+	key = trim(line);
+	value = trim(eq + 1);
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		if (strcmp(keys[i].name, key) != 0)
+			continue;
+		if (config_set(c, &keys[i], value) == -1) {
+			snprintf(why, whylen, "bad value for %s: \"%s\"", key,
+			    value);
+			return (-1);
+		}
+		return (0);
+	}
+	snprintf(why, whylen, "unknown key \"%s\"", key);
+	return (-1);
+}
+
+int
+config_load(struct config *c, const char *path, int optional, char *err,
+    size_t errlen)
+{
+	FILE	*f;
+	char	 line[4096], why[512];
+	int	 lineno = 0;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		if (optional && errno == ENOENT)
+			return (0);
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errlen, "%s:%d: line too long", path,
+			    lineno);
+			fclose(f);
+			return (-1);
+		}
+		if (config_line(c, line, why, sizeof why) == -1) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+			fclose(f);
+			return (-1);
+		}
+	}
+	fclose(f);
+	free(c->path);
+	c->path = xstrdup(path);
+	return (0);
+}

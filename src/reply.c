@@ -1,0 +1,191 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* Responses in the CGI form the web server expects, and the one table
+ * that maps every cause of failure to its status, code and JSON body. */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "basalt.h"
+
+static const struct {
+	int		 status;
+	const char	*code;
+	const char	*message;
+} errors[ERR__COUNT] = {
+	[ERR_NONE] = { 500, "internal_error", "no error" },
+	[ERR_INVALID_JSON] = { 400, "invalid_json", "the body is not valid JSON" },
+	[ERR_NOT_OBJECT] = { 400, "not_an_object", "the body must be a JSON object" },
+	[ERR_INVALID_NAME] = { 400, "invalid_name", "invalid name" },
+	[ERR_INVALID_ID] = { 400, "invalid_id", "invalid record id" },
+	[ERR_INVALID_PARAMETER] = { 400, "invalid_parameter", "invalid parameter" },
+	[ERR_INVALID_EVENT] = { 400, "invalid_event", "invalid event" },
+	[ERR_UNAUTHORIZED] = { 401, "unauthorized", "a valid token is required" },
+	[ERR_FORBIDDEN] = { 403, "forbidden", "the token does not allow this" },
+	[ERR_NOT_FOUND] = { 404, "not_found", "not found" },
+	[ERR_METHOD] = { 405, "method_not_allowed", "method not allowed" },
+	[ERR_TIMEOUT] = { 408, "request_timeout", "the request took too long to arrive" },
+	[ERR_CONFLICT] = { 409, "conflict", "it exists already" },
+	[ERR_TOO_LARGE] = { 413, "payload_too_large", "the body is too large" },
+	[ERR_MEDIA_TYPE] = { 415, "unsupported_media_type",
+	    "the body must be sent with Content-Type: application/json" },
+	[ERR_HOOK_REJECTED] = { 422, "hook_rejected", "a hook refused the write" },
+	[ERR_HOOK_FAILED] = { 500, "hook_failed", "a hook failed" },
+	[ERR_INTERNAL] = { 500, "internal_error", "internal error" },
+	[ERR_BUSY] = { 503, "database_busy", "the database is busy; try again" },
+};
+
+static const struct {
+	int		 status;
+	const char	*text;
+} statuses[] = {
+	{ 200, "OK" }, { 201, "Created" }, { 202, "Accepted" },
+	{ 204, "No Content" }, { 301, "Moved Permanently" }, { 400, "Bad Request" },
+	{ 401, "Unauthorized" }, { 403, "Forbidden" }, { 404, "Not Found" },
+	{ 405, "Method Not Allowed" }, { 408, "Request Timeout" },
+	{ 409, "Conflict" }, { 413, "Payload Too Large" },
+	{ 415, "Unsupported Media Type" }, { 422, "Unprocessable Entity" },
+	{ 500, "Internal Server Error" }, { 503, "Service Unavailable" },
+};
+
+const char *
+status_text(int status)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+		if (statuses[i].status == status)
+			return (statuses[i].text);
+	return ("Unknown");
+}
+
+int
+error_status(enum err e)
+{
+	return (errors[e].status);
+}
+
+const char *
+error_code(enum err e)
+{
+	return (errors[e].code);
+}
+
+/* Sets the cause (message NULL: the table's) and returns -1 for the
+ * caller to return. */
+int
+error_set(struct error *err, enum err code, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	err->code = code;
+	if (fmt == NULL) {
+		strlcpy_b(err->message, errors[code].message,
+		    sizeof err->message);
+		return (-1);
+	}
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	va_end(ap);
+	return (-1);
+}
+
+void
+reply_header(struct request *req, const char *name, const char *value)
+{
+	evbuffer_add_printf(req->out, "%s: %s\r\n", name, value);
+}
+
+/* Puts the status line before the headers and ends them. */
+static void
+reply_finish(struct request *req, int status, const char *type,
+    const char *body, size_t len)
+{
+	char	 line[64];
+
+	req->status = status;
+	snprintf(line, sizeof line, "Status: %d %s\r\n", status,
+	    status_text(status));
+	evbuffer_prepend(req->out, line, strlen(line));
+	if (type != NULL)
+		evbuffer_add_printf(req->out, "Content-Type: %s\r\n", type);
+	evbuffer_add_printf(req->out, "Content-Length: %zu\r\n\r\n", len);
+	evbuffer_add(req->out, body, len);
+}
+
+void
+reply_raw_json(struct request *req, int status, const char *body, size_t len)
+{
+	reply_finish(req, status, "application/json", body, len);
+}
+
+void
+reply_json(struct request *req, int status, json_object *o)
+{
+	size_t		 len;
+	const char	*s;
+
+	s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	reply_raw_json(req, status, s, len);
+}
+
+void
+reply_empty(struct request *req, int status)
+{
+	reply_finish(req, status, NULL, "", 0);
+}
+
+void
+reply_file(struct request *req, const char *type, const char *body, size_t len)
+{
+	reply_header(req, "Cache-Control", "no-cache");
+	reply_finish(req, 200, type, body, len);
+}
+
+/* The one place a cause becomes a response. */
+void
+reply_error(struct request *req)
+{
+	json_object	*o, *e;
+	enum err	 code = req->err.code;
+
+	if (code <= ERR_NONE || code >= ERR__COUNT)
+		code = ERR_INTERNAL;
+	if (req->err.message[0] == '\0')
+		strlcpy_b(req->err.message, errors[code].message,
+		    sizeof req->err.message);
+	evbuffer_drain(req->out, evbuffer_get_length(req->out));
+	if (code == ERR_UNAUTHORIZED)
+		reply_header(req, "WWW-Authenticate", "Bearer");
+	if (code == ERR_METHOD && req->err.allow[0] != '\0')
+		reply_header(req, "Allow", req->err.allow);
+	e = json_object_new_object();
+	json_object_object_add(e, "status",
+	    json_object_new_int(errors[code].status));
+	json_object_object_add(e, "code",
+	    json_object_new_string(errors[code].code));
+	json_object_object_add(e, "message",
+	    json_object_new_string(req->err.message));
+	o = json_object_new_object();
+	json_object_object_add(o, "error", e);
+	reply_json(req, errors[code].status, o);
+	json_object_put(o);
+}

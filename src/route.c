@@ -1,0 +1,372 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* The route table: one row per (method, path pattern) with its handler and
+ * the scope it needs, and the dispatch that checks, in order, the token
+ * (401), the names in the path (400), the grant (403) and that the named
+ * objects exist (404) before a handler runs. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "basalt.h"
+
+#define MAX_SEGS	12
+#define SEG_SIZE	256
+
+enum { NO_AUTH, AUTH, AUTH_OR_QUERY };
+
+static const struct route {
+	const char	*method;
+	const char	*pattern;	/* ":x" captures a segment */
+	int		(*fn)(struct api_ctx *);
+	int		 auth;
+	int		 scope;
+} routes[] = {
+	{ "GET", "/api/health", api_health, NO_AUTH, 0 },
+	{ "GET", "/api/token", api_token, AUTH, 0 },
+	{ "GET", "/api/realms/:realm/apps/:app/collections",
+	    api_collections_list, AUTH, SCOPE_READ },
+	{ "POST", "/api/realms/:realm/apps/:app/collections",
+	    api_collection_create, AUTH, SCOPE_ADMIN },
+	{ "GET", "/api/realms/:realm/apps/:app/collections/:coll",
+	    api_collection_get, AUTH, SCOPE_READ },
+	{ "DELETE", "/api/realms/:realm/apps/:app/collections/:coll",
+	    api_collection_delete, AUTH, SCOPE_ADMIN },
+	{ "GET", "/api/realms/:realm/apps/:app/collections/:coll/records",
+	    api_records_list, AUTH, SCOPE_READ },
+	{ "POST", "/api/realms/:realm/apps/:app/collections/:coll/records",
+	    api_record_create, AUTH, SCOPE_WRITE },
+	{ "GET", "/api/realms/:realm/apps/:app/collections/:coll/records/:id",
+	    api_record_get, AUTH, SCOPE_READ },
+	{ "PATCH", "/api/realms/:realm/apps/:app/collections/:coll/records/:id",
+	    api_record_patch, AUTH, SCOPE_WRITE },
+	{ "PUT", "/api/realms/:realm/apps/:app/collections/:coll/records/:id",
+	    api_record_put, AUTH, SCOPE_WRITE },
+	{ "DELETE", "/api/realms/:realm/apps/:app/collections/:coll/records/:id",
+	    api_record_delete, AUTH, SCOPE_WRITE },
+	{ "GET", "/api/realms/:realm/apps/:app/collections/:coll/events",
+	    api_events_stream, AUTH_OR_QUERY, SCOPE_READ },
+	{ "POST", "/api/realms/:realm/apps/:app/collections/:coll/events",
+	    api_events_publish, AUTH, SCOPE_WRITE },
+	{ "GET",
+	    "/api/realms/:realm/apps/:app/collections/:coll/records/:id/events",
+	    api_events_stream, AUTH_OR_QUERY, SCOPE_READ },
+	{ "GET", "/_", api_dashboard, NO_AUTH, 0 },
+	{ "GET", "/_/:file", api_dashboard, NO_AUTH, 0 },
+};
+
+const char *
+request_param(struct request *req, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < req->nparams; i++)
+		if (strcmp(req->params[i].name, name) == 0)
+			return (req->params[i].value);
+	return (NULL);
+}
+
+void
+request_free(struct request *req)
+{
+	size_t	 i;
+
+	if (req == NULL)
+		return;
+	for (i = 0; i < req->nparams; i++) {
+		free(req->params[i].name);
+		free(req->params[i].value);
+	}
+	free(req->params);
+	if (req->params_raw != NULL)
+		evbuffer_free(req->params_raw);
+	if (req->body != NULL)
+		evbuffer_free(req->body);
+	if (req->out != NULL)
+		evbuffer_free(req->out);
+	free(req);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+/* Percent-decodes n bytes of s into out; -1 if malformed, too long or
+ * it would hold a NUL. */
+static int
+decode(const char *s, size_t n, int plus, char *out, size_t outlen)
+{
+	size_t	 i, o = 0;
+	int	 hi, lo;
+	char	 c;
+
+	for (i = 0; i < n; i++) {
+		c = s[i];
+		if (c == '%') {
+			if (i + 2 >= n)
+				return (-1);
+			if ((hi = hexval(s[i + 1])) < 0 ||
+			    (lo = hexval(s[i + 2])) < 0)
+				return (-1);
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (c == '+' && plus)
+			c = ' ';
+		if (c == '\0' || o + 1 >= outlen)
+			return (-1);
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return (0);
+}
+
+int
+route_split(const char *path, char segs[][SEG_SIZE], int max)
+{
+	const char	*p = path, *e;
+	int		 n = 0;
+
+	if (*p != '/')
+		return (-1);
+	while (*p == '/') {
+		p++;
+		if (*p == '\0' && n > 0)
+			break;	/* a trailing slash */
+		e = p + strcspn(p, "/");
+		if (n == max || decode(p, e - p, 0, segs[n], SEG_SIZE) == -1)
+			return (-1);
+		n++;
+		p = e;
+	}
+	return (n);
+}
+
+int
+request_query(struct request *req, const char *key, char *out, size_t len)
+{
+	const char	*q, *e, *eq;
+	size_t		 klen = strlen(key);
+
+	if ((q = request_param(req, "QUERY_STRING")) == NULL) {
+		q = request_param(req, "REQUEST_URI");
+		if (q == NULL || (q = strchr(q, '?')) == NULL)
+			return (-1);
+		q++;
+	}
+	for (; *q != '\0'; q = *e == '\0' ? e : e + 1) {
+		e = q + strcspn(q, "&");
+		eq = memchr(q, '=', e - q);
+		if ((eq != NULL ? (size_t)(eq - q) : (size_t)(e - q)) != klen ||
+		    strncmp(q, key, klen) != 0)
+			continue;
+		if (eq == NULL) {
+			out[0] = '\0';
+			return (0);
+		}
+		return (decode(eq + 1, e - eq - 1, 1, out, len) == -1 ? -2 : 0);
+	}
+	return (-1);
+}
+
+/* Matches segments against a pattern and copies the captures. */
+static int
+route_match(const struct route *r, char segs[][SEG_SIZE], int n,
+    struct api_ctx *ctx)
+{
+	char		 pat[SEG_SIZE * 2], *p, *save = NULL;
+	int		 i = 0;
+
+	strlcpy_b(pat, r->pattern, sizeof pat);
+	for (p = strtok_r(pat, "/", &save); p != NULL;
+	    p = strtok_r(NULL, "/", &save), i++) {
+		if (i == n)
+			return (0);
+		if (*p != ':') {
+			if (strcmp(p, segs[i]) != 0)
+				return (0);
+		}
+	}
+	if (i != n)
+		return (0);
+	if (ctx == NULL)
+		return (1);
+	strlcpy_b(pat, r->pattern, sizeof pat);
+	i = 0;
+	for (p = strtok_r(pat, "/", &save); p != NULL;
+	    p = strtok_r(NULL, "/", &save), i++) {
+		if (strcmp(p, ":realm") == 0)
+			strlcpy_b(ctx->realm, segs[i], sizeof ctx->realm);
+		else if (strcmp(p, ":app") == 0)
+			strlcpy_b(ctx->app, segs[i], sizeof ctx->app);
+		else if (strcmp(p, ":coll") == 0)
+			strlcpy_b(ctx->collection, segs[i], sizeof ctx->collection);
+		else if (strcmp(p, ":id") == 0)
+			strlcpy_b(ctx->record_id, segs[i], sizeof ctx->record_id);
+		else if (strcmp(p, ":file") == 0)
+			strlcpy_b(ctx->file, segs[i], sizeof ctx->file);
+		else
+			continue;
+		if (strlen(segs[i]) > MAX_NAME_LEN)
+			ctx->long_name = 1;
+	}
+	return (1);
+}
+
+/* 400 for malformed names in the path. */
+static int
+route_check_names(struct api_ctx *ctx, char segs[][SEG_SIZE], int n)
+{
+	struct error	*err = &ctx->req->err;
+	int		 i;
+
+	(void)segs; (void)n;
+	if (ctx->long_name)
+		return (error_set(err, ERR_INVALID_NAME, "a name is too long"));
+	for (i = 0; i < 3; i++) {
+		const char *name = i == 0 ? ctx->realm : i == 1 ? ctx->app :
+		    ctx->collection;
+
+		if (name[0] != '\0' && !name_valid(name))
+			return (error_set(err, ERR_INVALID_NAME,
+			    "invalid name '%s': names match "
+			    "[a-z0-9][a-z0-9_-]{0,62}", name));
+	}
+	if (ctx->record_id[0] != '\0' && !ulid_valid(ctx->record_id))
+		return (error_set(err, ERR_INVALID_ID,
+		    "invalid record id '%s'", ctx->record_id));
+	return (0);
+}
+
+/* 404 unless the realm, app and collection of the path exist. */
+static int
+route_resolve(struct api_ctx *ctx)
+{
+	const char	*missing, *name;
+	int		 rc;
+
+	if (ctx->realm[0] == '\0')
+		return (0);
+	rc = store_resolve(ctx->worker->store, ctx->realm, ctx->app,
+	    ctx->collection[0] != '\0' ? ctx->collection : NULL, &ctx->ids,
+	    &missing);
+	if (rc == STORE_OK)
+		return (0);
+	if (rc == STORE_BUSY)
+		return (error_set(&ctx->req->err, ERR_BUSY, NULL));
+	if (rc != STORE_NOTFOUND)
+		return (error_set(&ctx->req->err, ERR_INTERNAL, NULL));
+	name = strcmp(missing, "realm") == 0 ? ctx->realm :
+	    strcmp(missing, "app") == 0 ? ctx->app : ctx->collection;
+	return (error_set(&ctx->req->err, ERR_NOT_FOUND, "%s '%s' not found",
+	    missing, name));
+}
+
+static int
+route_run(struct api_ctx *ctx, const struct route *r, char segs[][SEG_SIZE],
+    int n)
+{
+	if (r->auth != NO_AUTH &&
+	    auth_token(ctx, r->auth == AUTH_OR_QUERY) == -1)
+		return (-1);
+	if (route_check_names(ctx, segs, n) == -1)
+		return (-1);
+	if (r->auth != NO_AUTH && auth_allow(ctx, r->scope) == -1)
+		return (-1);
+	if (route_resolve(ctx) == -1)
+		return (-1);
+	return (r->fn(ctx));
+}
+
+/* Finds the route, or says 404 or 405 with the methods the path has. */
+static const struct route *
+route_find(struct api_ctx *ctx, char segs[][SEG_SIZE], int n)
+{
+	struct error	*err = &ctx->req->err;
+	size_t		 i;
+	int		 path_found = 0;
+
+	for (i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		if (!route_match(&routes[i], segs, n, NULL))
+			continue;
+		if (strcmp(routes[i].method, ctx->method) == 0) {
+			route_match(&routes[i], segs, n, ctx);
+			return (&routes[i]);
+		}
+		if (path_found++ > 0)
+			strlcat_b(err->allow, ", ", sizeof err->allow);
+		strlcat_b(err->allow, routes[i].method, sizeof err->allow);
+	}
+	if (path_found)
+		error_set(err, ERR_METHOD, "%s is not allowed here; use %s",
+		    ctx->method, err->allow);
+	else
+		error_set(err, ERR_NOT_FOUND, "no such endpoint");
+	return (NULL);
+}
+
+void
+route_dispatch(struct worker *w, struct request *req)
+{
+	struct api_ctx		 ctx;
+	const struct route	*r;
+	const char		*uri;
+	char			 segs[MAX_SEGS][SEG_SIZE], path[4096];
+	int			 n;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.worker = w;
+	ctx.req = req;
+	ctx.method = request_param(req, "REQUEST_METHOD");
+	uri = request_param(req, "REQUEST_URI");
+	if (ctx.method == NULL || uri == NULL) {
+		error_set(&req->err, ERR_INTERNAL,
+		    "the web server sent no REQUEST_METHOD or REQUEST_URI");
+		reply_error(req);
+		return;
+	}
+	if (req->too_large) {
+		error_set(&req->err, ERR_TOO_LARGE,
+		    "the body is larger than %zu bytes", cfg->max_body_size);
+		reply_error(req);
+		return;
+	}
+	n = strcspn(uri, "?#");
+	if ((size_t)n >= sizeof path)
+		n = sizeof path - 1;
+	memcpy(path, uri, n);
+	path[n] = '\0';
+	n = route_split(path, segs, MAX_SEGS);
+	if (n < 0) {
+		error_set(&req->err, ERR_NOT_FOUND, "no such endpoint");
+		reply_error(req);
+		return;
+	}
+	if ((r = route_find(&ctx, segs, n)) == NULL ||
+	    route_run(&ctx, r, segs, n) == -1)
+		reply_error(req);
+}

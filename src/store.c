@@ -1,0 +1,870 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* SQLite: the schema and every statement basalt runs. One store is one
+ * connection, used by one thread. Statements are prepared once, bound with
+ * parameters, never built from input. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "basalt.h"
+
+#define SCHEMA_VERSION	1
+
+static const char *schema_v1 =
+    "CREATE TABLE realms ("
+    " id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " created_at TEXT NOT NULL);"
+    "CREATE TABLE apps ("
+    " id INTEGER PRIMARY KEY,"
+    " realm_id INTEGER NOT NULL REFERENCES realms(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL, created_at TEXT NOT NULL,"
+    " UNIQUE (realm_id, name));"
+    "CREATE TABLE collections ("
+    " id INTEGER PRIMARY KEY,"
+    " app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL, created_at TEXT NOT NULL,"
+    " UNIQUE (app_id, name));"
+    "CREATE TABLE records ("
+    " collection_id INTEGER NOT NULL"
+    "  REFERENCES collections(id) ON DELETE CASCADE,"
+    " id TEXT NOT NULL, fields TEXT NOT NULL,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL,"
+    " PRIMARY KEY (collection_id, id)) WITHOUT ROWID;"
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, created_ms INTEGER NOT NULL,"
+    " realm TEXT NOT NULL, app TEXT NOT NULL, collection TEXT NOT NULL,"
+    " record_id TEXT, type TEXT NOT NULL, data TEXT NOT NULL);"
+    "CREATE TABLE tokens ("
+    " id TEXT PRIMARY KEY,"
+    " app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+    " hash TEXT NOT NULL UNIQUE, scopes INTEGER NOT NULL,"
+    " label TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL DEFAULT 0,"
+    " revoked_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "INSERT INTO meta (key, value) VALUES ('pruned_through', 0);";
+
+enum stmt {
+	S_REALM_INSERT,
+	S_REALM_DELETE,
+	S_REALM_LIST,
+	S_REALM_ID,
+	S_APP_INSERT,
+	S_APP_DELETE,
+	S_APP_LIST,
+	S_APP_ID,
+	S_COLL_ID,
+	S_COLL_INSERT,
+	S_COLL_DELETE,
+	S_COLL_LIST,
+	S_REC_GET,
+	S_REC_INSERT,
+	S_REC_UPDATE,
+	S_REC_DELETE,
+	S_REC_LIST,
+	S_REC_LIST_AFTER,
+	S_EV_INSERT,
+	S_EV_RANGE,
+	S_EV_RANGE_TOPIC,
+	S_EV_RANGE_RECORD,
+	S_EV_MAX,
+	S_EV_PRUNED,
+	S_EV_FIRST_KEPT,
+	S_EV_DELETE,
+	S_EV_SET_PRUNED,
+	S_TOK_INSERT,
+	S_TOK_LOOKUP,
+	S_TOK_REVOKE,
+	S_TOK_LIST,
+	S_DATA_VERSION,
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
+	S__COUNT
+};
+
+static const char *sql[S__COUNT] = {
+	[S_REALM_INSERT] = "INSERT INTO realms (name, created_at) VALUES (?, ?)",
+	[S_REALM_DELETE] = "DELETE FROM realms WHERE name = ?",
+	[S_REALM_LIST] = "SELECT name FROM realms ORDER BY name",
+	[S_REALM_ID] = "SELECT id FROM realms WHERE name = ?",
+	[S_APP_INSERT] = "INSERT INTO apps (realm_id, name, created_at)"
+	    " VALUES (?, ?, ?)",
+	[S_APP_DELETE] = "DELETE FROM apps WHERE realm_id = ? AND name = ?",
+	[S_APP_LIST] = "SELECT name FROM apps WHERE realm_id = ? ORDER BY name",
+	[S_APP_ID] = "SELECT id FROM apps WHERE realm_id = ? AND name = ?",
+	[S_COLL_ID] = "SELECT id FROM collections WHERE app_id = ? AND name = ?",
+	[S_COLL_INSERT] = "INSERT INTO collections (app_id, name, created_at)"
+	    " VALUES (?, ?, ?)",
+	[S_COLL_DELETE] = "DELETE FROM collections WHERE app_id = ? AND name = ?",
+	[S_COLL_LIST] = "SELECT name, created_at FROM collections"
+	    " WHERE app_id = ? ORDER BY name",
+	[S_REC_GET] = "SELECT id, fields, created_at, updated_at FROM records"
+	    " WHERE collection_id = ? AND id = ?",
+	[S_REC_INSERT] = "INSERT INTO records"
+	    " (collection_id, id, fields, created_at, updated_at)"
+	    " VALUES (?, ?, ?, ?, ?)",
+	[S_REC_UPDATE] = "UPDATE records SET fields = ?, updated_at = ?"
+	    " WHERE collection_id = ? AND id = ?",
+	[S_REC_DELETE] = "DELETE FROM records WHERE collection_id = ? AND id = ?",
+	[S_REC_LIST] = "SELECT id, fields, created_at, updated_at FROM records"
+	    " WHERE collection_id = ? ORDER BY id LIMIT ?",
+	[S_REC_LIST_AFTER] = "SELECT id, fields, created_at, updated_at"
+	    " FROM records WHERE collection_id = ? AND id > ?"
+	    " ORDER BY id LIMIT ?",
+	[S_EV_INSERT] = "INSERT INTO events (created_ms, realm, app, collection,"
+	    " record_id, type, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	[S_EV_RANGE] = "SELECT id, realm, app, collection, record_id, type, data"
+	    " FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
+	[S_EV_RANGE_TOPIC] = "SELECT id, realm, app, collection, record_id, type,"
+	    " data FROM events WHERE id > ?1 AND id <= ?2 AND realm = ?4"
+	    " AND app = ?5 AND collection = ?6 ORDER BY id LIMIT ?3",
+	[S_EV_RANGE_RECORD] = "SELECT id, realm, app, collection, record_id,"
+	    " type, data FROM events WHERE id > ?1 AND id <= ?2 AND realm = ?4"
+	    " AND app = ?5 AND collection = ?6 AND record_id = ?7"
+	    " ORDER BY id LIMIT ?3",
+	[S_EV_MAX] = "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+	[S_EV_PRUNED] = "SELECT value FROM meta WHERE key = 'pruned_through'",
+	[S_EV_FIRST_KEPT] = "SELECT id FROM events WHERE created_ms >= ?"
+	    " ORDER BY id LIMIT 1",
+	[S_EV_DELETE] = "DELETE FROM events WHERE id <= ?",
+	[S_EV_SET_PRUNED] = "UPDATE meta SET value = max(value, ?)"
+	    " WHERE key = 'pruned_through'",
+	[S_TOK_INSERT] = "INSERT INTO tokens (id, app_id, hash, scopes, label,"
+	    " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	[S_TOK_LOOKUP] = "SELECT t.id, r.name, a.name, t.scopes, t.label,"
+	    " t.expires_at, t.revoked_at FROM tokens t"
+	    " JOIN apps a ON a.id = t.app_id JOIN realms r ON r.id = a.realm_id"
+	    " WHERE t.hash = ?",
+	[S_TOK_REVOKE] = "UPDATE tokens SET revoked_at = ?"
+	    " WHERE id = ? AND revoked_at = 0",
+	[S_TOK_LIST] = "SELECT id, scopes, label, created_at, expires_at,"
+	    " revoked_at FROM tokens WHERE app_id = ? ORDER BY created_at, id",
+	[S_DATA_VERSION] = "PRAGMA data_version",
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT op",
+	[S_RELEASE] = "RELEASE op",
+	[S_ROLLBACK_TO] = "ROLLBACK TO op",
+};
+
+struct store {
+	sqlite3		*db;
+	sqlite3_stmt	*stmt[S__COUNT];
+};
+
+/* The prepared statement, reset and ready to bind. */
+static sqlite3_stmt *
+stmt(struct store *st, enum stmt which)
+{
+	sqlite3_stmt	*s = st->stmt[which];
+
+	if (s == NULL) {
+		if (sqlite3_prepare_v3(st->db, sql[which], -1,
+		    SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+			fatal("sqlite prepare: %s: %s", sqlite3_errmsg(st->db),
+			    sql[which]);
+		st->stmt[which] = s;
+	}
+	return (s);
+}
+
+static void
+done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+static int
+rc_map(struct store *st, int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return (STORE_OK);
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return (STORE_BUSY);
+	case SQLITE_CONSTRAINT:
+		return (STORE_EXISTS);
+	default:
+		log_error("sqlite: %s", sqlite3_errmsg(st->db));
+		return (STORE_ERROR);
+	}
+}
+
+/* Runs a statement that returns no rows. */
+static int
+run(struct store *st, sqlite3_stmt *s)
+{
+	int	 rc = sqlite3_step(s);
+
+	done(s);
+	return (rc_map(st, rc));
+}
+
+static void
+bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v == NULL)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+/* One integer from a one-column query; def when there is no row. */
+static int64_t
+one_int(struct store *st, sqlite3_stmt *s, int64_t def, int *rcp)
+{
+	int	 rc = sqlite3_step(s);
+	int64_t	 v = def;
+
+	if (rc == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	done(s);
+	if (rcp != NULL)
+		*rcp = rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ?
+		    STORE_NOTFOUND : rc_map(st, rc);
+	return (v);
+}
+
+int
+store_exec(struct store *st, const char *q)
+{
+	char	*msg = NULL;
+	int	 rc;
+
+	rc = sqlite3_exec(st->db, q, NULL, NULL, &msg);
+	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+		log_error("sqlite: %s", msg != NULL ? msg : "?");
+	sqlite3_free(msg);
+	return (rc_map(st, rc));
+}
+
+static int
+store_migrate(struct store *st, char *err, size_t errlen)
+{
+	sqlite3_stmt	*s;
+	int		 version;
+
+	if (store_begin(st) != STORE_OK) {
+		snprintf(err, errlen, "cannot lock the database: %s",
+		    sqlite3_errmsg(st->db));
+		return (-1);
+	}
+	sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
+	version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+	sqlite3_finalize(s);
+	if (version == 0 && store_exec(st, schema_v1) == STORE_OK &&
+	    store_exec(st, "PRAGMA user_version = 1") == STORE_OK)
+		version = SCHEMA_VERSION;
+	if (version != SCHEMA_VERSION) {
+		snprintf(err, errlen, "database schema version %d is not %d",
+		    version, SCHEMA_VERSION);
+		store_rollback(st);
+		return (-1);
+	}
+	return (store_commit(st) == STORE_OK ? 0 : -1);
+}
+
+struct store *
+store_open(const char *path, int busy_ms, int sync_full, char *err,
+    size_t errlen)
+{
+	struct store	*st;
+	int		 rc;
+
+	st = xcalloc(1, sizeof *st);
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, st->db != NULL ?
+		    sqlite3_errmsg(st->db) : "cannot open");
+		store_close(st);
+		return (NULL);
+	}
+	sqlite3_busy_timeout(st->db, busy_ms);
+	sqlite3_extended_result_codes(st->db, 0);
+	if (store_exec(st, "PRAGMA journal_mode = WAL") != STORE_OK ||
+	    store_exec(st, sync_full ? "PRAGMA synchronous = FULL" :
+	    "PRAGMA synchronous = NORMAL") != STORE_OK ||
+	    store_exec(st, "PRAGMA foreign_keys = ON") != STORE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st->db));
+		store_close(st);
+		return (NULL);
+	}
+	if (store_migrate(st, err, errlen) == -1) {
+		store_close(st);
+		return (NULL);
+	}
+	return (st);
+}
+
+void
+store_close(struct store *st)
+{
+	int	 i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < S__COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	free(st);
+}
+
+const char *
+store_errmsg(struct store *st)
+{
+	return (sqlite3_errmsg(st->db));
+}
+
+int
+store_begin(struct store *st)
+{
+	return (run(st, stmt(st, S_BEGIN)));
+}
+
+int
+store_commit(struct store *st)
+{
+	return (run(st, stmt(st, S_COMMIT)));
+}
+
+int
+store_rollback(struct store *st)
+{
+	if (sqlite3_get_autocommit(st->db))
+		return (STORE_OK);
+	return (run(st, stmt(st, S_ROLLBACK)));
+}
+
+int
+store_savepoint(struct store *st)
+{
+	return (run(st, stmt(st, S_SAVEPOINT)));
+}
+
+int
+store_release(struct store *st)
+{
+	return (run(st, stmt(st, S_RELEASE)));
+}
+
+int
+store_rollback_savepoint(struct store *st)
+{
+	int	 rc;
+
+	if ((rc = run(st, stmt(st, S_ROLLBACK_TO))) != STORE_OK)
+		return (rc);
+	return (store_release(st));
+}
+
+static void
+now_iso(char out[TIMESTAMP_LEN + 1])
+{
+	time_iso(time_now_ms(), out);
+}
+
+/* Realms and apps. */
+
+int
+store_realm_create(struct store *st, const char *name)
+{
+	sqlite3_stmt	*s = stmt(st, S_REALM_INSERT);
+	char		 now[TIMESTAMP_LEN + 1];
+
+	now_iso(now);
+	bind_text(s, 1, name);
+	bind_text(s, 2, now);
+	return (run(st, s));
+}
+
+int
+store_realm_delete(struct store *st, const char *name)
+{
+	sqlite3_stmt	*s = stmt(st, S_REALM_DELETE);
+	int		 rc;
+
+	bind_text(s, 1, name);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+}
+
+/* Calls fn with the first column of every row. */
+static int
+each_name(struct store *st, sqlite3_stmt *s, void (*fn)(void *, const char *),
+    void *arg)
+{
+	int	 rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(s, 0));
+	done(s);
+	return (rc_map(st, rc));
+}
+
+int
+store_realm_list(struct store *st, void (*fn)(void *, const char *), void *arg)
+{
+	return (each_name(st, stmt(st, S_REALM_LIST), fn, arg));
+}
+
+static int64_t
+realm_id(struct store *st, const char *realm, int *rc)
+{
+	sqlite3_stmt	*s = stmt(st, S_REALM_ID);
+
+	bind_text(s, 1, realm);
+	return (one_int(st, s, 0, rc));
+}
+
+int
+store_app_create(struct store *st, const char *realm, const char *app)
+{
+	sqlite3_stmt	*s;
+	char		 now[TIMESTAMP_LEN + 1];
+	int64_t		 rid;
+	int		 rc;
+
+	rid = realm_id(st, realm, &rc);
+	if (rc != STORE_OK)
+		return (rc);
+	s = stmt(st, S_APP_INSERT);
+	now_iso(now);
+	sqlite3_bind_int64(s, 1, rid);
+	bind_text(s, 2, app);
+	bind_text(s, 3, now);
+	return (run(st, s));
+}
+
+int
+store_app_delete(struct store *st, const char *realm, const char *app)
+{
+	sqlite3_stmt	*s;
+	int64_t		 rid;
+	int		 rc;
+
+	rid = realm_id(st, realm, &rc);
+	if (rc != STORE_OK)
+		return (rc);
+	s = stmt(st, S_APP_DELETE);
+	sqlite3_bind_int64(s, 1, rid);
+	bind_text(s, 2, app);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+}
+
+int
+store_app_list(struct store *st, const char *realm,
+    void (*fn)(void *, const char *), void *arg)
+{
+	sqlite3_stmt	*s;
+	int64_t		 rid;
+	int		 rc;
+
+	rid = realm_id(st, realm, &rc);
+	if (rc != STORE_OK)
+		return (rc);
+	s = stmt(st, S_APP_LIST);
+	sqlite3_bind_int64(s, 1, rid);
+	return (each_name(st, s, fn, arg));
+}
+
+int
+store_resolve(struct store *st, const char *realm, const char *app,
+    const char *coll, struct scope_ids *ids, const char **missing)
+{
+	sqlite3_stmt	*s;
+	int		 rc;
+
+	memset(ids, 0, sizeof *ids);
+	*missing = "realm";
+	ids->realm_id = realm_id(st, realm, &rc);
+	if (rc != STORE_OK)
+		return (rc);
+	*missing = "app";
+	s = stmt(st, S_APP_ID);
+	sqlite3_bind_int64(s, 1, ids->realm_id);
+	bind_text(s, 2, app);
+	ids->app_id = one_int(st, s, 0, &rc);
+	if (rc != STORE_OK || coll == NULL)
+		return (rc);
+	*missing = "collection";
+	s = stmt(st, S_COLL_ID);
+	sqlite3_bind_int64(s, 1, ids->app_id);
+	bind_text(s, 2, coll);
+	ids->collection_id = one_int(st, s, 0, &rc);
+	return (rc);
+}
+
+/* Collections. */
+
+int
+store_collection_create(struct store *st, int64_t app_id, const char *name,
+    char created[TIMESTAMP_LEN + 1])
+{
+	sqlite3_stmt	*s = stmt(st, S_COLL_INSERT);
+
+	now_iso(created);
+	sqlite3_bind_int64(s, 1, app_id);
+	bind_text(s, 2, name);
+	bind_text(s, 3, created);
+	return (run(st, s));
+}
+
+int
+store_collection_delete(struct store *st, int64_t app_id, const char *name)
+{
+	sqlite3_stmt	*s = stmt(st, S_COLL_DELETE);
+	int		 rc;
+
+	sqlite3_bind_int64(s, 1, app_id);
+	bind_text(s, 2, name);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+}
+
+int
+store_collection_list(struct store *st, int64_t app_id,
+    void (*fn)(void *, const char *, const char *), void *arg)
+{
+	sqlite3_stmt	*s = stmt(st, S_COLL_LIST);
+	int		 rc;
+
+	sqlite3_bind_int64(s, 1, app_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(s, 0),
+		    (const char *)sqlite3_column_text(s, 1));
+	done(s);
+	return (rc_map(st, rc));
+}
+
+/* Records. */
+
+void
+record_clear(struct record *r)
+{
+	free(r->fields);
+	r->fields = NULL;
+}
+
+static void
+record_from_row(sqlite3_stmt *s, struct record *r)
+{
+	strlcpy_b(r->id, (const char *)sqlite3_column_text(s, 0), sizeof r->id);
+	r->fields = xstrdup((const char *)sqlite3_column_text(s, 1));
+	strlcpy_b(r->created_at, (const char *)sqlite3_column_text(s, 2),
+	    sizeof r->created_at);
+	strlcpy_b(r->updated_at, (const char *)sqlite3_column_text(s, 3),
+	    sizeof r->updated_at);
+}
+
+int
+store_record_get(struct store *st, int64_t coll_id, const char *id,
+    struct record *r)
+{
+	sqlite3_stmt	*s = stmt(st, S_REC_GET);
+	int		 rc;
+
+	sqlite3_bind_int64(s, 1, coll_id);
+	bind_text(s, 2, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		record_from_row(s, r);
+	done(s);
+	if (rc == SQLITE_DONE)
+		return (STORE_NOTFOUND);
+	return (rc_map(st, rc));
+}
+
+int
+store_record_insert(struct store *st, int64_t coll_id, const struct record *r)
+{
+	sqlite3_stmt	*s = stmt(st, S_REC_INSERT);
+
+	sqlite3_bind_int64(s, 1, coll_id);
+	bind_text(s, 2, r->id);
+	bind_text(s, 3, r->fields);
+	bind_text(s, 4, r->created_at);
+	bind_text(s, 5, r->updated_at);
+	return (run(st, s));
+}
+
+int
+store_record_update(struct store *st, int64_t coll_id, const struct record *r)
+{
+	sqlite3_stmt	*s = stmt(st, S_REC_UPDATE);
+	int		 rc;
+
+	bind_text(s, 1, r->fields);
+	bind_text(s, 2, r->updated_at);
+	sqlite3_bind_int64(s, 3, coll_id);
+	bind_text(s, 4, r->id);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+}
+
+int
+store_record_delete(struct store *st, int64_t coll_id, const char *id)
+{
+	sqlite3_stmt	*s = stmt(st, S_REC_DELETE);
+	int		 rc;
+
+	sqlite3_bind_int64(s, 1, coll_id);
+	bind_text(s, 2, id);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+}
+
+int
+store_record_list(struct store *st, int64_t coll_id, const char *after,
+    int limit, void (*fn)(void *, const struct record *), void *arg)
+{
+	sqlite3_stmt	*s;
+	struct record	 r;
+	int		 rc;
+
+	if (after != NULL) {
+		s = stmt(st, S_REC_LIST_AFTER);
+		sqlite3_bind_int64(s, 1, coll_id);
+		bind_text(s, 2, after);
+		sqlite3_bind_int(s, 3, limit);
+	} else {
+		s = stmt(st, S_REC_LIST);
+		sqlite3_bind_int64(s, 1, coll_id);
+		sqlite3_bind_int(s, 2, limit);
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&r, 0, sizeof r);
+		record_from_row(s, &r);
+		fn(arg, &r);
+		record_clear(&r);
+	}
+	done(s);
+	return (rc_map(st, rc));
+}
+
+/* The event log. */
+
+int64_t
+store_event_append(struct store *st, const char *realm, const char *app,
+    const char *coll, const char *record_id, const char *type,
+    const char *data)
+{
+	sqlite3_stmt	*s = stmt(st, S_EV_INSERT);
+
+	sqlite3_bind_int64(s, 1, time_now_ms());
+	bind_text(s, 2, realm);
+	bind_text(s, 3, app);
+	bind_text(s, 4, coll);
+	bind_text(s, 5, record_id);
+	bind_text(s, 6, type);
+	bind_text(s, 7, data);
+	if (run(st, s) != STORE_OK)
+		return (-1);
+	return (sqlite3_last_insert_rowid(st->db));
+}
+
+int
+store_event_range(struct store *st, int64_t after, int64_t upto,
+    const char *realm, const char *app, const char *coll,
+    const char *record_id, int limit,
+    void (*fn)(void *, const struct event_row *), void *arg)
+{
+	sqlite3_stmt		*s;
+	struct event_row	 ev;
+	int			 rc, n = 0;
+
+	if (realm == NULL)
+		s = stmt(st, S_EV_RANGE);
+	else if (record_id == NULL)
+		s = stmt(st, S_EV_RANGE_TOPIC);
+	else
+		s = stmt(st, S_EV_RANGE_RECORD);
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 2, upto > 0 ? upto : INT64_MAX);
+	sqlite3_bind_int(s, 3, limit);
+	if (realm != NULL) {
+		bind_text(s, 4, realm);
+		bind_text(s, 5, app);
+		bind_text(s, 6, coll);
+		if (record_id != NULL)
+			bind_text(s, 7, record_id);
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ev.id = sqlite3_column_int64(s, 0);
+		ev.realm = (const char *)sqlite3_column_text(s, 1);
+		ev.app = (const char *)sqlite3_column_text(s, 2);
+		ev.collection = (const char *)sqlite3_column_text(s, 3);
+		ev.record_id = (const char *)sqlite3_column_text(s, 4);
+		ev.type = (const char *)sqlite3_column_text(s, 5);
+		ev.data = (const char *)sqlite3_column_text(s, 6);
+		ev.data_len = (size_t)sqlite3_column_bytes(s, 6);
+		fn(arg, &ev);
+		n++;
+	}
+	done(s);
+	if (rc_map(st, rc) != STORE_OK)
+		return (-1);
+	return (n);
+}
+
+/* The highest event id ever given, pruned or not. */
+int64_t
+store_event_max(struct store *st)
+{
+	return (one_int(st, stmt(st, S_EV_MAX), 0, NULL));
+}
+
+int64_t
+store_event_pruned(struct store *st)
+{
+	return (one_int(st, stmt(st, S_EV_PRUNED), 0, NULL));
+}
+
+/* Deletes events older than before_ms and all but the newest keep. Runs
+ * inside the caller's transaction. */
+int
+store_event_prune(struct store *st, int64_t before_ms, long keep)
+{
+	sqlite3_stmt	*s;
+	int64_t		 max, cut, first_kept;
+	int		 rc;
+
+	max = store_event_max(st);
+	cut = max - keep;
+	s = stmt(st, S_EV_FIRST_KEPT);
+	sqlite3_bind_int64(s, 1, before_ms);
+	first_kept = one_int(st, s, max + 1, &rc);
+	if (first_kept - 1 > cut)
+		cut = first_kept - 1;
+	if (cut <= store_event_pruned(st))
+		return (STORE_OK);
+	s = stmt(st, S_EV_DELETE);
+	sqlite3_bind_int64(s, 1, cut);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	s = stmt(st, S_EV_SET_PRUNED);
+	sqlite3_bind_int64(s, 1, cut);
+	return (run(st, s));
+}
+
+int64_t
+store_data_version(struct store *st)
+{
+	return (one_int(st, stmt(st, S_DATA_VERSION), 0, NULL));
+}
+
+/* Tokens. */
+
+int
+store_token_insert(struct store *st, const char *id, int64_t app_id,
+    const char *hash, int scopes, const char *label, int64_t expires_at)
+{
+	sqlite3_stmt	*s = stmt(st, S_TOK_INSERT);
+
+	bind_text(s, 1, id);
+	sqlite3_bind_int64(s, 2, app_id);
+	bind_text(s, 3, hash);
+	sqlite3_bind_int(s, 4, scopes);
+	bind_text(s, 5, label);
+	sqlite3_bind_int64(s, 6, time_now_ms() / 1000);
+	sqlite3_bind_int64(s, 7, expires_at);
+	return (run(st, s));
+}
+
+int
+store_token_lookup(struct store *st, const char *hash, struct grant *g,
+    int64_t *revoked_at)
+{
+	sqlite3_stmt	*s = stmt(st, S_TOK_LOOKUP);
+	int		 rc;
+
+	bind_text(s, 1, hash);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		strlcpy_b(g->token_id, (const char *)sqlite3_column_text(s, 0),
+		    sizeof g->token_id);
+		strlcpy_b(g->realm, (const char *)sqlite3_column_text(s, 1),
+		    sizeof g->realm);
+		strlcpy_b(g->app, (const char *)sqlite3_column_text(s, 2),
+		    sizeof g->app);
+		g->scopes = sqlite3_column_int(s, 3);
+		strlcpy_b(g->label, (const char *)sqlite3_column_text(s, 4),
+		    sizeof g->label);
+		g->expires_at = sqlite3_column_int64(s, 5);
+		*revoked_at = sqlite3_column_int64(s, 6);
+	}
+	done(s);
+	if (rc == SQLITE_DONE)
+		return (STORE_NOTFOUND);
+	return (rc_map(st, rc));
+}
+
+int
+store_token_revoke(struct store *st, const char *id)
+{
+	sqlite3_stmt	*s = stmt(st, S_TOK_REVOKE);
+	int		 rc;
+
+	sqlite3_bind_int64(s, 1, time_now_ms() / 1000);
+	bind_text(s, 2, id);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+}
+
+int
+store_token_list(struct store *st, int64_t app_id,
+    void (*fn)(void *, const struct grant *, int64_t, int64_t), void *arg)
+{
+	sqlite3_stmt	*s = stmt(st, S_TOK_LIST);
+	struct grant	 g;
+	int		 rc;
+
+	sqlite3_bind_int64(s, 1, app_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&g, 0, sizeof g);
+		strlcpy_b(g.token_id, (const char *)sqlite3_column_text(s, 0),
+		    sizeof g.token_id);
+		g.scopes = sqlite3_column_int(s, 1);
+		strlcpy_b(g.label, (const char *)sqlite3_column_text(s, 2),
+		    sizeof g.label);
+		g.expires_at = sqlite3_column_int64(s, 4);
+		fn(arg, &g, sqlite3_column_int64(s, 3),
+		    sqlite3_column_int64(s, 5));
+	}
+	done(s);
+	return (rc_map(st, rc));
+}

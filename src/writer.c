@@ -1,0 +1,200 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* The writer thread. Every write of the server passes through here: the
+ * writes waiting when a batch starts run in one transaction, each in its
+ * own savepoint, and are committed together (group commit). A write's
+ * record change and its event row are in the same commit. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "basalt.h"
+
+static pthread_mutex_t	 writer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 writer_work = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t	 writer_done = PTHREAD_COND_INITIALIZER;
+static struct write_op	*queue_head, **queue_tail = &queue_head;
+static int		 writer_stopping;
+static int		 prune_wanted;
+static struct worker	*writer;
+static pthread_t	 writer_thread;
+
+/* Runs one op in its savepoint. */
+static void
+writer_apply(struct write_op *op)
+{
+	if (store_savepoint(writer->store) != STORE_OK) {
+		op->rc = error_set(op->err, ERR_INTERNAL, "savepoint");
+		return;
+	}
+	op->rc = op->apply(writer, op);
+	if (op->rc == 0)
+		store_release(writer->store);
+	else
+		store_rollback_savepoint(writer->store);
+}
+
+static void
+writer_fail_all(struct write_op *batch, int busy)
+{
+	struct write_op	*op;
+
+	for (op = batch; op != NULL; op = op->next) {
+		if (op->rc == 0)
+			op->rc = error_set(op->err, busy ? ERR_BUSY :
+			    ERR_INTERNAL, busy ? NULL : "the commit failed");
+	}
+}
+
+static void
+writer_batch(struct write_op *batch)
+{
+	struct write_op	*op;
+	int		 rc, any = 0;
+
+	rc = store_begin(writer->store);
+	if (rc != STORE_OK) {
+		writer_fail_all(batch, rc == STORE_BUSY);
+		return;
+	}
+	for (op = batch; op != NULL; op = op->next) {
+		writer_apply(op);
+		any |= op->rc == 0;
+	}
+	if (!any) {
+		store_rollback(writer->store);
+		return;
+	}
+	if ((rc = store_commit(writer->store)) != STORE_OK) {
+		store_rollback(writer->store);
+		writer_fail_all(batch, rc == STORE_BUSY);
+		return;
+	}
+	server_wake_tail();
+}
+
+static void
+writer_do_prune(void)
+{
+	int64_t	 before = time_now_ms() - (int64_t)cfg->retention_seconds * 1000;
+
+	if (store_begin(writer->store) != STORE_OK)
+		return;
+	if (store_event_prune(writer->store, before, cfg->retention_count) !=
+	    STORE_OK || store_commit(writer->store) != STORE_OK) {
+		store_rollback(writer->store);
+		log_warn("event retention sweep failed; will try again");
+	}
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct write_op	*batch, *op, **tailp;
+	int		 n, prune;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&writer_lock);
+		while (queue_head == NULL && !prune_wanted && !writer_stopping)
+			pthread_cond_wait(&writer_work, &writer_lock);
+		if (queue_head == NULL && !prune_wanted && writer_stopping) {
+			pthread_mutex_unlock(&writer_lock);
+			break;
+		}
+		batch = queue_head;
+		for (n = 0, tailp = &queue_head; *tailp != NULL &&
+		    n < WRITER_BATCH_MAX; n++)
+			tailp = &(*tailp)->next;
+		queue_head = *tailp;
+		*tailp = NULL;
+		if (queue_head == NULL)
+			queue_tail = &queue_head;
+		prune = prune_wanted;
+		prune_wanted = 0;
+		pthread_mutex_unlock(&writer_lock);
+
+		if (prune)
+			writer_do_prune();
+		if (batch == NULL)
+			continue;
+		writer_batch(batch);
+
+		pthread_mutex_lock(&writer_lock);
+		for (op = batch; op != NULL; op = op->next)
+			op->done = 1;
+		pthread_cond_broadcast(&writer_done);
+		pthread_mutex_unlock(&writer_lock);
+	}
+	return (NULL);
+}
+
+int
+writer_start(void)
+{
+	char	 err[512];
+
+	if ((writer = worker_new(-1, err, sizeof err)) == NULL) {
+		log_error("writer: %s", err);
+		return (-1);
+	}
+	if (pthread_create(&writer_thread, NULL, writer_main, NULL) != 0) {
+		log_error("writer: cannot start its thread");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Waits for every queued write, then stops. */
+void
+writer_stop(void)
+{
+	if (writer == NULL)
+		return;
+	pthread_mutex_lock(&writer_lock);
+	writer_stopping = 1;
+	pthread_cond_signal(&writer_work);
+	pthread_mutex_unlock(&writer_lock);
+	pthread_join(writer_thread, NULL);
+	worker_free(writer);
+	writer = NULL;
+}
+
+int
+writer_submit(struct write_op *op)
+{
+	op->done = 0;
+	op->rc = -1;
+	op->next = NULL;
+	pthread_mutex_lock(&writer_lock);
+	*queue_tail = op;
+	queue_tail = &op->next;
+	pthread_cond_signal(&writer_work);
+	while (!op->done)
+		pthread_cond_wait(&writer_done, &writer_lock);
+	pthread_mutex_unlock(&writer_lock);
+	return (op->rc);
+}
+
+void
+writer_prune(void)
+{
+	pthread_mutex_lock(&writer_lock);
+	prune_wanted = 1;
+	pthread_cond_signal(&writer_work);
+	pthread_mutex_unlock(&writer_lock);
+}
