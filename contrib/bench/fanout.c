@@ -572,69 +572,93 @@ fan_publish(struct procstat *peak)
 	event_free(F.pub_timer);
 }
 
-int
-fanout_run(const struct fanout_opts *o)
+/* The server's figures at each stage of a run. */
+struct stages {
+	struct procstat	 before;
+	struct procstat	 idle;
+	struct procstat	 peak;
+	struct procstat	 after;
+};
+
+static void
+fan_print(const struct tally *t, const struct stages *st, int n,
+    double span, double dps)
 {
-	struct procstat	 before, idle, peak, after;
-	struct tally	 t;
-	double		 span, dps, cpu_pub;
-	uint64_t	 expected;
-	int		 n;
+	uint64_t	 expected = (uint64_t)F.pub_ok * (uint64_t)n;
+	double		 cpu_pub = st->after.cpu - st->idle.cpu;
 
-	fan_init(o);
-	F.total = (int64_t)(o->rate * o->seconds);
-	pubs_init();
-	proc_read(o->pids, o->npids, &before);
-	print_ps("before", &before);
-	n = subs_connect(o->subs[0]);
-	loop_until(NULL, o->settle);
-	proc_read(o->pids, o->npids, &idle);
-	print_ps("idle", &idle);
-	peak = idle;
-
-	fan_publish(&peak);
-	proc_read(o->pids, o->npids, &after);
-	print_ps("after", &after);
-	fan_tally(&t);
-
-	span = F.last_delivery > F.t0 ? (F.last_delivery - F.t0) / 1e9 : 0;
-	dps = span > 0 ? F.unique / span : 0;
-	expected = (uint64_t)F.pub_ok * (uint64_t)n;
-	cpu_pub = after.cpu - idle.cpu;
 	printf("published: %" PRId64 " of %" PRId64 " ok, %" PRId64 " failed "
 	    "(last status %d), over %.2f s\n", F.pub_ok, F.total, F.pub_fail,
 	    F.last_pub_status, (F.t_last_sent - F.t0) / 1e9);
 	printf("deliveries: %" PRIu64 " unique of %" PRIu64 " expected, "
 	    "%.0f/s over %.2f s; %d of %d subscribers complete, %d ended early\n",
-	    F.unique, expected, dps, span, t.complete, n, F.ended);
+	    F.unique, expected, dps, span, t->complete, n, F.ended);
 	printf("check: missing=%" PRIu64 " duplicates=%" PRIu64
 	    " out_of_order=%" PRIu64 " id_mismatch=%" PRIu64 " unexpected=%"
 	    PRIu64 " other_events=%" PRIu64 " unreadable=%" PRIu64 "\n",
-	    t.missing, t.dup, t.ooo, F.mismatch, t.unexpected, t.other, t.bad);
+	    t->missing, t->dup, t->ooo, F.mismatch, t->unexpected, t->other,
+	    t->bad);
 	hist_print(&F.lat, "latency");
 	hist_print(&F.publat, "publish");
-	if (before.ok)
-		printf("server: rss %ld -> %ld kB idle (%.0f B/stream), peak %ld kB,"
-		    " after %ld kB; cpu %.2f s publishing (%.1f%% of a core)\n",
-		    before.rss_kb, idle.rss_kb, n > 0 ? (idle.rss_kb -
-		    before.rss_kb) * 1024.0 / n : 0, peak.rss_kb, after.rss_kb,
-		    cpu_pub, span > 0 ? 100 * cpu_pub / span : 0);
-	proc_cpu_report(&idle, &after);
+	if (st->before.ok)
+		printf("server: rss %ld -> %ld kB idle (%.0f B/stream), peak %ld "
+		    "kB, after %ld kB; cpu %.2f s publishing (%.1f%% of a core)\n",
+		    st->before.rss_kb, st->idle.rss_kb, n > 0 ?
+		    (st->idle.rss_kb - st->before.rss_kb) * 1024.0 / n : 0,
+		    st->peak.rss_kb, st->after.rss_kb, cpu_pub,
+		    span > 0 ? 100 * cpu_pub / span : 0);
+	proc_cpu_report(&st->idle, &st->after);
+}
+
+static void
+fan_result(const struct tally *t, const struct stages *st, int n, double dps)
+{
 	printf("RESULT mode=fanout kind=%s subs=%d rate=%g seconds=%g "
 	    "published=%" PRId64 " pub_failed=%" PRId64 " expected=%" PRIu64
 	    " delivered=%" PRIu64 " deliveries_per_s=%.0f missing=%" PRIu64
 	    " duplicates=%" PRIu64 " out_of_order=%" PRIu64 " mismatch=%" PRIu64
-	    " ended=%d failed_subs=%d", o->kind, n, o->rate, o->seconds,
-	    F.pub_ok, F.pub_fail, expected, F.unique, dps, t.missing, t.dup,
-	    t.ooo, F.mismatch, F.ended, F.failed);
+	    " ended=%d failed_subs=%d", F.o->kind, n, F.o->rate, F.o->seconds,
+	    F.pub_ok, F.pub_fail, (uint64_t)F.pub_ok * (uint64_t)n, F.unique,
+	    dps, t->missing, t->dup, t->ooo, F.mismatch, F.ended, F.failed);
 	hist_result(&F.lat, "lat");
 	hist_result(&F.publat, "pub");
 	printf(" rss_before_kb=%ld rss_idle_kb=%ld rss_peak_kb=%ld "
 	    "rss_after_kb=%ld rss_per_sub_b=%.0f cpu_pub_s=%.2f",
-	    before.rss_kb, idle.rss_kb, peak.rss_kb, after.rss_kb,
-	    n > 0 ? (idle.rss_kb - before.rss_kb) * 1024.0 / n : 0, cpu_pub);
-	proc_cpu_result(&idle, &after);
+	    st->before.rss_kb, st->idle.rss_kb, st->peak.rss_kb,
+	    st->after.rss_kb, n > 0 ? (st->idle.rss_kb - st->before.rss_kb) *
+	    1024.0 / n : 0, st->after.cpu - st->idle.cpu);
+	proc_cpu_result(&st->idle, &st->after);
 	printf("\n");
+}
+
+int
+fanout_run(const struct fanout_opts *o)
+{
+	struct stages	 st;
+	struct tally	 t;
+	double		 span, dps;
+	int		 n;
+
+	fan_init(o);
+	F.total = (int64_t)(o->rate * o->seconds);
+	pubs_init();
+	proc_read(o->pids, o->npids, &st.before);
+	print_ps("before", &st.before);
+	n = subs_connect(o->subs[0]);
+	loop_until(NULL, o->settle);
+	proc_read(o->pids, o->npids, &st.idle);
+	print_ps("idle", &st.idle);
+	st.peak = st.idle;
+
+	fan_publish(&st.peak);
+	proc_read(o->pids, o->npids, &st.after);
+	print_ps("after", &st.after);
+	fan_tally(&t);
+
+	span = F.last_delivery > F.t0 ? (F.last_delivery - F.t0) / 1e9 : 0;
+	dps = span > 0 ? F.unique / span : 0;
+	fan_print(&t, &st, n, span, dps);
+	fan_result(&t, &st, n, dps);
 	fan_free();
 	return (t.missing || t.dup || t.ooo || F.mismatch || F.failed ||
 	    F.ended || F.pub_fail ? 2 : 0);
