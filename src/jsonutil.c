@@ -20,6 +20,24 @@
 
 #include "basalt.h"
 
+/* json-c takes 'single-quoted' strings even when strict; JSON does not. */
+static int
+single_quoted(const char *buf, size_t len)
+{
+	size_t	 i;
+	int	 in = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in && buf[i] == '\\')
+			i++;
+		else if (buf[i] == '"')
+			in = !in;
+		else if (!in && buf[i] == '\'')
+			return (1);
+	}
+	return (0);
+}
+
 /* NULL unless the whole buffer is one JSON value within MAX_JSON_DEPTH. */
 json_object *
 jsonutil_parse(const char *buf, size_t len)
@@ -28,15 +46,18 @@ jsonutil_parse(const char *buf, size_t len)
 	json_object	*obj;
 	size_t		 off;
 
-	if (len > INT32_MAX)
+	if (len > INT32_MAX || single_quoted(buf, len))
 		return (NULL);
 	tok = json_tokener_new_ex(MAX_JSON_DEPTH);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 	    JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
-	if (obj == NULL && json_tokener_get_error(tok) == json_tokener_continue)
-		obj = json_tokener_parse_ex(tok, "", -1);	/* end of input */
 	off = json_tokener_get_parse_end(tok);
+	if (obj == NULL && json_tokener_get_error(tok) == json_tokener_continue) {
+		/* A bare number ends only at the end of input: say so. */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		off = len;
+	}
 	if (obj != NULL) {
 		/* Only white space may follow the value. */
 		for (; off < len; off++) {

@@ -1,0 +1,364 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* Unit tests of the pure parts: routing, query strings, ULIDs, config
+ * parsing, JSON helpers and FastCGI framing. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <event2/buffer.h>
+
+#include "../src/basalt.h"
+
+START_TEST(test_route_split)
+{
+	char	 segs[12][256];
+
+	ck_assert_int_eq(route_split("/api/realms/acme", segs, 12), 3);
+	ck_assert_str_eq(segs[0], "api");
+	ck_assert_str_eq(segs[2], "acme");
+	ck_assert_int_eq(route_split("/api/realms/a%20b/", segs, 12), 3);
+	ck_assert_str_eq(segs[2], "a b");
+	ck_assert_int_eq(route_split("/a/%2Fx", segs, 12), 2);
+	ck_assert_str_eq(segs[1], "/x");
+	ck_assert_int_eq(route_split("/a/%zz", segs, 12), -1);
+	ck_assert_int_eq(route_split("/a/%4", segs, 12), -1);
+	ck_assert_int_eq(route_split("/a/%00", segs, 12), -1);
+	ck_assert_int_eq(route_split("relative", segs, 12), -1);
+	ck_assert_int_eq(route_split("/1/2/3/4", segs, 3), -1);
+}
+END_TEST
+
+static struct request *
+fake_request(const char *uri, const char *qs)
+{
+	struct request	*req = xcalloc(1, sizeof *req);
+
+	req->params = xcalloc(2, sizeof *req->params);
+	req->params[0].name = xstrdup("REQUEST_URI");
+	req->params[0].value = xstrdup(uri);
+	req->nparams = 1;
+	if (qs != NULL) {
+		req->params[1].name = xstrdup("QUERY_STRING");
+		req->params[1].value = xstrdup(qs);
+		req->nparams = 2;
+	}
+	return (req);
+}
+
+START_TEST(test_request_query)
+{
+	struct request	*req = fake_request("/x?limit=5&after=ab%2Bc&e=&flag",
+			    NULL);
+	char		 buf[16];
+
+	ck_assert_int_eq(request_query(req, "limit", buf, sizeof buf), 0);
+	ck_assert_str_eq(buf, "5");
+	ck_assert_int_eq(request_query(req, "after", buf, sizeof buf), 0);
+	ck_assert_str_eq(buf, "ab+c");
+	ck_assert_int_eq(request_query(req, "e", buf, sizeof buf), 0);
+	ck_assert_str_eq(buf, "");
+	ck_assert_int_eq(request_query(req, "flag", buf, sizeof buf), 0);
+	ck_assert_int_eq(request_query(req, "lim", buf, sizeof buf), -1);
+	ck_assert_int_eq(request_query(req, "nope", buf, sizeof buf), -1);
+	request_free(req);
+	req = fake_request("/x", "q=a+b&long=0123456789abcdefghij");
+	ck_assert_int_eq(request_query(req, "q", buf, sizeof buf), 0);
+	ck_assert_str_eq(buf, "a b");
+	ck_assert_int_eq(request_query(req, "long", buf, sizeof buf), -2);
+	request_free(req);
+}
+END_TEST
+
+START_TEST(test_ulid)
+{
+	char	 a[ULID_LEN + 1], b[ULID_LEN + 1];
+	int	 i;
+
+	ulid_new(a);
+	ck_assert_int_eq(strlen(a), ULID_LEN);
+	ck_assert(ulid_valid(a));
+	for (i = 0; i < 1000; i++) {
+		ulid_new(b);
+		ck_assert(strcmp(a, b) < 0);	/* monotonic */
+		memcpy(a, b, sizeof a);
+	}
+	ck_assert(!ulid_valid("01ARZ3NDEKTSV4RRFFQ69G5FA"));	/* 25 */
+	ck_assert(!ulid_valid("01ARZ3NDEKTSV4RRFFQ69G5FAI"));	/* I */
+	ck_assert(!ulid_valid("81ARZ3NDEKTSV4RRFFQ69G5FAV"));	/* overflow */
+	ck_assert(ulid_valid("01ARZ3NDEKTSV4RRFFQ69G5FAV"));
+}
+END_TEST
+
+START_TEST(test_time_iso)
+{
+	char	 out[TIMESTAMP_LEN + 1];
+
+	time_iso(1795972900123LL, out);
+	ck_assert_str_eq(out, "2026-11-29T17:21:40.123Z");
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	ck_assert(name_valid("acme"));
+	ck_assert(name_valid("a-b_c9"));
+	ck_assert(!name_valid(""));
+	ck_assert(!name_valid("-a"));
+	ck_assert(!name_valid("Acme"));
+	ck_assert(!name_valid("a/b"));
+	ck_assert(name_valid(
+	    "a12345678901234567890123456789012345678901234567890123456789012"));
+	ck_assert(!name_valid(
+	    "a123456789012345678901234567890123456789012345678901234567890123"));
+}
+END_TEST
+
+static const char *
+write_conf(const char *text)
+{
+	static char	 path[] = "/tmp/basalt-unit-XXXXXX";
+	int		 fd;
+
+	strcpy(path, "/tmp/basalt-unit-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return (path);
+}
+
+START_TEST(test_config)
+{
+	struct config	*c = config_new();
+	char		 err[256];
+	const char	*p;
+
+	p = write_conf("# comment\n\nworkers = 3 # trailing\n"
+	    "max_body_size = 2k\nlog_level = debug\nsynchronous=full\n"
+	    "listen = 127.0.0.1:9000\n");
+	ck_assert_int_eq(config_load(c, p, 0, err, sizeof err), 0);
+	ck_assert_int_eq(c->workers, 3);
+	ck_assert_uint_eq(c->max_body_size, 2048);
+	ck_assert_int_eq(c->log_level, LOG_LEVEL_DEBUG);
+	ck_assert_int_eq(c->synchronous_full, 1);
+	ck_assert_str_eq(c->listen, "127.0.0.1:9000");
+	unlink(p);
+	p = write_conf("workers = 2\nbogus = 1\n");
+	ck_assert_int_eq(config_load(c, p, 0, err, sizeof err), -1);
+	ck_assert(strstr(err, ":2: unknown key \"bogus\"") != NULL);
+	unlink(p);
+	p = write_conf("heartbeat_interval = 0\n");
+	ck_assert_int_eq(config_load(c, p, 0, err, sizeof err), -1);
+	ck_assert(strstr(err, ":1: bad value for heartbeat_interval") != NULL);
+	unlink(p);
+	p = write_conf("workers\n");
+	ck_assert_int_eq(config_load(c, p, 0, err, sizeof err), -1);
+	unlink(p);
+	ck_assert_int_eq(config_load(c, "/nonexistent/x.conf", 1, err,
+	    sizeof err), 0);
+	ck_assert_int_eq(config_load(c, "/nonexistent/x.conf", 0, err,
+	    sizeof err), -1);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_parse_values)
+{
+	size_t	 sz;
+	int64_t	 d;
+
+	ck_assert_int_eq(config_parse_size("1m", &sz), 0);
+	ck_assert_uint_eq(sz, 1048576);
+	ck_assert_int_eq(config_parse_size("12", &sz), 0);
+	ck_assert_uint_eq(sz, 12);
+	ck_assert_int_eq(config_parse_size("1x", &sz), -1);
+	ck_assert_int_eq(config_parse_size("-1", &sz), -1);
+	ck_assert_int_eq(config_parse_duration("30d", &d), 0);
+	ck_assert_int_eq(d, 30 * 86400);
+	ck_assert_int_eq(config_parse_duration("90", &d), 0);
+	ck_assert_int_eq(d, 90);
+	ck_assert_int_eq(config_parse_duration("0s", &d), -1);
+	ck_assert_int_eq(config_parse_duration("5w", &d), -1);
+}
+END_TEST
+
+START_TEST(test_json_parse)
+{
+	json_object	*o;
+	char		 deep[200];
+	int		 i;
+
+	o = jsonutil_parse("{\"a\":1} \n", 9);
+	ck_assert_ptr_nonnull(o);
+	json_object_put(o);
+	ck_assert_ptr_null(jsonutil_parse("{\"a\":1} x", 9));
+	ck_assert_ptr_null(jsonutil_parse("{\"a\":", 5));
+	ck_assert_ptr_null(jsonutil_parse("", 0));
+	ck_assert_ptr_null(jsonutil_parse("{'a':1}", 7));
+	ck_assert_ptr_null(jsonutil_parse("\"\xff\"", 3));
+	for (i = 0; i < 100; i++)
+		deep[i] = '[';
+	for (i = 100; i < 200; i++)
+		deep[i] = ']';
+	ck_assert_ptr_null(jsonutil_parse(deep, sizeof deep));
+	o = jsonutil_parse("7", 1);
+	ck_assert_ptr_nonnull(o);
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_merge_patch)
+{
+	json_object	*t, *p;
+
+	/* RFC 7396 appendix A, in part. */
+	t = json_tokener_parse("{\"a\":\"b\",\"c\":{\"d\":\"e\",\"f\":\"g\"},"
+	    "\"x\":[1]}");
+	p = json_tokener_parse("{\"a\":\"z\",\"c\":{\"f\":null},\"x\":{\"y\":1},"
+	    "\"n\":{\"k\":null}}");
+	jsonutil_merge_patch(t, p);
+	ck_assert_str_eq(jsonutil_string(t),
+	    "{\"a\":\"z\",\"c\":{\"d\":\"e\"},\"x\":{\"y\":1},\"n\":{}}");
+	json_object_put(t);
+	json_object_put(p);
+}
+END_TEST
+
+static int
+pair_cb(void *arg, const char *n, size_t nl, const char *v, size_t vl)
+{
+	char	*out = arg;
+
+	strncat(out, n, nl);
+	strcat(out, "=");
+	strncat(out, v, vl);
+	strcat(out, ";");
+	return (0);
+}
+
+START_TEST(test_fcgi_params)
+{
+	uint8_t	 buf[400];
+	char	 out[600] = "";
+	size_t	 n = 0;
+
+	buf[n++] = 3; buf[n++] = 2;
+	memcpy(buf + n, "KEYab", 5); n += 5;
+	/* a long value: four-byte length */
+	buf[n++] = 1; buf[n++] = 0x80; buf[n++] = 0; buf[n++] = 1; buf[n++] = 44;
+	buf[n++] = 'L';
+	memset(buf + n, 'v', 300); n += 300;
+	ck_assert_int_eq(fcgi_params_decode(buf, n, pair_cb, out), 0);
+	ck_assert(strncmp(out, "KEY=ab;L=vvv", 12) == 0);
+	ck_assert_uint_eq(strlen(out), strlen("KEY=ab;L=;") + 300);
+	/* a length past the end */
+	ck_assert_int_eq(fcgi_params_decode(buf, 6, pair_cb, out), -1);
+}
+END_TEST
+
+START_TEST(test_fcgi_stdout)
+{
+	struct evbuffer		*b = evbuffer_new();
+	struct fcgi_header	 h;
+	static char		 big[70000];
+	uint8_t			*p;
+
+	fcgi_stdout(b, 1, big, sizeof big);
+	ck_assert_uint_eq(evbuffer_get_length(b), sizeof big + 16);
+	p = evbuffer_pullup(b, -1);
+	fcgi_header_decode(p, &h);
+	ck_assert_int_eq(h.type, 6);
+	ck_assert_int_eq(h.request_id, 1);
+	ck_assert_int_eq(h.content_length, 65535);
+	fcgi_header_decode(p + 8 + 65535, &h);
+	ck_assert_int_eq(h.content_length, sizeof big - 65535);
+	evbuffer_drain(b, evbuffer_get_length(b));
+	fcgi_end_request(b, 258, 0, 0);
+	p = evbuffer_pullup(b, -1);
+	fcgi_header_decode(p, &h);
+	ck_assert_int_eq(h.type, 3);
+	ck_assert_int_eq(h.request_id, 258);
+	ck_assert_int_eq(h.content_length, 8);
+	evbuffer_free(b);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+	struct error	 e;
+
+	memset(&e, 0, sizeof e);
+	ck_assert_int_eq(error_set(&e, ERR_TOO_LARGE, NULL), -1);
+	ck_assert_int_eq(error_status(e.code), 413);
+	ck_assert_str_eq(error_code(e.code), "payload_too_large");
+	ck_assert_int_eq(error_status(ERR_BUSY), 503);
+	ck_assert_int_eq(error_status(ERR_HOOK_REJECTED), 422);
+	ck_assert_int_eq(event_type_valid("chat.msg:1", &e), 0);
+	ck_assert_int_eq(event_type_valid("record_created", &e), -1);
+	ck_assert_int_eq(event_type_valid("reset", &e), -1);
+	ck_assert_int_eq(event_type_valid("a\nb", &e), -1);
+	ck_assert_int_eq(event_type_valid("", &e), -1);
+}
+END_TEST
+
+START_TEST(test_scopes)
+{
+	int	 s;
+	char	 out[32];
+
+	ck_assert_int_eq(auth_scopes_parse("read,admin", &s), 0);
+	ck_assert_int_eq(s, SCOPE_READ | SCOPE_ADMIN);
+	auth_scopes_format(s, out, sizeof out);
+	ck_assert_str_eq(out, "read,admin");
+	ck_assert_int_eq(auth_scopes_parse("read,,write", &s), -1);
+	ck_assert_int_eq(auth_scopes_parse("root", &s), -1);
+	ck_assert_int_eq(auth_scopes_parse("", &s), -1);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("basalt");
+	TCase	*tc = tcase_create("pure");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_test(tc, test_route_split);
+	tcase_add_test(tc, test_request_query);
+	tcase_add_test(tc, test_ulid);
+	tcase_add_test(tc, test_time_iso);
+	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_config);
+	tcase_add_test(tc, test_parse_values);
+	tcase_add_test(tc, test_json_parse);
+	tcase_add_test(tc, test_merge_patch);
+	tcase_add_test(tc, test_fcgi_params);
+	tcase_add_test(tc, test_fcgi_stdout);
+	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_scopes);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? 0 : 1);
+}
