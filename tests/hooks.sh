@@ -1,0 +1,204 @@
+#!/bin/bash
+# JavaScript hooks end to end, through lighttpd: a published custom event
+# in order with record events and resumable, a validating hook (422, and
+# nothing stored), a derived field, a hook that never returns, and a
+# syntax error fixed and reloaded with SIGHUP.
+
+. "$top_srcdir/tests/lib.sh"
+
+command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
+command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
+command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
+
+HK=$T/hooks/acme/web
+BUDGET=300
+
+# Loaded first: a custom event published inside the write's transaction,
+# and one published after the commit (through the writer).
+write_hooks() {
+	mkdir -p "$HK"
+	cat >"$HK/05-publish.js" <<'EOF'
+onRecordCreate("posts", function (e) {
+	if (e.record.fields.announce)
+		$app.realtime.publish("posts", {
+			type: "announce",
+			payload: { title: e.record.fields.title, n: 1 }
+		});
+});
+onRecordAfterCreate("posts", function (e) {
+	if (e.record.fields.announce)
+		$app.realtime.publish("posts", { payload: { after: e.record.id } });
+});
+EOF
+	cat >"$HK/10-validate.js" <<'EOF'
+onRecordCreate("posts", function (e) {
+	if (e.record.fields.title === "")
+		throw new Error("title must not be empty");
+});
+onRecordUpdate("posts", function (e) {
+	if (e.record.fields.spin)
+		for (;;) {}
+});
+EOF
+	cat >"$HK/20-slug.js" <<'EOF'
+function slug(e) {
+	if (typeof e.record.fields.title === "string")
+		e.record.fields.slug = e.record.fields.title.toLowerCase()
+		    .replace(/[^a-z0-9]+/g, "-");
+}
+onRecordCreate(slug);
+onRecordUpdate("posts", slug);
+EOF
+}
+
+# sse_events FILE: one line "id<TAB>event<TAB>data" per event of an SSE
+# capture.
+sse_events() {
+	tr -d '\r' <"$1" | awk '
+	    /^id: / { id = substr($0, 5) }
+	    /^event: / { ev = substr($0, 8) }
+	    /^data: / { d = substr($0, 7) }
+	    /^$/ { if (ev != "") print id "\t" ev "\t" d; id = ""; ev = ""; d = "" }'
+}
+
+# replay LAST_ID: the posts events after LAST_ID, read for 2 seconds.
+replay() {
+	curl -s -N --max-time 2 -H "$AUTH" -H "Last-Event-ID: $1" \
+	    "$B/collections/posts/events" >"$T/replay.txt"
+	sse_events "$T/replay.txt"
+}
+
+post() {
+	http POST "$B/collections/posts/records" -H "$AUTH" \
+	    -H 'Content-Type: application/json' -d "$1"
+}
+
+write_hooks
+basalt_config hook_timeout_ms=$BUDGET
+basalt_start || bail_out "basalt did not start"
+lighttpd_start || bail_out "lighttpd did not start"
+demo_setup
+
+# ------------------------------------------------ published custom events
+
+curl -s -N --max-time 20 -H "$AUTH" "$B/collections/posts/events" \
+    >"$T/live.txt" &
+bg_track $!
+wait_until 10 grep -q '^retry:' "$T/live.txt"
+ok $? "a subscriber is connected"
+
+post '{"title":"Hello World","announce":true}'
+is "$STATUS" 201 "a write whose hooks publish is created"
+ID1=$(jbody .id)
+post '{"title":"Second"}'
+is "$STATUS" 201 "the next write is created"
+ID2=$(jbody .id)
+
+wait_until 10 test "$(sse_events "$T/live.txt" | wc -l)" -ge 4
+sse_events "$T/live.txt" >"$T/live.events"
+is "$(awk -F'\t' '{ print $2 }' "$T/live.events" | tr '\n' ' ')" \
+    "announce record_created custom record_created " \
+    "the subscriber sees the custom events in commit order"
+is "$(awk -F'\t' '$2 == "announce" { print $3 }' "$T/live.events")" \
+    '{"title":"Hello World","n":1}' \
+    "the event published before the write carries its payload"
+is "$(awk -F'\t' '$2 == "custom" { print $3 }' "$T/live.events")" \
+    "{\"after\":\"$ID1\"}" \
+    "an event published after the commit is named custom by default"
+ids=$(awk -F'\t' '{ print $1 }' "$T/live.events" | tr '\n' ' ')
+sorted=$(awk -F'\t' '{ print $1 }' "$T/live.events" | sort -n -u | tr '\n' ' ')
+is "$ids" "$sorted" "event ids increase"
+A_ID=$(awk -F'\t' '$2 == "announce" { print $1 }' "$T/live.events")
+C_ID=$(awk -F'\t' '$2 == "custom" { print $1 }' "$T/live.events")
+
+events=$(replay "$A_ID")
+is "$(awk -F'\t' '{ print $2 }' <<<"$events" | tr '\n' ' ')" \
+    "record_created custom record_created " \
+    "resuming after the published event replays what followed it"
+events=$(replay "$C_ID")
+is "$(awk -F'\t' '{ print $2 }' <<<"$events" | head -n 1)" "record_created" \
+    "resuming past the custom event starts with the next record event"
+like "$(head -n 1 <<<"$events")" "\"id\":\"$ID2\"" \
+    "... and it is the second record"
+
+# ------------------------------------------------ a validating hook
+
+before_events=$(replay 0 | wc -l)
+post '{"title":"","announce":true}'
+is "$STATUS" 422 "a hook refuses the write with 422"
+is "$(jbody .error.code)" hook_rejected "the error code is hook_rejected"
+is "$(jbody .error.message)" "title must not be empty" \
+    "the error carries the hook's message"
+http GET "$B/collections/posts/records" -H "$AUTH"
+is "$(jbody '.items | length')" 2 "no record is stored"
+is "$(replay 0 | wc -l)" "$before_events" \
+    "no event is stored, not even the one its hook published first"
+
+# ------------------------------------------------ a hook that changes fields
+
+http GET "$B/collections/posts/records/$ID1" -H "$AUTH"
+is "$(jbody .fields.slug)" hello-world "the stored record has the derived field"
+is "$(awk -F'\t' -v id="$ID1" '$2 == "record_created" && index($3, id) {
+    print $3 }' "$T/live.events" | jq -r .fields.slug)" hello-world \
+    "the record_created event has it too"
+http PATCH "$B/collections/posts/records/$ID1" -H "$AUTH" \
+    -H 'Content-Type: application/json' -d '{"title":"New Title"}'
+is "$STATUS" 200 "an update passes the hooks"
+is "$(jbody .fields.slug)" new-title "the reply has the changed field"
+http GET "$B/collections/posts/records/$ID1" -H "$AUTH"
+is "$(jbody .fields.slug)" new-title "the stored record has the changed field"
+wait_until 10 grep -q 'event: record_updated' "$T/live.txt"
+sse_events "$T/live.txt" >"$T/live.events"
+is "$(awk -F'\t' '$2 == "record_updated" { print $3 }' "$T/live.events" |
+    jq -r .fields.slug)" new-title "the record_updated event has it too"
+
+# ------------------------------------------------ a hook that never returns
+
+t=$(curl -s -o "$T/spin.json" -w '%{http_code} %{time_total}' --max-time 30 \
+    -X PATCH -H "$AUTH" -H 'Content-Type: application/json' \
+    -d '{"spin":true}' "$B/collections/posts/records/$ID1")
+BODY=$(cat "$T/spin.json")
+is "${t%% *}" 500 "an endless hook fails the request with 500"
+is "$(jbody .error.code)" hook_failed "the error code is hook_failed"
+ms=$(awk -v s="${t#* }" 'BEGIN { printf "%d", s * 1000 }')
+diag "the endless hook's request took $ms ms (budget $BUDGET ms)"
+[ "$ms" -ge "$BUDGET" ] && [ "$ms" -lt $((BUDGET + 1700)) ]
+ok $? "it was stopped after its budget, not long after"
+like "$(grep 'ran out of time' "$T/basalt.log")" "10-validate\\.js:[0-9]+" \
+    "the log names the hook's file and line"
+http GET "$B/collections/posts/records/$ID1" -H "$AUTH"
+is "$(jbody .fields.spin)" null "the write was not stored"
+post '{"title":"After the loop"}'
+is "$STATUS" 201 "the next request succeeds"
+is "$(jbody .fields.slug)" after-the-loop "... with its hooks"
+
+# ------------------------------------------------ a syntax error, then SIGHUP
+
+cat >"$HK/30-tag.js" <<'EOF'
+// tags every new post
+onRecordCreate("posts", function (e) {
+	e.record.fields.tagged = ;
+});
+EOF
+kill -HUP "$BASALT_PID"
+wait_until 10 grep -q '30-tag\.js' "$T/basalt.log"
+like "$(grep '30-tag\.js' "$T/basalt.log")" \
+    '30-tag\.js:3: SyntaxError' "the syntax error is logged with file and line"
+post '{"title":"Still Here"}'
+is "$STATUS" 201 "the server goes on serving"
+is "$(jbody .fields.slug)/$(jbody .fields.tagged)" still-here/null \
+    "the app's hooks stay as they were"
+
+sed -i 's/tagged = ;/tagged = true;/' "$HK/30-tag.js"
+loaded=$(grep -c 'hooks acme/web: 4 files loaded' "$T/basalt.log")
+kill -HUP "$BASALT_PID"
+wait_until 10 test "$(grep -c 'hooks acme/web: 4 files loaded' \
+    "$T/basalt.log")" -gt "$loaded"
+ok $? "the fixed file is loaded after SIGHUP"
+post '{"title":"Tagged"}'
+is "$(jbody .fields.tagged)/$(jbody .fields.slug)" true/tagged \
+    "the fixed hook runs, with the others"
+kill -0 "$BASALT_PID"
+ok $? "basalt is still running"
+
+done_testing
