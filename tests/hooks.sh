@@ -68,6 +68,21 @@ replay() {
 	sse_events "$T/replay.txt"
 }
 
+# at_least N CMD...: CMD prints a number that is N or more.
+at_least() {
+	local n=$1
+	shift
+	[ "$("$@")" -ge "$n" ]
+}
+
+count_events() {
+	sse_events "$1" | wc -l
+}
+
+count_loaded() {
+	grep -c 'hooks acme/web: 4 files loaded' "$T/basalt.log"
+}
+
 post() {
 	http POST "$B/collections/posts/records" -H "$AUTH" \
 	    -H 'Content-Type: application/json' -d "$1"
@@ -94,7 +109,7 @@ post '{"title":"Second"}'
 is "$STATUS" 201 "the next write is created"
 ID2=$(jbody .id)
 
-wait_until 10 test "$(sse_events "$T/live.txt" | wc -l)" -ge 4
+wait_until 10 at_least 4 count_events "$T/live.txt"
 sse_events "$T/live.txt" >"$T/live.events"
 is "$(awk -F'\t' '{ print $2 }' "$T/live.events" | tr '\n' ' ')" \
     "announce record_created custom record_created " \
@@ -190,10 +205,9 @@ is "$(jbody .fields.slug)/$(jbody .fields.tagged)" still-here/null \
     "the app's hooks stay as they were"
 
 sed -i 's/tagged = ;/tagged = true;/' "$HK/30-tag.js"
-loaded=$(grep -c 'hooks acme/web: 4 files loaded' "$T/basalt.log")
+loaded=$(count_loaded)
 kill -HUP "$BASALT_PID"
-wait_until 10 test "$(grep -c 'hooks acme/web: 4 files loaded' \
-    "$T/basalt.log")" -gt "$loaded"
+wait_until 10 at_least $((loaded + 1)) count_loaded
 ok $? "the fixed file is loaded after SIGHUP"
 post '{"title":"Tagged"}'
 is "$(jbody .fields.tagged)/$(jbody .fields.slug)" true/tagged \
