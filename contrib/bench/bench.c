@@ -57,6 +57,7 @@ usage(void)
 "  -d, --seconds S    publishing, holding or CRUD time\n"
 "  --size B           payload bytes (ceiling: frame bytes, default 250)\n"
 "  --pub-conc P       publish connections (default 4)\n"
+"  --connect-conc K   subscribers connecting at once (default 256)\n"
 "  --settle S         wait after subscribing (default 0.5)\n"
 "  --drain S          wait for late deliveries (default 3)\n"
 "  -c, --conc C       CRUD concurrency (default 16)\n"
@@ -147,6 +148,7 @@ struct options {
 	size_t		 size;
 	int		 size_set;
 	int		 pub_conc;
+	int		 connect_conc;
 	int		 conc;
 	int		 preload;
 	int		 fcgi_keep;
@@ -159,7 +161,7 @@ enum {
 	OPT_FCGI = 256, OPT_HTTP, OPT_SUB_FCGI, OPT_SUB_HTTP, OPT_PUB_FCGI,
 	OPT_PUB_HTTP, OPT_PREFIX, OPT_SUB_URI, OPT_PUB_URI, OPT_TOKEN,
 	OPT_KIND, OPT_SIZE, OPT_PUB_CONC, OPT_SETTLE, OPT_DRAIN, OPT_OP,
-	OPT_PRELOAD, OPT_FCGI_KEEP, OPT_PID
+	OPT_PRELOAD, OPT_FCGI_KEEP, OPT_PID, OPT_CONNECT_CONC
 };
 
 static const struct option longopts[] = {
@@ -179,6 +181,7 @@ static const struct option longopts[] = {
 	{ "seconds", required_argument, NULL, 'd' },
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "pub-conc", required_argument, NULL, OPT_PUB_CONC },
+	{ "connect-conc", required_argument, NULL, OPT_CONNECT_CONC },
 	{ "settle", required_argument, NULL, OPT_SETTLE },
 	{ "drain", required_argument, NULL, OPT_DRAIN },
 	{ "conc", required_argument, NULL, 'c' },
@@ -246,6 +249,7 @@ parse_options(int argc, char **argv, struct options *o)
 		case OPT_SIZE: o->size = (size_t)num(optarg); o->size_set = 1;
 			break;
 		case OPT_PUB_CONC: o->pub_conc = (int)num(optarg); break;
+		case OPT_CONNECT_CONC: o->connect_conc = (int)num(optarg); break;
 		case OPT_SETTLE: o->settle = num(optarg); break;
 		case OPT_DRAIN: o->drain = num(optarg); break;
 		case 'c': o->conc = (int)num(optarg); break;
@@ -314,7 +318,8 @@ run_fanout(struct options *o, int idle)
 	f.settle = o->settle;
 	f.drain = o->drain;
 	f.size = o->size_set ? o->size : 200;
-	f.pub_conc = o->pub_conc;
+	f.pub_conc = o->pub_conc > 0 ? o->pub_conc : 1;
+	f.connect_conc = o->connect_conc > 0 ? o->connect_conc : 1;
 	f.pids = o->pids;
 	f.npids = o->npids;
 	f.verbose = o->verbose;
@@ -364,6 +369,7 @@ main(int argc, char **argv)
 	o.settle = 0.5;
 	o.drain = 3;
 	o.pub_conc = 4;
+	o.connect_conc = BENCH_CONNECTING;
 	o.conc = 16;
 	o.preload = 1000;
 	optind = 2;

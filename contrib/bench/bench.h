@@ -32,7 +32,7 @@ struct event_base;
 #define BENCH_HEAD_MAX		(16 * 1024)	/* response head limit */
 #define BENCH_BODY_KEEP		4096		/* response body kept for parsing */
 #define BENCH_LINE_MAX		(64 * 1024)	/* longest SSE line accepted */
-#define BENCH_CONNECTING_MAX	256		/* subscribers connecting at once */
+#define BENCH_CONNECTING	256		/* subscribers connecting at once */
 #define BENCH_MAX_PIDS		16
 #define HIST_SUB_BITS		5		/* 32 buckets per power of two */
 #define HIST_BUCKETS		(64 << HIST_SUB_BITS)
@@ -201,6 +201,7 @@ struct fanout_opts {
 	double			 settle;
 	size_t			 size;
 	int			 pub_conc;
+	int			 connect_conc;
 	const pid_t		*pids;
 	int			 npids;
 	int			 verbose;

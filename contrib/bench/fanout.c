@@ -269,7 +269,7 @@ sub_pump(void)
 	struct timeval	 tv = { 0, 5000 };
 	struct sub	*s;
 
-	while (F.next < F.want && F.connecting < BENCH_CONNECTING_MAX) {
+	while (F.next < F.want && F.connecting < F.o->connect_conc) {
 		s = &F.subs[F.next];
 		client_init(&s->c, F.o->sub_target, sub_head, sub_body,
 		    sub_done, s);
