@@ -134,8 +134,9 @@ class SSEParser {
  * carry the token. It reconnects by itself after the retry delay the
  * server asked for (longer after repeated failures), sends Last-Event-ID
  * so that the server replays what was missed, and gives up only on a 4xx
- * answer. The handlers: state(name, detail) with name one of connecting,
- * live, reconnecting, off, error; open({resumed}); event(ev).
+ * answer other than 408 and 429. The handlers: state(name, detail) with
+ * name one of connecting, live, reconnecting, off, error; open({resumed});
+ * event(ev); fatal(ApiError) when it gives up.
  */
 class EventStream {
 	constructor(url, token, handlers) {
@@ -150,6 +151,7 @@ class EventStream {
 		this.ctl = null;
 		this.sleeper = null;
 		this.idle = null;
+		this.detail = '';	/* why the last connection failed */
 	}
 
 	start() {
