@@ -367,7 +367,8 @@ demo_setup() {
 
 # ---------------------------------------------------------------- HTTP
 
-# http METHOD URL [CURL ARGS...]: one request with curl (30 s at most).
+# http METHOD URL [CURL ARGS...]: one request with curl (HTTP_MAX_TIME, 10 s
+# by default, at most; a later --max-time wins).
 # Sets STATUS (000 if no answer), BODY (the text) and HDRS (a file with the
 # response headers, CRLF line ends kept).
 http() {
@@ -380,7 +381,7 @@ http() {
 	else
 		set -- -X "$method" "$@"
 	fi
-	STATUS=$(curl -s --max-time 30 -o "$T/.http-body" -D "$HDRS" \
+	STATUS=$(curl -s --max-time "${HTTP_MAX_TIME:-10}" -o "$T/.http-body" -D "$HDRS" \
 	    -w '%{http_code}' "$@" "$url")
 	BODY=$(cat "$T/.http-body" 2>/dev/null)
 }

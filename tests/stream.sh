@@ -490,6 +490,13 @@ is "$(jq .complete <<<"$C")" 20 "two processes: the 20 subscribers (10 on each) 
 is "$(jq .same_order <<<"$C")" true "two processes: in the same order, with the same ids"
 ok "$(jq -e '.latency_ms.max < 1000' <<<"$C" >/dev/null; echo $?)" \
     "two processes: every event within 1 s (max $(jq .latency_ms.max <<<"$C") ms, p50 $(jq .latency_ms.p50 <<<"$C") ms, target 50)"
+node "$SC" crowd --url "$P2/events" --write-url "$P1/records" --token "$TOKEN" \
+    --n 5 --events 50 --timeout 30 >"$T/cross.json" 2>"$T/cross.err"
+C=$(tail -n 1 "$T/cross.json")
+diag "written through 1, read through 2: $(jq -c 'del(.first_ids)' <<<"$C")"
+is "$(jq .complete <<<"$C")" 5 "two processes: written through one, every event reaches the other's 5 subscribers"
+ok "$(jq -e '.latency_ms.max < 1000' <<<"$C" >/dev/null; echo $?)" \
+    "two processes: from one to the other within 1 s (max $(jq .latency_ms.max <<<"$C") ms, p50 $(jq .latency_ms.p50 <<<"$C") ms, target 50)"
 http GET "$URL2/api/health"
 is "$(jbody .status)" ok "two processes: the second answers health"
 
