@@ -84,9 +84,8 @@ body_object(struct api_ctx *ctx)
 		return (NULL);
 	}
 	len = req->body != NULL ? evbuffer_get_length(req->body) : 0;
-	o = jsonutil_parse(len > 0 ? (const char *)evbuffer_pullup(req->body,
-	    -1) : "", len);
-	if (o == NULL) {
+	if (jsonutil_parse_value(len > 0 ? (const char *)evbuffer_pullup(
+	    req->body, -1) : "", len, &o) == -1) {
 		error_set(&req->err, ERR_INVALID_JSON, NULL);
 		return (NULL);
 	}

@@ -38,16 +38,20 @@ single_quoted(const char *buf, size_t len)
 	return (0);
 }
 
-/* NULL unless the whole buffer is one JSON value within MAX_JSON_DEPTH. */
-json_object *
-jsonutil_parse(const char *buf, size_t len)
+/* 0 if the whole buffer is one JSON value within MAX_JSON_DEPTH; *out is
+ * NULL for JSON null. -1 otherwise. */
+int
+jsonutil_parse_value(const char *buf, size_t len, json_object **out)
 {
 	json_tokener	*tok;
 	json_object	*obj;
 	size_t		 off;
+	int		 ok;
+
+	*out = NULL;
 
 	if (len > INT32_MAX || single_quoted(buf, len))
-		return (NULL);
+		return (-1);
 	tok = json_tokener_new_ex(MAX_JSON_DEPTH);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 	    JSON_TOKENER_VALIDATE_UTF8);
@@ -58,18 +62,28 @@ jsonutil_parse(const char *buf, size_t len)
 		obj = json_tokener_parse_ex(tok, "", 1);
 		off = len;
 	}
-	if (obj != NULL) {
-		/* Only white space may follow the value. */
-		for (; off < len; off++) {
-			if (strchr(" \t\r\n", buf[off]) == NULL) {
-				json_object_put(obj);
-				obj = NULL;
-				break;
-			}
-		}
-	}
+	/* JSON null is a NULL object, and a success. */
+	ok = obj != NULL || json_tokener_get_error(tok) == json_tokener_success;
+	/* Only white space may follow the value. */
+	for (; ok && off < len; off++)
+		if (strchr(" \t\r\n", buf[off]) == NULL)
+			ok = 0;
 	json_tokener_free(tok);
-	return (obj);
+	if (!ok) {
+		json_object_put(obj);
+		return (-1);
+	}
+	*out = obj;
+	return (0);
+}
+
+/* The value, or NULL for bad JSON (and for JSON null). */
+json_object *
+jsonutil_parse(const char *buf, size_t len)
+{
+	json_object	*o;
+
+	return (jsonutil_parse_value(buf, len, &o) == 0 ? o : NULL);
 }
 
 void

@@ -231,7 +231,8 @@ route_match(const struct route *r, char segs[][SEG_SIZE], int n,
 			strlcpy_b(ctx->file, segs[i], sizeof ctx->file);
 		else
 			continue;
-		if (strlen(segs[i]) > MAX_NAME_LEN)
+		if (strlen(segs[i]) > (strcmp(p, ":id") == 0 ? ULID_LEN :
+		    MAX_NAME_LEN))
 			ctx->long_name = 1;
 	}
 	return (1);
@@ -246,7 +247,9 @@ route_check_names(struct api_ctx *ctx, char segs[][SEG_SIZE], int n)
 
 	(void)segs; (void)n;
 	if (ctx->long_name)
-		return (error_set(err, ERR_INVALID_NAME, "a name is too long"));
+		return (error_set(err, ctx->record_id[0] != '\0' &&
+		    strlen(ctx->record_id) == ULID_LEN ? ERR_INVALID_ID :
+		    ERR_INVALID_NAME, "a name or id in the path is too long"));
 	for (i = 0; i < 3; i++) {
 		const char *name = i == 0 ? ctx->realm : i == 1 ? ctx->app :
 		    ctx->collection;
