@@ -7,7 +7,7 @@
 
 command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
 command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
+command -v jq >/dev/null 2>&1 || skip_all "jq is not installed (Debian: apt-get install jq)"
 command -v node >/dev/null 2>&1 || skip_all "node is not installed"
 
 J='Content-Type: application/json'
@@ -602,6 +602,16 @@ ok "$(grep -qF -e "$TOKEN" -e "$RTOKEN" -e "$WTOKEN" "$T/basalt.log"
     [ $? -ne 0 ]; echo $?)" "no secret in basalt's log (log_level=debug)"
 basalt_stop
 is $? 0 "SIGTERM: basalt exits with status 0 again"
+basalt_start
+ok $? "serve: starts again"
+kill -KILL "$BASALT_PID"
+wait "$BASALT_PID" 2>/dev/null
+ok "$([ -S "$T/basalt.sock" ]; echo $?)" "a crash leaves the socket file behind"
+basalt_start
+ok $? "serve: a stale socket file does not stop the next start"
+wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
+ok $? "serve: ... and it answers"
+basalt_stop
 ok "$(grep -qE 'Sanitizer|runtime error:' "$T/basalt.log"; [ $? -ne 0 ]
     echo $?)" "no sanitizer report in basalt's log"
 

@@ -226,7 +226,15 @@ async function crowd() {
 	await until(() => readyCount >= n);
 	const tReady = now();
 	const ok200 = subs.filter((s) => s.status === 200 && s.ready).length;
-	const streamsOpen = opt['health-url'] ? await health(opt['health-url']) : null;
+	// A stream counts once basalt has handed it to its event loop.
+	let streamsOpen = null;
+	if (opt['health-url']) {
+		const until2 = now() + 3000;
+		do {
+			streamsOpen = await health(opt['health-url']);
+		} while (streamsOpen !== ok200 && now() < until2 &&
+		    await new Promise((r) => setTimeout(r, 50, true)));
+	}
 
 	// The writes, one after the other, spread over the write URLs.
 	const writes = new Map();

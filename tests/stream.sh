@@ -8,7 +8,7 @@
 
 command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
 command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
+command -v jq >/dev/null 2>&1 || skip_all "jq is not installed (Debian: apt-get install jq)"
 command -v node >/dev/null 2>&1 || skip_all "node is not installed"
 have_npm eventsource || skip_all "no eventsource package: cd tests && npm install"
 
@@ -92,7 +92,8 @@ wait_sub s1
 ok $? "curl -N: the stream opens"
 wait_until 5 grep -q '"open"' "$T/es1.out"
 ok $? "eventsource: the stream opens"
-is "$(health_streams)" 2 "health: 2 open streams"
+wait_until 3 streams_are 2
+ok $? "health: 2 open streams (got $(health_streams))"
 
 send POST "$P/records" '{"title":"hello"}'
 CREATED=$BODY R=$(jbody .id)
@@ -435,6 +436,8 @@ wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
 # ======================================================================
 # 1,000 subscribers, one of them not reading
 # ======================================================================
+nfd() { ls "/proc/$BASALT_PID/fd" 2>/dev/null | wc -l; }
+FD0=$(nfd)
 node "$SC" crowd --url "$P/events" --write-url "$P/records" --token "$TOKEN" \
     --n 1000 --events 100 --paused 1 --timeout 120 \
     --health-url "$URL/api/health" >"$T/crowd.json" 2>"$T/crowd.err"
@@ -453,6 +456,8 @@ wait_until 10 streams_are 0
 ok $? "crowd: after they all left, health reports 0 streams (got $(health_streams))"
 kill -0 "$BASALT_PID"
 ok $? "crowd: basalt still runs"
+ok "$([ "$(nfd)" -le $((FD0 + 4)) ]; echo $?)" \
+    "crowd: no leaked file descriptor ($FD0 open before, $(nfd) after)"
 
 # A reader that stops while big events flow is closed at stream_buffer_limit.
 node "$SC" crowd --url "$P/events" --write-url "$P/records" --token "$TOKEN" \
