@@ -319,7 +319,7 @@ void		 conn_close(struct conn *);	/* drop at once */
 void		 conn_set_stream(struct conn *, struct stream *);
 void		 conn_watch_drain(struct conn *, int on);
 uint16_t	 conn_request_id(struct conn *);
-void		 conn_shutdown_all(void);
+void		 conn_shutdown_all(int all);
 int		 conn_count(void);
 int		 conn_busy_count(void);
 

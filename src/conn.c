@@ -473,15 +473,19 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* On shutdown: closes every connection that is not waiting for a worker
- * and not a stream (the broker ends those). */
+ * and not a stream (the broker ends those); with all, every connection,
+ * once the workers have stopped. */
 void
-conn_shutdown_all(void)
+conn_shutdown_all(int all)
 {
 	struct conn	*c, *next;
 
 	for (c = TAILQ_FIRST(&conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (!c->busy && c->stream == NULL && !c->closing)
+		if (all) {
+			c->busy = 0;
+			conn_free(c);
+		} else if (!c->busy && c->stream == NULL && !c->closing)
 			conn_free(c);
 	}
 }

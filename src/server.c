@@ -258,7 +258,7 @@ server_stop_check_cb(evutil_socket_t fd, short what, void *arg)
 	struct timeval	 tv = { 0, 50000 };
 
 	(void)fd; (void)what; (void)arg;
-	conn_shutdown_all();
+	conn_shutdown_all(0);
 	if ((conn_busy_count() == 0 && broker_count() == 0) ||
 	    ++stop_ticks > STOP_GRACE * 20) {
 		event_base_loopbreak(base);
@@ -400,6 +400,7 @@ server_teardown(void)
 	worker_stop();
 	server_complete_cb(-1, 0, NULL);	/* replies of the last requests */
 	writer_stop();
+	conn_shutdown_all(1);
 	tail_free();
 	broker_free();
 	if (listener != NULL)
