@@ -89,10 +89,21 @@ post() {
 }
 
 write_hooks
+# The shipped examples, for an app of their own.
+mkdir -p "$T/hooks/acme/demo"
+cp "$top_srcdir"/etc/hooks/*.js "$T/hooks/acme/demo/"
+# An app whose only file is broken at start: it runs without hooks.
+mkdir -p "$T/hooks/acme/broken"
+printf '// line 1\nonRecordCreate(function (e) {\n' >"$T/hooks/acme/broken/a.js"
 basalt_config hook_timeout_ms=$BUDGET
 basalt_start || bail_out "basalt did not start"
 lighttpd_start || bail_out "lighttpd did not start"
 demo_setup
+
+like "$(grep 'broken/a\.js' "$T/basalt.log")" 'broken/a\.js:[0-9]+: SyntaxError' \
+    "a syntax error at start is logged with file and line"
+like "$(grep 'hooks acme/broken' "$T/basalt.log")" 'no hooks' \
+    "... and that app has no hooks"
 
 # ------------------------------------------------ published custom events
 
@@ -214,5 +225,40 @@ is "$(jbody .fields.tagged)/$(jbody .fields.slug)" true/tagged \
     "the fixed hook runs, with the others"
 kill -0 "$BASALT_PID"
 ok $? "basalt is still running"
+
+# ------------------------------------------------ the examples in etc/hooks
+
+basalt_cli app create acme demo &&
+basalt_cli collection create acme demo posts &&
+basalt_cli collection create acme demo notifications &&
+DTOKEN=$(basalt_cli token create acme demo --scope read,write --label demo) ||
+    bail_out "the admin CLI failed"
+D=$URL/api/realms/acme/apps/demo
+DAUTH="Authorization: Bearer $DTOKEN"
+curl -s -N --max-time 20 -H "$DAUTH" "$D/collections/notifications/events" \
+    >"$T/notes.txt" &
+bg_track $!
+wait_until 10 grep -q '^retry:' "$T/notes.txt"
+
+http POST "$D/collections/posts/records" -H "$DAUTH" \
+    -H 'Content-Type: application/json' -d '{"body":"no title"}'
+is "$STATUS $(jbody .error.message)" "422 a post needs a title" \
+    "validate.js refuses a post without a title"
+http POST "$D/collections/posts/records" -H "$DAUTH" \
+    -H 'Content-Type: application/json' -d '{"title":"Hello, Hooks!"}'
+is "$STATUS $(jbody .fields.slug)" "201 hello-hooks" "slug.js derives the slug"
+DID=$(jbody .id)
+http PATCH "$D/collections/posts/records/$DID" -H "$DAUTH" \
+    -H 'Content-Type: application/json' -d '{"title":"Bye"}'
+is "$(jbody .fields.slug) $(jbody .fields.edits)" "bye 1" \
+    "slug.js follows the title and counts the edit"
+http DELETE "$D/collections/posts/records/$DID" -H "$DAUTH"
+is "$STATUS" 204 "the post is deleted"
+wait_until 10 at_least 2 count_events "$T/notes.txt"
+is "$(sse_events "$T/notes.txt" | cut -f 2,3)" \
+    "$(printf 'new_post\t{"id":"%s","title":"Hello, Hooks!"}\npost_removed\t{"id":"%s"}' \
+    "$DID" "$DID")" "notify.js publishes to notifications"
+grep -q "hook acme/demo: post $DID removed" "$T/basalt.log"
+ok $? "notify.js logs through \$app.log"
 
 done_testing
