@@ -261,4 +261,9 @@ is "$(sse_events "$T/notes.txt" | cut -f 2,3)" \
 grep -q "hook acme/demo: post $DID removed" "$T/basalt.log"
 ok $? "notify.js logs through \$app.log"
 
+basalt_stop
+is "$?" 0 "basalt exits with status 0"
+is "$(grep -c -E 'Sanitizer|runtime error' "$T/basalt.log")" 0 \
+    "no sanitizer report in the log"
+
 done_testing
