@@ -39,6 +39,10 @@ onRecordUpdate("posts", function (e) {
 	if (e.record.fields.spin)
 		for (;;) {}
 });
+onRecordDelete("posts", function (e) {
+	if (e.record.fields.keep)
+		throw "this post is kept";
+});
 EOF
 	cat >"$HK/20-slug.js" <<'EOF'
 function slug(e) {
@@ -177,6 +181,18 @@ wait_until 10 grep -q 'event: record_updated' "$T/live.txt"
 sse_events "$T/live.txt" >"$T/live.events"
 is "$(awk -F'\t' '$2 == "record_updated" { print $3 }' "$T/live.events" |
     jq -r .fields.slug)" new-title "the record_updated event has it too"
+
+http PUT "$B/collections/posts/records/$ID1" -H "$AUTH" \
+    -H 'Content-Type: application/json' -d '{"title":"Put Title"}'
+is "$STATUS $(jbody .fields.slug)" "200 put-title" "a replacement passes the hooks"
+
+post '{"title":"Keep Me","keep":true}'
+KEEP=$(jbody .id)
+http DELETE "$B/collections/posts/records/$KEEP" -H "$AUTH"
+is "$STATUS $(jbody .error.message)" "422 this post is kept" \
+    "a delete hook refuses with a thrown string"
+http GET "$B/collections/posts/records/$KEEP" -H "$AUTH"
+is "$STATUS" 200 "the record is still there"
 
 # ------------------------------------------------ a hook that never returns
 
