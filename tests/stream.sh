@@ -385,7 +385,7 @@ is "$(jq -r '[.events[].data | fromjson | .id] | join(" ")' <<<"$out")" \
 # Retention and the reset event
 # ======================================================================
 basalt_stop
-basalt_config event_retention_count=5
+basalt_config event_retention_count=5 retry_ms=750
 basalt_start || bail_out "basalt did not restart"
 wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
 for i in 1 2 3; do
@@ -403,6 +403,7 @@ ok $? "reset: an id older than retention gets a reset event"
 node "$SC" parse <"$T/rs.out" >"$T/rs.json"
 q rs '.events[0]' >"$T/rs0"
 is "$(jq -r .event "$T/rs0")" reset "reset: it is the first event"
+is "$(q rs '.retries | join(",")')" 750 "retry_ms=750: the stream's retry: hint follows it"
 is "$(jq -r '.data | fromjson | .reason' "$T/rs0")" events_pruned \
     "reset: reason events_pruned"
 is "$(jq -r '.data | fromjson | .last_event_id' "$T/rs0")" "$(jq -r .id "$T/rs0")" \
