@@ -28,7 +28,8 @@
 #include "duk_config.h"
 
 #if !defined(DUK_USE_EXEC_TIMEOUT_CHECK) || !defined(DUK_USE_INTERRUPT_COUNTER)
-#error "duk_config.h is Duktape's stock one: the build directory's duk/ must come first in the include path"
+/* The stock header: the build tree's duk/ must come first in the path. */
+#error "duk_config.h without the execution-timeout check"
 #endif
 
 /* Non-zero once the running hook has used up its time budget. */

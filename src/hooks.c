@@ -44,15 +44,15 @@
 
 #include "basalt.h"
 
-#define HOOKS_FILE_MAX		(1024 * 1024)	/* bytes of one hooks file */
+#define HOOKS_FILE_MAX		(1024 * 1024)	/* bytes of a hooks file */
 #define HOOKS_FILES_MAX		256		/* files of one app */
-#define HOOKS_HEAP_MAX		(64 * 1024 * 1024) /* bytes one heap may hold */
-#define HOOKS_LOG_MAX		2048		/* bytes of one $app.log line */
+#define HOOKS_HEAP_MAX		(64 * 1024 * 1024) /* bytes of a heap */
+#define HOOKS_LOG_MAX		2048		/* bytes of a $app.log line */
 
 /* One hooks file. */
 struct hooks_file {
-	char		*name;		/* "validate.js", for sorting */
-	char		*path;		/* the name scripts and logs show */
+	char		*name;		/* "validate.js": the sort key */
+	char		*path;		/* what errors and logs show */
 	char		*text;
 	size_t		 len;
 };
@@ -75,11 +75,11 @@ struct hooks_call {
 
 /* One thread's heap for one app. */
 struct hooks_heap {
-	struct hooks_app *src;		/* a reference, owned by the caller */
+	struct hooks_app *src;		/* a reference the owner holds */
 	duk_context	*ctx;
-	int64_t		 deadline;	/* monotonic ms; 0: no budget running */
+	int64_t		 deadline;	/* monotonic ms; 0: no budget */
 	int		 timed_out;
-	int		 out_of_memory;	/* an allocation passed HOOKS_HEAP_MAX */
+	int		 out_of_memory;	/* HOOKS_HEAP_MAX was reached */
 	size_t		 used;		/* bytes the heap holds */
 	struct hooks_call *call;	/* NULL between calls */
 	struct hooks_heap *next;
@@ -92,7 +92,7 @@ struct hooks {
 
 /* A thrown value, read into C. */
 struct hooks_fault {
-	int		 code;		/* DUK_ERR_*, DUK_ERR_NONE if not an Error */
+	int		 code;		/* DUK_ERR_*; DUK_ERR_NONE: no Error */
 	char		 message[256];
 	char		 text[512];	/* "TypeError: ..." */
 	char		 file[PATH_MAX];
@@ -136,7 +136,7 @@ static const struct hooks_reg {
 static pthread_mutex_t	 hooks_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t	 hooks_reload_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t	 hooks_once = PTHREAD_ONCE_INIT;
-static struct hooks_app	**hooks_apps;	/* changed only under both locks */
+static struct hooks_app	**hooks_apps;	/* changed under both locks */
 static size_t		 hooks_napps;
 static unsigned long	 hooks_generation;
 static int		 hooks_loaded;
@@ -167,7 +167,9 @@ hooks_timeout_check(void *udata)
 static void
 hooks_budget_start(struct hooks_heap *hh)
 {
-	int	 ms = cfg != NULL ? cfg->hook_timeout_ms : DEFAULT_HOOK_TIMEOUT_MS;
+	int	 ms;
+
+	ms = cfg != NULL ? cfg->hook_timeout_ms : DEFAULT_HOOK_TIMEOUT_MS;
 
 	hh->timed_out = 0;
 	hh->out_of_memory = 0;
@@ -268,8 +270,8 @@ hooks_type_valid(const char *type)
 		return (0);
 	if (strcmp(type, "reset") == 0 || strncmp(type, "record_", 7) == 0)
 		return (0);
-	return (strspn(type, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789_.:-") == len);
+	return (strspn(type, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789_.:-") == len);
 }
 
 /* Copies a log text, turning control characters into spaces. */
@@ -287,7 +289,9 @@ hooks_clean(char *dst, const char *src, size_t size)
 static duk_ret_t
 hooks_js_register(duk_context *ctx)
 {
-	const struct hooks_reg	*reg = &hooks_regs[duk_get_current_magic(ctx)];
+	const struct hooks_reg	*reg;
+
+	reg = &hooks_regs[duk_get_current_magic(ctx)];
 
 	if (duk_is_function(ctx, 0)) {
 		duk_set_top(ctx, 1);
@@ -389,7 +393,7 @@ hooks_publish_writer(struct hooks_heap *hh, struct hooks_publish *p,
 	p->id = -1;
 	if (writer_submit(&op) != 0 || op.rc != 0) {
 		if (err->code == ERR_NONE)
-			error_set(err, ERR_INTERNAL, "the event was not stored");
+			error_set(err, ERR_INTERNAL, "the event is not stored");
 		p->id = -1;
 	}
 	/* Waiting for the writer is not the hook's time. */
@@ -440,7 +444,7 @@ hooks_js_publish(duk_context *ctx)
 	}
 	p.data = duk_json_encode(ctx, -1);
 	if (p.data == NULL)
-		return (duk_type_error(ctx, "publish: the payload is not JSON"));
+		return (duk_type_error(ctx, "publish: no JSON payload"));
 	duk_get_lstring(ctx, -1, &len);
 	if (cfg != NULL && len > cfg->max_body_size)
 		return (duk_range_error(ctx, "publish: the payload is over "
@@ -560,7 +564,8 @@ hooks_describe(duk_context *ctx, struct hooks_fault *f)
 {
 	memset(f, 0, sizeof *f);
 	f->code = DUK_ERR_NONE;
-	if (duk_safe_call(ctx, hooks_describe_safe, f, 1, 0) != DUK_EXEC_SUCCESS) {
+	if (duk_safe_call(ctx, hooks_describe_safe, f, 1, 0) !=
+	    DUK_EXEC_SUCCESS) {
 		f->code = DUK_ERR_ERROR;
 		strlcpy_b(f->text, "an error that cannot be shown",
 		    sizeof f->text);
@@ -625,7 +630,7 @@ hooks_heap_new(struct hooks_app *src)
 	hh->deadline = 0;
 	hooks_describe(hh->ctx, &f);
 	if (hh->timed_out)
-		log_error("hooks: %s:%ld: ran out of time (%d ms) while loading",
+		log_error("hooks: %s:%ld: ran out of time (%d ms) loading",
 		    f.file, f.line, cfg->hook_timeout_ms);
 	else
 		log_error("hooks: %s:%ld: %s", f.file, f.line, f.text);
@@ -746,7 +751,8 @@ hooks_fault(struct hooks_heap *hh, int reg, const char *coll,
 		    "(%d ms)", realm, app, f->file, f->line, fn, coll,
 		    cfg->hook_timeout_ms);
 		if (err != NULL)
-			error_set(err, ERR_HOOK_FAILED, "a hook ran out of time");
+			error_set(err, ERR_HOOK_FAILED,
+			    "a hook ran out of time");
 		return (-1);
 	}
 	if (hh->out_of_memory) {
@@ -754,7 +760,8 @@ hooks_fault(struct hooks_heap *hh, int reg, const char *coll,
 		    "(%d MB)", realm, app, f->file, f->line, fn, coll,
 		    HOOKS_HEAP_MAX / (1024 * 1024));
 		if (err != NULL)
-			error_set(err, ERR_HOOK_FAILED, "a hook ran out of memory");
+			error_set(err, ERR_HOOK_FAILED,
+			    "a hook ran out of memory");
 		return (-1);
 	}
 	if (f->code != DUK_ERR_ERROR && f->code != DUK_ERR_NONE) {
