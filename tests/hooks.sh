@@ -18,6 +18,11 @@ BUDGET=300
 write_hooks() {
 	mkdir -p "$HK"
 	cat >"$HK/05-publish.js" <<'EOF'
+var webSecret = "only acme/web sees this";
+onRecordAfterUpdate("posts", function (e) {
+	if (e.record.fields.oops)
+		null.f();
+});
 onRecordCreate("posts", function (e) {
 	if (e.record.fields.announce)
 		$app.realtime.publish("posts", {
@@ -96,6 +101,8 @@ write_hooks
 # The shipped examples, for an app of their own.
 mkdir -p "$T/hooks/acme/demo"
 cp "$top_srcdir"/etc/hooks/*.js "$T/hooks/acme/demo/"
+echo 'onRecordCreate(function (e) { e.record.fields.sees = typeof webSecret; });' \
+    >"$T/hooks/acme/demo/zz-isolation.js"
 # An app whose only file is broken at start: it runs without hooks.
 mkdir -p "$T/hooks/acme/broken"
 printf '// line 1\nonRecordCreate(function (e) {\n' >"$T/hooks/acme/broken/a.js"
@@ -194,6 +201,13 @@ is "$STATUS $(jbody .error.message)" "422 this post is kept" \
 http GET "$B/collections/posts/records/$KEEP" -H "$AUTH"
 is "$STATUS" 200 "the record is still there"
 
+http PATCH "$B/collections/posts/records/$ID2" -H "$AUTH" \
+    -H 'Content-Type: application/json' -d '{"oops":true}'
+is "$STATUS $(jbody .fields.oops)" "200 true" \
+    "an error in an after hook does not fail the committed write"
+like "$(grep 'TypeError' "$T/basalt.log")" '05-publish\.js:4: TypeError' \
+    "... it is logged with file and line"
+
 # ------------------------------------------------ a hook that never returns
 
 t=$(curl -s -o "$T/spin.json" -w '%{http_code} %{time_total}' --max-time 30 \
@@ -263,6 +277,7 @@ is "$STATUS $(jbody .error.message)" "422 a post needs a title" \
 http POST "$D/collections/posts/records" -H "$DAUTH" \
     -H 'Content-Type: application/json' -d '{"title":"Hello, Hooks!"}'
 is "$STATUS $(jbody .fields.slug)" "201 hello-hooks" "slug.js derives the slug"
+is "$(jbody .fields.sees)" undefined "one app does not see another app's globals"
 DID=$(jbody .id)
 http PATCH "$D/collections/posts/records/$DID" -H "$DAUTH" \
     -H 'Content-Type: application/json' -d '{"title":"Bye"}'
