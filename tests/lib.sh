@@ -240,7 +240,7 @@ unix_open() {
 # defaults below plus the given keys (a given key replaces a default).
 # Each call starts again from the defaults.
 basalt_config() {
-	local kv key seen
+	local kv key seen arg
 	mkdir -p "$T/hooks"
 	{
 		echo "# written by tests/lib.sh"
