@@ -22,10 +22,10 @@
 
 #include <sys/types.h>
 
+#include <err.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,38 +78,13 @@ now_ns(void)
 	return ((uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec);
 }
 
-void
-fatalx(const char *fmt, ...)
-{
-	va_list	 ap;
-
-	fprintf(stderr, "basalt-bench: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(1);
-}
-
-void
-warnx_(const char *fmt, ...)
-{
-	va_list	 ap;
-
-	fprintf(stderr, "basalt-bench: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-}
-
 void *
 xcalloc(size_t n, size_t size)
 {
 	void	*p;
 
 	if ((p = calloc(n, size)) == NULL)
-		fatalx("out of memory");
+		errx(1, "out of memory");
 	return (p);
 }
 
@@ -117,17 +92,7 @@ void *
 xrealloc(void *p, size_t size)
 {
 	if ((p = realloc(p, size)) == NULL)
-		fatalx("out of memory");
-	return (p);
-}
-
-char *
-xstrdup(const char *s)
-{
-	char	*p;
-
-	if ((p = strdup(s)) == NULL)
-		fatalx("out of memory");
+		errx(1, "out of memory");
 	return (p);
 }
 
@@ -197,7 +162,7 @@ static void
 set_target(struct target *t, int *have, enum proto proto, const char *s)
 {
 	if (target_parse(t, proto, s) == -1)
-		fatalx("bad address: %s", s);
+		errx(1, "bad address: %s", s);
 	*have = 1;
 }
 
@@ -209,7 +174,7 @@ num(const char *s)
 
 	v = strtod(s, &end);
 	if (*end != '\0' || v < 0)
-		fatalx("bad number: %s", s);
+		errx(1, "bad number: %s", s);
 	return (v);
 }
 
@@ -271,9 +236,9 @@ static const char *
 uri_join(char *buf, size_t size, const char *prefix, const char *tail)
 {
 	if (prefix == NULL)
-		fatalx("--prefix (or --sub-uri and --pub-uri) is needed");
+		errx(1, "--prefix (or --sub-uri and --pub-uri) is needed");
 	if ((size_t)snprintf(buf, size, "%s%s", prefix, tail) >= size)
-		fatalx("--prefix is too long");
+		errx(1, "--prefix is too long");
 	return (buf);
 }
 
@@ -286,7 +251,7 @@ parse_counts(const char *s, int *out, int max)
 	while (s != NULL && *s != '\0' && n < max) {
 		out[n++] = (int)strtol(s, &end, 10);
 		if (end == s || out[n - 1] < 0)
-			fatalx("bad subscriber count: %s", s);
+			errx(1, "bad subscriber count: %s", s);
 		s = *end == ',' ? end + 1 : end;
 	}
 	return (n);
@@ -300,7 +265,7 @@ run_fanout(struct options *o, int idle)
 
 	memset(&f, 0, sizeof f);
 	if (!o->have_sub || (!idle && !o->have_pub))
-		fatalx("--fcgi or --http is needed");
+		errx(1, "--fcgi or --http is needed");
 	f.sub_target = &o->sub;
 	f.pub_target = &o->pub;
 	f.kind = o->kind;
@@ -324,7 +289,7 @@ run_fanout(struct options *o, int idle)
 	f.npids = o->npids;
 	f.verbose = o->verbose;
 	if (!idle && (f.rate <= 0 || f.seconds <= 0))
-		fatalx("fanout needs --rate and --seconds above 0");
+		errx(1, "fanout needs --rate and --seconds above 0");
 	return (idle ? idle_run(&f) : fanout_run(&f));
 }
 
@@ -336,7 +301,7 @@ run_crud(struct options *o)
 
 	memset(&c, 0, sizeof c);
 	if (!o->have_pub)
-		fatalx("--fcgi or --http is needed");
+		errx(1, "--fcgi or --http is needed");
 	c.target = &o->pub;
 	c.records_uri = o->pub_uri ? o->pub_uri : uri_join(rec, sizeof rec,
 	    o->prefix, "/records");
@@ -389,7 +354,7 @@ main(int argc, char **argv)
 	if ((ecfg = event_config_new()) == NULL ||
 	    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER) == -1 ||
 	    (base = event_base_new_with_config(ecfg)) == NULL)
-		fatalx("event_base_new failed");
+		errx(1, "event_base_new failed");
 	event_config_free(ecfg);
 	if (strcmp(mode, "fanout") == 0)
 		rc = run_fanout(&o, 0);

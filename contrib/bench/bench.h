@@ -136,12 +136,8 @@ struct procstat {
 /* bench.c */
 extern struct event_base	*base;
 uint64_t	 now_ns(void);
-__attribute__((noreturn)) void
-		 fatalx(const char *, ...) __attribute__((format(printf, 1, 2)));
-void		 warnx_(const char *, ...) __attribute__((format(printf, 1, 2)));
 void		*xcalloc(size_t, size_t);
 void		*xrealloc(void *, size_t);
-char		*xstrdup(const char *);
 
 /* target.c */
 int		 target_parse(struct target *, enum proto, const char *);

@@ -24,6 +24,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <err.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -105,17 +106,17 @@ ceiling_open(struct ceiling *c)
 	c->wfd = xcalloc(c->n, sizeof *c->wfd);
 	c->rfd = xcalloc(c->n, sizeof *c->rfd);
 	if ((c->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
-		fatalx("epoll_create1: %s", strerror(errno));
+		errx(1, "epoll_create1: %s", strerror(errno));
 	for (i = 0; i < c->n; i++) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == -1)
-			fatalx("socketpair %d: %s", i, strerror(errno));
+			errx(1, "socketpair %d: %s", i, strerror(errno));
 		c->wfd[i] = sv[0];
 		c->rfd[i] = sv[1];
 		memset(&ev, 0, sizeof ev);
 		ev.events = EPOLLIN;
 		ev.data.fd = sv[1];
 		if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, sv[1], &ev) == -1)
-			fatalx("epoll_ctl: %s", strerror(errno));
+			errx(1, "epoll_ctl: %s", strerror(errno));
 	}
 }
 

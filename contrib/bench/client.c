@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 
 #include <ctype.h>
+#include <err.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -654,7 +655,7 @@ client_connect(struct client *c)
 	c->rev = event_new(base, c->fd, EV_READ | EV_PERSIST, client_readcb, c);
 	c->wev = event_new(base, c->fd, EV_WRITE, client_writecb, c);
 	if (c->rev == NULL || c->wev == NULL)
-		fatalx("event_new failed");
+		errx(1, "event_new failed");
 	event_add(c->rev, NULL);
 	return (0);
 }

@@ -21,6 +21,7 @@
 
 #include <sys/types.h>
 
+#include <err.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@ enum {
 
 static const char *op_names[OP__COUNT] = { "create", "get", "list" };
 
-struct worker {
+struct crud_client {
 	struct client	 c;
 	int		 op;
 	uint64_t	 start;
@@ -50,7 +51,7 @@ struct worker {
 
 static struct crud {
 	const struct crud_opts *o;
-	struct worker	*w;
+	struct crud_client	*w;
 	char		(*ids)[32];
 	int		 nids;
 	int		 idcap;
@@ -69,7 +70,7 @@ static struct crud {
 	struct event	*retry;
 } K;
 
-static void	 crud_next(struct worker *);
+static void	 crud_next(struct crud_client *);
 
 static int
 crud_pick(void)
@@ -91,7 +92,7 @@ crud_pick(void)
 static void
 crud_body(struct client *c, const char *buf, size_t len)
 {
-	struct worker	*w = c->arg;
+	struct crud_client	*w = c->arg;
 
 	if (len > sizeof w->body - 1 - w->bodylen)
 		len = sizeof w->body - 1 - w->bodylen;
@@ -100,7 +101,7 @@ crud_body(struct client *c, const char *buf, size_t len)
 }
 
 static void
-crud_keep_id(struct worker *w)
+crud_keep_id(struct crud_client *w)
 {
 	const char	*p;
 
@@ -123,7 +124,7 @@ crud_keep_id(struct worker *w)
 static void
 crud_done(struct client *c, int error)
 {
-	struct worker	*w = c->arg;
+	struct crud_client	*w = c->arg;
 	uint64_t	 now = now_ns();
 
 	K.busy--;
@@ -153,7 +154,7 @@ crud_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-crud_next(struct worker *w)
+crud_next(struct crud_client *w)
 {
 	struct timeval	 tv = { 0, 1000 };
 	char		 uri[2048], body[65536];
@@ -182,7 +183,7 @@ crud_next(struct worker *w)
 	if (client_request(&w->c, method, uri, K.o->token, "application/json",
 	    b, (size_t)n) == -1) {
 		if (errno != EAGAIN && errno != EINTR)
-			fatalx("connect: %s", strerror(errno));
+			errx(1, "connect: %s", strerror(errno));
 		evtimer_add(K.retry, &tv);
 		return;
 	}

@@ -23,6 +23,7 @@
 
 #include <sys/types.h>
 
+#include <err.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -283,7 +284,7 @@ sub_pump(void)
 			F.connecting--;
 			s->state = SUB_NEW;
 			if (errno != EAGAIN && errno != EINTR)
-				fatalx("connect: %s", strerror(errno));
+				errx(1, "connect: %s", strerror(errno));
 			break;
 		}
 		F.next++;
@@ -308,7 +309,7 @@ subs_connect(int want)
 	F.want = want;
 	sub_pump();
 	if (loop_until(subs_settled, 120) == -1)
-		warnx_("subscribers: only %d of %d open after 120 s", F.open,
+		warnx("subscribers: only %d of %d open after 120 s", F.open,
 		    want);
 	printf("subscribers: %d open, %d failed (last status %d) in %.2f s\n",
 	    F.open, F.failed, F.last_fail_status, (now_ns() - t) / 1e9);
@@ -462,7 +463,7 @@ fan_init(const struct fanout_opts *o)
 		F.evtype = "message";
 		F.nchan = 1;
 	} else
-		fatalx("unknown kind %s", o->kind);
+		errx(1, "unknown kind %s", o->kind);
 }
 
 static void

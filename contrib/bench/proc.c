@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <sys/resource.h>
 
+#include <err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ proc_parse_pids(const char *s, pid_t *pids, int max)
 	while (*s != '\0' && n < max) {
 		v = strtol(s, &end, 10);
 		if (end == s || v <= 0)
-			fatalx("bad pid list: %s", s);
+			errx(1, "bad pid list: %s", s);
 		pids[n++] = (pid_t)v;
 		s = *end == ',' ? end + 1 : end;
 	}
