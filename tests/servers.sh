@@ -362,29 +362,41 @@ fi
 
 # Every key of the README's configuration table has its entry.
 missing=
-for k in $(sed -n '/^Configuration$/,/^The admin CLI$/p' "$top_srcdir/README" |
+n=0
+for k in $(awk '/^Configuration$/ { in_conf = 1; next }
+    in_conf && /^[|]/ { print; seen = 1; next }
+    in_conf && seen { exit }' "$top_srcdir/README" |
     sed -n 's/^| \([a-z_]*\) .*/\1/p' | grep -v '^key$'); do
+	n=$((n + 1))
 	grep -q "^\.It Ic $k " "$top_srcdir/man/basalt.conf.5" ||
 	    missing="$missing $k"
 done
-is "$missing" "" "basalt.conf(5) describes every key of the README"
+[ "$n" -gt 0 ] && [ -z "$missing" ]
+ok $? "basalt.conf(5) describes every key of the README ($n)" ||
+    diag "missing:$missing"
 
 # Every command and option of the README's CLI synopsis has its entry.
 missing=
-raw=$(sed -n '/^The admin CLI$/,/^Source tour$/p' "$top_srcdir/README" |
-    grep '^    ')
+n=0
+raw=$(awk '/^The admin CLI$/ { in_cli = 1; next }
+    in_cli && /^    / { print; seen = 1; next }
+    in_cli && seen { exit }' "$top_srcdir/README")
 cli=$(sed 's/^ *basalt \[[^]]*\]\( \[[^]]*\]\)*//' <<<"$raw")
-for c in $(tr '|' '\n' <<<"$cli" | sed -n 's/^ *\([a-z-]*\)\( \([a-z]*\)\)\{0,1\}.*/\1_\3/p' |
-    sort -u); do
+for c in $(tr '|' '\n' <<<"$cli" |
+    sed -n 's/^ *\([a-z-]*\)\( \([a-z]*\)\)\{0,1\}.*/\1_\3/p' | sort -u); do
 	c=${c%_}
 	[ -n "$c" ] || continue
+	n=$((n + 1))
 	grep -q "^\.It Cm ${c/_/ }\( \|$\)" "$top_srcdir/man/basalt.8" ||
 	    missing="$missing ${c/_/ }"
 done
 for o in $(grep -oE -- '[ []-{1,2}[a-z]+' <<<"$raw" | cut -c2- | sort -u); do
+	n=$((n + 1))
 	grep -q "Fl ${o#-}\( \|$\)" "$top_srcdir/man/basalt.8" ||
 	    missing="$missing $o"
 done
-is "$missing" "" "basalt(8) describes every command and option of the README"
+[ "$n" -gt 0 ] && [ -z "$missing" ]
+ok $? "basalt(8) describes every command and option of the README ($n)" ||
+    diag "missing:$missing"
 
 done_testing
