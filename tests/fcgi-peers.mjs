@@ -1,27 +1,33 @@
-// Slow FastCGI peers for the end-to-end tests: opens connections straight
-// to basalt's socket that send nothing, or send a request only in part and
-// then trickle it, and reports when basalt closed each of them.
+// FastCGI peers for the end-to-end tests, straight on basalt's socket:
+// connections that send nothing, or send a request only in part and then
+// trickle it, or send a whole GET; reports what basalt sent back on each
+// and when it closed them.
 //
-//	node fcgi-peers.mjs MODE SOCKET COUNT SECONDS
+//	node fcgi-peers.mjs MODE SOCKET COUNT SECONDS [URI [TOKEN]]
 //
 // MODE is one of
 //	silent	connect and send nothing
 //	params	BEGIN_REQUEST and part of the PARAMS, then one byte every 300 ms
 //	body	a whole POST header, then part of the body, one byte every 300 ms
+//	get	a whole GET of URI (with the Bearer TOKEN), as a web server sends it
 // SOCKET is a unix socket path or host:port. Prints "ready" once all COUNT
-// connections are open, and after SECONDS (or at SIGTERM) one JSON line:
-//	{"count":N,"closed":K,"close_after":[seconds, ...],"replies":["...", ...]}
+// connections are open, and when all are closed, after SECONDS, or at
+// SIGTERM, one JSON line:
+//	{"count":N,"closed":K,"close_after":[seconds, ...],"replies":["...", ...],
+//	 "records":[["STDOUT","STDOUT_END","END_REQUEST"], ...]}
 // close_after holds, for each connection basalt closed, the seconds between
-// connecting and the close; replies the FCGI_STDOUT text basalt sent.
+// connecting and the close; replies the FCGI_STDOUT text basalt sent;
+// records the types of the records basalt sent on each connection
+// (STDOUT_END is the empty STDOUT record that closes the output).
 
 import net from 'node:net';
 
-const [mode, where, countArg, secondsArg] = process.argv.slice(2);
+const [mode, where, countArg, secondsArg, uri, token] = process.argv.slice(2);
 const count = Number(countArg);
 const seconds = Number(secondsArg);
-if (!['silent', 'params', 'body'].includes(mode) || !where ||
-    !(count > 0) || !(seconds > 0)) {
-	console.error('usage: fcgi-peers.mjs silent|params|body SOCKET COUNT SECONDS');
+if (!['silent', 'params', 'body', 'get'].includes(mode) || !where ||
+    !(count > 0) || !(seconds > 0) || (mode === 'get' && !uri)) {
+	console.error('usage: fcgi-peers.mjs silent|params|body|get SOCKET COUNT SECONDS [URI [TOKEN]]');
 	process.exit(2);
 }
 
@@ -67,6 +73,15 @@ const head = params({
 
 // What the connection sends at once, and what it then trickles.
 function plan() {
+	if (mode === 'get') {
+		const p = { REQUEST_METHOD: 'GET', REQUEST_URI: uri,
+		    SERVER_PROTOCOL: 'HTTP/1.1', CONTENT_LENGTH: '0' };
+		if (token)
+			p.HTTP_AUTHORIZATION = `Bearer ${token}`;
+		return [Buffer.concat([begin, record(PARAMS, params(p)),
+		    record(PARAMS, Buffer.alloc(0)), record(STDIN, Buffer.alloc(0))]),
+		    Buffer.alloc(0)];
+	}
 	if (mode === 'params') {
 		const all = record(PARAMS, head);
 		return [Buffer.concat([begin, all.subarray(0, 20)]),
@@ -84,6 +99,21 @@ function plan() {
 
 const conns = [];
 let opened = 0;
+
+const NAMES = { 3: 'END_REQUEST', 6: 'STDOUT', 7: 'STDERR' };
+function recordTypes(buf) {
+	const types = [];
+	let off = 0;
+	while (off + 8 <= buf.length) {
+		const type = buf[off + 1], len = buf.readUInt16BE(off + 4);
+		types.push(type === STDOUT && len === 0 ? 'STDOUT_END' :
+		    NAMES[type] || String(type));
+		off += 8 + len + buf[off + 6];
+	}
+	if (off !== buf.length)
+		types.push('TRUNCATED');
+	return types;
+}
 
 function stdoutText(buf) {
 	let out = '', off = 0;
@@ -123,6 +153,9 @@ for (let i = 0; i < count; i++) {
 			clearInterval(c.timer);
 		if (c.closedAfter === null && c.t0)
 			c.closedAfter = (Date.now() - c.t0) / 1000;
+		if (conns.length === count &&
+		    conns.every((x) => x.closedAfter !== null))
+			report();
 	});
 	conns.push(c);
 }
@@ -139,6 +172,7 @@ function report() {
 		closed: closed.length,
 		close_after: closed.map((c) => c.closedAfter),
 		replies: conns.map((c) => stdoutText(c.got)).filter((s) => s),
+		records: conns.map((c) => recordTypes(c.got)),
 	}));
 	for (const c of conns)
 		c.sock.destroy();

@@ -506,10 +506,25 @@ ok "$(jq -e '.latency_ms.max < 1000' <<<"$C" >/dev/null; echo $?)" \
 http GET "$URL2/api/health"
 is "$(jbody .status)" ok "two processes: the second answers health"
 
+# Straight on the FastCGI socket: one END_REQUEST per request, then close.
+PEERS=$top_srcdir/tests/fcgi-peers.mjs
+out=$(node "$PEERS" get "$T/basalt2.sock" 3 5 /api/health | tail -n 1)
+is "$(jq -c '[.records[] | [.[] | select(. == "END_REQUEST")] | length]' <<<"$out")" \
+    "[1,1,1]" "FastCGI: a REST reply has exactly one END_REQUEST"
+is "$(jq -c '[.records[] | .[-2:]] | unique' <<<"$out")" '[["STDOUT_END","END_REQUEST"]]' \
+    "FastCGI: ... after the closing empty STDOUT, and last"
+is "$(jq .closed <<<"$out")" 3 "FastCGI: basalt closes the connection (keep_conn off)"
+like "$(jq -r '.replies[0]' <<<"$out")" '"status":"ok"' "FastCGI: the reply is health's"
+
 # SIGTERM ends the streams cleanly.
+node "$PEERS" get "$T/basalt2.sock" 2 30 \
+    /api/realms/acme/apps/web/collections/posts/events "$TOKEN" >"$T/direct.json" &
+DIRECT=$!
+bg_track $DIRECT
 sub end1 "$P1/events" -H "$AUTH"
 sub end2 "$P2/events" -H "$AUTH"
 wait_sub end1 && wait_sub end2
+wait_until 3 streams_are 3	# end1 is on the first process
 basalt_stop "$PID1"
 is $? 0 "SIGTERM: the first basalt exits 0 with a stream open"
 wait_until 5 eval '! kill -0 $SUB_end1 2>/dev/null'
@@ -521,6 +536,19 @@ wait_events end2 1
 ok $? "SIGTERM: the second process goes on serving its stream"
 basalt_stop "$PID2"
 is $? 0 "SIGTERM: the second basalt exits 0"
+wait $DIRECT
+out=$(tail -n 1 "$T/direct.json")
+is "$(jq .closed <<<"$out")" 2 "SIGTERM: FastCGI stream connections are closed"
+is "$(jq -c '[.records[] | [.[] | select(. == "END_REQUEST")] | length]' <<<"$out")" \
+    "[1,1]" "SIGTERM: each stream got exactly one END_REQUEST"
+is "$(jq -c '[.records[] | .[-2:]] | unique' <<<"$out")" '[["STDOUT_END","END_REQUEST"]]' \
+    "SIGTERM: ... after the closing empty STDOUT, and nothing after it"
+like "$(jq -r '.replies[0]' <<<"$out")" $'^([A-Za-z-]+: [^\r\n]*\r?\n)+\r?\n: basalt stream\n' \
+    "SIGTERM: the FastCGI stream had CGI headers, then the opening"
+like "$(jq -r '.replies[0]' <<<"$out")" $'Content-Type: text/event-stream\r?\n' \
+    "SIGTERM: ... an event stream"
+like "$(jq -r '.replies[0]' <<<"$out")" '"still":"here"' \
+    "SIGTERM: ... and the event written before the stop"
 ok "$(grep -qE 'Sanitizer|runtime error:' "$T/basalt.log"; [ $? -ne 0 ]
     echo $?)" "no sanitizer report in basalt's log"
 
