@@ -399,4 +399,12 @@ done
 ok $? "basalt(8) describes every command and option of the README ($n)" ||
     diag "missing:$missing"
 
+if [ "$_tap_failed" -ne 0 ]; then
+	for f in "$T"/lighttpd/error-*.log "$T"/nginx/logs/error.log \
+	    "$T"/apache/error.log "$T"/caddy/caddy.log; do
+		[ -s "$f" ] || continue
+		diag "--- last lines of $f"
+		diag "$(tail -n 20 "$f")"
+	done
+fi
 done_testing
