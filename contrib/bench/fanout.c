@@ -656,7 +656,10 @@ fanout_run(const struct fanout_opts *o)
 	print_ps("after", &st.after);
 	fan_tally(&t);
 
+	/* Over the schedule's length at least: event k is due at k/R. */
 	span = F.last_delivery > F.t0 ? (F.last_delivery - F.t0) / 1e9 : 0;
+	if (span > 0 && span < o->seconds)
+		span = o->seconds;
 	dps = span > 0 ? F.unique / span : 0;
 	fan_print(&t, &st, n, span, dps);
 	fan_result(&t, &st, n, dps);
