@@ -318,6 +318,8 @@ void		 conn_end(struct conn *);	/* END_REQUEST, then close */
 void		 conn_close(struct conn *);	/* drop at once */
 void		 conn_set_stream(struct conn *, struct stream *);
 void		 conn_watch_drain(struct conn *, int on);
+int		 conn_flush(struct conn *);	/* -1: the connection is gone */
+void		 conn_flush_all(void);	/* write what events queued */
 uint16_t	 conn_request_id(struct conn *);
 void		 conn_shutdown_all(int all);
 int		 conn_count(void);

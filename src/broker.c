@@ -143,12 +143,18 @@ topic_release(struct topic *t)
 	free(t);
 }
 
-/* Writes a frame; closes the stream if its client is too far behind.
- * Returns -1 if the stream is gone. */
+/* Queues a frame (it is written at the next flush point); closes the
+ * stream if its client is too far behind. Returns -1 if the stream is
+ * gone. */
 static int
 stream_send(struct stream *s, const char *frame, size_t len)
 {
 	if (conn_write(s->conn, frame, len) == -1)
+		return (-1);
+	if (conn_pending(s->conn) <= cfg->stream_buffer_limit)
+		return (0);
+	/* Behind, or only not flushed yet? */
+	if (conn_flush(s->conn) == -1)
 		return (-1);
 	if (conn_pending(s->conn) > cfg->stream_buffer_limit) {
 		log_info("closing a stream of %s: its client is %zu bytes "
@@ -274,7 +280,7 @@ replay_step(struct stream *s)
 	n = store_event_range(store, s->last_id, upto, t->realm, t->app,
 	    t->collection, t->record_id[0] != '\0' ? t->record_id : NULL,
 	    REPLAY_BATCH, replay_row, &r);
-	if (r.gone)
+	if (r.gone || conn_flush(s->conn) == -1)
 		return;
 	if (n < 0) {
 		log_warn("replay failed; closing the stream to be resumed");
@@ -284,6 +290,7 @@ replay_step(struct stream *s)
 	if (n < REPLAY_BATCH) {
 		s->last_id = upto;
 		s->live = 1;
+		replay_queue_remove(s);	/* a drain may have queued it */
 		conn_watch_drain(s->conn, 0);
 		return;
 	}
@@ -391,6 +398,7 @@ broker_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 		next = TAILQ_NEXT(s, all);
 		stream_send(s, beat, sizeof beat - 1);
 	}
+	conn_flush_all();
 	if (heartbeat_now != cfg->heartbeat_interval)
 		broker_heartbeat_arm();
 }

@@ -22,36 +22,53 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <fastcgi.h>
 
 #include "basalt.h"
 
+#define CONN_READ_SIZE	65536	/* bytes read from a socket at a time */
+
+/* Output is written through: at a flush point (the end of a batch of
+ * events, of a reply, of a callback) whatever is queued goes to the socket
+ * at once, and only what the kernel refuses waits for EV_WRITE. Idle
+ * streams hold no buffers. */
 struct conn {
-	struct bufferevent	*bev;
+	int			 fd;		/* -1 once closed */
+	struct event		*rev;
+	struct event		*wev;		/* made on the first EAGAIN */
 	struct event		*deadline;
+	struct evbuffer		*in;		/* only while input is partial */
+	struct evbuffer		*out;		/* only while output is queued */
 	struct request		*req;		/* being read, or at a worker */
 	int			 busy;		/* req is at a worker */
 	int			 closing;	/* close once output is flushed */
 	int			 aborted;	/* the web server gave up on req */
+	int			 waiting;	/* wev is added */
+	int			 dirty;		/* on the dirty list */
+	int			 watch_drain;
 	struct stream		*stream;
 	uint16_t		 stream_id;
 	TAILQ_ENTRY(conn)	 entry;
+	TAILQ_ENTRY(conn)	 dirty_entry;
 };
 
 static TAILQ_HEAD(, conn) conns = TAILQ_HEAD_INITIALIZER(conns);
+static TAILQ_HEAD(, conn) dirty = TAILQ_HEAD_INITIALIZER(dirty);
+static struct event *flush_ev;	/* flushes what no flush point did */
 static int nconns;
 
-static void	conn_read_cb(struct bufferevent *, void *);
-static void	conn_write_cb(struct bufferevent *, void *);
-static void	conn_event_cb(struct bufferevent *, short, void *);
+static void	conn_read_cb(evutil_socket_t, short, void *);
+static void	conn_write_cb(evutil_socket_t, short, void *);
 static void	conn_deadline_cb(evutil_socket_t, short, void *);
+static void	conn_flush_cb(evutil_socket_t, short, void *);
+static int	conn_input(struct conn *);
 
 int
 conn_count(void)
@@ -72,20 +89,27 @@ conn_new(struct event_base *base, int fd)
 {
 	struct conn	*c;
 
+	if (flush_ev == NULL)
+		flush_ev = event_new(base, -1, 0, conn_flush_cb, NULL);
+	/* the listener made fd non-blocking */
 	c = xcalloc(1, sizeof *c);
-	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		close(fd);
-		free(c);
-		return (NULL);
-	}
+	c->fd = fd;
+	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
 	c->deadline = evtimer_new(base, conn_deadline_cb, c);
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	bufferevent_enable(c->bev, EV_READ);
+	event_add(c->rev, NULL);
 	conn_arm_deadline(c);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	nconns++;
 	return (c);
+}
+
+static void
+conn_undirty(struct conn *c)
+{
+	if (!c->dirty)
+		return;
+	c->dirty = 0;
+	TAILQ_REMOVE(&dirty, c, dirty_entry);
 }
 
 /* Frees the connection at once; a request at a worker is freed when the
@@ -97,9 +121,20 @@ conn_free(struct conn *c)
 		broker_stream_closed(c->stream);
 		c->stream = NULL;
 	}
-	if (c->bev != NULL) {
-		bufferevent_free(c->bev);
-		c->bev = NULL;
+	if (c->fd != -1) {
+		conn_undirty(c);
+		event_free(c->rev);
+		if (c->wev != NULL)
+			event_free(c->wev);
+		c->rev = c->wev = NULL;
+		c->waiting = 0;
+		close(c->fd);
+		c->fd = -1;
+		if (c->in != NULL)
+			evbuffer_free(c->in);
+		if (c->out != NULL)
+			evbuffer_free(c->out);
+		c->in = c->out = NULL;
 	}
 	if (c->busy)
 		return;		/* conn_reply finishes the job */
@@ -116,10 +151,119 @@ conn_close(struct conn *c)
 	conn_free(c);
 }
 
+/* The output buffer, made when something is queued; the connection is
+ * flushed at the next flush point. */
 static struct evbuffer *
 conn_output(struct conn *c)
 {
-	return (bufferevent_get_output(c->bev));
+	if (c->out == NULL)
+		c->out = evbuffer_new();
+	if (!c->dirty && !c->waiting) {
+		c->dirty = 1;
+		if (TAILQ_EMPTY(&dirty))
+			event_active(flush_ev, EV_READ, 0);
+		TAILQ_INSERT_TAIL(&dirty, c, dirty_entry);
+	}
+	return (c->out);
+}
+
+size_t
+conn_pending(struct conn *c)
+{
+	return (c->out != NULL ? evbuffer_get_length(c->out) : 0);
+}
+
+/* After a write: stop waiting once all is out, close if asked to, and
+ * tell a replaying stream that its output runs low. -1: c is gone. */
+static int
+conn_written(struct conn *c)
+{
+	if (conn_pending(c) == 0) {
+		if (c->waiting) {
+			event_del(c->wev);
+			c->waiting = 0;
+		}
+		if (c->out != NULL) {
+			evbuffer_free(c->out);
+			c->out = NULL;
+		}
+		if (c->closing) {
+			conn_free(c);
+			return (-1);
+		}
+	}
+	if (c->watch_drain && c->stream != NULL &&
+	    conn_pending(c) < STREAM_LOW_WATER)
+		broker_stream_drained(c->stream);
+	return (0);
+}
+
+/* Writes what the kernel takes; the rest waits for EV_WRITE. -1: c is
+ * gone. */
+static int
+conn_send(struct conn *c)
+{
+	int	 n;
+
+	while (conn_pending(c) > 0) {
+		n = evbuffer_write(c->out, c->fd);
+		if (n > 0)
+			continue;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			log_debug("write: %s; closing", strerror(errno));
+			conn_free(c);
+			return (-1);
+		}
+		if (!c->waiting) {
+			if (c->wev == NULL)
+				c->wev = event_new(event_get_base(c->rev),
+				    c->fd, EV_WRITE | EV_PERSIST,
+				    conn_write_cb, c);
+			event_add(c->wev, NULL);
+			c->waiting = 1;
+		}
+		break;
+	}
+	return (conn_written(c));
+}
+
+/* A flush point: what is queued on c goes out now, unless c is waiting
+ * for writability already. -1: c is gone. */
+int
+conn_flush(struct conn *c)
+{
+	conn_undirty(c);
+	if (c->fd == -1 || c->waiting)
+		return (0);
+	return (conn_send(c));
+}
+
+/* A flush point for every connection with output queued. */
+void
+conn_flush_all(void)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&dirty)) != NULL)
+		conn_flush(c);
+}
+
+static void
+conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	conn_flush_all();
+}
+
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)fd; (void)what;
+	conn_send(c);
 }
 
 /* Sends END_REQUEST and closes when the output has gone. */
@@ -130,16 +274,10 @@ conn_finish(struct conn *c, uint16_t id, uint8_t protostatus)
 	c->closing = 1;
 }
 
-size_t
-conn_pending(struct conn *c)
-{
-	return (c->bev != NULL ? evbuffer_get_length(conn_output(c)) : 0);
-}
-
 int
 conn_write(struct conn *c, const void *data, size_t len)
 {
-	if (c->bev == NULL || c->closing)
+	if (c->fd == -1 || c->closing)
 		return (-1);
 	fcgi_stdout(conn_output(c), c->stream_id, data, len);
 	return (0);
@@ -148,7 +286,7 @@ conn_write(struct conn *c, const void *data, size_t len)
 void
 conn_end(struct conn *c)
 {
-	if (c->bev == NULL || c->closing)
+	if (c->fd == -1 || c->closing)
 		return;
 	if (c->stream != NULL) {
 		broker_stream_closed(c->stream);
@@ -156,8 +294,7 @@ conn_end(struct conn *c)
 	}
 	fcgi_stdout(conn_output(c), c->stream_id, NULL, 0);
 	conn_finish(c, c->stream_id, FCGI_REQUEST_COMPLETE);
-	if (evbuffer_get_length(conn_output(c)) == 0)
-		conn_free(c);
+	conn_flush(c);
 }
 
 void
@@ -176,7 +313,7 @@ conn_request_id(struct conn *c)
 void
 conn_watch_drain(struct conn *c, int on)
 {
-	bufferevent_setwatermark(c->bev, EV_WRITE, on ? STREAM_LOW_WATER : 0, 0);
+	c->watch_drain = on;
 }
 
 /* The worker is done: send the reply, or start the stream. */
@@ -187,11 +324,12 @@ conn_reply(struct request *req)
 	size_t		 len;
 
 	c->busy = 0;
-	if (c->bev == NULL || c->aborted) {
-		if (c->bev != NULL) {
+	if (c->fd == -1 || c->aborted) {
+		if (c->fd != -1) {
 			conn_finish(c, req->id, FCGI_REQUEST_COMPLETE);
 			request_free(req);
 			c->req = NULL;
+			conn_flush(c);
 			return;
 		}
 		conn_free(c);
@@ -205,6 +343,7 @@ conn_reply(struct request *req)
 		c->stream_id = req->id;
 		broker_subscribe(c, &req->spec);
 		request_free(req);
+		conn_flush(c);
 		return;
 	}
 	fcgi_stdout(conn_output(c), req->id, NULL, 0);
@@ -214,11 +353,14 @@ conn_reply(struct request *req)
 		conn_arm_deadline(c);
 		request_free(req);
 		/* the next request may be waiting in the input already */
-		conn_read_cb(c->bev, c);
+		if (conn_input(c) == -1)
+			return;
+		conn_flush(c);
 		return;
 	}
 	request_free(req);
 	conn_finish(c, c->stream_id, FCGI_REQUEST_COMPLETE);
+	conn_flush(c);
 }
 
 static int
@@ -394,63 +536,68 @@ conn_record(struct conn *c, const struct fcgi_header *h, const uint8_t *body)
 	}
 }
 
-static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+/* Handles the complete records in the input. -1: c is gone (or closing
+ * with nothing more to do here). */
+static int
+conn_input(struct conn *c)
 {
-	struct conn		*c = arg;
-	struct evbuffer		*in = bufferevent_get_input(bev);
 	struct fcgi_header	 h;
 	uint8_t			*p;
 	size_t			 need;
 	int			 rc;
 
-	while (!c->closing && evbuffer_get_length(in) >= FCGI_HEADER_LEN) {
-		p = evbuffer_pullup(in, FCGI_HEADER_LEN);
+	while (c->in != NULL && !c->closing &&
+	    evbuffer_get_length(c->in) >= FCGI_HEADER_LEN) {
+		p = evbuffer_pullup(c->in, FCGI_HEADER_LEN);
 		fcgi_header_decode(p, &h);
 		if (h.version != FCGI_VERSION_1) {
 			conn_free(c);
-			return;
+			return (-1);
 		}
 		need = FCGI_HEADER_LEN + h.content_length + h.padding_length;
-		if (evbuffer_get_length(in) < need)
+		if (evbuffer_get_length(c->in) < need)
 			break;
-		p = evbuffer_pullup(in, need);
+		p = evbuffer_pullup(c->in, need);
 		rc = conn_record(c, &h, p + FCGI_HEADER_LEN);
 		if (rc == 1)
-			return;
-		evbuffer_drain(in, need);
+			return (-1);
+		evbuffer_drain(c->in, need);
 		if (rc == -1) {
 			log_debug("malformed FastCGI input; closing");
 			conn_free(c);
-			return;
+			return (-1);
 		}
 	}
-	if (c->closing && evbuffer_get_length(conn_output(c)) == 0)
-		conn_free(c);
+	if (c->in != NULL && evbuffer_get_length(c->in) == 0) {
+		evbuffer_free(c->in);
+		c->in = NULL;
+	}
+	return (0);
 }
 
 static void
-conn_write_cb(struct bufferevent *bev, void *arg)
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
+	static uint8_t	 buf[CONN_READ_SIZE];	/* the loop thread's only */
 	struct conn	*c = arg;
+	ssize_t		 n;
 
-	if (c->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			conn_free(c);
+	(void)what;
+	n = read(fd, buf, sizeof buf);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_free(c);	/* the web server closed it, or an error */
 		return;
 	}
-	if (c->stream != NULL)
-		broker_stream_drained(c->stream);
-}
-
-static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn	*c = arg;
-
-	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		conn_free(c);
+	if (c->closing)
+		return;
+	if (c->in == NULL)
+		c->in = evbuffer_new();
+	evbuffer_add(c->in, buf, n);
+	if (conn_input(c) == 0)
+		conn_flush(c);
 }
 
 static void
@@ -487,6 +634,10 @@ conn_shutdown_all(int all)
 			conn_free(c);
 		} else if (!c->busy && c->stream == NULL && !c->closing)
 			conn_free(c);
+	}
+	if (all && flush_ev != NULL) {
+		event_free(flush_ev);
+		flush_ev = NULL;
 	}
 }
 
