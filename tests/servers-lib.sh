@@ -144,7 +144,8 @@ lighttpd_spawn_start() {
 # ---------------------------------------------------------------- nginx
 
 # nginx_start [BACKEND]: nginx with contrib/nginx/basalt.conf inside a
-# server block. Sets PORT, URL, NGINX_PID.
+# server block. BACKEND may also name an upstream block given in
+# NGINX_HTTP (written into the http block). Sets PORT, URL, NGINX_PID.
 nginx_start() {
 	local be=${1:-$T/basalt.sock} dir=$T/nginx try user=
 	mkdir -p "$dir/tmp" "$dir/logs"
@@ -170,6 +171,7 @@ pid $dir/nginx.pid;
 error_log $dir/logs/error.log info;
 events { worker_connections 256; }
 http {
+	${NGINX_HTTP:-}
 	access_log $dir/logs/access.log;
 	client_body_temp_path $dir/tmp/body;
 	fastcgi_temp_path $dir/tmp/fastcgi;

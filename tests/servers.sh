@@ -1,8 +1,9 @@
 #!/bin/bash
 # basalt behind each web server with the configuration shipped in contrib/
 # (lighttpd, nginx, Apache httpd, Caddy), in each run mode (unix socket,
-# TCP, spawned by lighttpd with two processes, spawned by spawn-fcgi), the
-# systemd units, and the man pages against the README.
+# TCP, two processes behind an nginx upstream, spawned by lighttpd with two
+# processes, spawned by spawn-fcgi), the systemd units, and the man pages
+# against the README.
 #
 # Every server gets the same scenario: Authorization reaches basalt, CRUD,
 # a subscriber gets a write within a second, heartbeats pass, a client that
@@ -246,6 +247,56 @@ if have_server lighttpd; then
 	basalt_stop
 else
 	skip_tests "$MINI_N" "TCP mode: $WHY_MISSING"
+fi
+
+# ---------------------------------------------------------------- upstream
+
+# Two basalt processes on one database behind nginx's upstream, as the
+# README shows: nginx alternates, so each process holds two of the four
+# streams, and every write reaches all four.
+all_four() {
+	local i
+	for i in 1 2 3 4; do
+		has "$T/up-$i" "\"id\":\"$RID\"" || return 1
+	done
+}
+
+if have_server nginx; then
+	pa= pb=
+	basalt_start --listen "$T/a.sock" && pa=$BASALT_PID &&
+	    basalt_start --listen "$T/b.sock" && pb=$BASALT_PID
+	NGINX_HTTP="upstream basalt { server unix:$T/a.sock; server unix:$T/b.sock; }"
+	if [ -n "$pb" ] && nginx_start basalt; then
+		B=$URL/api/realms/acme/apps/web
+		subs=
+		for i in 1 2 3 4; do
+			subscribe "$T/up-$i" "$B/collections/posts/events" \
+			    -H "$AUTH"
+			subs="$subs $SUB_PID"
+			wait_ms 3000 has "$T/up-$i" ": basalt stream"
+		done
+		is "$(streams) $(streams)" "2 2" \
+		    "upstream: nginx spreads four streams over two processes"
+		WAIT_FROM=$(now_ms)
+		create_record upstream1
+		wait_ms 1000 all_four
+		ok $? "upstream: a write reaches all four within 1 s (${WAITED} ms)"
+		WAIT_FROM=$(now_ms)
+		create_record upstream2
+		wait_ms 1000 all_four
+		ok $? "upstream: and the next one (${WAITED} ms)"
+		for i in $subs; do
+			unsubscribe "$i"
+		done
+		stop_pid "$SERVER_PID"
+	else
+		fail_tests 3 "upstream: nginx or basalt did not start"
+	fi
+	NGINX_HTTP=
+	[ -n "$pa" ] && basalt_stop "$pa"
+	[ -n "$pb" ] && basalt_stop "$pb"
+else
+	skip_tests 3 "upstream: $WHY_MISSING"
 fi
 
 # ---------------------------------------------------------------- bin-path
