@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -235,7 +236,7 @@ struct write_op {
 	void		*arg;
 	struct error	*err;
 	int		 rc;		/* apply's result, -1 if the commit failed */
-	int		 done;
+	sem_t		 done;		/* posted by the writer */
 	struct write_op	*next;
 };
 
@@ -405,6 +406,8 @@ struct store	*store_open(const char *path, int busy_timeout_ms, int sync_full,
 void		 store_close(struct store *);
 int		 store_exec(struct store *, const char *);	/* fixed SQL only */
 int		 store_begin(struct store *);	/* BEGIN IMMEDIATE */
+int		 store_read_begin(struct store *);
+void		 store_read_end(struct store *);
 int		 store_commit(struct store *);
 int		 store_rollback(struct store *);
 int		 store_savepoint(struct store *);

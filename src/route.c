@@ -369,7 +369,17 @@ route_dispatch(struct worker *w, struct request *req)
 		reply_error(req);
 		return;
 	}
-	if ((r = route_find(&ctx, segs, n)) == NULL ||
-	    route_run(&ctx, r, segs, n) == -1)
+	if ((r = route_find(&ctx, segs, n)) == NULL) {
 		reply_error(req);
+		return;
+	}
+	if (r->auth != NO_AUTH && store_read_begin(w->store) != STORE_OK) {
+		error_set(&req->err, ERR_BUSY, NULL);
+		reply_error(req);
+		return;
+	}
+	if (route_run(&ctx, r, segs, n) == -1)
+		reply_error(req);
+	if (r->auth != NO_AUTH)
+		store_read_end(w->store);
 }

@@ -96,6 +96,7 @@ enum stmt {
 	S_TOK_LIST,
 	S_DATA_VERSION,
 	S_BEGIN,
+	S_BEGIN_READ,
 	S_COMMIT,
 	S_ROLLBACK,
 	S_SAVEPOINT,
@@ -163,6 +164,7 @@ static const char *sql[S__COUNT] = {
 	    " revoked_at FROM tokens WHERE app_id = ? ORDER BY created_at, id",
 	[S_DATA_VERSION] = "PRAGMA data_version",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_BEGIN_READ] = "BEGIN",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_SAVEPOINT] = "SAVEPOINT op",
@@ -312,7 +314,8 @@ store_open(const char *path, int busy_ms, int sync_full, char *err,
 	if (store_exec(st, "PRAGMA journal_mode = WAL") != STORE_OK ||
 	    store_exec(st, sync_full ? "PRAGMA synchronous = FULL" :
 	    "PRAGMA synchronous = NORMAL") != STORE_OK ||
-	    store_exec(st, "PRAGMA foreign_keys = ON") != STORE_OK) {
+	    store_exec(st, "PRAGMA foreign_keys = ON") != STORE_OK ||
+	    store_exec(st, "PRAGMA mmap_size = 268435456") != STORE_OK) {
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st->db));
 		store_close(st);
 		return (NULL);
@@ -347,6 +350,21 @@ int
 store_begin(struct store *st)
 {
 	return (run(st, stmt(st, S_BEGIN)));
+}
+
+/* One read transaction around a request's reads: one snapshot, and one
+ * round of SQLite's locks instead of one per statement. */
+int
+store_read_begin(struct store *st)
+{
+	return (run(st, stmt(st, S_BEGIN_READ)));
+}
+
+void
+store_read_end(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		run(st, stmt(st, S_COMMIT));
 }
 
 int

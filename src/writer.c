@@ -19,6 +19,7 @@
  * own savepoint, and are committed together (group commit). A write's
  * record change and its event row are in the same commit. */
 
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,6 @@
 
 static pthread_mutex_t	 writer_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 writer_work = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t	 writer_done = PTHREAD_COND_INITIALIZER;
 static struct write_op	*queue_head, **queue_tail = &queue_head;
 static int		 writer_stopping;
 static int		 prune_wanted;
@@ -104,7 +104,7 @@ writer_do_prune(void)
 static void *
 writer_main(void *arg)
 {
-	struct write_op	*batch, *op, **tailp;
+	struct write_op	*batch, *op, *next, **tailp;
 	int		 n, prune;
 
 	(void)arg;
@@ -134,11 +134,11 @@ writer_main(void *arg)
 			continue;
 		writer_batch(batch);
 
-		pthread_mutex_lock(&writer_lock);
-		for (op = batch; op != NULL; op = op->next)
-			op->done = 1;
-		pthread_cond_broadcast(&writer_done);
-		pthread_mutex_unlock(&writer_lock);
+		/* Each waiter has its own semaphore: no herd, no shared lock. */
+		for (op = batch; op != NULL; op = next) {
+			next = op->next;
+			sem_post(&op->done);
+		}
 	}
 	return (NULL);
 }
@@ -177,16 +177,17 @@ writer_stop(void)
 int
 writer_submit(struct write_op *op)
 {
-	op->done = 0;
 	op->rc = -1;
 	op->next = NULL;
+	sem_init(&op->done, 0, 0);
 	pthread_mutex_lock(&writer_lock);
 	*queue_tail = op;
 	queue_tail = &op->next;
 	pthread_cond_signal(&writer_work);
-	while (!op->done)
-		pthread_cond_wait(&writer_done, &writer_lock);
 	pthread_mutex_unlock(&writer_lock);
+	while (sem_wait(&op->done) == -1)
+		;	/* EINTR */
+	sem_destroy(&op->done);
 	return (op->rc);
 }
 
