@@ -314,8 +314,7 @@ store_open(const char *path, int busy_ms, int sync_full, char *err,
 	if (store_exec(st, "PRAGMA journal_mode = WAL") != STORE_OK ||
 	    store_exec(st, sync_full ? "PRAGMA synchronous = FULL" :
 	    "PRAGMA synchronous = NORMAL") != STORE_OK ||
-	    store_exec(st, "PRAGMA foreign_keys = ON") != STORE_OK ||
-	    store_exec(st, "PRAGMA mmap_size = 268435456") != STORE_OK) {
+	    store_exec(st, "PRAGMA foreign_keys = ON") != STORE_OK) {
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st->db));
 		store_close(st);
 		return (NULL);
