@@ -321,6 +321,9 @@ void		 conn_set_stream(struct conn *, struct stream *);
 void		 conn_watch_drain(struct conn *, int on);
 int		 conn_flush(struct conn *);	/* -1: the connection is gone */
 void		 conn_flush_all(void);	/* write what events queued */
+struct iovec;
+/* Frames, each one STDOUT record, written at once if nothing waits. */
+int		 conn_write_frames(struct conn *, const struct iovec *, int);
 uint16_t	 conn_request_id(struct conn *);
 void		 conn_shutdown_all(int all);
 int		 conn_count(void);
@@ -492,6 +495,7 @@ void		 broker_subscribe(struct conn *, const struct stream_spec *);
 void		 broker_stream_closed(struct stream *);	/* conn is going away */
 void		 broker_stream_drained(struct stream *);
 void		 broker_publish(const struct event_row *);
+void		 broker_flush(void);	/* the end of a batch of events */
 void		 broker_set_head(int64_t);
 int		 broker_count(void);		/* any thread */
 void		 broker_end_all(void);

@@ -21,6 +21,7 @@
  * here runs on the event loop thread. */
 
 #include <sys/queue.h>
+#include <sys/uio.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,11 @@ struct topic {
 	char			 collection[MAX_NAME_LEN + 1];
 	char			 record_id[ULID_LEN + 1];
 	TAILQ_HEAD(, stream)	 streams;
-	int			 publishing;
+	int			 publishing;	/* has frames of this batch */
+	struct iovec		*frames;	/* this batch's, in id order */
+	int64_t			*ids;
+	int			 nframes, framecap;
+	struct topic		*batch_next;
 	struct topic		*next;		/* hash chain */
 };
 
@@ -56,6 +61,9 @@ struct stream {
 };
 
 static struct topic		*buckets[TOPIC_BUCKETS];
+static struct topic		*batch_topics;	/* with frames to write */
+static char			**batch_frames;	/* freed after the batch */
+static int			 nbatch_frames, batch_cap;
 static TAILQ_HEAD(, stream)	 all_streams = TAILQ_HEAD_INITIALIZER(all_streams);
 static TAILQ_HEAD(, stream)	 replay_queue = TAILQ_HEAD_INITIALIZER(replay_queue);
 static struct event		*heartbeat_ev, *replay_ev;
@@ -143,14 +151,11 @@ topic_release(struct topic *t)
 	free(t);
 }
 
-/* Queues a frame (it is written at the next flush point); closes the
- * stream if its client is too far behind. Returns -1 if the stream is
- * gone. */
+/* Closes the stream if its client is too far behind. Returns -1 if the
+ * stream is gone. */
 static int
-stream_send(struct stream *s, const char *frame, size_t len)
+stream_check(struct stream *s)
 {
-	if (conn_write(s->conn, frame, len) == -1)
-		return (-1);
 	if (conn_pending(s->conn) <= cfg->stream_buffer_limit)
 		return (0);
 	/* Behind, or only not flushed yet? */
@@ -163,6 +168,16 @@ stream_send(struct stream *s, const char *frame, size_t len)
 		return (-1);
 	}
 	return (0);
+}
+
+/* Queues a frame (it is written at the next flush point). Returns -1 if
+ * the stream is gone. */
+static int
+stream_send(struct stream *s, const char *frame, size_t len)
+{
+	if (conn_write(s->conn, frame, len) == -1)
+		return (-1);
+	return (stream_check(s));
 }
 
 /* "id: N\nevent: T\ndata: D\n\n" */
@@ -178,22 +193,72 @@ frame_event(const struct event_row *ev, size_t *len)
 	return (f);
 }
 
+/* Keeps a frame of the batch for broker_flush. */
 static void
-topic_publish(struct topic *t, const struct event_row *ev, const char *frame,
-    size_t len)
+topic_queue(struct topic *t, int64_t id, char *frame, size_t len)
+{
+	if (!t->publishing) {
+		t->publishing = 1;
+		t->batch_next = batch_topics;
+		batch_topics = t;
+	}
+	if (t->nframes == t->framecap) {
+		t->framecap = t->framecap == 0 ? 16 : t->framecap * 2;
+		t->frames = xrealloc(t->frames, t->framecap * sizeof *t->frames);
+		t->ids = xrealloc(t->ids, t->framecap * sizeof *t->ids);
+	}
+	t->frames[t->nframes].iov_base = frame;
+	t->frames[t->nframes].iov_len = len;
+	t->ids[t->nframes++] = id;
+}
+
+/* Writes the batch's frames to every live stream of t that lacks them:
+ * one write per stream. */
+static void
+topic_flush(struct topic *t)
 {
 	struct stream	*s, *next;
+	int		 i;
 
-	t->publishing = 1;
 	for (s = TAILQ_FIRST(&t->streams); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
-		if (!s->live || ev->id <= s->last_id)
+		if (!s->live)
 			continue;
-		if (stream_send(s, frame, len) == 0)
-			s->last_id = ev->id;
+		for (i = 0; i < t->nframes && t->ids[i] <= s->last_id; i++)
+			continue;
+		if (i == t->nframes)
+			continue;
+		if (conn_write_frames(s->conn, t->frames + i,
+		    t->nframes - i) == -1)
+			continue;	/* closing or gone */
+		s->last_id = t->ids[t->nframes - 1];
+		stream_check(s);
 	}
-	t->publishing = 0;
-	topic_release(t);
+}
+
+/* The end of a batch of events: each stream gets its frames in one
+ * write. */
+void
+broker_flush(void)
+{
+	struct topic	*t;
+	int		 i;
+
+	while ((t = batch_topics) != NULL) {
+		batch_topics = t->batch_next;
+		topic_flush(t);
+		free(t->frames);
+		free(t->ids);
+		t->frames = NULL;
+		t->ids = NULL;
+		t->nframes = t->framecap = 0;
+		t->publishing = 0;
+		topic_release(t);
+	}
+	for (i = 0; i < nbatch_frames; i++)
+		free(batch_frames[i]);
+	nbatch_frames = 0;
+	conn_flush_all();	/* what was queued behind unsent output */
 }
 
 void
@@ -211,11 +276,17 @@ broker_publish(const struct event_row *ev)
 		    pass == 1 ? ev->record_id : NULL);
 		if ((t = topic_find(key)) == NULL)
 			continue;
-		if (frame == NULL)
+		if (frame == NULL) {
 			frame = frame_event(ev, &len);
-		topic_publish(t, ev, frame, len);
+			if (nbatch_frames == batch_cap) {
+				batch_cap = batch_cap == 0 ? 64 : batch_cap * 2;
+				batch_frames = xrealloc(batch_frames,
+				    batch_cap * sizeof *batch_frames);
+			}
+			batch_frames[nbatch_frames++] = frame;
+		}
+		topic_queue(t, ev->id, frame, len);
 	}
-	free(frame);
 	head = ev->id;
 }
 
@@ -444,6 +515,10 @@ broker_free(void)
 {
 	struct stream	*s;
 
+	broker_flush();
+	free(batch_frames);
+	batch_frames = NULL;
+	batch_cap = 0;
 	while ((s = TAILQ_FIRST(&all_streams)) != NULL)
 		conn_close(s->conn);
 	if (heartbeat_ev != NULL)

@@ -21,6 +21,7 @@
 
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 #include "basalt.h"
 
 #define CONN_READ_SIZE	65536	/* bytes read from a socket at a time */
+#define CONN_IOV_FRAMES	64	/* frames per writev of conn_write_frames */
 
 /* Output is written through: at a flush point (the end of a batch of
  * events, of a reply, of a callback) whatever is queued goes to the socket
@@ -198,6 +200,20 @@ conn_written(struct conn *c)
 	return (0);
 }
 
+/* The kernel took less than all: the rest goes when c is writable. */
+static void
+conn_wait_write(struct conn *c)
+{
+	conn_undirty(c);
+	if (c->waiting)
+		return;
+	if (c->wev == NULL)
+		c->wev = event_new(event_get_base(c->rev), c->fd,
+		    EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	event_add(c->wev, NULL);
+	c->waiting = 1;
+}
+
 /* Writes what the kernel takes; the rest waits for EV_WRITE. -1: c is
  * gone. */
 static int
@@ -216,14 +232,7 @@ conn_send(struct conn *c)
 			conn_free(c);
 			return (-1);
 		}
-		if (!c->waiting) {
-			if (c->wev == NULL)
-				c->wev = event_new(event_get_base(c->rev),
-				    c->fd, EV_WRITE | EV_PERSIST,
-				    conn_write_cb, c);
-			event_add(c->wev, NULL);
-			c->waiting = 1;
-		}
+		conn_wait_write(c);
 		break;
 	}
 	return (conn_written(c));
@@ -280,6 +289,92 @@ conn_write(struct conn *c, const void *data, size_t len)
 	if (c->fd == -1 || c->closing)
 		return (-1);
 	fcgi_stdout(conn_output(c), c->stream_id, data, len);
+	return (0);
+}
+
+static void
+conn_fcgi_header(uint8_t *h, uint16_t id, size_t len)
+{
+	h[0] = FCGI_VERSION_1;
+	h[1] = FCGI_STDOUT;
+	h[2] = (uint8_t)(id >> 8);
+	h[3] = (uint8_t)id;
+	h[4] = (uint8_t)(len >> 8);
+	h[5] = (uint8_t)len;
+	h[6] = h[7] = 0;
+}
+
+/* Queues what writev left of iov (after done bytes) and of frames. */
+static void
+conn_write_rest(struct conn *c, const struct iovec *iov, int niov,
+    size_t done, const struct iovec *frames, int nframes)
+{
+	struct evbuffer	*out = conn_output(c);
+	int		 i;
+
+	for (i = 0; i < niov; i++) {
+		if (done >= iov[i].iov_len) {
+			done -= iov[i].iov_len;
+			continue;
+		}
+		evbuffer_add(out, (const uint8_t *)iov[i].iov_base + done,
+		    iov[i].iov_len - done);
+		done = 0;
+	}
+	for (i = 0; i < nframes; i++)
+		fcgi_stdout(out, c->stream_id, frames[i].iov_base,
+		    frames[i].iov_len);
+}
+
+/* Writes frames (each one STDOUT record) to a stream straight from the
+ * caller's memory when nothing is queued before them; what the kernel
+ * does not take is queued. -1: not written, c is closing or gone. */
+int
+conn_write_frames(struct conn *c, const struct iovec *frames, int n)
+{
+	struct iovec	 iov[2 * CONN_IOV_FRAMES];
+	uint8_t		 hdr[CONN_IOV_FRAMES][FCGI_HEADER_LEN];
+	size_t		 total;
+	ssize_t		 w;
+	int		 i, k;
+
+	if (c->fd == -1 || c->closing)
+		return (-1);
+	for (i = 0; i < n; i++)
+		if (frames[i].iov_len == 0 ||
+		    frames[i].iov_len > FCGI_MAX_LENGTH)
+			break;
+	if (i < n || conn_pending(c) > 0 || c->waiting) {
+		conn_write_rest(c, NULL, 0, 0, frames, n);
+		return (0);
+	}
+	while (n > 0) {
+		total = 0;
+		for (i = k = 0; i < n && i < CONN_IOV_FRAMES; i++) {
+			conn_fcgi_header(hdr[i], c->stream_id,
+			    frames[i].iov_len);
+			iov[k].iov_base = hdr[i];
+			iov[k++].iov_len = FCGI_HEADER_LEN;
+			iov[k++] = frames[i];
+			total += FCGI_HEADER_LEN + frames[i].iov_len;
+		}
+		w = writev(c->fd, iov, k);
+		if (w == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR) {
+			log_debug("write: %s; closing", strerror(errno));
+			conn_free(c);
+			return (-1);
+		}
+		if (w == -1)
+			w = 0;
+		if ((size_t)w < total) {
+			conn_write_rest(c, iov, k, w, frames + i, n - i);
+			conn_wait_write(c);
+			return (0);
+		}
+		frames += i;
+		n -= i;
+	}
 	return (0);
 }
 

@@ -46,7 +46,7 @@ tail_run(void)
 	do {
 		n = store_event_range(store, last_id, 0, NULL, NULL, NULL, NULL,
 		    TAIL_BATCH, tail_row, NULL);
-		conn_flush_all();	/* one write per stream per batch */
+		broker_flush();	/* one write per stream per batch */
 	} while (n == TAIL_BATCH);
 	if (n < 0)
 		log_warn("reading the event log failed; will retry");
