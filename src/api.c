@@ -414,6 +414,8 @@ rec_hooks(struct worker *w, struct rec_arg *a, struct error *err)
 	json_object	*o, *fields;
 	int		 rc;
 
+	if (!hooks_app_has(ctx->realm, ctx->app))
+		return (0);
 	if ((o = json_tokener_parse(a->json)) == NULL)
 		return (error_set(err, ERR_INTERNAL, "record JSON"));
 	rc = hooks_before(w, a->what, ctx->realm, ctx->app, ctx->collection,
@@ -541,7 +543,8 @@ rec_write(struct api_ctx *ctx, struct rec_arg *a,
 
 	rc = api_write(ctx, apply, a);
 	if (rc == 0) {
-		if ((o = json_tokener_parse(a->json)) != NULL) {
+		if (hooks_app_has(ctx->realm, ctx->app) &&
+		    (o = json_tokener_parse(a->json)) != NULL) {
 			hooks_after(ctx->worker, a->what, ctx->realm, ctx->app,
 			    ctx->collection, o);
 			json_object_put(o);

@@ -511,6 +511,8 @@ void		 tail_free(void);
 struct hooks	*hooks_new(void);
 void		 hooks_free(struct hooks *);
 void		 hooks_reload_all(void);	/* SIGHUP */
+/* Whether the app has any hooks loaded (any thread). */
+int		 hooks_app_has(const char *realm, const char *app);
 /* Before a write, inside its transaction (writer thread). record is the
  * API's JSON of the record and may be changed. 0, or -1 with err set. */
 int		 hooks_before(struct worker *, const char *what, const char *realm,

@@ -1283,6 +1283,20 @@ hooks_reload_all(void)
 	pthread_mutex_unlock(&hooks_reload_lock);
 }
 
+/* Whether the app has hooks loaded; lets writes skip building a record
+ * object for nobody. */
+int
+hooks_app_has(const char *realm, const char *app)
+{
+	int	 has;
+
+	pthread_once(&hooks_once, hooks_first_load);
+	pthread_mutex_lock(&hooks_lock);
+	has = hooks_find(hooks_apps, hooks_napps, realm, app) != NULL;
+	pthread_mutex_unlock(&hooks_lock);
+	return (has);
+}
+
 int
 hooks_before(struct worker *w, const char *what, const char *realm,
     const char *app, const char *coll, json_object *record, struct error *err)
