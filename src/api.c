@@ -532,41 +532,104 @@ apply_delete(struct worker *w, struct write_op *op)
 	return (rc);
 }
 
-/* Runs a record write, the after-hooks, and replies. */
+/* A record write in flight: the worker hands it to the writer and is free
+ * again; the writer replies when the write is committed. */
+struct rec_job {
+	struct api_ctx	 ctx;		/* a copy: the worker's frame is gone */
+	struct rec_arg	 a;
+	struct write_op	 op;
+	int		 status;
+};
+
+static void
+rec_job_free(struct rec_job *j)
+{
+	if (j->a.input != NULL)
+		json_object_put(j->a.input);
+	record_clear(&j->a.rec);
+	free(j->a.json);
+	free(j);
+}
+
+static void
+rec_reply(struct rec_job *j)
+{
+	struct api_ctx	*ctx = &j->ctx;
+	char		*loc;
+
+	if (j->status == 201) {
+		xasprintf(&loc, "/api/realms/%s/apps/%s/collections/%s"
+		    "/records/%s", ctx->realm, ctx->app, ctx->collection,
+		    j->a.rec.id);
+		reply_header(ctx->req, "Location", loc);
+		free(loc);
+	}
+	if (j->status == 204)
+		reply_empty(ctx->req, 204);
+	else
+		reply_raw_json(ctx->req, j->status, j->a.json,
+		    strlen(j->a.json));
+}
+
+/* A worker runs the after-hooks, then the reply goes out. */
+static void
+rec_after(struct worker *w, struct request *req)
+{
+	struct rec_job	*j = req->after_arg;
+	struct api_ctx	*ctx = &j->ctx;
+	json_object	*o;
+
+	if ((o = json_tokener_parse(j->a.json)) != NULL) {
+		hooks_after(w, j->a.what, ctx->realm, ctx->app, ctx->collection,
+		    o);
+		json_object_put(o);
+	}
+	rec_job_free(j);
+	server_complete(req);
+}
+
+/* The writer thread: the write is committed or refused. */
+static void
+rec_done(struct write_op *op)
+{
+	struct rec_job	*j = (struct rec_job *)((char *)op -
+			    offsetof(struct rec_job, op));
+	struct request	*req = j->ctx.req;
+
+	if (op->rc != 0) {
+		reply_error(req);
+		rec_job_free(j);
+		server_complete(req);
+		return;
+	}
+	rec_reply(j);
+	if (!server_stopping() && hooks_app_has(j->ctx.realm, j->ctx.app)) {
+		req->after = rec_after;
+		req->after_arg = j;
+		worker_enqueue(req);
+		return;
+	}
+	rec_job_free(j);
+	server_complete(req);
+}
+
+/* Hands a record write to the writer; the request completes there. */
 static int
 rec_write(struct api_ctx *ctx, struct rec_arg *a,
     int (*apply)(struct worker *, struct write_op *), int status)
 {
-	json_object	*o;
-	char		*loc;
-	int		 rc;
+	struct rec_job	*j = xcalloc(1, sizeof *j);
 
-	rc = api_write(ctx, apply, a);
-	if (rc == 0) {
-		if (hooks_app_has(ctx->realm, ctx->app) &&
-		    (o = json_tokener_parse(a->json)) != NULL) {
-			hooks_after(ctx->worker, a->what, ctx->realm, ctx->app,
-			    ctx->collection, o);
-			json_object_put(o);
-		}
-		if (status == 201) {
-			xasprintf(&loc, "/api/realms/%s/apps/%s/collections/%s"
-			    "/records/%s", ctx->realm, ctx->app,
-			    ctx->collection, a->rec.id);
-			reply_header(ctx->req, "Location", loc);
-			free(loc);
-		}
-		if (status == 204)
-			reply_empty(ctx->req, 204);
-		else
-			reply_raw_json(ctx->req, status, a->json,
-			    strlen(a->json));
-	}
-	if (a->input != NULL)
-		json_object_put(a->input);
-	record_clear(&a->rec);
-	free(a->json);
-	return (rc);
+	j->ctx = *ctx;
+	j->a = *a;
+	j->a.ctx = &j->ctx;
+	j->status = status;
+	j->op.apply = apply;
+	j->op.arg = &j->a;
+	j->op.err = &ctx->req->err;
+	j->op.done_cb = rec_done;
+	writer_submit_async(&j->op);
+	return (API_PENDING);
 }
 
 int

@@ -35,6 +35,7 @@ struct bufferevent;
 struct sqlite3;
 struct sqlite3_stmt;
 struct stream;
+struct worker;
 struct conn;
 struct store;
 struct hooks;
@@ -170,6 +171,10 @@ struct request {
 		int64_t	 last_id;
 	} spec;
 
+	/* Set when the request goes back to a worker after its write. */
+	void		(*after)(struct worker *, struct request *);
+	void		*after_arg;
+
 	struct request	*next;		/* queue link */
 };
 
@@ -237,6 +242,8 @@ struct write_op {
 	struct error	*err;
 	int		 rc;		/* apply's result, -1 if the commit failed */
 	sem_t		 done;		/* posted by the writer */
+	/* Set for writer_submit_async: called by the writer instead. */
+	void		(*done_cb)(struct write_op *);
 	struct write_op	*next;
 };
 
@@ -337,8 +344,9 @@ int		 request_query(struct request *, const char *key, char *out, size_t);
 
 /* route.c */
 struct route_match;
-/* Runs the handler for the request; fills req->out. */
-void		 route_dispatch(struct worker *, struct request *);
+/* Runs the handler for the request; fills req->out. Returns API_PENDING
+ * when the request completes elsewhere (a write in the writer's hands). */
+int		 route_dispatch(struct worker *, struct request *);
 /* Splits a path into percent-decoded segments; -1 if malformed. */
 int		 route_split(const char *path, char segs[][256],
 		    int max);
@@ -356,7 +364,9 @@ int		 error_status(enum err);
 const char	*error_code(enum err);
 const char	*status_text(int);
 
-/* api.c: the handlers, named by the route table. */
+/* api.c: the handlers, named by the route table. They return 0, -1 with
+ * req->err set, or API_PENDING. */
+#define API_PENDING	1
 struct api_ctx {
 	struct worker	*worker;
 	struct request	*req;
@@ -469,6 +479,8 @@ int		 writer_start(void);
 void		 writer_stop(void);
 /* Runs op in the next group commit and waits for it. */
 int		 writer_submit(struct write_op *);
+/* Runs op in the next group commit; op->done_cb is called after it. */
+void		 writer_submit_async(struct write_op *);
 /* Retention sweep, asked for by the loop's timer. */
 void		 writer_prune(void);
 

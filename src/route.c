@@ -332,14 +332,14 @@ route_find(struct api_ctx *ctx, char segs[][SEG_SIZE], int n)
 	return (NULL);
 }
 
-void
+int
 route_dispatch(struct worker *w, struct request *req)
 {
 	struct api_ctx		 ctx;
 	const struct route	*r;
 	const char		*uri;
 	char			 segs[MAX_SEGS][SEG_SIZE], path[4096];
-	int			 n;
+	int			 n, rc;
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.worker = w;
@@ -350,13 +350,13 @@ route_dispatch(struct worker *w, struct request *req)
 		error_set(&req->err, ERR_INTERNAL,
 		    "the web server sent no REQUEST_METHOD or REQUEST_URI");
 		reply_error(req);
-		return;
+		return (0);
 	}
 	if (req->too_large) {
 		error_set(&req->err, ERR_TOO_LARGE,
 		    "the body is larger than %zu bytes", cfg->max_body_size);
 		reply_error(req);
-		return;
+		return (0);
 	}
 	n = strcspn(uri, "?#");
 	if ((size_t)n >= sizeof path)
@@ -367,19 +367,21 @@ route_dispatch(struct worker *w, struct request *req)
 	if (n < 0) {
 		error_set(&req->err, ERR_NOT_FOUND, "no such endpoint");
 		reply_error(req);
-		return;
+		return (0);
 	}
 	if ((r = route_find(&ctx, segs, n)) == NULL) {
 		reply_error(req);
-		return;
+		return (0);
 	}
 	if (r->auth != NO_AUTH && store_read_begin(w->store) != STORE_OK) {
 		error_set(&req->err, ERR_BUSY, NULL);
 		reply_error(req);
-		return;
+		return (0);
 	}
-	if (route_run(&ctx, r, segs, n) == -1)
+	/* After API_PENDING req belongs to the writer: do not touch it. */
+	if ((rc = route_run(&ctx, r, segs, n)) == -1)
 		reply_error(req);
 	if (r->auth != NO_AUTH)
 		store_read_end(w->store);
+	return (rc == API_PENDING ? API_PENDING : 0);
 }

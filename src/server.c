@@ -400,6 +400,7 @@ server_teardown(void)
 	worker_stop();
 	server_complete_cb(-1, 0, NULL);	/* replies of the last requests */
 	writer_stop();
+	server_complete_cb(-1, 0, NULL);	/* and of the last writes */
 	conn_shutdown_all(1);
 	tail_free();
 	broker_free();

@@ -86,10 +86,14 @@ worker_main(void *arg)
 	struct request	*req;
 
 	while ((req = worker_take()) != NULL) {
+		if (req->after != NULL) {
+			req->after(w, req);	/* completes req */
+			continue;
+		}
 		if (req->out == NULL)
 			req->out = evbuffer_new();
-		route_dispatch(w, req);
-		server_complete(req);
+		if (route_dispatch(w, req) != API_PENDING)
+			server_complete(req);
 	}
 	return (NULL);
 }

@@ -137,7 +137,10 @@ writer_main(void *arg)
 		/* Each waiter has its own semaphore: no herd, no shared lock. */
 		for (op = batch; op != NULL; op = next) {
 			next = op->next;
-			sem_post(&op->done);
+			if (op->done_cb != NULL)
+				op->done_cb(op);
+			else
+				sem_post(&op->done);
 		}
 	}
 	return (NULL);
@@ -174,17 +177,30 @@ writer_stop(void)
 	writer = NULL;
 }
 
-int
-writer_submit(struct write_op *op)
+static void
+writer_queue(struct write_op *op)
 {
 	op->rc = -1;
 	op->next = NULL;
-	sem_init(&op->done, 0, 0);
 	pthread_mutex_lock(&writer_lock);
 	*queue_tail = op;
 	queue_tail = &op->next;
 	pthread_cond_signal(&writer_work);
 	pthread_mutex_unlock(&writer_lock);
+}
+
+void
+writer_submit_async(struct write_op *op)
+{
+	writer_queue(op);
+}
+
+int
+writer_submit(struct write_op *op)
+{
+	op->done_cb = NULL;
+	sem_init(&op->done, 0, 0);
+	writer_queue(op);
 	while (sem_wait(&op->done) == -1)
 		;	/* EINTR */
 	sem_destroy(&op->done);
