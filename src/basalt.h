@@ -41,7 +41,7 @@ struct store;
 struct hooks;
 
 /* Defaults, each overridable from basalt.conf. */
-#define DEFAULT_WORKERS			8
+#define DEFAULT_WORKERS			4
 #define DEFAULT_REQUEST_TIMEOUT		30
 #define DEFAULT_MAX_BODY_SIZE		(1024 * 1024)
 #define DEFAULT_HEARTBEAT_INTERVAL	15
@@ -194,6 +194,8 @@ struct grant {
 	int		 scopes;
 	char		 label[MAX_LABEL_LEN + 1];
 	int64_t		 expires_at;	/* unix seconds, 0 for never */
+	int64_t		 realm_id;
+	int64_t		 app_id;
 };
 
 /* The ids behind realm/app/collection names. */
@@ -436,6 +438,9 @@ int		 store_app_list(struct store *, const char *,
 /* Resolves names; on STORE_NOTFOUND *missing names what was not found. */
 int		 store_resolve(struct store *, const char *realm, const char *app,
 		    const char *coll, struct scope_ids *, const char **missing);
+/* The collection's id in the app, or STORE_NOTFOUND. */
+int		 store_collection_id(struct store *, int64_t app_id, const char *,
+		    int64_t *);
 int		 store_collection_create(struct store *, int64_t app_id, const char *,
 		    char created[TIMESTAMP_LEN + 1]);
 int		 store_collection_delete(struct store *, int64_t app_id, const char *);

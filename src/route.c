@@ -274,9 +274,19 @@ route_resolve(struct api_ctx *ctx)
 
 	if (ctx->realm[0] == '\0')
 		return (0);
-	rc = store_resolve(ctx->worker->store, ctx->realm, ctx->app,
-	    ctx->collection[0] != '\0' ? ctx->collection : NULL, &ctx->ids,
-	    &missing);
+	if (ctx->grant.app_id != 0) {
+		/* auth_allow matched the token's realm and app to the path's,
+		 * and the token lookup brought their ids. */
+		ctx->ids.realm_id = ctx->grant.realm_id;
+		ctx->ids.app_id = ctx->grant.app_id;
+		missing = "collection";
+		rc = ctx->collection[0] == '\0' ? STORE_OK :
+		    store_collection_id(ctx->worker->store, ctx->ids.app_id,
+		    ctx->collection, &ctx->ids.collection_id);
+	} else
+		rc = store_resolve(ctx->worker->store, ctx->realm, ctx->app,
+		    ctx->collection[0] != '\0' ? ctx->collection : NULL,
+		    &ctx->ids, &missing);
 	if (rc == STORE_OK)
 		return (0);
 	if (rc == STORE_BUSY)

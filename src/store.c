@@ -155,7 +155,7 @@ static const char *sql[S__COUNT] = {
 	[S_TOK_INSERT] = "INSERT INTO tokens (id, app_id, hash, scopes, label,"
 	    " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
 	[S_TOK_LOOKUP] = "SELECT t.id, r.name, a.name, t.scopes, t.label,"
-	    " t.expires_at, t.revoked_at FROM tokens t"
+	    " t.expires_at, t.revoked_at, r.id, a.id FROM tokens t"
 	    " JOIN apps a ON a.id = t.app_id JOIN realms r ON r.id = a.realm_id"
 	    " WHERE t.hash = ?",
 	[S_TOK_REVOKE] = "UPDATE tokens SET revoked_at = ?"
@@ -535,10 +535,19 @@ store_resolve(struct store *st, const char *realm, const char *app,
 	if (rc != STORE_OK || coll == NULL)
 		return (rc);
 	*missing = "collection";
-	s = stmt(st, S_COLL_ID);
-	sqlite3_bind_int64(s, 1, ids->app_id);
-	bind_text(s, 2, coll);
-	ids->collection_id = one_int(st, s, 0, &rc);
+	return (store_collection_id(st, ids->app_id, coll, &ids->collection_id));
+}
+
+int
+store_collection_id(struct store *st, int64_t app_id, const char *name,
+    int64_t *id)
+{
+	sqlite3_stmt	*s = stmt(st, S_COLL_ID);
+	int		 rc;
+
+	sqlite3_bind_int64(s, 1, app_id);
+	bind_text(s, 2, name);
+	*id = one_int(st, s, 0, &rc);
 	return (rc);
 }
 
@@ -842,6 +851,8 @@ store_token_lookup(struct store *st, const char *hash, struct grant *g,
 		    sizeof g->label);
 		g->expires_at = sqlite3_column_int64(s, 5);
 		*revoked_at = sqlite3_column_int64(s, 6);
+		g->realm_id = sqlite3_column_int64(s, 7);
+		g->app_id = sqlite3_column_int64(s, 8);
 	}
 	done(s);
 	if (rc == SQLITE_DONE)
