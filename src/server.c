@@ -369,8 +369,10 @@ server_setup(int fd)
 		return (-1);
 	}
 	evutil_make_socket_nonblocking(fd);
+	/* Backlog 0: the socket listens already, with LISTEN_BACKLOG or the
+	 * spawner's; -1 would make libevent listen again with 128. */
 	listener = evconnlistener_new(base, server_accept_cb, NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (listener == NULL) {
 		log_error("cannot listen on fd %d", fd);
 		return (-1);
