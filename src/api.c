@@ -464,6 +464,24 @@ apply_create(struct worker *w, struct write_op *op)
 	return (rec_event(w, a, "record_created", a->json, op->err));
 }
 
+/* The record as stored now, inside the write's transaction. */
+static int
+rec_load(struct worker *w, struct rec_arg *a, struct error *err)
+{
+	struct api_ctx	*ctx = a->ctx;
+	int		 rc;
+
+	record_clear(&a->rec);
+	free(a->json);
+	a->json = NULL;
+	rc = store_record_get(w->store, ctx->ids.collection_id, ctx->record_id,
+	    &a->rec);
+	if (rc != STORE_OK)
+		return (store_fail(err, rc, "record"));
+	strlcpy_b(a->rec.collection, ctx->collection, sizeof a->rec.collection);
+	return (0);
+}
+
 static int
 apply_update(struct worker *w, struct write_op *op)
 {
@@ -473,14 +491,8 @@ apply_update(struct worker *w, struct write_op *op)
 	int64_t		 now = time_now_ms();
 	int		 rc;
 
-	record_clear(&a->rec);
-	free(a->json);
-	a->json = NULL;
-	rc = store_record_get(w->store, ctx->ids.collection_id, ctx->record_id,
-	    &a->rec);
-	if (rc != STORE_OK)
-		return (store_fail(op->err, rc, "record"));
-	strlcpy_b(a->rec.collection, ctx->collection, sizeof a->rec.collection);
+	if (rec_load(w, a, op->err) == -1)
+		return (-1);
 	if (a->patch) {
 		fields = json_tokener_parse(a->rec.fields);
 		if (fields == NULL)
@@ -511,14 +523,8 @@ apply_delete(struct worker *w, struct write_op *op)
 	char		*data;
 	int		 rc;
 
-	record_clear(&a->rec);
-	free(a->json);
-	a->json = NULL;
-	rc = store_record_get(w->store, ctx->ids.collection_id, ctx->record_id,
-	    &a->rec);
-	if (rc != STORE_OK)
-		return (store_fail(op->err, rc, "record"));
-	strlcpy_b(a->rec.collection, ctx->collection, sizeof a->rec.collection);
+	if (rec_load(w, a, op->err) == -1)
+		return (-1);
 	a->json = api_record_json(&a->rec);
 	if (rec_hooks(w, a, op->err) == -1)
 		return (-1);
