@@ -204,7 +204,8 @@ topic_queue(struct topic *t, int64_t id, char *frame, size_t len)
 	}
 	if (t->nframes == t->framecap) {
 		t->framecap = t->framecap == 0 ? 16 : t->framecap * 2;
-		t->frames = xrealloc(t->frames, t->framecap * sizeof *t->frames);
+		t->frames = xrealloc(t->frames,
+		    t->framecap * sizeof *t->frames);
 		t->ids = xrealloc(t->ids, t->framecap * sizeof *t->ids);
 	}
 	t->frames[t->nframes].iov_base = frame;

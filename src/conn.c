@@ -46,8 +46,8 @@ struct conn {
 	struct event		*rev;
 	struct event		*wev;		/* made on the first EAGAIN */
 	struct event		*deadline;
-	struct evbuffer		*in;		/* only while input is partial */
-	struct evbuffer		*out;		/* only while output is queued */
+	struct evbuffer		*in;		/* while input is partial */
+	struct evbuffer		*out;		/* while output is queued */
 	struct request		*req;		/* being read, or at a worker */
 	int			 busy;		/* req is at a worker */
 	int			 closing;	/* close once output is flushed */
