@@ -31,7 +31,6 @@
 
 struct evbuffer;
 struct event_base;
-struct bufferevent;
 struct sqlite3;
 struct sqlite3_stmt;
 struct stream;
