@@ -65,6 +65,7 @@ struct hooks;
 #define WRITER_BATCH_MAX	256	/* writes committed together */
 #define REPLAY_BATCH		256	/* events read per replay step */
 #define TAIL_BATCH		1024	/* events read per tail step */
+#define FLUSH_STREAMS		1024	/* streams written per loop turn */
 #define TAIL_POLL_MS		10	/* look for other processes' commits */
 #define PRUNE_INTERVAL		60	/* seconds between retention sweeps */
 #define STREAM_LOW_WATER	(64 * 1024)	/* replay resumes below this */

@@ -18,11 +18,19 @@
  * event (framed once, written to every live stream of its topics),
  * heartbeats, the replay that brings a resuming stream up to the live
  * position, and closing streams whose client stopped reading. Everything
- * here runs on the event loop thread. */
+ * here runs on the event loop thread.
+ *
+ * Fan-out goes in passes over a topic's streams, FLUSH_STREAMS at a time
+ * per turn of the loop, so that requests are still read and answered
+ * while thousands of streams are written. Events that arrive during a
+ * pass are written together with the older ones to the streams the pass
+ * has not reached yet: one write for several events, the busier the
+ * loop the more. */
 
 #include <sys/queue.h>
 #include <sys/uio.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +42,13 @@
 
 #define TOPIC_BUCKETS	4096
 
+/* An event framed for SSE, shared by the topics it goes to. */
+struct frame {
+	int			 refs;
+	size_t			 len;
+	char			 data[];
+};
+
 struct topic {
 	char			*key;		/* realm/app/coll[/record] */
 	char			 realm[MAX_NAME_LEN + 1];
@@ -41,11 +56,15 @@ struct topic {
 	char			 collection[MAX_NAME_LEN + 1];
 	char			 record_id[ULID_LEN + 1];
 	TAILQ_HEAD(, stream)	 streams;
-	int			 publishing;	/* has frames of this batch */
-	struct iovec		*frames;	/* this batch's, in id order */
-	int64_t			*ids;
+	int			 publishing;	/* on the pending list */
+	struct frame		**frames;	/* not yet written to all */
+	struct iovec		*iov;		/* the same, for writev */
+	int64_t			*ids;		/* their ids, ascending */
 	int			 nframes, framecap;
-	struct topic		*batch_next;
+	struct stream		*cursor;	/* the pass's next stream */
+	int			 in_pass;
+	int64_t			 pass_upto;	/* every stream has these */
+	TAILQ_ENTRY(topic)	 pending;
 	struct topic		*next;		/* hash chain */
 };
 
@@ -61,12 +80,10 @@ struct stream {
 };
 
 static struct topic		*buckets[TOPIC_BUCKETS];
-static struct topic		*batch_topics;	/* with frames to write */
-static char			**batch_frames;	/* freed after the batch */
-static int			 nbatch_frames, batch_cap;
+static TAILQ_HEAD(, topic)	 pending = TAILQ_HEAD_INITIALIZER(pending);
 static TAILQ_HEAD(, stream)	 all_streams = TAILQ_HEAD_INITIALIZER(all_streams);
 static TAILQ_HEAD(, stream)	 replay_queue = TAILQ_HEAD_INITIALIZER(replay_queue);
-static struct event		*heartbeat_ev, *replay_ev;
+static struct event		*heartbeat_ev, *replay_ev, *flush_ev;
 static struct store		*store;
 static int64_t			 head;		/* the last event published */
 static int			 nstreams;
@@ -193,81 +210,159 @@ frame_event(const struct event_row *ev, size_t *len)
 	return (f);
 }
 
-/* Keeps a frame of the batch for broker_flush. */
+static struct frame *
+frame_new(const struct event_row *ev)
+{
+	struct frame	*f;
+	int		 n;
+
+	n = snprintf(NULL, 0, "id: %lld\nevent: %s\ndata: %.*s\n\n",
+	    (long long)ev->id, ev->type, (int)ev->data_len, ev->data);
+	f = xmalloc(sizeof *f + (size_t)n + 1);
+	snprintf(f->data, (size_t)n + 1, "id: %lld\nevent: %s\ndata: %.*s\n\n",
+	    (long long)ev->id, ev->type, (int)ev->data_len, ev->data);
+	f->len = (size_t)n;
+	f->refs = 0;
+	return (f);
+}
+
 static void
-topic_queue(struct topic *t, int64_t id, char *frame, size_t len)
+frame_unref(struct frame *f)
+{
+	if (--f->refs == 0)
+		free(f);
+}
+
+/* Adds a frame to t's pending ones. */
+static void
+topic_queue(struct topic *t, int64_t id, struct frame *f)
 {
 	if (!t->publishing) {
 		t->publishing = 1;
-		t->batch_next = batch_topics;
-		batch_topics = t;
+		TAILQ_INSERT_TAIL(&pending, t, pending);
 	}
 	if (t->nframes == t->framecap) {
 		t->framecap = t->framecap == 0 ? 16 : t->framecap * 2;
 		t->frames = xrealloc(t->frames,
 		    t->framecap * sizeof *t->frames);
+		t->iov = xrealloc(t->iov, t->framecap * sizeof *t->iov);
 		t->ids = xrealloc(t->ids, t->framecap * sizeof *t->ids);
 	}
-	t->frames[t->nframes].iov_base = frame;
-	t->frames[t->nframes].iov_len = len;
+	f->refs++;
+	t->frames[t->nframes] = f;
+	t->iov[t->nframes].iov_base = f->data;
+	t->iov[t->nframes].iov_len = f->len;
 	t->ids[t->nframes++] = id;
 }
 
-/* Writes the batch's frames to every live stream of t that lacks them:
- * one write per stream. */
+/* Drops the frames every stream of t has (ids up to upto). */
 static void
-topic_flush(struct topic *t)
+topic_drop(struct topic *t, int64_t upto)
 {
-	struct stream	*s, *next;
-	int		 i;
+	int	 i, k;
 
-	for (s = TAILQ_FIRST(&t->streams); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, entry);
-		if (!s->live)
-			continue;
-		for (i = 0; i < t->nframes && t->ids[i] <= s->last_id; i++)
-			continue;
-		if (i == t->nframes)
-			continue;
-		if (conn_write_frames(s->conn, t->frames + i,
-		    t->nframes - i) == -1)
-			continue;	/* closing or gone */
-		s->last_id = t->ids[t->nframes - 1];
-		stream_check(s);
+	for (k = 0; k < t->nframes && t->ids[k] <= upto; k++)
+		frame_unref(t->frames[k]);
+	for (i = k; i < t->nframes; i++) {
+		t->frames[i - k] = t->frames[i];
+		t->iov[i - k] = t->iov[i];
+		t->ids[i - k] = t->ids[i];
+	}
+	t->nframes -= k;
+	if (t->nframes == 0) {
+		free(t->frames);
+		free(t->iov);
+		free(t->ids);
+		t->frames = NULL;
+		t->iov = NULL;
+		t->ids = NULL;
+		t->framecap = 0;
 	}
 }
 
-/* The end of a batch of events: each stream gets its frames in one
- * write. */
+/* Writes to s, in one write, the frames of t it lacks. */
+static void
+topic_write(struct topic *t, struct stream *s)
+{
+	int	 i;
+
+	if (!s->live || t->ids[t->nframes - 1] <= s->last_id)
+		return;
+	for (i = 0; i < t->nframes && t->ids[i] <= s->last_id; i++)
+		continue;
+	if (conn_write_frames(s->conn, t->iov + i, t->nframes - i) == -1)
+		return;		/* closing or gone */
+	s->last_id = t->ids[t->nframes - 1];
+	stream_check(s);
+}
+
+/* Goes on with t's pass for at most *budget streams. Returns 1 when the
+ * pass ended and t has nothing more to write. */
+static int
+topic_pump(struct topic *t, int *budget)
+{
+	struct stream	*s;
+
+	if (!t->in_pass) {
+		t->in_pass = 1;
+		t->cursor = TAILQ_FIRST(&t->streams);
+		t->pass_upto = t->ids[t->nframes - 1];
+	}
+	while ((s = t->cursor) != NULL && *budget > 0) {
+		t->cursor = TAILQ_NEXT(s, entry);
+		(*budget)--;
+		topic_write(t, s);
+	}
+	if (t->cursor != NULL)
+		return (0);
+	/* Every stream of the pass has its frames up to pass_upto; newer
+	 * ones arrived during the pass and need another. */
+	t->in_pass = 0;
+	topic_drop(t, t->pass_upto);
+	return (t->nframes == 0);
+}
+
+/* Writes pending frames to at most budget streams (all if -1). */
+static void
+broker_pump(int budget)
+{
+	struct topic	*t;
+	int		 left = budget < 0 ? INT_MAX : budget;
+
+	while (left > 0 && (t = TAILQ_FIRST(&pending)) != NULL) {
+		TAILQ_REMOVE(&pending, t, pending);
+		if (topic_pump(t, &left)) {
+			t->publishing = 0;
+			topic_release(t);
+		} else
+			TAILQ_INSERT_TAIL(&pending, t, pending);
+	}
+	if (!TAILQ_EMPTY(&pending) && flush_ev != NULL)
+		event_active(flush_ev, EV_READ, 0);
+	conn_flush_all();	/* what was queued behind unsent output */
+}
+
+static void
+broker_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	broker_pump(FLUSH_STREAMS);
+}
+
+/* The end of a batch of events: streams get their frames, one write per
+ * stream for all the frames it lacks. */
 void
 broker_flush(void)
 {
-	struct topic	*t;
-	int		 i;
-
-	while ((t = batch_topics) != NULL) {
-		batch_topics = t->batch_next;
-		topic_flush(t);
-		free(t->frames);
-		free(t->ids);
-		t->frames = NULL;
-		t->ids = NULL;
-		t->nframes = t->framecap = 0;
-		t->publishing = 0;
-		topic_release(t);
-	}
-	for (i = 0; i < nbatch_frames; i++)
-		free(batch_frames[i]);
-	nbatch_frames = 0;
-	conn_flush_all();	/* what was queued behind unsent output */
+	broker_pump(FLUSH_STREAMS);
 }
 
 void
 broker_publish(const struct event_row *ev)
 {
 	struct topic	*t;
-	char		 key[512], *frame = NULL;
-	size_t		 len = 0;
+	struct frame	*f = NULL;
+	char		 key[512];
 	int		 pass;
 
 	for (pass = 0; pass < 2; pass++) {
@@ -277,16 +372,9 @@ broker_publish(const struct event_row *ev)
 		    pass == 1 ? ev->record_id : NULL);
 		if ((t = topic_find(key)) == NULL)
 			continue;
-		if (frame == NULL) {
-			frame = frame_event(ev, &len);
-			if (nbatch_frames == batch_cap) {
-				batch_cap = batch_cap == 0 ? 64 : batch_cap * 2;
-				batch_frames = xrealloc(batch_frames,
-				    batch_cap * sizeof *batch_frames);
-			}
-			batch_frames[nbatch_frames++] = frame;
-		}
-		topic_queue(t, ev->id, frame, len);
+		if (f == NULL)
+			f = frame_new(ev);
+		topic_queue(t, ev->id, f);
 	}
 	head = ev->id;
 }
@@ -450,6 +538,8 @@ broker_stream_closed(struct stream *s)
 	struct topic	*t = s->topic;
 
 	replay_queue_remove(s);
+	if (t->cursor == s)
+		t->cursor = TAILQ_NEXT(s, entry);
 	TAILQ_REMOVE(&t->streams, s, entry);
 	TAILQ_REMOVE(&all_streams, s, all);
 	__atomic_sub_fetch(&nstreams, 1, __ATOMIC_RELAXED);
@@ -498,6 +588,7 @@ broker_init(struct event_base *base, struct store *st)
 	heartbeat_ev = event_new(base, -1, EV_PERSIST, broker_heartbeat_cb,
 	    NULL);
 	replay_ev = event_new(base, -1, 0, broker_replay_cb, NULL);
+	flush_ev = event_new(base, -1, 0, broker_flush_cb, NULL);
 	broker_heartbeat_arm();
 }
 
@@ -507,6 +598,7 @@ broker_end_all(void)
 {
 	struct stream	*s;
 
+	broker_pump(-1);	/* what the streams are owed, first */
 	while ((s = TAILQ_FIRST(&all_streams)) != NULL)
 		conn_end(s->conn);	/* calls broker_stream_closed */
 }
@@ -516,15 +608,14 @@ broker_free(void)
 {
 	struct stream	*s;
 
-	broker_flush();
-	free(batch_frames);
-	batch_frames = NULL;
-	batch_cap = 0;
+	broker_pump(-1);
 	while ((s = TAILQ_FIRST(&all_streams)) != NULL)
 		conn_close(s->conn);
 	if (heartbeat_ev != NULL)
 		event_free(heartbeat_ev);
 	if (replay_ev != NULL)
 		event_free(replay_ev);
-	heartbeat_ev = replay_ev = NULL;
+	if (flush_ev != NULL)
+		event_free(flush_ev);
+	heartbeat_ev = replay_ev = flush_ev = NULL;
 }

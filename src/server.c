@@ -278,6 +278,7 @@ server_stop(void)
 	log_info("stopping: finishing requests and ending %d streams",
 	    broker_count());
 	evconnlistener_disable(listener);
+	tail_run();		/* events committed until now go out first */
 	broker_end_all();
 	evtimer_add(stop_check_ev, &tv);
 }
