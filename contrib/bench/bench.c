@@ -36,7 +36,7 @@
 
 #include "bench.h"
 
-struct event_base	*base;
+__thread struct event_base	*base;
 
 static void
 usage(void)
@@ -67,6 +67,22 @@ usage(void)
 "  --pid P[,P...]     processes whose CPU and RSS to report\n"
 "  -v                 a line per second while publishing\n");
 	exit(1);
+}
+
+/* Without a precise timer libevent may use a coarse clock, and the
+ * publish schedule would slip by a few milliseconds. */
+struct event_base *
+bench_base_new(void)
+{
+	struct event_config	*ecfg;
+	struct event_base	*b;
+
+	if ((ecfg = event_config_new()) == NULL ||
+	    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER) == -1 ||
+	    (b = event_base_new_with_config(ecfg)) == NULL)
+		errx(1, "event_base_new failed");
+	event_config_free(ecfg);
+	return (b);
 }
 
 uint64_t
@@ -320,7 +336,6 @@ int
 main(int argc, char **argv)
 {
 	struct options	 o;
-	struct event_config *ecfg;
 	const char	*mode;
 	int		 rc, counts[8];
 
@@ -349,13 +364,7 @@ main(int argc, char **argv)
 		return (ceiling_run(counts[0], (int)(o.seconds > 0 ?
 		    o.seconds : 5), o.size_set ? o.size : 250));
 	}
-	/* Without a precise timer libevent may use a coarse clock, and the
-	 * publish schedule would slip by a few milliseconds. */
-	if ((ecfg = event_config_new()) == NULL ||
-	    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER) == -1 ||
-	    (base = event_base_new_with_config(ecfg)) == NULL)
-		errx(1, "event_base_new failed");
-	event_config_free(ecfg);
+	base = bench_base_new();
 	if (strcmp(mode, "fanout") == 0)
 		rc = run_fanout(&o, 0);
 	else if (strcmp(mode, "idle") == 0)

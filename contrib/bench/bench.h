@@ -73,6 +73,7 @@ struct client {
 	struct event		*wev;
 	int			 busy;		/* a request is out */
 	unsigned		 gen;		/* changes when a response ends */
+	uint64_t		 rtime;		/* when the last read(2) returned */
 
 	char			*out;		/* unsent request bytes */
 	size_t			 outlen;
@@ -134,7 +135,9 @@ struct procstat {
 };
 
 /* bench.c */
-extern struct event_base	*base;
+/* The calling thread's loop: the publisher has one of its own. */
+extern __thread struct event_base	*base;
+struct event_base	*bench_base_new(void);
 uint64_t	 now_ns(void);
 void		*xcalloc(size_t, size_t);
 void		*xrealloc(void *, size_t);

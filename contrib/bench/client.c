@@ -57,7 +57,8 @@ struct buf {
 	size_t	 cap;
 };
 
-static char	 readbuf[BENCH_READ_SIZE];
+/* Per thread: the publisher reads on its own thread. */
+static __thread char	 readbuf[BENCH_READ_SIZE];
 
 static void	 client_finish(struct client *, int);
 
@@ -487,6 +488,7 @@ client_readcb(evutil_socket_t fd, short what, void *arg)
 			client_eof(c);
 			return;
 		}
+		c->rtime = now_ns();
 		if (c->t->proto == PROTO_FCGI)
 			rc = fcgi_feed(c, readbuf, n);
 		else
