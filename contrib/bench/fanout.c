@@ -19,6 +19,12 @@
  * schedule, publish-to-receive latency and an exact account of every
  * delivery (missing, duplicated, out of order); and idle runs that only
  * hold streams open and watch the server's memory and CPU.
+ *
+ * The publisher runs on a thread and a loop of its own, so that a burst
+ * of subscriber reads never delays a publish that is due. While it runs,
+ * the fields it shares with the main thread (sent, answered, pub_ok,
+ * t_last_sent, t_last_answer, pub_stop) are read and written with atomic
+ * builtins; everything else it touches is its own until it is joined.
  */
 
 #include <sys/types.h>
@@ -26,6 +32,7 @@
 #include <err.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,8 +101,10 @@ static struct fan {
 	uint64_t	 t_last_answer;
 	char		*pad;
 	struct event	*pub_timer;
+	pthread_t	 pub_thread;
+	int		 pub_stop;	/* the main thread gives up on answers */
 
-	uint64_t	 now;
+	uint64_t	 now;		/* main thread: when the read returned */
 	struct hist	 lat;
 	struct hist	 publat;
 	uint64_t	 deliveries;
@@ -104,6 +113,10 @@ static struct fan {
 	uint64_t	 first_delivery;
 	uint64_t	 last_delivery;
 } F;
+
+/* Fields the publisher thread shares with the main thread. */
+#define SHARED_GET(f)		__atomic_load_n(&(f), __ATOMIC_ACQUIRE)
+#define SHARED_SET(f, v)	__atomic_store_n(&(f), (v), __ATOMIC_RELEASE)
 
 /* Runs the loop until cond() holds or seconds pass; 0 if cond held. */
 static int (*loop_cond)(void);
@@ -231,7 +244,7 @@ sub_body(struct client *c, const char *buf, size_t len)
 {
 	struct sub	*s = c->arg;
 
-	F.now = now_ns();
+	F.now = c->rtime;
 	sse_feed(&s->sse, buf, len);
 }
 
@@ -331,15 +344,15 @@ pub_done(struct client *c, int error)
 {
 	struct pub	*p = c->arg;
 	int		 ok = !error && c->status >= 200 && c->status < 300;
+	uint64_t	 now = now_ns();
 
-	F.now = now_ns();
-	F.t_last_answer = F.now;
-	F.answered++;
-	hist_add(&F.publat, F.now - p->sched);
+	hist_add(&F.publat, now - p->sched);
 	F.pub_state[p->seq] = ok ? 1 : 2;
+	SHARED_SET(F.t_last_answer, now);
 	if (ok)
-		F.pub_ok++;
-	else {
+		SHARED_SET(F.pub_ok, F.pub_ok + 1);
+	SHARED_SET(F.answered, F.answered + 1);
+	if (!ok) {
 		F.pub_fail++;
 		F.last_pub_status = error ? -1 : c->status;
 	}
@@ -388,11 +401,12 @@ pub_pump(void)
 		due = F.total;
 	while ((uint64_t)F.sent < due && (p = F.free_pubs) != NULL) {
 		F.free_pubs = p->next;
-		seq = F.sent++;
-		F.t_last_sent = now;
+		seq = F.sent;
+		SHARED_SET(F.sent, seq + 1);
+		SHARED_SET(F.t_last_sent, now);
 		if (pub_send(p, seq, F.t0 + (uint64_t)(seq * 1e9 /
 		    F.o->rate)) == -1) {
-			F.sent--;
+			SHARED_SET(F.sent, seq);
 			p->next = F.free_pubs;
 			F.free_pubs = p;
 			return;
@@ -400,22 +414,44 @@ pub_pump(void)
 	}
 }
 
+/* On the publisher thread: sends what is due; ends when all is answered. */
 static void
 pub_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	(void)arg;
-	pub_pump();
+	if (F.answered == F.total || SHARED_GET(F.pub_stop))
+		event_base_loopbreak(base);
+	else
+		pub_pump();
+}
+
+static void *
+pub_main(void *arg)
+{
+	struct timeval	 tv = { 0, 1000 };
+	int		 i;
+
+	(void)arg;
+	base = bench_base_new();
+	F.pub_timer = event_new(base, -1, EV_PERSIST, pub_tick, NULL);
+	event_add(F.pub_timer, &tv);
+	event_base_dispatch(base);
+	for (i = 0; i < F.o->pub_conc; i++)
+		client_close(&F.pubs[i].c);
+	event_free(F.pub_timer);
+	event_base_free(base);
+	return (NULL);
 }
 
 static int
 pub_finished(void)
 {
-	int64_t	 want = F.pub_ok * (int64_t)F.open;
+	int64_t	 answered = SHARED_GET(F.answered);
+	int64_t	 want = SHARED_GET(F.pub_ok) * (int64_t)F.open;
 
-	return (F.sent == F.total && F.answered == F.total &&
-	    (int64_t)F.unique >= want);
+	return (answered == F.total && (int64_t)F.unique >= want);
 }
 
 static void
@@ -541,13 +577,14 @@ print_ps(const char *when, const struct procstat *ps)
 static void
 fan_publish(struct procstat *peak)
 {
-	struct timeval	 tv = { 0, 1000 };
 	struct procstat	 ps;
-	uint64_t	 end, prev = 0, quiet;
+	uint64_t	 end, prev = 0, quiet, t;
+	int64_t		 sent;
 
 	F.t0 = now_ns() + 10000000;
-	F.pub_timer = event_new(base, -1, EV_PERSIST, pub_tick, NULL);
-	event_add(F.pub_timer, &tv);
+	if ((errno = pthread_create(&F.pub_thread, NULL, pub_main,
+	    NULL)) != 0)
+		err(1, "pthread_create");
 	end = F.t0 + (uint64_t)(F.o->seconds * 1e9);
 	for (;;) {
 		if (loop_until(pub_finished, 1.0) == 0)
@@ -555,22 +592,26 @@ fan_publish(struct procstat *peak)
 		proc_read(F.o->pids, F.o->npids, &ps);
 		if (ps.rss_kb > peak->rss_kb)
 			*peak = ps;
+		sent = SHARED_GET(F.sent);
 		if (F.o->verbose)
 			printf("  t=%.0fs sent=%" PRId64 " deliveries/s=%" PRIu64
 			    " rss=%ldkB cpu=%.2fs\n", (now_ns() - F.t0) / 1e9,
-			    F.sent, F.deliveries - prev, ps.rss_kb, ps.cpu);
+			    sent, F.deliveries - prev, ps.rss_kb, ps.cpu);
 		prev = F.deliveries;
 		/* Late events are waited for as long as something moves. */
-		quiet = F.t_last_sent;
+		quiet = SHARED_GET(F.t_last_sent);
 		if (F.last_delivery > quiet)
 			quiet = F.last_delivery;
-		if (F.t_last_answer > quiet)
-			quiet = F.t_last_answer;
-		if (F.sent == F.total && now_ns() > end &&
+		if ((t = SHARED_GET(F.t_last_answer)) > quiet)
+			quiet = t;
+		if (sent == F.total && now_ns() > end &&
 		    now_ns() - quiet > (uint64_t)(F.o->drain * 1e9))
 			break;
 	}
-	event_free(F.pub_timer);
+	/* Answers still out after the drain are given up on. */
+	SHARED_SET(F.pub_stop, 1);
+	if ((errno = pthread_join(F.pub_thread, NULL)) != 0)
+		err(1, "pthread_join");
 }
 
 /* The server's figures at each stage of a run. */
