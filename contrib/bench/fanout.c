@@ -449,7 +449,9 @@ static int
 pub_finished(void)
 {
 	int64_t	 answered = SHARED_GET(F.answered);
-	int64_t	 want = SHARED_GET(F.pub_ok) * (int64_t)F.open;
+	/* Streams that ended still have what was read before the end; the
+	 * others may have more to read. */
+	int64_t	 want = SHARED_GET(F.pub_ok) * (int64_t)(F.open + F.ended);
 
 	return (answered == F.total && (int64_t)F.unique >= want);
 }
