@@ -299,6 +299,58 @@ else
 	skip_tests 3 "upstream: $WHY_MISSING"
 fi
 
+# ---------------------------------------------------------------- kept connections
+
+# nginx keeping its FastCGI connections to basalt open (fastcgi_keep_conn
+# and an upstream keepalive pool, as the README shows): requests reuse a
+# connection, a stream still gets its events, and its end (the client
+# leaving) does not disturb the requests after it.
+basalt_conns() {
+	ss -xH 2>/dev/null | grep -cF "$T/basalt.sock"
+}
+
+if have_server nginx && command -v ss >/dev/null 2>&1; then
+	NGINX_HTTP="upstream basalt { server unix:$T/basalt.sock; keepalive 8; }
+	fastcgi_keep_conn on;"
+	if basalt_start && nginx_start basalt; then
+		B=$URL/api/realms/acme/apps/web
+		n=0
+		for i in $(seq 1 20); do
+			create_record "keep$i"
+			[ "$STATUS" = 201 ] && n=$((n + 1))
+		done
+		is "$n" 20 "kept connections: 20 creates in a row, all 201"
+		n=$(basalt_conns)
+		ok "$([ "$n" -ge 1 ] && [ "$n" -le 8 ]; echo $?)" \
+		    "kept connections: nginx keeps $n connection(s) to basalt between requests"
+		http GET "$B/collections/posts/records/$RID" -H "$AUTH"
+		is "$STATUS $(jbody .id)" "200 $RID" \
+		    "kept connections: the last record reads back"
+		subscribe "$T/keep-sub" "$B/collections/posts/events" -H "$AUTH"
+		wait_ms 3000 has "$T/keep-sub" ": basalt stream"
+		WAIT_FROM=$(now_ms)
+		create_record keep-live
+		wait_ms 1000 has "$T/keep-sub" "\"id\":\"$RID\""
+		ok $? "kept connections: a write reaches the stream (${WAITED} ms)"
+		unsubscribe "$SUB_PID"
+		wait_ms 5000 streams_are 0
+		ok $? "kept connections: the stream is gone once its client left (${WAITED} ms)"
+		n=0
+		for i in $(seq 1 10); do
+			create_record "after$i"
+			[ "$STATUS" = 201 ] && n=$((n + 1))
+		done
+		is "$n" 10 "kept connections: 10 more creates after it, all 201"
+		stop_pid "$SERVER_PID"
+	else
+		fail_tests 6 "kept connections: nginx or basalt did not start"
+	fi
+	NGINX_HTTP=
+	basalt_stop
+else
+	skip_tests 6 "kept connections: ${WHY_MISSING:-ss (iproute2) is not installed}"
+fi
+
 # ---------------------------------------------------------------- bin-path
 
 # fd0_socket PID: fd 0 of PID is a socket.
