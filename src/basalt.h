@@ -134,6 +134,7 @@ struct config {
 	int		 hook_timeout_ms;
 	int		 log_level;
 	char		*dashboard_dir;
+	int		 refs;		/* snapshot holders (config.c) */
 };
 
 /* One FastCGI request, from its first record to the reply. */
@@ -249,7 +250,8 @@ struct write_op {
 	struct write_op	*next;
 };
 
-extern struct config	*cfg;
+/* This thread's configuration snapshot: see "Threads" above. */
+extern __thread struct config	*cfg;
 
 /* xmalloc.c */
 void		*xmalloc(size_t);
@@ -283,6 +285,9 @@ int		 config_load(struct config *, const char *path, int optional,
 int		 config_parse_size(const char *, size_t *);
 int		 config_parse_duration(const char *, int64_t *);
 const char	*config_default_path(void);
+void		 config_publish(struct config *);	/* loop thread */
+void		 config_refresh(void);		/* any thread */
+void		 config_unhold(void);		/* a thread that ends */
 
 /* ulid.c */
 void		 ulid_new(char out[ULID_LEN + 1]);

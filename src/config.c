@@ -14,7 +14,8 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* basalt.conf: "key = value" lines, defaults, and value parsing. */
+/* basalt.conf: "key = value" lines, defaults, and value parsing; and the
+ * running configuration, an immutable snapshot that SIGHUP replaces. */
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,7 +26,10 @@
 
 #include "basalt.h"
 
-struct config *cfg;
+__thread struct config	*cfg;
+
+static pthread_mutex_t	 snapshot_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct config	*current;	/* the published snapshot */
 
 enum kind { K_STRING, K_INT, K_LONG, K_SIZE, K_LEVEL, K_SYNC };
 
@@ -283,4 +287,68 @@ config_load(struct config *c, const char *path, int optional, char *err,
 	free(c->path);
 	c->path = xstrdup(path);
 	return (0);
+}
+
+/*
+ * Snapshots. A published config is never written again. refs counts the
+ * threads holding it, plus one while it is the current one; the last to
+ * let go frees it. A thread's cfg is the snapshot it holds, so the snapshots
+ * alive are at most the current one and one per thread.
+ */
+
+static void
+config_unref(struct config *c)
+{
+	if (--c->refs == 0)
+		config_free(c);
+}
+
+/* Loop thread: c becomes the current snapshot and this thread's cfg. The
+ * caller's previous cfg was the current snapshot, or c itself unpublished
+ * (at start-up). c must not be changed afterwards. */
+void
+config_publish(struct config *c)
+{
+	struct config	*old, *mine = cfg;
+
+	pthread_mutex_lock(&snapshot_lock);
+	c->refs = 2;	/* current, and held by this thread */
+	old = current;
+	__atomic_store_n(&current, c, __ATOMIC_RELEASE);
+	if (old != NULL)
+		config_unref(old);	/* no longer current */
+	if (mine != NULL && mine != c && mine == old)
+		config_unref(mine);	/* no longer held by this thread */
+	pthread_mutex_unlock(&snapshot_lock);
+	cfg = c;
+}
+
+/* Any thread: cfg becomes the current snapshot. Cheap when it is already:
+ * one atomic load. */
+void
+config_refresh(void)
+{
+	struct config	*c = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+
+	if (c == cfg || c == NULL)
+		return;
+	pthread_mutex_lock(&snapshot_lock);
+	c = current;
+	c->refs++;
+	if (cfg != NULL)
+		config_unref(cfg);
+	pthread_mutex_unlock(&snapshot_lock);
+	cfg = c;
+}
+
+/* A thread that ends lets go of its snapshot. */
+void
+config_unhold(void)
+{
+	if (cfg == NULL)
+		return;
+	pthread_mutex_lock(&snapshot_lock);
+	config_unref(cfg);
+	pthread_mutex_unlock(&snapshot_lock);
+	cfg = NULL;
 }

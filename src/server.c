@@ -47,7 +47,7 @@ static struct event		*complete_ev, *prune_ev, *stop_check_ev;
 static struct event		*sig_term, *sig_int, *sig_hup;
 static pthread_mutex_t		 complete_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct request		*complete_head, **complete_tail = &complete_head;
-static volatile int		 stopping;
+static int			 stopping;	/* atomic: read by any thread */
 static int			 stop_ticks;
 static char			*unix_path;
 
@@ -57,10 +57,11 @@ server_base(void)
 	return (base);
 }
 
+/* Any thread. */
 int
 server_stopping(void)
 {
-	return (stopping);
+	return (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE));
 }
 
 /* Any thread: a worker finished req. */
@@ -97,7 +98,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
 {
 	(void)l; (void)sa; (void)len; (void)arg;
-	if (stopping) {
+	if (server_stopping()) {
 		close(fd);
 		return;
 	}
@@ -108,7 +109,7 @@ static void
 server_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd; (void)what;
-	if (!stopping)
+	if (!server_stopping())
 		evconnlistener_enable(arg);
 }
 
@@ -272,9 +273,9 @@ server_stop(void)
 {
 	struct timeval	 tv = { 0, 0 };
 
-	if (stopping)
+	if (server_stopping())
 		return;
-	stopping = 1;
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
 	log_info("stopping: finishing requests and ending %d streams",
 	    broker_count());
 	evconnlistener_disable(listener);
@@ -283,45 +284,45 @@ server_stop(void)
 	evtimer_add(stop_check_ev, &tv);
 }
 
+/* Keys that a running server cannot change (basalt.conf(5): they need a
+ * restart) keep their running values, command-line ones included. */
+static void
+server_keep_fixed(struct config *c)
+{
+	free(c->database);
+	c->database = xstrdup(cfg->database);
+	free(c->listen);
+	c->listen = cfg->listen != NULL ? xstrdup(cfg->listen) : NULL;
+	c->workers = cfg->workers;
+	c->synchronous_full = cfg->synchronous_full;
+}
+
+/* SIGHUP: a new snapshot from the file, published whole; requests and
+ * batches under way finish with the one they hold. */
 static void
 server_reload(void)
 {
-	struct config	*c = config_new();
+	struct config	*c;
 	char		 err[1024];
-	const char	*path = cfg->path;
 
-	if (path == NULL) {
+	if (cfg->path == NULL) {
 		log_info("SIGHUP: no config file to read; reloading hooks");
 		hooks_reload_all();
-		config_free(c);
 		return;
 	}
-	if (config_load(c, path, 0, err, sizeof err) == -1) {
+	c = config_new();
+	if (config_load(c, cfg->path, 0, err, sizeof err) == -1) {
 		log_error("SIGHUP: %s; keeping the running config", err);
 		config_free(c);
 		return;
 	}
-	/* Only keys that can change under a running server; string keys are
-	 * swapped and the old strings kept, as other threads may read them. */
-	cfg->request_timeout = c->request_timeout;
-	cfg->max_body_size = c->max_body_size;
-	cfg->heartbeat_interval = c->heartbeat_interval;
-	cfg->stream_buffer_limit = c->stream_buffer_limit;
-	cfg->retry_ms = c->retry_ms;
-	cfg->retention_seconds = c->retention_seconds;
-	cfg->retention_count = c->retention_count;
-	cfg->busy_timeout_ms = c->busy_timeout_ms;
-	cfg->hook_timeout_ms = c->hook_timeout_ms;
-	cfg->log_level = c->log_level;
-	if (strcmp(cfg->hooks_dir, c->hooks_dir) != 0)
-		cfg->hooks_dir = xstrdup(c->hooks_dir);
-	if (strcmp(cfg->dashboard_dir, c->dashboard_dir) != 0)
-		cfg->dashboard_dir = xstrdup(c->dashboard_dir);
+	server_keep_fixed(c);
+	config_publish(c);
 	log_set_level(cfg->log_level);
-	config_free(c);
 	broker_reconfigure();
 	hooks_reload_all();
-	log_info("SIGHUP: reloaded %s", path);
+	writer_prune();		/* new retention values apply at once */
+	log_info("SIGHUP: reloaded %s", cfg->path);
 }
 
 static void
@@ -364,6 +365,7 @@ server_setup(int fd)
 	struct timeval	 tv = { PRUNE_INTERVAL, 0 };
 	char		 err[512];
 
+	config_publish(cfg);	/* from now on, snapshots only */
 	if ((loop_store = store_open(cfg->database, cfg->busy_timeout_ms,
 	    cfg->synchronous_full, err, sizeof err)) == NULL) {
 		log_error("%s", err);

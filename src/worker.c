@@ -86,6 +86,7 @@ worker_main(void *arg)
 	struct request	*req;
 
 	while ((req = worker_take()) != NULL) {
+		config_refresh();	/* one snapshot for the whole request */
 		if (req->after != NULL) {
 			req->after(w, req);	/* completes req */
 			continue;
@@ -95,6 +96,7 @@ worker_main(void *arg)
 		if (route_dispatch(w, req) != API_PENDING)
 			server_complete(req);
 	}
+	config_unhold();
 	return (NULL);
 }
 

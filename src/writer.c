@@ -128,6 +128,7 @@ writer_main(void *arg)
 		prune_wanted = 0;
 		pthread_mutex_unlock(&writer_lock);
 
+		config_refresh();	/* one snapshot for the whole batch */
 		if (prune)
 			writer_do_prune();
 		if (batch == NULL)
@@ -143,6 +144,7 @@ writer_main(void *arg)
 				sem_post(&op->done);
 		}
 	}
+	config_unhold();
 	return (NULL);
 }
 
