@@ -68,6 +68,8 @@ struct hooks;
 #define FLUSH_STREAMS		1024	/* streams written per loop turn */
 #define TAIL_POLL_MS		10	/* look for other processes' commits */
 #define PRUNE_INTERVAL		60	/* seconds between retention sweeps */
+#define PRUNE_BATCH		10000	/* events deleted per transaction */
+#define PRUNE_APPS		64	/* apps trimmed per transaction */
 #define STREAM_LOW_WATER	(64 * 1024)	/* replay resumes below this */
 #define TOKEN_SECRET_BYTES	32
 #define TOKEN_HASH_LEN		64	/* hex of a 32-byte BLAKE2b */
@@ -471,8 +473,14 @@ int		 store_event_range(struct store *, int64_t after, int64_t upto,
 		    const char *record_id, int limit,
 		    void (*)(void *, const struct event_row *), void *);
 int64_t		 store_event_max(struct store *);
-int64_t		 store_event_pruned(struct store *);	/* highest pruned id */
-int		 store_event_prune(struct store *, int64_t before_ms, long keep);
+/* The newest id of the app that retention deleted (0: none): a resume
+ * from an id below it has lost events. */
+int64_t		 store_event_pruned(struct store *, const char *realm,
+		    const char *app);
+/* Deletes events older than before_ms and, per app, all but its newest
+ * keep; at most budget events. Returns the count; *more: call again. */
+int		 store_event_prune(struct store *, int64_t before_ms, long keep,
+		    int budget, int *more);
 int64_t		 store_data_version(struct store *);
 int		 store_token_insert(struct store *, const char *id, int64_t app_id,
 		    const char *hash, int scopes, const char *label, int64_t expires_at);

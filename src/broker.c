@@ -517,7 +517,7 @@ broker_subscribe(struct conn *c, const struct stream_spec *spec)
 	if (!spec->has_last_id)
 		return;
 	max = store_event_max(store);
-	if (spec->last_id < store_event_pruned(store)) {
+	if (spec->last_id < store_event_pruned(store, spec->realm, spec->app)) {
 		stream_reset(s, max > head ? max : head, "events_pruned");
 		return;
 	}

@@ -26,7 +26,7 @@
 
 #include "basalt.h"
 
-#define SCHEMA_VERSION	1
+#define SCHEMA_VERSION	2
 
 static const char *schema_v1 =
     "CREATE TABLE realms ("
@@ -62,6 +62,30 @@ static const char *schema_v1 =
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "INSERT INTO meta (key, value) VALUES ('pruned_through', 0);";
 
+/*
+ * Version 2: retention per app. app_log counts each app's events in the
+ * log (kept by a trigger, so no writer can forget it) and holds the newest
+ * id of the app that retention deleted. meta's pruned_through stays as the
+ * mark of what version 1 pruned, whose apps it did not record: it holds
+ * for every app. New databases run version 1, then this.
+ */
+static const char *schema_v2 =
+    "CREATE TABLE app_log ("
+    " realm TEXT NOT NULL, app TEXT NOT NULL,"
+    " events INTEGER NOT NULL DEFAULT 0,"
+    " pruned_through INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (realm, app)) WITHOUT ROWID;"
+    "INSERT INTO app_log (realm, app, events)"
+    " SELECT realm, app, count(*) FROM events WHERE true"
+    " GROUP BY realm, app;"
+    "CREATE INDEX events_app ON events (realm, app, id);"
+    "CREATE TRIGGER events_count AFTER INSERT ON events BEGIN"
+    " INSERT INTO app_log (realm, app, events)"
+    "  VALUES (new.realm, new.app, 1)"
+    "  ON CONFLICT (realm, app) DO UPDATE SET events = events + 1;"
+    " END;"
+    "PRAGMA user_version = 2;";
+
 enum stmt {
 	S_REALM_INSERT,
 	S_REALM_DELETE,
@@ -87,9 +111,16 @@ enum stmt {
 	S_EV_RANGE_RECORD,
 	S_EV_MAX,
 	S_EV_PRUNED,
-	S_EV_FIRST_KEPT,
+	S_EV_OLDEST,
+	S_EV_NTH,
+	S_EV_FIRST_NEW,
+	S_EV_MARK_ALL,
 	S_EV_DELETE,
-	S_EV_SET_PRUNED,
+	S_EV_OVER,
+	S_EV_APP_NTH,
+	S_EV_APP_DELETE,
+	S_EV_APP_MARK,
+	S_EV_APP_RECOUNT,
 	S_TOK_INSERT,
 	S_TOK_LOOKUP,
 	S_TOK_REVOKE,
@@ -146,12 +177,32 @@ static const char *sql[S__COUNT] = {
 	    " AND app = ?5 AND collection = ?6 AND record_id = ?7"
 	    " ORDER BY id LIMIT ?3",
 	[S_EV_MAX] = "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-	[S_EV_PRUNED] = "SELECT value FROM meta WHERE key = 'pruned_through'",
-	[S_EV_FIRST_KEPT] = "SELECT id FROM events WHERE created_ms >= ?"
-	    " ORDER BY id LIMIT 1",
+	[S_EV_PRUNED] = "SELECT max(coalesce((SELECT pruned_through"
+	    " FROM app_log WHERE realm = ?1 AND app = ?2), 0),"
+	    " (SELECT value FROM meta WHERE key = 'pruned_through'))",
+	[S_EV_OLDEST] = "SELECT created_ms FROM events ORDER BY id LIMIT 1",
+	[S_EV_NTH] = "SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?",
+	[S_EV_FIRST_NEW] = "SELECT id FROM events WHERE id <= ?1"
+	    " AND created_ms >= ?2 ORDER BY id LIMIT 1",
+	[S_EV_MARK_ALL] = "INSERT INTO app_log (realm, app, events,"
+	    " pruned_through) SELECT realm, app, -count(*), max(id) FROM events"
+	    " WHERE id <= ?1 GROUP BY realm, app"
+	    " ON CONFLICT (realm, app) DO UPDATE SET"
+	    " events = events + excluded.events,"
+	    " pruned_through = max(pruned_through, excluded.pruned_through)",
 	[S_EV_DELETE] = "DELETE FROM events WHERE id <= ?",
-	[S_EV_SET_PRUNED] = "UPDATE meta SET value = max(value, ?)"
-	    " WHERE key = 'pruned_through'",
+	[S_EV_OVER] = "SELECT realm, app, events - ?1 FROM app_log"
+	    " WHERE events > ?1 LIMIT ?2",
+	[S_EV_APP_NTH] = "SELECT id FROM events WHERE realm = ?1 AND app = ?2"
+	    " ORDER BY id LIMIT 1 OFFSET ?3",
+	[S_EV_APP_DELETE] = "DELETE FROM events WHERE realm = ?1 AND app = ?2"
+	    " AND id <= ?3",
+	[S_EV_APP_MARK] = "UPDATE app_log SET events = events - ?3,"
+	    " pruned_through = max(pruned_through, ?4)"
+	    " WHERE realm = ?1 AND app = ?2",
+	[S_EV_APP_RECOUNT] = "UPDATE app_log SET events = (SELECT count(*)"
+	    " FROM events WHERE realm = ?1 AND app = ?2)"
+	    " WHERE realm = ?1 AND app = ?2",
 	[S_TOK_INSERT] = "INSERT INTO tokens (id, app_id, hash, scopes, label,"
 	    " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
 	[S_TOK_LOOKUP] = "SELECT t.id, r.name, a.name, t.scopes, t.label,"
@@ -271,7 +322,7 @@ static int
 store_migrate(struct store *st, char *err, size_t errlen)
 {
 	sqlite3_stmt	*s;
-	int		 version;
+	int		 version, created = 0;
 
 	if (store_begin(st) != STORE_OK) {
 		snprintf(err, errlen, "cannot lock the database: %s",
@@ -283,7 +334,13 @@ store_migrate(struct store *st, char *err, size_t errlen)
 	sqlite3_finalize(s);
 	if (version == 0 && store_exec(st, schema_v1) == STORE_OK &&
 	    store_exec(st, "PRAGMA user_version = 1") == STORE_OK)
-		version = SCHEMA_VERSION;
+		version = created = 1;
+	if (version == 1 && store_exec(st, schema_v2) == STORE_OK) {
+		if (!created)
+			log_info("database schema upgraded to version 2 "
+			    "(event retention per app)");
+		version = 2;
+	}
 	if (version != SCHEMA_VERSION) {
 		snprintf(err, errlen, "database schema version %d is not %d",
 		    version, SCHEMA_VERSION);
@@ -773,37 +830,160 @@ store_event_max(struct store *st)
 	return (one_int(st, stmt(st, S_EV_MAX), 0, NULL));
 }
 
+/* The newest id of the app's events that retention deleted: events of the
+ * app after it are all in the log. */
 int64_t
-store_event_pruned(struct store *st)
+store_event_pruned(struct store *st, const char *realm, const char *app)
 {
-	return (one_int(st, stmt(st, S_EV_PRUNED), 0, NULL));
+	sqlite3_stmt	*s = stmt(st, S_EV_PRUNED);
+
+	bind_text(s, 1, realm);
+	bind_text(s, 2, app);
+	return (one_int(st, s, 0, NULL));
 }
 
-/* Deletes events older than before_ms and all but the newest keep. Runs
- * inside the caller's transaction. */
-int
-store_event_prune(struct store *st, int64_t before_ms, long keep)
+/* Deletes every event with id <= cut, marking each app's newest deleted
+ * id. Returns the count, or -1. */
+static int
+prune_through(struct store *st, int64_t cut)
 {
 	sqlite3_stmt	*s;
-	int64_t		 max, cut, first_kept;
-	int		 rc;
 
-	max = store_event_max(st);
-	cut = max - keep;
-	s = stmt(st, S_EV_FIRST_KEPT);
-	sqlite3_bind_int64(s, 1, before_ms);
-	first_kept = one_int(st, s, max + 1, &rc);
-	if (first_kept - 1 > cut)
-		cut = first_kept - 1;
-	if (cut <= store_event_pruned(st))
-		return (STORE_OK);
+	s = stmt(st, S_EV_MARK_ALL);
+	sqlite3_bind_int64(s, 1, cut);
+	if (run(st, s) != STORE_OK)
+		return (-1);
 	s = stmt(st, S_EV_DELETE);
 	sqlite3_bind_int64(s, 1, cut);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	s = stmt(st, S_EV_SET_PRUNED);
-	sqlite3_bind_int64(s, 1, cut);
-	return (run(st, s));
+	if (run(st, s) != STORE_OK)
+		return (-1);
+	return (sqlite3_changes(st->db));
+}
+
+/* Events older than before_ms, at most budget of the oldest. Ids are
+ * commit order and created_ms nearly so: the cut is the first event of the
+ * window that is new enough, so everything deleted is older. */
+static int
+prune_old(struct store *st, int64_t before_ms, int budget)
+{
+	sqlite3_stmt	*s;
+	int64_t		 oldest, lim, cut;
+	int		 rc;
+
+	oldest = one_int(st, stmt(st, S_EV_OLDEST), INT64_MAX, &rc);
+	if (rc == STORE_NOTFOUND || oldest >= before_ms)
+		return (rc == STORE_NOTFOUND || rc == STORE_OK ? 0 : -1);
+	s = stmt(st, S_EV_NTH);
+	sqlite3_bind_int(s, 1, budget - 1);
+	lim = one_int(st, s, INT64_MAX, NULL);
+	s = stmt(st, S_EV_FIRST_NEW);
+	sqlite3_bind_int64(s, 1, lim);
+	sqlite3_bind_int64(s, 2, before_ms);
+	cut = one_int(st, s, 0, &rc);
+	cut = rc == STORE_OK ? cut - 1 : lim;
+	return (prune_through(st, cut));
+}
+
+struct app_over {
+	char	*realm;
+	char	*app;
+	int64_t	 excess;
+};
+
+/* One app's oldest n events. Returns the count deleted, or -1. */
+static int
+prune_app(struct store *st, const char *realm, const char *app, int n)
+{
+	sqlite3_stmt	*s;
+	int64_t		 cut;
+	int		 rc, deleted;
+
+	s = stmt(st, S_EV_APP_NTH);
+	bind_text(s, 1, realm);
+	bind_text(s, 2, app);
+	sqlite3_bind_int(s, 3, n - 1);
+	cut = one_int(st, s, 0, &rc);
+	if (rc == STORE_NOTFOUND) {
+		/* The count was wrong (events deleted by hand): fix it. */
+		s = stmt(st, S_EV_APP_RECOUNT);
+		bind_text(s, 1, realm);
+		bind_text(s, 2, app);
+		return (run(st, s) == STORE_OK ? 0 : -1);
+	}
+	if (rc != STORE_OK)
+		return (-1);
+	s = stmt(st, S_EV_APP_DELETE);
+	bind_text(s, 1, realm);
+	bind_text(s, 2, app);
+	sqlite3_bind_int64(s, 3, cut);
+	if (run(st, s) != STORE_OK)
+		return (-1);
+	deleted = sqlite3_changes(st->db);
+	s = stmt(st, S_EV_APP_MARK);
+	bind_text(s, 1, realm);
+	bind_text(s, 2, app);
+	sqlite3_bind_int(s, 3, deleted);
+	sqlite3_bind_int64(s, 4, cut);
+	return (run(st, s) == STORE_OK ? deleted : -1);
+}
+
+/* Apps over keep events each lose their oldest, budget in all; *more is
+ * set when apps may be left over. */
+static int
+prune_count(struct store *st, long keep, int budget, int *more)
+{
+	sqlite3_stmt	*s = stmt(st, S_EV_OVER);
+	struct app_over	 over[PRUNE_APPS];
+	int		 rc, i, n = 0, k, total = 0;
+
+	sqlite3_bind_int64(s, 1, keep);
+	sqlite3_bind_int(s, 2, PRUNE_APPS);
+	while (n < PRUNE_APPS && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		over[n].realm = xstrdup((const char *)sqlite3_column_text(s, 0));
+		over[n].app = xstrdup((const char *)sqlite3_column_text(s, 1));
+		over[n].excess = sqlite3_column_int64(s, 2);
+		n++;
+	}
+	done(s);
+	*more = n == PRUNE_APPS;
+	for (i = 0; i < n; i++) {
+		if (total >= 0 && total < budget) {
+			k = over[i].excess < budget - total ?
+			    (int)over[i].excess : budget - total;
+			if ((k = prune_app(st, over[i].realm, over[i].app,
+			    k)) == -1)
+				total = -1;
+			else
+				total += k;
+		}
+		free(over[i].realm);
+		free(over[i].app);
+	}
+	return (total);
+}
+
+/* Retention: deletes events older than before_ms, then each app's events
+ * past its newest keep, at most budget events in all, so that the caller's
+ * transaction stays short. Returns the count deleted, or -1; sets *more
+ * when there may be more to delete. */
+int
+store_event_prune(struct store *st, int64_t before_ms, long keep, int budget,
+    int *more)
+{
+	int	 n, m;
+
+	*more = 0;
+	if ((n = prune_old(st, before_ms, budget)) == -1)
+		return (-1);
+	if (n >= budget) {
+		*more = 1;
+		return (n);
+	}
+	if ((m = prune_count(st, keep, budget - n, more)) == -1)
+		return (-1);
+	if (n + m >= budget)
+		*more = 1;
+	return (n + m);
 }
 
 int64_t

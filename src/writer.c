@@ -87,18 +87,29 @@ writer_batch(struct write_op *batch)
 	server_wake_tail();
 }
 
+/* One chunk of the retention sweep in its own transaction. When there is
+ * more, the next chunk is asked for, so that writes queued meanwhile are
+ * committed between chunks and never wait for a whole sweep. */
 static void
 writer_do_prune(void)
 {
 	int64_t	 before = time_now_ms() - (int64_t)cfg->retention_seconds * 1000;
+	int	 n, more;
 
 	if (store_begin(writer->store) != STORE_OK)
 		return;
-	if (store_event_prune(writer->store, before, cfg->retention_count) !=
-	    STORE_OK || store_commit(writer->store) != STORE_OK) {
+	n = store_event_prune(writer->store, before, cfg->retention_count,
+	    PRUNE_BATCH, &more);
+	if (n == -1 || store_commit(writer->store) != STORE_OK) {
 		store_rollback(writer->store);
 		log_warn("event retention sweep failed; will try again");
+		return;
 	}
+	if (n > 0)
+		log_debug("retention: %d events deleted%s", n,
+		    more ? ", more to go" : "");
+	if (more)
+		writer_prune();
 }
 
 static void *
@@ -112,7 +123,7 @@ writer_main(void *arg)
 		pthread_mutex_lock(&writer_lock);
 		while (queue_head == NULL && !prune_wanted && !writer_stopping)
 			pthread_cond_wait(&writer_work, &writer_lock);
-		if (queue_head == NULL && !prune_wanted && writer_stopping) {
+		if (queue_head == NULL && writer_stopping) {
 			pthread_mutex_unlock(&writer_lock);
 			break;
 		}
