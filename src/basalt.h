@@ -39,6 +39,65 @@ struct conn;
 struct store;
 struct hooks;
 
+/*
+ * Threads
+ *
+ * basalt serve runs three kinds of thread; nothing else starts threads.
+ *
+ * The loop (the main thread; server.c, conn.c, broker.c, tail.c) runs the
+ * libevent base. It alone owns every socket and struct conn, the streams
+ * and topics, the tail's read connection (loop_store), timers and signals,
+ * and it alone publishes a new configuration (SIGHUP). It never blocks on
+ * the database's lock or on user code.
+ *
+ * The workers (worker.c, cfg->workers of them) take complete requests from
+ * one queue and run the handlers (route.c, api.c, auth.c, reply.c, the
+ * after-hooks) on their own store and their own hook heaps.
+ *
+ * The writer (writer.c, one) commits every write of the process in batches
+ * on its own store, runs before-hooks inside them, and the retention
+ * sweep. It never waits for a socket.
+ *
+ * How a request passes between them. conn.c reads the FastCGI records of
+ * a request on the loop; once it is whole, worker_enqueue() hands the
+ * struct request to the workers, and from then on the request (not its
+ * conn) belongs to the one thread holding it. A worker fills req->out and
+ * calls server_complete(), which queues the request for the loop; the
+ * loop writes the reply (conn_reply) or, for a stream, hands the conn to
+ * broker_subscribe(). A write goes from the worker to the writer
+ * (writer_submit waits; writer_submit_async returns API_PENDING and the
+ * op's done_cb runs on the writer, which then completes the request or
+ * queues it for a worker again with req->after set). After its commit the
+ * writer calls server_wake_tail(); the loop then reads the new events from
+ * the database (tail.c) and fans them out (broker.c). Events reach the
+ * loop only through the log, never by a pointer.
+ *
+ * Which functions may be called from where:
+ *   any thread	  server_complete, server_wake_tail (tail_wake),
+ *		  server_stopping, worker_enqueue, writer_submit,
+ *		  writer_submit_async, writer_prune, broker_count,
+ *		  hooks_app_has, hooks_reload_all, config_refresh, log_*,
+ *		  x* allocators, ulid_new, error_set, and the pure parsers
+ *		  (jsonutil.c, fcgi.c, config_parse_*, route_split)
+ *   loop only	  conn_*, broker_* (but broker_count), tail_* (but
+ *		  tail_wake), server_base, config_publish
+ *   worker only  route_dispatch and the api_* handlers, hooks_after
+ *   writer only  a write_op's apply and done_cb, hooks_before,
+ *		  store_event_prune
+ *   per store	  a struct store is one SQLite connection and is used by
+ *		  the one thread that opened it (store_* take it first).
+ *
+ * The configuration. cfg is this thread's snapshot of it, never written
+ * once published: a worker refreshes it (config_refresh) when it takes a
+ * request, the writer when it takes a batch, and the loop's is always the
+ * current one, since only the loop replaces it. So one request phase, one
+ * batch or one loop callback sees one configuration throughout. A
+ * replaced snapshot is freed by the last thread to let go of it; at most
+ * one per thread plus the current one are alive. The stop flag is read
+ * with server_stopping() (atomic); the worker and writer queues have their
+ * own stop flags under their locks.
+ */
+
 /* Defaults, each overridable from basalt.conf. */
 #define DEFAULT_WORKERS			4
 #define DEFAULT_REQUEST_TIMEOUT		30
