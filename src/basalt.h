@@ -127,7 +127,7 @@ struct hooks;
 #define FLUSH_STREAMS		1024	/* streams written per loop turn */
 #define TAIL_POLL_MS		10	/* look for other processes' commits */
 #define PRUNE_INTERVAL		60	/* seconds between retention sweeps */
-#define PRUNE_BATCH		10000	/* events deleted per transaction */
+#define PRUNE_BATCH		2000	/* events deleted per transaction */
 #define PRUNE_APPS		64	/* apps trimmed per transaction */
 #define STREAM_LOW_WATER	(64 * 1024)	/* replay resumes below this */
 #define TOKEN_SECRET_BYTES	32

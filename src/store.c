@@ -185,8 +185,8 @@ static const char *sql[S__COUNT] = {
 	[S_EV_FIRST_NEW] = "SELECT id FROM events WHERE id <= ?1"
 	    " AND created_ms >= ?2 ORDER BY id LIMIT 1",
 	[S_EV_MARK_ALL] = "INSERT INTO app_log (realm, app, events,"
-	    " pruned_through) SELECT realm, app, -count(*), max(id) FROM events"
-	    " WHERE id <= ?1 GROUP BY realm, app"
+	    " pruned_through) SELECT realm, app, -count(*), max(id)"
+	    " FROM events NOT INDEXED WHERE id <= ?1 GROUP BY realm, app"
 	    " ON CONFLICT (realm, app) DO UPDATE SET"
 	    " events = events + excluded.events,"
 	    " pruned_through = max(pruned_through, excluded.pruned_through)",
@@ -843,7 +843,8 @@ store_event_pruned(struct store *st, const char *realm, const char *app)
 }
 
 /* Deletes every event with id <= cut, marking each app's newest deleted
- * id. Returns the count, or -1. */
+ * id. Returns the count, or -1. (NOT INDEXED: the rowid range, never a
+ * walk of the whole events_app index for its order.) */
 static int
 prune_through(struct store *st, int64_t cut)
 {

@@ -93,7 +93,8 @@ writer_batch(struct write_op *batch)
 static void
 writer_do_prune(void)
 {
-	int64_t	 before = time_now_ms() - (int64_t)cfg->retention_seconds * 1000;
+	int64_t	 start = time_now_ms();
+	int64_t	 before = start - (int64_t)cfg->retention_seconds * 1000;
 	int	 n, more;
 
 	if (store_begin(writer->store) != STORE_OK)
@@ -105,9 +106,8 @@ writer_do_prune(void)
 		log_warn("event retention sweep failed; will try again");
 		return;
 	}
-	if (n > 0)
-		log_debug("retention: %d events deleted%s", n,
-		    more ? ", more to go" : "");
+	log_debug("retention: %d events deleted in %lld ms%s", n,
+	    (long long)(time_now_ms() - start), more ? ", more to go" : "");
 	if (more)
 		writer_prune();
 }
