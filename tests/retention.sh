@@ -142,6 +142,10 @@ INSERT INTO events (id, created_ms, realm, app, collection, record_id, type, dat
 UPDATE meta SET value = 3 WHERE key = 'pruned_through';
 EOF
 [ "$(sqlite3 "$V1" 'PRAGMA user_version')" = 1 ] || bail_out "no v1 database"
+is "$(sed -n '/^static const char \*schema_v1 =/,/;";$/p' "$top_srcdir/src/store.c" |
+    sed '1d; s/^ *"//; s/"[;]*$//' | tr -d '\n')" \
+    "$(sed -n '/^CREATE TABLE realms/p' "$0" | tr -d '\n')" \
+    "v1: the schema above is store.c's version 1 text"
 TOKEN_V1=$("$BASALT" -c "$T/basalt.conf" --db "$V1" token create acme web \
     --scope read,write)
 is "$(sqlite3 "$V1" 'PRAGMA user_version')" 2 "v1: the database is now version 2"
