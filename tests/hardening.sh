@@ -13,6 +13,7 @@ command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
 command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
 command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
 command -v sqlite3 >/dev/null 2>&1 || skip_all "the sqlite3 shell is not installed"
+command -v node >/dev/null 2>&1 || skip_all "node is not installed"
 
 J='Content-Type: application/json'
 
@@ -230,6 +231,51 @@ ok "$([ $(((t1 - t0) / 1000000)) -lt 2000 ]; echo $?)" \
     "... and it ends at once ($(((t1 - t0) / 1000000)) ms)"
 http POST "$URL/api/health" -H "$J" -d '{}'
 like "$(header Allow)" 'HEAD' "405 names HEAD in Allow where GET is allowed"
+
+# The web server drops a HEAD reply's body itself: ask basalt directly that
+# it sends none. fcgi_head URI [TOKEN]: basalt's STDOUT for a HEAD of URI as
+# a JSON string, then "END" if the request was ended.
+fcgi_head() {
+	node - "$BASALT_SOCK" "$1" "${2:-}" <<'JS'
+const net = require('net');
+const [sock, uri, token] = process.argv.slice(2);
+function rec(type, content) {
+	const h = Buffer.alloc(8), pad = (8 - content.length % 8) % 8;
+	h[0] = 1; h[1] = type; h.writeUInt16BE(1, 2);
+	h.writeUInt16BE(content.length, 4); h[6] = pad;
+	return Buffer.concat([h, content, Buffer.alloc(pad)]);
+}
+const kv = { REQUEST_METHOD: 'HEAD', REQUEST_URI: uri, SERVER_PROTOCOL: 'HTTP/1.1' };
+if (token) kv.HTTP_AUTHORIZATION = 'Bearer ' + token;
+const p = Buffer.concat(Object.entries(kv).flatMap(([k, v]) =>
+    [Buffer.from([k.length, v.length]), Buffer.from(k), Buffer.from(v)]));
+const c = net.connect(sock);
+let got = Buffer.alloc(0);
+c.on('connect', () => c.write(Buffer.concat([
+    rec(1, Buffer.from([0, 1, 0, 0, 0, 0, 0, 0])),
+    rec(4, p), rec(4, Buffer.alloc(0)), rec(5, Buffer.alloc(0))])));
+c.on('data', d => { got = Buffer.concat([got, d]); });
+const done = () => {
+	let out = '', off = 0, end = false;
+	while (off + 8 <= got.length) {
+		const t = got[off + 1], n = got.readUInt16BE(off + 4);
+		if (t === 6) out += got.subarray(off + 8, off + 8 + n).toString();
+		if (t === 3) end = true;
+		off += 8 + n + got[off + 6];
+	}
+	process.stdout.write(JSON.stringify(out) + (end ? ' END' : '') + '\n');
+	process.exit(0);
+};
+c.on('end', done);
+setTimeout(done, 2000);
+JS
+}
+out=$(fcgi_head /api/health)
+like "$out" '^"Status: 200 OK\\r\\n.*Content-Length: [1-9][0-9]*\\r\\n\\r\\n" END$' \
+    "HEAD straight to basalt: the headers, no body, the request ended"
+out=$(fcgi_head /api/realms/acme/apps/web/collections/posts/events "$TOKEN")
+like "$out" '^"Status: 200 OK\\r\\nContent-Type: text/event-stream\\r\\n.*\\r\\n\\r\\n" END$' \
+    "HEAD of a stream straight to basalt: its headers, no event, ended"
 
 # --- item 12: a stream on a record that does not exist
 http POST "$P/records" -H "$AUTH" -H "$J" -d '{"title":"gone"}'
