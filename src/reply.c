@@ -126,10 +126,12 @@ error_logged(struct error *err)
 }
 
 /* The one mapping of a store result to a cause; what names the object
- * for 404 and 409 ("record", "realm 'acme'"). */
+ * for 404 and 409 ("record", "realm 'acme'"; NULL: "it"). */
 int
 error_store(struct error *err, int rc, const char *what)
 {
+	if (what == NULL)
+		what = "it";
 	switch (rc) {
 	case STORE_BUSY:
 		return (error_set(err, ERR_BUSY, NULL));
