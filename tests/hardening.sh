@@ -233,19 +233,20 @@ http POST "$URL/api/health" -H "$J" -d '{}'
 like "$(header Allow)" 'HEAD' "405 names HEAD in Allow where GET is allowed"
 
 # The web server drops a HEAD reply's body itself: ask basalt directly that
-# it sends none. fcgi_head URI [TOKEN]: basalt's STDOUT for a HEAD of URI as
-# a JSON string, then "END" if the request was ended.
-fcgi_head() {
-	node - "$BASALT_SOCK" "$1" "${2:-}" <<'JS'
+# it sends none. fcgi_req METHOD URI [TOKEN]: basalt's STDOUT for a request
+# straight on its socket, as a JSON string, then "END" if the request was
+# ended.
+fcgi_req() {
+	node - "$BASALT_SOCK" "$@" <<'JS'
 const net = require('net');
-const [sock, uri, token] = process.argv.slice(2);
+const [sock, method, uri, token] = process.argv.slice(2);
 function rec(type, content) {
 	const h = Buffer.alloc(8), pad = (8 - content.length % 8) % 8;
 	h[0] = 1; h[1] = type; h.writeUInt16BE(1, 2);
 	h.writeUInt16BE(content.length, 4); h[6] = pad;
 	return Buffer.concat([h, content, Buffer.alloc(pad)]);
 }
-const kv = { REQUEST_METHOD: 'HEAD', REQUEST_URI: uri, SERVER_PROTOCOL: 'HTTP/1.1' };
+const kv = { REQUEST_METHOD: method, REQUEST_URI: uri, SERVER_PROTOCOL: 'HTTP/1.1' };
 if (token) kv.HTTP_AUTHORIZATION = 'Bearer ' + token;
 const p = Buffer.concat(Object.entries(kv).flatMap(([k, v]) =>
     [Buffer.from([k.length, v.length]), Buffer.from(k), Buffer.from(v)]));
@@ -270,12 +271,21 @@ c.on('end', done);
 setTimeout(done, 2000);
 JS
 }
-out=$(fcgi_head /api/health)
+out=$(fcgi_req HEAD /api/health)
 like "$out" '^"Status: 200 OK\\r\\n.*Content-Length: [1-9][0-9]*\\r\\n\\r\\n" END$' \
     "HEAD straight to basalt: the headers, no body, the request ended"
-out=$(fcgi_head /api/realms/acme/apps/web/collections/posts/events "$TOKEN")
+out=$(fcgi_req HEAD /api/realms/acme/apps/web/collections/posts/events "$TOKEN")
 like "$out" '^"Status: 200 OK\\r\\nContent-Type: text/event-stream\\r\\n.*\\r\\n\\r\\n" END$' \
     "HEAD of a stream straight to basalt: its headers, no event, ended"
+
+# A name with control characters in the path (lighttpd refuses such paths,
+# other servers may not) is echoed in the error without them.
+out=$(fcgi_req GET "/api/realms/a%0Afake%1B/apps/web/collections" "$TOKEN")
+msg=$(jq -r . <<<"${out% END}" | tr -d '\r' | sed '1,/^$/d' |
+    jq -r .error.message)
+like "$msg" "^invalid name 'a" "a name with LF and ESC in the path: 400 invalid_name"
+is "$(printf '%s' "$msg" | tr -d -c '\000-\037\177' | wc -c)" 0 \
+    "... echoed without control characters (got '$msg')"
 
 # --- item 12: a stream on a record that does not exist
 http POST "$P/records" -H "$AUTH" -H "$J" -d '{"title":"gone"}'
