@@ -802,36 +802,53 @@ stream_last_id(struct api_ctx *ctx, struct stream_spec *spec)
 	return (0);
 }
 
+static void
+stream_event_seen(void *arg, const struct event_row *ev)
+{
+	(void)arg; (void)ev;
+}
+
+/* A record's stream is for a record that exists, or, for a client that
+ * resumes, one whose events after its last id are still in the log (a
+ * client that resumes after a delete still gets its record_deleted). */
+static int
+stream_record_check(struct api_ctx *ctx, const struct stream_spec *spec)
+{
+	struct record	 r;
+	int		 rc, n;
+
+	memset(&r, 0, sizeof r);
+	rc = store_record_get(ctx->worker->store, ctx->ids.collection_id,
+	    ctx->record_id, &r);
+	record_clear(&r);
+	if (rc != STORE_NOTFOUND || !spec->has_last_id)
+		return (rc == STORE_OK ? 0 : store_fail(&ctx->req->err, rc,
+		    "record"));
+	n = store_event_range(ctx->worker->store, spec->last_id, 0,
+	    ctx->realm, ctx->app, ctx->collection, ctx->record_id, 1,
+	    stream_event_seen, NULL);
+	if (n > 0)
+		return (0);
+	return (store_fail(&ctx->req->err, n == 0 ? STORE_NOTFOUND :
+	    STORE_ERROR, "record"));
+}
+
 int
 api_events_stream(struct api_ctx *ctx)
 {
 	struct request		*req = ctx->req;
 	struct stream_spec	*spec = &req->spec;
-	struct record		 r;
-	int			 rc;
 
 	memset(spec, 0, sizeof *spec);
 	if (stream_last_id(ctx, spec) == -1)
 		return (-1);
-	if (ctx->record_id[0] != '\0' && !spec->has_last_id) {
-		memset(&r, 0, sizeof r);
-		rc = store_record_get(ctx->worker->store,
-		    ctx->ids.collection_id, ctx->record_id, &r);
-		record_clear(&r);
-		if (rc != STORE_OK)
-			return (store_fail(&req->err, rc, "record"));
-	}
+	if (ctx->record_id[0] != '\0' && stream_record_check(ctx, spec) == -1)
+		return (-1);
 	strlcpy_b(spec->realm, ctx->realm, sizeof spec->realm);
 	strlcpy_b(spec->app, ctx->app, sizeof spec->app);
 	strlcpy_b(spec->collection, ctx->collection, sizeof spec->collection);
 	strlcpy_b(spec->record_id, ctx->record_id, sizeof spec->record_id);
-	req->stream = 1;
-	req->status = 200;
-	evbuffer_add_printf(req->out, "Status: 200 OK\r\n"
-	    "Content-Type: text/event-stream\r\n"
-	    "Cache-Control: no-cache\r\n"
-	    "X-Accel-Buffering: no\r\n\r\n"
-	    ": basalt stream\nretry: %d\n\n", cfg->retry_ms);
+	reply_stream(req);
 	return (0);
 }
 
@@ -869,6 +886,10 @@ api_dashboard(struct api_ctx *ctx)
 	int		 fd;
 	ssize_t		 n;
 
+	/* No other origin may frame the dashboard: a response header, as a
+	 * meta tag cannot carry frame-ancestors. */
+	reply_header(ctx->req, "Content-Security-Policy",
+	    "frame-ancestors 'none'");
 	if (strncmp(uri, "/_/", 3) != 0) {
 		reply_header(ctx->req, "Location", "/_/");
 		reply_empty(ctx->req, 301);

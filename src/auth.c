@@ -133,10 +133,10 @@ auth_token(struct api_ctx *ctx, int allow_query)
 	sodium_memzero(secret, sizeof secret);
 	rc = store_token_lookup(ctx->worker->store, hash, &ctx->grant,
 	    &revoked);
-	if (rc == STORE_BUSY)
-		return (error_set(err, ERR_BUSY, NULL));
-	if (rc != STORE_OK)
+	if (rc == STORE_NOTFOUND)
 		return (error_set(err, ERR_UNAUTHORIZED, "unknown token"));
+	if (rc != STORE_OK)
+		return (error_store(err, rc, NULL));
 	if (revoked != 0)
 		return (error_set(err, ERR_UNAUTHORIZED, "the token is revoked"));
 	if (ctx->grant.expires_at != 0 &&

@@ -175,6 +175,7 @@ struct error {
 	enum err	 code;
 	char		 message[256];
 	char		 allow[64];	/* the Allow header with ERR_METHOD */
+	int		 logged;	/* the cause is in the log already */
 };
 
 struct config {
@@ -335,6 +336,8 @@ void		 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 __attribute__((noreturn)) void
 		 fatal(const char *, ...) __attribute__((format(printf, 1, 2)));
 int		 log_level_parse(const char *);
+/* Control characters as \n, \r, \t, \xNN: untrusted text on one line. */
+size_t		 log_escape(char *out, size_t outlen, const char *in, size_t inlen);
 
 /* config.c */
 struct config	*config_new(void);
@@ -344,6 +347,9 @@ void		 config_free(struct config *);
 int		 config_load(struct config *, const char *path, int optional,
 		    char *err, size_t errlen);
 int		 config_parse_size(const char *, size_t *);
+/* 0 if a listen address is usable (a socket path, or host:port with a
+ * port of 1 to 65535), else -1 with the reason in why. */
+int		 config_check_listen(const char *, char *why, size_t);
 int		 config_parse_duration(const char *, int64_t *);
 const char	*config_default_path(void);
 void		 config_publish(struct config *);	/* loop thread */
@@ -426,8 +432,15 @@ void		 reply_header(struct request *, const char *, const char *);
 void		 reply_empty(struct request *, int status);
 void		 reply_error(struct request *);
 void		 reply_file(struct request *, const char *, const char *, size_t);
+/* The headers of an event stream; sets req->stream unless it is HEAD. */
+void		 reply_stream(struct request *);
 int		 error_set(struct error *, enum err, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+/* Marks the cause as logged in detail: reply_error will not log it. */
+int		 error_logged(struct error *);
+/* Maps a store result (STORE_BUSY, STORE_NOTFOUND, ...) to a cause; what
+ * names the object in 404 and 409 messages. Returns -1. */
+int		 error_store(struct error *, int rc, const char *what);
 int		 error_status(enum err);
 const char	*error_code(enum err);
 const char	*status_text(int);

@@ -81,18 +81,22 @@ result(int rc, const char *what, const char *name)
 	}
 }
 
+/* A name as read from the database, one line whatever it holds. */
 static void
 print_name(void *arg, const char *name)
 {
+	char	 buf[4 * 256 + 1];
+
 	(void)arg;
-	printf("%s\n", name);
+	log_escape(buf, sizeof buf, name, strlen(name));
+	printf("%s\n", buf);
 }
 
 static void
 print_collection(void *arg, const char *name, const char *created)
 {
-	(void)arg; (void)created;
-	printf("%s\n", name);
+	(void)created;
+	print_name(arg, name);
 }
 
 /* The app's ids, or an error message naming what is missing. */
@@ -178,20 +182,34 @@ cmd_collection(int argc, char **argv)
 	return (usage());
 }
 
+/* No control characters: a label is shown on one line, in one column. */
+static int
+label_valid(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return (0);
+	return (1);
+}
+
 static void
 print_token(void *arg, const struct grant *g, int64_t created,
     int64_t revoked)
 {
 	char	 scopes[32], c[TIMESTAMP_LEN + 1], e[TIMESTAMP_LEN + 1];
+	char	 label[4 * MAX_LABEL_LEN + 1];
 	int64_t	 now = *(int64_t *)arg;
 
+	/* A label written to the database by other means may hold a TAB or
+	 * a newline: it must not make columns or lines of its own. */
+	log_escape(label, sizeof label, g->label, strlen(g->label));
 	auth_scopes_format(g->scopes, scopes, sizeof scopes);
 	time_iso(created * 1000, c);
 	if (g->expires_at != 0)
 		time_iso(g->expires_at * 1000, e);
 	else
 		strlcpy_b(e, "never", sizeof e);
-	printf("%s\t%s\t%s\t%s\t%s\t%s\n", g->token_id, scopes, g->label, c, e,
+	printf("%s\t%s\t%s\t%s\t%s\t%s\n", g->token_id, scopes, label, c, e,
 	    revoked != 0 ? "revoked" : g->expires_at != 0 &&
 	    g->expires_at <= now ? "expired" : "active");
 }
@@ -219,6 +237,10 @@ token_create(int argc, char **argv)
 			label = argv[++i];
 			if (strlen(label) > MAX_LABEL_LEN)
 				return (fail("label too long%s%s", "", ""));
+			if (!label_valid(label))
+				return (fail("the label may not hold control "
+				    "characters (TAB, newline, ...)%s%s", "",
+				    ""));
 		} else if (strcmp(argv[i], "--expires") == 0) {
 			if (config_parse_duration(argv[++i], &expires) == -1)
 				return (fail("bad duration '%s': use a number "

@@ -17,6 +17,10 @@
 /* basalt.conf: "key = value" lines, defaults, and value parsing; and the
  * running configuration, an immutable snapshot that SIGHUP replaces. */
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -31,7 +35,7 @@ __thread struct config	*cfg;
 static pthread_mutex_t	 snapshot_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config	*current;	/* the published snapshot */
 
-enum kind { K_STRING, K_INT, K_LONG, K_SIZE, K_LEVEL, K_SYNC };
+enum kind { K_PATH, K_LISTEN, K_INT, K_LONG, K_SIZE, K_LEVEL, K_SYNC };
 
 /* Every key, its kind, where it goes and its bounds. */
 static const struct key {
@@ -42,8 +46,8 @@ static const struct key {
 	long		 max;
 } keys[] = {
 #define O(f) offsetof(struct config, f)
-	{ "database", K_STRING, O(database), 0, 0 },
-	{ "listen", K_STRING, O(listen), 0, 0 },
+	{ "database", K_PATH, O(database), 0, 0 },
+	{ "listen", K_LISTEN, O(listen), 0, 0 },
 	{ "workers", K_INT, O(workers), 1, MAX_WORKERS },
 	{ "request_timeout", K_INT, O(request_timeout), 1, 3600 },
 	{ "max_body_size", K_SIZE, O(max_body_size), 1, 1L << 30 },
@@ -54,10 +58,10 @@ static const struct key {
 	{ "event_retention_count", K_LONG, O(retention_count), 1, LONG_MAX },
 	{ "synchronous", K_SYNC, O(synchronous_full), 0, 0 },
 	{ "busy_timeout_ms", K_INT, O(busy_timeout_ms), 0, 600000 },
-	{ "hooks_dir", K_STRING, O(hooks_dir), 0, 0 },
+	{ "hooks_dir", K_PATH, O(hooks_dir), 0, 0 },
 	{ "hook_timeout_ms", K_INT, O(hook_timeout_ms), 1, 600000 },
 	{ "log_level", K_LEVEL, O(log_level), 0, 0 },
-	{ "dashboard_dir", K_STRING, O(dashboard_dir), 0, 0 },
+	{ "dashboard_dir", K_PATH, O(dashboard_dir), 0, 0 },
 #undef O
 };
 
@@ -165,8 +169,40 @@ parse_long(const char *s, long *out)
 	return (errno != 0 || *end != '\0' ? -1 : 0);
 }
 
+/* A listen address: a unix socket path (starting with / or .) that fits
+ * a sockaddr_un, or host:port with a port from 1 to 65535. 0 if good,
+ * else -1 with the reason in why. */
+int
+config_check_listen(const char *v, char *why, size_t whylen)
+{
+	const char	*port;
+	char		*end;
+	long		 p;
+
+	if (*v == '\0')
+		return (snprintf(why, whylen, "empty; leave listen out to take "
+		    "the socket on fd 0"), -1);
+	if (v[0] == '/' || v[0] == '.') {
+		if (strlen(v) >= sizeof ((struct sockaddr_un *)0)->sun_path)
+			return (snprintf(why, whylen, "socket path too long"),
+			    -1);
+		return (0);
+	}
+	if ((port = strrchr(v, ':')) == NULL)
+		return (snprintf(why, whylen, "expected a socket path or "
+		    "host:port"), -1);
+	port++;
+	errno = 0;
+	p = isdigit((unsigned char)*port) ? strtol(port, &end, 10) : -1;
+	if (p < 1 || p > 65535 || errno != 0 || *end != '\0')
+		return (snprintf(why, whylen, "the port must be a number from "
+		    "1 to 65535"), -1);
+	return (0);
+}
+
 static int
-config_set(struct config *c, const struct key *k, const char *v)
+config_set(struct config *c, const struct key *k, const char *v, char *why,
+    size_t whylen)
 {
 	char	*field = (char *)c + k->offset;
 	long	 l;
@@ -174,7 +210,17 @@ config_set(struct config *c, const struct key *k, const char *v)
 	int	 level;
 
 	switch (k->kind) {
-	case K_STRING:
+	case K_LISTEN:
+		if (config_check_listen(v, why, whylen) == -1)
+			return (-1);
+		/* FALLTHROUGH */
+	case K_PATH:
+		/* An empty database would be SQLite's temporary one, lost
+		 * at exit. */
+		if (*v == '\0') {
+			snprintf(why, whylen, "a path is required");
+			return (-1);
+		}
 		free(*(char **)field);
 		*(char **)field = xstrdup(v);
 		return (0);
@@ -226,7 +272,7 @@ trim(char *s)
 static int
 config_line(struct config *c, char *line, char *why, size_t whylen)
 {
-	char	*eq, *key, *value, *hash;
+	char	*eq, *key, *value, *hash, reason[128];
 	size_t	 i;
 
 	if ((hash = strchr(line, '#')) != NULL)
@@ -244,9 +290,11 @@ config_line(struct config *c, char *line, char *why, size_t whylen)
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		if (strcmp(keys[i].name, key) != 0)
 			continue;
-		if (config_set(c, &keys[i], value) == -1) {
-			snprintf(why, whylen, "bad value for %s: \"%s\"", key,
-			    value);
+		reason[0] = '\0';
+		if (config_set(c, &keys[i], value, reason, sizeof reason) ==
+		    -1) {
+			snprintf(why, whylen, "bad value for %s: \"%s\"%s%s",
+			    key, value, reason[0] != '\0' ? ": " : "", reason);
 			return (-1);
 		}
 		return (0);
@@ -259,14 +307,22 @@ int
 config_load(struct config *c, const char *path, int optional, char *err,
     size_t errlen)
 {
-	FILE	*f;
-	char	 line[4096], why[512];
-	int	 lineno = 0;
+	struct stat	 sb;
+	FILE		*f;
+	char		 line[4096], why[512];
+	int		 lineno = 0;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		if (optional && errno == ENOENT)
 			return (0);
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	/* A folder opens and reads as empty: it would pass as a file that
+	 * sets nothing. */
+	if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "%s: is a directory", path);
+		fclose(f);
 		return (-1);
 	}
 	while (fgets(line, sizeof line, f) != NULL) {
@@ -282,6 +338,11 @@ config_load(struct config *c, const char *path, int optional, char *err,
 			fclose(f);
 			return (-1);
 		}
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error", path);
+		fclose(f);
+		return (-1);
 	}
 	fclose(f);
 	free(c->path);

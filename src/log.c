@@ -54,10 +54,50 @@ log_level_parse(const char *s)
 	return (-1);
 }
 
+/* Copies inlen bytes of in to out (outlen bytes, NUL-terminated), with
+ * control characters written as \n, \r, \t or \xNN; cut where out is
+ * full. Returns the length written. */
+size_t
+log_escape(char *out, size_t outlen, const char *in, size_t inlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char	 c;
+	size_t		 i, o = 0, need;
+	char		 e[4];
+
+	if (outlen == 0)
+		return (0);
+	for (i = 0; i < inlen; i++) {
+		c = (unsigned char)in[i];
+		if (c >= 0x20 && c != 0x7f) {
+			if (o + 1 >= outlen)
+				break;
+			out[o++] = (char)c;
+			continue;
+		}
+		e[0] = '\\';
+		if (c == '\n' || c == '\r' || c == '\t') {
+			e[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+			need = 2;
+		} else {
+			e[1] = 'x';
+			e[2] = hex[c >> 4];
+			e[3] = hex[c & 0xf];
+			need = 4;
+		}
+		if (o + need >= outlen)
+			break;
+		memcpy(out + o, e, need);
+		o += need;
+	}
+	out[o] = '\0';
+	return (o);
+}
+
 static void
 log_vwrite(int level, const char *fmt, va_list ap)
 {
-	char		 line[2048];
+	char		 line[2048], msg[2048];
 	struct timeval	 tv;
 	struct tm	 tm;
 	int		 n, m;
@@ -71,12 +111,14 @@ log_vwrite(int level, const char *fmt, va_list ap)
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), (int)getpid(),
 	    level_names[level]);
-	m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+	m = vsnprintf(msg, sizeof msg, fmt, ap);
 	if (m < 0)
 		m = 0;
-	n += m;
-	if (n > (int)sizeof line - 2)
-		n = sizeof line - 2;
+	if (m > (int)sizeof msg - 1)
+		m = sizeof msg - 1;
+	/* Whatever the message holds (a name, a hook's text), it stays on
+	 * one line of its own. */
+	n += log_escape(line + n, sizeof line - n - 1, msg, m);
 	line[n++] = '\n';
 	(void)write(STDERR_FILENO, line, n);
 }

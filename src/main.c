@@ -52,6 +52,7 @@ main_db_dir(const char *db)
 static int
 main_serve(int argc, char **argv)
 {
+	char	 why[128];
 	long	 n;
 	int	 i;
 
@@ -59,6 +60,12 @@ main_serve(int argc, char **argv)
 		if (i + 1 == argc)
 			return (main_usage());
 		if (strcmp(argv[i], "--listen") == 0) {
+			if (config_check_listen(argv[i + 1], why,
+			    sizeof why) == -1) {
+				fprintf(stderr, "basalt: --listen \"%s\": %s\n",
+				    argv[i + 1], why);
+				return (1);
+			}
 			free(cfg->listen);
 			cfg->listen = xstrdup(argv[++i]);
 		} else if (strcmp(argv[i], "--workers") == 0) {
@@ -88,8 +95,14 @@ main(int argc, char **argv)
 			return (main_usage());
 		if (strcmp(argv[i], "-c") == 0)
 			conf = argv[++i];
-		else if (strcmp(argv[i], "--db") == 0)
+		else if (strcmp(argv[i], "--db") == 0) {
 			db = argv[++i];
+			if (*db == '\0') {
+				fprintf(stderr, "basalt: --db: a path is "
+				    "required\n");
+				return (1);
+			}
+		}
 		else
 			return (main_usage());
 	}

@@ -89,28 +89,74 @@ error_code(enum err e)
 }
 
 /* Sets the cause (message NULL: the table's) and returns -1 for the
- * caller to return. */
+ * caller to return. Control characters in the message (from input such
+ * as a hook's text) are escaped: a cause is one line wherever it goes. */
 int
 error_set(struct error *err, enum err code, const char *fmt, ...)
 {
 	va_list	 ap;
+	char	 buf[sizeof err->message];
+	int	 n;
 
 	err->code = code;
+	err->logged = 0;
 	if (fmt == NULL) {
 		strlcpy_b(err->message, errors[code].message,
 		    sizeof err->message);
 		return (-1);
 	}
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	n = vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if (n > (int)sizeof buf - 1)
+		n = sizeof buf - 1;
+	log_escape(err->message, sizeof err->message, buf, n);
 	return (-1);
+}
+
+/* The cause is in the log already, in more detail than reply_error's
+ * line would give: reply_error does not log it again. Returns -1. */
+int
+error_logged(struct error *err)
+{
+	err->logged = 1;
+	return (-1);
+}
+
+/* The one mapping of a store result to a cause; what names the object
+ * for 404 and 409 ("record", "realm 'acme'"; NULL: "it"). */
+int
+error_store(struct error *err, int rc, const char *what)
+{
+	if (what == NULL)
+		what = "it";
+	switch (rc) {
+	case STORE_BUSY:
+		return (error_set(err, ERR_BUSY, NULL));
+	case STORE_NOTFOUND:
+		return (error_set(err, ERR_NOT_FOUND, "%s not found", what));
+	case STORE_EXISTS:
+		return (error_set(err, ERR_CONFLICT, "%s exists already", what));
+	default:
+		return (error_set(err, ERR_INTERNAL, "database error"));
+	}
 }
 
 void
 reply_header(struct request *req, const char *name, const char *value)
 {
 	evbuffer_add_printf(req->out, "%s: %s\r\n", name, value);
+}
+
+/* A HEAD request: answered as GET, without the body. */
+static int
+reply_is_head(struct request *req)
+{
+	const char	*m = request_param(req, "REQUEST_METHOD");
+
+	return (m != NULL && strcmp(m, "HEAD") == 0);
 }
 
 /* Puts the status line before the headers and ends them. */
@@ -127,7 +173,8 @@ reply_finish(struct request *req, int status, const char *type,
 	if (type != NULL)
 		evbuffer_add_printf(req->out, "Content-Type: %s\r\n", type);
 	evbuffer_add_printf(req->out, "Content-Length: %zu\r\n\r\n", len);
-	evbuffer_add(req->out, body, len);
+	if (!reply_is_head(req))
+		evbuffer_add(req->out, body, len);
 }
 
 void
@@ -160,6 +207,46 @@ reply_file(struct request *req, const char *type, const char *body, size_t len)
 	reply_finish(req, 200, type, body, len);
 }
 
+/* The headers of an event stream; a HEAD request gets them alone. */
+void
+reply_stream(struct request *req)
+{
+	req->status = 200;
+	evbuffer_add_printf(req->out, "Status: 200 OK\r\n"
+	    "Content-Type: text/event-stream\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "X-Accel-Buffering: no\r\n\r\n");
+	if (reply_is_head(req))
+		return;
+	req->stream = 1;
+	evbuffer_add_printf(req->out, ": basalt stream\nretry: %d\n\n",
+	    cfg->retry_ms);
+}
+
+/* Every 5xx goes into the log once, with its cause and the path (never
+ * the query, which may hold an access_token). */
+static void
+reply_log(struct request *req, enum err code)
+{
+	const char	*m = request_param(req, "REQUEST_METHOD");
+	const char	*uri = request_param(req, "REQUEST_URI");
+	int		 status = errors[code].status;
+
+	if (status < 500 || req->err.logged)
+		return;
+	req->err.logged = 1;
+	if (uri == NULL)
+		uri = "-";
+	if (status == 503)
+		log_warn("%s %.*s: %d %s: %s", m != NULL ? m : "-",
+		    (int)strcspn(uri, "?#"), uri, status, errors[code].code,
+		    req->err.message);
+	else
+		log_error("%s %.*s: %d %s: %s", m != NULL ? m : "-",
+		    (int)strcspn(uri, "?#"), uri, status, errors[code].code,
+		    req->err.message);
+}
+
 /* The one place a cause becomes a response. */
 void
 reply_error(struct request *req)
@@ -172,6 +259,7 @@ reply_error(struct request *req)
 	if (req->err.message[0] == '\0')
 		strlcpy_b(req->err.message, errors[code].message,
 		    sizeof req->err.message);
+	reply_log(req, code);
 	evbuffer_drain(req->out, evbuffer_get_length(req->out));
 	if (code == ERR_UNAUTHORIZED)
 		reply_header(req, "WWW-Authenticate", "Bearer");

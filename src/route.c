@@ -15,9 +15,10 @@
  */
 
 /* The route table: one row per (method, path pattern) with its handler and
- * the scope it needs, and the dispatch that checks, in order, the token
- * (401), the names in the path (400), the grant (403) and that the named
- * objects exist (404) before a handler runs. */
+ * the scope it needs, and the dispatch that checks, in order, the path
+ * (404: no route, or an empty segment where a name goes), the token (401),
+ * the names in the path (400), the grant (403) and that the named objects
+ * exist (404) before a handler runs. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,10 +154,9 @@ route_split(const char *path, char segs[][SEG_SIZE], int max)
 
 	if (*p != '/')
 		return (-1);
+	/* A trailing slash, like any "//", makes an empty segment. */
 	while (*p == '/') {
 		p++;
-		if (*p == '\0' && n > 0)
-			break;	/* a trailing slash */
 		e = p + strcspn(p, "/");
 		if (n == max || decode(p, e - p, 0, segs[n], SEG_SIZE) == -1)
 			return (-1);
@@ -206,10 +206,12 @@ route_match(const struct route *r, char segs[][SEG_SIZE], int n,
 	    p = strtok_r(NULL, "/", &save), i++) {
 		if (i == n)
 			return (0);
-		if (*p != ':') {
-			if (strcmp(p, segs[i]) != 0)
-				return (0);
-		}
+		/* An empty capture names nothing: no route matches it, so
+		 * it is 404 before any token is looked at. (An empty :file
+		 * is the dashboard's index, /_/.) */
+		if (*p == ':' ? segs[i][0] == '\0' && strcmp(p, ":file") != 0 :
+		    strcmp(p, segs[i]) != 0)
+			return (0);
 	}
 	if (i != n)
 		return (0);
@@ -270,6 +272,7 @@ static int
 route_resolve(struct api_ctx *ctx)
 {
 	const char	*missing, *name;
+	char		 what[MAX_NAME_LEN + 32] = "";
 	int		 rc;
 
 	if (ctx->realm[0] == '\0')
@@ -289,14 +292,12 @@ route_resolve(struct api_ctx *ctx)
 		    &ctx->ids, &missing);
 	if (rc == STORE_OK)
 		return (0);
-	if (rc == STORE_BUSY)
-		return (error_set(&ctx->req->err, ERR_BUSY, NULL));
-	if (rc != STORE_NOTFOUND)
-		return (error_set(&ctx->req->err, ERR_INTERNAL, NULL));
-	name = strcmp(missing, "realm") == 0 ? ctx->realm :
-	    strcmp(missing, "app") == 0 ? ctx->app : ctx->collection;
-	return (error_set(&ctx->req->err, ERR_NOT_FOUND, "%s '%s' not found",
-	    missing, name));
+	if (rc == STORE_NOTFOUND) {
+		name = strcmp(missing, "realm") == 0 ? ctx->realm :
+		    strcmp(missing, "app") == 0 ? ctx->app : ctx->collection;
+		snprintf(what, sizeof what, "%s '%s'", missing, name);
+	}
+	return (error_store(&ctx->req->err, rc, what));
 }
 
 static int
@@ -320,19 +321,25 @@ static const struct route *
 route_find(struct api_ctx *ctx, char segs[][SEG_SIZE], int n)
 {
 	struct error	*err = &ctx->req->err;
+	const char	*method = ctx->method;
 	size_t		 i;
 	int		 path_found = 0;
 
+	/* HEAD is GET without the body (reply.c leaves the body out). */
+	if (strcmp(method, "HEAD") == 0)
+		method = "GET";
 	for (i = 0; i < sizeof routes / sizeof routes[0]; i++) {
 		if (!route_match(&routes[i], segs, n, NULL))
 			continue;
-		if (strcmp(routes[i].method, ctx->method) == 0) {
+		if (strcmp(routes[i].method, method) == 0) {
 			route_match(&routes[i], segs, n, ctx);
 			return (&routes[i]);
 		}
 		if (path_found++ > 0)
 			strlcat_b(err->allow, ", ", sizeof err->allow);
 		strlcat_b(err->allow, routes[i].method, sizeof err->allow);
+		if (strcmp(routes[i].method, "GET") == 0)
+			strlcat_b(err->allow, ", HEAD", sizeof err->allow);
 	}
 	if (path_found)
 		error_set(err, ERR_METHOD, "%s is not allowed here; use %s",
@@ -383,8 +390,9 @@ route_dispatch(struct worker *w, struct request *req)
 		reply_error(req);
 		return (0);
 	}
-	if (r->auth != NO_AUTH && store_read_begin(w->store) != STORE_OK) {
-		error_set(&req->err, ERR_BUSY, NULL);
+	if (r->auth != NO_AUTH && (rc = store_read_begin(w->store)) !=
+	    STORE_OK) {
+		error_store(&req->err, rc, NULL);
 		reply_error(req);
 		return (0);
 	}

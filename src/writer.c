@@ -48,15 +48,20 @@ writer_apply(struct write_op *op)
 		store_rollback_savepoint(writer->store);
 }
 
+/* The batch's transaction could not begin (ran 0) or commit (ran 1): every
+ * write that would have stood gets the cause. A write whose apply failed
+ * keeps its own cause; writes queue with rc -1, so before they ran there
+ * is none to keep. */
 static void
-writer_fail_all(struct write_op *batch, int busy)
+writer_fail_all(struct write_op *batch, int rc, int ran)
 {
 	struct write_op	*op;
 
 	for (op = batch; op != NULL; op = op->next) {
-		if (op->rc == 0)
-			op->rc = error_set(op->err, busy ? ERR_BUSY :
-			    ERR_INTERNAL, busy ? NULL : "the commit failed");
+		if (ran && op->rc != 0)
+			continue;
+		op->rc = error_store(op->err, rc == STORE_BUSY ? STORE_BUSY :
+		    STORE_ERROR, NULL);
 	}
 }
 
@@ -68,7 +73,7 @@ writer_batch(struct write_op *batch)
 
 	rc = store_begin(writer->store);
 	if (rc != STORE_OK) {
-		writer_fail_all(batch, rc == STORE_BUSY);
+		writer_fail_all(batch, rc, 0);
 		return;
 	}
 	for (op = batch; op != NULL; op = op->next) {
@@ -81,7 +86,7 @@ writer_batch(struct write_op *batch)
 	}
 	if ((rc = store_commit(writer->store)) != STORE_OK) {
 		store_rollback(writer->store);
-		writer_fail_all(batch, rc == STORE_BUSY);
+		writer_fail_all(batch, rc, 1);
 		return;
 	}
 	server_wake_tail();

@@ -34,8 +34,11 @@ START_TEST(test_route_split)
 	ck_assert_int_eq(route_split("/api/realms/acme", segs, 12), 3);
 	ck_assert_str_eq(segs[0], "api");
 	ck_assert_str_eq(segs[2], "acme");
-	ck_assert_int_eq(route_split("/api/realms/a%20b/", segs, 12), 3);
+	ck_assert_int_eq(route_split("/api/realms/a%20b/", segs, 12), 4);
 	ck_assert_str_eq(segs[2], "a b");
+	ck_assert_str_eq(segs[3], "");	/* a trailing slash: empty */
+	ck_assert_int_eq(route_split("/api//x", segs, 12), 3);
+	ck_assert_str_eq(segs[1], "");
 	ck_assert_int_eq(route_split("/a/%2Fx", segs, 12), 2);
 	ck_assert_str_eq(segs[1], "/x");
 	ck_assert_int_eq(route_split("/a/%zz", segs, 12), -1);
