@@ -678,6 +678,7 @@ broker_stream_closed(struct stream *s)
 {
 	struct topic	*t = s->topic;
 
+	assert(!in_store);	/* the store may be reading t's names */
 	replay_queue_remove(s);
 	if (t->cursor == s)
 		t->cursor = TAILQ_NEXT(s, entry);
@@ -724,6 +725,8 @@ revoked_load(struct revoked *r, int64_t now)
 	int64_t	 since = revoked_seen - REVOKED_OVERLAP;
 
 	revoked_seen = now;
+	if (TAILQ_EMPTY(&all_streams))
+		return;
 	if (store_token_revoked_since(store, since, revoked_add, r) != 0)
 		log_warn("cannot read revoked tokens; will retry");
 	if (r->n > 1)
@@ -756,8 +759,7 @@ broker_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t			 now = time_now_ms() / 1000;
 
 	(void)fd; (void)what; (void)arg;
-	if (!TAILQ_EMPTY(&all_streams))
-		revoked_load(&rv, now);
+	revoked_load(&rv, now);
 	for (s = TAILQ_FIRST(&all_streams); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, all);
 		if (s->expires_at != 0 && s->expires_at <= now)
