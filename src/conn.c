@@ -768,14 +768,18 @@ static void
 conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
+	enum err	 code;
 
 	(void)fd; (void)what;
 	if (c->busy || c->stream != NULL)
 		return;
 	if (c->req != NULL && c->req->params_done) {
-		log_info("request not complete after %d s; answering 408",
-		    cfg->request_timeout);
-		conn_reply_error(c, ERR_TIMEOUT);
+		/* headers over the limit are the answer, even when late */
+		code = c->req->params_size > MAX_PARAMS_SIZE ?
+		    ERR_HEADERS_TOO_LARGE : ERR_TIMEOUT;
+		log_info("request not complete after %d s; answering %d",
+		    cfg->request_timeout, error_status(code));
+		conn_reply_error(c, code);
 		return;
 	}
 	log_debug("connection idle or incomplete after %d s; closing",
