@@ -276,14 +276,26 @@ api_collection_create(struct api_ctx *ctx)
 	return (0);
 }
 
+/* The deletion and its one event (not one per record) commit together;
+ * the event ends the collection's streams and its records' streams. */
 static int
 apply_collection_delete(struct worker *w, struct write_op *op)
 {
 	struct api_ctx	*ctx = op->arg;
+	char		 data[MAX_NAME_LEN + 32];
 	int		 rc;
 
 	rc = store_collection_delete(w->store, ctx->ids.app_id, ctx->collection);
-	return (rc == STORE_OK ? 0 : store_fail(op->err, rc, "collection"));
+	if (rc != STORE_OK)
+		return (store_fail(op->err, rc, "collection"));
+	/* a name is [a-z0-9_-]: nothing to escape */
+	snprintf(data, sizeof data, "{\"collection\":\"%s\"}",
+	    ctx->collection);
+	if (store_event_append(w->store, ctx->realm, ctx->app, ctx->collection,
+	    NULL, "collection_deleted", data) == -1)
+		return (error_set(op->err, ERR_INTERNAL,
+		    "cannot append the event"));
+	return (0);
 }
 
 int
@@ -701,6 +713,8 @@ api_record_delete(struct api_ctx *ctx)
 int
 event_type_valid(const char *t, struct error *err)
 {
+	static const char *const reserved[] = { "reset", "collection_deleted",
+	    "token_revoked", "token_expired" };
 	size_t	 i, len = strlen(t);
 
 	if (len == 0 || len > MAX_EVENT_TYPE_LEN)
@@ -710,7 +724,11 @@ event_type_valid(const char *t, struct error *err)
 		if (!isalnum((unsigned char)t[i]) && strchr("_.:-", t[i]) == NULL)
 			return (error_set(err, ERR_INVALID_EVENT,
 			    "type may hold only letters, digits and _ . : -"));
-	if (strcmp(t, "reset") == 0 || strncmp(t, "record_", 7) == 0)
+	for (i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+		if (strcmp(t, reserved[i]) == 0)
+			break;
+	if (i < sizeof reserved / sizeof reserved[0] ||
+	    strncmp(t, "record_", 7) == 0)
 		return (error_set(err, ERR_INVALID_EVENT,
 		    "type '%s' is reserved", t));
 	return (0);
@@ -848,6 +866,9 @@ api_events_stream(struct api_ctx *ctx)
 	strlcpy_b(spec->app, ctx->app, sizeof spec->app);
 	strlcpy_b(spec->collection, ctx->collection, sizeof spec->collection);
 	strlcpy_b(spec->record_id, ctx->record_id, sizeof spec->record_id);
+	/* the stream ends when its token is revoked or expires */
+	strlcpy_b(spec->token_id, ctx->grant.token_id, sizeof spec->token_id);
+	spec->expires_at = ctx->grant.expires_at;
 	reply_stream(req);
 	return (0);
 }

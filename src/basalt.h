@@ -163,6 +163,7 @@ enum err {
 	ERR_TIMEOUT,
 	ERR_CONFLICT,
 	ERR_TOO_LARGE,
+	ERR_HEADERS_TOO_LARGE,
 	ERR_MEDIA_TYPE,
 	ERR_HOOK_REJECTED,
 	ERR_HOOK_FAILED,
@@ -232,6 +233,8 @@ struct request {
 		char	 record_id[ULID_LEN + 1];	/* "" for the collection */
 		int	 has_last_id;
 		int64_t	 last_id;
+		char	 token_id[TOKEN_ID_LEN + 1];	/* ends it if revoked */
+		int64_t	 expires_at;	/* unix seconds, 0 for never */
 	} spec;
 
 	/* Set when the request goes back to a worker after its write. */
@@ -380,6 +383,8 @@ struct fcgi_header {
 	uint8_t		 padding_length;
 };
 void		 fcgi_header_decode(const uint8_t *, struct fcgi_header *);
+/* Writes an 8-byte record header, no padding; len is at most 65535. */
+void		 fcgi_header_encode(uint8_t *, uint8_t type, uint16_t id, size_t len);
 /* Appends data as FCGI_STDOUT records (empty data: the closing record). */
 void		 fcgi_stdout(struct evbuffer *, uint16_t id, const void *, size_t);
 void		 fcgi_end_request(struct evbuffer *, uint16_t id, uint32_t appstatus,
@@ -389,6 +394,7 @@ int		 fcgi_params_decode(const uint8_t *, size_t,
 		    int (*fn)(void *, const char *, size_t, const char *, size_t),
 		    void *);
 void		 fcgi_get_values_result(struct evbuffer *, const uint8_t *, size_t);
+void		 fcgi_unknown_type(struct evbuffer *, uint8_t type);
 
 /* conn.c */
 struct conn;
@@ -396,6 +402,9 @@ struct conn	*conn_new(struct event_base *, int fd);
 void		 conn_reply(struct request *);	/* loop thread: a worker finished */
 int		 conn_write(struct conn *, const void *, size_t);	/* framed stdout */
 size_t		 conn_pending(struct conn *);
+/* Bytes queued behind the frame or reply at the head of the output (the
+ * one that was queued when nothing else was). */
+size_t		 conn_behind(struct conn *);
 void		 conn_end(struct conn *);	/* END_REQUEST, then close */
 void		 conn_close(struct conn *);	/* drop at once */
 void		 conn_set_stream(struct conn *, struct stream *);
@@ -563,6 +572,14 @@ int		 store_token_list(struct store *, int64_t app_id,
 		    void (*)(void *, const struct grant *, int64_t created,
 		    int64_t revoked), void *);
 const char	*store_errmsg(struct store *);
+/* For the broker: revoked tokens, and a collection's end in the log. */
+int		 store_token_watch_init(struct store *);
+int		 store_token_revoked_since(struct store *, int64_t since,
+		    void (*)(void *, const char *), void *);
+int64_t		 store_event_collection_end(struct store *, int64_t after,
+		    int64_t upto, const char *realm, const char *app,
+		    const char *coll, void (*)(void *, const struct event_row *),
+		    void *);
 
 /* writer.c */
 int		 writer_start(void);

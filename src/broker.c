@@ -25,11 +25,21 @@
  * while thousands of streams are written. Events that arrive during a
  * pass are written together with the older ones to the streams the pass
  * has not reached yet: one write for several events, the busier the
- * loop the more. */
+ * loop the more.
+ *
+ * A store callback (tail_row, replay_row) only queues bytes: it never
+ * writes to a socket, so it never closes a stream or frees a topic while
+ * the store still reads the topic's names. Checks, writes and closes
+ * happen once the store call has returned.
+ *
+ * A stream's limit (stream_buffer_limit) bounds what waits behind the
+ * frame at the head of its output: a stream with nothing queued takes
+ * its next frame whatever its size, so no event blocks a stream. */
 
 #include <sys/queue.h>
 #include <sys/uio.h>
 
+#include <assert.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,10 +51,12 @@
 #include "basalt.h"
 
 #define TOPIC_BUCKETS	4096
+#define REVOKED_OVERLAP	5	/* seconds looked back past the last look */
 
 /* An event framed for SSE, shared by the topics it goes to. */
 struct frame {
 	int			 refs;
+	int			 ends;		/* the last one of a stream */
 	size_t			 len;
 	char			 data[];
 };
@@ -74,6 +86,9 @@ struct stream {
 	int64_t			 last_id;	/* the last event it has */
 	int			 live;		/* 0 while replaying */
 	int			 queued;	/* on the replay queue */
+	int64_t			 end_checked;	/* replay: no end up to it */
+	char			 token_id[TOKEN_ID_LEN + 1];
+	int64_t			 expires_at;
 	TAILQ_ENTRY(stream)	 entry;		/* in its topic */
 	TAILQ_ENTRY(stream)	 all;
 	TAILQ_ENTRY(stream)	 replay;
@@ -88,6 +103,8 @@ static struct store		*store;
 static int64_t			 head;		/* the last event published */
 static int			 nstreams;
 static int			 heartbeat_now;
+static int			 in_store;	/* inside a store callback */
+static int64_t			 revoked_seen;	/* tokens revoked since */
 
 static void	broker_heartbeat_arm(void);
 
@@ -173,14 +190,15 @@ topic_release(struct topic *t)
 static int
 stream_check(struct stream *s)
 {
-	if (conn_pending(s->conn) <= cfg->stream_buffer_limit)
+	assert(!in_store);
+	if (conn_behind(s->conn) <= cfg->stream_buffer_limit)
 		return (0);
 	/* Behind, or only not flushed yet? */
 	if (conn_flush(s->conn) == -1)
 		return (-1);
-	if (conn_pending(s->conn) > cfg->stream_buffer_limit) {
+	if (conn_behind(s->conn) > cfg->stream_buffer_limit) {
 		log_info("closing a stream of %s: its client is %zu bytes "
-		    "behind", s->topic->key, conn_pending(s->conn));
+		    "behind", s->topic->key, conn_behind(s->conn));
 		conn_close(s->conn);	/* calls broker_stream_closed */
 		return (-1);
 	}
@@ -197,33 +215,47 @@ stream_send(struct stream *s, const char *frame, size_t len)
 	return (stream_check(s));
 }
 
-/* "id: N\nevent: T\ndata: D\n\n" */
-static char *
-frame_event(const struct event_row *ev, size_t *len)
+/* Whether a stream ends after this event: its collection is gone. */
+static int
+event_ends(const char *type)
 {
-	char	*f;
-	int	 n;
+	return (strcmp(type, "collection_deleted") == 0);
+}
 
-	n = xasprintf(&f, "id: %lld\nevent: %s\ndata: %.*s\n\n",
-	    (long long)ev->id, ev->type, (int)ev->data_len, ev->data);
-	*len = (size_t)n;
+/* The one SSE framer: "id: N\nevent: T\ndata: D\n\n", without the id
+ * line when id is -1. Writes at most len bytes into out (out may be NULL
+ * when len is 0) and returns the frame's length, like snprintf. */
+static size_t
+frame_format(char *out, size_t len, int64_t id, const char *type,
+    const char *data, size_t data_len)
+{
+	char	 idline[32] = "";
+
+	if (id != -1)
+		snprintf(idline, sizeof idline, "id: %lld\n", (long long)id);
+	return ((size_t)snprintf(out, len, "%sevent: %s\ndata: %.*s\n\n",
+	    idline, type, (int)data_len, data));
+}
+
+static struct frame *
+frame_make(int64_t id, const char *type, const char *data, size_t data_len)
+{
+	struct frame	*f;
+	size_t		 n;
+
+	n = frame_format(NULL, 0, id, type, data, data_len);
+	f = xmalloc(sizeof *f + n + 1);
+	frame_format(f->data, n + 1, id, type, data, data_len);
+	f->len = n;
+	f->refs = 0;
+	f->ends = event_ends(type);
 	return (f);
 }
 
 static struct frame *
 frame_new(const struct event_row *ev)
 {
-	struct frame	*f;
-	int		 n;
-
-	n = snprintf(NULL, 0, "id: %lld\nevent: %s\ndata: %.*s\n\n",
-	    (long long)ev->id, ev->type, (int)ev->data_len, ev->data);
-	f = xmalloc(sizeof *f + (size_t)n + 1);
-	snprintf(f->data, (size_t)n + 1, "id: %lld\nevent: %s\ndata: %.*s\n\n",
-	    (long long)ev->id, ev->type, (int)ev->data_len, ev->data);
-	f->len = (size_t)n;
-	f->refs = 0;
-	return (f);
+	return (frame_make(ev->id, ev->type, ev->data, ev->data_len));
 }
 
 static void
@@ -280,20 +312,34 @@ topic_drop(struct topic *t, int64_t upto)
 	}
 }
 
-/* Writes to s, in one write, the frames of t it lacks. */
+/* Ends a stream after what it was sent: END_REQUEST, then the close. */
+static void
+stream_end(struct stream *s)
+{
+	log_debug("ending a stream of %s", s->topic->key);
+	conn_end(s->conn);	/* calls broker_stream_closed */
+}
+
+/* Writes to s, in one write, the frames of t it lacks, up to the one
+ * that ends it if any. */
 static void
 topic_write(struct topic *t, struct stream *s)
 {
-	int	 i;
+	int	 i, j;
 
 	if (!s->live || t->ids[t->nframes - 1] <= s->last_id)
 		return;
 	for (i = 0; i < t->nframes && t->ids[i] <= s->last_id; i++)
 		continue;
-	if (conn_write_frames(s->conn, t->iov + i, t->nframes - i) == -1)
+	for (j = i; j < t->nframes - 1 && !t->frames[j]->ends; j++)
+		continue;
+	if (conn_write_frames(s->conn, t->iov + i, j + 1 - i) == -1)
 		return;		/* closing or gone */
-	s->last_id = t->ids[t->nframes - 1];
-	stream_check(s);
+	s->last_id = t->ids[j];
+	if (t->frames[j]->ends)
+		stream_end(s);
+	else
+		stream_check(s);
 }
 
 /* Goes on with t's pass for at most *budget streams. Returns 1 when the
@@ -357,6 +403,23 @@ broker_flush(void)
 	broker_pump(FLUSH_STREAMS);
 }
 
+/* A collection's end goes to its record topics, too. */
+static void
+topic_queue_records(const struct event_row *ev, struct frame *f)
+{
+	struct topic	*t;
+	size_t		 i;
+
+	for (i = 0; i < TOPIC_BUCKETS; i++)
+		for (t = buckets[i]; t != NULL; t = t->next)
+			if (t->record_id[0] != '\0' &&
+			    strcmp(t->collection, ev->collection) == 0 &&
+			    strcmp(t->app, ev->app) == 0 &&
+			    strcmp(t->realm, ev->realm) == 0)
+				topic_queue(t, ev->id, f);
+}
+
+/* Called from the tail's store callback: only queues. */
 void
 broker_publish(const struct event_row *ev)
 {
@@ -365,6 +428,11 @@ broker_publish(const struct event_row *ev)
 	char		 key[512];
 	int		 pass;
 
+	if (ev->record_id == NULL && event_ends(ev->type)) {
+		f = frame_new(ev);
+		f->refs++;	/* held while queued below */
+		topic_queue_records(ev, f);
+	}
 	for (pass = 0; pass < 2; pass++) {
 		if (pass == 1 && ev->record_id == NULL)
 			break;
@@ -376,6 +444,8 @@ broker_publish(const struct event_row *ev)
 			f = frame_new(ev);
 		topic_queue(t, ev->id, f);
 	}
+	if (f != NULL && f->ends)
+		frame_unref(f);
 	head = ev->id;
 }
 
@@ -408,53 +478,122 @@ replay_queue_remove(struct stream *s)
 
 struct replay_ctx {
 	struct stream	*s;
-	int		 gone;
+	int		 n;		/* frames queued */
+	int		 full;		/* the rest waits for a drain */
+	int		 end;		/* the stream's last frame is queued */
 };
+
+/* Queues one frame of the replay unless the stream has enough waiting
+ * behind its head. Only queues: never closes the stream. */
+static void
+replay_frame(struct replay_ctx *r, const struct frame *f, int64_t id)
+{
+	struct conn	*c = r->s->conn;
+
+	if (r->full || r->end)
+		return;
+	if (conn_pending(c) > 0 &&
+	    conn_behind(c) + f->len > cfg->stream_buffer_limit) {
+		r->full = 1;
+		return;
+	}
+	if (conn_write(c, f->data, f->len) == -1) {
+		r->full = 1;	/* cannot happen: nothing closed it */
+		return;
+	}
+	r->s->last_id = id;
+	r->n++;
+	r->end = f->ends;
+}
 
 static void
 replay_row(void *arg, const struct event_row *ev)
 {
 	struct replay_ctx	*r = arg;
-	char			*frame;
-	size_t			 len;
+	struct frame		*f;
 
-	if (r->gone)
+	if (r->full || r->end)
 		return;
-	frame = frame_event(ev, &len);
-	if (stream_send(r->s, frame, len) == -1)
-		r->gone = 1;
-	else
-		r->s->last_id = ev->id;
-	free(frame);
+	f = frame_new(ev);
+	replay_frame(r, f, ev->id);
+	free(f);
+}
+
+static void
+replay_end_row(void *arg, const struct event_row *ev)
+{
+	struct frame	**fp = arg;
+
+	*fp = frame_new(ev);
+}
+
+/* A record stream ends with its collection, whose end is not one of the
+ * record's events: the first such end after the stream's position, up
+ * to upto, or NULL. Looks only at ids it has not looked at before. */
+static struct frame *
+replay_end_find(struct stream *s, int64_t upto, int64_t *id)
+{
+	struct topic	*t = s->topic;
+	struct frame	*f = NULL;
+	int64_t		 from;
+
+	from = s->end_checked > s->last_id ? s->end_checked : s->last_id;
+	if (t->record_id[0] == '\0' || from >= upto)
+		return (NULL);
+	in_store = 1;
+	*id = store_event_collection_end(store, from, upto, t->realm, t->app,
+	    t->collection, replay_end_row, &f);
+	in_store = 0;
+	if (*id > 0)
+		return (f);
+	if (*id == 0)
+		s->end_checked = upto;
+	return (NULL);
 }
 
 /* One step of replay: the next batch of the stream's events up to head. */
 static void
 replay_step(struct stream *s)
 {
-	struct replay_ctx	 r = { s, 0 };
+	struct replay_ctx	 r = { s, 0, 0, 0 };
 	struct topic		*t = s->topic;
-	int64_t			 upto = head;
+	struct frame		*endf;
+	int64_t			 upto = head, end_id = 0;
 	int			 n;
 
-	n = store_event_range(store, s->last_id, upto, t->realm, t->app,
+	if ((endf = replay_end_find(s, upto, &end_id)) != NULL)
+		upto = end_id - 1;
+	in_store = 1;
+	n = end_id < 0 ? -1 :
+	    store_event_range(store, s->last_id, upto, t->realm, t->app,
 	    t->collection, t->record_id[0] != '\0' ? t->record_id : NULL,
 	    REPLAY_BATCH, replay_row, &r);
-	if (r.gone || conn_flush(s->conn) == -1)
-		return;
+	in_store = 0;
+	/* The store is done with t's names: from here s may close. */
 	if (n < 0) {
+		free(endf);
 		log_warn("replay failed; closing the stream to be resumed");
 		conn_close(s->conn);
 		return;
 	}
-	if (n < REPLAY_BATCH) {
+	if (endf != NULL && n < REPLAY_BATCH && !r.full)
+		replay_frame(&r, endf, end_id);
+	free(endf);
+	if (r.end) {
+		stream_end(s);
+		return;
+	}
+	if (conn_flush(s->conn) == -1)
+		return;
+	if (n < REPLAY_BATCH && !r.full && end_id == 0) {
 		s->last_id = upto;
 		s->live = 1;
 		replay_queue_remove(s);	/* a drain may have queued it */
 		conn_watch_drain(s->conn, 0);
 		return;
 	}
-	if (conn_pending(s->conn) < STREAM_LOW_WATER)
+	if (conn_pending(s->conn) == 0 ||
+	    (r.n > 0 && conn_pending(s->conn) < STREAM_LOW_WATER))
 		replay_queue_add(s);
 	else
 		conn_watch_drain(s->conn, 1);	/* resumes in broker_stream_drained */
@@ -488,12 +627,12 @@ broker_stream_drained(struct stream *s)
 static void
 stream_reset(struct stream *s, int64_t id, const char *reason)
 {
-	char	 frame[256];
-	int	 n;
+	char	 data[128], frame[256];
+	size_t	 n;
 
-	n = snprintf(frame, sizeof frame, "id: %lld\nevent: reset\n"
-	    "data: {\"reason\":\"%s\",\"last_event_id\":%lld}\n\n",
-	    (long long)id, reason, (long long)id);
+	snprintf(data, sizeof data, "{\"reason\":\"%s\",\"last_event_id\":"
+	    "%lld}", reason, (long long)id);
+	n = frame_format(frame, sizeof frame, id, "reset", data, strlen(data));
 	s->last_id = id;
 	s->live = 1;
 	stream_send(s, frame, n);
@@ -508,6 +647,8 @@ broker_subscribe(struct conn *c, const struct stream_spec *spec)
 	s = xcalloc(1, sizeof *s);
 	s->conn = c;
 	s->topic = topic_get(spec);
+	strlcpy_b(s->token_id, spec->token_id, sizeof s->token_id);
+	s->expires_at = spec->expires_at;
 	TAILQ_INSERT_TAIL(&s->topic->streams, s, entry);
 	TAILQ_INSERT_TAIL(&all_streams, s, all);
 	__atomic_add_fetch(&nstreams, 1, __ATOMIC_RELAXED);
@@ -537,6 +678,7 @@ broker_stream_closed(struct stream *s)
 {
 	struct topic	*t = s->topic;
 
+	assert(!in_store);	/* the store may be reading t's names */
 	replay_queue_remove(s);
 	if (t->cursor == s)
 		t->cursor = TAILQ_NEXT(s, entry);
@@ -549,17 +691,87 @@ broker_stream_closed(struct stream *s)
 
 /* Heartbeats. */
 
+/* Tokens revoked since the last look (by any process: the CLI revokes
+ * in its own), sorted, for bsearch. */
+struct revoked {
+	char		(*ids)[TOKEN_ID_LEN + 1];
+	size_t		 n, cap;
+};
+
+static void
+revoked_add(void *arg, const char *id)
+{
+	struct revoked	*r = arg;
+
+	if (r->n == r->cap) {
+		r->cap = r->cap == 0 ? 16 : r->cap * 2;
+		r->ids = xrealloc(r->ids, r->cap * sizeof *r->ids);
+	}
+	strlcpy_b(r->ids[r->n++], id, sizeof *r->ids);
+}
+
+static int
+revoked_cmp(const void *a, const void *b)
+{
+	return (strcmp(a, b));
+}
+
+/* One indexed query per heartbeat. Looks back a few seconds past the
+ * last look: revoked_at has a resolution of seconds, and a stream may
+ * start just after a look with a token revoked just before it. */
+static void
+revoked_load(struct revoked *r, int64_t now)
+{
+	int64_t	 since = revoked_seen - REVOKED_OVERLAP;
+
+	revoked_seen = now;
+	if (TAILQ_EMPTY(&all_streams))
+		return;
+	if (store_token_revoked_since(store, since, revoked_add, r) != 0)
+		log_warn("cannot read revoked tokens; will retry");
+	if (r->n > 1)
+		qsort(r->ids, r->n, sizeof *r->ids, revoked_cmp);
+}
+
+/* Ends a stream whose token no longer holds, with an event (no id: it
+ * is no event of the log) the client can recognise. */
+static void
+stream_token_end(struct stream *s, const char *why)
+{
+	char	 data[64], frame[160];
+	size_t	 n;
+
+	snprintf(data, sizeof data, "{\"token_id\":\"%s\"}", s->token_id);
+	n = frame_format(frame, sizeof frame, -1, why, data, strlen(data));
+	log_info("ending a stream of %s: %s", s->topic->key, why);
+	if (conn_write(s->conn, frame, n) == 0)
+		stream_end(s);
+	else
+		conn_close(s->conn);
+}
+
 static void
 broker_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
 	static const char	 beat[] = ":keepalive\n\n";
 	struct stream		*s, *next;
+	struct revoked		 rv = { NULL, 0, 0 };
+	int64_t			 now = time_now_ms() / 1000;
 
 	(void)fd; (void)what; (void)arg;
+	revoked_load(&rv, now);
 	for (s = TAILQ_FIRST(&all_streams); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, all);
-		stream_send(s, beat, sizeof beat - 1);
+		if (s->expires_at != 0 && s->expires_at <= now)
+			stream_token_end(s, "token_expired");
+		else if (rv.n > 0 && s->token_id[0] != '\0' &&
+		    bsearch(s->token_id, rv.ids, rv.n, sizeof *rv.ids,
+		    revoked_cmp) != NULL)
+			stream_token_end(s, "token_revoked");
+		else
+			stream_send(s, beat, sizeof beat - 1);
 	}
+	free(rv.ids);
 	conn_flush_all();
 	if (heartbeat_now != cfg->heartbeat_interval)
 		broker_heartbeat_arm();
@@ -585,6 +797,9 @@ void
 broker_init(struct event_base *base, struct store *st)
 {
 	store = st;
+	revoked_seen = time_now_ms() / 1000;
+	if (store_token_watch_init(store) != 0)
+		log_warn("cannot index revoked tokens: %s", store_errmsg(store));
 	heartbeat_ev = event_new(base, -1, EV_PERSIST, broker_heartbeat_cb,
 	    NULL);
 	replay_ev = event_new(base, -1, 0, broker_replay_cb, NULL);

@@ -36,6 +36,11 @@
 
 #define CONN_READ_SIZE	65536	/* bytes read from a socket at a time */
 #define CONN_IOV_FRAMES	64	/* frames per writev of conn_write_frames */
+/* Output a connection may hold behind the reply (or stream frame) being
+ * written: management replies, replies to pipelined requests. A peer
+ * that writes but does not read is closed past it (streams add their
+ * stream_buffer_limit). */
+#define CONN_MAX_BEHIND	(256 * 1024)
 
 /* Output is written through: at a flush point (the end of a batch of
  * events, of a reply, of a callback) whatever is queued goes to the socket
@@ -57,6 +62,8 @@ struct conn {
 	int			 watch_drain;
 	struct stream		*stream;
 	uint16_t		 stream_id;
+	uint64_t		 sent;		/* bytes the kernel took */
+	uint64_t		 head_end;	/* sent when the head is out */
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 dirty_entry;
 };
@@ -175,6 +182,44 @@ conn_pending(struct conn *c)
 	return (c->out != NULL ? evbuffer_get_length(c->out) : 0);
 }
 
+/* What was just queued on an empty output is the head: it may be of any
+ * size; limits count only what waits behind it. */
+static void
+conn_set_head(struct conn *c)
+{
+	c->head_end = c->sent + conn_pending(c);
+}
+
+size_t
+conn_behind(struct conn *c)
+{
+	uint64_t	 left = c->head_end > c->sent ? c->head_end - c->sent : 0;
+	size_t		 pending = conn_pending(c);
+
+	return (pending > left ? pending - (size_t)left : 0);
+}
+
+/* Closes c if more than CONN_MAX_BEHIND waits behind its head once
+ * flushed: its peer writes but does not read. -1: c is gone. */
+static int
+conn_check_behind(struct conn *c)
+{
+	size_t	 cap = CONN_MAX_BEHIND;
+
+	if (c->stream != NULL)
+		cap += cfg->stream_buffer_limit;
+	if (conn_behind(c) <= cap)
+		return (0);
+	if (conn_flush(c) == -1)
+		return (-1);
+	if (c->fd == -1 || conn_behind(c) <= cap)
+		return (0);
+	log_info("closing a FastCGI connection: %zu bytes wait behind its "
+	    "reply and the peer does not read them", conn_behind(c));
+	conn_free(c);
+	return (-1);
+}
+
 /* After a write: stop waiting once all is out, close if asked to, and
  * tell a replaying stream that its output runs low. -1: c is gone. */
 static int
@@ -223,8 +268,10 @@ conn_send(struct conn *c)
 
 	while (conn_pending(c) > 0) {
 		n = evbuffer_write(c->out, c->fd);
-		if (n > 0)
+		if (n > 0) {
+			c->sent += n;
 			continue;
+		}
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -283,25 +330,20 @@ conn_finish(struct conn *c, uint16_t id, uint8_t protostatus)
 	c->closing = 1;
 }
 
+/* Queues one frame (it goes out at the next flush point); never closes
+ * c, so it is safe inside a store callback. */
 int
 conn_write(struct conn *c, const void *data, size_t len)
 {
+	int	 head;
+
 	if (c->fd == -1 || c->closing)
 		return (-1);
+	head = conn_pending(c) == 0;
 	fcgi_stdout(conn_output(c), c->stream_id, data, len);
+	if (head)
+		conn_set_head(c);
 	return (0);
-}
-
-static void
-conn_fcgi_header(uint8_t *h, uint16_t id, size_t len)
-{
-	h[0] = FCGI_VERSION_1;
-	h[1] = FCGI_STDOUT;
-	h[2] = (uint8_t)(id >> 8);
-	h[3] = (uint8_t)id;
-	h[4] = (uint8_t)(len >> 8);
-	h[5] = (uint8_t)len;
-	h[6] = h[7] = 0;
 }
 
 /* Queues what writev left of iov (after done bytes) and of frames. */
@@ -345,13 +387,21 @@ conn_write_frames(struct conn *c, const struct iovec *frames, int n)
 		    frames[i].iov_len > FCGI_MAX_LENGTH)
 			break;
 	if (i < n || conn_pending(c) > 0 || c->waiting) {
+		if (conn_pending(c) == 0) {
+			conn_write_rest(c, NULL, 0, 0, frames, 1);
+			conn_set_head(c);
+			frames++;
+			n--;
+		}
 		conn_write_rest(c, NULL, 0, 0, frames, n);
 		return (0);
 	}
+	/* the first frame is the head */
+	c->head_end = c->sent + FCGI_HEADER_LEN + frames[0].iov_len;
 	while (n > 0) {
 		total = 0;
 		for (i = k = 0; i < n && i < CONN_IOV_FRAMES; i++) {
-			conn_fcgi_header(hdr[i], c->stream_id,
+			fcgi_header_encode(hdr[i], FCGI_STDOUT, c->stream_id,
 			    frames[i].iov_len);
 			iov[k].iov_base = hdr[i];
 			iov[k++].iov_len = FCGI_HEADER_LEN;
@@ -367,6 +417,7 @@ conn_write_frames(struct conn *c, const struct iovec *frames, int n)
 		}
 		if (w == -1)
 			w = 0;
+		c->sent += w;
 		if ((size_t)w < total) {
 			conn_write_rest(c, iov, k, w, frames + i, n - i);
 			conn_wait_write(c);
@@ -417,6 +468,7 @@ conn_reply(struct request *req)
 {
 	struct conn	*c = req->conn;
 	size_t		 len;
+	int		 head;
 
 	c->busy = 0;
 	if (c->fd == -1 || c->aborted) {
@@ -430,12 +482,15 @@ conn_reply(struct request *req)
 		conn_free(c);
 		return;
 	}
+	head = conn_pending(c) == 0;
 	len = evbuffer_get_length(req->out);
 	fcgi_stdout(conn_output(c), req->id, evbuffer_pullup(req->out, len),
 	    len);
 	c->req = NULL;
 	if (req->stream && !server_stopping()) {
 		c->stream_id = req->id;
+		if (head)
+			conn_set_head(c);
 		broker_subscribe(c, &req->spec);
 		request_free(req);
 		conn_flush(c);
@@ -445,8 +500,13 @@ conn_reply(struct request *req)
 	if (req->keep_conn && !req->stream && !server_stopping()) {
 		fcgi_end_request(conn_output(c), req->id, 0,
 		    FCGI_REQUEST_COMPLETE);
+		if (head)
+			conn_set_head(c);
 		conn_arm_deadline(c);
 		request_free(req);
+		/* a reply to a request sent before this one was read */
+		if (conn_check_behind(c) == -1)
+			return;
 		/* the next request may be waiting in the input already */
 		if (conn_input(c) == -1)
 			return;
@@ -538,12 +598,18 @@ conn_params(struct conn *c, const struct fcgi_header *h, const uint8_t *body)
 		return (0);
 	if (h->content_length > 0) {
 		req->params_size += h->content_length;
-		if (req->params_size > MAX_PARAMS_SIZE)
-			return (-1);
+		if (req->params_size > MAX_PARAMS_SIZE) {
+			/* discarded; answered 431 once the request is in */
+			evbuffer_drain(req->params_raw,
+			    evbuffer_get_length(req->params_raw));
+			return (0);
+		}
 		evbuffer_add(req->params_raw, body, h->content_length);
 		return (0);
 	}
 	req->params_done = 1;
+	if (req->params_size > MAX_PARAMS_SIZE)
+		return (0);
 	len = evbuffer_get_length(req->params_raw);
 	if (fcgi_params_decode(evbuffer_pullup(req->params_raw, len), len,
 	    conn_param_cb, req) == -1)
@@ -562,8 +628,15 @@ conn_stdin(struct conn *c, const struct fcgi_header *h, const uint8_t *body)
 		return (0);
 	if (!req->params_done)
 		return (-1);
-	if (h->content_length > 0 && req->too_large)
+	if (h->content_length > 0 && (req->too_large ||
+	    req->params_size > MAX_PARAMS_SIZE))
 		return (0);
+	if (h->content_length == 0 && req->params_size > MAX_PARAMS_SIZE) {
+		log_info("request headers over %d bytes; answering 431",
+		    MAX_PARAMS_SIZE);
+		conn_reply_error(c, ERR_HEADERS_TOO_LARGE);
+		return (1);	/* closing, and maybe gone */
+	}
 	if (h->content_length == 0) {
 		conn_dispatch(c);
 		return (0);
@@ -605,8 +678,6 @@ conn_abort(struct conn *c, const struct fcgi_header *h)
 static int
 conn_record(struct conn *c, const struct fcgi_header *h, const uint8_t *body)
 {
-	uint8_t	 unknown[8];
-
 	switch (h->type) {
 	case FCGI_BEGIN_REQUEST:
 		return (conn_begin(c, h, body));
@@ -622,11 +693,7 @@ conn_record(struct conn *c, const struct fcgi_header *h, const uint8_t *body)
 		fcgi_get_values_result(conn_output(c), body, h->content_length);
 		return (0);
 	default:
-		memset(unknown, 0, sizeof unknown);
-		unknown[0] = h->type;
-		evbuffer_add(conn_output(c), (uint8_t []){ FCGI_VERSION_1,
-		    FCGI_UNKNOWN_TYPE, 0, 0, 0, 8, 0, 0 }, 8);
-		evbuffer_add(conn_output(c), unknown, sizeof unknown);
+		fcgi_unknown_type(conn_output(c), h->type);
 		return (0);
 	}
 }
@@ -662,6 +729,8 @@ conn_input(struct conn *c)
 			conn_free(c);
 			return (-1);
 		}
+		if (conn_check_behind(c) == -1)
+			return (-1);
 	}
 	if (c->in != NULL && evbuffer_get_length(c->in) == 0) {
 		evbuffer_free(c->in);
@@ -699,14 +768,18 @@ static void
 conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
+	enum err	 code;
 
 	(void)fd; (void)what;
 	if (c->busy || c->stream != NULL)
 		return;
 	if (c->req != NULL && c->req->params_done) {
-		log_info("request not complete after %d s; answering 408",
-		    cfg->request_timeout);
-		conn_reply_error(c, ERR_TIMEOUT);
+		/* headers over the limit are the answer, even when late */
+		code = c->req->params_size > MAX_PARAMS_SIZE ?
+		    ERR_HEADERS_TOO_LARGE : ERR_TIMEOUT;
+		log_info("request not complete after %d s; answering %d",
+		    cfg->request_timeout, error_status(code));
+		conn_reply_error(c, code);
 		return;
 	}
 	log_debug("connection idle or incomplete after %d s; closing",

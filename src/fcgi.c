@@ -34,11 +34,10 @@ fcgi_header_decode(const uint8_t *p, struct fcgi_header *h)
 	h->padding_length = p[6];
 }
 
-static void
-fcgi_header_add(struct evbuffer *out, uint8_t type, uint16_t id, size_t len)
+/* The one encoder of a record header (no padding); len fits 16 bits. */
+void
+fcgi_header_encode(uint8_t *h, uint8_t type, uint16_t id, size_t len)
 {
-	uint8_t	 h[FCGI_HEADER_LEN];
-
 	h[0] = FCGI_VERSION_1;
 	h[1] = type;
 	h[2] = (uint8_t)(id >> 8);
@@ -47,6 +46,14 @@ fcgi_header_add(struct evbuffer *out, uint8_t type, uint16_t id, size_t len)
 	h[5] = (uint8_t)len;
 	h[6] = 0;
 	h[7] = 0;
+}
+
+static void
+fcgi_header_add(struct evbuffer *out, uint8_t type, uint16_t id, size_t len)
+{
+	uint8_t	 h[FCGI_HEADER_LEN];
+
+	fcgi_header_encode(h, type, id, len);
 	evbuffer_add(out, h, sizeof h);
 }
 
@@ -156,6 +163,18 @@ fcgi_value_cb(void *arg, const char *n, size_t nlen, const char *v, size_t vlen)
 	    memcmp(n, FCGI_MAX_REQS, nlen) == 0)
 		fcgi_pair_add(ctx->out, FCGI_MAX_REQS, "10000");
 	return (0);
+}
+
+/* Answers a record of a type we do not know with FCGI_UNKNOWN_TYPE. */
+void
+fcgi_unknown_type(struct evbuffer *out, uint8_t type)
+{
+	uint8_t	 b[8];
+
+	fcgi_header_add(out, FCGI_UNKNOWN_TYPE, 0, sizeof b);
+	memset(b, 0, sizeof b);
+	b[0] = type;
+	evbuffer_add(out, b, sizeof b);
 }
 
 /* Answers FCGI_GET_VALUES with the values we know. */

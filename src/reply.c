@@ -44,6 +44,8 @@ static const struct {
 	[ERR_TIMEOUT] = { 408, "request_timeout", "the request took too long to arrive" },
 	[ERR_CONFLICT] = { 409, "conflict", "it exists already" },
 	[ERR_TOO_LARGE] = { 413, "payload_too_large", "the body is too large" },
+	[ERR_HEADERS_TOO_LARGE] = { 431, "request_header_fields_too_large",
+	    "the request's headers are too large" },
 	[ERR_MEDIA_TYPE] = { 415, "unsupported_media_type",
 	    "the body must be sent with Content-Type: application/json" },
 	[ERR_HOOK_REJECTED] = { 422, "hook_rejected", "a hook refused the write" },
@@ -62,6 +64,7 @@ static const struct {
 	{ 405, "Method Not Allowed" }, { 408, "Request Timeout" },
 	{ 409, "Conflict" }, { 413, "Payload Too Large" },
 	{ 415, "Unsupported Media Type" }, { 422, "Unprocessable Entity" },
+	{ 431, "Request Header Fields Too Large" },
 	{ 500, "Internal Server Error" }, { 503, "Service Unavailable" },
 };
 

@@ -1077,3 +1077,77 @@ store_token_list(struct store *st, int64_t app_id,
 	done(s);
 	return (rc_map(st, rc));
 }
+
+/* Streams. */
+
+/* The index behind store_token_revoked_since; made at start, kept. */
+int
+store_token_watch_init(struct store *st)
+{
+	return (store_exec(st, "CREATE INDEX IF NOT EXISTS tokens_revoked_at"
+	    " ON tokens (revoked_at)"));
+}
+
+/* Calls fn with the id of every token revoked at or after since (unix
+ * seconds). One indexed query, prepared per call: it runs once per
+ * heartbeat. */
+int
+store_token_revoked_since(struct store *st, int64_t since,
+    void (*fn)(void *, const char *), void *arg)
+{
+	sqlite3_stmt	*s;
+	int		 rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT id FROM tokens"
+	    " WHERE revoked_at >= ?", -1, &s, NULL) != SQLITE_OK)
+		return (STORE_ERROR);
+	sqlite3_bind_int64(s, 1, since > 1 ? since : 1);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		fn(arg, (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	return (rc == SQLITE_DONE ? STORE_OK : rc_map(st, rc));
+}
+
+/* The first collection_deleted event of the collection with after < id
+ * <= upto: calls fn with it and returns its id; 0 if none, -1 on error.
+ * The names are copied (SQLITE_TRANSIENT): fn may not free them, but
+ * nothing here depends on it. */
+int64_t
+store_event_collection_end(struct store *st, int64_t after, int64_t upto,
+    const char *realm, const char *app, const char *coll,
+    void (*fn)(void *, const struct event_row *), void *arg)
+{
+	sqlite3_stmt		*s;
+	struct event_row	 ev;
+	int64_t			 id = 0;
+	int			 rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT id, realm, app, collection,"
+	    " record_id, type, data FROM events WHERE id > ?1 AND id <= ?2"
+	    " AND realm = ?3 AND app = ?4 AND collection = ?5"
+	    " AND type = 'collection_deleted' AND record_id IS NULL"
+	    " ORDER BY id LIMIT 1", -1, &s, NULL) != SQLITE_OK)
+		return (-1);
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 2, upto);
+	sqlite3_bind_text(s, 3, realm, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 4, app, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, coll, -1, SQLITE_TRANSIENT);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ev.id = id = sqlite3_column_int64(s, 0);
+		ev.realm = (const char *)sqlite3_column_text(s, 1);
+		ev.app = (const char *)sqlite3_column_text(s, 2);
+		ev.collection = (const char *)sqlite3_column_text(s, 3);
+		ev.record_id = NULL;
+		ev.type = (const char *)sqlite3_column_text(s, 5);
+		ev.data = (const char *)sqlite3_column_text(s, 6);
+		ev.data_len = (size_t)sqlite3_column_bytes(s, 6);
+		fn(arg, &ev);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		rc_map(st, rc);
+		return (-1);
+	}
+	return (id);
+}

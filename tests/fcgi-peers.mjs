@@ -10,6 +10,12 @@
 //	params	BEGIN_REQUEST and part of the PARAMS, then one byte every 300 ms
 //	body	a whole POST header, then part of the body, one byte every 300 ms
 //	get	a whole GET of URI (with the Bearer TOKEN), as a web server sends it
+//	stall	the same GET (with Last-Event-ID: $LAST_EVENT_ID if set), and
+//		then never reads
+//	late	the same as stall, but reads everything after a second
+//	flood	records of an unknown type, as fast as basalt takes them,
+//		never reading the answers
+//	bigparams a GET of URI whose PARAMS hold 70 KiB of headers
 // SOCKET is a unix socket path or host:port. Prints "ready" once all COUNT
 // connections are open, and when all are closed, after SECONDS, or at
 // SIGTERM, one JSON line:
@@ -25,9 +31,12 @@ import net from 'node:net';
 const [mode, where, countArg, secondsArg, uri, token] = process.argv.slice(2);
 const count = Number(countArg);
 const seconds = Number(secondsArg);
-if (!['silent', 'params', 'body', 'get'].includes(mode) || !where ||
-    !(count > 0) || !(seconds > 0) || (mode === 'get' && !uri)) {
-	console.error('usage: fcgi-peers.mjs silent|params|body|get SOCKET COUNT SECONDS [URI [TOKEN]]');
+const MODES = ['silent', 'params', 'body', 'get', 'stall', 'late', 'flood',
+    'bigparams'];
+if (!MODES.includes(mode) || !where || !(count > 0) || !(seconds > 0) ||
+    (['get', 'stall', 'late', 'bigparams'].includes(mode) && !uri)) {
+	console.error('usage: fcgi-peers.mjs ' + MODES.join('|') +
+	    ' SOCKET COUNT SECONDS [URI [TOKEN]]');
 	process.exit(2);
 }
 
@@ -73,12 +82,24 @@ const head = params({
 
 // What the connection sends at once, and what it then trickles.
 function plan() {
-	if (mode === 'get') {
+	if (['get', 'stall', 'late', 'bigparams'].includes(mode)) {
 		const p = { REQUEST_METHOD: 'GET', REQUEST_URI: uri,
 		    SERVER_PROTOCOL: 'HTTP/1.1', CONTENT_LENGTH: '0' };
 		if (token)
 			p.HTTP_AUTHORIZATION = `Bearer ${token}`;
-		return [Buffer.concat([begin, record(PARAMS, params(p)),
+		if (process.env.LAST_EVENT_ID)
+			p.HTTP_LAST_EVENT_ID = process.env.LAST_EVENT_ID;
+		const recs = [];
+		if (mode === 'bigparams') {
+			/* 70 KiB in headers of 7 KiB, in records under 64 KiB */
+			for (let i = 0; i < 10; i++)
+				p[`HTTP_X_BIG_${i}`] = 'b'.repeat(7 * 1024);
+			const all = params(p);
+			for (let off = 0; off < all.length; off += 32768)
+				recs.push(record(PARAMS, all.subarray(off, off + 32768)));
+		} else
+			recs.push(record(PARAMS, params(p)));
+		return [Buffer.concat([begin, ...recs,
 		    record(PARAMS, Buffer.alloc(0)), record(STDIN, Buffer.alloc(0))]),
 		    Buffer.alloc(0)];
 	}
@@ -128,7 +149,8 @@ function stdoutText(buf) {
 }
 
 for (let i = 0; i < count; i++) {
-	const c = { t0: 0, closedAfter: null, got: Buffer.alloc(0), timer: null };
+	const c = { t0: 0, closedAfter: null, got: Buffer.alloc(0), timer: null,
+	    written: 0 };
 	const [first, rest] = plan();
 	let pos = 0;
 	const opts = where.startsWith('/') ? { path: where } :
@@ -137,6 +159,21 @@ for (let i = 0; i < count; i++) {
 		c.t0 = Date.now();
 		if (first.length)
 			c.sock.write(first);
+		if (mode === 'flood') {
+			/* unknown type 20, no content: 8 bytes in, 16 out */
+			const h = Buffer.from([1, 20, 0, 1, 0, 0, 0, 0]);
+			const chunk = Buffer.concat(Array(8192).fill(h));
+			const pump = () => {
+				while (!c.sock.destroyed && c.closedAfter === null) {
+					c.written += chunk.length;
+					if (!c.sock.write(chunk)) {
+						c.sock.once('drain', pump);
+						return;
+					}
+				}
+			};
+			pump();
+		}
 		if (rest.length) {
 			c.timer = setInterval(() => {
 				if (pos < rest.length - 1)
@@ -146,7 +183,12 @@ for (let i = 0; i < count; i++) {
 		if (++opened === count)
 			console.log('ready');
 	});
-	c.sock.on('data', (d) => { c.got = Buffer.concat([c.got, d]); });
+	/* stall and flood never read: the kernel's buffers fill */
+	const take = (d) => { c.got = Buffer.concat([c.got, d]); };
+	if (mode === 'late')
+		setTimeout(() => c.sock.on('data', take), 1000);
+	else if (mode !== 'stall' && mode !== 'flood')
+		c.sock.on('data', take);
 	c.sock.on('error', () => {});
 	c.sock.on('close', () => {
 		if (c.timer)
@@ -166,17 +208,19 @@ function report() {
 		return;
 	reported = true;
 	const closed = conns.filter((c) => c.closedAfter !== null);
-	console.log(JSON.stringify({
+	const line = JSON.stringify({
 		count,
 		opened,
 		closed: closed.length,
 		close_after: closed.map((c) => c.closedAfter),
 		replies: conns.map((c) => stdoutText(c.got)).filter((s) => s),
 		records: conns.map((c) => recordTypes(c.got)),
-	}));
+		written: conns.map((c) => c.written),
+	});
 	for (const c of conns)
 		c.sock.destroy();
-	process.exit(0);
+	/* a pipe takes the line asynchronously: exit once it has */
+	process.stdout.write(line + '\n', () => process.exit(0));
 }
 
 setTimeout(report, seconds * 1000);
