@@ -107,6 +107,7 @@ static int			 in_store;	/* inside a store callback */
 static int64_t			 revoked_seen;	/* tokens revoked since */
 
 static void	broker_heartbeat_arm(void);
+static void	stream_reset(struct stream *, int64_t, const char *);
 
 int
 broker_count(void)
@@ -561,6 +562,21 @@ replay_step(struct stream *s)
 	int64_t			 upto = head, end_id = 0;
 	int			 n;
 
+	/* One snapshot for the pruned mark and the rows: a retention sweep
+	 * between the two would take events from under the stream unseen. */
+	if (store_read_begin(store) != STORE_OK) {
+		replay_queue_add(s);	/* the database is busy: next turn */
+		return;
+	}
+	if (store_event_pruned(store, t->realm, t->app) > s->last_id) {
+		store_read_end(store);
+		log_info("a resuming stream of %s lost events to retention "
+		    "during its replay; sending reset", t->key);
+		replay_queue_remove(s);
+		conn_watch_drain(s->conn, 0);
+		stream_reset(s, head, "events_pruned");
+		return;
+	}
 	if ((endf = replay_end_find(s, upto, &end_id)) != NULL)
 		upto = end_id - 1;
 	in_store = 1;
@@ -569,6 +585,7 @@ replay_step(struct stream *s)
 	    t->collection, t->record_id[0] != '\0' ? t->record_id : NULL,
 	    REPLAY_BATCH, replay_row, &r);
 	in_store = 0;
+	store_read_end(store);
 	/* The store is done with t's names: from here s may close. */
 	if (n < 0) {
 		free(endf);
