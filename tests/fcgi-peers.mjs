@@ -13,6 +13,7 @@
 //	stall	the same GET (with Last-Event-ID: $LAST_EVENT_ID if set), and
 //		then never reads
 //	late	the same as stall, but reads everything after a second
+//		(LATE_MS milliseconds, if set)
 //	flood	records of an unknown type, as fast as basalt takes them,
 //		never reading the answers
 //	bigparams a GET of URI whose PARAMS hold 70 KiB of headers
@@ -186,7 +187,8 @@ for (let i = 0; i < count; i++) {
 	/* stall and flood never read: the kernel's buffers fill */
 	const take = (d) => { c.got = Buffer.concat([c.got, d]); };
 	if (mode === 'late')
-		setTimeout(() => c.sock.on('data', take), 1000);
+		setTimeout(() => c.sock.on('data', take),
+		    Number(process.env.LATE_MS || 1000));
 	else if (mode !== 'stall' && mode !== 'flood')
 		c.sock.on('data', take);
 	c.sock.on('error', () => {});

@@ -1,0 +1,67 @@
+#!/bin/bash
+# A retention sweep while a stream replays: a client resumes from the
+# start of a long history and stops reading, so its replay waits; a
+# sweep (SIGHUP after lowering event_retention_count) deletes what it has
+# not been sent yet. The client must then get a `reset`, never a silent
+# jump over the events it lost.
+
+. "$top_srcdir/tests/lib.sh"
+
+command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
+command -v node >/dev/null 2>&1 || skip_all "node is not installed"
+command -v sqlite3 >/dev/null 2>&1 || skip_all "sqlite3 is not installed"
+
+SC="$top_srcdir/tests/stream-clients.mjs"
+FP="$top_srcdir/tests/fcgi-peers.mjs"
+N=1500
+
+basalt_config
+basalt_start || bail_out "basalt serve did not start"
+demo_setup_cli() {
+	basalt_cli realm create acme && basalt_cli app create acme web &&
+	    basalt_cli collection create acme web posts
+}
+demo_setup_cli || bail_out "CLI failed"
+RTOKEN=$(basalt_cli token create acme web --scope read)
+
+# N events of 1 KB from another process, as a long history.
+sqlite3 "$T/basalt.db" >/dev/null <<SQL || bail_out "sqlite3 insert failed"
+.timeout 5000
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $N)
+INSERT INTO events (created_ms, realm, app, collection, record_id, type, data)
+SELECT CAST(strftime('%s','now') AS INTEGER) * 1000, 'acme', 'web', 'posts',
+    NULL, 'tick', '"' || printf('%.1000c', 'x') || '"' FROM n;
+SQL
+FIRST=$(sqlite3 "$T/basalt.db" "SELECT min(id) FROM events WHERE type = 'tick'")
+LAST=$(sqlite3 "$T/basalt.db" "SELECT max(id) FROM events WHERE type = 'tick'")
+is "$((LAST - FIRST + 1))" "$N" "the history holds $N events"
+
+# The peer resumes from before the first and reads nothing for 4 s.
+LAST_EVENT_ID=$((FIRST - 1)) LATE_MS=4000 node "$FP" late "$BASALT_SOCK" 1 8 \
+    /api/realms/acme/apps/web/collections/posts/events "$RTOKEN" \
+    >"$T/late.out" 2>"$T/late.err" &
+PEER=$!
+bg_track $PEER
+sleep 1.5
+basalt_config event_retention_count=10
+kill -HUP "$BASALT_PID"
+ticks_left() { sqlite3 "$T/basalt.db" "SELECT count(*) FROM events WHERE type = 'tick'"; }
+swept() { [ "$(ticks_left)" = 10 ]; }
+wait_until 10 swept
+ok $? "the sweep left the newest 10 events ($(ticks_left))"
+wait $PEER
+tail -n 1 "$T/late.out" >"$T/late.json"
+jq -r '.replies[0] // "" | split("\r\n\r\n")[1:] | join("\r\n\r\n")' \
+    "$T/late.json" | node "$SC" parse >"$T/late.parsed"
+jq -r '.events[] | "\(.event) \(.id)"' "$T/late.parsed" >"$T/got"
+GOT=$(grep -c '^tick ' "$T/got")
+diag "the peer got $GOT ticks before the sweep caught up with it"
+ok "$([ "$GOT" -gt 0 ] && [ "$GOT" -lt $((N - 10)) ]; echo $?)" \
+    "the replay was under way when the sweep ran ($GOT of $N sent)"
+# Every tick it got is the next one: no jump.
+JUMPS=$(awk -v f="$FIRST" '$1 == "tick" { if ($2 != f + n) j++; n++ } END { print j + 0 }' "$T/got")
+is "$JUMPS" 0 "the ticks it got are contiguous from the first"
+AFTER=$(awk '$1 == "tick" { last = NR } END { print last + 0 }' "$T/got")
+is "$(sed -n "$((AFTER + 1))p" "$T/got" | cut -d' ' -f1)" reset \
+    "after the last tick it got, the next event is a reset"
+done_testing
