@@ -48,6 +48,8 @@
 #define HOOKS_FILES_MAX		256		/* files of one app */
 #define HOOKS_HEAP_MAX		(64 * 1024 * 1024) /* bytes of a heap */
 #define HOOKS_LOG_MAX		2048		/* bytes of a $app.log line */
+#define HOOKS_GRACE		(64 * 1024)	/* bytes allowed past the
+						   deadline: the error */
 
 /* One hooks file. */
 struct hooks_file {
@@ -101,6 +103,7 @@ struct hooks_heap {
 	struct hooks_app *src;		/* a reference the owner holds */
 	duk_context	*ctx;
 	int64_t		 deadline;	/* monotonic ms; 0: no budget */
+	size_t		 grace;		/* bytes left past the deadline */
 	int		 timed_out;
 	int		 out_of_memory;	/* HOOKS_HEAP_MAX was reached */
 	size_t		 used;		/* bytes the heap holds */
@@ -177,11 +180,14 @@ hooks_now(void)
 }
 
 /*
- * Whether the running call's budget is spent, by the coarse clock (a few
- * nanoseconds to read, one tick behind the fine one, so never early).
+ * Whether an allocation of size must be refused because the running call's
+ * budget is spent, by the coarse clock (a few nanoseconds to read, one tick
+ * behind the fine one, so never early). A few kilobytes past the deadline
+ * are still granted, so that the error that ends the call can be built and
+ * tell the script's file and line.
  */
 static int
-hooks_overdue(struct hooks_heap *hh)
+hooks_overdue(struct hooks_heap *hh, size_t size)
 {
 	struct timespec	 ts;
 
@@ -191,6 +197,10 @@ hooks_overdue(struct hooks_heap *hh)
 	if ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 < hh->deadline)
 		return (0);
 	hh->timed_out = 1;
+	if (size <= hh->grace) {
+		hh->grace -= size;
+		return (0);
+	}
 	return (1);
 }
 
@@ -204,6 +214,8 @@ hooks_timeout_check(void *udata)
 		return (0);
 	if (hooks_now() < hh->deadline)
 		return (0);
+	if (!hh->timed_out)
+		hh->grace = HOOKS_GRACE;	/* for the error */
 	hh->timed_out = 1;
 	return (1);
 }
@@ -217,6 +229,7 @@ hooks_budget_start(struct hooks_heap *hh)
 
 	hh->timed_out = 0;
 	hh->out_of_memory = 0;
+	hh->grace = HOOKS_GRACE;
 	hh->deadline = hooks_now() + (ms > 0 ? ms : 1);
 }
 
@@ -238,7 +251,7 @@ hooks_mem_alloc(void *udata, duk_size_t size)
 	struct hooks_heap	*hh = udata;
 	union hooks_block	*b;
 
-	if (size == 0 || hooks_overdue(hh))
+	if (size == 0 || hooks_overdue(hh, size))
 		return (NULL);
 	if (size > HOOKS_HEAP_MAX - hh->used) {
 		hh->out_of_memory = 1;
@@ -279,7 +292,7 @@ hooks_mem_realloc(void *udata, void *ptr, duk_size_t size)
 	}
 	b = (union hooks_block *)ptr - 1;
 	old = b->size;
-	if (size > old && hooks_overdue(hh))
+	if (size > old && hooks_overdue(hh, size - old))
 		return (NULL);
 	if (size > old && size - old > HOOKS_HEAP_MAX - hh->used) {
 		hh->out_of_memory = 1;

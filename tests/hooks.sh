@@ -256,6 +256,72 @@ is "$(jbody .fields.tagged)/$(jbody .fields.slug)" true/tagged \
 kill -0 "$BASALT_PID"
 ok $? "basalt is still running"
 
+# ------------------------------------------------ deeply nested bodies
+
+# nest D: an object nested D deep ({} is 1), "announce":true at the top
+# (the after hook of posts then publishes a custom event).
+nest() {
+	local s='{}' i
+	for ((i = 2; i < $1; i++)); do
+		s="{\"a\":$s}"
+	done
+	echo "{\"announce\":true,\"a\":$s}"
+}
+# depth: how deep the JSON object on stdin is nested ({} is 1).
+depth() {
+	jq '[paths | length] | max + 1'
+}
+
+curl -s -N --max-time 30 -H "$AUTH" "$B/collections/posts/events" \
+    >"$T/deep.txt" &
+bg_track $!
+wait_until 10 grep -q '^retry:' "$T/deep.txt"
+for d in 32 33 48 63 64; do
+	http POST "$B/collections/posts/records" -H "$AUTH" \
+	    -H 'Content-Type: application/json' -d "$(nest $d)"
+	got="create $STATUS $(jbody .fields | depth)"
+	DID=$(jbody .id)
+	http PATCH "$B/collections/posts/records/$DID" -H "$AUTH" \
+	    -H 'Content-Type: application/json' -d "{\"b\":$d}"
+	got="$got, patch $STATUS $(jbody .fields.b) $(jbody .fields | depth)"
+	http PUT "$B/collections/posts/records/$DID" -H "$AUTH" \
+	    -H 'Content-Type: application/json' -d "$(nest $d)"
+	got="$got, put $STATUS $(jbody .fields | depth)"
+	http GET "$B/collections/posts/records/$DID" -H "$AUTH"
+	got="$got, get $STATUS $(jbody .fields | depth)"
+	http GET "$B/collections/posts/records?limit=500" -H "$AUTH"
+	got="$got, list $STATUS $(jbody ".items[] | select(.id == \"$DID\") |
+	    .fields" | depth)"
+	wait_until 10 grep -q "\"after\":\"$DID\"" "$T/deep.txt"
+	got="$got, after hook $?"
+	wait_until 10 grep -q "event: record_updated" "$T/deep.txt"
+	got="$got, stream $(sse_events "$T/deep.txt" | awk -F'\t' -v id="$DID" \
+	    '$2 == "record_created" && index($3, id) { print $3 }' |
+	    jq .fields | depth)"
+	is "$got" "create 201 $d, patch 200 $d $d, put 200 $d, get 200 $d,\
+ list 200 $d, after hook 0, stream $d" \
+	    "a body $d deep: written, patched, replaced, read, listed, streamed, after hook run"
+done
+http POST "$B/collections/posts/records" -H "$AUTH" \
+    -H 'Content-Type: application/json' -d "$(nest 65)"
+is "$STATUS $(jbody .error.code)" "400 invalid_json" "a body 65 deep is refused"
+http PATCH "$B/collections/posts/records/$DID" -H "$AUTH" \
+    -H 'Content-Type: application/json' -d "$(nest 65)"
+is "$STATUS $(jbody .error.code)" "400 invalid_json" "... as a patch too"
+basalt_cli app create acme plain &&
+basalt_cli collection create acme plain notes &&
+PTOKEN=$(basalt_cli token create acme plain --scope read,write --label p) ||
+    bail_out "the admin CLI failed"
+http POST "$URL/api/realms/acme/apps/plain/collections/notes/records" \
+    -H "Authorization: Bearer $PTOKEN" -H 'Content-Type: application/json' \
+    -d "$(nest 64)"
+PID64=$(jbody .id)
+http PATCH "$URL/api/realms/acme/apps/plain/collections/notes/records/$PID64" \
+    -H "Authorization: Bearer $PTOKEN" -H 'Content-Type: application/json' \
+    -d '{"b":1}'
+is "$STATUS $(jbody .fields | depth)" "200 64" \
+    "a record 64 deep in an app without hooks is patched"
+
 # ------------------------------------------------ the examples in etc/hooks
 
 basalt_cli app create acme demo &&
