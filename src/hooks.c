@@ -26,6 +26,7 @@
  */
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -38,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "duk_basalt.h"
 #include <duktape.h>
@@ -48,6 +50,7 @@
 #define HOOKS_FILES_MAX		256		/* files of one app */
 #define HOOKS_HEAP_MAX		(64 * 1024 * 1024) /* bytes of a heap */
 #define HOOKS_LOG_MAX		2048		/* bytes of a $app.log line */
+#define HOOKS_NICE		10		/* a hook's CPU yields to requests */
 #define HOOKS_GRACE		(64 * 1024)	/* bytes allowed past the
 						   deadline: the error */
 
@@ -167,6 +170,8 @@ static struct hooks_app	**hooks_apps;	/* changed under both locks */
 static size_t		 hooks_napps;
 static unsigned long	 hooks_generation;
 static int		 hooks_loaded;
+static pthread_once_t	 hooks_nice_once = PTHREAD_ONCE_INIT;
+static int		 hooks_nice_ok;	/* set once by hooks_nice_probe */
 static pthread_mutex_t	 hooks_gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hooks_gate *hooks_gates;	/* under hooks_gate_lock */
 
@@ -177,6 +182,68 @@ hooks_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/*
+ * A hook call runs at a lower CPU priority (Linux: nice is per thread), so
+ * that a hook that burns its whole budget takes the CPU only from other
+ * hooks, not from the requests of other apps on a busy machine. A thread
+ * may always raise its nice value, but may lower it back only if
+ * RLIMIT_NICE allows it (root does): a throw-away thread tries both once.
+ */
+static void *
+hooks_nice_probe_main(void *arg)
+{
+	int	*ok = arg, prio;
+	pid_t	 tid = gettid();
+
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, tid);
+	if (errno == 0 && setpriority(PRIO_PROCESS, tid, prio + HOOKS_NICE) ==
+	    0 && setpriority(PRIO_PROCESS, tid, prio) == 0)
+		*ok = 1;
+	return (NULL);
+}
+
+static void
+hooks_nice_probe(void)
+{
+	pthread_t	 t;
+	int		 ok = 0;
+
+	if (pthread_create(&t, NULL, hooks_nice_probe_main, &ok) == 0)
+		pthread_join(t, NULL);
+	hooks_nice_ok = ok;
+	if (!ok)
+		log_info("hooks: calls run at the workers' CPU priority "
+		    "(RLIMIT_NICE does not let a thread come back from nice "
+		    "+%d)", HOOKS_NICE);
+}
+
+/* Lowers this thread's priority; returns what to restore, or INT_MIN. */
+static int
+hooks_nice_enter(void)
+{
+	int	 prio;
+
+	pthread_once(&hooks_nice_once, hooks_nice_probe);
+	if (!hooks_nice_ok)
+		return (INT_MIN);
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, gettid());
+	if (errno != 0 ||
+	    setpriority(PRIO_PROCESS, gettid(), prio + HOOKS_NICE) == -1)
+		return (INT_MIN);
+	return (prio);
+}
+
+static void
+hooks_nice_leave(int prio)
+{
+	if (prio != INT_MIN &&
+	    setpriority(PRIO_PROCESS, gettid(), prio) == -1)
+		log_warn("hooks: cannot restore a worker's priority: %s",
+		    strerror(errno));
 }
 
 /*
@@ -916,7 +983,7 @@ hooks_call(struct hooks_heap *hh, struct worker *w, int reg,
 	struct hooks_call	 call;
 	struct hooks_run	 r;
 	struct hooks_fault	 f;
-	int			 rc;
+	int			 rc, prio;
 
 	call.worker = w;
 	call.before = !hooks_regs[reg].after;
@@ -930,9 +997,11 @@ hooks_call(struct hooks_heap *hh, struct worker *w, int reg,
 	*found = 1;
 
 	hh->call = &call;
+	prio = hooks_nice_enter();
 	hooks_budget_start(hh);
 	rc = duk_safe_call(hh->ctx, hooks_run_safe, &r, 0, 1);
 	hh->deadline = 0;
+	hooks_nice_leave(prio);
 	hh->call = NULL;
 	if (rc == DUK_EXEC_SUCCESS)
 		*found = r.found;

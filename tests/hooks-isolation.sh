@@ -17,8 +17,13 @@ WORKERS=4
 # Timing slack: 1 on a plain build, 3 under the sanitizers.
 SLACK=1
 ldd "$BASALT" 2>/dev/null | grep -q -E 'libasan|libtsan' && SLACK=3
-# How much longer than when nothing runs the other app's write may take.
+# Nine writes to another realm's app run beside each hook: their median
+# may be at most EXTRA_MS above the median of nine alone just before, and
+# none may wait for the hook (STALL_MS: half the budget). One write alone
+# can be delayed by whatever else the machine runs; a write that waits
+# for a hook shows in the slowest one.
 EXTRA_MS=$((5 * SLACK))
+STALL_MS=$((BUDGET / 2))
 
 mkdir -p "$T/hooks/acme/web"
 cat >"$T/hooks/acme/web/slow.js" <<'EOF'
@@ -96,23 +101,33 @@ is "$(awk '{ print $1 }' "$T/base.txt" | sort -u)" 201 \
 
 # ---------------------------------------------------------- overrunning hooks
 
-for kind in join bomb regex loop; do
+# alone: the median of nine writes to the other app, nothing else running.
+alone() {
+	for i in 1 2 3 4 5 6 7 8 9; do other_write; done | awk '{ print $2 }' | median
+}
+
+for kind in ${HOOKS_ISOLATION_KINDS-join bomb regex loop}; do
+	BASE=$(alone)
 	hook_post "{\"$kind\":true}" "$T/$kind.out" &
 	hp=$!
 	sleep 0.05
-	for i in 1 2 3 4 5; do other_write; done >"$T/$kind.other"
+	for i in 1 2 3 4 5 6 7 8 9; do other_write; done >"$T/$kind.other"
 	running=0
 	kill -0 "$hp" 2>/dev/null && running=1
 	wait "$hp"
 	read -r st ms <"$T/$kind.out"
 	got=$(awk '{ print $2 }' "$T/$kind.other" | median)
-	diag "$kind: the hook's request $st in $ms ms; the other write" \
-	    "$got ms (alone $BASE ms)"
+	max=$(awk '{ print $2 }' "$T/$kind.other" | sort -n | tail -n 1)
+	diag "$kind: the hook's request $st in $ms ms; the other app's" \
+	    "writes beside it $(awk '{ print $2 }' "$T/$kind.other" |
+	    tr '\n' ' ')ms (alone $BASE ms)"
 	is "$(awk '{ print $1 }' "$T/$kind.other" | sort -u)" 201 \
 	    "$kind: the other app's writes succeed beside it"
 	is "$running" 1 "$kind: ... while the hook was still running"
 	[ "$got" -le $((BASE + EXTRA_MS)) ]
-	ok $? "$kind: ... and took at most $EXTRA_MS ms more than alone"
+	ok $? "$kind: ... in a median time at most $EXTRA_MS ms more than alone"
+	[ "$max" -lt "$STALL_MS" ]
+	ok $? "$kind: ... none of them waiting for the hook"
 	is "$st $(jq -r .error.code <"$T/$kind.out.json")" "500 hook_failed" \
 	    "$kind: the hook's request is answered 500 hook_failed"
 	[ "$ms" -le $((BUDGET + 100 * SLACK)) ]
@@ -127,22 +142,27 @@ is "$STATUS" 201 "the app's next write succeeds"
 
 # ---------------------------------------------------------- every worker busy
 
+BASE=$(alone)
 for i in $(seq 1 $WORKERS); do
 	hook_post '{"busy":250}' "$T/busy$i.out" &
 	eval "bp$i=$!"
 done
 sleep 0.05
-for i in 1 2 3 4 5; do other_write; done >"$T/busy.other"
+for i in 1 2 3 4 5 6 7 8 9; do other_write; done >"$T/busy.other"
 got=$(awk '{ print $2 }' "$T/busy.other" | median)
+max=$(awk '{ print $2 }' "$T/busy.other" | sort -n | tail -n 1)
 for i in $(seq 1 $WORKERS); do
 	eval "wait \$bp$i"
 done
-diag "$WORKERS slow hook calls at once: the other write $got ms" \
+diag "$WORKERS slow hook calls at once: the other app's writes" \
+    "$(awk '{ print $2 }' "$T/busy.other" | tr '\n' ' ')ms" \
     "(alone $BASE ms); the calls: $(cat "$T"/busy*.out | tr '\n' ' ')"
 is "$(cat "$T"/busy*.out | awk '{ print $1 }' | sort -u)" 201 \
     "$WORKERS slow hook calls of one app all succeed"
 [ "$got" -le $((BASE + EXTRA_MS)) ]
-ok $? "the other app's write beside them took at most $EXTRA_MS ms more"
+ok $? "the other app's writes beside them: a median at most $EXTRA_MS ms more"
+[ "$max" -lt "$STALL_MS" ]
+ok $? "... none of them waiting for the hooks"
 slowest=$(cat "$T"/busy*.out | awk '{ print $2 }' | sort -n | tail -n 1)
 [ "$slowest" -ge 480 ]
 ok $? "only half of them ran at once (the last answered after $slowest ms)"

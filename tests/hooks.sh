@@ -48,6 +48,10 @@ onRecordDelete("posts", function (e) {
 	if (e.record.fields.keep)
 		throw "this post is kept";
 });
+onRecordCreate("posts", function (e) {
+	if (e.record.fields.grow)
+		e.record.fields.big = new Array(e.record.fields.grow).join("x");
+});
 EOF
 	cat >"$HK/20-slug.js" <<'EOF'
 function slug(e) {
@@ -192,6 +196,19 @@ is "$(awk -F'\t' '$2 == "record_updated" { print $3 }' "$T/live.events" |
 http PUT "$B/collections/posts/records/$ID1" -H "$AUTH" \
     -H 'Content-Type: application/json' -d '{"title":"Put Title"}'
 is "$STATUS $(jbody .fields.slug)" "200 put-title" "a replacement passes the hooks"
+
+# What a hook hands back obeys max_body_size (1 MB here) like a body.
+post '{"title":"grown","grow":1000}'
+is "$STATUS $(jbody '.fields.big | length')" "201 999" \
+    "a hook may make the fields larger"
+before_events=$(replay 0 | wc -l)
+post '{"title":"too big","grow":1100000}'
+is "$STATUS $(jbody .error.code)" "500 hook_failed" \
+    "fields a hook made larger than max_body_size are refused"
+like "$(jbody .error.message)" 'larger than max_body_size' "... saying why"
+like "$(grep 'over max_body_size' "$T/basalt.log")" 'acme/web' \
+    "... and the log says which app"
+is "$(replay 0 | wc -l)" "$before_events" "... and nothing is stored"
 
 post '{"title":"Keep Me","keep":true}'
 KEEP=$(jbody .id)
