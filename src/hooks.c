@@ -23,6 +23,12 @@
  * and bumps hooks_generation under hooks_lock. Each thread owns its heaps
  * and, when it sees a new generation, drops those whose app changed; the
  * next call rebuilds them. Heaps never cross threads.
+ *
+ * Hooks run on worker threads only, never in the writer: a before hook's
+ * publishes are kept (struct hooks_pubs) for the writer to append with the
+ * write. hooks_gate_lock guards the per-app count of running calls and
+ * their queues; nothing is called while it is held but list handling, and
+ * worker_enqueue after it is released.
  */
 
 #include <sys/types.h>
