@@ -56,7 +56,8 @@
 #define HOOKS_FILES_MAX		256		/* files of one app */
 #define HOOKS_HEAP_MAX		(64 * 1024 * 1024) /* bytes of a heap */
 #define HOOKS_LOG_MAX		2048		/* bytes of a $app.log line */
-#define HOOKS_NICE		10		/* a hook's CPU yields to requests */
+#define HOOKS_NICE		10		/* a slow hook's CPU yields */
+#define HOOKS_SLOW_MS		10		/* a call is slow after this */
 #define HOOKS_GRACE		(64 * 1024)	/* bytes allowed past the
 						   deadline: the error */
 
@@ -112,6 +113,8 @@ struct hooks_heap {
 	struct hooks_app *src;		/* a reference the owner holds */
 	duk_context	*ctx;
 	int64_t		 deadline;	/* monotonic ms; 0: no budget */
+	int64_t		 slow_at;	/* when the call counts as slow */
+	int		 nice_prio;	/* to restore, or INT_MIN */
 	size_t		 grace;		/* bytes left past the deadline */
 	int		 timed_out;
 	int		 out_of_memory;	/* HOOKS_HEAP_MAX was reached */
@@ -191,11 +194,12 @@ hooks_now(void)
 }
 
 /*
- * A hook call runs at a lower CPU priority (Linux: nice is per thread), so
- * that a hook that burns its whole budget takes the CPU only from other
- * hooks, not from the requests of other apps on a busy machine. A thread
- * may always raise its nice value, but may lower it back only if
- * RLIMIT_NICE allows it (root does): a throw-away thread tries both once.
+ * A hook call that has run for HOOKS_SLOW_MS goes on at a lower CPU
+ * priority (Linux: nice is per thread), so that a hook that burns its whole
+ * budget takes the CPU from other hooks, not from the requests of other
+ * apps on a busy machine; quick calls never pay for it. A thread may always
+ * raise its nice value, but may lower it back only if RLIMIT_NICE allows it
+ * (root does): a throw-away thread tries both once.
  */
 static void *
 hooks_nice_probe_main(void *arg)
@@ -232,7 +236,6 @@ hooks_nice_enter(void)
 {
 	int	 prio;
 
-	pthread_once(&hooks_nice_once, hooks_nice_probe);
 	if (!hooks_nice_ok)
 		return (INT_MIN);
 	errno = 0;
@@ -250,6 +253,16 @@ hooks_nice_leave(int prio)
 	    setpriority(PRIO_PROCESS, gettid(), prio) == -1)
 		log_warn("hooks: cannot restore a worker's priority: %s",
 		    strerror(errno));
+}
+
+/* The end of a budgeted run: no more deadline, the thread's priority back. */
+static void
+hooks_budget_end(struct hooks_heap *hh)
+{
+	hh->deadline = 0;
+	hh->slow_at = 0;
+	hooks_nice_leave(hh->nice_prio);
+	hh->nice_prio = INT_MIN;
 }
 
 /*
@@ -277,15 +290,23 @@ hooks_overdue(struct hooks_heap *hh, size_t size)
 	return (1);
 }
 
-/* Called by Duktape every few hundred thousand instructions. */
+static int	hooks_nice_enter(void);
+
+/* Called by Duktape every 16k instructions and 64k regexp steps. */
 duk_bool_t
 hooks_timeout_check(void *udata)
 {
 	struct hooks_heap	*hh = udata;
+	int64_t			 now;
 
 	if (hh == NULL || hh->deadline == 0)
 		return (0);
-	if (hooks_now() < hh->deadline)
+	now = hooks_now();
+	if (hh->slow_at != 0 && now >= hh->slow_at) {
+		hh->slow_at = 0;
+		hh->nice_prio = hooks_nice_enter();
+	}
+	if (now < hh->deadline)
 		return (0);
 	if (!hh->timed_out)
 		hh->grace = HOOKS_GRACE;	/* for the error */
@@ -303,7 +324,9 @@ hooks_budget_start(struct hooks_heap *hh)
 	hh->timed_out = 0;
 	hh->out_of_memory = 0;
 	hh->grace = HOOKS_GRACE;
-	hh->deadline = hooks_now() + (ms > 0 ? ms : 1);
+	hh->nice_prio = INT_MIN;
+	hh->slow_at = hooks_now() + HOOKS_SLOW_MS;
+	hh->deadline = hh->slow_at - HOOKS_SLOW_MS + (ms > 0 ? ms : 1);
 }
 
 /*
@@ -746,7 +769,7 @@ hooks_load_safe(duk_context *ctx, void *udata)
 		duk_compile_lstring_filename(ctx, 0, f->text, f->len);
 		hooks_budget_start(hh);
 		duk_call(ctx, 0);
-		hh->deadline = 0;
+		hooks_budget_end(hh);
 		duk_pop(ctx);
 	}
 	return (0);
@@ -784,7 +807,7 @@ hooks_heap_new(struct hooks_app *src)
 		duk_pop(hh->ctx);
 		return (hh);
 	}
-	hh->deadline = 0;
+	hooks_budget_end(hh);
 	hooks_describe(hh->ctx, &f);
 	if (hh->timed_out)
 		log_error("hooks: %s:%ld: ran out of time (%d ms) loading",
@@ -989,7 +1012,7 @@ hooks_call(struct hooks_heap *hh, struct worker *w, int reg,
 	struct hooks_call	 call;
 	struct hooks_run	 r;
 	struct hooks_fault	 f;
-	int			 rc, prio;
+	int			 rc;
 
 	call.worker = w;
 	call.before = !hooks_regs[reg].after;
@@ -1003,11 +1026,9 @@ hooks_call(struct hooks_heap *hh, struct worker *w, int reg,
 	*found = 1;
 
 	hh->call = &call;
-	prio = hooks_nice_enter();
 	hooks_budget_start(hh);
 	rc = duk_safe_call(hh->ctx, hooks_run_safe, &r, 0, 1);
-	hh->deadline = 0;
-	hooks_nice_leave(prio);
+	hooks_budget_end(hh);
 	hh->call = NULL;
 	if (rc == DUK_EXEC_SUCCESS)
 		*found = r.found;
@@ -1402,6 +1423,7 @@ hooks_reg_index(const char *what, int after)
 struct hooks *
 hooks_new(void)
 {
+	pthread_once(&hooks_nice_once, hooks_nice_probe);
 	pthread_once(&hooks_once, hooks_first_load);
 	return (xcalloc(1, sizeof(struct hooks)));
 }

@@ -111,9 +111,10 @@ for kind in ${HOOKS_ISOLATION_KINDS-join bomb regex loop}; do
 	hook_post "{\"$kind\":true}" "$T/$kind.out" &
 	hp=$!
 	sleep 0.05
-	for i in 1 2 3 4 5 6 7 8 9; do other_write; done >"$T/$kind.other"
+	other_write >"$T/$kind.other"
 	running=0
 	kill -0 "$hp" 2>/dev/null && running=1
+	for i in 2 3 4 5 6 7 8 9; do other_write; done >>"$T/$kind.other"
 	wait "$hp"
 	read -r st ms <"$T/$kind.out"
 	got=$(awk '{ print $2 }' "$T/$kind.other" | median)
@@ -123,7 +124,7 @@ for kind in ${HOOKS_ISOLATION_KINDS-join bomb regex loop}; do
 	    tr '\n' ' ')ms (alone $BASE ms)"
 	is "$(awk '{ print $1 }' "$T/$kind.other" | sort -u)" 201 \
 	    "$kind: the other app's writes succeed beside it"
-	is "$running" 1 "$kind: ... while the hook was still running"
+	is "$running" 1 "$kind: ... the first one while the hook was still running"
 	[ "$got" -le $((BASE + EXTRA_MS)) ]
 	ok $? "$kind: ... in a median time at most $EXTRA_MS ms more than alone"
 	[ "$max" -lt "$STALL_MS" ]
@@ -144,7 +145,7 @@ is "$STATUS" 201 "the app's next write succeeds"
 
 BASE=$(alone)
 for i in $(seq 1 $WORKERS); do
-	hook_post '{"busy":250}' "$T/busy$i.out" &
+	hook_post '{"busy":200}' "$T/busy$i.out" &
 	eval "bp$i=$!"
 done
 sleep 0.05
@@ -164,7 +165,7 @@ ok $? "the other app's writes beside them: a median at most $EXTRA_MS ms more"
 [ "$max" -lt "$STALL_MS" ]
 ok $? "... none of them waiting for the hooks"
 slowest=$(cat "$T"/busy*.out | awk '{ print $2 }' | sort -n | tail -n 1)
-[ "$slowest" -ge 480 ]
+[ "$slowest" -ge 380 ]
 ok $? "only half of them ran at once (the last answered after $slowest ms)"
 
 # ---------------------------------------------------------- changed meanwhile
