@@ -223,6 +223,7 @@ diag "basalt stopped $ms ms after SIGTERM"
 is "$gone" 1 "SIGTERM during a runaway hook stops basalt"
 [ "$ms" -le 10000 ]
 ok $? "... within its stop grace (10 s)"
+[ "$gone" = 1 ] || kill -KILL "$BASALT_PID"
 wait "$BASALT_PID"
 is "$?" 0 "basalt exits with status 0"
 wait "$tp"
