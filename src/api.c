@@ -408,7 +408,16 @@ api_record_get(struct api_ctx *ctx)
 	return (0);
 }
 
-/* A record write: the input, and the record JSON that results. */
+/*
+ * A record write: the input, and the record JSON that results.
+ *
+ * For an app with hooks, the before-hooks run on a worker (rec_stage), on
+ * the record as that worker's read view has it, never in the writer: a
+ * hook's time is its app's, not every app's. The writer then checks that
+ * the stored record is still the one the hooks saw (rec_unchanged) and
+ * answers 409 if not: running the hooks again could go on for ever on a
+ * busy record and would hold a worker each time, so the client decides.
+ */
 struct rec_arg {
 	struct api_ctx	*ctx;
 	const char	*what;		/* create, update, delete */
@@ -416,23 +425,108 @@ struct rec_arg {
 	int		 patch;
 	struct record	 rec;
 	char		*json;		/* the record, as replied and sent */
+	int		 hooked;	/* before-hooks saw rec: it is final */
+	char		*seen_fields;	/* what they saw stored (not create) */
+	char		 seen_at[TIMESTAMP_LEN + 1];
+	struct hooks_pubs *pubs;	/* their events, appended with it */
 };
 
-/* Lets the before-hooks see and change the record; re-reads the fields. */
+/* The record as the API shows it, as an object; NULL if its fields do not
+ * parse (they always do: they were parsed with the same depth). */
+static json_object *
+rec_object(const struct record *r)
+{
+	json_object	*o, *fields;
+
+	fields = jsonutil_parse(r->fields, strlen(r->fields));
+	if (fields == NULL || !json_object_is_type(fields, json_type_object)) {
+		json_object_put(fields);
+		return (NULL);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_string(r->id));
+	json_object_object_add(o, "collection",
+	    json_object_new_string(r->collection));
+	json_object_object_add(o, "fields", fields);
+	json_object_object_add(o, "created_at",
+	    json_object_new_string(r->created_at));
+	json_object_object_add(o, "updated_at",
+	    json_object_new_string(r->updated_at));
+	return (o);
+}
+
+/* The update's new fields: the input merged into (patch) or replacing the
+ * loaded ones. */
 static int
-rec_hooks(struct worker *w, struct rec_arg *a, struct error *err)
+rec_merge(struct rec_arg *a, struct error *err)
+{
+	json_object	*fields;
+
+	if (a->patch) {
+		fields = jsonutil_parse(a->rec.fields, strlen(a->rec.fields));
+		if (fields == NULL ||
+		    !json_object_is_type(fields, json_type_object)) {
+			json_object_put(fields);
+			return (error_set(err, ERR_INTERNAL, "stored fields"));
+		}
+		jsonutil_merge_patch(fields, a->input);
+		free(a->rec.fields);
+		a->rec.fields = xstrdup(jsonutil_string(fields));
+		json_object_put(fields);
+	} else {
+		free(a->rec.fields);
+		a->rec.fields = xstrdup(jsonutil_string(a->input));
+	}
+	time_iso(time_now_ms(), a->rec.updated_at);
+	free(a->json);
+	a->json = api_record_json(&a->rec);
+	return (0);
+}
+
+/* Loads the record into a->rec from st (a worker's read view, or the
+ * writer inside the write's transaction). */
+static int
+rec_load(struct store *st, struct rec_arg *a, struct error *err)
+{
+	struct api_ctx	*ctx = a->ctx;
+	int		 rc;
+
+	record_clear(&a->rec);
+	free(a->json);
+	a->json = NULL;
+	rc = store_record_get(st, ctx->ids.collection_id, ctx->record_id,
+	    &a->rec);
+	if (rc != STORE_OK)
+		return (store_fail(err, rc, "record"));
+	strlcpy_b(a->rec.collection, ctx->collection, sizeof a->rec.collection);
+	a->json = api_record_json(&a->rec);
+	return (0);
+}
+
+/*
+ * Worker: lets the before-hooks see and change the record as it will be.
+ * 0, or -1 with err set.
+ */
+static int
+rec_before(struct worker *w, struct rec_arg *a, struct error *err)
 {
 	struct api_ctx	*ctx = a->ctx;
 	json_object	*o, *fields;
-	int		 rc;
+	int		 rc, ran;
 
-	if (!hooks_app_has(ctx->realm, ctx->app))
-		return (0);
-	if ((o = json_tokener_parse(a->json)) == NULL)
-		return (error_set(err, ERR_INTERNAL, "record JSON"));
+	if (strcmp(a->what, "create") != 0) {
+		if (rec_load(w->store, a, err) == -1)
+			return (-1);
+		a->seen_fields = xstrdup(a->rec.fields);
+		memcpy(a->seen_at, a->rec.updated_at, sizeof a->seen_at);
+		if (strcmp(a->what, "update") == 0 && rec_merge(a, err) == -1)
+			return (-1);
+	}
+	if ((o = rec_object(&a->rec)) == NULL)
+		return (error_set(err, ERR_INTERNAL, "stored fields"));
 	rc = hooks_before(w, a->what, ctx->realm, ctx->app, ctx->collection,
-	    o, err);
-	if (rc == 0 && strcmp(a->what, "delete") != 0) {
+	    o, &a->pubs, &ran, err);
+	if (rc == 0 && ran && strcmp(a->what, "delete") != 0) {
 		if (!json_object_object_get_ex(o, "fields", &fields) ||
 		    !json_object_is_type(fields, json_type_object))
 			rc = error_set(err, ERR_HOOK_FAILED,
@@ -445,7 +539,32 @@ rec_hooks(struct worker *w, struct rec_arg *a, struct error *err)
 		}
 	}
 	json_object_put(o);
+	a->hooked = rc == 0 && ran;
 	return (rc);
+}
+
+/* Writer: whether the stored record is still the one the hooks saw. */
+static int
+rec_unchanged(struct worker *w, struct rec_arg *a, struct error *err)
+{
+	struct api_ctx	*ctx = a->ctx;
+	struct record	 cur;
+	int		 rc, same;
+
+	memset(&cur, 0, sizeof cur);
+	rc = store_record_get(w->store, ctx->ids.collection_id, ctx->record_id,
+	    &cur);
+	if (rc != STORE_OK) {
+		record_clear(&cur);
+		return (store_fail(err, rc, "record"));
+	}
+	same = strcmp(cur.updated_at, a->seen_at) == 0 &&
+	    strcmp(cur.fields, a->seen_fields) == 0;
+	record_clear(&cur);
+	if (!same)
+		return (error_set(err, ERR_CONFLICT, "the record changed "
+		    "while its hooks ran; send the request again"));
+	return (0);
 }
 
 static int
@@ -460,13 +579,21 @@ rec_event(struct worker *w, struct rec_arg *a, const char *type,
 	return (0);
 }
 
+/* The events the before-hooks published go just before the record's. */
+static int
+rec_pubs(struct worker *w, struct rec_arg *a, struct error *err)
+{
+	return (hooks_pubs_apply(w->store, a->ctx->realm, a->ctx->app,
+	    a->pubs, err));
+}
+
 static int
 apply_create(struct worker *w, struct write_op *op)
 {
 	struct rec_arg	*a = op->arg;
 	int		 rc;
 
-	if (rec_hooks(w, a, op->err) == -1)
+	if (rec_pubs(w, a, op->err) == -1)
 		return (-1);
 	rc = store_record_insert(w->store, a->ctx->ids.collection_id, &a->rec);
 	if (rc == STORE_EXISTS)	/* the collection went away */
@@ -476,50 +603,18 @@ apply_create(struct worker *w, struct write_op *op)
 	return (rec_event(w, a, "record_created", a->json, op->err));
 }
 
-/* The record as stored now, inside the write's transaction. */
-static int
-rec_load(struct worker *w, struct rec_arg *a, struct error *err)
-{
-	struct api_ctx	*ctx = a->ctx;
-	int		 rc;
-
-	record_clear(&a->rec);
-	free(a->json);
-	a->json = NULL;
-	rc = store_record_get(w->store, ctx->ids.collection_id, ctx->record_id,
-	    &a->rec);
-	if (rc != STORE_OK)
-		return (store_fail(err, rc, "record"));
-	strlcpy_b(a->rec.collection, ctx->collection, sizeof a->rec.collection);
-	return (0);
-}
-
 static int
 apply_update(struct worker *w, struct write_op *op)
 {
 	struct rec_arg	*a = op->arg;
 	struct api_ctx	*ctx = a->ctx;
-	json_object	*fields;
-	int64_t		 now = time_now_ms();
 	int		 rc;
 
-	if (rec_load(w, a, op->err) == -1)
-		return (-1);
-	if (a->patch) {
-		fields = json_tokener_parse(a->rec.fields);
-		if (fields == NULL)
-			return (error_set(op->err, ERR_INTERNAL, "stored fields"));
-		jsonutil_merge_patch(fields, a->input);
-		free(a->rec.fields);
-		a->rec.fields = xstrdup(jsonutil_string(fields));
-		json_object_put(fields);
-	} else {
-		free(a->rec.fields);
-		a->rec.fields = xstrdup(jsonutil_string(a->input));
-	}
-	time_iso(now, a->rec.updated_at);
-	a->json = api_record_json(&a->rec);
-	if (rec_hooks(w, a, op->err) == -1)
+	if (a->hooked)
+		rc = rec_unchanged(w, a, op->err);
+	else if ((rc = rec_load(w->store, a, op->err)) == 0)
+		rc = rec_merge(a, op->err);
+	if (rc == -1 || rec_pubs(w, a, op->err) == -1)
 		return (-1);
 	rc = store_record_update(w->store, ctx->ids.collection_id, &a->rec);
 	if (rc != STORE_OK)
@@ -535,10 +630,11 @@ apply_delete(struct worker *w, struct write_op *op)
 	char		*data;
 	int		 rc;
 
-	if (rec_load(w, a, op->err) == -1)
-		return (-1);
-	a->json = api_record_json(&a->rec);
-	if (rec_hooks(w, a, op->err) == -1)
+	if (a->hooked)
+		rc = rec_unchanged(w, a, op->err);
+	else
+		rc = rec_load(w->store, a, op->err);
+	if (rc == -1 || rec_pubs(w, a, op->err) == -1)
 		return (-1);
 	rc = store_record_delete(w->store, ctx->ids.collection_id, a->rec.id);
 	if (rc != STORE_OK)
@@ -556,6 +652,7 @@ struct rec_job {
 	struct api_ctx	 ctx;		/* a copy: the worker's frame is gone */
 	struct rec_arg	 a;
 	struct write_op	 op;
+	struct hooks_wait wait;		/* a hook-call slot of the app */
 	int		 status;
 };
 
@@ -566,6 +663,8 @@ rec_job_free(struct rec_job *j)
 		json_object_put(j->a.input);
 	record_clear(&j->a.rec);
 	free(j->a.json);
+	free(j->a.seen_fields);
+	hooks_pubs_free(j->a.pubs);
 	free(j);
 }
 
@@ -597,11 +696,16 @@ rec_after(struct worker *w, struct request *req)
 	struct api_ctx	*ctx = &j->ctx;
 	json_object	*o;
 
-	if ((o = json_tokener_parse(j->a.json)) != NULL) {
+	if (!hooks_gate_enter(ctx->realm, ctx->app, &j->wait))
+		return;		/* back on a worker in its turn */
+	if ((o = rec_object(&j->a.rec)) != NULL) {
 		hooks_after(w, j->a.what, ctx->realm, ctx->app, ctx->collection,
 		    o);
 		json_object_put(o);
-	}
+	} else
+		log_error("%s/%s: the record %s cannot be parsed; its after "
+		    "hooks did not run", ctx->realm, ctx->app, j->a.rec.id);
+	hooks_gate_leave(ctx->realm, ctx->app, &j->wait);
 	rec_job_free(j);
 	server_complete(req);
 }
@@ -631,7 +735,47 @@ rec_done(struct write_op *op)
 	server_complete(req);
 }
 
-/* Hands a record write to the writer; the request completes there. */
+static void	rec_resume(struct worker *, struct request *);
+
+/*
+ * The worker's part of a write to an app with hooks: a hook-call slot of
+ * the app (or a place in its queue, without holding this worker), the
+ * before-hooks, then the writer. 0 if the request went on (queued or
+ * submitted), -1 with its err set and the job freed.
+ */
+static int
+rec_stage(struct worker *w, struct rec_job *j)
+{
+	struct request	*req = j->ctx.req;
+	int		 rc;
+
+	req->after = rec_resume;
+	req->after_arg = j;
+	if (!hooks_gate_enter(j->ctx.realm, j->ctx.app, &j->wait))
+		return (0);	/* req is not ours any more */
+	req->after = NULL;
+	req->after_arg = NULL;
+	rc = rec_before(w, &j->a, &req->err);
+	hooks_gate_leave(j->ctx.realm, j->ctx.app, &j->wait);
+	if (rc == -1) {
+		rec_job_free(j);
+		return (-1);
+	}
+	writer_submit_async(&j->op);
+	return (0);
+}
+
+/* A write that waited for a hook-call slot has one now. */
+static void
+rec_resume(struct worker *w, struct request *req)
+{
+	if (rec_stage(w, req->after_arg) == -1) {
+		reply_error(req);
+		server_complete(req);
+	}
+}
+
+/* Hands a record write on; the request completes in the writer. */
 static int
 rec_write(struct api_ctx *ctx, struct rec_arg *a,
     int (*apply)(struct worker *, struct write_op *), int status)
@@ -642,10 +786,13 @@ rec_write(struct api_ctx *ctx, struct rec_arg *a,
 	j->a = *a;
 	j->a.ctx = &j->ctx;
 	j->status = status;
+	j->wait.req = ctx->req;
 	j->op.apply = apply;
 	j->op.arg = &j->a;
 	j->op.err = &ctx->req->err;
 	j->op.done_cb = rec_done;
+	if (hooks_app_has(ctx->realm, ctx->app))
+		return (rec_stage(ctx->worker, j) == -1 ? -1 : API_PENDING);
 	writer_submit_async(&j->op);
 	return (API_PENDING);
 }

@@ -195,6 +195,7 @@ struct config {
 	int		 busy_timeout_ms;
 	char		*hooks_dir;
 	int		 hook_timeout_ms;
+	int		 hook_calls_per_app;	/* 0: half the workers */
 	int		 log_level;
 	char		*dashboard_dir;
 	int		 refs;		/* snapshot holders (config.c) */
@@ -632,11 +633,34 @@ void		 hooks_free(struct hooks *);
 void		 hooks_reload_all(void);	/* SIGHUP */
 /* Whether the app has any hooks loaded (any thread). */
 int		 hooks_app_has(const char *realm, const char *app);
-/* Before a write, inside its transaction (writer thread). record is the
- * API's JSON of the record and may be changed. 0, or -1 with err set. */
+/* Before a write, on a worker, outside the writer. record is the API's JSON
+ * of the record as it will be, and may be changed. *ran tells whether any
+ * handler saw it; *pubs (NULL if none, freed by hooks_pubs_free) holds the
+ * events the hooks published, for the writer to append with the write.
+ * 0, or -1 with err set. */
+struct hooks_pubs;
 int		 hooks_before(struct worker *, const char *what, const char *realm,
 		    const char *app, const char *coll, json_object *record,
-		    struct error *);
+		    struct hooks_pubs **pubs, int *ran, struct error *);
+/* Writer thread, in the write's savepoint: appends the before hooks'
+ * events in the order they were published. 0, or -1 with err set. */
+int		 hooks_pubs_apply(struct store *, const char *realm,
+		    const char *app, const struct hooks_pubs *, struct error *);
+void		 hooks_pubs_free(struct hooks_pubs *);
+/* The per-app cap on hook calls running at once (hook_calls_per_app). A
+ * request that may not run yet waits in its app's queue without a worker:
+ * hooks_gate_enter returns 0 and the request is given back to the workers
+ * (worker_enqueue, req->after unchanged) when it is its turn, with
+ * granted set. Every granted call ends with hooks_gate_leave. */
+struct hooks_wait {
+	struct request	*req;
+	int		 granted;
+	struct hooks_wait *next;
+};
+int		 hooks_gate_enter(const char *realm, const char *app,
+		    struct hooks_wait *);
+void		 hooks_gate_leave(const char *realm, const char *app,
+		    struct hooks_wait *);
 /* After commit (worker thread); cannot fail the request. */
 void		 hooks_after(struct worker *, const char *what, const char *realm,
 		    const char *app, const char *coll, json_object *record);

@@ -60,6 +60,7 @@ static const struct key {
 	{ "busy_timeout_ms", K_INT, O(busy_timeout_ms), 0, 600000 },
 	{ "hooks_dir", K_PATH, O(hooks_dir), 0, 0 },
 	{ "hook_timeout_ms", K_INT, O(hook_timeout_ms), 1, 600000 },
+	{ "hook_calls_per_app", K_INT, O(hook_calls_per_app), 0, MAX_WORKERS },
 	{ "log_level", K_LEVEL, O(log_level), 0, 0 },
 	{ "dashboard_dir", K_PATH, O(dashboard_dir), 0, 0 },
 #undef O

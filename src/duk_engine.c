@@ -16,8 +16,10 @@
 
 
 /*
- * Duktape itself, compiled from the amalgamated duktape.c that duktape-dev
- * installs (DUKTAPE_SRC), with the configuration of duk_basalt.h.
+ * Duktape itself, compiled from the build tree's copy of the amalgamated
+ * duktape.c that duktape-dev installs (DUKTAPE_SRC, changed by the Makefile
+ * to read the clock more often, in regular expressions too), with the
+ * configuration of duk_basalt.h.
  */
 
 #define DUK_COMPILING_DUKTAPE

@@ -23,9 +23,16 @@
  * and bumps hooks_generation under hooks_lock. Each thread owns its heaps
  * and, when it sees a new generation, drops those whose app changed; the
  * next call rebuilds them. Heaps never cross threads.
+ *
+ * Hooks run on worker threads only, never in the writer: a before hook's
+ * publishes are kept (struct hooks_pubs) for the writer to append with the
+ * write. hooks_gate_lock guards the per-app count of running calls and
+ * their queues; nothing is called while it is held but list handling, and
+ * worker_enqueue after it is released.
  */
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -38,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "duk_basalt.h"
 #include <duktape.h>
@@ -48,6 +56,10 @@
 #define HOOKS_FILES_MAX		256		/* files of one app */
 #define HOOKS_HEAP_MAX		(64 * 1024 * 1024) /* bytes of a heap */
 #define HOOKS_LOG_MAX		2048		/* bytes of a $app.log line */
+#define HOOKS_NICE		10		/* a slow hook's CPU yields */
+#define HOOKS_SLOW_MS		10		/* a call is slow after this */
+#define HOOKS_GRACE		(64 * 1024)	/* bytes allowed past the
+						   deadline: the error */
 
 /* One hooks file. */
 struct hooks_file {
@@ -67,10 +79,33 @@ struct hooks_app {
 	size_t		 nfiles;
 };
 
+/* A publish made by a before hook, kept for the write's transaction. */
+struct hooks_pub {
+	char		*coll;
+	char		*type;
+	char		*data;
+	struct hooks_pub *next;
+};
+
+struct hooks_pubs {
+	struct hooks_pub *head;
+	struct hooks_pub **tail;
+};
+
 /* What the running call is about, for the native functions. */
 struct hooks_call {
 	struct worker	*worker;
-	int		 before;	/* inside the writer's transaction */
+	int		 before;	/* publishes wait for the write */
+	struct hooks_pubs *pubs;	/* where they wait (before hooks) */
+};
+
+/* Hook calls of one app running now, and the requests waiting for one. */
+struct hooks_gate {
+	char		 realm[MAX_NAME_LEN + 1];
+	char		 app[MAX_NAME_LEN + 1];
+	int		 running;
+	struct hooks_wait *head, **tail;
+	struct hooks_gate *next;
 };
 
 /* One thread's heap for one app. */
@@ -78,6 +113,9 @@ struct hooks_heap {
 	struct hooks_app *src;		/* a reference the owner holds */
 	duk_context	*ctx;
 	int64_t		 deadline;	/* monotonic ms; 0: no budget */
+	int64_t		 slow_at;	/* when the call counts as slow */
+	int		 nice_prio;	/* to restore, or INT_MIN */
+	size_t		 grace;		/* bytes left past the deadline */
 	int		 timed_out;
 	int		 out_of_memory;	/* HOOKS_HEAP_MAX was reached */
 	size_t		 used;		/* bytes the heap holds */
@@ -106,6 +144,7 @@ struct hooks_run {
 	const char	*coll;
 	json_object	*record;
 	int		 copy_back;
+	int		 found;		/* some handler ran */
 };
 
 /* A publish from an after hook, handed to the writer. */
@@ -140,6 +179,10 @@ static struct hooks_app	**hooks_apps;	/* changed under both locks */
 static size_t		 hooks_napps;
 static unsigned long	 hooks_generation;
 static int		 hooks_loaded;
+static pthread_once_t	 hooks_nice_once = PTHREAD_ONCE_INIT;
+static int		 hooks_nice_ok;	/* set once by hooks_nice_probe */
+static pthread_mutex_t	 hooks_gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hooks_gate *hooks_gates;	/* under hooks_gate_lock */
 
 static int64_t
 hooks_now(void)
@@ -150,16 +193,123 @@ hooks_now(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-/* Called by Duktape every few hundred thousand instructions. */
+/*
+ * A hook call that has run for HOOKS_SLOW_MS goes on at a lower CPU
+ * priority (Linux: nice is per thread), so that a hook that burns its whole
+ * budget takes the CPU from other hooks, not from the requests of other
+ * apps on a busy machine; quick calls never pay for it. A thread may always
+ * raise its nice value, but may lower it back only if RLIMIT_NICE allows it
+ * (root does): a throw-away thread tries both once.
+ */
+static void *
+hooks_nice_probe_main(void *arg)
+{
+	int	*ok = arg, prio;
+	pid_t	 tid = gettid();
+
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, tid);
+	if (errno == 0 && setpriority(PRIO_PROCESS, tid, prio + HOOKS_NICE) ==
+	    0 && setpriority(PRIO_PROCESS, tid, prio) == 0)
+		*ok = 1;
+	return (NULL);
+}
+
+static void
+hooks_nice_probe(void)
+{
+	pthread_t	 t;
+	int		 ok = 0;
+
+	if (pthread_create(&t, NULL, hooks_nice_probe_main, &ok) == 0)
+		pthread_join(t, NULL);
+	hooks_nice_ok = ok;
+	if (!ok)
+		log_info("hooks: calls run at the workers' CPU priority "
+		    "(RLIMIT_NICE does not let a thread come back from nice "
+		    "+%d)", HOOKS_NICE);
+}
+
+/* Lowers this thread's priority; returns what to restore, or INT_MIN. */
+static int
+hooks_nice_enter(void)
+{
+	int	 prio;
+
+	if (!hooks_nice_ok)
+		return (INT_MIN);
+	errno = 0;
+	prio = getpriority(PRIO_PROCESS, gettid());
+	if (errno != 0 ||
+	    setpriority(PRIO_PROCESS, gettid(), prio + HOOKS_NICE) == -1)
+		return (INT_MIN);
+	return (prio);
+}
+
+static void
+hooks_nice_leave(int prio)
+{
+	if (prio != INT_MIN &&
+	    setpriority(PRIO_PROCESS, gettid(), prio) == -1)
+		log_warn("hooks: cannot restore a worker's priority: %s",
+		    strerror(errno));
+}
+
+/* The end of a budgeted run: no more deadline, the thread's priority back. */
+static void
+hooks_budget_end(struct hooks_heap *hh)
+{
+	hh->deadline = 0;
+	hh->slow_at = 0;
+	hooks_nice_leave(hh->nice_prio);
+	hh->nice_prio = INT_MIN;
+}
+
+/*
+ * Whether an allocation of size must be refused because the running call's
+ * budget is spent, by the coarse clock (a few nanoseconds to read, one tick
+ * behind the fine one, so never early). A few kilobytes past the deadline
+ * are still granted, so that the error that ends the call can be built and
+ * tell the script's file and line.
+ */
+static int
+hooks_overdue(struct hooks_heap *hh, size_t size)
+{
+	struct timespec	 ts;
+
+	if (hh->deadline == 0)
+		return (0);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	if ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 < hh->deadline)
+		return (0);
+	hh->timed_out = 1;
+	if (size <= hh->grace) {
+		hh->grace -= size;
+		return (0);
+	}
+	return (1);
+}
+
+static int	hooks_nice_enter(void);
+
+/* Called by Duktape every 16k instructions and 64k regexp steps. */
 duk_bool_t
 hooks_timeout_check(void *udata)
 {
 	struct hooks_heap	*hh = udata;
+	int64_t			 now;
 
 	if (hh == NULL || hh->deadline == 0)
 		return (0);
-	if (hooks_now() < hh->deadline)
+	now = hooks_now();
+	if (hh->slow_at != 0 && now >= hh->slow_at) {
+		hh->slow_at = 0;
+		hh->nice_prio = hooks_nice_enter();
+	}
+	if (now < hh->deadline)
 		return (0);
+	if (!hh->timed_out)
+		hh->grace = HOOKS_GRACE;	/* for the error */
 	hh->timed_out = 1;
 	return (1);
 }
@@ -173,12 +323,18 @@ hooks_budget_start(struct hooks_heap *hh)
 
 	hh->timed_out = 0;
 	hh->out_of_memory = 0;
-	hh->deadline = hooks_now() + (ms > 0 ? ms : 1);
+	hh->grace = HOOKS_GRACE;
+	hh->nice_prio = INT_MIN;
+	hh->slow_at = hooks_now() + HOOKS_SLOW_MS;
+	hh->deadline = hh->slow_at - HOOKS_SLOW_MS + (ms > 0 ? ms : 1);
 }
 
 /*
  * The heap's allocator: plain malloc with a size header, so that one app
  * cannot take all the memory (Duktape gets NULL and throws a RangeError).
+ * Once the budget is spent it refuses every allocation: most built-ins
+ * that run long in C (join, repeat, JSON, concatenation) allocate as they
+ * go, and so stop there, where the interrupt counter cannot see them.
  */
 union hooks_block {
 	size_t		 size;
@@ -191,7 +347,7 @@ hooks_mem_alloc(void *udata, duk_size_t size)
 	struct hooks_heap	*hh = udata;
 	union hooks_block	*b;
 
-	if (size == 0)
+	if (size == 0 || hooks_overdue(hh, size))
 		return (NULL);
 	if (size > HOOKS_HEAP_MAX - hh->used) {
 		hh->out_of_memory = 1;
@@ -232,6 +388,8 @@ hooks_mem_realloc(void *udata, void *ptr, duk_size_t size)
 	}
 	b = (union hooks_block *)ptr - 1;
 	old = b->size;
+	if (size > old && hooks_overdue(hh, size - old))
+		return (NULL);
 	if (size > old && size - old > HOOKS_HEAP_MAX - hh->used) {
 		hh->out_of_memory = 1;
 		return (NULL);
@@ -258,20 +416,6 @@ hooks_udata(duk_context *ctx)
 
 	duk_get_memory_functions(ctx, &funcs);
 	return (funcs.udata);
-}
-
-/* Event types as the HTTP endpoint takes them. */
-static int
-hooks_type_valid(const char *type)
-{
-	size_t	 len = strlen(type);
-
-	if (len == 0 || len > MAX_EVENT_TYPE_LEN)
-		return (0);
-	if (strcmp(type, "reset") == 0 || strncmp(type, "record_", 7) == 0)
-		return (0);
-	return (strspn(type, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789_.:-") == len);
 }
 
 /* Copies a log text, turning control characters into spaces. */
@@ -341,26 +485,33 @@ hooks_js_log(duk_context *ctx)
 	return (0);
 }
 
+/* Whether the collection exists: 0, or -1 with err set. */
+static int
+hooks_coll_exists(struct store *st, const char *realm, const char *app,
+    const char *coll, struct error *err)
+{
+	struct scope_ids	 ids;
+	const char		*missing = NULL;
+
+	switch (store_resolve(st, realm, app, coll, &ids, &missing)) {
+	case STORE_OK:
+		return (0);
+	case STORE_NOTFOUND:
+		return (error_set(err, ERR_NOT_FOUND,
+		    "collection '%s' not found", coll));
+	default:
+		return (error_set(err, ERR_INTERNAL, "%s", store_errmsg(st)));
+	}
+}
+
 /* Appends to the event log inside the running write's transaction. */
 static int64_t
 hooks_publish_here(struct worker *w, struct hooks_publish *p, struct error *err)
 {
-	struct scope_ids	 ids;
-	const char		*missing = NULL;
 	int64_t			 id;
 
-	switch (store_resolve(w->store, p->realm, p->app, p->coll, &ids,
-	    &missing)) {
-	case STORE_OK:
-		break;
-	case STORE_NOTFOUND:
-		error_set(err, ERR_NOT_FOUND, "collection '%s' not found",
-		    p->coll);
+	if (hooks_coll_exists(w->store, p->realm, p->app, p->coll, err) == -1)
 		return (-1);
-	default:
-		error_set(err, ERR_INTERNAL, "%s", store_errmsg(w->store));
-		return (-1);
-	}
 	if ((id = store_event_append(w->store, p->realm, p->app, p->coll,
 	    NULL, p->type, p->data)) == -1) {
 		error_set(err, ERR_INTERNAL, "%s", store_errmsg(w->store));
@@ -402,13 +553,37 @@ hooks_publish_writer(struct hooks_heap *hh, struct hooks_publish *p,
 	return (p->id);
 }
 
+/*
+ * A before hook's publish: the collection is checked now (on the worker's
+ * read view), the event is appended by the writer with the record's change,
+ * in the same savepoint (hooks_pubs_apply).
+ */
+static int64_t
+hooks_publish_later(struct hooks_heap *hh, struct hooks_publish *p,
+    struct error *err)
+{
+	struct hooks_pubs	*pubs = hh->call->pubs;
+	struct hooks_pub	*e;
+
+	if (hooks_coll_exists(hh->call->worker->store, p->realm, p->app,
+	    p->coll, err) == -1)
+		return (-1);
+	e = xcalloc(1, sizeof *e);
+	e->coll = xstrdup(p->coll);
+	e->type = xstrdup(p->type);
+	e->data = xstrdup(p->data);
+	*pubs->tail = e;
+	pubs->tail = &e->next;
+	return (0);
+}
+
 /* $app.realtime.publish(collection, {type, payload}). */
 static duk_ret_t
 hooks_js_publish(duk_context *ctx)
 {
 	struct hooks_heap	*hh = hooks_udata(ctx);
 	struct hooks_publish	 p;
-	struct error		 err;
+	struct error		 err, terr;
 	duk_size_t		 len;
 	int64_t			 id;
 
@@ -427,13 +602,14 @@ hooks_js_publish(duk_context *ctx)
 	p.coll = duk_get_string(ctx, 0);
 
 	duk_get_prop_string(ctx, 1, "type");
+	memset(&terr, 0, sizeof terr);
 	if (duk_is_undefined(ctx, -1) || duk_is_null(ctx, -1))
 		p.type = "custom";
-	else if (!duk_is_string(ctx, -1) ||
-	    !hooks_type_valid(duk_get_string(ctx, -1)))
-		return (duk_type_error(ctx, "publish: the type must be 1 to %d "
-		    "characters of [A-Za-z0-9_.:-], not 'reset' nor 'record_*'",
-		    MAX_EVENT_TYPE_LEN));
+	else if (!duk_is_string(ctx, -1))
+		return (duk_type_error(ctx, "publish: the type must be a "
+		    "string"));
+	else if (event_type_valid(duk_get_string(ctx, -1), &terr) == -1)
+		return (duk_type_error(ctx, "publish: %s", terr.message));
 	else
 		p.type = duk_get_string(ctx, -1);
 
@@ -452,14 +628,18 @@ hooks_js_publish(duk_context *ctx)
 
 	memset(&err, 0, sizeof err);
 	if (hh->call->before)
-		id = hooks_publish_here(hh->call->worker, &p, &err);
+		id = hooks_publish_later(hh, &p, &err);
 	else
 		id = hooks_publish_writer(hh, &p, &err);
 	if (id == -1)
 		return (duk_error(ctx, err.code == ERR_NOT_FOUND ?
 		    DUK_ERR_TYPE_ERROR : DUK_ERR_RANGE_ERROR, "publish: %s",
 		    err.message));
-	duk_push_number(ctx, (double)id);
+	/* A before hook's event has no id until the write commits. */
+	if (hh->call->before)
+		duk_push_null(ctx);
+	else
+		duk_push_number(ctx, (double)id);
 	return (1);
 }
 
@@ -589,7 +769,7 @@ hooks_load_safe(duk_context *ctx, void *udata)
 		duk_compile_lstring_filename(ctx, 0, f->text, f->len);
 		hooks_budget_start(hh);
 		duk_call(ctx, 0);
-		hh->deadline = 0;
+		hooks_budget_end(hh);
 		duk_pop(ctx);
 	}
 	return (0);
@@ -627,7 +807,7 @@ hooks_heap_new(struct hooks_app *src)
 		duk_pop(hh->ctx);
 		return (hh);
 	}
-	hh->deadline = 0;
+	hooks_budget_end(hh);
 	hooks_describe(hh->ctx, &f);
 	if (hh->timed_out)
 		log_error("hooks: %s:%ld: ran out of time (%d ms) loading",
@@ -706,6 +886,7 @@ hooks_run_safe(duk_context *ctx, void *udata)
 		found += hooks_matches(ctx, -1, r->reg, r->coll);
 		duk_pop(ctx);
 	}
+	r->found = found > 0;
 	if (found == 0) {
 		duk_push_undefined(ctx);
 		return (1);
@@ -797,6 +978,15 @@ hooks_copy_back(struct hooks_heap *hh, json_object *record,
 	if (!duk_is_string(hh->ctx, -1))
 		return (0);
 	text = duk_get_lstring(hh->ctx, -1, &len);
+	/* What a hook hands back obeys the limit a body does. */
+	if (cfg != NULL && len > cfg->max_body_size) {
+		log_error("hook %s/%s: the fields a hook made are %zu bytes, "
+		    "over max_body_size (%zu)", hh->src->realm, hh->src->app,
+		    (size_t)len, cfg->max_body_size);
+		return (error_set(err, ERR_HOOK_FAILED, "a hook made the "
+		    "record larger than max_body_size (%zu bytes)",
+		    cfg->max_body_size));
+	}
 	fields = jsonutil_parse(text, len);
 	if (fields == NULL || !json_object_is_type(fields, json_type_object)) {
 		json_object_put(fields);
@@ -809,10 +999,15 @@ hooks_copy_back(struct hooks_heap *hh, json_object *record,
 	return (0);
 }
 
-/* Runs the handlers of reg on record: 0, or -1 with err set (if given). */
+/*
+ * Runs the handlers of reg on record: 0, or -1 with err set (if given).
+ * *found tells whether any handler ran; a before hook's publishes go to
+ * pubs.
+ */
 static int
 hooks_call(struct hooks_heap *hh, struct worker *w, int reg,
-    const char *coll, json_object *record, struct error *err)
+    const char *coll, json_object *record, struct hooks_pubs *pubs,
+    int *found, struct error *err)
 {
 	struct hooks_call	 call;
 	struct hooks_run	 r;
@@ -821,17 +1016,22 @@ hooks_call(struct hooks_heap *hh, struct worker *w, int reg,
 
 	call.worker = w;
 	call.before = !hooks_regs[reg].after;
+	call.pubs = pubs;
+	memset(&r, 0, sizeof r);
 	r.reg = reg;
 	r.what = hooks_regs[reg].what;
 	r.coll = coll;
 	r.record = record;
 	r.copy_back = call.before && strcmp(r.what, "delete") != 0;
+	*found = 1;
 
 	hh->call = &call;
 	hooks_budget_start(hh);
 	rc = duk_safe_call(hh->ctx, hooks_run_safe, &r, 0, 1);
-	hh->deadline = 0;
+	hooks_budget_end(hh);
 	hh->call = NULL;
+	if (rc == DUK_EXEC_SUCCESS)
+		*found = r.found;
 	if (rc != DUK_EXEC_SUCCESS) {
 		hooks_describe(hh->ctx, &f);
 		return (hooks_fault(hh, reg, coll, &f, err));
@@ -1223,6 +1423,7 @@ hooks_reg_index(const char *what, int after)
 struct hooks *
 hooks_new(void)
 {
+	pthread_once(&hooks_nice_once, hooks_nice_probe);
 	pthread_once(&hooks_once, hooks_first_load);
 	return (xcalloc(1, sizeof(struct hooks)));
 }
@@ -1297,13 +1498,40 @@ hooks_app_has(const char *realm, const char *app)
 	return (has);
 }
 
+/*
+ * A heap whose call ran out of time or memory may hold half-done state
+ * (and up to HOOKS_HEAP_MAX bytes): the next call builds a fresh one.
+ */
+static void
+hooks_heap_settle(struct hooks *h, struct hooks_heap *hh)
+{
+	struct hooks_heap	**pp;
+	struct hooks_app	*src;
+
+	if (!hh->timed_out && !hh->out_of_memory)
+		return;
+	for (pp = &h->heaps; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == hh) {
+			*pp = hh->next;
+			break;
+		}
+	}
+	src = hh->src;
+	hooks_heap_free(hh);
+	hooks_app_unref(src);
+}
+
 int
 hooks_before(struct worker *w, const char *what, const char *realm,
-    const char *app, const char *coll, json_object *record, struct error *err)
+    const char *app, const char *coll, json_object *record,
+    struct hooks_pubs **pubs, int *ran, struct error *err)
 {
 	struct hooks_heap	*hh;
-	int			 reg;
+	struct hooks_pubs	*p;
+	int			 reg, rc;
 
+	*pubs = NULL;
+	*ran = 0;
 	if (w->hooks == NULL || (reg = hooks_reg_index(what, 0)) == -1)
 		return (0);
 	switch (hooks_heap_get(w->hooks, realm, app, &hh)) {
@@ -1313,7 +1541,16 @@ hooks_before(struct worker *w, const char *what, const char *realm,
 		error_set(err, ERR_HOOK_FAILED, "the app's hooks did not load");
 		return (-1);
 	}
-	return (hooks_call(hh, w, reg, coll, record, err));
+	p = xcalloc(1, sizeof *p);
+	p->tail = &p->head;
+	rc = hooks_call(hh, w, reg, coll, record, p, ran, err);
+	hooks_heap_settle(w->hooks, hh);
+	if (rc == -1 || p->head == NULL) {
+		hooks_pubs_free(p);
+		return (rc);
+	}
+	*pubs = p;
+	return (0);
 }
 
 void
@@ -1321,10 +1558,132 @@ hooks_after(struct worker *w, const char *what, const char *realm,
     const char *app, const char *coll, json_object *record)
 {
 	struct hooks_heap	*hh;
-	int			 reg;
+	int			 reg, found;
 
 	if (w->hooks == NULL || (reg = hooks_reg_index(what, 1)) == -1)
 		return;
-	if (hooks_heap_get(w->hooks, realm, app, &hh) == HOOKS_READY)
-		(void)hooks_call(hh, w, reg, coll, record, NULL);
+	if (hooks_heap_get(w->hooks, realm, app, &hh) != HOOKS_READY)
+		return;
+	(void)hooks_call(hh, w, reg, coll, record, NULL, &found, NULL);
+	hooks_heap_settle(w->hooks, hh);
+}
+
+void
+hooks_pubs_free(struct hooks_pubs *p)
+{
+	struct hooks_pub	*e;
+
+	if (p == NULL)
+		return;
+	while ((e = p->head) != NULL) {
+		p->head = e->next;
+		free(e->coll);
+		free(e->type);
+		free(e->data);
+		free(e);
+	}
+	free(p);
+}
+
+int
+hooks_pubs_apply(struct store *st, const char *realm, const char *app,
+    const struct hooks_pubs *p, struct error *err)
+{
+	struct hooks_pub	*e;
+
+	for (e = p != NULL ? p->head : NULL; e != NULL; e = e->next) {
+		/* The collection may have gone while the hook ran. */
+		if (hooks_coll_exists(st, realm, app, e->coll, err) == -1)
+			return (-1);
+		if (store_event_append(st, realm, app, e->coll, NULL, e->type,
+		    e->data) == -1)
+			return (error_set(err, ERR_INTERNAL,
+			    "cannot append the event"));
+	}
+	return (0);
+}
+
+/* Hook calls one app may run at once: hook_calls_per_app, or half the
+ * workers. */
+static int
+hooks_gate_cap(void)
+{
+	int	 n;
+
+	if (cfg == NULL)
+		return (1);
+	if (cfg->hook_calls_per_app > 0)
+		return (cfg->hook_calls_per_app);
+	n = cfg->workers / 2;
+	return (n > 0 ? n : 1);
+}
+
+static struct hooks_gate *
+hooks_gate_find(const char *realm, const char *app, int create)
+{
+	struct hooks_gate	*g;
+
+	for (g = hooks_gates; g != NULL; g = g->next) {
+		if (strcmp(g->realm, realm) == 0 && strcmp(g->app, app) == 0)
+			return (g);
+	}
+	if (!create)
+		return (NULL);
+	g = xcalloc(1, sizeof *g);
+	strlcpy_b(g->realm, realm, sizeof g->realm);
+	strlcpy_b(g->app, app, sizeof g->app);
+	g->tail = &g->head;
+	g->next = hooks_gates;
+	hooks_gates = g;
+	return (g);
+}
+
+int
+hooks_gate_enter(const char *realm, const char *app, struct hooks_wait *wt)
+{
+	struct hooks_gate	*g;
+	int			 now = 1;
+
+	if (wt->granted)
+		return (1);
+	pthread_mutex_lock(&hooks_gate_lock);
+	g = hooks_gate_find(realm, app, 1);
+	if (g->running < hooks_gate_cap()) {
+		g->running++;
+		wt->granted = 1;
+	} else {
+		wt->next = NULL;
+		*g->tail = wt;
+		g->tail = &wt->next;
+		now = 0;
+	}
+	pthread_mutex_unlock(&hooks_gate_lock);
+	return (now);
+}
+
+void
+hooks_gate_leave(const char *realm, const char *app, struct hooks_wait *wt)
+{
+	struct hooks_gate	*g, **pp;
+	struct hooks_wait	*next = NULL;
+
+	if (!wt->granted)
+		return;
+	wt->granted = 0;
+	pthread_mutex_lock(&hooks_gate_lock);
+	g = hooks_gate_find(realm, app, 0);
+	if (g != NULL && (next = g->head) != NULL) {
+		/* The slot passes to the first waiter. */
+		if ((g->head = next->next) == NULL)
+			g->tail = &g->head;
+		next->granted = 1;
+	} else if (g != NULL && --g->running == 0) {
+		for (pp = &hooks_gates; *pp != g; pp = &(*pp)->next)
+			continue;
+		*pp = g->next;
+		free(g);
+	}
+	pthread_mutex_unlock(&hooks_gate_lock);
+	if (next != NULL)
+		worker_enqueue(next->req);
 }

@@ -48,6 +48,14 @@ onRecordDelete("posts", function (e) {
 	if (e.record.fields.keep)
 		throw "this post is kept";
 });
+onRecordCreate("posts", function (e) {
+	var s = "x";
+	if (e.record.fields.grow) {
+		while (s.length < e.record.fields.grow)
+			s += s;
+		e.record.fields.big = s.substring(0, e.record.fields.grow);
+	}
+});
 EOF
 	cat >"$HK/20-slug.js" <<'EOF'
 function slug(e) {
@@ -193,6 +201,19 @@ http PUT "$B/collections/posts/records/$ID1" -H "$AUTH" \
     -H 'Content-Type: application/json' -d '{"title":"Put Title"}'
 is "$STATUS $(jbody .fields.slug)" "200 put-title" "a replacement passes the hooks"
 
+# What a hook hands back obeys max_body_size (1 MB here) like a body.
+post '{"title":"grown","grow":1000}'
+is "$STATUS $(jbody '.fields.big | length')" "201 1000" \
+    "a hook may make the fields larger"
+before_events=$(replay 0 | wc -l)
+post '{"title":"too big","grow":1100000}'
+is "$STATUS $(jbody .error.code)" "500 hook_failed" \
+    "fields a hook made larger than max_body_size are refused"
+like "$(jbody .error.message)" 'larger than max_body_size' "... saying why"
+like "$(grep 'over max_body_size' "$T/basalt.log")" 'acme/web' \
+    "... and the log says which app"
+is "$(replay 0 | wc -l)" "$before_events" "... and nothing is stored"
+
 post '{"title":"Keep Me","keep":true}'
 KEEP=$(jbody .id)
 http DELETE "$B/collections/posts/records/$KEEP" -H "$AUTH"
@@ -255,6 +276,72 @@ is "$(jbody .fields.tagged)/$(jbody .fields.slug)" true/tagged \
     "the fixed hook runs, with the others"
 kill -0 "$BASALT_PID"
 ok $? "basalt is still running"
+
+# ------------------------------------------------ deeply nested bodies
+
+# nest D: an object nested D deep ({} is 1), "announce":true at the top
+# (the after hook of posts then publishes a custom event).
+nest() {
+	local s='{}' i
+	for ((i = 2; i < $1; i++)); do
+		s="{\"a\":$s}"
+	done
+	echo "{\"announce\":true,\"a\":$s}"
+}
+# depth: how deep the JSON object on stdin is nested ({} is 1).
+depth() {
+	jq '[paths | length] | max + 1'
+}
+
+curl -s -N --max-time 30 -H "$AUTH" "$B/collections/posts/events" \
+    >"$T/deep.txt" &
+bg_track $!
+wait_until 10 grep -q '^retry:' "$T/deep.txt"
+for d in 32 33 48 63 64; do
+	http POST "$B/collections/posts/records" -H "$AUTH" \
+	    -H 'Content-Type: application/json' -d "$(nest $d)"
+	got="create $STATUS $(jbody .fields | depth)"
+	DID=$(jbody .id)
+	http PATCH "$B/collections/posts/records/$DID" -H "$AUTH" \
+	    -H 'Content-Type: application/json' -d "{\"b\":$d}"
+	got="$got, patch $STATUS $(jbody .fields.b) $(jbody .fields | depth)"
+	http PUT "$B/collections/posts/records/$DID" -H "$AUTH" \
+	    -H 'Content-Type: application/json' -d "$(nest $d)"
+	got="$got, put $STATUS $(jbody .fields | depth)"
+	http GET "$B/collections/posts/records/$DID" -H "$AUTH"
+	got="$got, get $STATUS $(jbody .fields | depth)"
+	http GET "$B/collections/posts/records?limit=500" -H "$AUTH"
+	got="$got, list $STATUS $(jbody ".items[] | select(.id == \"$DID\") |
+	    .fields" | depth)"
+	wait_until 10 grep -q "\"after\":\"$DID\"" "$T/deep.txt"
+	got="$got, after hook $?"
+	wait_until 10 grep -q "event: record_updated" "$T/deep.txt"
+	got="$got, stream $(sse_events "$T/deep.txt" | awk -F'\t' -v id="$DID" \
+	    '$2 == "record_created" && index($3, id) { print $3 }' |
+	    jq .fields | depth)"
+	is "$got" "create 201 $d, patch 200 $d $d, put 200 $d, get 200 $d,\
+ list 200 $d, after hook 0, stream $d" \
+	    "a body $d deep: written, patched, replaced, read, listed, streamed, after hook run"
+done
+http POST "$B/collections/posts/records" -H "$AUTH" \
+    -H 'Content-Type: application/json' -d "$(nest 65)"
+is "$STATUS $(jbody .error.code)" "400 invalid_json" "a body 65 deep is refused"
+http PATCH "$B/collections/posts/records/$DID" -H "$AUTH" \
+    -H 'Content-Type: application/json' -d "$(nest 65)"
+is "$STATUS $(jbody .error.code)" "400 invalid_json" "... as a patch too"
+basalt_cli app create acme plain &&
+basalt_cli collection create acme plain notes &&
+PTOKEN=$(basalt_cli token create acme plain --scope read,write --label p) ||
+    bail_out "the admin CLI failed"
+http POST "$URL/api/realms/acme/apps/plain/collections/notes/records" \
+    -H "Authorization: Bearer $PTOKEN" -H 'Content-Type: application/json' \
+    -d "$(nest 64)"
+PID64=$(jbody .id)
+http PATCH "$URL/api/realms/acme/apps/plain/collections/notes/records/$PID64" \
+    -H "Authorization: Bearer $PTOKEN" -H 'Content-Type: application/json' \
+    -d '{"b":1}'
+is "$STATUS $(jbody .fields | depth)" "200 64" \
+    "a record 64 deep in an app without hooks is patched"
 
 # ------------------------------------------------ the examples in etc/hooks
 
