@@ -931,25 +931,31 @@ hooks_fault(struct hooks_heap *hh, int reg, const char *coll,
 		log_error("hook %s/%s: %s:%ld: %s on '%s' ran out of time "
 		    "(%d ms)", realm, app, f->file, f->line, fn, coll,
 		    cfg->hook_timeout_ms);
-		if (err != NULL)
+		if (err != NULL) {
 			error_set(err, ERR_HOOK_FAILED,
 			    "a hook ran out of time");
+			error_logged(err);
+		}
 		return (-1);
 	}
 	if (hh->out_of_memory) {
 		log_error("hook %s/%s: %s:%ld: %s on '%s' ran out of memory "
 		    "(%d MB)", realm, app, f->file, f->line, fn, coll,
 		    HOOKS_HEAP_MAX / (1024 * 1024));
-		if (err != NULL)
+		if (err != NULL) {
 			error_set(err, ERR_HOOK_FAILED,
 			    "a hook ran out of memory");
+			error_logged(err);
+		}
 		return (-1);
 	}
 	if (f->code != DUK_ERR_ERROR && f->code != DUK_ERR_NONE) {
 		log_error("hook %s/%s: %s:%ld: %s", realm, app, f->file,
 		    f->line, f->text);
-		if (err != NULL)
+		if (err != NULL) {
 			error_set(err, ERR_HOOK_FAILED, "a hook failed");
+			error_logged(err);
+		}
 		return (-1);
 	}
 	if (f->message[0] == '\0')
@@ -983,9 +989,9 @@ hooks_copy_back(struct hooks_heap *hh, json_object *record,
 		log_error("hook %s/%s: the fields a hook made are %zu bytes, "
 		    "over max_body_size (%zu)", hh->src->realm, hh->src->app,
 		    (size_t)len, cfg->max_body_size);
-		return (error_set(err, ERR_HOOK_FAILED, "a hook made the "
-		    "record larger than max_body_size (%zu bytes)",
-		    cfg->max_body_size));
+		error_set(err, ERR_HOOK_FAILED, "a hook made the record "
+		    "larger than max_body_size (%zu bytes)", cfg->max_body_size);
+		return (error_logged(err));
 	}
 	fields = jsonutil_parse(text, len);
 	if (fields == NULL || !json_object_is_type(fields, json_type_object)) {
@@ -993,7 +999,7 @@ hooks_copy_back(struct hooks_heap *hh, json_object *record,
 		log_error("hook %s/%s: the fields a hook made cannot be "
 		    "stored (nested too deep)", hh->src->realm, hh->src->app);
 		error_set(err, ERR_HOOK_FAILED, "a hook failed");
-		return (-1);
+		return (error_logged(err));
 	}
 	json_object_object_add(record, "fields", fields);
 	return (0);
