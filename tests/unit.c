@@ -225,6 +225,178 @@ START_TEST(test_json_parse)
 }
 END_TEST
 
+/* What the body parser takes, and what json-c's serialiser gives back. */
+static const struct json_case {
+	const char	*in;
+	size_t		 len;		/* 0: strlen(in) */
+	const char	*out;		/* NULL: refused */
+} json_cases[] = {
+	/* Numbers: the grammar, and kept as written. */
+	{ "{\"v\":NaN}", 0, NULL },
+	{ "{\"v\":Infinity}", 0, NULL },
+	{ "{\"v\":-Infinity}", 0, NULL },
+	{ "{\"v\":-01}", 0, NULL },
+	{ "{\"v\":01}", 0, NULL },
+	{ "{\"v\":1.}", 0, NULL },
+	{ "{\"v\":-.123}", 0, NULL },
+	{ "{\"v\":.5}", 0, NULL },
+	{ "{\"v\":0.e1}", 0, NULL },
+	{ "{\"v\":2.e+3}", 0, NULL },
+	{ "{\"v\":1e}", 0, NULL },
+	{ "{\"v\":1e+}", 0, NULL },
+	{ "{\"v\":+1}", 0, NULL },
+	{ "{\"v\":-}", 0, NULL },
+	{ "{\"v\":0x10}", 0, NULL },
+	{ "{\"v\":1_000}", 0, NULL },
+	{ "[1.5e3,-0,-0.0,0E0,1E-2,2e+3]", 0,
+	    "[1.5e3,-0,-0.0,0E0,1E-2,2e+3]" },
+	{ "[18446744073709551615,18446744073709551616,-9223372036854775809]",
+	    0, "[18446744073709551615,18446744073709551616,"
+	    "-9223372036854775809]" },
+	{ "[123456789012345678901234567890123456789]", 0,
+	    "[123456789012345678901234567890123456789]" },
+	{ "[1e400,-1e400,1e-400,1.000000000000000000001]", 0,
+	    "[1e400,-1e400,1e-400,1.000000000000000000001]" },
+	{ "[9223372036854775807,-9223372036854775808]", 0,
+	    "[9223372036854775807,-9223372036854775808]" },
+	/* Strings. */
+	{ "[\"a\tb\"]", 0, NULL },
+	{ "[\"a\nb\"]", 0, NULL },
+	{ "[\"a\x01\"]", 0, NULL },
+	{ "[\"\\x41\"]", 0, NULL },
+	{ "[\"\\u12\"]", 0, NULL },
+	{ "[\"\\uZZZZ\"]", 0, NULL },
+	{ "[\"\\'\"]", 0, NULL },
+	{ "['a']", 0, NULL },
+	{ "[\"abc]", 0, NULL },
+	{ "[\"\\\"]", 0, NULL },
+	{ "[\"\\u0041\\/\\b\\f\\n\\r\\t\\\"\\\\\"]", 0,
+	    "[\"A/\\b\\f\\n\\r\\t\\\"\\\\\"]" },
+	{ "[\"\\u0000\"]", 0, "[\"\\u0000\"]" },
+	{ "[\"\\ud83d\\ude00\"]", 0, "[\"\xf0\x9f\x98\x80\"]" },
+	{ "[\"\\uD83D\\uDE00\"]", 0, "[\"\xf0\x9f\x98\x80\"]" },
+	{ "[\"\\ud800\"]", 0, NULL },
+	{ "[\"\\udc00\"]", 0, NULL },
+	{ "[\"\\ud800\\u0041\"]", 0, NULL },
+	{ "[\"\\ud800\\ud800\"]", 0, NULL },
+	{ "[\"\\udc00\\ud800\"]", 0, NULL },
+	{ "[\"\\ud800x\"]", 0, NULL },
+	{ "[\"\\uffff\"]", 0, "[\"\xef\xbf\xbf\"]" },
+	/* UTF-8. */
+	{ "[\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"]", 0,
+	    "[\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"]" },
+	{ "[\"\xed\xa0\x80\"]", 0, NULL },
+	{ "[\"\xed\xbf\xbf\"]", 0, NULL },
+	{ "[\"\xed\x9f\xbf\"]", 0, "[\"\xed\x9f\xbf\"]" },
+	{ "[\"\xc0\xaf\"]", 0, NULL },
+	{ "[\"\xc1\xbf\"]", 0, NULL },
+	{ "[\"\xe0\x80\xaf\"]", 0, NULL },
+	{ "[\"\xf0\x80\x80\xaf\"]", 0, NULL },
+	{ "[\"\xf4\x90\x80\x80\"]", 0, NULL },
+	{ "[\"\xf5\x80\x80\x80\"]", 0, NULL },
+	{ "[\"\xff\"]", 0, NULL },
+	{ "[\"\x80\"]", 0, NULL },
+	{ "[\"\xc3\"]", 0, NULL },
+	{ "[\"\xe2\x82\"]", 0, NULL },
+	{ "[\xc3\xa9]", 0, NULL },
+	{ "\xef\xbb\xbf{}", 0, NULL },
+	/* Keys. */
+	{ "{\"foo\\u0000bar\":42}", 0, NULL },
+	{ "{\"\\u0000\":1}", 0, NULL },
+	{ "{\"a\":1,\"a\":2}", 0, "{\"a\":2}" },
+	{ "{\"\":1}", 0, "{\"\":1}" },
+	{ "{a:1}", 0, NULL },
+	{ "{\"a\" 1}", 0, NULL },
+	{ "{\"a\":1,}", 0, NULL },
+	{ "{,}", 0, NULL },
+	{ "{\"a\":1 \"b\":2}", 0, NULL },
+	{ "{1:1}", 0, NULL },
+	/* Structure, literals, white space. */
+	{ "[1,]", 0, NULL },
+	{ "[,1]", 0, NULL },
+	{ "[1 2]", 0, NULL },
+	{ "[", 0, NULL },
+	{ "]", 0, NULL },
+	{ "[]]", 0, NULL },
+	{ "{}}", 0, NULL },
+	{ "[true, false, null]", 0, "[true,false,null]" },
+	{ "[tru]", 0, NULL },
+	{ "[True]", 0, NULL },
+	{ "[nul]", 0, NULL },
+	{ "[undefined]", 0, NULL },
+	{ "[1]\x0c", 0, NULL },
+	{ "\x0b[1]", 0, NULL },
+	{ "[1]\xc2\xa0", 0, NULL },
+	{ " \t\r\n[ \t\r\n1 \t\r\n] \t\r\n", 0, "[1]" },
+	{ "[1]/**/", 0, NULL },
+	{ "[1] // x", 0, NULL },
+	{ "[1]\0", 4, NULL },
+	{ "[\"a\0b\"]", 7, NULL },
+	{ "", 0, NULL },
+	{ "   ", 0, NULL },
+	{ "null", 0, "null" },
+	{ "\"x\"", 0, "\"x\"" },
+	{ "-12", 0, "-12" },
+	{ "1 2", 0, NULL },
+};
+
+START_TEST(test_json_strict)
+{
+	const struct json_case	*c = &json_cases[_i];
+	json_object		*o, *again;
+	size_t			 len = c->len != 0 ? c->len : strlen(c->in);
+	const char		*s;
+	char			*first;
+	int			 rc;
+
+	rc = jsonutil_parse_value(c->in, len, &o);
+	if (c->out == NULL) {
+		ck_assert_msg(rc == -1, "accepted: %s", c->in);
+		ck_assert_ptr_null(o);
+		return;
+	}
+	ck_assert_msg(rc == 0, "refused: %s", c->in);
+	s = o == NULL ? "null" : jsonutil_string(o);
+	ck_assert_str_eq(s, c->out);
+	/* What json-c writes reads back the same. */
+	first = xstrdup(s);
+	ck_assert_int_eq(jsonutil_parse_value(first, strlen(first), &again), 0);
+	ck_assert_str_eq(again == NULL ? "null" : jsonutil_string(again),
+	    first);
+	free(first);
+	json_object_put(again);
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_json_depth)
+{
+	char		 buf[8 * (MAX_JSON_DEPTH + 2)];
+	json_object	*o;
+	int		 n, i;
+
+	for (n = MAX_JSON_DEPTH; n <= MAX_JSON_DEPTH + 1; n++) {
+		memset(buf, '[', n);
+		memset(buf + n, ']', n);
+		ck_assert_int_eq(jsonutil_parse_value(buf, 2 * n, &o),
+		    n <= MAX_JSON_DEPTH ? 0 : -1);
+		json_object_put(o);
+	}
+	/* Objects count as arrays do. */
+	for (n = MAX_JSON_DEPTH; n <= MAX_JSON_DEPTH + 1; n++) {
+		buf[0] = '\0';
+		for (i = 0; i < n; i++)
+			strcat(buf, "{\"\":");
+		strcat(buf, "1");
+		for (i = 0; i < n; i++)
+			strcat(buf, "}");
+		ck_assert_int_eq(jsonutil_parse_value(buf, strlen(buf), &o),
+		    n <= MAX_JSON_DEPTH ? 0 : -1);
+		json_object_put(o);
+	}
+}
+END_TEST
+
 START_TEST(test_merge_patch)
 {
 	json_object	*t, *p;
@@ -350,6 +522,9 @@ main(void)
 	tcase_add_test(tc, test_config);
 	tcase_add_test(tc, test_parse_values);
 	tcase_add_test(tc, test_json_parse);
+	tcase_add_loop_test(tc, test_json_strict, 0,
+	    sizeof json_cases / sizeof json_cases[0]);
+	tcase_add_test(tc, test_json_depth);
 	tcase_add_test(tc, test_merge_patch);
 	tcase_add_test(tc, test_fcgi_params);
 	tcase_add_test(tc, test_fcgi_stdout);
