@@ -17,6 +17,7 @@
 /* Unit tests of the pure parts: routing, query strings, ULIDs, config
  * parsing, JSON helpers and FastCGI framing. */
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,6 +398,69 @@ START_TEST(test_json_depth)
 }
 END_TEST
 
+/* The corpus of tests/json (tests/json.sh posts it through a web server):
+ * every y_ and i_accept_ file parses alone and as {"v": DOC}, every n_ and
+ * i_refuse_ file is refused both ways. */
+static int
+corpus_parse(const char *dir, const char *name, int nested)
+{
+	json_object	*o;
+	char		*path, *buf;
+	FILE		*f;
+	long		 n;
+	size_t		 off = nested ? 5 : 0;
+	int		 rc;
+
+	xasprintf(&path, "%s/%s", dir, name);
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "%s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = xmalloc((size_t)n + 6);
+	memcpy(buf, "{\"v\":", 5);
+	ck_assert_int_eq(fread(buf + off, 1, (size_t)n, f), (size_t)n);
+	if (nested)
+		buf[off + (size_t)n] = '}';
+	fclose(f);
+	rc = jsonutil_parse_value(buf, (size_t)n + (nested ? 6 : 0), &o);
+	json_object_put(o);
+	free(buf);
+	free(path);
+	return (rc);
+}
+
+START_TEST(test_json_corpus)
+{
+	const char	*top = getenv("top_srcdir");
+	char		*dir;
+	DIR		*d;
+	struct dirent	*de;
+	int		 want, seen = 0;
+
+	xasprintf(&dir, "%s/tests/json", top != NULL ? top : "..");
+	ck_assert_msg((d = opendir(dir)) != NULL, "%s", dir);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "y_", 2) == 0 ||
+		    strncmp(de->d_name, "i_accept_", 9) == 0)
+			want = 0;
+		else if (strncmp(de->d_name, "n_", 2) == 0 ||
+		    strncmp(de->d_name, "i_refuse_", 9) == 0)
+			want = -1;
+		else
+			continue;
+		seen++;
+		ck_assert_msg(corpus_parse(dir, de->d_name, 0) == want,
+		    "%s alone", de->d_name);
+		ck_assert_msg(corpus_parse(dir, de->d_name, 1) == want,
+		    "%s as {\"v\": DOC}", de->d_name);
+	}
+	closedir(d);
+	free(dir);
+	ck_assert_int_gt(seen, 300);
+}
+END_TEST
+
 START_TEST(test_merge_patch)
 {
 	json_object	*t, *p;
@@ -525,6 +589,7 @@ main(void)
 	tcase_add_loop_test(tc, test_json_strict, 0,
 	    sizeof json_cases / sizeof json_cases[0]);
 	tcase_add_test(tc, test_json_depth);
+	tcase_add_test(tc, test_json_corpus);
 	tcase_add_test(tc, test_merge_patch);
 	tcase_add_test(tc, test_fcgi_params);
 	tcase_add_test(tc, test_fcgi_stdout);

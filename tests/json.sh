@@ -1,0 +1,53 @@
+#!/bin/bash
+# The JSON conformance corpus of tests/json through lighttpd: every
+# invalid document is refused with 400, alone and inside an object, and
+# every valid one is stored and read back equal (tests/json-check.mjs),
+# numbers with the very text they were sent with.
+
+. "$top_srcdir/tests/lib.sh"
+
+command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
+command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
+command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
+command -v node >/dev/null 2>&1 || skip_all "node is not installed"
+
+basalt_config
+basalt_start || bail_out "basalt did not start"
+lighttpd_start || bail_out "lighttpd did not start"
+demo_setup
+basalt_cli collection create acme web json >/dev/null ||
+    bail_out "cannot create the collection"
+
+# The cases of the report, one by one, as a user sends them.
+J='Content-Type: application/json'
+for doc in '{"v":NaN}' '{"v":Infinity}' '{"v":-01}' '{"v":1.}' \
+    '{"v":-.123}' '{"v":0.e1}' '{"v":2.e+3}' $'{"v":"a\tb"}' \
+    $'{"v":"a\nb"}' $'{"v":"\xed\xa0\x80"}' '{"foo\u0000bar":42}'; do
+	http POST "$B/collections/json/records" -H "$AUTH" -H "$J" \
+	    --data-binary "$doc"
+	is "$STATUS $(jbody .error.code)" "400 invalid_json" \
+	    "refused: $(printf '%q' "$doc")"
+done
+http POST "$B/collections/json/records" -H "$AUTH" -H "$J" \
+    --data-binary '{"big":123456789012345678901234567890,"z":-0,"e":1e400}'
+is "$STATUS" 201 "big numbers are stored"
+http GET "$B/collections/json/records/$(jbody .id)" -H "$AUTH"
+like "$BODY" '"fields":\{"big":123456789012345678901234567890,"z":-0,"e":1e400\}' \
+    "and read back as they were written"
+
+count=$(find "$top_srcdir/tests/json" -name '*.json' | wc -l)
+ok "$([ "$count" -ge 300 ]; echo $?)" "the corpus has $count documents"
+t0=$(date +%s)
+checked=0
+while IFS= read -r line; do
+	checked=$((checked + 1))
+	case $line in
+	"ok "*) ok 0 "${line#ok }" ;;
+	*) ok 1 "${line#not-ok }" ;;
+	esac
+done < <(node "$top_srcdir/tests/json-check.mjs" "$B" "$TOKEN" \
+    "$top_srcdir/tests/json" 2>&1)
+is "$checked" "$count" "every document was checked"
+diag "corpus checked in $(($(date +%s) - t0)) s"
+
+done_testing
