@@ -299,6 +299,11 @@ void		 jsonutil_merge_patch(json_object *target, json_object *patch);
 const char	*jsonutil_string(json_object *);
 int		 name_valid(const char *);
 
+/* sse.c */
+/* The SSE frame of an event row, xmalloc'd (never NULL), its length in
+ * *len; safe for rows another process wrote (see sse.c). */
+char		*sse_frame(const struct event_row *, size_t *len);
+
 /* fcgi.c: pure encoding and decoding of FastCGI records. */
 struct fcgi_header {
 	uint8_t		 version;

@@ -461,6 +461,67 @@ START_TEST(test_json_corpus)
 }
 END_TEST
 
+static void
+sse_check(int64_t id, const char *type, const char *data, size_t dlen,
+    const char *want)
+{
+	struct event_row	 ev;
+	char			*f;
+	size_t			 len;
+
+	memset(&ev, 0, sizeof ev);
+	ev.id = id;
+	ev.type = type;
+	ev.data = data;
+	ev.data_len = dlen;
+	f = sse_frame(&ev, &len);
+	ck_assert_msg(len == strlen(want), "got %zu '%s' want '%s'", len, f, want);
+	ck_assert_msg(memcmp(f, want, len) == 0, "got '%s' want '%s'", f, want);
+	free(f);
+}
+
+START_TEST(test_sse_frame)
+{
+	char	 longtype[200];
+
+	sse_check(7, "record_created", "{\"a\":1}", 7,
+	    "id: 7\nevent: record_created\ndata: {\"a\":1}\n\n");
+	/* Line breaks in data: one data line each, CRLF as one. */
+	sse_check(1, "t", "a\nb", 3, "id: 1\nevent: t\ndata: a\ndata: b\n\n");
+	sse_check(1, "t", "a\rb", 3, "id: 1\nevent: t\ndata: a\ndata: b\n\n");
+	sse_check(1, "t", "a\r\nb", 4, "id: 1\nevent: t\ndata: a\ndata: b\n\n");
+	sse_check(1, "t", "a\n\nb", 4,
+	    "id: 1\nevent: t\ndata: a\ndata: \ndata: b\n\n");
+	sse_check(1, "t", "\n\nid: 9\nevent: x\ndata: forged\n\n", 31,
+	    "id: 1\nevent: t\ndata: \ndata: \ndata: id: 9\ndata: event: x\n"
+	    "data: data: forged\ndata: \ndata: \n\n");
+	sse_check(1, "t", "a\r", 2, "id: 1\nevent: t\ndata: a\ndata: \n\n");
+	/* data_len counts, not a NUL; no data is an empty data line. */
+	sse_check(1, "t", "ab\0c", 2, "id: 1\nevent: t\ndata: ab\n\n");
+	sse_check(1, "t", NULL, 0, "id: 1\nevent: t\ndata: \n\n");
+	/* A hostile type cannot end its line. */
+	sse_check(2, "x\ndata: forged\n\nevent: y", "1", 1,
+	    "id: 2\nevent: x_data:_forged__event:_y\ndata: 1\n\n");
+	sse_check(2, "a\rb c\xc3\xa9", "1", 1,
+	    "id: 2\nevent: a_b_c__\ndata: 1\n\n");
+	sse_check(2, "", "1", 1, "id: 2\nevent: message\ndata: 1\n\n");
+	sse_check(2, NULL, "1", 1, "id: 2\nevent: message\ndata: 1\n\n");
+	sse_check(-9223372036854775807LL - 1, "A-z.0:_", "1", 1,
+	    "id: -9223372036854775808\nevent: A-z.0:_\ndata: 1\n\n");
+	memset(longtype, 'a', sizeof longtype - 1);
+	longtype[sizeof longtype - 1] = '\0';
+	longtype[MAX_EVENT_TYPE_LEN] = '\0';
+	{
+		char	 want[300];
+
+		snprintf(want, sizeof want, "id: 3\nevent: %s\ndata: 1\n\n",
+		    longtype);
+		longtype[MAX_EVENT_TYPE_LEN] = 'a';
+		sse_check(3, longtype, "1", 1, want);
+	}
+}
+END_TEST
+
 START_TEST(test_merge_patch)
 {
 	json_object	*t, *p;
@@ -591,6 +652,7 @@ main(void)
 	tcase_add_test(tc, test_json_depth);
 	tcase_add_test(tc, test_json_corpus);
 	tcase_add_test(tc, test_merge_patch);
+	tcase_add_test(tc, test_sse_frame);
 	tcase_add_test(tc, test_fcgi_params);
 	tcase_add_test(tc, test_fcgi_stdout);
 	tcase_add_test(tc, test_errors);
