@@ -297,6 +297,8 @@ int		 jsonutil_parse_value(const char *, size_t, json_object **);
 /* Applies an RFC 7396 merge patch to target (an object) in place. */
 void		 jsonutil_merge_patch(json_object *target, json_object *patch);
 const char	*jsonutil_string(json_object *);
+/* CESU-8 (Duktape's strings) to UTF-8 in place; returns the new length. */
+size_t		 jsonutil_from_cesu8(char *, size_t);
 int		 name_valid(const char *);
 
 /* sse.c */

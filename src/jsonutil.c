@@ -443,6 +443,50 @@ jsonutil_parse_value(const char *buf, size_t len, json_object **out)
 	return (0);
 }
 
+/* The code unit of a surrogate encoded as 3 bytes (CESU-8) at p, else 0. */
+static unsigned int
+cesu_surrogate(const unsigned char *p, const unsigned char *end)
+{
+	if (end - p < 3 || p[0] != 0xed || p[1] < 0xa0 || p[1] > 0xbf ||
+	    (p[2] & 0xc0) != 0x80)
+		return (0);
+	return (0xd000u | (unsigned int)(p[1] & 0x3f) << 6 | (p[2] & 0x3f));
+}
+
+/* Rewrites CESU-8 (what Duktape makes of strings built in JavaScript,
+ * where a character beyond U+FFFF is two surrogates of 3 bytes each) as
+ * UTF-8 in place: a high and low surrogate become one 4-byte sequence, a
+ * lone surrogate U+FFFD (as TextEncoder does). Other bytes are left as
+ * they are. Returns the new length (never more than len). */
+size_t
+jsonutil_from_cesu8(char *buf, size_t len)
+{
+	unsigned char	*p = (unsigned char *)buf, *end = p + len, *o = p;
+	unsigned int	 hi, lo, cp;
+
+	while (p < end) {
+		if ((hi = cesu_surrogate(p, end)) == 0) {
+			*o++ = *p++;
+			continue;
+		}
+		lo = hi < 0xdc00 ? cesu_surrogate(p + 3, end) : 0;
+		if (hi >= 0xdc00 || lo < 0xdc00) {
+			*o++ = 0xef;
+			*o++ = 0xbf;
+			*o++ = 0xbd;
+			p += 3;
+			continue;
+		}
+		cp = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+		*o++ = (unsigned char)(0xf0 | cp >> 18);
+		*o++ = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+		*o++ = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+		*o++ = (unsigned char)(0x80 | (cp & 0x3f));
+		p += 6;
+	}
+	return ((size_t)(o - (unsigned char *)buf));
+}
+
 /* The value, or NULL for bad JSON (and for JSON null). */
 json_object *
 jsonutil_parse(const char *buf, size_t len)

@@ -522,6 +522,33 @@ START_TEST(test_sse_frame)
 }
 END_TEST
 
+START_TEST(test_from_cesu8)
+{
+	static const struct {
+		const char	*in, *out;
+	} c[] = {
+		{ "plain \xc3\xa9 \xe2\x82\xac", "plain \xc3\xa9 \xe2\x82\xac" },
+		{ "\xed\xa0\xbd\xed\xb8\x80", "\xf0\x9f\x98\x80" },
+		{ "[\"\xed\xaf\xbf\xed\xbf\xbf\"]", "[\"\xf4\x8f\xbf\xbf\"]" },
+		{ "\xed\xa0\x80", "\xef\xbf\xbd" },
+		{ "\xed\xb0\x80\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xed\xa0\x80x", "\xef\xbf\xbdx" },
+		{ "\xed\x9f\xbf", "\xed\x9f\xbf" },
+		{ "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },
+		{ "\xed\xa0", "\xed\xa0" },
+	};
+	char	 buf[64];
+	size_t	 i, n;
+
+	for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+		strlcpy_b(buf, c[i].in, sizeof buf);
+		n = jsonutil_from_cesu8(buf, strlen(buf));
+		ck_assert_uint_eq(n, strlen(c[i].out));
+		ck_assert_msg(memcmp(buf, c[i].out, n) == 0, "case %zu", i);
+	}
+}
+END_TEST
+
 START_TEST(test_merge_patch)
 {
 	json_object	*t, *p;
@@ -653,6 +680,7 @@ main(void)
 	tcase_add_test(tc, test_json_corpus);
 	tcase_add_test(tc, test_merge_patch);
 	tcase_add_test(tc, test_sse_frame);
+	tcase_add_test(tc, test_from_cesu8);
 	tcase_add_test(tc, test_fcgi_params);
 	tcase_add_test(tc, test_fcgi_stdout);
 	tcase_add_test(tc, test_errors);
