@@ -18,7 +18,8 @@
  * accepts must serialise (json-c) to text that it accepts again and that
  * serialises to the same bytes. Input with a NUL byte is a target and a
  * merge patch: the merged object must round-trip too, and applying the
- * patch again must change nothing (RFC 7396 patches are idempotent). */
+ * patch again must change nothing (RFC 7396 patches are idempotent).
+ * jsonutil_from_cesu8 must leave no surrogate and never grow the text. */
 
 #include <assert.h>
 #include <stdint.h>
@@ -46,6 +47,25 @@ roundtrip(json_object *o)
 	return (s);
 }
 
+static void
+cesu(const uint8_t *data, size_t size)
+{
+	char	*copy = xmalloc(size + 1);
+	size_t	 n, i;
+
+	memcpy(copy, data, size);
+	n = jsonutil_from_cesu8(copy, size);
+	if (n > size)
+		abort();
+	for (i = 0; i + 1 < n; i++)
+		if ((unsigned char)copy[i] == 0xed &&
+		    (unsigned char)copy[i + 1] >= 0xa0 &&
+		    (unsigned char)copy[i + 1] <= 0xbf && i + 2 < n &&
+		    ((unsigned char)copy[i + 2] & 0xc0) == 0x80)
+			abort();	/* a surrogate is left */
+	free(copy);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -54,6 +74,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char		*once, *twice;
 	size_t		 tlen;
 
+	cesu(data, size);
 	nul = memchr(buf, '\0', size);
 	tlen = nul != NULL ? (size_t)(nul - buf) : size;
 	if (jsonutil_parse_value(buf, size, &target) == 0) {
