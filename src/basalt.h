@@ -294,6 +294,8 @@ int64_t		 time_now_ms(void);
 /* Parses a whole buffer; NULL on bad JSON or too deep. */
 json_object	*jsonutil_parse(const char *, size_t);
 int		 jsonutil_parse_value(const char *, size_t, json_object **);
+/* The same with another depth limit (a record holds its fields one deeper). */
+int		 jsonutil_parse_depth(const char *, size_t, int, json_object **);
 /* Applies an RFC 7396 merge patch to target (an object) in place. */
 void		 jsonutil_merge_patch(json_object *target, json_object *patch);
 const char	*jsonutil_string(json_object *);

@@ -42,6 +42,7 @@ struct jparse {
 	const unsigned char	*p;
 	const unsigned char	*end;
 	int			 depth;
+	int			 max_depth;
 	char			*buf;	/* decoded string or number text */
 	size_t			 len;
 	size_t			 size;
@@ -392,7 +393,7 @@ jp_value(struct jparse *jp, json_object **out)
 	switch (*jp->p) {
 	case '{':
 	case '[':
-		if (++jp->depth > MAX_JSON_DEPTH)
+		if (++jp->depth > jp->max_depth)
 			return (-1);
 		rc = *jp->p == '{' ? jp_object(jp, out) : jp_array(jp, out);
 		jp->depth--;
@@ -416,10 +417,12 @@ jp_value(struct jparse *jp, json_object **out)
 }
 
 /* 0 if the whole buffer is one JSON value (RFC 8259, white space around
- * it allowed) within MAX_JSON_DEPTH; *out is NULL for JSON null. -1
- * otherwise. See struct jparse for what is kept and what is refused. */
+ * it allowed) with containers nested at most max_depth deep; *out is NULL
+ * for JSON null. -1 otherwise. See struct jparse for what is kept and
+ * what is refused. */
 int
-jsonutil_parse_value(const char *buf, size_t len, json_object **out)
+jsonutil_parse_depth(const char *buf, size_t len, int max_depth,
+    json_object **out)
 {
 	struct jparse	 jp;
 	json_object	*o;
@@ -429,6 +432,7 @@ jsonutil_parse_value(const char *buf, size_t len, json_object **out)
 	if (len > INT32_MAX)
 		return (-1);
 	memset(&jp, 0, sizeof jp);
+	jp.max_depth = max_depth;
 	jp.p = (const unsigned char *)buf;
 	jp.end = jp.p + len;
 	jp_ws(&jp);
@@ -485,6 +489,13 @@ jsonutil_from_cesu8(char *buf, size_t len)
 		p += 6;
 	}
 	return ((size_t)(o - (unsigned char *)buf));
+}
+
+/* A body: jsonutil_parse_depth within MAX_JSON_DEPTH. */
+int
+jsonutil_parse_value(const char *buf, size_t len, json_object **out)
+{
+	return (jsonutil_parse_depth(buf, len, MAX_JSON_DEPTH, out));
 }
 
 /* The value, or NULL for bad JSON (and for JSON null). */

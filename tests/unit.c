@@ -383,6 +383,13 @@ START_TEST(test_json_depth)
 		    n <= MAX_JSON_DEPTH ? 0 : -1);
 		json_object_put(o);
 	}
+	/* One deeper where asked. */
+	n = MAX_JSON_DEPTH + 1;
+	memset(buf, '[', n);
+	memset(buf + n, ']', n);
+	ck_assert_int_eq(jsonutil_parse_depth(buf, 2 * n, n, &o), 0);
+	json_object_put(o);
+	ck_assert_int_eq(jsonutil_parse_depth(buf, 2 * n, n - 1, &o), -1);
 	/* Objects count as arrays do. */
 	for (n = MAX_JSON_DEPTH; n <= MAX_JSON_DEPTH + 1; n++) {
 		buf[0] = '\0';
