@@ -36,7 +36,8 @@
  * - a key holding U+0000 is refused (json-c's keys are C strings); in
  *   values it is kept;
  * - of duplicate keys the last one wins;
- * - containers nest at most MAX_JSON_DEPTH deep, as json-c's limit was.
+ * - containers nest at most max_depth deep (MAX_JSON_DEPTH for a body,
+ *   json-c's limit for arrays before).
  */
 struct jparse {
 	const unsigned char	*p;
