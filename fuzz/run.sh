@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs each libFuzzer target of fuzz-bin/ (see build.sh) for FUZZ_SECONDS
 # (default 60), one after the other, niced, on a corpus kept in
-# fuzz-bin/corpus/TARGET seeded from fuzz/corpus/TARGET. Prints one line
+# fuzz-bin/corpus/TARGET seeded from fuzz/corpus/TARGET (and tests/json). Prints one line
 # per target, "ok TARGET: ..." or "not-ok TARGET: ...", and exits 1 if any
 # target crashed, leaked, hit undefined behaviour or timed out; the input
 # is kept as fuzz-bin/crash-TARGET-* and the log as fuzz-bin/TARGET.log.
@@ -24,8 +24,12 @@ for t in "$@"; do
 	    -print_final_stats=1 -artifact_prefix="$bin/crash-$t-"
 	[ -f "$srcdir/fuzz/$t.dict" ] && set -- "$@" -dict="$srcdir/fuzz/$t.dict"
 	[ $t = config ] && set -- "$@" -max_len=8192
+	seeds=$srcdir/fuzz/corpus/$t
+	# The JSON conformance corpus seeds the JSON target too.
+	[ $t = json ] && seeds="$seeds $srcdir/tests/json"
+	# shellcheck disable=SC2086
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} nice -n 10 "$prog" "$@" \
-	    "$bin/corpus/$t" "$srcdir/fuzz/corpus/$t" >"$bin/$t.log" 2>&1
+	    "$bin/corpus/$t" $seeds >"$bin/$t.log" 2>&1
 	rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$bin/$t.log")
 	if [ $rc -eq 0 ]; then
