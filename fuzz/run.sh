@@ -1,8 +1,9 @@
 #!/bin/sh
 # Runs each libFuzzer target of fuzz-bin/ (see build.sh) for FUZZ_SECONDS
 # (default 60), one after the other, niced, on a corpus kept in
-# fuzz-bin/corpus/TARGET seeded from fuzz/corpus/TARGET (and tests/json). Prints one line
-# per target, "ok TARGET: ..." or "not-ok TARGET: ...", and exits 1 if any
+# fuzz-bin/corpus/TARGET seeded from fuzz/corpus/TARGET (and tests/json
+# for json). Prints one line per target, "ok TARGET: ..." or
+# "not-ok TARGET: ...", and exits 1 if any
 # target crashed, leaked, hit undefined behaviour or timed out; the input
 # is kept as fuzz-bin/crash-TARGET-* and the log as fuzz-bin/TARGET.log.
 #
