@@ -370,10 +370,19 @@ int64_t		 time_now_ms(void);
 /* Parses a whole buffer; NULL on bad JSON or too deep. */
 json_object	*jsonutil_parse(const char *, size_t);
 int		 jsonutil_parse_value(const char *, size_t, json_object **);
+/* The same with another depth limit (a record holds its fields one deeper). */
+int		 jsonutil_parse_depth(const char *, size_t, int, json_object **);
 /* Applies an RFC 7396 merge patch to target (an object) in place. */
 void		 jsonutil_merge_patch(json_object *target, json_object *patch);
 const char	*jsonutil_string(json_object *);
+/* CESU-8 (Duktape's strings) to UTF-8 in place; returns the new length. */
+size_t		 jsonutil_from_cesu8(char *, size_t);
 int		 name_valid(const char *);
+
+/* sse.c */
+/* The SSE frame of an event row, xmalloc'd (never NULL), its length in
+ * *len; safe for rows another process wrote (see sse.c). */
+char		*sse_frame(const struct event_row *, size_t *len);
 
 /* fcgi.c: pure encoding and decoding of FastCGI records. */
 struct fcgi_header {

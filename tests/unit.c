@@ -17,6 +17,7 @@
 /* Unit tests of the pure parts: routing, query strings, ULIDs, config
  * parsing, JSON helpers and FastCGI framing. */
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,336 @@ START_TEST(test_json_parse)
 }
 END_TEST
 
+/* What the body parser takes, and what json-c's serialiser gives back. */
+static const struct json_case {
+	const char	*in;
+	size_t		 len;		/* 0: strlen(in) */
+	const char	*out;		/* NULL: refused */
+} json_cases[] = {
+	/* Numbers: the grammar, and kept as written. */
+	{ "{\"v\":NaN}", 0, NULL },
+	{ "{\"v\":Infinity}", 0, NULL },
+	{ "{\"v\":-Infinity}", 0, NULL },
+	{ "{\"v\":-01}", 0, NULL },
+	{ "{\"v\":01}", 0, NULL },
+	{ "{\"v\":1.}", 0, NULL },
+	{ "{\"v\":-.123}", 0, NULL },
+	{ "{\"v\":.5}", 0, NULL },
+	{ "{\"v\":0.e1}", 0, NULL },
+	{ "{\"v\":2.e+3}", 0, NULL },
+	{ "{\"v\":1e}", 0, NULL },
+	{ "{\"v\":1e+}", 0, NULL },
+	{ "{\"v\":+1}", 0, NULL },
+	{ "{\"v\":-}", 0, NULL },
+	{ "{\"v\":0x10}", 0, NULL },
+	{ "{\"v\":1_000}", 0, NULL },
+	{ "[1.5e3,-0,-0.0,0E0,1E-2,2e+3]", 0,
+	    "[1.5e3,-0,-0.0,0E0,1E-2,2e+3]" },
+	{ "[18446744073709551615,18446744073709551616,-9223372036854775809]",
+	    0, "[18446744073709551615,18446744073709551616,"
+	    "-9223372036854775809]" },
+	{ "[123456789012345678901234567890123456789]", 0,
+	    "[123456789012345678901234567890123456789]" },
+	{ "[1e400,-1e400,1e-400,1.000000000000000000001]", 0,
+	    "[1e400,-1e400,1e-400,1.000000000000000000001]" },
+	{ "[9223372036854775807,-9223372036854775808]", 0,
+	    "[9223372036854775807,-9223372036854775808]" },
+	/* Strings. */
+	{ "[\"a\tb\"]", 0, NULL },
+	{ "[\"a\nb\"]", 0, NULL },
+	{ "[\"a\x01\"]", 0, NULL },
+	{ "[\"\\x41\"]", 0, NULL },
+	{ "[\"\\u12\"]", 0, NULL },
+	{ "[\"\\uZZZZ\"]", 0, NULL },
+	{ "[\"\\'\"]", 0, NULL },
+	{ "['a']", 0, NULL },
+	{ "[\"abc]", 0, NULL },
+	{ "[\"\\\"]", 0, NULL },
+	{ "[\"\\u0041\\/\\b\\f\\n\\r\\t\\\"\\\\\"]", 0,
+	    "[\"A/\\b\\f\\n\\r\\t\\\"\\\\\"]" },
+	{ "[\"\\u0000\"]", 0, "[\"\\u0000\"]" },
+	{ "[\"\\ud83d\\ude00\"]", 0, "[\"\xf0\x9f\x98\x80\"]" },
+	{ "[\"\\uD83D\\uDE00\"]", 0, "[\"\xf0\x9f\x98\x80\"]" },
+	{ "[\"\\ud800\"]", 0, NULL },
+	{ "[\"\\udc00\"]", 0, NULL },
+	{ "[\"\\ud800\\u0041\"]", 0, NULL },
+	{ "[\"\\ud800\\ud800\"]", 0, NULL },
+	{ "[\"\\udc00\\ud800\"]", 0, NULL },
+	{ "[\"\\ud800x\"]", 0, NULL },
+	{ "[\"\\uffff\"]", 0, "[\"\xef\xbf\xbf\"]" },
+	/* UTF-8. */
+	{ "[\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"]", 0,
+	    "[\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"]" },
+	{ "[\"\xed\xa0\x80\"]", 0, NULL },
+	{ "[\"\xed\xbf\xbf\"]", 0, NULL },
+	{ "[\"\xed\x9f\xbf\"]", 0, "[\"\xed\x9f\xbf\"]" },
+	{ "[\"\xc0\xaf\"]", 0, NULL },
+	{ "[\"\xc1\xbf\"]", 0, NULL },
+	{ "[\"\xe0\x80\xaf\"]", 0, NULL },
+	{ "[\"\xf0\x80\x80\xaf\"]", 0, NULL },
+	{ "[\"\xf4\x90\x80\x80\"]", 0, NULL },
+	{ "[\"\xf5\x80\x80\x80\"]", 0, NULL },
+	{ "[\"\xff\"]", 0, NULL },
+	{ "[\"\x80\"]", 0, NULL },
+	{ "[\"\xc3\"]", 0, NULL },
+	{ "[\"\xe2\x82\"]", 0, NULL },
+	{ "[\xc3\xa9]", 0, NULL },
+	{ "\xef\xbb\xbf{}", 0, NULL },
+	/* Keys. */
+	{ "{\"foo\\u0000bar\":42}", 0, NULL },
+	{ "{\"\\u0000\":1}", 0, NULL },
+	{ "{\"a\":1,\"a\":2}", 0, "{\"a\":2}" },
+	{ "{\"\":1}", 0, "{\"\":1}" },
+	{ "{a:1}", 0, NULL },
+	{ "{\"a\" 1}", 0, NULL },
+	{ "{\"a\":1,}", 0, NULL },
+	{ "{,}", 0, NULL },
+	{ "{\"a\":1 \"b\":2}", 0, NULL },
+	{ "{1:1}", 0, NULL },
+	/* Structure, literals, white space. */
+	{ "[1,]", 0, NULL },
+	{ "[,1]", 0, NULL },
+	{ "[1 2]", 0, NULL },
+	{ "[", 0, NULL },
+	{ "]", 0, NULL },
+	{ "[]]", 0, NULL },
+	{ "{}}", 0, NULL },
+	{ "[true, false, null]", 0, "[true,false,null]" },
+	{ "[tru]", 0, NULL },
+	{ "[True]", 0, NULL },
+	{ "[nul]", 0, NULL },
+	{ "[undefined]", 0, NULL },
+	{ "[1]\x0c", 0, NULL },
+	{ "\x0b[1]", 0, NULL },
+	{ "[1]\xc2\xa0", 0, NULL },
+	{ " \t\r\n[ \t\r\n1 \t\r\n] \t\r\n", 0, "[1]" },
+	{ "[1]/**/", 0, NULL },
+	{ "[1] // x", 0, NULL },
+	{ "[1]\0", 4, NULL },
+	{ "[\"a\0b\"]", 7, NULL },
+	{ "", 0, NULL },
+	{ "   ", 0, NULL },
+	{ "null", 0, "null" },
+	{ "\"x\"", 0, "\"x\"" },
+	{ "-12", 0, "-12" },
+	{ "1 2", 0, NULL },
+};
+
+START_TEST(test_json_strict)
+{
+	const struct json_case	*c = &json_cases[_i];
+	json_object		*o, *again;
+	size_t			 len = c->len != 0 ? c->len : strlen(c->in);
+	const char		*s;
+	char			*first;
+	int			 rc;
+
+	rc = jsonutil_parse_value(c->in, len, &o);
+	if (c->out == NULL) {
+		ck_assert_msg(rc == -1, "accepted: %s", c->in);
+		ck_assert_ptr_null(o);
+		return;
+	}
+	ck_assert_msg(rc == 0, "refused: %s", c->in);
+	s = o == NULL ? "null" : jsonutil_string(o);
+	ck_assert_str_eq(s, c->out);
+	/* What json-c writes reads back the same. */
+	first = xstrdup(s);
+	ck_assert_int_eq(jsonutil_parse_value(first, strlen(first), &again), 0);
+	ck_assert_str_eq(again == NULL ? "null" : jsonutil_string(again),
+	    first);
+	free(first);
+	json_object_put(again);
+	json_object_put(o);
+}
+END_TEST
+
+START_TEST(test_json_depth)
+{
+	char		 buf[8 * (MAX_JSON_DEPTH + 2)];
+	json_object	*o;
+	int		 n, i;
+
+	for (n = MAX_JSON_DEPTH; n <= MAX_JSON_DEPTH + 1; n++) {
+		memset(buf, '[', n);
+		memset(buf + n, ']', n);
+		ck_assert_int_eq(jsonutil_parse_value(buf, 2 * n, &o),
+		    n <= MAX_JSON_DEPTH ? 0 : -1);
+		json_object_put(o);
+	}
+	/* One deeper where asked. */
+	n = MAX_JSON_DEPTH + 1;
+	memset(buf, '[', n);
+	memset(buf + n, ']', n);
+	ck_assert_int_eq(jsonutil_parse_depth(buf, 2 * n, n, &o), 0);
+	json_object_put(o);
+	ck_assert_int_eq(jsonutil_parse_depth(buf, 2 * n, n - 1, &o), -1);
+	/* Objects count as arrays do. */
+	for (n = MAX_JSON_DEPTH; n <= MAX_JSON_DEPTH + 1; n++) {
+		buf[0] = '\0';
+		for (i = 0; i < n; i++)
+			strcat(buf, "{\"\":");
+		strcat(buf, "1");
+		for (i = 0; i < n; i++)
+			strcat(buf, "}");
+		ck_assert_int_eq(jsonutil_parse_value(buf, strlen(buf), &o),
+		    n <= MAX_JSON_DEPTH ? 0 : -1);
+		json_object_put(o);
+	}
+}
+END_TEST
+
+/* The corpus of tests/json (tests/json.sh posts it through a web server):
+ * every y_ and i_accept_ file parses alone and as {"v": DOC}, every n_ and
+ * i_refuse_ file is refused both ways. */
+static int
+corpus_parse(const char *dir, const char *name, int nested)
+{
+	json_object	*o;
+	char		*path, *buf;
+	FILE		*f;
+	long		 n;
+	size_t		 off = nested ? 5 : 0;
+	int		 rc;
+
+	xasprintf(&path, "%s/%s", dir, name);
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "%s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = xmalloc((size_t)n + 6);
+	memcpy(buf, "{\"v\":", 5);
+	ck_assert_int_eq(fread(buf + off, 1, (size_t)n, f), (size_t)n);
+	if (nested)
+		buf[off + (size_t)n] = '}';
+	fclose(f);
+	rc = jsonutil_parse_value(buf, (size_t)n + (nested ? 6 : 0), &o);
+	json_object_put(o);
+	free(buf);
+	free(path);
+	return (rc);
+}
+
+START_TEST(test_json_corpus)
+{
+	const char	*top = getenv("top_srcdir");
+	char		*dir;
+	DIR		*d;
+	struct dirent	*de;
+	int		 want, seen = 0;
+
+	xasprintf(&dir, "%s/tests/json", top != NULL ? top : "..");
+	ck_assert_msg((d = opendir(dir)) != NULL, "%s", dir);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "y_", 2) == 0 ||
+		    strncmp(de->d_name, "i_accept_", 9) == 0)
+			want = 0;
+		else if (strncmp(de->d_name, "n_", 2) == 0 ||
+		    strncmp(de->d_name, "i_refuse_", 9) == 0)
+			want = -1;
+		else
+			continue;
+		seen++;
+		ck_assert_msg(corpus_parse(dir, de->d_name, 0) == want,
+		    "%s alone", de->d_name);
+		ck_assert_msg(corpus_parse(dir, de->d_name, 1) == want,
+		    "%s as {\"v\": DOC}", de->d_name);
+	}
+	closedir(d);
+	free(dir);
+	ck_assert_int_gt(seen, 300);
+}
+END_TEST
+
+static void
+sse_check(int64_t id, const char *type, const char *data, size_t dlen,
+    const char *want)
+{
+	struct event_row	 ev;
+	char			*f;
+	size_t			 len;
+
+	memset(&ev, 0, sizeof ev);
+	ev.id = id;
+	ev.type = type;
+	ev.data = data;
+	ev.data_len = dlen;
+	f = sse_frame(&ev, &len);
+	ck_assert_msg(len == strlen(want), "got %zu '%s' want '%s'", len, f, want);
+	ck_assert_msg(memcmp(f, want, len) == 0, "got '%s' want '%s'", f, want);
+	free(f);
+}
+
+START_TEST(test_sse_frame)
+{
+	char	 longtype[200];
+
+	sse_check(7, "record_created", "{\"a\":1}", 7,
+	    "id: 7\nevent: record_created\ndata: {\"a\":1}\n\n");
+	/* Line breaks in data: one data line each, CRLF as one. */
+	sse_check(1, "t", "a\nb", 3, "id: 1\nevent: t\ndata: a\ndata: b\n\n");
+	sse_check(1, "t", "a\rb", 3, "id: 1\nevent: t\ndata: a\ndata: b\n\n");
+	sse_check(1, "t", "a\r\nb", 4, "id: 1\nevent: t\ndata: a\ndata: b\n\n");
+	sse_check(1, "t", "a\n\nb", 4,
+	    "id: 1\nevent: t\ndata: a\ndata: \ndata: b\n\n");
+	sse_check(1, "t", "\n\nid: 9\nevent: x\ndata: forged\n\n", 31,
+	    "id: 1\nevent: t\ndata: \ndata: \ndata: id: 9\ndata: event: x\n"
+	    "data: data: forged\ndata: \ndata: \n\n");
+	sse_check(1, "t", "a\r", 2, "id: 1\nevent: t\ndata: a\ndata: \n\n");
+	/* data_len counts, not a NUL; no data is an empty data line. */
+	sse_check(1, "t", "ab\0c", 2, "id: 1\nevent: t\ndata: ab\n\n");
+	sse_check(1, "t", NULL, 0, "id: 1\nevent: t\ndata: \n\n");
+	/* A hostile type cannot end its line. */
+	sse_check(2, "x\ndata: forged\n\nevent: y", "1", 1,
+	    "id: 2\nevent: x_data:_forged__event:_y\ndata: 1\n\n");
+	sse_check(2, "a\rb c\xc3\xa9", "1", 1,
+	    "id: 2\nevent: a_b_c__\ndata: 1\n\n");
+	sse_check(2, "", "1", 1, "id: 2\nevent: message\ndata: 1\n\n");
+	sse_check(2, NULL, "1", 1, "id: 2\nevent: message\ndata: 1\n\n");
+	sse_check(-9223372036854775807LL - 1, "A-z.0:_", "1", 1,
+	    "id: -9223372036854775808\nevent: A-z.0:_\ndata: 1\n\n");
+	memset(longtype, 'a', sizeof longtype - 1);
+	longtype[sizeof longtype - 1] = '\0';
+	longtype[MAX_EVENT_TYPE_LEN] = '\0';
+	{
+		char	 want[300];
+
+		snprintf(want, sizeof want, "id: 3\nevent: %s\ndata: 1\n\n",
+		    longtype);
+		longtype[MAX_EVENT_TYPE_LEN] = 'a';
+		sse_check(3, longtype, "1", 1, want);
+	}
+}
+END_TEST
+
+START_TEST(test_from_cesu8)
+{
+	static const struct {
+		const char	*in, *out;
+	} c[] = {
+		{ "plain \xc3\xa9 \xe2\x82\xac", "plain \xc3\xa9 \xe2\x82\xac" },
+		{ "\xed\xa0\xbd\xed\xb8\x80", "\xf0\x9f\x98\x80" },
+		{ "[\"\xed\xaf\xbf\xed\xbf\xbf\"]", "[\"\xf4\x8f\xbf\xbf\"]" },
+		{ "\xed\xa0\x80", "\xef\xbf\xbd" },
+		{ "\xed\xb0\x80\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xed\xa0\x80x", "\xef\xbf\xbdx" },
+		{ "\xed\x9f\xbf", "\xed\x9f\xbf" },
+		{ "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },
+		{ "\xed\xa0", "\xed\xa0" },
+	};
+	char	 buf[64];
+	size_t	 i, n;
+
+	for (i = 0; i < sizeof c / sizeof c[0]; i++) {
+		strlcpy_b(buf, c[i].in, sizeof buf);
+		n = jsonutil_from_cesu8(buf, strlen(buf));
+		ck_assert_uint_eq(n, strlen(c[i].out));
+		ck_assert_msg(memcmp(buf, c[i].out, n) == 0, "case %zu", i);
+	}
+}
+END_TEST
+
 START_TEST(test_merge_patch)
 {
 	json_object	*t, *p;
@@ -353,7 +684,13 @@ main(void)
 	tcase_add_test(tc, test_config);
 	tcase_add_test(tc, test_parse_values);
 	tcase_add_test(tc, test_json_parse);
+	tcase_add_loop_test(tc, test_json_strict, 0,
+	    sizeof json_cases / sizeof json_cases[0]);
+	tcase_add_test(tc, test_json_depth);
+	tcase_add_test(tc, test_json_corpus);
 	tcase_add_test(tc, test_merge_patch);
+	tcase_add_test(tc, test_sse_frame);
+	tcase_add_test(tc, test_from_cesu8);
 	tcase_add_test(tc, test_fcgi_params);
 	tcase_add_test(tc, test_fcgi_stdout);
 	tcase_add_test(tc, test_errors);
