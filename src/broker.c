@@ -220,43 +220,46 @@ stream_send(struct stream *s, const char *frame, size_t len)
 static int
 event_ends(const char *type)
 {
-	return (strcmp(type, "collection_deleted") == 0);
+	return (type != NULL && strcmp(type, "collection_deleted") == 0);
 }
 
-/* The one SSE framer: "id: N\nevent: T\ndata: D\n\n", without the id
- * line when id is -1. Writes at most len bytes into out (out may be NULL
- * when len is 0) and returns the frame's length, like snprintf. */
-static size_t
-frame_format(char *out, size_t len, int64_t id, const char *type,
-    const char *data, size_t data_len)
-{
-	char	 idline[32] = "";
-
-	if (id != -1)
-		snprintf(idline, sizeof idline, "id: %lld\n", (long long)id);
-	return ((size_t)snprintf(out, len, "%sevent: %s\ndata: %.*s\n\n",
-	    idline, type, (int)data_len, data));
-}
-
-static struct frame *
-frame_make(int64_t id, const char *type, const char *data, size_t data_len)
-{
-	struct frame	*f;
-	size_t		 n;
-
-	n = frame_format(NULL, 0, id, type, data, data_len);
-	f = xmalloc(sizeof *f + n + 1);
-	frame_format(f->data, n + 1, id, type, data, data_len);
-	f->len = n;
-	f->refs = 0;
-	f->ends = event_ends(type);
-	return (f);
-}
-
+/* A log row as a frame to share between topics, framed by sse_frame. */
 static struct frame *
 frame_new(const struct event_row *ev)
 {
-	return (frame_make(ev->id, ev->type, ev->data, ev->data_len));
+	struct frame	*f;
+	char		*text;
+	size_t		 n;
+
+	text = sse_frame(ev, &n);
+	f = xmalloc(sizeof *f + n + 1);
+	memcpy(f->data, text, n + 1);
+	free(text);
+	f->len = n;
+	f->refs = 0;
+	f->ends = event_ends(ev->type);
+	return (f);
+}
+
+/* Queues an event of basalt's own (not a log row when id is -1) on s. */
+static int
+stream_send_event(struct stream *s, int64_t id, const char *type,
+    const char *data)
+{
+	struct event_row	 ev;
+	char			*text;
+	size_t			 n;
+	int			 rc;
+
+	memset(&ev, 0, sizeof ev);
+	ev.id = id;
+	ev.type = type;
+	ev.data = data;
+	ev.data_len = strlen(data);
+	text = sse_frame(&ev, &n);
+	rc = conn_write(s->conn, text, n);
+	free(text);
+	return (rc);
 }
 
 static void
@@ -644,15 +647,14 @@ broker_stream_drained(struct stream *s)
 static void
 stream_reset(struct stream *s, int64_t id, const char *reason)
 {
-	char	 data[128], frame[256];
-	size_t	 n;
+	char	 data[128];
 
 	snprintf(data, sizeof data, "{\"reason\":\"%s\",\"last_event_id\":"
 	    "%lld}", reason, (long long)id);
-	n = frame_format(frame, sizeof frame, id, "reset", data, strlen(data));
 	s->last_id = id;
 	s->live = 1;
-	stream_send(s, frame, n);
+	if (stream_send_event(s, id, "reset", data) == 0)
+		stream_check(s);
 }
 
 void
@@ -755,13 +757,11 @@ revoked_load(struct revoked *r, int64_t now)
 static void
 stream_token_end(struct stream *s, const char *why)
 {
-	char	 data[64], frame[160];
-	size_t	 n;
+	char	 data[64];
 
 	snprintf(data, sizeof data, "{\"token_id\":\"%s\"}", s->token_id);
-	n = frame_format(frame, sizeof frame, -1, why, data, strlen(data));
 	log_info("ending a stream of %s: %s", s->topic->key, why);
-	if (conn_write(s->conn, frame, n) == 0)
+	if (stream_send_event(s, -1, why, data) == 0)
 		stream_end(s);
 	else
 		conn_close(s->conn);

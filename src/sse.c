@@ -37,7 +37,9 @@ sse_type_char(unsigned char c)
 
 /*
  * "id: N\nevent: T\ndata: ...\n\n" for the row, xmalloc'd; *len is its
- * length (the text is also NUL-terminated). Never NULL.
+ * length (the text is also NUL-terminated). Never NULL. A negative id
+ * leaves the id line out (an event that is not in the log, such as the
+ * end of a stream whose token was revoked).
  *
  * The type is sanitised rather than refused, so that every row stays
  * deliverable in its place: each byte outside [A-Za-z0-9_.:-] becomes
@@ -67,7 +69,10 @@ sse_frame(const struct event_row *ev, size_t *len)
 	/* Each line break (one or two bytes) becomes "\ndata: ". */
 	size = 32 + MAX_EVENT_TYPE_LEN + 8 + dlen + breaks * 7 + 3;
 	p = f = xmalloc(size);
-	p += snprintf(p, size, "id: %lld\nevent: ", (long long)ev->id);
+	if (ev->id >= 0)
+		p += snprintf(p, size, "id: %lld\n", (long long)ev->id);
+	memcpy(p, "event: ", 7);
+	p += 7;
 	for (n = 0; t[n] != '\0' && n < MAX_EVENT_TYPE_LEN; n++)
 		*p++ = sse_type_char((unsigned char)t[n]);
 	memcpy(p, "\ndata: ", 7);
