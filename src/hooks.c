@@ -584,6 +584,8 @@ hooks_js_publish(duk_context *ctx)
 	struct hooks_heap	*hh = hooks_udata(ctx);
 	struct hooks_publish	 p;
 	struct error		 err, terr;
+	const char		*text;
+	char			*data;
 	duk_size_t		 len;
 	int64_t			 id;
 
@@ -618,19 +620,24 @@ hooks_js_publish(duk_context *ctx)
 		duk_pop(ctx);
 		duk_push_null(ctx);
 	}
-	p.data = duk_json_encode(ctx, -1);
-	if (p.data == NULL)
+	if (duk_json_encode(ctx, -1) == NULL)
 		return (duk_type_error(ctx, "publish: no JSON payload"));
-	duk_get_lstring(ctx, -1, &len);
+	text = duk_get_lstring(ctx, -1, &len);
 	if (cfg != NULL && len > cfg->max_body_size)
 		return (duk_range_error(ctx, "publish: the payload is over "
 		    "max_body_size"));
+	/* Duktape's text is CESU-8; the log holds UTF-8. Freed before any
+	 * throw below, which would not come back here. */
+	data = xstrndup(text, len);
+	data[jsonutil_from_cesu8(data, len)] = '\0';
+	p.data = data;
 
 	memset(&err, 0, sizeof err);
 	if (hh->call->before)
 		id = hooks_publish_later(hh, &p, &err);
 	else
 		id = hooks_publish_writer(hh, &p, &err);
+	free(data);
 	if (id == -1)
 		return (duk_error(ctx, err.code == ERR_NOT_FOUND ?
 		    DUK_ERR_TYPE_ERROR : DUK_ERR_RANGE_ERROR, "publish: %s",
@@ -978,6 +985,7 @@ hooks_copy_back(struct hooks_heap *hh, json_object *record,
     struct error *err)
 {
 	const char	*text;
+	char		*copy;
 	duk_size_t	 len;
 	json_object	*fields;
 
@@ -993,7 +1001,11 @@ hooks_copy_back(struct hooks_heap *hh, json_object *record,
 		    "larger than max_body_size (%zu bytes)", cfg->max_body_size);
 		return (error_logged(err));
 	}
-	fields = jsonutil_parse(text, len);
+	/* Duktape's text is CESU-8: a character beyond U+FFFF becomes UTF-8. */
+	copy = xstrndup(text, len);
+	len = jsonutil_from_cesu8(copy, len);
+	fields = jsonutil_parse(copy, len);
+	free(copy);
 	if (fields == NULL || !json_object_is_type(fields, json_type_object)) {
 		json_object_put(fields);
 		log_error("hook %s/%s: the fields a hook made cannot be "
