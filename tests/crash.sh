@@ -180,6 +180,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	done
 	# the kill falls at a different moment of the writing in every round
 	wait_until 20 acked_over $((before + 30 + RANDOM % 200))
+	acked_over "$before"
 	ok $? "round $r: $CLIENTS clients write through lighttpd ($(($(acked) - before)) acknowledged)"
 	kill -KILL "$BASALT_PID"
 	wait "$BASALT_PID" 2>/dev/null
@@ -188,6 +189,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	basalt_start
 	ok $? "round $r: basalt starts again after kill -9"
 	wait_until 30 acked_over $((killed_at + 30))
+	acked_over "$killed_at"
 	ok $? "round $r: acknowledged writes resume after the restart"
 	touch "$T/stop"
 	for p in "${pids[@]}"; do
