@@ -6,6 +6,10 @@
 # started while the page stays open, it prints "@ctl stop" or "@ctl start"
 # and this script does it and answers "done RC" on the script's stdin.
 #
+# playwright-core is pinned (tests/package.json) to the last release that
+# runs on Node.js 18, Debian 12's nodejs; the last test here checks that
+# every package of the lock file does. It drives Debian's own chromium.
+#
 # A second basalt process on the same database, behind its own lighttpd
 # ($URL2), takes writes while the first one is down, so the page has to
 # resume with Last-Event-ID to see them.
@@ -76,6 +80,21 @@ ctl() {
 	esac
 }
 
+# node_too_new: the packages of the lock file whose "engines" field rules
+# out Node.js 18, one line each; nothing when all of them allow it.
+node_too_new() {
+	node -e '
+	const lock = require(process.argv[1]);
+	// one of the alternatives is >=N with N <= 18, ^18, 18.x or *
+	const ok = (r) => r.split("||").some((a) =>
+	    /^\s*(>=\s*v?(1[0-8]|[0-9])(\D|$)|\^18(\D|$)|18(\.|\s*$)|\*\s*$)/.test(a));
+	for (const [k, p] of Object.entries(lock.packages || {}))
+		if (k !== "" && p.engines && p.engines.node && !ok(p.engines.node))
+			console.log(k.replace(/^node_modules\//, "") + " " +
+			    p.version + " needs Node.js " + p.engines.node);
+	' "$top_srcdir/tests/package-lock.json"
+}
+
 export URL URL2 TOKEN RTOKEN BADTOKEN T CHROMIUM
 export COLLECTIONS="$(basalt_cli collection list acme web | sort | tr '\n' ' ')"
 export SCREENSHOT="$top_builddir/tests/dashboard-live.png"
@@ -88,6 +107,9 @@ while IFS= read -r line; do
 	'@exit '*)
 		node_rc=${line#@exit }
 		;;
+	'1..'*)
+		planned=1	# printed below, after the last test of this script
+		;;
 	'@ctl '*)
 		ctl "${line#@ctl }" >&2
 		echo "done $?" >&5
@@ -95,7 +117,6 @@ while IFS= read -r line; do
 	*)
 		printf '%s\n' "$line"
 		[[ $line =~ ^(not\ )?ok\ ([0-9]+) ]] && last=${BASH_REMATCH[2]}
-		[[ $line =~ ^1\.\. ]] && planned=1
 		;;
 	esac
 done < <(cd "$top_srcdir/tests" && node dashboard.mjs <"$T/ctl" 2>"$T/node.err"; echo "@exit $?")
@@ -108,6 +129,19 @@ if [ -z "$planned" ]; then
 	_dump_logs
 	exit 1
 fi
+# Debian 12's nodejs is 18: every npm package the tests install must run
+# on it, even where a newer node runs the tests (as "npm install" only
+# warns about a package's "engines").
+too_new=$(node_too_new)
+last=$((last + 1))
+if [ -z "$too_new" ]; then
+	echo "ok $last - every package in tests/package-lock.json runs on Node.js 18"
+else
+	echo "not ok $last - every package in tests/package-lock.json runs on Node.js 18"
+	diag "$too_new"
+	node_rc=1
+fi
+echo "1..$last"
 if [ -s "$T/node.err" ]; then
 	diag "$(tail -n 30 "$T/node.err")"
 fi

@@ -43,7 +43,7 @@ usage(void)
 {
 	fprintf(stderr,
 "usage: basalt-bench MODE [options]\n"
-"modes: fanout, idle, crud, ceiling\n"
+"modes: fanout, idle, crud, ceiling, soak\n"
 "  --fcgi ADDR        talk FastCGI to basalt's socket (/path or host:port)\n"
 "  --http ADDR        talk HTTP to a web server (host:port)\n"
 "  --sub-fcgi/--sub-http ADDR, --pub-fcgi/--pub-http ADDR   per role\n"
@@ -64,6 +64,9 @@ usage(void)
 "  --op OP            create, get, list or mix (default create)\n"
 "  --preload K        records created before a get/list/mix run (1000)\n"
 "  --fcgi-keep        FastCGI keep_conn (reuse connections)\n"
+"  --churn L          soak: streams leaving per second (default 50)\n"
+"  --away S           soak: seconds a stream stays away (default 1)\n"
+"  --sample S         soak: seconds between samples of the server (10)\n"
 "  --pid P[,P...]     processes whose CPU and RSS to report\n"
 "  -v                 a line per second while publishing\n");
 	exit(1);
@@ -120,6 +123,7 @@ struct options {
 	const char	*pub_uri;
 	const char	*token;
 	const char	*kind;
+	int		 kind_set;
 	const char	*op;
 	const char	*subs;
 	double		 rate;
@@ -136,13 +140,17 @@ struct options {
 	pid_t		 pids[BENCH_MAX_PIDS];
 	int		 npids;
 	int		 verbose;
+	double		 churn;
+	double		 away;
+	double		 sample;
 };
 
 enum {
 	OPT_FCGI = 256, OPT_HTTP, OPT_SUB_FCGI, OPT_SUB_HTTP, OPT_PUB_FCGI,
 	OPT_PUB_HTTP, OPT_PREFIX, OPT_SUB_URI, OPT_PUB_URI, OPT_TOKEN,
 	OPT_KIND, OPT_SIZE, OPT_PUB_CONC, OPT_SETTLE, OPT_DRAIN, OPT_OP,
-	OPT_PRELOAD, OPT_FCGI_KEEP, OPT_PID, OPT_CONNECT_CONC
+	OPT_PRELOAD, OPT_FCGI_KEEP, OPT_PID, OPT_CONNECT_CONC, OPT_CHURN,
+	OPT_AWAY, OPT_SAMPLE
 };
 
 static const struct option longopts[] = {
@@ -170,6 +178,9 @@ static const struct option longopts[] = {
 	{ "preload", required_argument, NULL, OPT_PRELOAD },
 	{ "fcgi-keep", no_argument, NULL, OPT_FCGI_KEEP },
 	{ "pid", required_argument, NULL, OPT_PID },
+	{ "churn", required_argument, NULL, OPT_CHURN },
+	{ "away", required_argument, NULL, OPT_AWAY },
+	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ NULL, 0, NULL, 0 }
 };
@@ -223,7 +234,7 @@ parse_options(int argc, char **argv, struct options *o)
 		case OPT_SUB_URI: o->sub_uri = optarg; break;
 		case OPT_PUB_URI: o->pub_uri = optarg; break;
 		case OPT_TOKEN: o->token = optarg; break;
-		case OPT_KIND: o->kind = optarg; break;
+		case OPT_KIND: o->kind = optarg; o->kind_set = 1; break;
 		case 'n': o->subs = optarg; break;
 		case 'r': o->rate = num(optarg); break;
 		case 'd': o->seconds = num(optarg); break;
@@ -241,6 +252,9 @@ parse_options(int argc, char **argv, struct options *o)
 			o->npids = proc_parse_pids(optarg, o->pids,
 			    BENCH_MAX_PIDS);
 			break;
+		case OPT_CHURN: o->churn = num(optarg); break;
+		case OPT_AWAY: o->away = num(optarg); break;
+		case OPT_SAMPLE: o->sample = num(optarg); break;
 		case 'v': o->verbose = 1; break;
 		default: usage();
 		}
@@ -332,6 +346,43 @@ run_crud(struct options *o)
 	return (crud_run(&c));
 }
 
+static int
+run_soak(struct options *o)
+{
+	struct soak_opts	 k;
+	char			 sub[1024], pub[1024];
+	int			 counts[1];
+
+	memset(&k, 0, sizeof k);
+	if (!o->have_sub || !o->have_pub)
+		errx(1, "--fcgi or --http is needed");
+	k.sub_target = &o->sub;
+	k.pub_target = &o->pub;
+	k.kind = o->kind_set ? o->kind : "records";
+	k.sub_uri = o->sub_uri ? o->sub_uri : uri_join(sub, sizeof sub,
+	    o->prefix, "/events");
+	k.pub_uri = o->pub_uri ? o->pub_uri : uri_join(pub, sizeof pub,
+	    o->prefix, strcmp(k.kind, "records") == 0 ? "/records" :
+	    "/events");
+	k.token = o->token;
+	parse_counts(o->subs ? o->subs : "10000", counts, 1);
+	k.streams = counts[0];
+	k.rate = o->rate > 0 ? o->rate : 5;
+	k.seconds = o->seconds;
+	k.churn = o->churn >= 0 ? o->churn : 50;
+	k.away = o->away >= 0 ? o->away : 1;
+	k.sample = o->sample > 0 ? o->sample : 10;
+	k.drain = o->drain;
+	k.size = o->size_set ? o->size : 200;
+	k.pub_conc = o->pub_conc > 0 ? o->pub_conc : 1;
+	k.connect_conc = o->connect_conc > 0 ? o->connect_conc : 1;
+	k.pids = o->pids;
+	k.npids = o->npids;
+	if (k.seconds <= 0 || k.streams <= 0)
+		errx(1, "soak needs --seconds and --subs above 0");
+	return (soak_run(&k));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -352,6 +403,8 @@ main(int argc, char **argv)
 	o.connect_conc = BENCH_CONNECTING;
 	o.conc = 16;
 	o.preload = 1000;
+	o.churn = -1;
+	o.away = -1;
 	optind = 2;
 	parse_options(argc, argv, &o);
 
@@ -371,6 +424,8 @@ main(int argc, char **argv)
 		rc = run_fanout(&o, 1);
 	else if (strcmp(mode, "crud") == 0)
 		rc = run_crud(&o);
+	else if (strcmp(mode, "soak") == 0)
+		rc = run_soak(&o);
 	else
 		usage();
 	event_base_free(base);

@@ -72,6 +72,7 @@ struct client {
 	struct event		*rev;
 	struct event		*wev;
 	int			 busy;		/* a request is out */
+	char			 last_event_id[24]; /* sent when not empty */
 	unsigned		 gen;		/* changes when a response ends */
 	uint64_t		 rtime;		/* when the last read(2) returned */
 
@@ -207,6 +208,29 @@ struct fanout_opts {
 };
 int		 fanout_run(const struct fanout_opts *);
 int		 idle_run(const struct fanout_opts *);
+
+/* soak.c */
+struct soak_opts {
+	const struct target	*sub_target;
+	const struct target	*pub_target;
+	const char		*sub_uri;
+	const char		*pub_uri;
+	const char		*token;
+	const char		*kind;		/* records or events */
+	int			 streams;
+	double			 rate;		/* publishes per second */
+	double			 seconds;
+	double			 churn;		/* streams leaving per second */
+	double			 away;		/* seconds a leaver stays away */
+	double			 sample;	/* seconds between samples */
+	double			 drain;
+	size_t			 size;
+	int			 pub_conc;
+	int			 connect_conc;
+	const pid_t		*pids;
+	int			 npids;
+};
+int		 soak_run(const struct soak_opts *);
 
 /* crud.c */
 struct crud_opts {

@@ -607,6 +607,8 @@ fcgi_build(struct client *c, struct buf *b, const char *method,
 	}
 	if (accept != NULL)
 		fcgi_param(&p, "HTTP_ACCEPT", accept);
+	if (c->last_event_id[0] != '\0')
+		fcgi_param(&p, "HTTP_LAST_EVENT_ID", c->last_event_id);
 	if (body != NULL) {
 		snprintf(clen, sizeof clen, "%zu", bodylen);
 		fcgi_param(&p, "CONTENT_TYPE", "application/json");
@@ -637,6 +639,11 @@ http_build(struct client *c, struct buf *b, const char *method,
 	}
 	if (accept != NULL) {
 		snprintf(line, sizeof line, "Accept: %s\r\n", accept);
+		buf_str(b, line);
+	}
+	if (c->last_event_id[0] != '\0') {
+		snprintf(line, sizeof line, "Last-Event-ID: %s\r\n",
+		    c->last_event_id);
 		buf_str(b, line);
 	}
 	if (body != NULL) {
