@@ -114,7 +114,7 @@ echo 'onRecordCreate(function (e) { e.record.fields.sees = typeof webSecret; });
 # An app whose only file is broken at start: it runs without hooks.
 mkdir -p "$T/hooks/acme/broken"
 printf '// line 1\nonRecordCreate(function (e) {\n' >"$T/hooks/acme/broken/a.js"
-basalt_config hook_timeout_ms=$BUDGET
+basalt_config hook_timeout_ms=$BUDGET max_body_size=64k
 basalt_start || bail_out "basalt did not start"
 lighttpd_start || bail_out "lighttpd did not start"
 demo_setup
@@ -201,12 +201,12 @@ http PUT "$B/collections/posts/records/$ID1" -H "$AUTH" \
     -H 'Content-Type: application/json' -d '{"title":"Put Title"}'
 is "$STATUS $(jbody .fields.slug)" "200 put-title" "a replacement passes the hooks"
 
-# What a hook hands back obeys max_body_size (1 MB here) like a body.
+# What a hook hands back obeys max_body_size (64 KiB here) like a body.
 post '{"title":"grown","grow":1000}'
 is "$STATUS $(jbody '.fields.big | length')" "201 1000" \
     "a hook may make the fields larger"
 before_events=$(replay 0 | wc -l)
-post '{"title":"too big","grow":1100000}'
+post '{"title":"too big","grow":70000}'
 is "$STATUS $(jbody .error.code)" "500 hook_failed" \
     "fields a hook made larger than max_body_size are refused"
 like "$(jbody .error.message)" 'larger than max_body_size' "... saying why"
