@@ -35,22 +35,6 @@
 
 #define MAX_DASHBOARD_FILE	(4 * 1024 * 1024)
 
-/* Maps a store result to a cause; what names the object for 404/409. */
-static int
-store_fail(struct error *err, int rc, const char *what)
-{
-	switch (rc) {
-	case STORE_BUSY:
-		return (error_set(err, ERR_BUSY, NULL));
-	case STORE_NOTFOUND:
-		return (error_set(err, ERR_NOT_FOUND, "%s not found", what));
-	case STORE_EXISTS:
-		return (error_set(err, ERR_CONFLICT, "%s exists already", what));
-	default:
-		return (error_set(err, ERR_INTERNAL, "database error"));
-	}
-}
-
 char *
 api_record_json(const struct record *r)
 {
@@ -183,7 +167,7 @@ api_collections_list(struct api_ctx *ctx)
 	    collection_add, items);
 	if (rc != STORE_OK) {
 		json_object_put(items);
-		return (store_fail(&ctx->req->err, rc, "app"));
+		return (error_store(&ctx->req->err, rc, "app"));
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "items", items);
@@ -215,7 +199,7 @@ api_collection_get(struct api_ctx *ctx)
 	rc = store_collection_list(ctx->worker->store, ctx->ids.app_id,
 	    collection_find, &f);
 	if (rc != STORE_OK || f.found == NULL)
-		return (store_fail(&ctx->req->err, rc != STORE_OK ? rc :
+		return (error_store(&ctx->req->err, rc != STORE_OK ? rc :
 		    STORE_NOTFOUND, "collection"));
 	reply_json(ctx->req, 200, f.found);
 	json_object_put(f.found);
@@ -239,7 +223,7 @@ apply_collection_create(struct worker *w, struct write_op *op)
 	if (rc == STORE_EXISTS)
 		return (error_set(op->err, ERR_CONFLICT,
 		    "collection '%s' exists already", a->name));
-	return (rc == STORE_OK ? 0 : store_fail(op->err, rc, "app"));
+	return (rc == STORE_OK ? 0 : error_store(op->err, rc, "app"));
 }
 
 int
@@ -287,7 +271,7 @@ apply_collection_delete(struct worker *w, struct write_op *op)
 
 	rc = store_collection_delete(w->store, ctx->ids.app_id, ctx->collection);
 	if (rc != STORE_OK)
-		return (store_fail(op->err, rc, "collection"));
+		return (error_store(op->err, rc, "collection"));
 	/* a name is [a-z0-9_-]: nothing to escape */
 	snprintf(data, sizeof data, "{\"collection\":\"%s\"}",
 	    ctx->collection);
@@ -376,7 +360,7 @@ api_records_list(struct api_ctx *ctx)
 	    has_after ? after : NULL, l.limit + 1, record_add, &l);
 	if (rc != STORE_OK) {
 		evbuffer_free(l.out);
-		return (store_fail(&ctx->req->err, rc, "collection"));
+		return (error_store(&ctx->req->err, rc, "collection"));
 	}
 	if (l.count > l.limit)
 		evbuffer_add_printf(l.out, "],\"next\":\"%s\"}", l.last);
@@ -399,7 +383,7 @@ api_record_get(struct api_ctx *ctx)
 	rc = store_record_get(ctx->worker->store, ctx->ids.collection_id,
 	    ctx->record_id, &r);
 	if (rc != STORE_OK)
-		return (store_fail(&ctx->req->err, rc, "record"));
+		return (error_store(&ctx->req->err, rc, "record"));
 	strlcpy_b(r.collection, ctx->collection, sizeof r.collection);
 	s = api_record_json(&r);
 	reply_raw_json(ctx->req, 200, s, strlen(s));
@@ -497,7 +481,7 @@ rec_load(struct store *st, struct rec_arg *a, struct error *err)
 	rc = store_record_get(st, ctx->ids.collection_id, ctx->record_id,
 	    &a->rec);
 	if (rc != STORE_OK)
-		return (store_fail(err, rc, "record"));
+		return (error_store(err, rc, "record"));
 	strlcpy_b(a->rec.collection, ctx->collection, sizeof a->rec.collection);
 	a->json = api_record_json(&a->rec);
 	return (0);
@@ -556,7 +540,7 @@ rec_unchanged(struct worker *w, struct rec_arg *a, struct error *err)
 	    &cur);
 	if (rc != STORE_OK) {
 		record_clear(&cur);
-		return (store_fail(err, rc, "record"));
+		return (error_store(err, rc, "record"));
 	}
 	same = strcmp(cur.updated_at, a->seen_at) == 0 &&
 	    strcmp(cur.fields, a->seen_fields) == 0;
@@ -599,7 +583,7 @@ apply_create(struct worker *w, struct write_op *op)
 	if (rc == STORE_EXISTS)	/* the collection went away */
 		rc = STORE_NOTFOUND;
 	if (rc != STORE_OK)
-		return (store_fail(op->err, rc, "collection"));
+		return (error_store(op->err, rc, "collection"));
 	return (rec_event(w, a, "record_created", a->json, op->err));
 }
 
@@ -618,7 +602,7 @@ apply_update(struct worker *w, struct write_op *op)
 		return (-1);
 	rc = store_record_update(w->store, ctx->ids.collection_id, &a->rec);
 	if (rc != STORE_OK)
-		return (store_fail(op->err, rc, "record"));
+		return (error_store(op->err, rc, "record"));
 	return (rec_event(w, a, "record_updated", a->json, op->err));
 }
 
@@ -638,7 +622,7 @@ apply_delete(struct worker *w, struct write_op *op)
 		return (-1);
 	rc = store_record_delete(w->store, ctx->ids.collection_id, a->rec.id);
 	if (rc != STORE_OK)
-		return (store_fail(op->err, rc, "record"));
+		return (error_store(op->err, rc, "record"));
 	xasprintf(&data, "{\"id\":\"%s\",\"collection\":\"%s\"}", a->rec.id,
 	    ctx->collection);
 	rc = rec_event(w, a, "record_deleted", data, op->err);
@@ -987,14 +971,14 @@ stream_record_check(struct api_ctx *ctx, const struct stream_spec *spec)
 	    ctx->record_id, &r);
 	record_clear(&r);
 	if (rc != STORE_NOTFOUND || !spec->has_last_id)
-		return (rc == STORE_OK ? 0 : store_fail(&ctx->req->err, rc,
+		return (rc == STORE_OK ? 0 : error_store(&ctx->req->err, rc,
 		    "record"));
 	n = store_event_range(ctx->worker->store, spec->last_id, 0,
 	    ctx->realm, ctx->app, ctx->collection, ctx->record_id, 1,
 	    stream_event_seen, NULL);
 	if (n > 0)
 		return (0);
-	return (store_fail(&ctx->req->err, n == 0 ? STORE_NOTFOUND :
+	return (error_store(&ctx->req->err, n == 0 ? STORE_NOTFOUND :
 	    STORE_ERROR, "record"));
 }
 
