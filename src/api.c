@@ -902,6 +902,12 @@ api_events_publish(struct api_ctx *ctx)
 		    "\"type\" must be a string"));
 	}
 	a.type = json_object_get_string(type);
+	/* A NUL inside would cut the type short of what was sent. */
+	if ((size_t)json_object_get_string_len(type) != strlen(a.type)) {
+		json_object_put(body);
+		return (error_set(&ctx->req->err, ERR_INVALID_EVENT,
+		    "type may hold only letters, digits and _ . : -"));
+	}
 	if (event_type_valid(a.type, &ctx->req->err) == -1) {
 		json_object_put(body);
 		return (-1);

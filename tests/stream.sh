@@ -167,6 +167,7 @@ for body in '{"type":"reset","payload":1}' \
     '{"type":"","payload":1}' \
     '{"type":"two words","payload":1}' \
     '{"type":"caf\u00e9","payload":1}' \
+    '{"type":"chat\u0000record_created","payload":1}' \
     '{"type":42,"payload":1}' \
     '{"payload":1}'; do
 	send POST "$P/events" "$body"
