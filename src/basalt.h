@@ -429,14 +429,15 @@ void		 conn_shutdown_all(int all);
 int		 conn_count(void);
 int		 conn_busy_count(void);
 
-/* request helpers (route.c) */
+/* request.c */
 const char	*request_param(struct request *, const char *);
 void		 request_free(struct request *);
-/* Decodes one query-string parameter into out; 0 if found. */
+/* Decodes one query-string parameter into out; 0 if found, -1 if absent,
+ * -2 if malformed or too long for out. */
 int		 request_query(struct request *, const char *key, char *out, size_t);
+int		 request_decode(const char *, size_t, int plus, char *, size_t);
 
 /* route.c */
-struct route_match;
 /* Runs the handler for the request; fills req->out. Returns API_PENDING
  * when the request completes elsewhere (a write in the writer's hands). */
 int		 route_dispatch(struct worker *, struct request *);
