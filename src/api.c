@@ -691,7 +691,7 @@ rec_after(struct worker *w, struct request *req)
 		    "hooks did not run", ctx->realm, ctx->app, j->a.rec.id);
 	hooks_gate_leave(ctx->realm, ctx->app, &j->wait);
 	rec_job_free(j);
-	server_complete(req);
+	conn_complete(req);
 }
 
 /* The writer thread: the write is committed or refused. */
@@ -705,18 +705,18 @@ rec_done(struct write_op *op)
 	if (op->rc != 0) {
 		reply_error(req);
 		rec_job_free(j);
-		server_complete(req);
+		conn_complete(req);
 		return;
 	}
 	rec_reply(j);
-	if (!server_stopping() && hooks_app_has(j->ctx.realm, j->ctx.app)) {
+	if (!conn_stopping() && hooks_app_has(j->ctx.realm, j->ctx.app)) {
 		req->after = rec_after;
 		req->after_arg = j;
 		worker_enqueue(req);
 		return;
 	}
 	rec_job_free(j);
-	server_complete(req);
+	conn_complete(req);
 }
 
 static void	rec_resume(struct worker *, struct request *);
@@ -755,7 +755,7 @@ rec_resume(struct worker *w, struct request *req)
 {
 	if (rec_stage(w, req->after_arg) == -1) {
 		reply_error(req);
-		server_complete(req);
+		conn_complete(req);
 	}
 }
 

@@ -71,18 +71,42 @@ struct conn {
 static TAILQ_HEAD(, conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static TAILQ_HEAD(, conn) dirty = TAILQ_HEAD_INITIALIZER(dirty);
 static struct event *flush_ev;	/* flushes what no flush point did */
-static int nconns;
+
+/* Requests the workers and the writer are done with, for the loop. */
+static pthread_mutex_t	 complete_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct request	*complete_head, **complete_tail = &complete_head;
+static struct event	*complete_ev;
+static int		 stopping;	/* atomic: read by any thread */
 
 static void	conn_read_cb(evutil_socket_t, short, void *);
 static void	conn_write_cb(evutil_socket_t, short, void *);
 static void	conn_deadline_cb(evutil_socket_t, short, void *);
 static void	conn_flush_cb(evutil_socket_t, short, void *);
+static void	conn_complete_cb(evutil_socket_t, short, void *);
 static int	conn_input(struct conn *);
 
-int
-conn_count(void)
+/* Loop thread, at start-up before any worker runs: the events that flush
+ * output and take completed requests. */
+void
+conn_init(struct event_base *base)
 {
-	return (nconns);
+	flush_ev = event_new(base, -1, 0, conn_flush_cb, NULL);
+	complete_ev = event_new(base, -1, 0, conn_complete_cb, NULL);
+}
+
+/* Loop thread: from now on no connection is kept open after its reply
+ * and no reply becomes a stream. */
+void
+conn_set_stopping(void)
+{
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+}
+
+/* Any thread: whether conn_set_stopping was called. */
+int
+conn_stopping(void)
+{
+	return (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE));
 }
 
 static void
@@ -98,8 +122,6 @@ conn_new(struct event_base *base, int fd)
 {
 	struct conn	*c;
 
-	if (flush_ev == NULL)
-		flush_ev = event_new(base, -1, 0, conn_flush_cb, NULL);
 	/* the listener made fd non-blocking */
 	c = xcalloc(1, sizeof *c);
 	c->fd = fd;
@@ -108,7 +130,6 @@ conn_new(struct event_base *base, int fd)
 	event_add(c->rev, NULL);
 	conn_arm_deadline(c);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
-	nconns++;
 	return (c);
 }
 
@@ -150,7 +171,6 @@ conn_free(struct conn *c)
 	request_free(c->req);
 	event_free(c->deadline);
 	TAILQ_REMOVE(&conns, c, entry);
-	nconns--;
 	free(c);
 }
 
@@ -449,12 +469,6 @@ conn_set_stream(struct conn *c, struct stream *s)
 	c->stream = s;
 }
 
-uint16_t
-conn_request_id(struct conn *c)
-{
-	return (c->stream_id);
-}
-
 /* Asks for a call to broker_stream_drained once output runs low. */
 void
 conn_watch_drain(struct conn *c, int on)
@@ -487,7 +501,7 @@ conn_reply(struct request *req)
 	fcgi_stdout(conn_output(c), req->id, evbuffer_pullup(req->out, len),
 	    len);
 	c->req = NULL;
-	if (req->stream && !server_stopping()) {
+	if (req->stream && !conn_stopping()) {
 		c->stream_id = req->id;
 		if (head)
 			conn_set_head(c);
@@ -497,7 +511,7 @@ conn_reply(struct request *req)
 		return;
 	}
 	fcgi_stdout(conn_output(c), req->id, NULL, 0);
-	if (req->keep_conn && !req->stream && !server_stopping()) {
+	if (req->keep_conn && !req->stream && !conn_stopping()) {
 		fcgi_end_request(conn_output(c), req->id, 0,
 		    FCGI_REQUEST_COMPLETE);
 		if (head)
@@ -516,6 +530,43 @@ conn_reply(struct request *req)
 	request_free(req);
 	conn_finish(c, c->stream_id, FCGI_REQUEST_COMPLETE);
 	conn_flush(c);
+}
+
+/* Any thread: req is done (req->out holds its reply); queues it for the
+ * loop, which replies. The caller lets go of req. */
+void
+conn_complete(struct request *req)
+{
+	pthread_mutex_lock(&complete_lock);
+	req->next = NULL;
+	*complete_tail = req;
+	complete_tail = &req->next;
+	pthread_mutex_unlock(&complete_lock);
+	event_active(complete_ev, EV_READ, 0);
+}
+
+/* Loop thread: replies to every request completed until now. */
+void
+conn_reply_completed(void)
+{
+	struct request	*req, *next;
+
+	pthread_mutex_lock(&complete_lock);
+	req = complete_head;
+	complete_head = NULL;
+	complete_tail = &complete_head;
+	pthread_mutex_unlock(&complete_lock);
+	for (; req != NULL; req = next) {
+		next = req->next;
+		conn_reply(req);
+	}
+}
+
+static void
+conn_complete_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	conn_reply_completed();
 }
 
 static int
@@ -806,6 +857,10 @@ conn_shutdown_all(int all)
 	if (all && flush_ev != NULL) {
 		event_free(flush_ev);
 		flush_ev = NULL;
+	}
+	if (all && complete_ev != NULL) {
+		event_free(complete_ev);
+		complete_ev = NULL;
 	}
 }
 

@@ -89,7 +89,7 @@ writer_batch(struct write_op *batch)
 		writer_fail_all(batch, rc, 1);
 		return;
 	}
-	server_wake_tail();
+	tail_wake();
 }
 
 /* One chunk of the retention sweep in its own transaction. When there is
