@@ -364,6 +364,8 @@ void		 config_unhold(void);		/* a thread that ends */
 /* ulid.c */
 void		 ulid_new(char out[ULID_LEN + 1]);
 int		 ulid_valid(const char *);
+
+/* time.c */
 void		 time_iso(int64_t ms, char out[TIMESTAMP_LEN + 1]);
 int64_t		 time_now_ms(void);
 
