@@ -381,6 +381,8 @@ const char	*jsonutil_string(json_object *);
 /* CESU-8 (Duktape's strings) to UTF-8 in place; returns the new length. */
 size_t		 jsonutil_from_cesu8(char *, size_t);
 int		 name_valid(const char *);
+/* 0 if t may name a custom event, else -1 with ERR_INVALID_EVENT. */
+int		 event_type_valid(const char *t, struct error *);
 
 /* sse.c */
 /* The SSE frame of an event row, xmalloc'd (never NULL), its length in
@@ -468,7 +470,6 @@ int		 error_logged(struct error *);
 int		 error_store(struct error *, int rc, const char *what);
 int		 error_status(enum err);
 const char	*error_code(enum err);
-const char	*status_text(int);
 
 /* api.c: the handlers, named by the route table. They return 0, -1 with
  * req->err set, or API_PENDING. */
@@ -501,10 +502,6 @@ int		 api_record_delete(struct api_ctx *);
 int		 api_events_stream(struct api_ctx *);
 int		 api_events_publish(struct api_ctx *);
 int		 api_dashboard(struct api_ctx *);
-/* Record JSON text as the API shows it; caller frees. */
-char		*api_record_json(const struct record *);
-/* 0 if t may name a custom event, else -1 with ERR_INVALID_EVENT. */
-int		 event_type_valid(const char *t, struct error *);
 
 /* auth.c */
 /* Finds the request's token (Bearer header, or access_token when
