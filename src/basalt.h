@@ -414,7 +414,6 @@ void		 fcgi_unknown_type(struct evbuffer *, uint8_t type);
 /* conn.c */
 void		 conn_init(struct event_base *);
 struct conn	*conn_new(struct event_base *, int fd);
-void		 conn_reply(struct request *);	/* loop thread: a worker finished */
 void		 conn_complete(struct request *);	/* any thread */
 void		 conn_reply_completed(void);
 void		 conn_set_stopping(void);

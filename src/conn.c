@@ -85,8 +85,8 @@ static void	conn_flush_cb(evutil_socket_t, short, void *);
 static void	conn_complete_cb(evutil_socket_t, short, void *);
 static int	conn_input(struct conn *);
 
-/* Loop thread, at start-up before any worker runs: the events that flush
- * output and take completed requests. */
+/* Loop thread, once, before any worker starts: makes the events that
+ * flush output and take completed requests. */
 void
 conn_init(struct event_base *base)
 {
@@ -117,6 +117,7 @@ conn_arm_deadline(struct conn *c)
 	evtimer_add(c->deadline, &tv);
 }
 
+/* Loop thread: c owns fd from now on and closes it; never NULL. */
 struct conn *
 conn_new(struct event_base *base, int fd)
 {
@@ -174,6 +175,8 @@ conn_free(struct conn *c)
 	free(c);
 }
 
+/* Loop thread: closes c at once; c is freed now, or when its request
+ * comes back from a worker. The caller must not use c again. */
 void
 conn_close(struct conn *c)
 {
@@ -196,6 +199,7 @@ conn_output(struct conn *c)
 	return (c->out);
 }
 
+/* Loop thread: bytes queued on c that the kernel has not taken yet. */
 size_t
 conn_pending(struct conn *c)
 {
@@ -210,6 +214,8 @@ conn_set_head(struct conn *c)
 	c->head_end = c->sent + conn_pending(c);
 }
 
+/* Loop thread: bytes queued behind the head of c's output (what was
+ * queued when nothing was), which the limits count. */
 size_t
 conn_behind(struct conn *c)
 {
@@ -305,8 +311,8 @@ conn_send(struct conn *c)
 	return (conn_written(c));
 }
 
-/* A flush point: what is queued on c goes out now, unless c is waiting
- * for writability already. -1: c is gone. */
+/* Loop thread, a flush point: what is queued on c goes out now, unless c
+ * waits for writability already. -1: c is closed; do not use it again. */
 int
 conn_flush(struct conn *c)
 {
@@ -316,7 +322,8 @@ conn_flush(struct conn *c)
 	return (conn_send(c));
 }
 
-/* A flush point for every connection with output queued. */
+/* Loop thread, a flush point for every connection with output queued;
+ * any of them may be closed. */
 void
 conn_flush_all(void)
 {
@@ -350,8 +357,9 @@ conn_finish(struct conn *c, uint16_t id, uint8_t protostatus)
 	c->closing = 1;
 }
 
-/* Queues one frame (it goes out at the next flush point); never closes
- * c, so it is safe inside a store callback. */
+/* Loop thread: queues one frame, copied (it goes out at the next flush
+ * point); never closes c, so it is safe inside a store callback. -1: c
+ * is closing or closed, nothing queued. */
 int
 conn_write(struct conn *c, const void *data, size_t len)
 {
@@ -388,9 +396,10 @@ conn_write_rest(struct conn *c, const struct iovec *iov, int niov,
 		    frames[i].iov_len);
 }
 
-/* Writes frames (each one STDOUT record) to a stream straight from the
- * caller's memory when nothing is queued before them; what the kernel
- * does not take is queued. -1: not written, c is closing or gone. */
+/* Loop thread: writes frames (each one STDOUT record) to a stream
+ * straight from the caller's memory when nothing is queued before them;
+ * what the kernel does not take is copied and queued. -1: not written,
+ * c is closing, or closed now because the write failed. */
 int
 conn_write_frames(struct conn *c, const struct iovec *frames, int n)
 {
@@ -449,6 +458,8 @@ conn_write_frames(struct conn *c, const struct iovec *frames, int n)
 	return (0);
 }
 
+/* Loop thread: ends c's request (its stream, if any, is closed first)
+ * and closes c once the output is out. The caller must not use c again. */
 void
 conn_end(struct conn *c)
 {
@@ -463,13 +474,16 @@ conn_end(struct conn *c)
 	conn_flush(c);
 }
 
+/* Loop thread: s is the broker's; c calls broker_stream_closed(s) when
+ * it goes, and never frees s. */
 void
 conn_set_stream(struct conn *c, struct stream *s)
 {
 	c->stream = s;
 }
 
-/* Asks for a call to broker_stream_drained once output runs low. */
+/* Loop thread: with on, c calls broker_stream_drained once its output
+ * runs below STREAM_LOW_WATER. */
 void
 conn_watch_drain(struct conn *c, int on)
 {
@@ -477,7 +491,7 @@ conn_watch_drain(struct conn *c, int on)
 }
 
 /* The worker is done: send the reply, or start the stream. */
-void
+static void
 conn_reply(struct request *req)
 {
 	struct conn	*c = req->conn;
@@ -533,7 +547,7 @@ conn_reply(struct request *req)
 }
 
 /* Any thread: req is done (req->out holds its reply); queues it for the
- * loop, which replies. The caller lets go of req. */
+ * loop, which replies and frees it. The caller lets go of req. */
 void
 conn_complete(struct request *req)
 {
@@ -545,7 +559,8 @@ conn_complete(struct request *req)
 	event_active(complete_ev, EV_READ, 0);
 }
 
-/* Loop thread: replies to every request completed until now. */
+/* Loop thread: replies to every request completed until now (the queue's
+ * callback, and at shutdown once the workers and the writer stopped). */
 void
 conn_reply_completed(void)
 {
@@ -838,9 +853,10 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	conn_free(c);
 }
 
-/* On shutdown: closes every connection that is not waiting for a worker
- * and not a stream (the broker ends those); with all, every connection,
- * once the workers have stopped. */
+/* Loop thread, at shutdown: closes every connection that is not waiting
+ * for a worker and not a stream (the broker ends those); with all, every
+ * connection and conn_init's events, once the workers and the writer
+ * have stopped. */
 void
 conn_shutdown_all(int all)
 {
@@ -864,6 +880,8 @@ conn_shutdown_all(int all)
 	}
 }
 
+/* Loop thread: connections with a request at a worker or a last reply
+ * still going out; shutdown waits for them. */
 int
 conn_busy_count(void)
 {
