@@ -77,8 +77,9 @@ struct hooks;
  *		  worker_enqueue, writer_submit,
  *		  writer_submit_async, writer_prune, broker_count,
  *		  hooks_app_has, hooks_reload_all, config_refresh, log_*,
- *		  x* allocators, ulid_new, error_set, and the pure parsers
- *		  (jsonutil.c, fcgi.c, config_parse_*, route_split)
+ *		  x* allocators, ulid_new, time_*, error_set, and the pure
+ *		  parsers (jsonutil.c, fcgi.c, config_parse_*, route_split,
+ *		  request_decode)
  *   loop only	  conn_* (but conn_complete, conn_stopping), broker_*
  *		  (but broker_count), tail_* (but tail_wake),
  *		  config_publish
