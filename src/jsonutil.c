@@ -14,8 +14,8 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* JSON helpers: bounded parsing, RFC 7396 merge patch, and the checks of
- * names and event types. */
+/* JSON: bounded parsing, RFC 7396 merge patch, and the checks of names
+ * and event types. */
 
 #include <ctype.h>
 #include <errno.h>
