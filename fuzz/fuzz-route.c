@@ -14,10 +14,10 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* libFuzzer target: path and query parsing (route.c). The input is a
- * path, then after a NUL byte a query string, then after another NUL a
- * key to look up. Decoded segments and values must be NUL-terminated
- * inside their buffers and hold no NUL. */
+/* libFuzzer target: path and query parsing (route.c, request.c). The
+ * input is a path, then after a NUL byte a query string, then after
+ * another NUL a key to look up. Decoded segments and values must be
+ * NUL-terminated inside their buffers and hold no NUL. */
 
 #include <stdint.h>
 #include <stdlib.h>

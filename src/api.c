@@ -16,7 +16,38 @@
 
 /* The HTTP handlers. Reads run on the worker's own connection; every
  * write is an apply function that the writer thread runs inside a group
- * commit, so the record change and its event commit together. */
+ * commit, so the record change and its event commit together.
+ *
+ * A record create, from the web server to the reply, and where each
+ * check answers:
+ *
+ * loop    conn_read_cb, conn_input: FastCGI records (conn_begin,
+ *         conn_params, conn_stdin) make a struct request; a body past
+ *         max_body_size is read and dropped. Once whole, conn_dispatch
+ *         hands it to worker_enqueue.
+ * worker  worker_main -> route_dispatch: 413 for that body; the route
+ *         table (route_find: 404, 405); route_run: the token (auth_token,
+ *         401), the names in the path (route_check_names, 400), the
+ *         grant (auth_allow, 403), that realm, app and collection exist
+ *         (route_resolve, 404); then the handler, api_record_create.
+ *         body_object: the media type (415), the JSON (400). The record
+ *         gets its id and timestamps; rec_submit: for an app with hooks,
+ *         rec_stage runs the before-hooks (rec_before, 422 or 500),
+ *         then writer_submit_async, and the worker is free (API_PENDING).
+ * writer  writer_main -> writer_batch: BEGIN; writer_apply runs
+ *         apply_record_create in a savepoint (store_record_insert, 404 if
+ *         the collection went meanwhile; rec_append_event); COMMIT (if it
+ *         fails, every write of the batch gets 503 or 500); tail_wake.
+ *         Then the op's done_cb, rec_done: rec_reply (201, Location, the
+ *         record) or reply_error fills req->out, and conn_complete; with
+ *         after-hooks, a worker runs them first (rec_after).
+ * loop    conn_reply_completed -> conn_reply: the reply as STDOUT
+ *         records, END_REQUEST, and a flush.
+ *
+ * An update or delete goes the same way; its apply loads the record in
+ * the writer (rec_load), or, if the before-hooks saw it, answers 409
+ * when it changed since (rec_unchanged). The other writes wait for the
+ * writer on the worker (api_write). */
 
 #include <sys/stat.h>
 
@@ -35,7 +66,8 @@
 
 #define MAX_DASHBOARD_FILE	(4 * 1024 * 1024)
 
-char *
+/* Record JSON text as the API shows it; the caller frees it. */
+static char *
 api_record_json(const struct record *r)
 {
 	char	*s;
@@ -552,7 +584,7 @@ rec_unchanged(struct worker *w, struct rec_arg *a, struct error *err)
 }
 
 static int
-rec_event(struct worker *w, struct rec_arg *a, const char *type,
+rec_append_event(struct worker *w, struct rec_arg *a, const char *type,
     const char *data, struct error *err)
 {
 	struct api_ctx	*ctx = a->ctx;
@@ -565,30 +597,30 @@ rec_event(struct worker *w, struct rec_arg *a, const char *type,
 
 /* The events the before-hooks published go just before the record's. */
 static int
-rec_pubs(struct worker *w, struct rec_arg *a, struct error *err)
+rec_append_pubs(struct worker *w, struct rec_arg *a, struct error *err)
 {
 	return (hooks_pubs_apply(w->store, a->ctx->realm, a->ctx->app,
 	    a->pubs, err));
 }
 
 static int
-apply_create(struct worker *w, struct write_op *op)
+apply_record_create(struct worker *w, struct write_op *op)
 {
 	struct rec_arg	*a = op->arg;
 	int		 rc;
 
-	if (rec_pubs(w, a, op->err) == -1)
+	if (rec_append_pubs(w, a, op->err) == -1)
 		return (-1);
 	rc = store_record_insert(w->store, a->ctx->ids.collection_id, &a->rec);
 	if (rc == STORE_EXISTS)	/* the collection went away */
 		rc = STORE_NOTFOUND;
 	if (rc != STORE_OK)
 		return (error_store(op->err, rc, "collection"));
-	return (rec_event(w, a, "record_created", a->json, op->err));
+	return (rec_append_event(w, a, "record_created", a->json, op->err));
 }
 
 static int
-apply_update(struct worker *w, struct write_op *op)
+apply_record_update(struct worker *w, struct write_op *op)
 {
 	struct rec_arg	*a = op->arg;
 	struct api_ctx	*ctx = a->ctx;
@@ -598,16 +630,16 @@ apply_update(struct worker *w, struct write_op *op)
 		rc = rec_unchanged(w, a, op->err);
 	else if ((rc = rec_load(w->store, a, op->err)) == 0)
 		rc = rec_merge(a, op->err);
-	if (rc == -1 || rec_pubs(w, a, op->err) == -1)
+	if (rc == -1 || rec_append_pubs(w, a, op->err) == -1)
 		return (-1);
 	rc = store_record_update(w->store, ctx->ids.collection_id, &a->rec);
 	if (rc != STORE_OK)
 		return (error_store(op->err, rc, "record"));
-	return (rec_event(w, a, "record_updated", a->json, op->err));
+	return (rec_append_event(w, a, "record_updated", a->json, op->err));
 }
 
 static int
-apply_delete(struct worker *w, struct write_op *op)
+apply_record_delete(struct worker *w, struct write_op *op)
 {
 	struct rec_arg	*a = op->arg;
 	struct api_ctx	*ctx = a->ctx;
@@ -618,14 +650,14 @@ apply_delete(struct worker *w, struct write_op *op)
 		rc = rec_unchanged(w, a, op->err);
 	else
 		rc = rec_load(w->store, a, op->err);
-	if (rc == -1 || rec_pubs(w, a, op->err) == -1)
+	if (rc == -1 || rec_append_pubs(w, a, op->err) == -1)
 		return (-1);
 	rc = store_record_delete(w->store, ctx->ids.collection_id, a->rec.id);
 	if (rc != STORE_OK)
 		return (error_store(op->err, rc, "record"));
 	xasprintf(&data, "{\"id\":\"%s\",\"collection\":\"%s\"}", a->rec.id,
 	    ctx->collection);
-	rc = rec_event(w, a, "record_deleted", data, op->err);
+	rc = rec_append_event(w, a, "record_deleted", data, op->err);
 	free(data);
 	return (rc);
 }
@@ -691,7 +723,7 @@ rec_after(struct worker *w, struct request *req)
 		    "hooks did not run", ctx->realm, ctx->app, j->a.rec.id);
 	hooks_gate_leave(ctx->realm, ctx->app, &j->wait);
 	rec_job_free(j);
-	server_complete(req);
+	conn_complete(req);
 }
 
 /* The writer thread: the write is committed or refused. */
@@ -705,18 +737,18 @@ rec_done(struct write_op *op)
 	if (op->rc != 0) {
 		reply_error(req);
 		rec_job_free(j);
-		server_complete(req);
+		conn_complete(req);
 		return;
 	}
 	rec_reply(j);
-	if (!server_stopping() && hooks_app_has(j->ctx.realm, j->ctx.app)) {
+	if (!conn_stopping() && hooks_app_has(j->ctx.realm, j->ctx.app)) {
 		req->after = rec_after;
 		req->after_arg = j;
 		worker_enqueue(req);
 		return;
 	}
 	rec_job_free(j);
-	server_complete(req);
+	conn_complete(req);
 }
 
 static void	rec_resume(struct worker *, struct request *);
@@ -755,13 +787,13 @@ rec_resume(struct worker *w, struct request *req)
 {
 	if (rec_stage(w, req->after_arg) == -1) {
 		reply_error(req);
-		server_complete(req);
+		conn_complete(req);
 	}
 }
 
 /* Hands a record write on; the request completes in the writer. */
 static int
-rec_write(struct api_ctx *ctx, struct rec_arg *a,
+rec_submit(struct api_ctx *ctx, struct rec_arg *a,
     int (*apply)(struct worker *, struct write_op *), int status)
 {
 	struct rec_job	*j = xcalloc(1, sizeof *j);
@@ -798,7 +830,7 @@ api_record_create(struct api_ctx *ctx)
 	memcpy(a.rec.updated_at, a.rec.created_at, sizeof a.rec.updated_at);
 	a.rec.fields = xstrdup(jsonutil_string(a.input));
 	a.json = api_record_json(&a.rec);
-	return (rec_write(ctx, &a, apply_create, 201));
+	return (rec_submit(ctx, &a, apply_record_create, 201));
 }
 
 static int
@@ -812,7 +844,7 @@ record_update(struct api_ctx *ctx, int patch)
 	a.ctx = ctx;
 	a.what = "update";
 	a.patch = patch;
-	return (rec_write(ctx, &a, apply_update, 200));
+	return (rec_submit(ctx, &a, apply_record_update, 200));
 }
 
 int
@@ -835,35 +867,10 @@ api_record_delete(struct api_ctx *ctx)
 	memset(&a, 0, sizeof a);
 	a.ctx = ctx;
 	a.what = "delete";
-	return (rec_write(ctx, &a, apply_delete, 204));
+	return (rec_submit(ctx, &a, apply_record_delete, 204));
 }
 
 /* Events. */
-
-/* A custom event type: 1 to 64 of [A-Za-z0-9_.:-], not reserved. */
-int
-event_type_valid(const char *t, struct error *err)
-{
-	static const char *const reserved[] = { "reset", "collection_deleted",
-	    "token_revoked", "token_expired" };
-	size_t	 i, len = strlen(t);
-
-	if (len == 0 || len > MAX_EVENT_TYPE_LEN)
-		return (error_set(err, ERR_INVALID_EVENT,
-		    "type must be 1 to %d characters", MAX_EVENT_TYPE_LEN));
-	for (i = 0; i < len; i++)
-		if (!isalnum((unsigned char)t[i]) && strchr("_.:-", t[i]) == NULL)
-			return (error_set(err, ERR_INVALID_EVENT,
-			    "type may hold only letters, digits and _ . : -"));
-	for (i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-		if (strcmp(t, reserved[i]) == 0)
-			break;
-	if (i < sizeof reserved / sizeof reserved[0] ||
-	    strncmp(t, "record_", 7) == 0)
-		return (error_set(err, ERR_INVALID_EVENT,
-		    "type '%s' is reserved", t));
-	return (0);
-}
 
 struct publish_arg {
 	struct api_ctx	*ctx;

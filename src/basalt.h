@@ -62,25 +62,27 @@ struct hooks;
  * a request on the loop; once it is whole, worker_enqueue() hands the
  * struct request to the workers, and from then on the request (not its
  * conn) belongs to the one thread holding it. A worker fills req->out and
- * calls server_complete(), which queues the request for the loop; the
+ * calls conn_complete(), which queues the request for the loop; the
  * loop writes the reply (conn_reply) or, for a stream, hands the conn to
  * broker_subscribe(). A write goes from the worker to the writer
  * (writer_submit waits; writer_submit_async returns API_PENDING and the
  * op's done_cb runs on the writer, which then completes the request or
  * queues it for a worker again with req->after set). After its commit the
- * writer calls server_wake_tail(); the loop then reads the new events from
- * the database (tail.c) and fans them out (broker.c). Events reach the
+ * writer calls tail_wake(); the loop then reads the new events from the
+ * database (tail.c) and fans them out (broker.c). Events reach the
  * loop only through the log, never by a pointer.
  *
  * Which functions may be called from where:
- *   any thread	  server_complete, server_wake_tail (tail_wake),
- *		  server_stopping, worker_enqueue, writer_submit,
+ *   any thread	  conn_complete, conn_stopping, tail_wake,
+ *		  worker_enqueue, writer_submit,
  *		  writer_submit_async, writer_prune, broker_count,
  *		  hooks_app_has, hooks_reload_all, config_refresh, log_*,
- *		  x* allocators, ulid_new, error_set, and the pure parsers
- *		  (jsonutil.c, fcgi.c, config_parse_*, route_split)
- *   loop only	  conn_*, broker_* (but broker_count), tail_* (but
- *		  tail_wake), server_base, config_publish
+ *		  x* allocators, ulid_new, time_*, error_set, and the pure
+ *		  parsers (jsonutil.c, fcgi.c, config_parse_*, route_split,
+ *		  request_decode)
+ *   loop only	  conn_* (but conn_complete, conn_stopping), broker_*
+ *		  (but broker_count), tail_* (but tail_wake),
+ *		  config_publish
  *   worker only  route_dispatch and the api_* handlers, hooks_after
  *   writer only  a write_op's apply and done_cb, hooks_before,
  *		  store_event_prune
@@ -94,7 +96,7 @@ struct hooks;
  * batch or one loop callback sees one configuration throughout. A
  * replaced snapshot is freed by the last thread to let go of it; at most
  * one per thread plus the current one are alive. The stop flag is read
- * with server_stopping() (atomic); the worker and writer queues have their
+ * with conn_stopping() (atomic); the worker and writer queues have their
  * own stop flags under their locks.
  */
 
@@ -363,6 +365,8 @@ void		 config_unhold(void);		/* a thread that ends */
 /* ulid.c */
 void		 ulid_new(char out[ULID_LEN + 1]);
 int		 ulid_valid(const char *);
+
+/* time.c */
 void		 time_iso(int64_t ms, char out[TIMESTAMP_LEN + 1]);
 int64_t		 time_now_ms(void);
 
@@ -378,6 +382,8 @@ const char	*jsonutil_string(json_object *);
 /* CESU-8 (Duktape's strings) to UTF-8 in place; returns the new length. */
 size_t		 jsonutil_from_cesu8(char *, size_t);
 int		 name_valid(const char *);
+/* 0 if t may name a custom event, else -1 with ERR_INVALID_EVENT. */
+int		 event_type_valid(const char *t, struct error *);
 
 /* sse.c */
 /* The SSE frame of an event row, xmalloc'd (never NULL), its length in
@@ -407,9 +413,12 @@ void		 fcgi_get_values_result(struct evbuffer *, const uint8_t *, size_t);
 void		 fcgi_unknown_type(struct evbuffer *, uint8_t type);
 
 /* conn.c */
-struct conn;
+void		 conn_init(struct event_base *);
 struct conn	*conn_new(struct event_base *, int fd);
-void		 conn_reply(struct request *);	/* loop thread: a worker finished */
+void		 conn_complete(struct request *);	/* any thread */
+void		 conn_reply_completed(void);
+void		 conn_set_stopping(void);
+int		 conn_stopping(void);		/* any thread */
 int		 conn_write(struct conn *, const void *, size_t);	/* framed stdout */
 size_t		 conn_pending(struct conn *);
 /* Bytes queued behind the frame or reply at the head of the output (the
@@ -424,19 +433,18 @@ void		 conn_flush_all(void);	/* write what events queued */
 struct iovec;
 /* Frames, each one STDOUT record, written at once if nothing waits. */
 int		 conn_write_frames(struct conn *, const struct iovec *, int);
-uint16_t	 conn_request_id(struct conn *);
 void		 conn_shutdown_all(int all);
-int		 conn_count(void);
 int		 conn_busy_count(void);
 
-/* request helpers (route.c) */
+/* request.c */
 const char	*request_param(struct request *, const char *);
 void		 request_free(struct request *);
-/* Decodes one query-string parameter into out; 0 if found. */
+/* Decodes one query-string parameter into out; 0 if found, -1 if absent,
+ * -2 if malformed or too long for out. */
 int		 request_query(struct request *, const char *key, char *out, size_t);
+int		 request_decode(const char *, size_t, int plus, char *, size_t);
 
 /* route.c */
-struct route_match;
 /* Runs the handler for the request; fills req->out. Returns API_PENDING
  * when the request completes elsewhere (a write in the writer's hands). */
 int		 route_dispatch(struct worker *, struct request *);
@@ -462,7 +470,6 @@ int		 error_logged(struct error *);
 int		 error_store(struct error *, int rc, const char *what);
 int		 error_status(enum err);
 const char	*error_code(enum err);
-const char	*status_text(int);
 
 /* api.c: the handlers, named by the route table. They return 0, -1 with
  * req->err set, or API_PENDING. */
@@ -495,10 +502,6 @@ int		 api_record_delete(struct api_ctx *);
 int		 api_events_stream(struct api_ctx *);
 int		 api_events_publish(struct api_ctx *);
 int		 api_dashboard(struct api_ctx *);
-/* Record JSON text as the API shows it; caller frees. */
-char		*api_record_json(const struct record *);
-/* 0 if t may name a custom event, else -1 with ERR_INVALID_EVENT. */
-int		 event_type_valid(const char *t, struct error *);
 
 /* auth.c */
 /* Finds the request's token (Bearer header, or access_token when
@@ -610,10 +613,6 @@ void		 worker_free(struct worker *);
 
 /* server.c */
 int		 server_run(const char *listen);
-void		 server_complete(struct request *);	/* any thread */
-void		 server_wake_tail(void);		/* any thread */
-struct event_base *server_base(void);
-int		 server_stopping(void);
 
 /* broker.c: the loop thread's streams. */
 struct stream;

@@ -36,6 +36,30 @@
  * frame at the head of its output: a stream with nothing queued takes
  * its next frame whatever its size, so no event blocks a stream. */
 
+/*
+ * An event, from its commit to a stream:
+ *
+ * writer  writer_batch commits the record and its event row together,
+ *         then tail_wake (any thread) wakes the loop.
+ * loop    tail_wake_cb -> tail_run reads the log after the last id seen
+ *         (store_event_range, TAIL_BATCH rows a step); each row goes
+ *         through tail_row to broker_publish, which frames it once
+ *         (frame_new -> sse_frame) and queues the frame on its
+ *         collection's topic and its record's (topic_queue; a
+ *         collection_deleted on the collection's record topics too).
+ *         After each step, broker_flush -> broker_pump: topic_pump passes
+ *         over a topic's streams, FLUSH_STREAMS a turn (the rest in
+ *         broker_flush_cb), and topic_write gives each live stream the
+ *         frames it lacks in one conn_write_frames (writev), then ends it
+ *         after its collection's end (stream_end) or closes it if its
+ *         client is too far behind (stream_check).
+ *
+ * Commits of other processes take the same road: tail_poll_cb sees
+ * PRAGMA data_version move and calls tail_run. A stream that resumes
+ * reads its backlog from the log (replay_step) until it reaches the head,
+ * then takes frames from topic_write like the others.
+ */
+
 #include <sys/queue.h>
 #include <sys/uio.h>
 

@@ -71,18 +71,42 @@ struct conn {
 static TAILQ_HEAD(, conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static TAILQ_HEAD(, conn) dirty = TAILQ_HEAD_INITIALIZER(dirty);
 static struct event *flush_ev;	/* flushes what no flush point did */
-static int nconns;
+
+/* Requests the workers and the writer are done with, for the loop. */
+static pthread_mutex_t	 complete_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct request	*complete_head, **complete_tail = &complete_head;
+static struct event	*complete_ev;
+static int		 stopping;	/* atomic: read by any thread */
 
 static void	conn_read_cb(evutil_socket_t, short, void *);
 static void	conn_write_cb(evutil_socket_t, short, void *);
 static void	conn_deadline_cb(evutil_socket_t, short, void *);
 static void	conn_flush_cb(evutil_socket_t, short, void *);
+static void	conn_complete_cb(evutil_socket_t, short, void *);
 static int	conn_input(struct conn *);
 
-int
-conn_count(void)
+/* Loop thread, once, before any worker starts: makes the events that
+ * flush output and take completed requests. */
+void
+conn_init(struct event_base *base)
 {
-	return (nconns);
+	flush_ev = event_new(base, -1, 0, conn_flush_cb, NULL);
+	complete_ev = event_new(base, -1, 0, conn_complete_cb, NULL);
+}
+
+/* Loop thread: from now on no connection is kept open after its reply
+ * and no reply becomes a stream. */
+void
+conn_set_stopping(void)
+{
+	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+}
+
+/* Any thread: whether conn_set_stopping was called. */
+int
+conn_stopping(void)
+{
+	return (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE));
 }
 
 static void
@@ -93,13 +117,12 @@ conn_arm_deadline(struct conn *c)
 	evtimer_add(c->deadline, &tv);
 }
 
+/* Loop thread: c owns fd from now on and closes it; never NULL. */
 struct conn *
 conn_new(struct event_base *base, int fd)
 {
 	struct conn	*c;
 
-	if (flush_ev == NULL)
-		flush_ev = event_new(base, -1, 0, conn_flush_cb, NULL);
 	/* the listener made fd non-blocking */
 	c = xcalloc(1, sizeof *c);
 	c->fd = fd;
@@ -108,7 +131,6 @@ conn_new(struct event_base *base, int fd)
 	event_add(c->rev, NULL);
 	conn_arm_deadline(c);
 	TAILQ_INSERT_TAIL(&conns, c, entry);
-	nconns++;
 	return (c);
 }
 
@@ -150,10 +172,11 @@ conn_free(struct conn *c)
 	request_free(c->req);
 	event_free(c->deadline);
 	TAILQ_REMOVE(&conns, c, entry);
-	nconns--;
 	free(c);
 }
 
+/* Loop thread: closes c at once; c is freed now, or when its request
+ * comes back from a worker. The caller must not use c again. */
 void
 conn_close(struct conn *c)
 {
@@ -176,6 +199,7 @@ conn_output(struct conn *c)
 	return (c->out);
 }
 
+/* Loop thread: bytes queued on c that the kernel has not taken yet. */
 size_t
 conn_pending(struct conn *c)
 {
@@ -190,6 +214,8 @@ conn_set_head(struct conn *c)
 	c->head_end = c->sent + conn_pending(c);
 }
 
+/* Loop thread: bytes queued behind the head of c's output (what was
+ * queued when nothing was), which the limits count. */
 size_t
 conn_behind(struct conn *c)
 {
@@ -285,8 +311,8 @@ conn_send(struct conn *c)
 	return (conn_written(c));
 }
 
-/* A flush point: what is queued on c goes out now, unless c is waiting
- * for writability already. -1: c is gone. */
+/* Loop thread, a flush point: what is queued on c goes out now, unless c
+ * waits for writability already. -1: c is closed; do not use it again. */
 int
 conn_flush(struct conn *c)
 {
@@ -296,7 +322,8 @@ conn_flush(struct conn *c)
 	return (conn_send(c));
 }
 
-/* A flush point for every connection with output queued. */
+/* Loop thread, a flush point for every connection with output queued;
+ * any of them may be closed. */
 void
 conn_flush_all(void)
 {
@@ -330,8 +357,9 @@ conn_finish(struct conn *c, uint16_t id, uint8_t protostatus)
 	c->closing = 1;
 }
 
-/* Queues one frame (it goes out at the next flush point); never closes
- * c, so it is safe inside a store callback. */
+/* Loop thread: queues one frame, copied (it goes out at the next flush
+ * point); never closes c, so it is safe inside a store callback. -1: c
+ * is closing or closed, nothing queued. */
 int
 conn_write(struct conn *c, const void *data, size_t len)
 {
@@ -368,9 +396,10 @@ conn_write_rest(struct conn *c, const struct iovec *iov, int niov,
 		    frames[i].iov_len);
 }
 
-/* Writes frames (each one STDOUT record) to a stream straight from the
- * caller's memory when nothing is queued before them; what the kernel
- * does not take is queued. -1: not written, c is closing or gone. */
+/* Loop thread: writes frames (each one STDOUT record) to a stream
+ * straight from the caller's memory when nothing is queued before them;
+ * what the kernel does not take is copied and queued. -1: not written,
+ * c is closing, or closed now because the write failed. */
 int
 conn_write_frames(struct conn *c, const struct iovec *frames, int n)
 {
@@ -429,6 +458,8 @@ conn_write_frames(struct conn *c, const struct iovec *frames, int n)
 	return (0);
 }
 
+/* Loop thread: ends c's request (its stream, if any, is closed first)
+ * and closes c once the output is out. The caller must not use c again. */
 void
 conn_end(struct conn *c)
 {
@@ -443,19 +474,16 @@ conn_end(struct conn *c)
 	conn_flush(c);
 }
 
+/* Loop thread: s is the broker's; c calls broker_stream_closed(s) when
+ * it goes, and never frees s. */
 void
 conn_set_stream(struct conn *c, struct stream *s)
 {
 	c->stream = s;
 }
 
-uint16_t
-conn_request_id(struct conn *c)
-{
-	return (c->stream_id);
-}
-
-/* Asks for a call to broker_stream_drained once output runs low. */
+/* Loop thread: with on, c calls broker_stream_drained once its output
+ * runs below STREAM_LOW_WATER. */
 void
 conn_watch_drain(struct conn *c, int on)
 {
@@ -463,7 +491,7 @@ conn_watch_drain(struct conn *c, int on)
 }
 
 /* The worker is done: send the reply, or start the stream. */
-void
+static void
 conn_reply(struct request *req)
 {
 	struct conn	*c = req->conn;
@@ -487,7 +515,7 @@ conn_reply(struct request *req)
 	fcgi_stdout(conn_output(c), req->id, evbuffer_pullup(req->out, len),
 	    len);
 	c->req = NULL;
-	if (req->stream && !server_stopping()) {
+	if (req->stream && !conn_stopping()) {
 		c->stream_id = req->id;
 		if (head)
 			conn_set_head(c);
@@ -497,7 +525,7 @@ conn_reply(struct request *req)
 		return;
 	}
 	fcgi_stdout(conn_output(c), req->id, NULL, 0);
-	if (req->keep_conn && !req->stream && !server_stopping()) {
+	if (req->keep_conn && !req->stream && !conn_stopping()) {
 		fcgi_end_request(conn_output(c), req->id, 0,
 		    FCGI_REQUEST_COMPLETE);
 		if (head)
@@ -516,6 +544,44 @@ conn_reply(struct request *req)
 	request_free(req);
 	conn_finish(c, c->stream_id, FCGI_REQUEST_COMPLETE);
 	conn_flush(c);
+}
+
+/* Any thread: req is done (req->out holds its reply); queues it for the
+ * loop, which replies and frees it. The caller lets go of req. */
+void
+conn_complete(struct request *req)
+{
+	pthread_mutex_lock(&complete_lock);
+	req->next = NULL;
+	*complete_tail = req;
+	complete_tail = &req->next;
+	pthread_mutex_unlock(&complete_lock);
+	event_active(complete_ev, EV_READ, 0);
+}
+
+/* Loop thread: replies to every request completed until now (the queue's
+ * callback, and at shutdown once the workers and the writer stopped). */
+void
+conn_reply_completed(void)
+{
+	struct request	*req, *next;
+
+	pthread_mutex_lock(&complete_lock);
+	req = complete_head;
+	complete_head = NULL;
+	complete_tail = &complete_head;
+	pthread_mutex_unlock(&complete_lock);
+	for (; req != NULL; req = next) {
+		next = req->next;
+		conn_reply(req);
+	}
+}
+
+static void
+conn_complete_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd; (void)what; (void)arg;
+	conn_reply_completed();
 }
 
 static int
@@ -787,9 +853,10 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	conn_free(c);
 }
 
-/* On shutdown: closes every connection that is not waiting for a worker
- * and not a stream (the broker ends those); with all, every connection,
- * once the workers have stopped. */
+/* Loop thread, at shutdown: closes every connection that is not waiting
+ * for a worker and not a stream (the broker ends those); with all, every
+ * connection and conn_init's events, once the workers and the writer
+ * have stopped. */
 void
 conn_shutdown_all(int all)
 {
@@ -807,8 +874,14 @@ conn_shutdown_all(int all)
 		event_free(flush_ev);
 		flush_ev = NULL;
 	}
+	if (all && complete_ev != NULL) {
+		event_free(complete_ev);
+		complete_ev = NULL;
+	}
 }
 
+/* Loop thread: connections with a request at a worker or a last reply
+ * still going out; shutdown waits for them. */
 int
 conn_busy_count(void)
 {

@@ -14,8 +14,10 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* JSON helpers: bounded parsing, RFC 7396 merge patch, name checks. */
+/* JSON: bounded parsing, RFC 7396 merge patch, and the checks of names
+ * and event types. */
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -556,4 +558,29 @@ name_valid(const char *s)
 		return (0);
 	}
 	return (1);
+}
+
+/* A custom event type: 1 to 64 of [A-Za-z0-9_.:-], not reserved. */
+int
+event_type_valid(const char *t, struct error *err)
+{
+	static const char *const reserved[] = { "reset", "collection_deleted",
+	    "token_revoked", "token_expired" };
+	size_t	 i, len = strlen(t);
+
+	if (len == 0 || len > MAX_EVENT_TYPE_LEN)
+		return (error_set(err, ERR_INVALID_EVENT,
+		    "type must be 1 to %d characters", MAX_EVENT_TYPE_LEN));
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)t[i]) && strchr("_.:-", t[i]) == NULL)
+			return (error_set(err, ERR_INVALID_EVENT,
+			    "type may hold only letters, digits and _ . : -"));
+	for (i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+		if (strcmp(t, reserved[i]) == 0)
+			break;
+	if (i < sizeof reserved / sizeof reserved[0] ||
+	    strncmp(t, "record_", 7) == 0)
+		return (error_set(err, ERR_INVALID_EVENT,
+		    "type '%s' is reserved", t));
+	return (0);
 }

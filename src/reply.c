@@ -68,7 +68,7 @@ static const struct {
 	{ 500, "Internal Server Error" }, { 503, "Service Unavailable" },
 };
 
-const char *
+static const char *
 status_text(int status)
 {
 	size_t	 i;

@@ -21,10 +21,7 @@
  * exist (404) before a handler runs. */
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-#include <event2/buffer.h>
 
 #include "basalt.h"
 
@@ -73,79 +70,6 @@ static const struct route {
 	{ "GET", "/_/:file", api_dashboard, NO_AUTH, 0 },
 };
 
-const char *
-request_param(struct request *req, const char *name)
-{
-	size_t	 i;
-
-	for (i = 0; i < req->nparams; i++)
-		if (strcmp(req->params[i].name, name) == 0)
-			return (req->params[i].value);
-	return (NULL);
-}
-
-void
-request_free(struct request *req)
-{
-	size_t	 i;
-
-	if (req == NULL)
-		return;
-	for (i = 0; i < req->nparams; i++) {
-		free(req->params[i].name);
-		free(req->params[i].value);
-	}
-	free(req->params);
-	if (req->params_raw != NULL)
-		evbuffer_free(req->params_raw);
-	if (req->body != NULL)
-		evbuffer_free(req->body);
-	if (req->out != NULL)
-		evbuffer_free(req->out);
-	free(req);
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
-/* Percent-decodes n bytes of s into out; -1 if malformed, too long or
- * it would hold a NUL. */
-static int
-decode(const char *s, size_t n, int plus, char *out, size_t outlen)
-{
-	size_t	 i, o = 0;
-	int	 hi, lo;
-	char	 c;
-
-	for (i = 0; i < n; i++) {
-		c = s[i];
-		if (c == '%') {
-			if (i + 2 >= n)
-				return (-1);
-			if ((hi = hexval(s[i + 1])) < 0 ||
-			    (lo = hexval(s[i + 2])) < 0)
-				return (-1);
-			c = (char)(hi << 4 | lo);
-			i += 2;
-		} else if (c == '+' && plus)
-			c = ' ';
-		if (c == '\0' || o + 1 >= outlen)
-			return (-1);
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	return (0);
-}
-
 int
 route_split(const char *path, char segs[][SEG_SIZE], int max)
 {
@@ -158,39 +82,13 @@ route_split(const char *path, char segs[][SEG_SIZE], int max)
 	while (*p == '/') {
 		p++;
 		e = p + strcspn(p, "/");
-		if (n == max || decode(p, e - p, 0, segs[n], SEG_SIZE) == -1)
+		if (n == max || request_decode(p, e - p, 0, segs[n],
+		    SEG_SIZE) == -1)
 			return (-1);
 		n++;
 		p = e;
 	}
 	return (n);
-}
-
-int
-request_query(struct request *req, const char *key, char *out, size_t len)
-{
-	const char	*q, *e, *eq;
-	size_t		 klen = strlen(key);
-
-	if ((q = request_param(req, "QUERY_STRING")) == NULL) {
-		q = request_param(req, "REQUEST_URI");
-		if (q == NULL || (q = strchr(q, '?')) == NULL)
-			return (-1);
-		q++;
-	}
-	for (; *q != '\0'; q = *e == '\0' ? e : e + 1) {
-		e = q + strcspn(q, "&");
-		eq = memchr(q, '=', e - q);
-		if ((eq != NULL ? (size_t)(eq - q) : (size_t)(e - q)) != klen ||
-		    strncmp(q, key, klen) != 0)
-			continue;
-		if (eq == NULL) {
-			out[0] = '\0';
-			return (0);
-		}
-		return (decode(eq + 1, e - eq - 1, 1, out, len) == -1 ? -2 : 0);
-	}
-	return (-1);
 }
 
 /* Matches segments against a pattern and copies the captures. */

@@ -14,8 +14,9 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* The server: the listen socket, the libevent loop, signals, and the
- * queue by which workers hand replies back to the loop. */
+/* The server's start-up and shutdown: the listen socket, the libevent
+ * loop and its signals (SIGTERM stops, SIGHUP reloads), the retention
+ * timer, and the threads started and stopped in order. */
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -43,62 +44,17 @@
 static struct event_base	*base;
 static struct evconnlistener	*listener;
 static struct store		*loop_store;
-static struct event		*complete_ev, *prune_ev, *stop_check_ev;
+static struct event		*prune_ev, *stop_check_ev;
 static struct event		*sig_term, *sig_int, *sig_hup;
-static pthread_mutex_t		 complete_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct request		*complete_head, **complete_tail = &complete_head;
-static int			 stopping;	/* atomic: read by any thread */
 static int			 stop_ticks;
 static char			*unix_path;
-
-struct event_base *
-server_base(void)
-{
-	return (base);
-}
-
-/* Any thread. */
-int
-server_stopping(void)
-{
-	return (__atomic_load_n(&stopping, __ATOMIC_ACQUIRE));
-}
-
-/* Any thread: a worker finished req. */
-void
-server_complete(struct request *req)
-{
-	pthread_mutex_lock(&complete_lock);
-	req->next = NULL;
-	*complete_tail = req;
-	complete_tail = &req->next;
-	pthread_mutex_unlock(&complete_lock);
-	event_active(complete_ev, EV_READ, 0);
-}
-
-static void
-server_complete_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct request	*req, *next;
-
-	(void)fd; (void)what; (void)arg;
-	pthread_mutex_lock(&complete_lock);
-	req = complete_head;
-	complete_head = NULL;
-	complete_tail = &complete_head;
-	pthread_mutex_unlock(&complete_lock);
-	for (; req != NULL; req = next) {
-		next = req->next;
-		conn_reply(req);
-	}
-}
 
 static void
 server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *arg)
 {
 	(void)l; (void)sa; (void)len; (void)arg;
-	if (server_stopping()) {
+	if (conn_stopping()) {
 		close(fd);
 		return;
 	}
@@ -109,7 +65,7 @@ static void
 server_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd; (void)what;
-	if (!server_stopping())
+	if (!conn_stopping())
 		evconnlistener_enable(arg);
 }
 
@@ -273,9 +229,9 @@ server_stop(void)
 {
 	struct timeval	 tv = { 0, 0 };
 
-	if (server_stopping())
+	if (conn_stopping())
 		return;
-	__atomic_store_n(&stopping, 1, __ATOMIC_RELEASE);
+	conn_set_stopping();
 	log_info("stopping: finishing requests and ending %d streams",
 	    broker_count());
 	evconnlistener_disable(listener);
@@ -342,12 +298,6 @@ server_prune_cb(evutil_socket_t fd, short what, void *arg)
 	writer_prune();
 }
 
-void
-server_wake_tail(void)
-{
-	tail_wake();
-}
-
 static void
 server_log_cb(int severity, const char *msg)
 {
@@ -381,7 +331,7 @@ server_setup(int fd)
 		return (-1);
 	}
 	evconnlistener_set_error_cb(listener, server_accept_error_cb);
-	complete_ev = event_new(base, -1, 0, server_complete_cb, NULL);
+	conn_init(base);
 	stop_check_ev = evtimer_new(base, server_stop_check_cb, NULL);
 	prune_ev = event_new(base, -1, EV_PERSIST, server_prune_cb, NULL);
 	evtimer_add(prune_ev, &tv);
@@ -403,15 +353,14 @@ static void
 server_teardown(void)
 {
 	worker_stop();
-	server_complete_cb(-1, 0, NULL);	/* replies of the last requests */
+	conn_reply_completed();		/* replies of the last requests */
 	writer_stop();
-	server_complete_cb(-1, 0, NULL);	/* and of the last writes */
+	conn_reply_completed();		/* and of the last writes */
 	conn_shutdown_all(1);
 	tail_free();
 	broker_free();
 	if (listener != NULL)
 		evconnlistener_free(listener);
-	event_free(complete_ev);
 	event_free(stop_check_ev);
 	event_free(prune_ev);
 	event_free(sig_term);

@@ -14,12 +14,10 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* Record ids (ULIDs, monotonic within the process) and timestamps. */
+/* Record ids: ULIDs, monotonic within the process. */
 
-#include <stdio.h>
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
@@ -30,29 +28,6 @@ static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 static pthread_mutex_t	 ulid_lock = PTHREAD_MUTEX_INITIALIZER;
 static int64_t		 ulid_last_ms;
 static uint8_t		 ulid_last_rand[10];
-
-int64_t
-time_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-void
-time_iso(int64_t ms, char out[TIMESTAMP_LEN + 1])
-{
-	time_t		 t = (time_t)(ms / 1000);
-	struct tm	 tm;
-	char		 buf[64];
-
-	gmtime_r(&t, &tm);
-	snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-	strlcpy_b(out, buf, TIMESTAMP_LEN + 1);
-}
 
 /* Within one millisecond the random part counts up, so ids made by this
  * process sort in the order they were made. */

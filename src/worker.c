@@ -94,7 +94,7 @@ worker_main(void *arg)
 		if (req->out == NULL)
 			req->out = evbuffer_new();
 		if (route_dispatch(w, req) != API_PENDING)
-			server_complete(req);
+			conn_complete(req);
 	}
 	config_unhold();
 	return (NULL);

@@ -89,7 +89,7 @@ writer_batch(struct write_op *batch)
 		writer_fail_all(batch, rc, 1);
 		return;
 	}
-	server_wake_tail();
+	tail_wake();
 }
 
 /* One chunk of the retention sweep in its own transaction. When there is
@@ -164,6 +164,8 @@ writer_main(void *arg)
 	return (NULL);
 }
 
+/* Loop thread, at start-up: opens the writer's store and starts its
+ * thread. -1 (logged): either failed. */
 int
 writer_start(void)
 {
@@ -180,7 +182,8 @@ writer_start(void)
 	return (0);
 }
 
-/* Waits for every queued write, then stops. */
+/* Loop thread, at shutdown after worker_stop: commits every queued
+ * write (their done_cb run), then stops the thread and closes its store. */
 void
 writer_stop(void)
 {
@@ -207,12 +210,17 @@ writer_queue(struct write_op *op)
 	pthread_mutex_unlock(&writer_lock);
 }
 
+/* Any thread but the writer: queues op and returns; op (the caller's)
+ * must live until op->done_cb(op), which runs on the writer thread after
+ * the commit with op->rc 0, or -1 and *op->err set. */
 void
 writer_submit_async(struct write_op *op)
 {
 	writer_queue(op);
 }
 
+/* Any thread but the writer: runs op (the caller's) in the next group
+ * commit and waits for it. 0, or -1 with *op->err set. */
 int
 writer_submit(struct write_op *op)
 {
@@ -225,6 +233,7 @@ writer_submit(struct write_op *op)
 	return (op->rc);
 }
 
+/* Any thread: asks the writer for a retention sweep, and returns. */
 void
 writer_prune(void)
 {
