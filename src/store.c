@@ -280,6 +280,24 @@ run(struct store *st, sqlite3_stmt *s)
 	return (rc_map(st, rc));
 }
 
+/* Runs a statement that changes rows: STORE_NOTFOUND if it changed none. */
+static int
+run_changes(struct store *st, sqlite3_stmt *s)
+{
+	int	 rc;
+
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+}
+
+/* The result of a step that looked for one row: STORE_NOTFOUND if none. */
+static int
+row_rc(struct store *st, int rc)
+{
+	return (rc == SQLITE_DONE ? STORE_NOTFOUND : rc_map(st, rc));
+}
+
 static void
 bind_text(sqlite3_stmt *s, int i, const char *v)
 {
@@ -287,6 +305,31 @@ bind_text(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 	else
 		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+/* The statement with an id in ?1 and a name in ?2: what most statements
+ * on a realm's apps, an app's collections or a collection's records take. */
+static sqlite3_stmt *
+stmt_id_name(struct store *st, enum stmt which, int64_t id, const char *name)
+{
+	sqlite3_stmt	*s = stmt(st, which);
+
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, name);
+	return (s);
+}
+
+/* The statement with a realm's name in ?1 and an app's in ?2: the event
+ * log's statements on one app. */
+static sqlite3_stmt *
+stmt_realm_app(struct store *st, enum stmt which, const char *realm,
+    const char *app)
+{
+	sqlite3_stmt	*s = stmt(st, which);
+
+	bind_text(s, 1, realm);
+	bind_text(s, 2, app);
+	return (s);
 }
 
 /* One integer from a one-column query; def when there is no row. */
@@ -300,8 +343,7 @@ one_int(struct store *st, sqlite3_stmt *s, int64_t def, int *rcp)
 		v = sqlite3_column_int64(s, 0);
 	done(s);
 	if (rcp != NULL)
-		*rcp = rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ?
-		    STORE_NOTFOUND : rc_map(st, rc);
+		*rcp = row_rc(st, rc);
 	return (v);
 }
 
@@ -483,12 +525,9 @@ int
 store_realm_delete(struct store *st, const char *name)
 {
 	sqlite3_stmt	*s = stmt(st, S_REALM_DELETE);
-	int		 rc;
 
 	bind_text(s, 1, name);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (run_changes(st, s));
 }
 
 /* Calls fn with the first column of every row. */
@@ -519,21 +558,30 @@ realm_id(struct store *st, const char *realm, int *rc)
 	return (one_int(st, s, 0, rc));
 }
 
+/* The statement with the realm's id in ?1 and the app's name in ?2; NULL,
+ * with *rc set, if the realm cannot be found. */
+static sqlite3_stmt *
+app_stmt(struct store *st, enum stmt which, const char *realm,
+    const char *app, int *rc)
+{
+	int64_t	 rid;
+
+	rid = realm_id(st, realm, rc);
+	if (*rc != STORE_OK)
+		return (NULL);
+	return (stmt_id_name(st, which, rid, app));
+}
+
 int
 store_app_create(struct store *st, const char *realm, const char *app)
 {
 	sqlite3_stmt	*s;
 	char		 now[TIMESTAMP_LEN + 1];
-	int64_t		 rid;
 	int		 rc;
 
-	rid = realm_id(st, realm, &rc);
-	if (rc != STORE_OK)
+	if ((s = app_stmt(st, S_APP_INSERT, realm, app, &rc)) == NULL)
 		return (rc);
-	s = stmt(st, S_APP_INSERT);
 	now_iso(now);
-	sqlite3_bind_int64(s, 1, rid);
-	bind_text(s, 2, app);
 	bind_text(s, 3, now);
 	return (run(st, s));
 }
@@ -542,18 +590,11 @@ int
 store_app_delete(struct store *st, const char *realm, const char *app)
 {
 	sqlite3_stmt	*s;
-	int64_t		 rid;
 	int		 rc;
 
-	rid = realm_id(st, realm, &rc);
-	if (rc != STORE_OK)
+	if ((s = app_stmt(st, S_APP_DELETE, realm, app, &rc)) == NULL)
 		return (rc);
-	s = stmt(st, S_APP_DELETE);
-	sqlite3_bind_int64(s, 1, rid);
-	bind_text(s, 2, app);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (run_changes(st, s));
 }
 
 int
@@ -585,9 +626,7 @@ store_resolve(struct store *st, const char *realm, const char *app,
 	if (rc != STORE_OK)
 		return (rc);
 	*missing = "app";
-	s = stmt(st, S_APP_ID);
-	sqlite3_bind_int64(s, 1, ids->realm_id);
-	bind_text(s, 2, app);
+	s = stmt_id_name(st, S_APP_ID, ids->realm_id, app);
 	ids->app_id = one_int(st, s, 0, &rc);
 	if (rc != STORE_OK || coll == NULL)
 		return (rc);
@@ -599,11 +638,9 @@ int
 store_collection_id(struct store *st, int64_t app_id, const char *name,
     int64_t *id)
 {
-	sqlite3_stmt	*s = stmt(st, S_COLL_ID);
+	sqlite3_stmt	*s = stmt_id_name(st, S_COLL_ID, app_id, name);
 	int		 rc;
 
-	sqlite3_bind_int64(s, 1, app_id);
-	bind_text(s, 2, name);
 	*id = one_int(st, s, 0, &rc);
 	return (rc);
 }
@@ -614,11 +651,9 @@ int
 store_collection_create(struct store *st, int64_t app_id, const char *name,
     char created[TIMESTAMP_LEN + 1])
 {
-	sqlite3_stmt	*s = stmt(st, S_COLL_INSERT);
+	sqlite3_stmt	*s = stmt_id_name(st, S_COLL_INSERT, app_id, name);
 
 	now_iso(created);
-	sqlite3_bind_int64(s, 1, app_id);
-	bind_text(s, 2, name);
 	bind_text(s, 3, created);
 	return (run(st, s));
 }
@@ -626,14 +661,7 @@ store_collection_create(struct store *st, int64_t app_id, const char *name,
 int
 store_collection_delete(struct store *st, int64_t app_id, const char *name)
 {
-	sqlite3_stmt	*s = stmt(st, S_COLL_DELETE);
-	int		 rc;
-
-	sqlite3_bind_int64(s, 1, app_id);
-	bind_text(s, 2, name);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (run_changes(st, stmt_id_name(st, S_COLL_DELETE, app_id, name)));
 }
 
 int
@@ -675,27 +703,20 @@ int
 store_record_get(struct store *st, int64_t coll_id, const char *id,
     struct record *r)
 {
-	sqlite3_stmt	*s = stmt(st, S_REC_GET);
+	sqlite3_stmt	*s = stmt_id_name(st, S_REC_GET, coll_id, id);
 	int		 rc;
 
-	sqlite3_bind_int64(s, 1, coll_id);
-	bind_text(s, 2, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		record_from_row(s, r);
 	done(s);
-	if (rc == SQLITE_DONE)
-		return (STORE_NOTFOUND);
-	return (rc_map(st, rc));
+	return (row_rc(st, rc));
 }
 
 int
 store_record_insert(struct store *st, int64_t coll_id, const struct record *r)
 {
-	sqlite3_stmt	*s = stmt(st, S_REC_INSERT);
+	sqlite3_stmt	*s = stmt_id_name(st, S_REC_INSERT, coll_id, r->id);
 
-	sqlite3_bind_int64(s, 1, coll_id);
-	bind_text(s, 2, r->id);
 	bind_text(s, 3, r->fields);
 	bind_text(s, 4, r->created_at);
 	bind_text(s, 5, r->updated_at);
@@ -706,28 +727,18 @@ int
 store_record_update(struct store *st, int64_t coll_id, const struct record *r)
 {
 	sqlite3_stmt	*s = stmt(st, S_REC_UPDATE);
-	int		 rc;
 
 	bind_text(s, 1, r->fields);
 	bind_text(s, 2, r->updated_at);
 	sqlite3_bind_int64(s, 3, coll_id);
 	bind_text(s, 4, r->id);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (run_changes(st, s));
 }
 
 int
 store_record_delete(struct store *st, int64_t coll_id, const char *id)
 {
-	sqlite3_stmt	*s = stmt(st, S_REC_DELETE);
-	int		 rc;
-
-	sqlite3_bind_int64(s, 1, coll_id);
-	bind_text(s, 2, id);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (run_changes(st, stmt_id_name(st, S_REC_DELETE, coll_id, id)));
 }
 
 int
@@ -739,9 +750,7 @@ store_record_list(struct store *st, int64_t coll_id, const char *after,
 	int		 rc;
 
 	if (after != NULL) {
-		s = stmt(st, S_REC_LIST_AFTER);
-		sqlite3_bind_int64(s, 1, coll_id);
-		bind_text(s, 2, after);
+		s = stmt_id_name(st, S_REC_LIST_AFTER, coll_id, after);
 		sqlite3_bind_int(s, 3, limit);
 	} else {
 		s = stmt(st, S_REC_LIST);
@@ -759,6 +768,21 @@ store_record_list(struct store *st, int64_t coll_id, const char *after,
 }
 
 /* The event log. */
+
+/* A row of (id, realm, app, collection, record_id, type, data); the
+ * strings are the statement's, valid until its next step or reset. */
+static void
+event_from_row(sqlite3_stmt *s, struct event_row *ev)
+{
+	ev->id = sqlite3_column_int64(s, 0);
+	ev->realm = (const char *)sqlite3_column_text(s, 1);
+	ev->app = (const char *)sqlite3_column_text(s, 2);
+	ev->collection = (const char *)sqlite3_column_text(s, 3);
+	ev->record_id = (const char *)sqlite3_column_text(s, 4);
+	ev->type = (const char *)sqlite3_column_text(s, 5);
+	ev->data = (const char *)sqlite3_column_text(s, 6);
+	ev->data_len = (size_t)sqlite3_column_bytes(s, 6);
+}
 
 int64_t
 store_event_append(struct store *st, const char *realm, const char *app,
@@ -806,14 +830,7 @@ store_event_range(struct store *st, int64_t after, int64_t upto,
 			bind_text(s, 7, record_id);
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		ev.id = sqlite3_column_int64(s, 0);
-		ev.realm = (const char *)sqlite3_column_text(s, 1);
-		ev.app = (const char *)sqlite3_column_text(s, 2);
-		ev.collection = (const char *)sqlite3_column_text(s, 3);
-		ev.record_id = (const char *)sqlite3_column_text(s, 4);
-		ev.type = (const char *)sqlite3_column_text(s, 5);
-		ev.data = (const char *)sqlite3_column_text(s, 6);
-		ev.data_len = (size_t)sqlite3_column_bytes(s, 6);
+		event_from_row(s, &ev);
 		fn(arg, &ev);
 		n++;
 	}
@@ -835,11 +852,8 @@ store_event_max(struct store *st)
 int64_t
 store_event_pruned(struct store *st, const char *realm, const char *app)
 {
-	sqlite3_stmt	*s = stmt(st, S_EV_PRUNED);
-
-	bind_text(s, 1, realm);
-	bind_text(s, 2, app);
-	return (one_int(st, s, 0, NULL));
+	return (one_int(st, stmt_realm_app(st, S_EV_PRUNED, realm, app), 0,
+	    NULL));
 }
 
 /* Deletes every event with id <= cut, marking each app's newest deleted
@@ -899,30 +913,22 @@ prune_app(struct store *st, const char *realm, const char *app, int n)
 	int64_t		 cut;
 	int		 rc, deleted;
 
-	s = stmt(st, S_EV_APP_NTH);
-	bind_text(s, 1, realm);
-	bind_text(s, 2, app);
+	s = stmt_realm_app(st, S_EV_APP_NTH, realm, app);
 	sqlite3_bind_int(s, 3, n - 1);
 	cut = one_int(st, s, 0, &rc);
 	if (rc == STORE_NOTFOUND) {
 		/* The count was wrong (events deleted by hand): fix it. */
-		s = stmt(st, S_EV_APP_RECOUNT);
-		bind_text(s, 1, realm);
-		bind_text(s, 2, app);
+		s = stmt_realm_app(st, S_EV_APP_RECOUNT, realm, app);
 		return (run(st, s) == STORE_OK ? 0 : -1);
 	}
 	if (rc != STORE_OK)
 		return (-1);
-	s = stmt(st, S_EV_APP_DELETE);
-	bind_text(s, 1, realm);
-	bind_text(s, 2, app);
+	s = stmt_realm_app(st, S_EV_APP_DELETE, realm, app);
 	sqlite3_bind_int64(s, 3, cut);
 	if (run(st, s) != STORE_OK)
 		return (-1);
 	deleted = sqlite3_changes(st->db);
-	s = stmt(st, S_EV_APP_MARK);
-	bind_text(s, 1, realm);
-	bind_text(s, 2, app);
+	s = stmt_realm_app(st, S_EV_APP_MARK, realm, app);
 	sqlite3_bind_int(s, 3, deleted);
 	sqlite3_bind_int64(s, 4, cut);
 	return (run(st, s) == STORE_OK ? deleted : -1);
@@ -1019,8 +1025,7 @@ store_token_lookup(struct store *st, const char *hash, struct grant *g,
 	int		 rc;
 
 	bind_text(s, 1, hash);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		strlcpy_b(g->token_id, (const char *)sqlite3_column_text(s, 0),
 		    sizeof g->token_id);
 		strlcpy_b(g->realm, (const char *)sqlite3_column_text(s, 1),
@@ -1036,22 +1041,17 @@ store_token_lookup(struct store *st, const char *hash, struct grant *g,
 		g->app_id = sqlite3_column_int64(s, 8);
 	}
 	done(s);
-	if (rc == SQLITE_DONE)
-		return (STORE_NOTFOUND);
-	return (rc_map(st, rc));
+	return (row_rc(st, rc));
 }
 
 int
 store_token_revoke(struct store *st, const char *id)
 {
 	sqlite3_stmt	*s = stmt(st, S_TOK_REVOKE);
-	int		 rc;
 
 	sqlite3_bind_int64(s, 1, time_now_ms() / 1000);
 	bind_text(s, 2, id);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (run_changes(st, s));
 }
 
 int
@@ -1134,14 +1134,9 @@ store_event_collection_end(struct store *st, int64_t after, int64_t upto,
 	sqlite3_bind_text(s, 4, app, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 5, coll, -1, SQLITE_TRANSIENT);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		ev.id = id = sqlite3_column_int64(s, 0);
-		ev.realm = (const char *)sqlite3_column_text(s, 1);
-		ev.app = (const char *)sqlite3_column_text(s, 2);
-		ev.collection = (const char *)sqlite3_column_text(s, 3);
-		ev.record_id = NULL;
-		ev.type = (const char *)sqlite3_column_text(s, 5);
-		ev.data = (const char *)sqlite3_column_text(s, 6);
-		ev.data_len = (size_t)sqlite3_column_bytes(s, 6);
+		/* The row's record_id IS NULL, so ev.record_id is NULL. */
+		event_from_row(s, &ev);
+		id = ev.id;
 		fn(arg, &ev);
 	}
 	sqlite3_finalize(s);
