@@ -133,6 +133,7 @@ static int64_t			 revoked_seen;	/* tokens revoked since */
 static void	broker_heartbeat_arm(void);
 static void	stream_reset(struct stream *, int64_t, const char *);
 
+/* The number of open streams: any thread (an atomic read). */
 int
 broker_count(void)
 {
@@ -424,7 +425,9 @@ broker_flush_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The end of a batch of events: streams get their frames, one write per
- * stream for all the frames it lacks. */
+ * stream for all the frames it lacks; FLUSH_STREAMS streams now, the rest
+ * on later turns. Loop thread, outside a store callback: it may close
+ * streams. */
 void
 broker_flush(void)
 {
@@ -447,7 +450,8 @@ topic_queue_records(const struct event_row *ev, struct frame *f)
 				topic_queue(t, ev->id, f);
 }
 
-/* Called from the tail's store callback: only queues. */
+/* Called from the tail's store callback (loop thread), in id order: only
+ * queues. ev is needed only during the call; its id becomes head. */
 void
 broker_publish(const struct event_row *ev)
 {
@@ -477,6 +481,8 @@ broker_publish(const struct event_row *ev)
 	head = ev->id;
 }
 
+/* Loop thread: the id of the last event published (the tail's, at start);
+ * a stream subscribed without a Last-Event-ID starts after it. */
 void
 broker_set_head(int64_t id)
 {
@@ -659,6 +665,8 @@ broker_replay_cb(evutil_socket_t fd, short what, void *arg)
 		event_active(replay_ev, EV_READ, 0);
 }
 
+/* conn.c, loop thread: a watched stream's output fell below
+ * STREAM_LOW_WATER; a replay waiting for it goes on. */
 void
 broker_stream_drained(struct stream *s)
 {
@@ -681,6 +689,9 @@ stream_reset(struct stream *s, int64_t id, const char *reason)
 		stream_check(s);
 }
 
+/* Loop thread: takes c over as a stream of spec's topic (spec is copied),
+ * live from head, replayed from spec's last id, or reset if that id was
+ * pruned or is unknown. */
 void
 broker_subscribe(struct conn *c, const struct stream_spec *spec)
 {
@@ -716,6 +727,8 @@ broker_subscribe(struct conn *c, const struct stream_spec *spec)
 	}
 }
 
+/* conn.c, loop thread, as the stream's connection goes (conn_close,
+ * conn_end): frees s. Never from inside a store callback. */
 void
 broker_stream_closed(struct stream *s)
 {
@@ -828,12 +841,16 @@ broker_heartbeat_arm(void)
 	event_add(heartbeat_ev, &tv);
 }
 
+/* Loop thread, once a new configuration is published: the heartbeat takes
+ * its interval. */
 void
 broker_reconfigure(void)
 {
 	broker_heartbeat_arm();
 }
 
+/* Loop thread, once at start. st is the loop's store, used but not owned:
+ * the caller closes it after broker_free. */
 void
 broker_init(struct event_base *base, struct store *st)
 {
@@ -848,7 +865,8 @@ broker_init(struct event_base *base, struct store *st)
 	broker_heartbeat_arm();
 }
 
-/* Ends every stream cleanly: the web server gets END_REQUEST. */
+/* Ends every stream cleanly after the frames it is owed: the web server
+ * gets END_REQUEST. Loop thread, at stop. */
 void
 broker_end_all(void)
 {
@@ -859,6 +877,8 @@ broker_end_all(void)
 		conn_end(s->conn);	/* calls broker_stream_closed */
 }
 
+/* Loop thread, at exit: writes what is pending, drops the streams left and
+ * frees the broker's events. */
 void
 broker_free(void)
 {

@@ -14,9 +14,20 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* SQLite: the schema and every statement basalt runs. One store is one
- * connection, used by one thread. Statements are prepared once, bound with
- * parameters, never built from input. */
+/* SQLite: the schema and every statement basalt runs. Statements are
+ * prepared once, bound with parameters, never built from input.
+ *
+ * A store is one connection, opened without SQLite's mutex: one thread at
+ * a time uses it. The loop opens the workers' and the writer's before their
+ * threads start and closes them once the threads are joined. Writes run on
+ * the writer, in its batch's transaction (store_begin, then a savepoint per
+ * write), or from the CLI with none; a worker's reads run inside
+ * store_read_begin's transaction.
+ *
+ * Results are STORE_OK (0) or negative: STORE_NOTFOUND no such row,
+ * STORE_EXISTS a constraint failed (a name or id taken, a parent gone),
+ * STORE_BUSY the database stayed locked past busy_timeout_ms, STORE_ERROR
+ * anything else. What a callback is given is valid only during the call. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,6 +291,24 @@ run(struct store *st, sqlite3_stmt *s)
 	return (rc_map(st, rc));
 }
 
+/* Runs a statement that changes rows: STORE_NOTFOUND if it changed none. */
+static int
+run_changes(struct store *st, sqlite3_stmt *s)
+{
+	int	 rc;
+
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+}
+
+/* The result of a step that looked for one row: STORE_NOTFOUND if none. */
+static int
+row_rc(struct store *st, int rc)
+{
+	return (rc == SQLITE_DONE ? STORE_NOTFOUND : rc_map(st, rc));
+}
+
 static void
 bind_text(sqlite3_stmt *s, int i, const char *v)
 {
@@ -287,6 +316,31 @@ bind_text(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 	else
 		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+/* The statement with an id in ?1 and a name in ?2: what most statements
+ * on a realm's apps, an app's collections or a collection's records take. */
+static sqlite3_stmt *
+stmt_id_name(struct store *st, enum stmt which, int64_t id, const char *name)
+{
+	sqlite3_stmt	*s = stmt(st, which);
+
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, name);
+	return (s);
+}
+
+/* The statement with a realm's name in ?1 and an app's in ?2: the event
+ * log's statements on one app. */
+static sqlite3_stmt *
+stmt_realm_app(struct store *st, enum stmt which, const char *realm,
+    const char *app)
+{
+	sqlite3_stmt	*s = stmt(st, which);
+
+	bind_text(s, 1, realm);
+	bind_text(s, 2, app);
+	return (s);
 }
 
 /* One integer from a one-column query; def when there is no row. */
@@ -300,11 +354,12 @@ one_int(struct store *st, sqlite3_stmt *s, int64_t def, int *rcp)
 		v = sqlite3_column_int64(s, 0);
 	done(s);
 	if (rcp != NULL)
-		*rcp = rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ?
-		    STORE_NOTFOUND : rc_map(st, rc);
+		*rcp = row_rc(st, rc);
 	return (v);
 }
 
+/* Runs fixed SQL, never input: one or more statements, no rows. A failure
+ * other than SQLITE_BUSY is logged with SQLite's message. */
 int
 store_exec(struct store *st, const char *q)
 {
@@ -350,6 +405,8 @@ store_migrate(struct store *st, char *err, size_t errlen)
 	return (store_commit(st) == STORE_OK ? 0 : -1);
 }
 
+/* Opens or creates the database at path (WAL, foreign keys on), schema at
+ * SCHEMA_VERSION. A store to free with store_close, or NULL and err set. */
 struct store *
 store_open(const char *path, int busy_ms, int sync_full, char *err,
     size_t errlen)
@@ -383,6 +440,8 @@ store_open(const char *path, int busy_ms, int sync_full, char *err,
 	return (st);
 }
 
+/* Finalizes the statements and closes the connection; st may be NULL. No
+ * thread may be using it. */
 void
 store_close(struct store *st)
 {
@@ -396,26 +455,33 @@ store_close(struct store *st)
 	free(st);
 }
 
+/* SQLite's message for the last failure on st: its string, valid until
+ * the next call on st. */
 const char *
 store_errmsg(struct store *st)
 {
 	return (sqlite3_errmsg(st->db));
 }
 
+/* BEGIN IMMEDIATE: the write lock now, or STORE_BUSY after busy_timeout_ms.
+ * Ended by store_commit or store_rollback. */
 int
 store_begin(struct store *st)
 {
 	return (run(st, stmt(st, S_BEGIN)));
 }
 
-/* One read transaction around a request's reads: one snapshot, and one
- * round of SQLite's locks instead of one per statement. */
+/* One read transaction around a request's reads or a replay step: one
+ * snapshot, and one round of SQLite's locks instead of one per statement.
+ * Ended by store_read_end. */
 int
 store_read_begin(struct store *st)
 {
 	return (run(st, stmt(st, S_BEGIN_READ)));
 }
 
+/* Ends store_read_begin's transaction if one is open; never fails the
+ * caller. */
 void
 store_read_end(struct store *st)
 {
@@ -423,12 +489,16 @@ store_read_end(struct store *st)
 		run(st, stmt(st, S_COMMIT));
 }
 
+/* Commits the open transaction. On failure it may still be open: the
+ * caller then calls store_rollback. */
 int
 store_commit(struct store *st)
 {
 	return (run(st, stmt(st, S_COMMIT)));
 }
 
+/* Rolls back the open transaction; STORE_OK at once when there is none
+ * (SQLite may have ended it already). */
 int
 store_rollback(struct store *st)
 {
@@ -437,18 +507,23 @@ store_rollback(struct store *st)
 	return (run(st, stmt(st, S_ROLLBACK)));
 }
 
+/* A savepoint around one write, inside store_begin's transaction: ended by
+ * store_release (keep) or store_rollback_savepoint (undo). */
 int
 store_savepoint(struct store *st)
 {
 	return (run(st, stmt(st, S_SAVEPOINT)));
 }
 
+/* Keeps what was done since store_savepoint and ends the savepoint. */
 int
 store_release(struct store *st)
 {
 	return (run(st, stmt(st, S_RELEASE)));
 }
 
+/* Undoes what was done since store_savepoint and ends the savepoint; the
+ * transaction goes on. */
 int
 store_rollback_savepoint(struct store *st)
 {
@@ -467,6 +542,7 @@ now_iso(char out[TIMESTAMP_LEN + 1])
 
 /* Realms and apps. */
 
+/* Creates a realm, created now; STORE_EXISTS if one has the name. */
 int
 store_realm_create(struct store *st, const char *name)
 {
@@ -479,16 +555,15 @@ store_realm_create(struct store *st, const char *name)
 	return (run(st, s));
 }
 
+/* Deletes the realm with its apps, collections, records and tokens (its
+ * events stay in the log); STORE_NOTFOUND if there is none. */
 int
 store_realm_delete(struct store *st, const char *name)
 {
 	sqlite3_stmt	*s = stmt(st, S_REALM_DELETE);
-	int		 rc;
 
 	bind_text(s, 1, name);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (run_changes(st, s));
 }
 
 /* Calls fn with the first column of every row. */
@@ -504,6 +579,7 @@ each_name(struct store *st, sqlite3_stmt *s, void (*fn)(void *, const char *),
 	return (rc_map(st, rc));
 }
 
+/* Calls fn with every realm's name, in name order. */
 int
 store_realm_list(struct store *st, void (*fn)(void *, const char *), void *arg)
 {
@@ -519,43 +595,51 @@ realm_id(struct store *st, const char *realm, int *rc)
 	return (one_int(st, s, 0, rc));
 }
 
+/* The statement with the realm's id in ?1 and the app's name in ?2; NULL,
+ * with *rc set, if the realm cannot be found. */
+static sqlite3_stmt *
+app_stmt(struct store *st, enum stmt which, const char *realm,
+    const char *app, int *rc)
+{
+	int64_t	 rid;
+
+	rid = realm_id(st, realm, rc);
+	if (*rc != STORE_OK)
+		return (NULL);
+	return (stmt_id_name(st, which, rid, app));
+}
+
+/* Creates the app in the realm; STORE_NOTFOUND if there is no such realm,
+ * STORE_EXISTS if it has an app of that name. */
 int
 store_app_create(struct store *st, const char *realm, const char *app)
 {
 	sqlite3_stmt	*s;
 	char		 now[TIMESTAMP_LEN + 1];
-	int64_t		 rid;
 	int		 rc;
 
-	rid = realm_id(st, realm, &rc);
-	if (rc != STORE_OK)
+	if ((s = app_stmt(st, S_APP_INSERT, realm, app, &rc)) == NULL)
 		return (rc);
-	s = stmt(st, S_APP_INSERT);
 	now_iso(now);
-	sqlite3_bind_int64(s, 1, rid);
-	bind_text(s, 2, app);
 	bind_text(s, 3, now);
 	return (run(st, s));
 }
 
+/* Deletes the app with its collections, records and tokens (its events
+ * stay); STORE_NOTFOUND if the realm or the app does not exist. */
 int
 store_app_delete(struct store *st, const char *realm, const char *app)
 {
 	sqlite3_stmt	*s;
-	int64_t		 rid;
 	int		 rc;
 
-	rid = realm_id(st, realm, &rc);
-	if (rc != STORE_OK)
+	if ((s = app_stmt(st, S_APP_DELETE, realm, app, &rc)) == NULL)
 		return (rc);
-	s = stmt(st, S_APP_DELETE);
-	sqlite3_bind_int64(s, 1, rid);
-	bind_text(s, 2, app);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (run_changes(st, s));
 }
 
+/* Calls fn with the realm's app names, in name order; STORE_NOTFOUND if
+ * there is no such realm. */
 int
 store_app_list(struct store *st, const char *realm,
     void (*fn)(void *, const char *), void *arg)
@@ -572,6 +656,8 @@ store_app_list(struct store *st, const char *realm,
 	return (each_name(st, s, fn, arg));
 }
 
+/* Fills ids (zeroed first) for realm, app and, unless coll is NULL, coll;
+ * on STORE_NOTFOUND *missing is the static "realm", "app" or "collection". */
 int
 store_resolve(struct store *st, const char *realm, const char *app,
     const char *coll, struct scope_ids *ids, const char **missing)
@@ -585,9 +671,7 @@ store_resolve(struct store *st, const char *realm, const char *app,
 	if (rc != STORE_OK)
 		return (rc);
 	*missing = "app";
-	s = stmt(st, S_APP_ID);
-	sqlite3_bind_int64(s, 1, ids->realm_id);
-	bind_text(s, 2, app);
+	s = stmt_id_name(st, S_APP_ID, ids->realm_id, app);
 	ids->app_id = one_int(st, s, 0, &rc);
 	if (rc != STORE_OK || coll == NULL)
 		return (rc);
@@ -595,47 +679,44 @@ store_resolve(struct store *st, const char *realm, const char *app,
 	return (store_collection_id(st, ids->app_id, coll, &ids->collection_id));
 }
 
+/* *id is the app's collection of that name, 0 and STORE_NOTFOUND if it has
+ * none. */
 int
 store_collection_id(struct store *st, int64_t app_id, const char *name,
     int64_t *id)
 {
-	sqlite3_stmt	*s = stmt(st, S_COLL_ID);
+	sqlite3_stmt	*s = stmt_id_name(st, S_COLL_ID, app_id, name);
 	int		 rc;
 
-	sqlite3_bind_int64(s, 1, app_id);
-	bind_text(s, 2, name);
 	*id = one_int(st, s, 0, &rc);
 	return (rc);
 }
 
 /* Collections. */
 
+/* Creates the collection, its time in created even when the insert fails;
+ * STORE_EXISTS if the app has a collection of that name. */
 int
 store_collection_create(struct store *st, int64_t app_id, const char *name,
     char created[TIMESTAMP_LEN + 1])
 {
-	sqlite3_stmt	*s = stmt(st, S_COLL_INSERT);
+	sqlite3_stmt	*s = stmt_id_name(st, S_COLL_INSERT, app_id, name);
 
 	now_iso(created);
-	sqlite3_bind_int64(s, 1, app_id);
-	bind_text(s, 2, name);
 	bind_text(s, 3, created);
 	return (run(st, s));
 }
 
+/* Deletes the collection with its records (its events stay);
+ * STORE_NOTFOUND if there is none. */
 int
 store_collection_delete(struct store *st, int64_t app_id, const char *name)
 {
-	sqlite3_stmt	*s = stmt(st, S_COLL_DELETE);
-	int		 rc;
-
-	sqlite3_bind_int64(s, 1, app_id);
-	bind_text(s, 2, name);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (run_changes(st, stmt_id_name(st, S_COLL_DELETE, app_id, name)));
 }
 
+/* Calls fn with each of the app's collections, name and created_at, in
+ * name order. */
 int
 store_collection_list(struct store *st, int64_t app_id,
     void (*fn)(void *, const char *, const char *), void *arg)
@@ -653,6 +734,8 @@ store_collection_list(struct store *st, int64_t app_id,
 
 /* Records. */
 
+/* Frees what store_record_get put in r (fields), not r itself; clearing
+ * twice is harmless. */
 void
 record_clear(struct record *r)
 {
@@ -671,65 +754,57 @@ record_from_row(sqlite3_stmt *s, struct record *r)
 	    sizeof r->updated_at);
 }
 
+/* Fills r but its collection; r->fields is then the caller's, freed by
+ * record_clear. STORE_NOTFOUND, r untouched, if there is no such record. */
 int
 store_record_get(struct store *st, int64_t coll_id, const char *id,
     struct record *r)
 {
-	sqlite3_stmt	*s = stmt(st, S_REC_GET);
+	sqlite3_stmt	*s = stmt_id_name(st, S_REC_GET, coll_id, id);
 	int		 rc;
 
-	sqlite3_bind_int64(s, 1, coll_id);
-	bind_text(s, 2, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		record_from_row(s, r);
 	done(s);
-	if (rc == SQLITE_DONE)
-		return (STORE_NOTFOUND);
-	return (rc_map(st, rc));
+	return (row_rc(st, rc));
 }
 
+/* Inserts r as it is (id, fields, created_at, updated_at); STORE_EXISTS if
+ * the collection has its id. */
 int
 store_record_insert(struct store *st, int64_t coll_id, const struct record *r)
 {
-	sqlite3_stmt	*s = stmt(st, S_REC_INSERT);
+	sqlite3_stmt	*s = stmt_id_name(st, S_REC_INSERT, coll_id, r->id);
 
-	sqlite3_bind_int64(s, 1, coll_id);
-	bind_text(s, 2, r->id);
 	bind_text(s, 3, r->fields);
 	bind_text(s, 4, r->created_at);
 	bind_text(s, 5, r->updated_at);
 	return (run(st, s));
 }
 
+/* Writes r's fields and updated_at over the record's; STORE_NOTFOUND if
+ * there is none. */
 int
 store_record_update(struct store *st, int64_t coll_id, const struct record *r)
 {
 	sqlite3_stmt	*s = stmt(st, S_REC_UPDATE);
-	int		 rc;
 
 	bind_text(s, 1, r->fields);
 	bind_text(s, 2, r->updated_at);
 	sqlite3_bind_int64(s, 3, coll_id);
 	bind_text(s, 4, r->id);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (run_changes(st, s));
 }
 
+/* Deletes the record; STORE_NOTFOUND if there is none. */
 int
 store_record_delete(struct store *st, int64_t coll_id, const char *id)
 {
-	sqlite3_stmt	*s = stmt(st, S_REC_DELETE);
-	int		 rc;
-
-	sqlite3_bind_int64(s, 1, coll_id);
-	bind_text(s, 2, id);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (run_changes(st, stmt_id_name(st, S_REC_DELETE, coll_id, id)));
 }
 
+/* Calls fn with at most limit records in id order, from after the id after
+ * (NULL: the first); each is freed once fn returns. */
 int
 store_record_list(struct store *st, int64_t coll_id, const char *after,
     int limit, void (*fn)(void *, const struct record *), void *arg)
@@ -739,9 +814,7 @@ store_record_list(struct store *st, int64_t coll_id, const char *after,
 	int		 rc;
 
 	if (after != NULL) {
-		s = stmt(st, S_REC_LIST_AFTER);
-		sqlite3_bind_int64(s, 1, coll_id);
-		bind_text(s, 2, after);
+		s = stmt_id_name(st, S_REC_LIST_AFTER, coll_id, after);
 		sqlite3_bind_int(s, 3, limit);
 	} else {
 		s = stmt(st, S_REC_LIST);
@@ -760,6 +833,23 @@ store_record_list(struct store *st, int64_t coll_id, const char *after,
 
 /* The event log. */
 
+/* A row of (id, realm, app, collection, record_id, type, data); the
+ * strings are the statement's, valid until its next step or reset. */
+static void
+event_from_row(sqlite3_stmt *s, struct event_row *ev)
+{
+	ev->id = sqlite3_column_int64(s, 0);
+	ev->realm = (const char *)sqlite3_column_text(s, 1);
+	ev->app = (const char *)sqlite3_column_text(s, 2);
+	ev->collection = (const char *)sqlite3_column_text(s, 3);
+	ev->record_id = (const char *)sqlite3_column_text(s, 4);
+	ev->type = (const char *)sqlite3_column_text(s, 5);
+	ev->data = (const char *)sqlite3_column_text(s, 6);
+	ev->data_len = (size_t)sqlite3_column_bytes(s, 6);
+}
+
+/* Appends an event stamped now (the app_log trigger counts it); the
+ * writer's, in a write's savepoint. Returns its id, or -1. */
 int64_t
 store_event_append(struct store *st, const char *realm, const char *app,
     const char *coll, const char *record_id, const char *type,
@@ -779,6 +869,8 @@ store_event_append(struct store *st, const char *realm, const char *app,
 	return (sqlite3_last_insert_rowid(st->db));
 }
 
+/* Calls fn with the events after < id <= upto (upto <= 0: no bound) of one
+ * topic (realm NULL: all), in id order, at most limit. The count, or -1. */
 int
 store_event_range(struct store *st, int64_t after, int64_t upto,
     const char *realm, const char *app, const char *coll,
@@ -806,14 +898,7 @@ store_event_range(struct store *st, int64_t after, int64_t upto,
 			bind_text(s, 7, record_id);
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		ev.id = sqlite3_column_int64(s, 0);
-		ev.realm = (const char *)sqlite3_column_text(s, 1);
-		ev.app = (const char *)sqlite3_column_text(s, 2);
-		ev.collection = (const char *)sqlite3_column_text(s, 3);
-		ev.record_id = (const char *)sqlite3_column_text(s, 4);
-		ev.type = (const char *)sqlite3_column_text(s, 5);
-		ev.data = (const char *)sqlite3_column_text(s, 6);
-		ev.data_len = (size_t)sqlite3_column_bytes(s, 6);
+		event_from_row(s, &ev);
 		fn(arg, &ev);
 		n++;
 	}
@@ -823,23 +908,21 @@ store_event_range(struct store *st, int64_t after, int64_t upto,
 	return (n);
 }
 
-/* The highest event id ever given, pruned or not. */
+/* The highest event id ever given, pruned or not; 0 if none yet, and on
+ * an error (not logged). */
 int64_t
 store_event_max(struct store *st)
 {
 	return (one_int(st, stmt(st, S_EV_MAX), 0, NULL));
 }
 
-/* The newest id of the app's events that retention deleted: events of the
- * app after it are all in the log. */
+/* The newest id of the app's events that retention deleted, 0 if none
+ * (and on an error): events of the app after it are all in the log. */
 int64_t
 store_event_pruned(struct store *st, const char *realm, const char *app)
 {
-	sqlite3_stmt	*s = stmt(st, S_EV_PRUNED);
-
-	bind_text(s, 1, realm);
-	bind_text(s, 2, app);
-	return (one_int(st, s, 0, NULL));
+	return (one_int(st, stmt_realm_app(st, S_EV_PRUNED, realm, app), 0,
+	    NULL));
 }
 
 /* Deletes every event with id <= cut, marking each app's newest deleted
@@ -899,30 +982,22 @@ prune_app(struct store *st, const char *realm, const char *app, int n)
 	int64_t		 cut;
 	int		 rc, deleted;
 
-	s = stmt(st, S_EV_APP_NTH);
-	bind_text(s, 1, realm);
-	bind_text(s, 2, app);
+	s = stmt_realm_app(st, S_EV_APP_NTH, realm, app);
 	sqlite3_bind_int(s, 3, n - 1);
 	cut = one_int(st, s, 0, &rc);
 	if (rc == STORE_NOTFOUND) {
 		/* The count was wrong (events deleted by hand): fix it. */
-		s = stmt(st, S_EV_APP_RECOUNT);
-		bind_text(s, 1, realm);
-		bind_text(s, 2, app);
+		s = stmt_realm_app(st, S_EV_APP_RECOUNT, realm, app);
 		return (run(st, s) == STORE_OK ? 0 : -1);
 	}
 	if (rc != STORE_OK)
 		return (-1);
-	s = stmt(st, S_EV_APP_DELETE);
-	bind_text(s, 1, realm);
-	bind_text(s, 2, app);
+	s = stmt_realm_app(st, S_EV_APP_DELETE, realm, app);
 	sqlite3_bind_int64(s, 3, cut);
 	if (run(st, s) != STORE_OK)
 		return (-1);
 	deleted = sqlite3_changes(st->db);
-	s = stmt(st, S_EV_APP_MARK);
-	bind_text(s, 1, realm);
-	bind_text(s, 2, app);
+	s = stmt_realm_app(st, S_EV_APP_MARK, realm, app);
 	sqlite3_bind_int(s, 3, deleted);
 	sqlite3_bind_int64(s, 4, cut);
 	return (run(st, s) == STORE_OK ? deleted : -1);
@@ -966,7 +1041,8 @@ prune_count(struct store *st, long keep, int budget, int *more)
 /* Retention: deletes events older than before_ms, then each app's events
  * past its newest keep, at most budget events in all, so that the caller's
  * transaction stays short. Returns the count deleted, or -1; sets *more
- * when there may be more to delete. */
+ * when there may be more to delete. The writer's, inside store_begin's
+ * transaction, which it rolls back on -1. */
 int
 store_event_prune(struct store *st, int64_t before_ms, long keep, int budget,
     int *more)
@@ -987,6 +1063,8 @@ store_event_prune(struct store *st, int64_t before_ms, long keep, int budget,
 	return (n + m);
 }
 
+/* SQLite's data_version, which changes when another connection, of any
+ * process, commits: what the tail polls. 0 on an error. */
 int64_t
 store_data_version(struct store *st)
 {
@@ -995,6 +1073,8 @@ store_data_version(struct store *st)
 
 /* Tokens. */
 
+/* Stores a token by the hash of its secret, created now (unix seconds);
+ * STORE_EXISTS if the id or the hash is taken. */
 int
 store_token_insert(struct store *st, const char *id, int64_t app_id,
     const char *hash, int scopes, const char *label, int64_t expires_at)
@@ -1011,6 +1091,8 @@ store_token_insert(struct store *st, const char *id, int64_t app_id,
 	return (run(st, s));
 }
 
+/* Fills g and *revoked_at (0: not revoked) from the token with that hash;
+ * STORE_NOTFOUND if none. Revocation and expiry are the caller's to check. */
 int
 store_token_lookup(struct store *st, const char *hash, struct grant *g,
     int64_t *revoked_at)
@@ -1019,8 +1101,7 @@ store_token_lookup(struct store *st, const char *hash, struct grant *g,
 	int		 rc;
 
 	bind_text(s, 1, hash);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		strlcpy_b(g->token_id, (const char *)sqlite3_column_text(s, 0),
 		    sizeof g->token_id);
 		strlcpy_b(g->realm, (const char *)sqlite3_column_text(s, 1),
@@ -1036,24 +1117,23 @@ store_token_lookup(struct store *st, const char *hash, struct grant *g,
 		g->app_id = sqlite3_column_int64(s, 8);
 	}
 	done(s);
-	if (rc == SQLITE_DONE)
-		return (STORE_NOTFOUND);
-	return (rc_map(st, rc));
+	return (row_rc(st, rc));
 }
 
+/* Marks the token revoked now; STORE_NOTFOUND if there is none or it is
+ * revoked already. */
 int
 store_token_revoke(struct store *st, const char *id)
 {
 	sqlite3_stmt	*s = stmt(st, S_TOK_REVOKE);
-	int		 rc;
 
 	sqlite3_bind_int64(s, 1, time_now_ms() / 1000);
 	bind_text(s, 2, id);
-	if ((rc = run(st, s)) != STORE_OK)
-		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (run_changes(st, s));
 }
 
+/* Calls fn with each of the app's tokens, oldest first: g holds its id,
+ * scopes, label and expires_at (the rest zero), then created and revoked. */
 int
 store_token_list(struct store *st, int64_t app_id,
     void (*fn)(void *, const struct grant *, int64_t, int64_t), void *arg)
@@ -1080,7 +1160,8 @@ store_token_list(struct store *st, int64_t app_id,
 
 /* Streams. */
 
-/* The index behind store_token_revoked_since; made at start, kept. */
+/* The index behind store_token_revoked_since; made by broker_init on the
+ * loop's store at start (a write outside the writer), kept. */
 int
 store_token_watch_init(struct store *st)
 {
@@ -1089,8 +1170,8 @@ store_token_watch_init(struct store *st)
 }
 
 /* Calls fn with the id of every token revoked at or after since (unix
- * seconds). One indexed query, prepared per call: it runs once per
- * heartbeat. */
+ * seconds); STORE_OK or a negative STORE_*. One indexed query, prepared
+ * per call: the loop runs it at most once per heartbeat. */
 int
 store_token_revoked_since(struct store *st, int64_t since,
     void (*fn)(void *, const char *), void *arg)
@@ -1134,14 +1215,9 @@ store_event_collection_end(struct store *st, int64_t after, int64_t upto,
 	sqlite3_bind_text(s, 4, app, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 5, coll, -1, SQLITE_TRANSIENT);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		ev.id = id = sqlite3_column_int64(s, 0);
-		ev.realm = (const char *)sqlite3_column_text(s, 1);
-		ev.app = (const char *)sqlite3_column_text(s, 2);
-		ev.collection = (const char *)sqlite3_column_text(s, 3);
-		ev.record_id = NULL;
-		ev.type = (const char *)sqlite3_column_text(s, 5);
-		ev.data = (const char *)sqlite3_column_text(s, 6);
-		ev.data_len = (size_t)sqlite3_column_bytes(s, 6);
+		/* The row's record_id IS NULL, so ev.record_id is NULL. */
+		event_from_row(s, &ev);
+		id = ev.id;
 		fn(arg, &ev);
 	}
 	sqlite3_finalize(s);
