@@ -420,7 +420,7 @@ api_record_get(struct api_ctx *ctx)
 	s = api_record_json(&r);
 	reply_raw_json(ctx->req, 200, s, strlen(s));
 	free(s);
-	record_clear(&r);
+	store_record_clear(&r);
 	return (0);
 }
 
@@ -507,7 +507,7 @@ rec_load(struct store *st, struct rec_arg *a, struct error *err)
 	struct api_ctx	*ctx = a->ctx;
 	int		 rc;
 
-	record_clear(&a->rec);
+	store_record_clear(&a->rec);
 	free(a->json);
 	a->json = NULL;
 	rc = store_record_get(st, ctx->ids.collection_id, ctx->record_id,
@@ -571,12 +571,12 @@ rec_unchanged(struct worker *w, struct rec_arg *a, struct error *err)
 	rc = store_record_get(w->store, ctx->ids.collection_id, ctx->record_id,
 	    &cur);
 	if (rc != STORE_OK) {
-		record_clear(&cur);
+		store_record_clear(&cur);
 		return (error_store(err, rc, "record"));
 	}
 	same = strcmp(cur.updated_at, a->seen_at) == 0 &&
 	    strcmp(cur.fields, a->seen_fields) == 0;
-	record_clear(&cur);
+	store_record_clear(&cur);
 	if (!same)
 		return (error_set(err, ERR_CONFLICT, "the record changed "
 		    "while its hooks ran; send the request again"));
@@ -677,7 +677,7 @@ rec_job_free(struct rec_job *j)
 {
 	if (j->a.input != NULL)
 		json_object_put(j->a.input);
-	record_clear(&j->a.rec);
+	store_record_clear(&j->a.rec);
 	free(j->a.json);
 	free(j->a.seen_fields);
 	hooks_pubs_free(j->a.pubs);
@@ -982,7 +982,7 @@ stream_record_check(struct api_ctx *ctx, const struct stream_spec *spec)
 	memset(&r, 0, sizeof r);
 	rc = store_record_get(ctx->worker->store, ctx->ids.collection_id,
 	    ctx->record_id, &r);
-	record_clear(&r);
+	store_record_clear(&r);
 	if (rc != STORE_NOTFOUND || !spec->has_last_id)
 		return (rc == STORE_OK ? 0 : error_store(&ctx->req->err, rc,
 		    "record"));

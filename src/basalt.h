@@ -86,8 +86,10 @@ struct hooks;
  *   worker only  route_dispatch and the api_* handlers, hooks_after
  *   writer only  a write_op's apply and done_cb, hooks_before,
  *		  store_event_prune
- *   per store	  a struct store is one SQLite connection and is used by
- *		  the one thread that opened it (store_* take it first).
+ *   per store	  a struct store is one SQLite connection, used by one
+ *		  thread at a time: the main thread opens and closes the
+ *		  workers' and the writer's stores before their threads
+ *		  start and after they are joined (store_* take it first).
  *
  * The configuration. cfg is this thread's snapshot of it, never written
  * once published: a worker refreshes it (config_refresh) when it takes a
@@ -520,7 +522,6 @@ struct store;
 struct store	*store_open(const char *path, int busy_timeout_ms, int sync_full,
 		    char *err, size_t errlen);
 void		 store_close(struct store *);
-int		 store_exec(struct store *, const char *);	/* fixed SQL only */
 int		 store_begin(struct store *);	/* BEGIN IMMEDIATE */
 int		 store_read_begin(struct store *);
 void		 store_read_end(struct store *);
@@ -555,7 +556,7 @@ int		 store_record_delete(struct store *, int64_t coll_id, const char *id);
 /* Lists up to limit records after the id (NULL: from the start). */
 int		 store_record_list(struct store *, int64_t coll_id, const char *after,
 		    int limit, void (*)(void *, const struct record *), void *);
-void		 record_clear(struct record *);
+void		 store_record_clear(struct record *);
 /* Appends an event; returns its id, or -1. */
 int64_t		 store_event_append(struct store *, const char *realm, const char *app,
 		    const char *coll, const char *record_id, const char *type,

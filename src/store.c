@@ -360,7 +360,7 @@ one_int(struct store *st, sqlite3_stmt *s, int64_t def, int *rcp)
 
 /* Runs fixed SQL, never input: one or more statements, no rows. A failure
  * other than SQLITE_BUSY is logged with SQLite's message. */
-int
+static int
 store_exec(struct store *st, const char *q)
 {
 	char	*msg = NULL;
@@ -737,7 +737,7 @@ store_collection_list(struct store *st, int64_t app_id,
 /* Frees what store_record_get put in r (fields), not r itself; clearing
  * twice is harmless. */
 void
-record_clear(struct record *r)
+store_record_clear(struct record *r)
 {
 	free(r->fields);
 	r->fields = NULL;
@@ -755,7 +755,7 @@ record_from_row(sqlite3_stmt *s, struct record *r)
 }
 
 /* Fills r but its collection; r->fields is then the caller's, freed by
- * record_clear. STORE_NOTFOUND, r untouched, if there is no such record. */
+ * store_record_clear. STORE_NOTFOUND, r untouched, if there is no such record. */
 int
 store_record_get(struct store *st, int64_t coll_id, const char *id,
     struct record *r)
@@ -825,7 +825,7 @@ store_record_list(struct store *st, int64_t coll_id, const char *after,
 		memset(&r, 0, sizeof r);
 		record_from_row(s, &r);
 		fn(arg, &r);
-		record_clear(&r);
+		store_record_clear(&r);
 	}
 	done(s);
 	return (rc_map(st, rc));
