@@ -198,16 +198,13 @@ int		 ceiling_run(int pairs, int seconds, size_t frame);
 #define SHARED_GET(f)		__atomic_load_n(&(f), __ATOMIC_ACQUIRE)
 #define SHARED_SET(f, v)	__atomic_store_n(&(f), (v), __ATOMIC_RELEASE)
 
+struct load_opts;
 struct pub_req;
 struct publisher {
-	const struct target	*target;
-	const char		*uri;
-	const char		*token;
+	const struct load_opts	*o;		/* the publishing load */
 	const char		*type;		/* event type, NULL: records */
-	double			 rate;		/* publishes per second */
 	int64_t			 total;		/* seqs on the schedule */
 	uint64_t		 t0;		/* when seq 0 is due */
-	int			 conc;		/* publish connections */
 	int			 eager;		/* pump on every answer */
 	char			*pad;
 	struct pub_req		*reqs;
@@ -224,9 +221,8 @@ struct publisher {
 	uint64_t		 t_last_sent;
 	uint64_t		 t_last_answer;
 };
-void		 pub_init(struct publisher *, const struct target *,
-		    const char *uri, const char *token, const char *type,
-		    double rate, int64_t total, size_t size, int conc);
+void		 pub_init(struct publisher *, const struct load_opts *,
+		    const char *type, int64_t total);
 void		 pub_pump(struct publisher *, uint64_t now);
 int		 pub_payload(const struct publisher *, const char *, size_t,
 		    int64_t *seq, int64_t *t);

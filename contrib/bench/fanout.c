@@ -330,12 +330,10 @@ pub_finished(void)
 static void
 pubs_init(int64_t total)
 {
-	const struct load_opts	*l = &F.o->l;
-	size_t			 n = total > 0 ? total : 1;
+	size_t	 n = total > 0 ? total : 1;
 
-	pub_init(&F.pub, l->pub_target, l->pub_uri, l->token,
-	    strcmp(l->kind, "events") == 0 ? "bench" : NULL, l->rate, total,
-	    l->size, l->pub_conc);
+	pub_init(&F.pub, &F.o->l, strcmp(F.o->l.kind, "events") == 0 ?
+	    "bench" : NULL, total);
 	F.pub.eager = 1;
 	F.id_of_seq = xcalloc(n, sizeof *F.id_of_seq);
 	memset(F.id_of_seq, 0xff, n * sizeof *F.id_of_seq);

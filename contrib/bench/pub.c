@@ -93,7 +93,7 @@ pub_send(struct publisher *p, struct pub_req *r, int64_t seq, uint64_t sched)
 		    PRId64 ",\"pad\":\"%s\"}", sched, seq, p->pad);
 	r->seq = seq;
 	r->sched = sched;
-	if (client_request(&r->c, "POST", p->uri, p->token,
+	if (client_request(&r->c, "POST", p->o->pub_uri, p->o->token,
 	    "application/json", body, (size_t)n) == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return (-1);
@@ -103,28 +103,23 @@ pub_send(struct publisher *p, struct pub_req *r, int64_t seq, uint64_t sched)
 }
 
 void
-pub_init(struct publisher *p, const struct target *t, const char *uri,
-    const char *token, const char *type, double rate, int64_t total,
-    size_t size, int conc)
+pub_init(struct publisher *p, const struct load_opts *o, const char *type,
+    int64_t total)
 {
 	size_t	 padlen;
 	int	 i;
 
 	memset(p, 0, sizeof *p);
-	p->target = t;
-	p->uri = uri;
-	p->token = token;
+	p->o = o;
 	p->type = type;
-	p->rate = rate;
 	p->total = total;
-	p->conc = conc;
-	padlen = size > 60 ? size - 60 : 0;
+	padlen = o->size > 60 ? o->size - 60 : 0;
 	p->pad = xcalloc(1, padlen + 1);
 	memset(p->pad, 'x', padlen);
-	p->reqs = xcalloc(conc, sizeof *p->reqs);
-	for (i = 0; i < conc; i++) {
-		client_init(&p->reqs[i].c, t, NULL, pub_body, pub_done,
-		    &p->reqs[i]);
+	p->reqs = xcalloc(o->pub_conc, sizeof *p->reqs);
+	for (i = 0; i < o->pub_conc; i++) {
+		client_init(&p->reqs[i].c, o->pub_target, NULL, pub_body,
+		    pub_done, &p->reqs[i]);
 		p->reqs[i].p = p;
 		p->reqs[i].next = p->free_reqs;
 		p->free_reqs = &p->reqs[i];
@@ -143,7 +138,7 @@ pub_pump(struct publisher *p, uint64_t now)
 
 	if (now < p->t0 || p->total == 0)
 		return;
-	due = (uint64_t)((double)(now - p->t0) * p->rate / 1e9) + 1;
+	due = (uint64_t)((double)(now - p->t0) * p->o->rate / 1e9) + 1;
 	if (due > (uint64_t)p->total)
 		due = p->total;
 	while ((uint64_t)p->sent < due && (r = p->free_reqs) != NULL) {
@@ -152,7 +147,7 @@ pub_pump(struct publisher *p, uint64_t now)
 		SHARED_SET(p->sent, seq + 1);
 		SHARED_SET(p->t_last_sent, now);
 		if (pub_send(p, r, seq, p->t0 + (uint64_t)(seq * 1e9 /
-		    p->rate)) == -1) {
+		    p->o->rate)) == -1) {
 			SHARED_SET(p->sent, seq);
 			r->next = p->free_reqs;
 			p->free_reqs = r;
@@ -218,7 +213,7 @@ pub_close(struct publisher *p)
 {
 	int	 i;
 
-	for (i = 0; p->reqs != NULL && i < p->conc; i++)
+	for (i = 0; p->reqs != NULL && i < p->o->pub_conc; i++)
 		client_close(&p->reqs[i].c);
 }
 

@@ -483,9 +483,8 @@ soak_init(const struct soak_opts *o)
 	S.s = xcalloc(S.n > 0 ? S.n : 1, sizeof *S.s);
 	ring_init(&S.pending, S.n + 1);
 	ring_init(&S.gone, S.n + 1);
-	pub_init(&S.pub, l->pub_target, l->pub_uri, l->token,
-	    strcmp(l->kind, "events") == 0 ? "soak" : NULL, l->rate, total,
-	    l->size, l->pub_conc);
+	pub_init(&S.pub, l, strcmp(l->kind, "events") == 0 ? "soak" : NULL,
+	    total);
 	S.samples = xcalloc(SOAK_MAX_SAMPLES, sizeof *S.samples);
 	hist_init(&S.lat);
 }
