@@ -29,7 +29,6 @@
 
 #include <dirent.h>
 #include <err.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
