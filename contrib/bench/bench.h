@@ -221,15 +221,35 @@ struct publisher {
 	uint64_t		 t_last_sent;
 	uint64_t		 t_last_answer;
 };
+/* What one stream got of a publisher's seqs. */
+struct got {
+	uint8_t			*seen;		/* a bit per seq */
+	uint64_t		 recv;
+	uint64_t		 dup;
+	uint64_t		 ooo;
+	uint64_t		 other;		/* events of another type */
+	uint64_t		 bad;		/* unreadable events */
+};
+/* The streams' accounts summed at the end of a run. */
+struct tally {
+	uint64_t		 missing;
+	uint64_t		 dup;
+	uint64_t		 ooo;
+	uint64_t		 unexpected;	/* got although it failed */
+	uint64_t		 other;
+	uint64_t		 bad;
+	int			 complete;	/* streams that got all */
+};
 void		 pub_init(struct publisher *, const struct load_opts *,
 		    const char *type, int64_t total);
 void		 pub_pump(struct publisher *, uint64_t now);
-int		 pub_payload(const struct publisher *, const char *, size_t,
-		    int64_t *seq, int64_t *t);
-int		 pub_seen(const struct publisher *, uint8_t **seen,
-		    int64_t seq, int64_t t, uint64_t now, struct hist *);
-uint64_t	 pub_missing(const struct publisher *, const uint8_t *seen,
-		    int64_t upto, uint64_t *unexpected);
+int		 pub_read(const struct publisher *, struct got *,
+		    const char *want, const char *type, const char *data,
+		    size_t len, int64_t *seq, int64_t *t);
+int		 pub_seen(const struct publisher *, struct got *, int64_t seq,
+		    int64_t t, uint64_t now, struct hist *);
+void		 pub_tally(const struct publisher *, struct tally *,
+		    const struct got *, int64_t upto);
 void		 pub_close(struct publisher *);
 void		 pub_free(struct publisher *);
 

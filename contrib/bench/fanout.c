@@ -53,12 +53,7 @@ struct sub {
 	struct client	 c;
 	struct sse	 sse;
 	int		 state;
-	uint8_t		*seen;		/* a bit per seq */
-	uint64_t	 recv;
-	uint64_t	 dup;
-	uint64_t	 ooo;
-	uint64_t	 other;		/* events of another type */
-	uint64_t	 bad;		/* events the bench cannot read */
+	struct got	 got;
 	int64_t		 last_id;
 	int64_t		 max_seq;
 };
@@ -148,20 +143,12 @@ sub_event(void *arg, const char *id, const char *type, const char *data,
 	struct sub	*s = arg;
 	int64_t		 seq, t, key;
 
-	if (strcmp(type, F.evtype) != 0) {
-		s->other++;
+	if (pub_read(&F.pub, &s->got, F.evtype, type, data, len, &seq,
+	    &t) == -1)
 		return;
-	}
-	if (pub_payload(&F.pub, data, len, &seq, &t) == -1) {
-		s->bad++;
-		return;
-	}
 	F.deliveries++;
-	if (pub_seen(&F.pub, &s->seen, seq, t, F.now, &F.lat) == -1) {
-		s->dup++;
+	if (pub_seen(&F.pub, &s->got, seq, t, F.now, &F.lat) == -1)
 		return;
-	}
-	s->recv++;
 	F.unique++;
 	if (F.first_delivery == 0)
 		F.first_delivery = F.now;
@@ -169,10 +156,10 @@ sub_event(void *arg, const char *id, const char *type, const char *data,
 
 	key = id_key(id);
 	if (key <= s->last_id)
-		s->ooo++;
+		s->got.ooo++;
 	s->last_id = key;
 	if (F.o->l.pub_conc == 1 && seq < s->max_seq)
-		s->ooo++;
+		s->got.ooo++;
 	if (seq > s->max_seq)
 		s->max_seq = seq;
 	if (F.id_of_seq[seq] == -1)
@@ -372,7 +359,7 @@ fan_free(void)
 	for (i = 0; i < F.next; i++) {
 		client_close(&F.subs[i].c);
 		sse_free(&F.subs[i].sse);
-		free(F.subs[i].seen);
+		free(F.subs[i].got.seen);
 	}
 	pub_free(&F.pub);
 	event_free(F.retry);
@@ -380,23 +367,10 @@ fan_free(void)
 	free(F.id_of_seq);
 }
 
-struct tally {
-	uint64_t	 missing;
-	uint64_t	 dup;
-	uint64_t	 ooo;
-	uint64_t	 unexpected;	/* delivered although the publish failed */
-	uint64_t	 other;
-	uint64_t	 bad;
-	uint64_t	 overflow;
-	uint64_t	 comments;
-	int		 complete;	/* subscribers that got everything */
-};
-
 static void
 fan_tally(struct tally *t)
 {
 	struct sub	*s;
-	uint64_t	 miss;
 	int		 i;
 
 	memset(t, 0, sizeof *t);
@@ -404,16 +378,7 @@ fan_tally(struct tally *t)
 		s = &F.subs[i];
 		if (s->state == SUB_FAILED || s->state == SUB_NEW)
 			continue;
-		miss = pub_missing(&F.pub, s->seen, F.pub.total,
-		    &t->unexpected);
-		t->missing += miss;
-		t->complete += miss == 0;
-		t->dup += s->dup;
-		t->ooo += s->ooo;
-		t->other += s->other;
-		t->bad += s->bad;
-		t->overflow += s->sse.overflow;
-		t->comments += s->sse.comments;
+		pub_tally(&F.pub, t, &s->got, F.pub.total);
 	}
 }
 
@@ -447,8 +412,8 @@ fan_publish(struct procstat *peak)
 		sent = SHARED_GET(F.pub.sent);
 		if (F.o->verbose)
 			printf("  t=%.0fs sent=%" PRId64 " deliveries/s=%" PRIu64
-			    " rss=%ldkB cpu=%.2fs\n", (now_ns() - F.pub.t0) / 1e9,
-			    sent, F.deliveries - prev, ps.rss_kb, ps.cpu);
+			    " rss=%ldkB cpu=%.2fs\n", (now_ns() - F.pub.t0) /
+			    1e9, sent, F.deliveries - prev, ps.rss_kb, ps.cpu);
 		prev = F.deliveries;
 		/* Late events are waited for as long as something moves. */
 		quiet = SHARED_GET(F.pub.t_last_sent);

@@ -17,8 +17,8 @@
 /*
  * The publisher of fan-out and soak runs: publishes on a fixed schedule,
  * seq k due at t0 + k/rate with its due time and seq in the payload, and
- * keeps per seq whether it was acknowledged, so that a subscriber's
- * deliveries can be checked against what the server accepted.
+ * keeps per seq whether it was acknowledged; each stream's account of
+ * what it got (struct got) is checked against that at the end.
  *
  * A fan-out run drives it from a thread of its own: the counts the main
  * thread reads while it runs (sent, answered, ok, t_last_sent,
@@ -156,41 +156,53 @@ pub_pump(struct publisher *p, uint64_t now)
 	}
 }
 
-/* Reads a delivery's seq and due time: -1 if it is not one of ours. */
+/*
+ * Reads an event of type want with a seq and due time of ours; -1 if it
+ * is not one (counted in g as another type, or unreadable).
+ */
 int
-pub_payload(const struct publisher *p, const char *data, size_t len,
-    int64_t *seq, int64_t *t)
+pub_read(const struct publisher *p, struct got *g, const char *want,
+    const char *type, const char *data, size_t len, int64_t *seq, int64_t *t)
 {
+	if (strcmp(type, want) != 0) {
+		g->other++;
+		return (-1);
+	}
 	*seq = json_int(data, len, "\"seq\":");
 	*t = json_int(data, len, "\"t\":");
-	if (*seq < 0 || *seq >= p->total || *t < 0)
+	if (*seq < 0 || *seq >= p->total || *t < 0) {
+		g->bad++;
 		return (-1);
+	}
 	return (0);
 }
 
 /*
  * Marks seq, due at t and read at now, in a stream's bits (made at its
- * first delivery): -1 if the stream had it already, else 0 with its
- * latency added to lat.
+ * first delivery): -1 if the stream had it already (a duplicate), else 0
+ * with its latency added to lat.
  */
 int
-pub_seen(const struct publisher *p, uint8_t **seen, int64_t seq, int64_t t,
+pub_seen(const struct publisher *p, struct got *g, int64_t seq, int64_t t,
     uint64_t now, struct hist *lat)
 {
-	if (*seen == NULL)
-		*seen = xcalloc(1, (p->total + 7) / 8);
-	if ((*seen)[seq / 8] & (1 << (seq % 8)))
+	if (g->seen == NULL)
+		g->seen = xcalloc(1, (p->total + 7) / 8);
+	if (g->seen[seq / 8] & (1 << (seq % 8))) {
+		g->dup++;
 		return (-1);
-	(*seen)[seq / 8] |= 1 << (seq % 8);
+	}
+	g->seen[seq / 8] |= 1 << (seq % 8);
+	g->recv++;
 	hist_add(lat, now > (uint64_t)t ? now - (uint64_t)t : 0);
 	return (0);
 }
 
 /*
- * Of seqs [0, upto), the acknowledged ones a subscriber's bits lack; the
- * ones it got although their publish failed are added to *unexpected.
+ * Of seqs [0, upto), the acknowledged ones a stream's bits lack; the ones
+ * it got although their publish failed are added to *unexpected.
  */
-uint64_t
+static uint64_t
 pub_missing(const struct publisher *p, const uint8_t *seen, int64_t upto,
     uint64_t *unexpected)
 {
@@ -206,6 +218,22 @@ pub_missing(const struct publisher *p, const uint8_t *seen, int64_t upto,
 			(*unexpected)++;
 	}
 	return (miss);
+}
+
+/* Adds a stream's account of seqs [0, upto) to t. */
+void
+pub_tally(const struct publisher *p, struct tally *t, const struct got *g,
+    int64_t upto)
+{
+	uint64_t	 miss;
+
+	miss = pub_missing(p, g->seen, upto, &t->unexpected);
+	t->missing += miss;
+	t->complete += miss == 0;
+	t->dup += g->dup;
+	t->ooo += g->ooo;
+	t->other += g->other;
+	t->bad += g->bad;
 }
 
 void

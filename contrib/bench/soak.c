@@ -54,12 +54,7 @@ struct sstream {
 	struct sse	 sse;
 	int		 state;
 	int64_t		 last_id;	/* the resume point */
-	uint8_t		*seen;		/* a bit per seq */
-	uint64_t	 recv;
-	uint64_t	 dup;
-	uint64_t	 ooo;
-	uint64_t	 other;
-	uint64_t	 bad;
+	struct got	 got;
 	uint64_t	 connects;
 };
 
@@ -188,27 +183,22 @@ stream_event(void *arg, const char *id, const char *type, const char *data,
 	int64_t		 seq, t, key;
 	char		*end;
 
-	if (strcmp(type, S.evtype) != 0) {
-		s->other++;
+	if (pub_read(&S.pub, &s->got, S.evtype, type, data, len, &seq,
+	    &t) == -1)
 		return;
-	}
 	key = strtoll(id, &end, 10);
-	if (pub_payload(&S.pub, data, len, &seq, &t) == -1 || *end != '\0' ||
-	    end == id) {
-		s->bad++;
+	if (*end != '\0' || end == id) {
+		s->got.bad++;
 		return;
 	}
 	S.deliveries++;
 	S.last_activity = S.now;
 	if (key <= s->last_id)
-		s->ooo++;
+		s->got.ooo++;
 	else
 		s->last_id = key;
-	if (pub_seen(&S.pub, &s->seen, seq, t, S.now, &S.lat) == -1) {
-		s->dup++;
+	if (pub_seen(&S.pub, &s->got, seq, t, S.now, &S.lat) == -1)
 		return;
-	}
-	s->recv++;
 	S.unique++;
 }
 
@@ -496,7 +486,7 @@ soak_free(void)
 	for (i = 0; i < S.n; i++) {
 		client_close(&S.s[i].c);
 		sse_free(&S.s[i].sse);
-		free(S.s[i].seen);
+		free(S.s[i].got.seen);
 	}
 	pub_free(&S.pub);
 	ring_free(&S.pending);
@@ -505,35 +495,14 @@ soak_free(void)
 	free(S.samples);
 }
 
-struct soak_tally {
-	uint64_t	 missing;
-	uint64_t	 dup;
-	uint64_t	 ooo;
-	uint64_t	 unexpected;	/* delivered although its write failed */
-	uint64_t	 other;
-	uint64_t	 bad;
-	int		 complete;
-};
-
 static void
-soak_tally(struct soak_tally *t)
+soak_tally(struct tally *t)
 {
-	struct sstream	*s;
-	uint64_t	 miss;
-	int		 i;
+	int	 i;
 
 	memset(t, 0, sizeof *t);
-	for (i = 0; i < S.n; i++) {
-		s = &S.s[i];
-		miss = pub_missing(&S.pub, s->seen, S.pub.sent,
-		    &t->unexpected);
-		t->missing += miss;
-		t->complete += miss == 0;
-		t->dup += s->dup;
-		t->ooo += s->ooo;
-		t->other += s->other;
-		t->bad += s->bad;
-	}
+	for (i = 0; i < S.n; i++)
+		pub_tally(&S.pub, t, &S.s[i].got, S.pub.sent);
 }
 
 /* Least-squares slope of RSS over samples [a, b), in kB a minute. */
@@ -613,7 +582,7 @@ soak_flat(struct flat *f)
 int
 soak_run(const struct soak_opts *o)
 {
-	struct soak_tally	 t;
+	struct tally		 t;
 	struct flat		 f;
 	struct procstat		 ps1;
 	uint64_t		 t_start;
