@@ -115,6 +115,26 @@ xrealloc(void *p, size_t size)
 	return (p);
 }
 
+int64_t
+json_int(const char *data, size_t len, const char *key)
+{
+	const char	*p;
+
+	if ((p = memmem(data, len, key, strlen(key))) == NULL)
+		return (-1);
+	return (strtoll(p + strlen(key), NULL, 10));
+}
+
+void
+buf_append(char *buf, size_t size, size_t *len, const char *data, size_t n)
+{
+	if (n > size - 1 - *len)
+		n = size - 1 - *len;
+	memcpy(buf + *len, data, n);
+	*len += n;
+	buf[*len] = '\0';
+}
+
 struct options {
 	struct target	 sub, pub;
 	int		 have_sub, have_pub;
@@ -287,6 +307,35 @@ parse_counts(const char *s, int *out, int max)
 	return (n);
 }
 
+/* The options fan-out and soak runs share; sub and pub hold the URIs
+ * made from --prefix. */
+static void
+load_fill(struct options *o, struct load_opts *l, const char *kind,
+    int publish, char *sub, char *pub, size_t size)
+{
+	if (!o->have_sub || (publish && !o->have_pub))
+		errx(1, "--fcgi or --http is needed");
+	l->sub_target = &o->sub;
+	l->pub_target = &o->pub;
+	l->kind = kind;
+	l->sub_uri = o->sub_uri ? o->sub_uri : uri_join(sub, size,
+	    o->prefix, "/events");
+	if (o->pub_uri != NULL)
+		l->pub_uri = o->pub_uri;
+	else if (publish)
+		l->pub_uri = uri_join(pub, size, o->prefix,
+		    strcmp(kind, "records") == 0 ? "/records" : "/events");
+	l->token = o->token;
+	l->rate = o->rate;
+	l->seconds = o->seconds;
+	l->drain = o->drain;
+	l->size = o->size_set ? o->size : 200;
+	l->pub_conc = o->pub_conc > 0 ? o->pub_conc : 1;
+	l->connect_conc = o->connect_conc > 0 ? o->connect_conc : 1;
+	l->pids = o->pids;
+	l->npids = o->npids;
+}
+
 static int
 run_fanout(struct options *o, int idle)
 {
@@ -294,31 +343,11 @@ run_fanout(struct options *o, int idle)
 	char			 sub[1024], pub[1024];
 
 	memset(&f, 0, sizeof f);
-	if (!o->have_sub || (!idle && !o->have_pub))
-		errx(1, "--fcgi or --http is needed");
-	f.sub_target = &o->sub;
-	f.pub_target = &o->pub;
-	f.kind = o->kind;
-	f.sub_uri = o->sub_uri ? o->sub_uri : uri_join(sub, sizeof sub,
-	    o->prefix, "/events");
-	if (o->pub_uri != NULL)
-		f.pub_uri = o->pub_uri;
-	else if (!idle)
-		f.pub_uri = uri_join(pub, sizeof pub, o->prefix,
-		    strcmp(o->kind, "records") == 0 ? "/records" : "/events");
-	f.token = o->token;
+	load_fill(o, &f.l, o->kind, !idle, sub, pub, sizeof sub);
 	f.nsteps = parse_counts(o->subs ? o->subs : "100", f.subs, 8);
-	f.rate = o->rate;
-	f.seconds = o->seconds;
 	f.settle = o->settle;
-	f.drain = o->drain;
-	f.size = o->size_set ? o->size : 200;
-	f.pub_conc = o->pub_conc > 0 ? o->pub_conc : 1;
-	f.connect_conc = o->connect_conc > 0 ? o->connect_conc : 1;
-	f.pids = o->pids;
-	f.npids = o->npids;
 	f.verbose = o->verbose;
-	if (!idle && (f.rate <= 0 || f.seconds <= 0))
+	if (!idle && (f.l.rate <= 0 || f.l.seconds <= 0))
 		errx(1, "fanout needs --rate and --seconds above 0");
 	return (idle ? idle_run(&f) : fanout_run(&f));
 }
@@ -354,31 +383,16 @@ run_soak(struct options *o)
 	int			 counts[1];
 
 	memset(&k, 0, sizeof k);
-	if (!o->have_sub || !o->have_pub)
-		errx(1, "--fcgi or --http is needed");
-	k.sub_target = &o->sub;
-	k.pub_target = &o->pub;
-	k.kind = o->kind_set ? o->kind : "records";
-	k.sub_uri = o->sub_uri ? o->sub_uri : uri_join(sub, sizeof sub,
-	    o->prefix, "/events");
-	k.pub_uri = o->pub_uri ? o->pub_uri : uri_join(pub, sizeof pub,
-	    o->prefix, strcmp(k.kind, "records") == 0 ? "/records" :
-	    "/events");
-	k.token = o->token;
+	load_fill(o, &k.l, o->kind_set ? o->kind : "records", 1, sub, pub,
+	    sizeof sub);
 	parse_counts(o->subs ? o->subs : "10000", counts, 1);
 	k.streams = counts[0];
-	k.rate = o->rate > 0 ? o->rate : 5;
-	k.seconds = o->seconds;
+	if (k.l.rate <= 0)
+		k.l.rate = 5;
 	k.churn = o->churn >= 0 ? o->churn : 50;
 	k.away = o->away >= 0 ? o->away : 1;
 	k.sample = o->sample > 0 ? o->sample : 10;
-	k.drain = o->drain;
-	k.size = o->size_set ? o->size : 200;
-	k.pub_conc = o->pub_conc > 0 ? o->pub_conc : 1;
-	k.connect_conc = o->connect_conc > 0 ? o->connect_conc : 1;
-	k.pids = o->pids;
-	k.npids = o->npids;
-	if (k.seconds <= 0 || k.streams <= 0)
+	if (k.l.seconds <= 0 || k.streams <= 0)
 		errx(1, "soak needs --seconds and --subs above 0");
 	return (soak_run(&k));
 }

@@ -142,6 +142,12 @@ struct event_base	*bench_base_new(void);
 uint64_t	 now_ns(void);
 void		*xcalloc(size_t, size_t);
 void		*xrealloc(void *, size_t);
+/* The integer after key in a JSON text, or -1. */
+int64_t		 json_int(const char *, size_t, const char *key);
+/* Appends to a buffer of size bytes holding *len, as much as fits, and
+ * keeps it NUL-terminated. */
+void		 buf_append(char *, size_t size, size_t *len, const char *,
+		    size_t);
 
 /* target.c */
 int		 target_parse(struct target *, enum proto, const char *);
@@ -155,6 +161,8 @@ void		 client_init(struct client *, const struct target *,
 int		 client_request(struct client *, const char *method,
 		    const char *uri, const char *token, const char *accept,
 		    const char *body, size_t bodylen);
+int		 client_subscribe(struct client *, const char *uri,
+		    const char *token);
 void		 client_close(struct client *);
 /* Header value from the response head, or NULL. */
 const char	*client_header(struct client *, const char *, char *, size_t);
@@ -185,25 +193,91 @@ void		 proc_cpu_result(const struct procstat *, const struct procstat *);
 /* ceiling.c */
 int		 ceiling_run(int pairs, int seconds, size_t frame);
 
-/* fanout.c */
-struct fanout_opts {
+/* pub.c */
+/* Fields a publisher on another thread shares with the main thread. */
+#define SHARED_GET(f)		__atomic_load_n(&(f), __ATOMIC_ACQUIRE)
+#define SHARED_SET(f, v)	__atomic_store_n(&(f), (v), __ATOMIC_RELEASE)
+
+struct load_opts;
+struct pub_req;
+struct publisher {
+	const struct load_opts	*o;		/* the publishing load */
+	const char		*type;		/* event type, NULL: records */
+	int64_t			 total;		/* seqs on the schedule */
+	uint64_t		 t0;		/* when seq 0 is due */
+	int			 eager;		/* pump on every answer */
+	char			*pad;
+	struct pub_req		*reqs;
+	struct pub_req		*free_reqs;
+	uint8_t			*state;		/* per seq: 1 ok, 2 failed */
+	struct hist		 lat;		/* due time to answer */
+	int64_t			 failed;
+	int			 last_status;
+
+	/* SHARED_GET from another thread while the publisher runs. */
+	int64_t			 sent;
+	int64_t			 answered;
+	int64_t			 ok;
+	uint64_t		 t_last_sent;
+	uint64_t		 t_last_answer;
+};
+/* What one stream got of a publisher's seqs. */
+struct got {
+	uint8_t			*seen;		/* a bit per seq */
+	uint64_t		 recv;
+	uint64_t		 dup;
+	uint64_t		 ooo;
+	uint64_t		 other;		/* events of another type */
+	uint64_t		 bad;		/* unreadable events */
+};
+/* The streams' accounts summed at the end of a run. */
+struct tally {
+	uint64_t		 missing;
+	uint64_t		 dup;
+	uint64_t		 ooo;
+	uint64_t		 unexpected;	/* got although it failed */
+	uint64_t		 other;
+	uint64_t		 bad;
+	int			 complete;	/* streams that got all */
+};
+void		 pub_init(struct publisher *, const struct load_opts *,
+		    const char *type, int64_t total);
+void		 pub_pump(struct publisher *, uint64_t now);
+int		 pub_read(const struct publisher *, struct got *,
+		    const char *want, const char *type, const char *data,
+		    size_t len, int64_t *seq, int64_t *t);
+int		 pub_seen(const struct publisher *, struct got *, int64_t seq,
+		    int64_t t, uint64_t now, struct hist *);
+void		 pub_tally(const struct publisher *, struct tally *,
+		    const struct got *, int64_t upto);
+void		 pub_close(struct publisher *);
+void		 pub_free(struct publisher *);
+
+/* What fan-out and soak runs share: where streams and publishes go, and
+ * the publishing load. */
+struct load_opts {
 	const struct target	*sub_target;
 	const struct target	*pub_target;
 	const char		*sub_uri;
 	const char		*pub_uri;
 	const char		*token;
 	const char		*kind;		/* events, records, nchan */
-	int			 subs[8];	/* counts; idle mode steps */
-	int			 nsteps;
-	double			 rate;
+	double			 rate;		/* publishes per second */
 	double			 seconds;
 	double			 drain;
-	double			 settle;
 	size_t			 size;
 	int			 pub_conc;
 	int			 connect_conc;
 	const pid_t		*pids;
 	int			 npids;
+};
+
+/* fanout.c */
+struct fanout_opts {
+	struct load_opts	 l;
+	int			 subs[8];	/* counts; idle mode steps */
+	int			 nsteps;
+	double			 settle;
 	int			 verbose;
 };
 int		 fanout_run(const struct fanout_opts *);
@@ -211,24 +285,11 @@ int		 idle_run(const struct fanout_opts *);
 
 /* soak.c */
 struct soak_opts {
-	const struct target	*sub_target;
-	const struct target	*pub_target;
-	const char		*sub_uri;
-	const char		*pub_uri;
-	const char		*token;
-	const char		*kind;		/* records or events */
+	struct load_opts	 l;
 	int			 streams;
-	double			 rate;		/* publishes per second */
-	double			 seconds;
 	double			 churn;		/* streams leaving per second */
 	double			 away;		/* seconds a leaver stays away */
 	double			 sample;	/* seconds between samples */
-	double			 drain;
-	size_t			 size;
-	int			 pub_conc;
-	int			 connect_conc;
-	const pid_t		*pids;
-	int			 npids;
 };
 int		 soak_run(const struct soak_opts *);
 

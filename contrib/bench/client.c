@@ -223,7 +223,7 @@ head_feed(struct client *c, const char *buf, size_t len, int *done)
 	return ((ssize_t)(end - old));
 }
 
-static void
+static int
 cgi_head_parse(struct client *c)
 {
 	char	 v[64];
@@ -231,6 +231,7 @@ cgi_head_parse(struct client *c)
 	c->status = 200;
 	if (client_header(c, "Status", v, sizeof v) != NULL)
 		c->status = atoi(v);
+	return (0);
 }
 
 static int
@@ -279,27 +280,45 @@ head_emit(struct client *c)
 	return (c->gen == gen ? 0 : -1);
 }
 
-/* STDOUT content: a CGI head, then the body. */
+/*
+ * Feeds the head of a response until it is complete, then parses it and
+ * hands it on: 1 with *buf and *len moved past the head, 0 if more is
+ * needed, -1 if the response ended.
+ */
 static int
-cgi_feed(struct client *c, const char *buf, size_t len)
+head_take(struct client *c, const char **buf, size_t *len,
+    int (*parse)(struct client *))
 {
 	ssize_t	 used;
 	int	 done;
 
-	if (!c->head_done) {
-		if ((used = head_feed(c, buf, len, &done)) == -1) {
-			client_finish(c, 1);
-			return (-1);
-		}
-		if (!done)
-			return (0);
-		c->head_done = 1;
-		cgi_head_parse(c);
-		if (head_emit(c) == -1)
-			return (-1);
-		buf += used;
-		len -= used;
+	if ((used = head_feed(c, *buf, *len, &done)) == -1) {
+		client_finish(c, 1);
+		return (-1);
 	}
+	if (!done)
+		return (0);
+	c->head_done = 1;
+	if (parse(c) == -1) {
+		client_finish(c, 1);
+		return (-1);
+	}
+	if (head_emit(c) == -1)
+		return (-1);
+	*buf += used;
+	*len -= used;
+	return (1);
+}
+
+/* STDOUT content: a CGI head, then the body. */
+static int
+cgi_feed(struct client *c, const char *buf, size_t len)
+{
+	int	 rc;
+
+	if (!c->head_done && (rc = head_take(c, &buf, &len,
+	    cgi_head_parse)) != 1)
+		return (rc);
 	return (body_emit(c, buf, len));
 }
 
@@ -424,25 +443,11 @@ http_body_feed(struct client *c, const char *buf, size_t len)
 static int
 http_feed(struct client *c, const char *buf, size_t len)
 {
-	ssize_t	 used;
-	int	 done;
+	int	 rc;
 
 	if (!c->head_done) {
-		if ((used = head_feed(c, buf, len, &done)) == -1) {
-			client_finish(c, 1);
-			return (-1);
-		}
-		if (!done)
-			return (0);
-		c->head_done = 1;
-		if (http_head_parse(c) == -1) {
-			client_finish(c, 1);
-			return (-1);
-		}
-		if (head_emit(c) == -1)
-			return (-1);
-		buf += used;
-		len -= used;
+		if ((rc = head_take(c, &buf, &len, http_head_parse)) != 1)
+			return (rc);
 		if (c->body_mode == BODY_NONE ||
 		    (c->body_mode == BODY_LENGTH && c->body_left == 0)) {
 			client_finish(c, 0);
@@ -687,5 +692,19 @@ client_request(struct client *c, const char *method, const char *uri,
 	c->outoff = 0;
 	c->busy = 1;
 	client_flush(c);
+	return (0);
+}
+
+/* Opens an event stream: -1 if it could not connect now (retry later);
+ * any other connect error ends the run. */
+int
+client_subscribe(struct client *c, const char *uri, const char *token)
+{
+	if (client_request(c, "GET", uri, token, "text/event-stream", NULL,
+	    0) == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			errx(1, "connect: %s", strerror(errno));
+		return (-1);
+	}
 	return (0);
 }

@@ -94,10 +94,7 @@ crud_body(struct client *c, const char *buf, size_t len)
 {
 	struct crud_client	*w = c->arg;
 
-	if (len > sizeof w->body - 1 - w->bodylen)
-		len = sizeof w->body - 1 - w->bodylen;
-	memcpy(w->body + w->bodylen, buf, len);
-	w->bodylen += len;
+	buf_append(w->body, sizeof w->body, &w->bodylen, buf, len);
 }
 
 static void

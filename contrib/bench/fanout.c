@@ -20,11 +20,11 @@
  * delivery (missing, duplicated, out of order); and idle runs that only
  * hold streams open and watch the server's memory and CPU.
  *
- * The publisher runs on a thread and a loop of its own, so that a burst
- * of subscriber reads never delays a publish that is due. While it runs,
- * the fields it shares with the main thread (sent, answered, pub_ok,
- * t_last_sent, t_last_answer, pub_stop) are read and written with atomic
- * builtins; everything else it touches is its own until it is joined.
+ * The publisher (pub.c) runs on a thread and a loop of its own, so that
+ * a burst of subscriber reads never delays a publish that is due. While
+ * it runs, the fields it shares with the main thread (the publisher's
+ * counts and pub_stop) are read and written with atomic builtins;
+ * everything else it touches is its own until it is joined.
  */
 
 #include <sys/types.h>
@@ -53,21 +53,9 @@ struct sub {
 	struct client	 c;
 	struct sse	 sse;
 	int		 state;
-	uint8_t		*seen;		/* a bit per seq */
-	uint64_t	 recv;
-	uint64_t	 dup;
-	uint64_t	 ooo;
-	uint64_t	 other;		/* events of another type */
-	uint64_t	 bad;		/* events the bench cannot read */
+	struct got	 got;
 	int64_t		 last_id;
 	int64_t		 max_seq;
-};
-
-struct pub {
-	struct client	 c;
-	int64_t		 seq;
-	uint64_t	 sched;		/* when it was due */
-	struct pub	*next;		/* free list */
 };
 
 static struct fan {
@@ -86,37 +74,20 @@ static struct fan {
 	int		 last_fail_status;
 	struct event	*retry;
 
-	struct pub	*pubs;
-	struct pub	*free_pubs;
-	int64_t		 total;
-	int64_t		 sent;
-	int64_t		 answered;
-	int64_t		 pub_ok;
-	int64_t		 pub_fail;
-	int		 last_pub_status;
-	uint8_t		*pub_state;	/* per seq: 0 out, 1 ok, 2 failed */
+	struct publisher pub;
 	int64_t		*id_of_seq;	/* first id seen for a seq */
-	uint64_t	 t0;
-	uint64_t	 t_last_sent;
-	uint64_t	 t_last_answer;
-	char		*pad;
 	struct event	*pub_timer;
 	pthread_t	 pub_thread;
 	int		 pub_stop;	/* the main thread gives up on answers */
 
 	uint64_t	 now;		/* main thread: when the read returned */
 	struct hist	 lat;
-	struct hist	 publat;
 	uint64_t	 deliveries;
 	uint64_t	 unique;
 	uint64_t	 mismatch;
 	uint64_t	 first_delivery;
 	uint64_t	 last_delivery;
 } F;
-
-/* Fields the publisher thread shares with the main thread. */
-#define SHARED_GET(f)		__atomic_load_n(&(f), __ATOMIC_ACQUIRE)
-#define SHARED_SET(f, v)	__atomic_store_n(&(f), (v), __ATOMIC_RELEASE)
 
 /* Runs the loop until cond() holds or seconds pass; 0 if cond held. */
 static int (*loop_cond)(void);
@@ -152,17 +123,6 @@ loop_until(int (*cond)(void), double seconds)
 	return (loop_met ? 0 : -1);
 }
 
-/* The integer after key in a JSON text, or -1. */
-static int64_t
-json_int(const char *data, size_t len, const char *key)
-{
-	const char	*p;
-
-	if ((p = memmem(data, len, key, strlen(key))) == NULL)
-		return (-1);
-	return (strtoll(p + strlen(key), NULL, 10));
-}
-
 /* An SSE id as a number: "42", or nchan's "time:index". */
 static int64_t
 id_key(const char *id)
@@ -183,37 +143,23 @@ sub_event(void *arg, const char *id, const char *type, const char *data,
 	struct sub	*s = arg;
 	int64_t		 seq, t, key;
 
-	if (strcmp(type, F.evtype) != 0) {
-		s->other++;
+	if (pub_read(&F.pub, &s->got, F.evtype, type, data, len, &seq,
+	    &t) == -1)
 		return;
-	}
-	seq = json_int(data, len, "\"seq\":");
-	t = json_int(data, len, "\"t\":");
-	if (seq < 0 || seq >= F.total || t < 0) {
-		s->bad++;
-		return;
-	}
 	F.deliveries++;
-	if (s->seen == NULL)
-		s->seen = xcalloc(1, (F.total + 7) / 8);
-	if (s->seen[seq / 8] & (1 << (seq % 8))) {
-		s->dup++;
+	if (pub_seen(&F.pub, &s->got, seq, t, F.now, &F.lat) == -1)
 		return;
-	}
-	s->seen[seq / 8] |= 1 << (seq % 8);
-	s->recv++;
 	F.unique++;
-	hist_add(&F.lat, F.now > (uint64_t)t ? F.now - (uint64_t)t : 0);
 	if (F.first_delivery == 0)
 		F.first_delivery = F.now;
 	F.last_delivery = F.now;
 
 	key = id_key(id);
 	if (key <= s->last_id)
-		s->ooo++;
+		s->got.ooo++;
 	s->last_id = key;
-	if (F.o->pub_conc == 1 && seq < s->max_seq)
-		s->ooo++;
+	if (F.o->l.pub_conc == 1 && seq < s->max_seq)
+		s->got.ooo++;
 	if (seq > s->max_seq)
 		s->max_seq = seq;
 	if (F.id_of_seq[seq] == -1)
@@ -283,21 +229,19 @@ sub_pump(void)
 	struct timeval	 tv = { 0, 5000 };
 	struct sub	*s;
 
-	while (F.next < F.want && F.connecting < F.o->connect_conc) {
+	while (F.next < F.want && F.connecting < F.o->l.connect_conc) {
 		s = &F.subs[F.next];
-		client_init(&s->c, F.o->sub_target, sub_head, sub_body,
+		client_init(&s->c, F.o->l.sub_target, sub_head, sub_body,
 		    sub_done, s);
 		sse_init(&s->sse, sub_event, s);
 		s->last_id = -1;
 		s->max_seq = -1;
 		s->state = SUB_CONNECTING;
 		F.connecting++;
-		if (client_request(&s->c, "GET", F.o->sub_uri, F.o->token,
-		    "text/event-stream", NULL, 0) == -1) {
+		if (client_subscribe(&s->c, F.o->l.sub_uri, F.o->l.token) ==
+		    -1) {
 			F.connecting--;
 			s->state = SUB_NEW;
-			if (errno != EAGAIN && errno != EINTR)
-				errx(1, "connect: %s", strerror(errno));
 			break;
 		}
 		F.next++;
@@ -329,91 +273,6 @@ subs_connect(int want)
 	return (F.open);
 }
 
-static void	 pub_pump(void);
-
-static void
-pub_body_cb(struct client *c, const char *buf, size_t len)
-{
-	(void)c;
-	(void)buf;
-	(void)len;
-}
-
-static void
-pub_done(struct client *c, int error)
-{
-	struct pub	*p = c->arg;
-	int		 ok = !error && c->status >= 200 && c->status < 300;
-	uint64_t	 now = now_ns();
-
-	hist_add(&F.publat, now - p->sched);
-	F.pub_state[p->seq] = ok ? 1 : 2;
-	SHARED_SET(F.t_last_answer, now);
-	if (ok)
-		SHARED_SET(F.pub_ok, F.pub_ok + 1);
-	SHARED_SET(F.answered, F.answered + 1);
-	if (!ok) {
-		F.pub_fail++;
-		F.last_pub_status = error ? -1 : c->status;
-	}
-	p->next = F.free_pubs;
-	F.free_pubs = p;
-	pub_pump();
-}
-
-/* Sends one publish; -1 if no connection could be opened just now. */
-static int
-pub_send(struct pub *p, int64_t seq, uint64_t sched)
-{
-	char	 body[65536];
-	int	 n;
-
-	if (strcmp(F.o->kind, "events") == 0)
-		n = snprintf(body, sizeof body, "{\"type\":\"bench\",\"payload\":"
-		    "{\"t\":%" PRIu64 ",\"seq\":%" PRId64 ",\"pad\":\"%s\"}}",
-		    sched, seq, F.pad);
-	else
-		n = snprintf(body, sizeof body, "{\"t\":%" PRIu64 ",\"seq\":%"
-		    PRId64 ",\"pad\":\"%s\"}", sched, seq, F.pad);
-	p->seq = seq;
-	p->sched = sched;
-	if (client_request(&p->c, "POST", F.o->pub_uri, F.o->token,
-	    "application/json", body, (size_t)n) == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return (-1);
-		pub_done(&p->c, 1);
-	}
-	return (0);
-}
-
-/* Sends every publish that is due by the schedule and has a connection. */
-static void
-pub_pump(void)
-{
-	uint64_t	 now = now_ns(), due;
-	struct pub	*p;
-	int64_t		 seq;
-
-	if (now < F.t0 || F.total == 0)
-		return;
-	due = (uint64_t)((double)(now - F.t0) * F.o->rate / 1e9) + 1;
-	if (due > (uint64_t)F.total)
-		due = F.total;
-	while ((uint64_t)F.sent < due && (p = F.free_pubs) != NULL) {
-		F.free_pubs = p->next;
-		seq = F.sent;
-		SHARED_SET(F.sent, seq + 1);
-		SHARED_SET(F.t_last_sent, now);
-		if (pub_send(p, seq, F.t0 + (uint64_t)(seq * 1e9 /
-		    F.o->rate)) == -1) {
-			SHARED_SET(F.sent, seq);
-			p->next = F.free_pubs;
-			F.free_pubs = p;
-			return;
-		}
-	}
-}
-
 /* On the publisher thread: sends what is due; ends when all is answered. */
 static void
 pub_tick(evutil_socket_t fd, short what, void *arg)
@@ -421,25 +280,23 @@ pub_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (F.answered == F.total || SHARED_GET(F.pub_stop))
+	if (F.pub.answered == F.pub.total || SHARED_GET(F.pub_stop))
 		event_base_loopbreak(base);
 	else
-		pub_pump();
+		pub_pump(&F.pub, now_ns());
 }
 
 static void *
 pub_main(void *arg)
 {
 	struct timeval	 tv = { 0, 1000 };
-	int		 i;
 
 	(void)arg;
 	base = bench_base_new();
 	F.pub_timer = event_new(base, -1, EV_PERSIST, pub_tick, NULL);
 	event_add(F.pub_timer, &tv);
 	event_base_dispatch(base);
-	for (i = 0; i < F.o->pub_conc; i++)
-		client_close(&F.pubs[i].c);
+	pub_close(&F.pub);
 	event_free(F.pub_timer);
 	event_base_free(base);
 	return (NULL);
@@ -448,34 +305,25 @@ pub_main(void *arg)
 static int
 pub_finished(void)
 {
-	int64_t	 answered = SHARED_GET(F.answered);
+	int64_t	 answered = SHARED_GET(F.pub.answered);
 	/* Streams that ended still have what was read before the end; the
 	 * others may have more to read. */
-	int64_t	 want = SHARED_GET(F.pub_ok) * (int64_t)(F.open + F.ended);
+	int64_t	 want = SHARED_GET(F.pub.ok) * (int64_t)(F.open + F.ended);
 
-	return (answered == F.total && (int64_t)F.unique >= want);
+	return (answered == F.pub.total && (int64_t)F.unique >= want);
 }
 
+/* Custom events of type bench, or records created (nchan takes those). */
 static void
-pubs_init(void)
+pubs_init(int64_t total)
 {
-	size_t	 padlen;
-	int	 i;
+	size_t	 n = total > 0 ? total : 1;
 
-	padlen = F.o->size > 60 ? F.o->size - 60 : 0;
-	F.pad = xcalloc(1, padlen + 1);
-	memset(F.pad, 'x', padlen);
-	F.pubs = xcalloc(F.o->pub_conc, sizeof *F.pubs);
-	for (i = 0; i < F.o->pub_conc; i++) {
-		client_init(&F.pubs[i].c, F.o->pub_target, NULL, pub_body_cb,
-		    pub_done, &F.pubs[i]);
-		F.pubs[i].next = F.free_pubs;
-		F.free_pubs = &F.pubs[i];
-	}
-	F.pub_state = xcalloc(F.total > 0 ? F.total : 1, 1);
-	F.id_of_seq = xcalloc(F.total > 0 ? F.total : 1, sizeof *F.id_of_seq);
-	memset(F.id_of_seq, 0xff, (F.total > 0 ? F.total : 1) *
-	    sizeof *F.id_of_seq);
+	pub_init(&F.pub, &F.o->l, strcmp(F.o->l.kind, "events") == 0 ?
+	    "bench" : NULL, total);
+	F.pub.eager = 1;
+	F.id_of_seq = xcalloc(n, sizeof *F.id_of_seq);
+	memset(F.id_of_seq, 0xff, n * sizeof *F.id_of_seq);
 }
 
 static void
@@ -492,16 +340,15 @@ fan_init(const struct fanout_opts *o)
 	F.subs = xcalloc(max > 0 ? max : 1, sizeof *F.subs);
 	F.retry = evtimer_new(base, sub_retry, NULL);
 	hist_init(&F.lat);
-	hist_init(&F.publat);
-	if (strcmp(o->kind, "events") == 0)
+	if (strcmp(o->l.kind, "events") == 0)
 		F.evtype = "bench";
-	else if (strcmp(o->kind, "records") == 0)
+	else if (strcmp(o->l.kind, "records") == 0)
 		F.evtype = "record_created";
-	else if (strcmp(o->kind, "nchan") == 0) {
+	else if (strcmp(o->l.kind, "nchan") == 0) {
 		F.evtype = "message";
 		F.nchan = 1;
 	} else
-		errx(1, "unknown kind %s", o->kind);
+		errx(1, "unknown kind %s", o->l.kind);
 }
 
 static void
@@ -512,58 +359,26 @@ fan_free(void)
 	for (i = 0; i < F.next; i++) {
 		client_close(&F.subs[i].c);
 		sse_free(&F.subs[i].sse);
-		free(F.subs[i].seen);
+		free(F.subs[i].got.seen);
 	}
-	for (i = 0; F.pubs != NULL && i < F.o->pub_conc; i++)
-		client_close(&F.pubs[i].c);
+	pub_free(&F.pub);
 	event_free(F.retry);
 	free(F.subs);
-	free(F.pubs);
-	free(F.pad);
-	free(F.pub_state);
 	free(F.id_of_seq);
 }
-
-struct tally {
-	uint64_t	 missing;
-	uint64_t	 dup;
-	uint64_t	 ooo;
-	uint64_t	 unexpected;	/* delivered although the publish failed */
-	uint64_t	 other;
-	uint64_t	 bad;
-	uint64_t	 overflow;
-	uint64_t	 comments;
-	int		 complete;	/* subscribers that got everything */
-};
 
 static void
 fan_tally(struct tally *t)
 {
 	struct sub	*s;
-	int64_t		 q;
-	int		 i, got, miss;
+	int		 i;
 
 	memset(t, 0, sizeof *t);
 	for (i = 0; i < F.next; i++) {
 		s = &F.subs[i];
 		if (s->state == SUB_FAILED || s->state == SUB_NEW)
 			continue;
-		miss = 0;
-		for (q = 0; q < F.total; q++) {
-			got = s->seen != NULL && (s->seen[q / 8] & (1 << (q % 8)));
-			if (F.pub_state[q] == 1 && !got)
-				miss++;
-			else if (F.pub_state[q] != 1 && got)
-				t->unexpected++;
-		}
-		t->missing += miss;
-		t->complete += miss == 0;
-		t->dup += s->dup;
-		t->ooo += s->ooo;
-		t->other += s->other;
-		t->bad += s->bad;
-		t->overflow += s->sse.overflow;
-		t->comments += s->sse.comments;
+		pub_tally(&F.pub, t, &s->got, F.pub.total);
 	}
 }
 
@@ -583,31 +398,31 @@ fan_publish(struct procstat *peak)
 	uint64_t	 end, prev = 0, quiet, t;
 	int64_t		 sent;
 
-	F.t0 = now_ns() + 10000000;
+	F.pub.t0 = now_ns() + 10000000;
 	if ((errno = pthread_create(&F.pub_thread, NULL, pub_main,
 	    NULL)) != 0)
 		err(1, "pthread_create");
-	end = F.t0 + (uint64_t)(F.o->seconds * 1e9);
+	end = F.pub.t0 + (uint64_t)(F.o->l.seconds * 1e9);
 	for (;;) {
 		if (loop_until(pub_finished, 1.0) == 0)
 			break;
-		proc_read(F.o->pids, F.o->npids, &ps);
+		proc_read(F.o->l.pids, F.o->l.npids, &ps);
 		if (ps.rss_kb > peak->rss_kb)
 			*peak = ps;
-		sent = SHARED_GET(F.sent);
+		sent = SHARED_GET(F.pub.sent);
 		if (F.o->verbose)
 			printf("  t=%.0fs sent=%" PRId64 " deliveries/s=%" PRIu64
-			    " rss=%ldkB cpu=%.2fs\n", (now_ns() - F.t0) / 1e9,
-			    sent, F.deliveries - prev, ps.rss_kb, ps.cpu);
+			    " rss=%ldkB cpu=%.2fs\n", (now_ns() - F.pub.t0) /
+			    1e9, sent, F.deliveries - prev, ps.rss_kb, ps.cpu);
 		prev = F.deliveries;
 		/* Late events are waited for as long as something moves. */
-		quiet = SHARED_GET(F.t_last_sent);
+		quiet = SHARED_GET(F.pub.t_last_sent);
 		if (F.last_delivery > quiet)
 			quiet = F.last_delivery;
-		if ((t = SHARED_GET(F.t_last_answer)) > quiet)
+		if ((t = SHARED_GET(F.pub.t_last_answer)) > quiet)
 			quiet = t;
-		if (sent == F.total && now_ns() > end &&
-		    now_ns() - quiet > (uint64_t)(F.o->drain * 1e9))
+		if (sent == F.pub.total && now_ns() > end &&
+		    now_ns() - quiet > (uint64_t)(F.o->l.drain * 1e9))
 			break;
 	}
 	/* Answers still out after the drain are given up on. */
@@ -628,12 +443,13 @@ static void
 fan_print(const struct tally *t, const struct stages *st, int n,
     double span, double dps)
 {
-	uint64_t	 expected = (uint64_t)F.pub_ok * (uint64_t)n;
+	uint64_t	 expected = (uint64_t)F.pub.ok * (uint64_t)n;
 	double		 cpu_pub = st->after.cpu - st->idle.cpu;
 
 	printf("published: %" PRId64 " of %" PRId64 " ok, %" PRId64 " failed "
-	    "(last status %d), over %.2f s\n", F.pub_ok, F.total, F.pub_fail,
-	    F.last_pub_status, (F.t_last_sent - F.t0) / 1e9);
+	    "(last status %d), over %.2f s\n", F.pub.ok, F.pub.total,
+	    F.pub.failed, F.pub.last_status, (F.pub.t_last_sent - F.pub.t0) /
+	    1e9);
 	printf("deliveries: %" PRIu64 " unique of %" PRIu64 " expected, "
 	    "%.0f/s over %.2f s; %d of %d subscribers complete, %d ended early\n",
 	    F.unique, expected, dps, span, t->complete, n, F.ended);
@@ -643,7 +459,7 @@ fan_print(const struct tally *t, const struct stages *st, int n,
 	    t->missing, t->dup, t->ooo, F.mismatch, t->unexpected, t->other,
 	    t->bad);
 	hist_print(&F.lat, "latency");
-	hist_print(&F.publat, "publish");
+	hist_print(&F.pub.lat, "publish");
 	if (st->before.ok)
 		printf("server: rss %ld -> %ld kB idle (%.0f B/stream), peak %ld "
 		    "kB, after %ld kB; cpu %.2f s publishing (%.1f%% of a core)\n",
@@ -661,11 +477,12 @@ fan_result(const struct tally *t, const struct stages *st, int n, double dps)
 	    "published=%" PRId64 " pub_failed=%" PRId64 " expected=%" PRIu64
 	    " delivered=%" PRIu64 " deliveries_per_s=%.0f missing=%" PRIu64
 	    " duplicates=%" PRIu64 " out_of_order=%" PRIu64 " mismatch=%" PRIu64
-	    " ended=%d failed_subs=%d", F.o->kind, n, F.o->rate, F.o->seconds,
-	    F.pub_ok, F.pub_fail, (uint64_t)F.pub_ok * (uint64_t)n, F.unique,
-	    dps, t->missing, t->dup, t->ooo, F.mismatch, F.ended, F.failed);
+	    " ended=%d failed_subs=%d", F.o->l.kind, n, F.o->l.rate,
+	    F.o->l.seconds, F.pub.ok, F.pub.failed, (uint64_t)F.pub.ok *
+	    (uint64_t)n, F.unique, dps, t->missing, t->dup, t->ooo, F.mismatch,
+	    F.ended, F.failed);
 	hist_result(&F.lat, "lat");
-	hist_result(&F.publat, "pub");
+	hist_result(&F.pub.lat, "pub");
 	printf(" rss_before_kb=%ld rss_idle_kb=%ld rss_peak_kb=%ld "
 	    "rss_after_kb=%ld rss_per_sub_b=%.0f cpu_pub_s=%.2f",
 	    st->before.rss_kb, st->idle.rss_kb, st->peak.rss_kb,
@@ -684,31 +501,31 @@ fanout_run(const struct fanout_opts *o)
 	int		 n;
 
 	fan_init(o);
-	F.total = (int64_t)(o->rate * o->seconds);
-	pubs_init();
-	proc_read(o->pids, o->npids, &st.before);
+	pubs_init((int64_t)(o->l.rate * o->l.seconds));
+	proc_read(o->l.pids, o->l.npids, &st.before);
 	print_ps("before", &st.before);
 	n = subs_connect(o->subs[0]);
 	loop_until(NULL, o->settle);
-	proc_read(o->pids, o->npids, &st.idle);
+	proc_read(o->l.pids, o->l.npids, &st.idle);
 	print_ps("idle", &st.idle);
 	st.peak = st.idle;
 
 	fan_publish(&st.peak);
-	proc_read(o->pids, o->npids, &st.after);
+	proc_read(o->l.pids, o->l.npids, &st.after);
 	print_ps("after", &st.after);
 	fan_tally(&t);
 
 	/* Over the schedule's length at least: event k is due at k/R. */
-	span = F.last_delivery > F.t0 ? (F.last_delivery - F.t0) / 1e9 : 0;
-	if (span > 0 && span < o->seconds)
-		span = o->seconds;
+	span = F.last_delivery > F.pub.t0 ? (F.last_delivery - F.pub.t0) /
+	    1e9 : 0;
+	if (span > 0 && span < o->l.seconds)
+		span = o->l.seconds;
 	dps = span > 0 ? F.unique / span : 0;
 	fan_print(&t, &st, n, span, dps);
 	fan_result(&t, &st, n, dps);
 	fan_free();
 	return (t.missing || t.dup || t.ooo || F.mismatch || F.failed ||
-	    F.ended || F.pub_fail ? 2 : 0);
+	    F.ended || F.pub.failed ? 2 : 0);
 }
 
 static uint64_t
@@ -732,29 +549,28 @@ idle_run(const struct fanout_opts *o)
 	int		 i, n, rc = 0;
 
 	fan_init(o);
-	F.total = 0;
-	proc_read(o->pids, o->npids, &before);
+	proc_read(o->l.pids, o->l.npids, &before);
 	print_ps("before", &before);
 	for (i = 0; i < o->nsteps; i++) {
 		n = subs_connect(o->subs[i]);
 		loop_until(NULL, o->settle);
-		proc_read(o->pids, o->npids, &at);
+		proc_read(o->l.pids, o->l.npids, &at);
 		c0 = comments_total();
-		loop_until(NULL, o->seconds);
-		proc_read(o->pids, o->npids, &held);
+		loop_until(NULL, o->l.seconds);
+		proc_read(o->l.pids, o->l.npids, &held);
 		c1 = comments_total();
 		per = n > 0 ? (at.rss_kb - before.rss_kb) * 1024.0 / n : 0;
-		pct = 100 * (held.cpu - at.cpu) / o->seconds;
+		pct = 100 * (held.cpu - at.cpu) / o->l.seconds;
 		printf("idle %d streams: rss %ld kB (+%.0f B/stream), cpu %.2f%%"
 		    " of a core over %.0f s, %" PRIu64 " comments received, "
-		    "%d ended\n", n, held.rss_kb, per, pct, o->seconds,
+		    "%d ended\n", n, held.rss_kb, per, pct, o->l.seconds,
 		    c1 - c0, F.ended);
 		proc_cpu_report(&at, &held);
 		printf("RESULT mode=idle streams=%d wanted=%d failed=%d ended=%d "
 		    "rss_before_kb=%ld rss_kb=%ld rss_per_stream_b=%.0f "
 		    "cpu_pct=%.3f hold_s=%g comments=%" PRIu64 " bench_rss_kb=%ld",
 		    n, o->subs[i], F.failed, F.ended, before.rss_kb, held.rss_kb,
-		    per, pct, o->seconds, c1 - c0, proc_self_rss_kb());
+		    per, pct, o->l.seconds, c1 - c0, proc_self_rss_kb());
 		proc_cpu_result(&at, &held);
 		printf("\n");
 		if (n != o->subs[i] || F.ended)

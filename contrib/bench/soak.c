@@ -29,7 +29,6 @@
 
 #include <dirent.h>
 #include <err.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -55,20 +54,8 @@ struct sstream {
 	struct sse	 sse;
 	int		 state;
 	int64_t		 last_id;	/* the resume point */
-	uint8_t		*seen;		/* a bit per seq */
-	uint64_t	 recv;
-	uint64_t	 dup;
-	uint64_t	 ooo;
-	uint64_t	 other;
-	uint64_t	 bad;
+	struct got	 got;
 	uint64_t	 connects;
-};
-
-struct spub {
-	struct client	 c;
-	int64_t		 seq;
-	uint64_t	 sched;
-	struct spub	*next;
 };
 
 struct sample {
@@ -103,19 +90,9 @@ static struct soak {
 	struct ring	 gone;		/* away, in the order they are due */
 
 	int64_t		 start_id;	/* every stream starts after it */
-	int64_t		 total;		/* seqs that may be published */
-	int64_t		 sent;
-	int64_t		 answered;
-	int64_t		 pub_ok;
-	int64_t		 pub_fail;
-	int		 last_pub_status;
-	uint8_t		*pub_state;	/* per seq: 0 out, 1 ok, 2 failed */
-	struct spub	*pubs;
-	struct spub	*free_pubs;
-	char		*pad;
+	struct publisher pub;
 
 	int		 phase;		/* 0 connect, 1 run, 2 drain */
-	uint64_t	 t0;		/* the publish schedule's start */
 	uint64_t	 t_end;
 	double		 churn_credit;
 	uint64_t	 last_tick;
@@ -198,16 +175,6 @@ proc_fds(pid_t pid)
 	return (n);
 }
 
-static int64_t
-json_int(const char *data, size_t len, const char *key)
-{
-	const char	*p;
-
-	if ((p = memmem(data, len, key, strlen(key))) == NULL)
-		return (-1);
-	return (strtoll(p + strlen(key), NULL, 10));
-}
-
 static void
 stream_event(void *arg, const char *id, const char *type, const char *data,
     size_t len)
@@ -216,32 +183,23 @@ stream_event(void *arg, const char *id, const char *type, const char *data,
 	int64_t		 seq, t, key;
 	char		*end;
 
-	if (strcmp(type, S.evtype) != 0) {
-		s->other++;
+	if (pub_read(&S.pub, &s->got, S.evtype, type, data, len, &seq,
+	    &t) == -1)
 		return;
-	}
-	seq = json_int(data, len, "\"seq\":");
-	t = json_int(data, len, "\"t\":");
 	key = strtoll(id, &end, 10);
-	if (seq < 0 || seq >= S.total || t < 0 || *end != '\0' ||
-	    end == id) {
-		s->bad++;
+	if (*end != '\0' || end == id) {
+		s->got.bad++;
 		return;
 	}
 	S.deliveries++;
 	S.last_activity = S.now;
 	if (key <= s->last_id)
-		s->ooo++;
+		s->got.ooo++;
 	else
 		s->last_id = key;
-	if (s->seen[seq / 8] & (1 << (seq % 8))) {
-		s->dup++;
+	if (pub_seen(&S.pub, &s->got, seq, t, S.now, &S.lat) == -1)
 		return;
-	}
-	s->seen[seq / 8] |= 1 << (seq % 8);
-	s->recv++;
 	S.unique++;
-	hist_add(&S.lat, S.now > (uint64_t)t ? S.now - (uint64_t)t : 0);
 }
 
 static void
@@ -296,7 +254,7 @@ stream_done(struct client *c, int error)
 static int
 stream_connect(struct sstream *s)
 {
-	client_init(&s->c, S.o->sub_target, stream_head, stream_body,
+	client_init(&s->c, S.o->l.sub_target, stream_head, stream_body,
 	    stream_done, s);
 	snprintf(s->c.last_event_id, sizeof s->c.last_event_id, "%" PRId64,
 	    s->last_id);
@@ -304,12 +262,9 @@ stream_connect(struct sstream *s)
 	sse_init(&s->sse, stream_event, s);
 	s->state = SS_CONNECTING;
 	S.connecting++;
-	if (client_request(&s->c, "GET", S.o->sub_uri, S.o->token,
-	    "text/event-stream", NULL, 0) == -1) {
+	if (client_subscribe(&s->c, S.o->l.sub_uri, S.o->l.token) == -1) {
 		S.connecting--;
 		s->state = SS_NEW;
-		if (errno != EAGAIN && errno != EINTR)
-			errx(1, "connect: %s", strerror(errno));
 		return (-1);
 	}
 	if (s->connects++ > 0)
@@ -327,7 +282,7 @@ streams_pump(uint64_t now)
 		S.away--;
 		ring_push(&S.pending, i, 0);
 	}
-	while (S.connecting < S.o->connect_conc &&
+	while (S.connecting < S.o->l.connect_conc &&
 	    (i = ring_pop(&S.pending, now)) != -1) {
 		if (stream_connect(&S.s[i]) == -1) {
 			/* back to the front: it keeps its turn */
@@ -366,83 +321,6 @@ streams_churn(double dt, uint64_t now)
 	}
 }
 
-static void	 pub_pump(uint64_t);
-
-static void
-pub_body_cb(struct client *c, const char *buf, size_t len)
-{
-	(void)c;
-	(void)buf;
-	(void)len;
-}
-
-static void
-pub_done(struct client *c, int error)
-{
-	struct spub	*p = c->arg;
-	int		 ok = !error && c->status >= 200 && c->status < 300;
-
-	S.pub_state[p->seq] = ok ? 1 : 2;
-	S.answered++;
-	if (ok)
-		S.pub_ok++;
-	else {
-		S.pub_fail++;
-		S.last_pub_status = error ? -1 : c->status;
-	}
-	S.last_activity = now_ns();
-	p->next = S.free_pubs;
-	S.free_pubs = p;
-}
-
-static int
-pub_send(struct spub *p, int64_t seq, uint64_t sched)
-{
-	char	 body[65536];
-	int	 n;
-
-	if (strcmp(S.o->kind, "events") == 0)
-		n = snprintf(body, sizeof body, "{\"type\":\"soak\",\"payload\":"
-		    "{\"t\":%" PRIu64 ",\"seq\":%" PRId64 ",\"pad\":\"%s\"}}",
-		    sched, seq, S.pad);
-	else
-		n = snprintf(body, sizeof body, "{\"t\":%" PRIu64 ",\"seq\":%"
-		    PRId64 ",\"pad\":\"%s\"}", sched, seq, S.pad);
-	p->seq = seq;
-	p->sched = sched;
-	if (client_request(&p->c, "POST", S.o->pub_uri, S.o->token,
-	    "application/json", body, (size_t)n) == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return (-1);
-		pub_done(&p->c, 1);
-	}
-	return (0);
-}
-
-/* Sends what the schedule says is due, while connections are free. */
-static void
-pub_pump(uint64_t now)
-{
-	struct spub	*p;
-	uint64_t	 due;
-
-	if (S.phase != 1 || now < S.t0)
-		return;
-	due = (uint64_t)((double)(now - S.t0) * S.o->rate / 1e9) + 1;
-	if (due > (uint64_t)S.total)
-		due = S.total;
-	while ((uint64_t)S.sent < due && (p = S.free_pubs) != NULL) {
-		S.free_pubs = p->next;
-		if (pub_send(p, S.sent, S.t0 + (uint64_t)(S.sent * 1e9 /
-		    S.o->rate)) == -1) {
-			p->next = S.free_pubs;
-			S.free_pubs = p;
-			return;
-		}
-		S.sent++;
-	}
-}
-
 static void
 take_sample(uint64_t now)
 {
@@ -453,12 +331,12 @@ take_sample(uint64_t now)
 
 	if (S.nsamples == SOAK_MAX_SAMPLES)
 		return;
-	proc_read(S.o->pids, S.o->npids, &ps);
-	for (i = 0; i < S.o->npids; i++)
-		if ((f = proc_fds(S.o->pids[i])) >= 0)
+	proc_read(S.o->l.pids, S.o->l.npids, &ps);
+	for (i = 0; i < S.o->l.npids; i++)
+		if ((f = proc_fds(S.o->l.pids[i])) >= 0)
 			fds += f;
 	m = &S.samples[S.nsamples++];
-	m->t = S.t0 != 0 && now > S.t0 ? (now - S.t0) / 1e9 : 0;
+	m->t = S.pub.t0 != 0 && now > S.pub.t0 ? (now - S.pub.t0) / 1e9 : 0;
 	m->rss_kb = ps.rss_kb;
 	m->fds = fds;
 	m->open = S.open;
@@ -469,7 +347,7 @@ take_sample(uint64_t now)
 	printf("  t=%5.0fs rss=%ldkB fds=%ld open=%d away=%d connecting=%d "
 	    "published=%" PRId64 " deliveries=%" PRIu64 " resumes=%" PRIu64
 	    " cpu=%.1fs\n", m->t, m->rss_kb, m->fds, m->open, S.away,
-	    m->connecting, S.pub_ok, S.deliveries, S.resumes, m->cpu);
+	    m->connecting, S.pub.ok, S.deliveries, S.resumes, m->cpu);
 }
 
 static void
@@ -484,7 +362,7 @@ soak_tick(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	dt = S.last_tick ? (now - S.last_tick) / 1e9 : 0;
 	S.last_tick = now;
-	if (S.phase == 1 && now >= S.t_end && S.sent == S.total) {
+	if (S.phase == 1 && now >= S.t_end && S.pub.sent == S.pub.total) {
 		S.phase = 2;
 		S.last_activity = now;
 		/* everyone comes back for the count */
@@ -496,8 +374,9 @@ soak_tick(evutil_socket_t fd, short what, void *arg)
 	if (S.phase == 1)
 		streams_churn(dt, now);
 	streams_pump(now);
-	pub_pump(now);
-	if (S.o->npids > 0 && now >= S.next_sample) {
+	if (S.phase == 1)
+		pub_pump(&S.pub, now);
+	if (S.o->l.npids > 0 && now >= S.next_sample) {
 		take_sample(now);
 		S.next_sample = now + (uint64_t)(S.o->sample * 1e9);
 	}
@@ -507,10 +386,12 @@ soak_tick(evutil_socket_t fd, short what, void *arg)
 			event_base_loopbreak(base);
 		break;
 	case 2:
-		if (S.answered == S.sent && S.open == S.n &&
-		    S.unique >= (uint64_t)S.pub_ok * (uint64_t)S.n)
+		if (S.pub.t_last_answer > S.last_activity)
+			S.last_activity = S.pub.t_last_answer;
+		if (S.pub.answered == S.pub.sent && S.open == S.n &&
+		    S.unique >= (uint64_t)S.pub.ok * (uint64_t)S.n)
 			event_base_loopbreak(base);
-		else if (now - S.last_activity > (uint64_t)(S.o->drain * 1e9))
+		else if (now - S.last_activity > (uint64_t)(S.o->l.drain * 1e9))
 			event_base_loopbreak(base);
 		break;
 	}
@@ -541,11 +422,7 @@ mark_body(struct client *c, const char *buf, size_t len)
 {
 	struct mark	*m = c->arg;
 
-	if (len > sizeof m->body - 1 - m->len)
-		len = sizeof m->body - 1 - m->len;
-	memcpy(m->body + m->len, buf, len);
-	m->len += len;
-	m->body[m->len] = '\0';
+	buf_append(m->body, sizeof m->body, &m->len, buf, len);
 }
 
 static void
@@ -566,8 +443,8 @@ soak_mark(void)
 	const char	*body = "{\"type\":\"soak_start\",\"payload\":{}}";
 
 	memset(&m, 0, sizeof m);
-	client_init(&c, S.o->pub_target, NULL, mark_body, mark_done, &m);
-	if (client_request(&c, "POST", S.o->sub_uri, S.o->token,
+	client_init(&c, S.o->l.pub_target, NULL, mark_body, mark_done, &m);
+	if (client_request(&c, "POST", S.o->l.sub_uri, S.o->l.token,
 	    "application/json", body, strlen(body)) == -1)
 		err(1, "soak: the start mark");
 	while (!m.done)
@@ -582,32 +459,21 @@ soak_mark(void)
 static void
 soak_init(const struct soak_opts *o)
 {
-	size_t	 padlen;
-	int	 i;
+	const struct load_opts	*l = &o->l;
+	int64_t			 total;
 
 	memset(&S, 0, sizeof S);
 	S.o = o;
 	S.n = o->streams;
-	S.evtype = strcmp(o->kind, "events") == 0 ? "soak" : "record_created";
-	if (strcmp(o->kind, "events") != 0 && strcmp(o->kind, "records") != 0)
+	S.evtype = strcmp(l->kind, "events") == 0 ? "soak" : "record_created";
+	if (strcmp(l->kind, "events") != 0 && strcmp(l->kind, "records") != 0)
 		errx(1, "soak: --kind is records or events");
-	S.total = (int64_t)(o->rate * o->seconds + 0.5);
+	total = (int64_t)(l->rate * l->seconds + 0.5);
 	S.s = xcalloc(S.n > 0 ? S.n : 1, sizeof *S.s);
-	for (i = 0; i < S.n; i++)
-		S.s[i].seen = xcalloc(1, (S.total + 8) / 8);
 	ring_init(&S.pending, S.n + 1);
 	ring_init(&S.gone, S.n + 1);
-	S.pub_state = xcalloc(S.total + 1, 1);
-	padlen = o->size > 60 ? o->size - 60 : 0;
-	S.pad = xcalloc(1, padlen + 1);
-	memset(S.pad, 'x', padlen);
-	S.pubs = xcalloc(o->pub_conc, sizeof *S.pubs);
-	for (i = 0; i < o->pub_conc; i++) {
-		client_init(&S.pubs[i].c, o->pub_target, NULL, pub_body_cb,
-		    pub_done, &S.pubs[i]);
-		S.pubs[i].next = S.free_pubs;
-		S.free_pubs = &S.pubs[i];
-	}
+	pub_init(&S.pub, l, strcmp(l->kind, "events") == 0 ? "soak" : NULL,
+	    total);
 	S.samples = xcalloc(SOAK_MAX_SAMPLES, sizeof *S.samples);
 	hist_init(&S.lat);
 }
@@ -620,54 +486,23 @@ soak_free(void)
 	for (i = 0; i < S.n; i++) {
 		client_close(&S.s[i].c);
 		sse_free(&S.s[i].sse);
-		free(S.s[i].seen);
+		free(S.s[i].got.seen);
 	}
-	for (i = 0; i < S.o->pub_conc; i++)
-		client_close(&S.pubs[i].c);
+	pub_free(&S.pub);
 	ring_free(&S.pending);
 	ring_free(&S.gone);
 	free(S.s);
-	free(S.pubs);
-	free(S.pub_state);
-	free(S.pad);
 	free(S.samples);
 }
 
-struct soak_tally {
-	uint64_t	 missing;
-	uint64_t	 dup;
-	uint64_t	 ooo;
-	uint64_t	 unexpected;	/* delivered although its write failed */
-	uint64_t	 other;
-	uint64_t	 bad;
-	int		 complete;
-};
-
 static void
-soak_tally(struct soak_tally *t)
+soak_tally(struct tally *t)
 {
-	struct sstream	*s;
-	int64_t		 q;
-	int		 i, got, miss;
+	int	 i;
 
 	memset(t, 0, sizeof *t);
-	for (i = 0; i < S.n; i++) {
-		s = &S.s[i];
-		miss = 0;
-		for (q = 0; q < S.sent; q++) {
-			got = (s->seen[q / 8] & (1 << (q % 8))) != 0;
-			if (S.pub_state[q] == 1 && !got)
-				miss++;
-			else if (S.pub_state[q] != 1 && got)
-				t->unexpected++;
-		}
-		t->missing += miss;
-		t->complete += miss == 0;
-		t->dup += s->dup;
-		t->ooo += s->ooo;
-		t->other += s->other;
-		t->bad += s->bad;
-	}
+	for (i = 0; i < S.n; i++)
+		pub_tally(&S.pub, t, &S.s[i].got, S.pub.sent);
 }
 
 /* Least-squares slope of RSS over samples [a, b), in kB a minute. */
@@ -711,7 +546,7 @@ struct flat {
 static void
 soak_flat(struct flat *f)
 {
-	double	 warm = S.o->seconds / 5 < 60 ? S.o->seconds / 5 : 60;
+	double	 warm = S.o->l.seconds / 5 < 60 ? S.o->l.seconds / 5 : 60;
 	long	 extra;
 	int	 i, mid;
 
@@ -725,7 +560,7 @@ soak_flat(struct flat *f)
 	f->rss_a = S.samples[i].rss_kb;
 	f->extra_min = LONG_MAX;
 	f->extra_max = LONG_MIN;
-	for (; i < S.nsamples && S.samples[i].t <= S.o->seconds; i++) {
+	for (; i < S.nsamples && S.samples[i].t <= S.o->l.seconds; i++) {
 		if (S.samples[i].rss_kb > f->rss_max)
 			f->rss_max = S.samples[i].rss_kb;
 		f->rss_b = S.samples[i].rss_kb;
@@ -747,7 +582,7 @@ soak_flat(struct flat *f)
 int
 soak_run(const struct soak_opts *o)
 {
-	struct soak_tally	 t;
+	struct tally		 t;
 	struct flat		 f;
 	struct procstat		 ps1;
 	uint64_t		 t_start;
@@ -756,8 +591,8 @@ soak_run(const struct soak_opts *o)
 	soak_init(o);
 	S.start_id = soak_mark();
 	printf("soak: %d streams from event %" PRId64 ", %g writes/s (%s) for "
-	    "%g s, %g leaves/s, each away %g s\n", S.n, S.start_id, o->rate,
-	    o->kind, o->seconds, o->churn, o->away);
+	    "%g s, %g leaves/s, each away %g s\n", S.n, S.start_id, o->l.rate,
+	    o->l.kind, o->l.seconds, o->churn, o->away);
 	t_start = now_ns();
 	for (i = 0; i < S.n; i++) {
 		S.s[i].last_id = S.start_id;
@@ -768,34 +603,34 @@ soak_run(const struct soak_opts *o)
 	printf("streams: %d open in %.1f s (%" PRIu64 " refused, last status "
 	    "%d)\n", S.open, (now_ns() - t_start) / 1e9, S.refused,
 	    S.last_refused_status);
-	proc_read(o->pids, o->npids, &S.ps0);
+	proc_read(o->l.pids, o->l.npids, &S.ps0);
 
 	S.phase = 1;
-	S.t0 = now_ns() + 10000000;
-	S.t_end = S.t0 + (uint64_t)(o->seconds * 1e9);
+	S.pub.t0 = now_ns() + 10000000;
+	S.t_end = S.pub.t0 + (uint64_t)(o->l.seconds * 1e9);
 	S.next_sample = 0;
 	run_loop();
-	if (o->npids > 0)
+	if (o->l.npids > 0)
 		take_sample(now_ns());
-	proc_read(o->pids, o->npids, &ps1);
+	proc_read(o->l.pids, o->l.npids, &ps1);
 
 	soak_tally(&t);
 	soak_flat(&f);
 	printf("published: %" PRId64 " of %" PRId64 " ok, %" PRId64 " failed "
-	    "(last status %d)\n", S.pub_ok, S.sent, S.pub_fail,
-	    S.last_pub_status);
+	    "(last status %d)\n", S.pub.ok, S.pub.sent, S.pub.failed,
+	    S.pub.last_status);
 	printf("resumes: %" PRIu64 " with Last-Event-ID, %" PRIu64 " refused "
 	    "(last status %d), %" PRIu64 " ended by the server\n", S.resumes,
 	    S.refused, S.last_refused_status, S.ended);
 	printf("deliveries: %" PRIu64 " unique of %" PRIu64 " expected; %d of "
-	    "%d streams complete\n", S.unique, (uint64_t)S.pub_ok * S.n,
+	    "%d streams complete\n", S.unique, (uint64_t)S.pub.ok * S.n,
 	    t.complete, S.n);
 	printf("check: missing=%" PRIu64 " duplicates=%" PRIu64 " out_of_order="
 	    "%" PRIu64 " unexpected=%" PRIu64 " other_events=%" PRIu64
 	    " unreadable=%" PRIu64 "\n", t.missing, t.dup, t.ooo, t.unexpected,
 	    t.other, t.bad);
 	hist_print(&S.lat, "latency");
-	if (o->npids > 0 && f.from > 0) {
+	if (o->l.npids > 0 && f.from > 0) {
 		printf("rss: %ld kB after the warm-up, %ld kB at the end, peak "
 		    "%ld kB; slope %+.0f then %+.0f kB/min: %s\n", f.rss_a,
 		    f.rss_b, f.rss_max, f.slope1, f.slope2, f.rss_ok ? "flat" :
@@ -811,8 +646,8 @@ soak_run(const struct soak_opts *o)
 	    " rss_warm_kb=%ld rss_end_kb=%ld rss_peak_kb=%ld "
 	    "rss_slope1_kb_min=%.0f rss_slope2_kb_min=%.0f fds_extra_min=%ld "
 	    "fds_extra_max=%ld "
-	    "rss_flat=%d fds_flat=%d", o->kind, S.n, o->rate, o->seconds,
-	    o->churn, S.pub_ok, S.pub_fail, S.resumes, S.refused, S.ended,
+	    "rss_flat=%d fds_flat=%d", o->l.kind, S.n, o->l.rate, o->l.seconds,
+	    o->churn, S.pub.ok, S.pub.failed, S.resumes, S.refused, S.ended,
 	    S.unique, t.missing, t.dup, t.ooo, f.rss_a, f.rss_b, f.rss_max,
 	    f.slope1, f.slope2, f.extra_min, f.extra_max, f.rss_ok, f.fds_ok);
 	hist_result(&S.lat, "lat");
