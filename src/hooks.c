@@ -48,6 +48,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -349,16 +350,14 @@ hooks_coll_exists(struct store *st, const char *realm, const char *app,
 {
 	struct scope_ids	 ids;
 	const char		*missing = NULL;
+	char			 what[sizeof "collection ''" + MAX_NAME_LEN];
+	int			 rc;
 
-	switch (store_resolve(st, realm, app, coll, &ids, &missing)) {
-	case STORE_OK:
+	rc = store_resolve(st, realm, app, coll, &ids, &missing);
+	if (rc == STORE_OK)
 		return (0);
-	case STORE_NOTFOUND:
-		return (error_set(err, ERR_NOT_FOUND,
-		    "collection '%s' not found", coll));
-	default:
-		return (error_set(err, ERR_INTERNAL, "%s", store_errmsg(st)));
-	}
+	snprintf(what, sizeof what, "collection '%s'", coll);
+	return (error_store(err, rc, what));
 }
 
 void
