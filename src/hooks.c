@@ -24,12 +24,12 @@
  * Threads: hooks_before and hooks_after run on a worker, with that
  * worker's struct hooks and store, never on the writer (an after hook's
  * publish waits for the writer). hooks_before runs outside the writer's
- * transaction, on the worker's read view: the writer then checks that the
- * record is still the one the hooks saw, or the write is a 409 (api.c).
- * hooks_pubs_apply runs on the writer, inside the write's savepoint, on
- * the hooks_pubs a worker filled; the writer's queue hands it over, and
- * only one thread holds it at a time. hooks_gate_enter and
- * hooks_gate_leave may be called from any thread.
+ * transaction, on the worker's read view: for an update or a delete the
+ * writer then checks that the record is still the one the hooks saw, or
+ * the write is a 409 (api.c). hooks_pubs_apply runs on the writer,
+ * inside the write's savepoint, on the hooks_pubs a worker filled: the
+ * writer's queue hands it over, and one thread holds it at a time.
+ * hooks_gate_enter and hooks_gate_leave may be called from any thread.
  *
  * Locks: hooks_gate_lock guards hooks_gates, each gate's count of running
  * calls and its queue of waiting requests. Only list handling is done
