@@ -52,11 +52,11 @@ struct hooks;
  *
  * The workers (worker.c, cfg->workers of them) take complete requests from
  * one queue and run the handlers (route.c, api.c, auth.c, reply.c, the
- * after-hooks) on their own store and their own hook heaps.
+ * hooks) on their own store and their own hook heaps.
  *
  * The writer (writer.c, one) commits every write of the process in batches
- * on its own store, runs before-hooks inside them, and the retention
- * sweep. It never waits for a socket.
+ * on its own store (a write's before-hooks ran on a worker first), and
+ * runs the retention sweep. It never waits for a socket.
  *
  * How a request passes between them. conn.c reads the FastCGI records of
  * a request on the loop; once it is whole, worker_enqueue() hands the
@@ -83,8 +83,9 @@ struct hooks;
  *   loop only	  conn_* (but conn_complete, conn_stopping), broker_*
  *		  (but broker_count), tail_* (but tail_wake),
  *		  config_publish
- *   worker only  route_dispatch and the api_* handlers, hooks_after
- *   writer only  a write_op's apply and done_cb, hooks_before,
+ *   worker only  route_dispatch and the api_* handlers, hooks_before,
+ *		  hooks_after
+ *   writer only  a write_op's apply and done_cb, hooks_pubs_apply,
  *		  store_event_prune
  *   per store	  a struct store is one SQLite connection, used by one
  *		  thread at a time: the main thread opens and closes the
@@ -636,12 +637,14 @@ void		 tail_run(void);	/* read and publish every new event */
 void		 tail_wake(void);	/* any thread: a local commit happened */
 void		 tail_free(void);
 
-/* hooks.c */
+/* hooks_load.c */
 struct hooks	*hooks_new(void);
 void		 hooks_free(struct hooks *);
 void		 hooks_reload_all(void);	/* SIGHUP */
 /* Whether the app has any hooks loaded (any thread). */
 int		 hooks_app_has(const char *realm, const char *app);
+
+/* hooks.c */
 /* Before a write, on a worker, outside the writer. record is the API's JSON
  * of the record as it will be, and may be changed. *ran tells whether any
  * handler saw it; *pubs (NULL if none, freed by hooks_pubs_free) holds the
@@ -673,6 +676,73 @@ void		 hooks_gate_leave(const char *realm, const char *app,
 /* After commit (worker thread); cannot fail the request. */
 void		 hooks_after(struct worker *, const char *what, const char *realm,
 		    const char *app, const char *coll, json_object *record);
+
+/* hooks_*.c: private to the hooks files */
+#define HOOKS_NREGS	6	/* onRecordCreate ... onRecordAfterDelete */
+/* One hooks file. */
+struct hooks_file {
+	char		*name;		/* "validate.js": the sort key */
+	char		*path;		/* what errors and logs show */
+	char		*text;
+	size_t		 len;
+};
+/* The hooks of one app as loaded: immutable once shared. */
+struct hooks_app {
+	int		 refs;		/* under hooks_lock */
+	int		 bad;		/* a file could not be read */
+	char		 realm[MAX_NAME_LEN + 1];
+	char		 app[MAX_NAME_LEN + 1];
+	struct hooks_file *files;
+	size_t		 nfiles;
+};
+/* What the running call is about, for the native functions. */
+struct hooks_call {
+	struct worker	*worker;
+	int		 before;	/* publishes wait for the write */
+	struct hooks_pubs *pubs;	/* where they wait (before hooks) */
+};
+/* One thread's heap for one app. */
+struct duk_hthread;
+struct hooks_heap {
+	struct hooks_app *src;		/* a reference the owner holds */
+	struct duk_hthread *ctx;	/* a duk_context */
+	int64_t		 deadline;	/* monotonic ms; 0: no budget */
+	int64_t		 slow_at;	/* when the call counts as slow */
+	int		 nice_prio;	/* to restore, or INT_MIN */
+	size_t		 grace;		/* bytes left past the deadline */
+	int		 timed_out;
+	int		 out_of_memory;	/* the heap's limit was reached */
+	size_t		 used;		/* bytes the heap holds */
+	struct hooks_call *call;	/* NULL between calls */
+	struct hooks_heap *next;
+};
+/* A function scripts register a handler with, and what it is for. */
+struct hooks_reg {
+	const char	*function;
+	const char	*what;		/* create, update, delete */
+	int		 after;
+};
+extern const struct hooks_reg hooks_js_regs[HOOKS_NREGS]; /* magic: index */
+void		 hooks_js_init(void);	/* once, before any heap */
+/* A heap for src with its files run; NULL after logging why not. */
+struct hooks_heap *hooks_js_heap_new(struct hooks_app *src);
+void		 hooks_js_heap_free(struct hooks_heap *);
+void		 hooks_js_budget_start(struct hooks_heap *);
+void		 hooks_js_budget_end(struct hooks_heap *);
+/* A failed call's error (err NULL: log only) from what it left on the
+ * stack top, which it pops; threw 0: it caught its timeout. Returns -1. */
+int		 hooks_js_fault(struct hooks_heap *, int reg, const char *coll,
+		    int threw, struct error *err);
+/* This thread's heap for an app: HOOKS_NONE (the app has no hooks),
+ * HOOKS_BROKEN (they did not load; logged) or HOOKS_READY with *out set. */
+enum { HOOKS_NONE, HOOKS_READY, HOOKS_BROKEN };
+int		 hooks_load_heap(struct hooks *, const char *realm,
+		    const char *app, struct hooks_heap **out);
+void		 hooks_load_drop(struct hooks *, struct hooks_heap *);
+int		 hooks_coll_exists(struct store *, const char *realm,
+		    const char *app, const char *coll, struct error *);
+void		 hooks_pubs_add(struct hooks_pubs *, const char *coll,
+		    const char *type, const char *data);
 
 /* cli.c */
 int		 cli_main(int argc, char **argv, const char *dbpath);

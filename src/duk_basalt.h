@@ -18,7 +18,7 @@
 /*
  * What basalt's Duktape is built with: Duktape's own duk_config.h with the
  * execution-timeout check turned on, generated into the build directory by
- * the Makefile (duk/duk_config.h), and the check's function from hooks.c.
+ * the Makefile (duk/duk_config.h), and the check's function from hooks_js.c.
  * Include this before <duktape.h>.
  */
 
@@ -33,6 +33,6 @@
 #endif
 
 /* Non-zero once the running hook has used up its time budget. */
-duk_bool_t	 hooks_timeout_check(void *);
+duk_bool_t	 hooks_js_timeout_check(void *);
 
 #endif
