@@ -55,9 +55,20 @@ done
 wait_until 10 eval '[ "$(grep -l "^retry: " "$T"/s*.out 2>/dev/null | wc -l)" = $STREAMS ]'
 ok $? "$STREAMS streams open"
 
+# Every fourth write waits for the next SIGHUP, so that the reloads fall
+# between the writes however fast the machine answers them.
+echo 0 >"$T/hups"
+next_hup() {
+	local seen=$1 n=0
+	while [ "$(cat "$T/hups")" -le "$seen" ] && [ $n -lt 500 ]; do
+		sleep 0.01
+		n=$((n + 1))
+	done
+}
 writer() {
 	local i
 	for i in $(seq 1 "$WRITES"); do
+		[ $((i % 4)) = 0 ] && next_hup "$(cat "$T/hups")"
 		curl -s -o /dev/null -w '%{http_code}\n' -H "$AUTH" -H "$J" \
 		    -d "{\"w\":$1,\"i\":$i}" "$P/records"
 	done >"$T/w$1.codes"
@@ -72,6 +83,7 @@ while kill -0 "${pids[@]}" 2>/dev/null; do
 	hups=$((hups + 1))
 	conf "$hups"
 	kill -HUP "$BASALT_PID"
+	echo "$hups" >"$T/hups.tmp" && mv "$T/hups.tmp" "$T/hups"
 	sleep 0.05
 done
 wait "${pids[@]}"
