@@ -9,13 +9,7 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
-command -v sqlite3 >/dev/null 2>&1 || skip_all "the sqlite3 shell is not installed"
-command -v node >/dev/null 2>&1 || skip_all "node is not installed"
-
-J='Content-Type: application/json'
+need lighttpd jq sqlite3 node
 
 # expect_error STATUS CODE DESC: the last reply is basalt's error STATUS/CODE.
 expect_error() {

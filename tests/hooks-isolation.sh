@@ -8,9 +8,7 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
+need lighttpd jq
 
 BUDGET=300
 WORKERS=4
@@ -58,10 +56,7 @@ onRecordUpdate("posts", function (e) {
 });
 EOF
 
-basalt_config hook_timeout_ms=$BUDGET workers=$WORKERS
-basalt_start || bail_out "basalt did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
+demo_start hook_timeout_ms=$BUDGET workers=$WORKERS
 basalt_cli realm create other &&
 basalt_cli app create other calm &&
 basalt_cli collection create other calm notes &&

@@ -6,9 +6,7 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
+need lighttpd jq
 
 HK=$T/hooks/acme/web
 BUDGET=300
@@ -114,10 +112,7 @@ echo 'onRecordCreate(function (e) { e.record.fields.sees = typeof webSecret; });
 # An app whose only file is broken at start: it runs without hooks.
 mkdir -p "$T/hooks/acme/broken"
 printf '// line 1\nonRecordCreate(function (e) {\n' >"$T/hooks/acme/broken/a.js"
-basalt_config hook_timeout_ms=$BUDGET max_body_size=64k
-basalt_start || bail_out "basalt did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
+demo_start hook_timeout_ms=$BUDGET max_body_size=64k
 
 like "$(grep 'broken/a\.js' "$T/basalt.log")" 'broken/a\.js:[0-9]+: SyntaxError' \
     "a syntax error at start is logged with file and line"

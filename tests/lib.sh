@@ -27,6 +27,10 @@
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/basalt-test.XXXXXX") || exit 99
 
+J='Content-Type: application/json'			# of a JSON body
+SC=$top_srcdir/tests/stream-clients.mjs		# EventSource clients
+FP=$top_srcdir/tests/fcgi-peers.mjs		# raw FastCGI peers
+
 _tap_n=0		# tests run
 _tap_failed=0		# tests failed
 _bg_pids=()		# processes to stop at exit
@@ -116,6 +120,37 @@ skip_all() {
 bail_out() {
 	echo "Bail out! $*"
 	exit 99
+}
+
+# need CMD...: skips the whole script unless every CMD is installed
+# (lighttpd may be in /usr/sbin, outside a user's PATH).
+need() {
+	local c
+	for c in "$@"; do
+		if [ "$c" = lighttpd ]; then
+			command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
+		fi
+		command -v "$c" >/dev/null 2>&1 && continue
+		case $c in
+		node)	skip_all "node is not installed (Debian: apt-get install nodejs)" ;;
+		*)	skip_all "$c is not installed (Debian: apt-get install $c)" ;;
+		esac
+	done
+}
+
+# need_npm PKG: skips the whole script unless the npm package PKG is
+# installed in tests/node_modules.
+need_npm() {
+	[ -d "$top_srcdir/tests/node_modules/$1" ] ||
+	    skip_all "no $1 package: cd tests && npm install"
+}
+
+# need_files N WHY: raises the open-file limit to the hard limit; skips the
+# whole script, saying WHY, when that is below N.
+need_files() {
+	ulimit -n "$(ulimit -Hn)" 2>/dev/null
+	[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge "$1" ] ||
+	    skip_all "$2, the limit is $(ulimit -n)"
 }
 
 # ---------------------------------------------------------------- processes
@@ -351,8 +386,9 @@ _lighttpd_up() {
 # ---------------------------------------------------------------- fixtures
 
 # demo_setup: realm acme, app web, collection posts; TOKEN has read, write
-# and admin, RTOKEN read only; B is the app's base URL (call it after
-# lighttpd_start) and AUTH the Authorization header with TOKEN.
+# and admin, RTOKEN read only; B is the app's base URL and P the
+# collection's (call it after lighttpd_start), PREFIX is P's path alone
+# and AUTH the Authorization header with TOKEN.
 demo_setup() {
 	basalt_cli realm create acme &&
 	basalt_cli app create acme web &&
@@ -361,8 +397,19 @@ demo_setup() {
 	    --label test) &&
 	RTOKEN=$(basalt_cli token create acme web --scope read \
 	    --label reader) || bail_out "demo_setup: the admin CLI failed"
+	PREFIX=/api/realms/acme/apps/web/collections/posts
 	B=${URL:-}/api/realms/acme/apps/web
+	P=${URL:-}$PREFIX
 	AUTH="Authorization: Bearer $TOKEN"
+}
+
+# demo_start [KEY=VALUE...]: basalt_config with the keys, basalt and
+# lighttpd started, then demo_setup; bails out if one of them fails.
+demo_start() {
+	basalt_config "$@"
+	basalt_start || bail_out "basalt serve did not start"
+	lighttpd_start || bail_out "lighttpd did not start"
+	demo_setup
 }
 
 # ---------------------------------------------------------------- HTTP

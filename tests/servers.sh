@@ -13,11 +13,8 @@
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/servers-lib.sh"
 
-command -v curl >/dev/null 2>&1 || skip_all "curl is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
-command -v node >/dev/null 2>&1 || skip_all "node is not installed"
+need curl jq node
 
-J='Content-Type: application/json'
 SCENARIO_N=17		# tests in scenario
 MINI_N=3		# tests in mini_scenario
 

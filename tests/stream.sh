@@ -6,30 +6,17 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed (Debian: apt-get install jq)"
-command -v node >/dev/null 2>&1 || skip_all "node is not installed"
-have_npm eventsource || skip_all "no eventsource package: cd tests && npm install"
+need lighttpd jq node
+need_npm eventsource
+need_files 4200 "1,000 streams need 4,200 open files"
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null
-[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 4200 ] ||
-    skip_all "1,000 streams need 4,200 open files, the limit is $(ulimit -n)"
-
-J='Content-Type: application/json'
-SC="$top_srcdir/tests/stream-clients.mjs"
 LIGHTTPD_EXTRA='server.max-fds = 16384
 server.max-connections = 8000'
 
-basalt_config
-basalt_start || bail_out "basalt serve did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
-P=$B/collections/posts
+demo_start
 
-get() { http GET "$1" -H "$AUTH" "${@:2}"; }
-send() { http "$1" "$2" -H "$AUTH" -H "$J" --data-binary "$3" "${@:4}"; }
-jnorm() { jq -S -c . <<<"$1" 2>/dev/null; }
+# expect_error STATUS CODE DESC: the last reply is the error STATUS with
+# CODE, as JSON where a stream was asked for.
 expect_error() {
 	local st=$1 code=$2
 	shift 2
