@@ -10,12 +10,6 @@ need lighttpd jq node
 ULID_RE='^[0-9A-HJKMNP-TV-Z]{26}$'
 TIME_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$'
 
-# get URL [CURL ARGS]: GET with $AUTH.
-get() { http GET "$1" -H "$AUTH" "${@:2}"; }
-# send METHOD URL JSON [CURL ARGS]: a write with $AUTH and a JSON body.
-send() { http "$1" "$2" -H "$AUTH" -H "$J" --data-binary "$3" "${@:4}"; }
-# jnorm JSON: JSON with sorted keys on one line, for comparisons.
-jnorm() { jq -S -c . <<<"$1" 2>/dev/null; }
 # strings_has TEXT: some string anywhere in BODY equals TEXT.
 strings_has() { [ "$(jq --arg s "$1" '[.. | strings] | any(. == $s)' \
     <<<"$BODY" 2>/dev/null)" = true ]; }
@@ -373,7 +367,7 @@ allow_has() {
 http DELETE "$B/collections" -H "$AUTH"
 expect_error 405 method_not_allowed "DELETE on collections"
 ok "$(allow_has GET POST; echo $?)" "... Allow: GET, POST (got '$(header Allow)')"
-http PUT "$P/records" -H "$AUTH" -H "$J" -d '{}'
+send PUT "$P/records" '{}'
 expect_error 405 method_not_allowed "PUT on records"
 ok "$(allow_has GET POST; echo $?)" "... Allow: GET, POST (got '$(header Allow)')"
 send POST "$P/records/$R1" '{}'
@@ -383,7 +377,7 @@ ok "$(allow_has GET PATCH PUT DELETE; echo $?)" \
 http POST "$URL/api/health" -H "$J" -d '{}'
 expect_error 405 method_not_allowed "POST on health"
 ok "$(allow_has GET; echo $?)" "... Allow: GET (got '$(header Allow)')"
-http PATCH "$P/events" -H "$AUTH" -H "$J" -d '{}'
+send PATCH "$P/events" '{}'
 expect_error 405 method_not_allowed "PATCH on events"
 ok "$(allow_has GET POST; echo $?)" "... Allow: GET, POST (got '$(header Allow)')"
 
@@ -538,7 +532,7 @@ is $? 0 "SIGTERM: basalt exits with status 0"
 is "$(head -c 15 "$T/basalt.db")" "SQLite format 3" "the database is an SQLite file"
 basalt_config max_body_size=1k request_timeout=2
 basalt_start || bail_out "basalt did not restart"
-wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
+wait_until 5 health_ok
 ok $? "restart: health answers again"
 
 get "$P/records/$R2"
@@ -605,7 +599,7 @@ wait "$BASALT_PID" 2>/dev/null
 ok "$([ -S "$T/basalt.sock" ]; echo $?)" "a crash leaves the socket file behind"
 basalt_start
 ok $? "serve: a stale socket file does not stop the next start"
-wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
+wait_until 5 health_ok
 ok $? "serve: ... and it answers"
 basalt_stop
 ok "$(grep -qE 'Sanitizer|runtime error:' "$T/basalt.log"; [ $? -ne 0 ]

@@ -1,14 +1,13 @@
 # Shared helpers for basalt's end-to-end tests: TAP output, a temporary
-# folder, basalt and lighttpd started on 127.0.0.1, and an HTTP client.
+# folder, basalt and lighttpd started on 127.0.0.1, an HTTP client, event
+# stream subscribers and the load generator's results.
 #
 # A test is a bash script that sources this file and prints TAP:
 #
 #	. "$top_srcdir/tests/lib.sh"
-#	basalt_config
-#	basalt_start
-#	lighttpd_start
-#	demo_setup
-#	http GET "$B/collections" -H "Authorization: Bearer $TOKEN"
+#	need lighttpd jq
+#	demo_start
+#	get "$B/collections"
 #	is "$STATUS" 200 "collections are listed"
 #	done_testing
 #
@@ -449,9 +448,128 @@ jbody() {
 	jq -r "$1" <<<"$BODY" 2>/dev/null
 }
 
-# have_npm PKG: the npm package PKG is installed in tests/node_modules.
-have_npm() {
-	[ -d "$top_srcdir/tests/node_modules/$1" ]
+# get URL [CURL ARGS...]: GET with $AUTH.
+get() {
+	http GET "$1" -H "$AUTH" "${@:2}"
+}
+
+# send METHOD URL JSON [CURL ARGS...]: a write with $AUTH and a JSON body.
+send() {
+	http "$1" "$2" -H "$AUTH" -H "$J" --data-binary "$3" "${@:4}"
+}
+
+# jnorm JSON: JSON with sorted keys on one line, for comparisons.
+jnorm() {
+	jq -S -c . <<<"$1" 2>/dev/null
+}
+
+# health_ok: /api/health answers 200.
+health_ok() {
+	http GET "$URL/api/health"
+	[ "$STATUS" = 200 ]
+}
+
+# health_streams: the open streams /api/health counts.
+health_streams() {
+	http GET "$URL/api/health"
+	jbody .streams
+}
+
+# streams_are N: /api/health counts N open streams (BODY is its answer).
+streams_are() {
+	http GET "$URL/api/health"
+	[ "$(jbody .streams)" = "$1" ]
+}
+
+# ---------------------------------------------------------------- streams
+
+# sub NAME URL [CURL ARGS...]: a curl -N subscriber in the background; the
+# stream goes to $T/NAME.out, the headers to $T/NAME.h, its pid to SUB_NAME.
+sub() {
+	local name=$1 url=$2
+	shift 2
+	curl -sN -D "$T/$name.h" "$@" "$url" >"$T/$name.out" 2>"$T/$name.err" &
+	eval "SUB_$name=$!"
+	bg_track $!
+}
+
+# subs NAME URL [NAME URL...]: subscribers with $AUTH, as sub; returns
+# once each has the stream's opening, 1 if one has not within 5 s.
+subs() {
+	local names= n
+	while [ $# -ge 2 ]; do
+		sub "$1" "$2" -H "$AUTH"
+		names="$names $1"
+		shift 2
+	done
+	for n in $names; do
+		wait_sub "$n" || return 1
+	done
+}
+
+# nevents NAME: the number of events NAME got so far.
+nevents() {
+	cat "$T/$1.out" 2>/dev/null | grep -c '^id: '
+}
+
+# has_events NAME N: NAME got N events or more.
+has_events() {
+	[ "$(nevents "$1")" -ge "$2" ]
+}
+
+# has_opening NAME: NAME got the stream's opening.
+has_opening() {
+	grep -q '^retry: ' "$T/$1.out" 2>/dev/null
+}
+
+# wait_sub NAME: waits for NAME's opening.
+wait_sub() {
+	wait_until 5 has_opening "$1"
+}
+
+# wait_events NAME N [SECONDS]: waits until NAME has N events.
+wait_events() {
+	wait_until "${3:-5}" has_events "$1" "$2"
+}
+
+# ended NAME: the curl of NAME has exited (basalt ended its stream).
+ended() {
+	local pid
+	eval "pid=\$SUB_$1"
+	! kill -0 "$pid" 2>/dev/null
+}
+
+# unsub NAME: stops NAME and parses its stream into $T/NAME.json.
+unsub() {
+	local pid
+	eval "pid=\$SUB_$1"
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	node "$SC" parse <"$T/$1.out" >"$T/$1.json"
+}
+
+# q NAME FILTER: jq -r FILTER on NAME's parsed stream.
+q() {
+	jq -r "$2" "$T/$1.json"
+}
+
+# sheader NAME HEADER: a response header of subscriber NAME.
+sheader() {
+	HDRS=$T/$1.h header "$2"
+}
+
+# ---------------------------------------------------------------- bench
+
+# need_bench: BENCH is contrib/bench's load generator; skips the whole
+# script when it is not built.
+need_bench() {
+	BENCH=$top_builddir/contrib/bench/basalt-bench
+	[ -x "$BENCH" ] || skip_all "contrib/bench/basalt-bench is not built"
+}
+
+# bench_result LOG KEY: the value of KEY in LOG's RESULT line.
+bench_result() {
+	grep '^RESULT' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
 }
 
 if [ ! -x "$BASALT" ]; then

@@ -35,7 +35,7 @@ conf() {
 	cp "$T/conf$(($1 % 2))" "$T/conf.tmp" && mv "$T/conf.tmp" "$T/basalt.conf"
 }
 post_big() {
-	http POST "$P/records" -H "$AUTH" -H "$J" --data-binary "@$T/big.json"
+	send POST "$P/records" "@$T/big.json"
 	[ "$STATUS" = "$1" ]
 }
 

@@ -45,15 +45,6 @@ has() {
 	grep -qF -- "$2" "$1" 2>/dev/null
 }
 
-# streams: the streams count /api/health reports through the server.
-streams() {
-	curl -s -m 5 "$URL/api/health" | jq -r .streams 2>/dev/null
-}
-
-streams_are() {
-	[ "$(streams)" = "$1" ]
-}
-
 # subscribe OUT URL [CURL ARGS...]: curl -N in the background, the body in
 # OUT and the headers in OUT.h. Sets SUB_PID.
 subscribe() {
@@ -76,8 +67,7 @@ event_ids() {
 
 # create_record TITLE: POST a record; sets STATUS, BODY, RID.
 create_record() {
-	http POST "$B/collections/posts/records" -H "$AUTH" -H "$J" \
-	    --data-binary "{\"title\":\"$1\"}"
+	send POST "$B/collections/posts/records" "{\"title\":\"$1\"}"
 	RID=$(jbody .id)
 }
 
@@ -112,8 +102,7 @@ scenario() {
 	like "$STATUS $RID" '^201 [0-9A-HJKMNP-TV-Z]{26}$' "$n: POST a record"
 	http GET "$B/collections/posts/records/$RID" -H "$AUTH"
 	is "$STATUS $(jbody .fields.title)" "200 crud" "$n: GET the record"
-	http PATCH "$B/collections/posts/records/$RID" -H "$AUTH" -H "$J" \
-	    --data-binary '{"n":2}'
+	send PATCH "$B/collections/posts/records/$RID" '{"n":2}'
 	is "$STATUS $(jbody '"\(.fields.title) \(.fields.n)"')" "200 crud 2" \
 	    "$n: PATCH the record"
 	http GET "$B/collections/posts/records?limit=500" -H "$AUTH"
@@ -132,7 +121,7 @@ scenario() {
 	is "$st $(head -n 1 "$sub.h" | tr -d '\r' | cut -d' ' -f2) $(grep -i '^content-type:' "$sub.h" | tr -d '\r' | cut -d' ' -f2)" \
 	    "0 200 text/event-stream" \
 	    "$n: the stream opens at once (${WAITED} ms)"
-	is "$(streams)" 1 "$n: /api/health counts the stream"
+	is "$(health_streams)" 1 "$n: /api/health counts the stream"
 
 	WAIT_FROM=$(now_ms)
 	create_record live
@@ -272,7 +261,7 @@ if have_server nginx; then
 			subs="$subs $SUB_PID"
 			wait_ms 3000 has "$T/up-$i" ": basalt stream"
 		done
-		is "$(streams) $(streams)" "2 2" \
+		is "$(health_streams) $(health_streams)" "2 2" \
 		    "upstream: nginx spreads four streams over two processes"
 		WAIT_FROM=$(now_ms)
 		create_record upstream1
@@ -387,7 +376,7 @@ if have_server lighttpd; then
 		subscribe "$T/spawn-b" "$B/collections/posts/events" -H "$AUTH"
 		sb=$SUB_PID
 		wait_ms 3000 has "$T/spawn-b" ": basalt stream"
-		is "$(streams) $(streams)" "1 1" \
+		is "$(health_streams) $(health_streams)" "1 1" \
 		    "bin-path: one subscriber on each process"
 		WAIT_FROM=$(now_ms)
 		create_record spawn1

@@ -25,36 +25,6 @@ expect_error() {
 	    "$*: error $code"
 	like "$(header Content-Type)" '^application/json' "$*: JSON, not a stream"
 }
-
-# sub NAME URL [CURL ARGS]: a curl -N subscriber in the background; the
-# stream goes to $T/NAME.out, the headers to $T/NAME.h.
-sub() {
-	local name=$1 url=$2
-	shift 2
-	curl -sN -D "$T/$name.h" "$@" "$url" >"$T/$name.out" 2>"$T/$name.err" &
-	eval "SUB_$name=$!"
-	bg_track $!
-}
-# nevents NAME: the number of events NAME got so far.
-nevents() { grep -c '^id: ' "$T/$1.out" 2>/dev/null; }
-has_events() { [ "$(nevents "$1")" -ge "$2" ]; }
-has_opening() { grep -q '^retry: ' "$T/$1.out" 2>/dev/null; }
-# wait_sub NAME: waits for NAME's opening.
-wait_sub() { wait_until 5 has_opening "$1"; }
-# wait_events NAME N [SECONDS]: waits until NAME has N events.
-wait_events() { wait_until "${3:-5}" has_events "$1" "$2"; }
-# unsub NAME: stops NAME and parses its stream into $T/NAME.json.
-unsub() {
-	local pid
-	eval "pid=\$SUB_$1"
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	node "$SC" parse <"$T/$1.out" >"$T/$1.json"
-}
-# q NAME FILTER: jq -r FILTER on NAME's parsed stream.
-q() { jq -r "$2" "$T/$1.json"; }
-# sheader NAME HEADER: a response header of subscriber NAME.
-sheader() { HDRS=$T/$1.h header "$2"; }
 # write_records N COLLECTION: creates N records; their ids go to $T/written.
 write_records() {
 	local i
@@ -64,8 +34,6 @@ write_records() {
 		    "$B/collections/${2:-posts}/records" | jq -r .id >>"$T/written"
 	done
 }
-health_streams() { http GET "$URL/api/health"; jbody .streams; }
-streams_are() { [ "$(health_streams)" = "$1" ]; }
 
 # ======================================================================
 # One collection stream: headers, opening, framing, payloads, heartbeats
@@ -202,10 +170,8 @@ is "$(q s2 '[.events[].framing] | unique | join(" ")')" "id,event,data" \
 send POST "$B/collections" '{"name":"other"}'
 send POST "$P/records" '{"v":1}'
 R1=$(jbody .id)
-sub rec "$P/records/$R1/events" -H "$AUTH"
-sub col "$P/events" -H "$AUTH"
-sub oth "$B/collections/other/events" -H "$AUTH"
-wait_sub rec && wait_sub col && wait_sub oth
+subs rec "$P/records/$R1/events" col "$P/events" \
+    oth "$B/collections/other/events"
 ok $? "per-record: the streams open"
 like "$(sheader rec Content-Type)" '^text/event-stream' "per-record: an event stream"
 send PATCH "$P/records/$R1" '{"v":2}'
@@ -358,7 +324,7 @@ sleep 0.5
 basalt_stop
 is $? 0 "restart: basalt exits 0 on SIGTERM with streams open"
 basalt_start || bail_out "basalt did not restart"
-wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
+wait_until 5 health_ok
 write_records 5
 cat "$T/written" >>"$T/es2.ids"
 wait $ES2
@@ -375,7 +341,7 @@ is "$(jq -r '[.events[].data | fromjson | .id] | join(" ")' <<<"$out")" \
 basalt_stop
 basalt_config event_retention_count=5 retry_ms=750
 basalt_start || bail_out "basalt did not restart"
-wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
+wait_until 5 health_ok
 for i in 1 2 3; do
 	send POST "$P/events" "{\"type\":\"tick\",\"payload\":$i}"
 	TICK[$i]=$(jbody .id)
@@ -420,7 +386,7 @@ is "$(q rs3 '[.events[].event] | join(",")')" "tick,tick,record_created" \
 basalt_stop
 basalt_config
 basalt_start || bail_out "basalt did not restart"
-wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
+wait_until 5 health_ok
 
 # ======================================================================
 # 1,000 subscribers, one of them not reading
@@ -509,9 +475,7 @@ node "$PEERS" get "$T/basalt2.sock" 2 30 \
     /api/realms/acme/apps/web/collections/posts/events "$TOKEN" >"$T/direct.json" &
 DIRECT=$!
 bg_track $DIRECT
-sub end1 "$P1/events" -H "$AUTH"
-sub end2 "$P2/events" -H "$AUTH"
-wait_sub end1 && wait_sub end2
+subs end1 "$P1/events" end2 "$P2/events"
 wait_until 3 streams_are 3	# end1 is on the first process
 basalt_stop "$PID1"
 is $? 0 "SIGTERM: the first basalt exits 0 with a stream open"
