@@ -97,6 +97,25 @@ like() {
 	return 1
 }
 
+# skip_tests N WHY: N tests reported as skipped.
+skip_tests() {
+	local n=$1 i
+	shift
+	for i in $(seq "$n"); do
+		_tap_n=$((_tap_n + 1))
+		echo "ok $_tap_n # SKIP $*"
+	done
+}
+
+# fail_tests N WHY: N tests reported as failed (their setup failed).
+fail_tests() {
+	local n=$1 i
+	shift
+	for i in $(seq "$n"); do
+		ok 1 "$*"
+	done
+}
+
 # done_testing: prints the plan; exits 1 if a test failed, else 0.
 done_testing() {
 	echo "1..$_tap_n"
@@ -337,26 +356,64 @@ basalt_stop() {
 	stop_pid "${1:-$BASALT_PID}" 10
 }
 
-# ---------------------------------------------------------------- lighttpd
+# ---------------------------------------------------------------- web servers
+
+# server_start NAME: a web server on a free port of 127.0.0.1, tried up to
+# three times (a port may be taken between the probe and the bind):
+# NAME_conf writes the configuration for PORT and sets SERVER_LOG, then
+# NAME_run runs the server in the foreground with exec, so that the
+# process started here is the server, its output appended to SERVER_LOG.
+# Sets PORT, URL and SERVER_PID; returns 1 if the server never accepted
+# connections (the end of its log is then shown).
+server_start() {
+	local try
+	for try in 1 2 3; do
+		PORT=$(free_port)
+		"$1_conf" || return 1
+		"$1_run" >>"$SERVER_LOG" 2>&1 &
+		SERVER_PID=$!
+		bg_track "$SERVER_PID"
+		URL=http://127.0.0.1:$PORT
+		_server_wait && return 0
+	done
+	return 1
+}
+
+# _server_wait: waits up to 10 s until SERVER_PID accepts on PORT; if it
+# does not, stops it and shows its log.
+_server_wait() {
+	local i
+	for i in $(seq 100); do
+		port_open "$PORT" && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop_pid "$SERVER_PID" 3 2>/dev/null
+	diag "no server on port $PORT; last lines of $SERVER_LOG:"
+	diag "$(tail -n 15 "$SERVER_LOG" 2>/dev/null)"
+	return 1
+}
 
 # lighttpd_start [SOCKET]: starts lighttpd on a free port of 127.0.0.1
 # passing /api/ and /_/ to basalt's FastCGI socket (default $T/basalt.sock),
-# with response streaming on. Sets PORT, URL and LIGHTTPD_PID; the config
+# with response streaming on. Sets PORT, URL and SERVER_PID; the config
 # is $T/lighttpd-PORT.conf, the error log $T/lighttpd-PORT.err.
 # LIGHTTPD_EXTRA, if set, is appended to the config (e.g. server.max-fds).
 lighttpd_start() {
-	local sock=${1:-$T/basalt.sock} try conf
+	local sock=${1:-$T/basalt.sock}
 	command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
 	mkdir -p "$T/www"
-	for try in 1 2 3; do
-		PORT=$(free_port)
-		conf=$T/lighttpd-$PORT.conf
-		cat >"$conf" <<EOF
+	server_start _lighttpd
+}
+
+_lighttpd_conf() {
+	SERVER_LOG=$T/lighttpd-$PORT.err
+	cat >"$T/lighttpd-$PORT.conf" <<EOF
 server.modules = ( "mod_fastcgi" )
 server.document-root = "$T/www"
 server.bind = "127.0.0.1"
 server.port = $PORT
-server.errorlog = "$T/lighttpd-$PORT.err"
+server.errorlog = "$SERVER_LOG"
 server.stream-response-body = 2
 fastcgi.server = (
 	"/api/" => (( "socket" => "$sock", "check-local" => "disable" )),
@@ -364,22 +421,10 @@ fastcgi.server = (
 )
 ${LIGHTTPD_EXTRA:-}
 EOF
-		lighttpd -D -f "$conf" 2>>"$T/lighttpd-$PORT.err" &
-		LIGHTTPD_PID=$!
-		bg_track "$LIGHTTPD_PID"
-		URL=http://127.0.0.1:$PORT
-		if wait_until 10 _lighttpd_up; then
-			return 0
-		fi
-		stop_pid "$LIGHTTPD_PID" 2 2>/dev/null
-	done
-	diag "lighttpd did not start: $(tail -n 5 "$T/lighttpd-$PORT.err")"
-	return 1
 }
 
-_lighttpd_up() {
-	kill -0 "$LIGHTTPD_PID" 2>/dev/null || return 2
-	port_open "$PORT"
+_lighttpd_run() {
+	exec lighttpd -D -f "$T/lighttpd-$PORT.conf"
 }
 
 # ---------------------------------------------------------------- fixtures
