@@ -25,6 +25,17 @@ expect_error() {
 	like "$(header Content-Type)" '^application/json' "$*: JSON"
 }
 
+# forbidden TOKEN METHOD URL JSON DESC: the request (a write with the JSON
+# body, or without one when JSON is empty) with TOKEN is refused as 403.
+forbidden() {
+	if [ -n "$4" ]; then
+		AUTH="Authorization: Bearer $1" send "$2" "$3" "$4"
+	else
+		http "$2" "$3" -H "Authorization: Bearer $1"
+	fi
+	expect_error 403 forbidden "$5"
+}
+
 # elapsed CMD...: runs CMD, prints the seconds it took (e.g. 0.012).
 elapsed() {
 	local t0 t1
@@ -193,12 +204,12 @@ send POST "$B/collections" '{"name":""}'
 expect_error 400 invalid_name "collections: create with an empty name"
 send POST "$B/collections" '{"name":42}'
 expect_error 400 invalid_name "collections: create with a number for name"
-AUTH="Authorization: Bearer $RTOKEN" send POST "$B/collections" '{"name":"x1"}'
-expect_error 403 forbidden "collections: create with a read token"
-AUTH="Authorization: Bearer $WTOKEN" send POST "$B/collections" '{"name":"x2"}'
-expect_error 403 forbidden "collections: create with a write token"
-http DELETE "$B/collections/comments" -H "Authorization: Bearer $WTOKEN"
-expect_error 403 forbidden "collections: delete with a write token"
+forbidden "$RTOKEN" POST "$B/collections" '{"name":"x1"}' \
+    "collections: create with a read token"
+forbidden "$WTOKEN" POST "$B/collections" '{"name":"x2"}' \
+    "collections: create with a write token"
+forbidden "$WTOKEN" DELETE "$B/collections/comments" "" \
+    "collections: delete with a write token"
 get "$B/collections"
 ok "$(! strings_has x1 && ! strings_has x2; echo $?)" \
     "collections: refused creates created nothing"
@@ -409,18 +420,12 @@ diag "the 1s token right after its creation got $xstatus"
 like "$(basalt_cli token list acme web | grep expiring)" 'expired' \
     "cli: token list shows the expired state"
 
-AUTH="Authorization: Bearer $RTOKEN" send POST "$P/records" '{"a":1}'
-expect_error 403 forbidden "create with a read token"
-AUTH="Authorization: Bearer $RTOKEN" send PATCH "$P/records/$R1" '{"a":1}'
-expect_error 403 forbidden "patch with a read token"
-AUTH="Authorization: Bearer $RTOKEN" send PUT "$P/records/$R1" '{"a":1}'
-expect_error 403 forbidden "put with a read token"
-http DELETE "$P/records/$R1" -H "Authorization: Bearer $RTOKEN"
-expect_error 403 forbidden "delete with a read token"
-AUTH="Authorization: Bearer $WTOKEN" get "$P/records/$R1"
-expect_error 403 forbidden "get with a write-only token"
-AUTH="Authorization: Bearer $WTOKEN" get "$P/records"
-expect_error 403 forbidden "list with a write-only token"
+forbidden "$RTOKEN" POST "$P/records" '{"a":1}' "create with a read token"
+forbidden "$RTOKEN" PATCH "$P/records/$R1" '{"a":1}' "patch with a read token"
+forbidden "$RTOKEN" PUT "$P/records/$R1" '{"a":1}' "put with a read token"
+forbidden "$RTOKEN" DELETE "$P/records/$R1" "" "delete with a read token"
+forbidden "$WTOKEN" GET "$P/records/$R1" "" "get with a write-only token"
+forbidden "$WTOKEN" GET "$P/records" "" "list with a write-only token"
 AUTH="Authorization: Bearer $RTOKEN" get "$P/records/$R1"
 is "$STATUS/$(jnorm "$(jbody .fields)")" '200/{"title":"replaced"}' \
     "a read token reads"
