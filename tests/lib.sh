@@ -17,8 +17,9 @@
 #
 # Everything a test starts runs on 127.0.0.1 with files in $T, and is
 # stopped at exit. BASALT_TEST_KEEP=1 keeps $T for a look afterwards.
-# Web servers other than lighttpd get their own starters in the tests that
-# use them; wait_port and free_port are there for them.
+# The other web servers have their starters in servers-lib.sh, on
+# server_start. contrib/bench/run sources this file too, for $T, the
+# processes it stops at exit and basalt's start; it sets BASALT first.
 
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
@@ -185,8 +186,11 @@ at_exit() {
 
 # stop_pid PID [SECONDS]: SIGTERM, wait up to SECONDS (default 10), then
 # SIGKILL. Returns the exit status when PID is a child of this shell.
+# PID is no longer stopped at exit: its number may be another process's
+# by then.
 stop_pid() {
 	local pid=$1 secs=${2:-10} i=0 rc
+	_bg_untrack "$pid"
 	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return $?; }
 	while kill -0 "$pid" 2>/dev/null; do
 		# a zombie child counts as gone: wait reaps it below
@@ -204,6 +208,13 @@ stop_pid() {
 	wait "$pid" 2>/dev/null
 	rc=$?
 	return $rc
+}
+
+_bg_untrack() {
+	local i
+	for i in "${!_bg_pids[@]}"; do
+		[ "${_bg_pids[$i]}" = "$1" ] && unset "_bg_pids[$i]"
+	done
 }
 
 _dump_logs() {
@@ -274,14 +285,11 @@ port_open() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# wait_port PORT [SECONDS]: waits (default 10 s) until PORT accepts.
-wait_port() {
-	wait_until "${2:-10}" port_open "$1"
-}
-
-# unix_open PATH: something accepts connections on the unix socket PATH.
+# unix_open PATH: something accepts connections on the unix socket PATH
+# (without node: the socket file exists).
 unix_open() {
 	[ -S "$1" ] || return 1
+	command -v node >/dev/null 2>&1 || return 0
 	node -e 'const c = require("net").connect(process.argv[1]);
 	    c.on("connect", () => { c.destroy(); process.exit(0); });
 	    c.on("error", () => process.exit(1));' "$1" 2>/dev/null
