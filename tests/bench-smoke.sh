@@ -25,7 +25,8 @@ fanout() {
 	is "$(bench_result "$log" missing)" 0 "$name: 0 missing"
 	is "$(bench_result "$log" duplicates)" 0 "$name: 0 duplicates"
 	is "$(bench_result "$log" out_of_order)" 0 "$name: 0 out of order"
-	is "$(bench_result "$log" mismatch)" 0 "$name: every subscriber saw the same ids"
+	is "$(bench_result "$log" mismatch)" 0 \
+	    "$name: every subscriber saw the same ids"
 	like "$(bench_result "$log" lat_p50_us)" '^[0-9]+\.[0-9]$' \
 	    "$name: latency is reported"
 	like "$(bench_result "$log" rss_idle_kb)" '^[1-9][0-9]*$' \
@@ -52,7 +53,8 @@ log=$T/crud-get.log
 "$BENCH" crud --op mix -c 4 -d 1 --preload 20 --http "127.0.0.1:$PORT" \
     --prefix "$PREFIX" --token "$TOKEN" >"$log" 2>&1
 is "$?" 0 "crud mix through lighttpd: the bench exits 0"
-like "$(bench_result "$log" get_per_s)" '^[1-9][0-9]*$' "crud mix: gets were made"
+like "$(bench_result "$log" get_per_s)" '^[1-9][0-9]*$' \
+    "crud mix: gets were made"
 is "$(bench_result "$log" failed)" 0 "crud mix: no request failed"
 
 log=$T/ceiling.log

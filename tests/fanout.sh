@@ -31,12 +31,14 @@ is "$?" 0 "2,500 streams: the bench exits 0"
 is "$(bench_result "$log" published)" 300 "2,500 streams: 300 events published"
 is "$(bench_result "$log" pub_failed)" 0 "2,500 streams: no publish failed"
 is "$(bench_result "$log" failed_subs)" 0 "2,500 streams: every stream opened"
-is "$(bench_result "$log" expected)" 750000 "2,500 streams: 750,000 deliveries due"
+is "$(bench_result "$log" expected)" 750000 \
+    "2,500 streams: 750,000 deliveries due"
 is "$(bench_result "$log" delivered)" 750000 "2,500 streams: 750,000 delivered"
 is "$(bench_result "$log" missing)" 0 "2,500 streams: none missing"
 is "$(bench_result "$log" duplicates)" 0 "2,500 streams: none twice"
 is "$(bench_result "$log" out_of_order)" 0 "2,500 streams: none out of order"
-is "$(bench_result "$log" mismatch)" 0 "2,500 streams: the same ids on every stream"
+is "$(bench_result "$log" mismatch)" 0 \
+    "2,500 streams: the same ids on every stream"
 is "$(bench_result "$log" ended)" 0 "2,500 streams: no stream ended early"
 [ "$_tap_failed" -eq 0 ] || diag "$(cat "$log")"
 
