@@ -5,21 +5,11 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed (Debian: apt-get install jq)"
-command -v node >/dev/null 2>&1 || skip_all "node is not installed"
+need lighttpd jq node
 
-J='Content-Type: application/json'
 ULID_RE='^[0-9A-HJKMNP-TV-Z]{26}$'
 TIME_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$'
 
-# get URL [CURL ARGS]: GET with $AUTH.
-get() { http GET "$1" -H "$AUTH" "${@:2}"; }
-# send METHOD URL JSON [CURL ARGS]: a write with $AUTH and a JSON body.
-send() { http "$1" "$2" -H "$AUTH" -H "$J" --data-binary "$3" "${@:4}"; }
-# jnorm JSON: JSON with sorted keys on one line, for comparisons.
-jnorm() { jq -S -c . <<<"$1" 2>/dev/null; }
 # strings_has TEXT: some string anywhere in BODY equals TEXT.
 strings_has() { [ "$(jq --arg s "$1" '[.. | strings] | any(. == $s)' \
     <<<"$BODY" 2>/dev/null)" = true ]; }
@@ -33,6 +23,17 @@ expect_error() {
 	is "$(jbody '"\(.error.status) \(.error.code) \(.error.message | type)"')" \
 	    "$st $code string" "$*: error body {status:$st, code:$code, message}"
 	like "$(header Content-Type)" '^application/json' "$*: JSON"
+}
+
+# forbidden TOKEN METHOD URL JSON DESC: the request (a write with the JSON
+# body, or without one when JSON is empty) with TOKEN is refused as 403.
+forbidden() {
+	if [ -n "$4" ]; then
+		AUTH="Authorization: Bearer $1" send "$2" "$3" "$4"
+	else
+		http "$2" "$3" -H "Authorization: Bearer $1"
+	fi
+	expect_error 403 forbidden "$5"
 }
 
 # elapsed CMD...: runs CMD, prints the seconds it took (e.g. 0.012).
@@ -203,12 +204,12 @@ send POST "$B/collections" '{"name":""}'
 expect_error 400 invalid_name "collections: create with an empty name"
 send POST "$B/collections" '{"name":42}'
 expect_error 400 invalid_name "collections: create with a number for name"
-AUTH="Authorization: Bearer $RTOKEN" send POST "$B/collections" '{"name":"x1"}'
-expect_error 403 forbidden "collections: create with a read token"
-AUTH="Authorization: Bearer $WTOKEN" send POST "$B/collections" '{"name":"x2"}'
-expect_error 403 forbidden "collections: create with a write token"
-http DELETE "$B/collections/comments" -H "Authorization: Bearer $WTOKEN"
-expect_error 403 forbidden "collections: delete with a write token"
+forbidden "$RTOKEN" POST "$B/collections" '{"name":"x1"}' \
+    "collections: create with a read token"
+forbidden "$WTOKEN" POST "$B/collections" '{"name":"x2"}' \
+    "collections: create with a write token"
+forbidden "$WTOKEN" DELETE "$B/collections/comments" "" \
+    "collections: delete with a write token"
 get "$B/collections"
 ok "$(! strings_has x1 && ! strings_has x2; echo $?)" \
     "collections: refused creates created nothing"
@@ -377,7 +378,7 @@ allow_has() {
 http DELETE "$B/collections" -H "$AUTH"
 expect_error 405 method_not_allowed "DELETE on collections"
 ok "$(allow_has GET POST; echo $?)" "... Allow: GET, POST (got '$(header Allow)')"
-http PUT "$P/records" -H "$AUTH" -H "$J" -d '{}'
+send PUT "$P/records" '{}'
 expect_error 405 method_not_allowed "PUT on records"
 ok "$(allow_has GET POST; echo $?)" "... Allow: GET, POST (got '$(header Allow)')"
 send POST "$P/records/$R1" '{}'
@@ -387,7 +388,7 @@ ok "$(allow_has GET PATCH PUT DELETE; echo $?)" \
 http POST "$URL/api/health" -H "$J" -d '{}'
 expect_error 405 method_not_allowed "POST on health"
 ok "$(allow_has GET; echo $?)" "... Allow: GET (got '$(header Allow)')"
-http PATCH "$P/events" -H "$AUTH" -H "$J" -d '{}'
+send PATCH "$P/events" '{}'
 expect_error 405 method_not_allowed "PATCH on events"
 ok "$(allow_has GET POST; echo $?)" "... Allow: GET, POST (got '$(header Allow)')"
 
@@ -419,18 +420,12 @@ diag "the 1s token right after its creation got $xstatus"
 like "$(basalt_cli token list acme web | grep expiring)" 'expired' \
     "cli: token list shows the expired state"
 
-AUTH="Authorization: Bearer $RTOKEN" send POST "$P/records" '{"a":1}'
-expect_error 403 forbidden "create with a read token"
-AUTH="Authorization: Bearer $RTOKEN" send PATCH "$P/records/$R1" '{"a":1}'
-expect_error 403 forbidden "patch with a read token"
-AUTH="Authorization: Bearer $RTOKEN" send PUT "$P/records/$R1" '{"a":1}'
-expect_error 403 forbidden "put with a read token"
-http DELETE "$P/records/$R1" -H "Authorization: Bearer $RTOKEN"
-expect_error 403 forbidden "delete with a read token"
-AUTH="Authorization: Bearer $WTOKEN" get "$P/records/$R1"
-expect_error 403 forbidden "get with a write-only token"
-AUTH="Authorization: Bearer $WTOKEN" get "$P/records"
-expect_error 403 forbidden "list with a write-only token"
+forbidden "$RTOKEN" POST "$P/records" '{"a":1}' "create with a read token"
+forbidden "$RTOKEN" PATCH "$P/records/$R1" '{"a":1}' "patch with a read token"
+forbidden "$RTOKEN" PUT "$P/records/$R1" '{"a":1}' "put with a read token"
+forbidden "$RTOKEN" DELETE "$P/records/$R1" "" "delete with a read token"
+forbidden "$WTOKEN" GET "$P/records/$R1" "" "get with a write-only token"
+forbidden "$WTOKEN" GET "$P/records" "" "list with a write-only token"
 AUTH="Authorization: Bearer $RTOKEN" get "$P/records/$R1"
 is "$STATUS/$(jnorm "$(jbody .fields)")" '200/{"title":"replaced"}' \
     "a read token reads"
@@ -542,7 +537,7 @@ is $? 0 "SIGTERM: basalt exits with status 0"
 is "$(head -c 15 "$T/basalt.db")" "SQLite format 3" "the database is an SQLite file"
 basalt_config max_body_size=1k request_timeout=2
 basalt_start || bail_out "basalt did not restart"
-wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
+wait_until 5 health_ok
 ok $? "restart: health answers again"
 
 get "$P/records/$R2"
@@ -609,7 +604,7 @@ wait "$BASALT_PID" 2>/dev/null
 ok "$([ -S "$T/basalt.sock" ]; echo $?)" "a crash leaves the socket file behind"
 basalt_start
 ok $? "serve: a stale socket file does not stop the next start"
-wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
+wait_until 5 health_ok
 ok $? "serve: ... and it answers"
 basalt_stop
 ok "$(grep -qE 'Sanitizer|runtime error:' "$T/basalt.log"; [ $? -ne 0 ]

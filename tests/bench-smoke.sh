@@ -5,21 +5,10 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-BENCH=$top_builddir/contrib/bench/basalt-bench
-[ -x "$BENCH" ] || skip_all "contrib/bench/basalt-bench is not built"
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
+need_bench
+need lighttpd
 
-basalt_config log_level=info
-basalt_start || bail_out "basalt did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
-PREFIX=/api/realms/acme/apps/web/collections/posts
-
-# result LOG KEY: the value of KEY in LOG's RESULT line.
-result() {
-	grep '^RESULT' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
-}
+demo_start log_level=info
 
 # fanout NAME ARGS...: 20 subscribers, 50 events at 100/s.
 fanout() {
@@ -29,17 +18,18 @@ fanout() {
 	    --prefix "$PREFIX" --token "$TOKEN" --pid "$BASALT_PID" "$@" \
 	    >"$log" 2>&1
 	is "$?" 0 "$name: the bench exits 0"
-	is "$(result "$log" published)" 50 "$name: 50 events published"
-	is "$(result "$log" pub_failed)" 0 "$name: no publish failed"
-	is "$(result "$log" expected)" 1000 "$name: 1000 deliveries expected"
-	is "$(result "$log" delivered)" 1000 "$name: 1000 delivered"
-	is "$(result "$log" missing)" 0 "$name: 0 missing"
-	is "$(result "$log" duplicates)" 0 "$name: 0 duplicates"
-	is "$(result "$log" out_of_order)" 0 "$name: 0 out of order"
-	is "$(result "$log" mismatch)" 0 "$name: every subscriber saw the same ids"
-	like "$(result "$log" lat_p50_us)" '^[0-9]+\.[0-9]$' \
+	is "$(bench_result "$log" published)" 50 "$name: 50 events published"
+	is "$(bench_result "$log" pub_failed)" 0 "$name: no publish failed"
+	is "$(bench_result "$log" expected)" 1000 "$name: 1000 deliveries expected"
+	is "$(bench_result "$log" delivered)" 1000 "$name: 1000 delivered"
+	is "$(bench_result "$log" missing)" 0 "$name: 0 missing"
+	is "$(bench_result "$log" duplicates)" 0 "$name: 0 duplicates"
+	is "$(bench_result "$log" out_of_order)" 0 "$name: 0 out of order"
+	is "$(bench_result "$log" mismatch)" 0 \
+	    "$name: every subscriber saw the same ids"
+	like "$(bench_result "$log" lat_p50_us)" '^[0-9]+\.[0-9]$' \
 	    "$name: latency is reported"
-	like "$(result "$log" rss_idle_kb)" '^[1-9][0-9]*$' \
+	like "$(bench_result "$log" rss_idle_kb)" '^[1-9][0-9]*$' \
 	    "$name: basalt's RSS is read from /proc"
 	[ "$_tap_failed" -eq 0 ] || diag "$(cat "$log")"
 }
@@ -52,9 +42,9 @@ log=$T/crud.log
 "$BENCH" crud --op create -c 4 -d 1 --fcgi "$T/basalt.sock" \
     --prefix "$PREFIX" --token "$TOKEN" >"$log" 2>&1
 is "$?" 0 "crud: the bench exits 0"
-like "$(result "$log" ok)" '^[1-9][0-9]*$' "crud: records were created"
-is "$(result "$log" failed)" 0 "crud: no request failed"
-n=$(result "$log" ok)
+like "$(bench_result "$log" ok)" '^[1-9][0-9]*$' "crud: records were created"
+is "$(bench_result "$log" failed)" 0 "crud: no request failed"
+n=$(bench_result "$log" ok)
 http GET "$URL$PREFIX/records?limit=500" -H "$AUTH"
 is "$STATUS" 200 "crud: the records can be listed"
 like "$BODY" '"n":0,' "crud: the first created record is there"
@@ -63,13 +53,14 @@ log=$T/crud-get.log
 "$BENCH" crud --op mix -c 4 -d 1 --preload 20 --http "127.0.0.1:$PORT" \
     --prefix "$PREFIX" --token "$TOKEN" >"$log" 2>&1
 is "$?" 0 "crud mix through lighttpd: the bench exits 0"
-like "$(result "$log" get_per_s)" '^[1-9][0-9]*$' "crud mix: gets were made"
-is "$(result "$log" failed)" 0 "crud mix: no request failed"
+like "$(bench_result "$log" get_per_s)" '^[1-9][0-9]*$' \
+    "crud mix: gets were made"
+is "$(bench_result "$log" failed)" 0 "crud mix: no request failed"
 
 log=$T/ceiling.log
 "$BENCH" ceiling -n 50 -d 1 >"$log" 2>&1
 is "$?" 0 "ceiling: the bench exits 0"
-like "$(result "$log" deliveries_per_s)" '^[1-9][0-9]{3,}$' \
+like "$(bench_result "$log" deliveries_per_s)" '^[1-9][0-9]{3,}$' \
     "ceiling: deliveries per second are reported"
 diag "$(grep -h '^RESULT' "$T"/*.log | cut -c1-200)"
 [ -n "$n" ] && diag "crud created $n records"

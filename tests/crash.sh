@@ -11,19 +11,12 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed (Debian: apt-get install jq)"
+need lighttpd jq
 
-J='Content-Type: application/json'
 ROUNDS=${CRASH_ROUNDS:-4}
 CLIENTS=6
 
-basalt_config
-basalt_start || bail_out "basalt serve did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
-P=$B/collections/posts
+demo_start
 
 # call METHOD URL [BODY]: one request; sets ST (000 if no answer) and RID
 # (the "id" of a JSON answer, if any).

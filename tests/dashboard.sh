@@ -19,16 +19,10 @@
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROMIUM" ] ||
 	skip_all "no $CHROMIUM (Debian: apt-get install chromium)"
-command -v node >/dev/null 2>&1 || skip_all "no node"
-have_npm playwright-core ||
-	skip_all "playwright-core missing: cd tests && npm install"
-command -v lighttpd >/dev/null 2>&1 || [ -x /usr/sbin/lighttpd ] ||
-	skip_all "no lighttpd"
+need node lighttpd
+need_npm playwright-core
 
-basalt_config
-basalt_start || bail_out "basalt did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
+demo_start
 basalt_cli collection create acme web comments ||
 	bail_out "collection create failed"
 # A wrong token: a real one with its last character changed.

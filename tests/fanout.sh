@@ -8,25 +8,11 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-BENCH=$top_builddir/contrib/bench/basalt-bench
-[ -x "$BENCH" ] || skip_all "contrib/bench/basalt-bench is not built"
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
+need_bench
+need lighttpd
+need_files 6000 "2,500 streams need 6,000 open files"
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null
-[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 6000 ] ||
-    skip_all "2,500 streams need 6,000 open files, the limit is $(ulimit -n)"
-
-basalt_config log_level=info
-basalt_start || bail_out "basalt did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
-PREFIX=/api/realms/acme/apps/web/collections/posts
-J='Content-Type: application/json'
-
-result() {
-	grep '^RESULT' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
-}
+demo_start log_level=info
 
 # A reader through the web server, from now on.
 curl -sN --max-time 120 -H "$AUTH" "$URL$PREFIX/events" >"$T/curl.out" &
@@ -42,16 +28,18 @@ log=$T/bench.log
     --connect-conc 64 --kind events --fcgi "$T/basalt.sock" \
     --prefix "$PREFIX" --token "$TOKEN" --pid "$BASALT_PID" >"$log" 2>&1
 is "$?" 0 "2,500 streams: the bench exits 0"
-is "$(result "$log" published)" 300 "2,500 streams: 300 events published"
-is "$(result "$log" pub_failed)" 0 "2,500 streams: no publish failed"
-is "$(result "$log" failed_subs)" 0 "2,500 streams: every stream opened"
-is "$(result "$log" expected)" 750000 "2,500 streams: 750,000 deliveries due"
-is "$(result "$log" delivered)" 750000 "2,500 streams: 750,000 delivered"
-is "$(result "$log" missing)" 0 "2,500 streams: none missing"
-is "$(result "$log" duplicates)" 0 "2,500 streams: none twice"
-is "$(result "$log" out_of_order)" 0 "2,500 streams: none out of order"
-is "$(result "$log" mismatch)" 0 "2,500 streams: the same ids on every stream"
-is "$(result "$log" ended)" 0 "2,500 streams: no stream ended early"
+is "$(bench_result "$log" published)" 300 "2,500 streams: 300 events published"
+is "$(bench_result "$log" pub_failed)" 0 "2,500 streams: no publish failed"
+is "$(bench_result "$log" failed_subs)" 0 "2,500 streams: every stream opened"
+is "$(bench_result "$log" expected)" 750000 \
+    "2,500 streams: 750,000 deliveries due"
+is "$(bench_result "$log" delivered)" 750000 "2,500 streams: 750,000 delivered"
+is "$(bench_result "$log" missing)" 0 "2,500 streams: none missing"
+is "$(bench_result "$log" duplicates)" 0 "2,500 streams: none twice"
+is "$(bench_result "$log" out_of_order)" 0 "2,500 streams: none out of order"
+is "$(bench_result "$log" mismatch)" 0 \
+    "2,500 streams: the same ids on every stream"
+is "$(bench_result "$log" ended)" 0 "2,500 streams: no stream ended early"
 [ "$_tap_failed" -eq 0 ] || diag "$(cat "$log")"
 
 # The curl reader saw the same 300 events: ids ascending by one, each

@@ -9,13 +9,7 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
-command -v sqlite3 >/dev/null 2>&1 || skip_all "the sqlite3 shell is not installed"
-command -v node >/dev/null 2>&1 || skip_all "node is not installed"
-
-J='Content-Type: application/json'
+need lighttpd jq sqlite3 node
 
 # expect_error STATUS CODE DESC: the last reply is basalt's error STATUS/CODE.
 expect_error() {
@@ -124,7 +118,7 @@ lighttpd_start || bail_out "lighttpd did not start"
 B=$URL/api/realms/acme/apps/web
 P=$B/collections/posts
 
-http POST "$P/records" -H "$AUTH" -H "$J" -d '{"title":"one"}'
+send POST "$P/records" '{"title":"one"}'
 is "$STATUS" 201 "a record to work with"
 R1=$(jbody .id)
 
@@ -288,7 +282,7 @@ is "$(printf '%s' "$msg" | tr -d -c '\000-\037\177' | wc -c)" 0 \
     "... echoed without control characters (got '$msg')"
 
 # --- item 12: a stream on a record that does not exist
-http POST "$P/records" -H "$AUTH" -H "$J" -d '{"title":"gone"}'
+send POST "$P/records" '{"title":"gone"}'
 R2=$(jbody .id)
 before=$(sqlite3 "$T/basalt.db" "SELECT max(id) FROM events")
 http DELETE "$P/records/$R2" -H "$AUTH"
@@ -323,7 +317,7 @@ bg_track "$HOLDER"
 locked() { ! sqlite3 -cmd '.timeout 0' "$T/basalt.db" 'BEGIN IMMEDIATE; ROLLBACK;' \
     >/dev/null 2>&1; }
 wait_until 5 locked || diag "the lock was not seen taken"
-http POST "$P/records" -H "$AUTH" -H "$J" -d '{"title":"blocked"}'
+send POST "$P/records" '{"title":"blocked"}'
 expect_error 503 database_busy "a write past busy_timeout_ms while another process holds the lock"
 wait "$HOLDER"
 sleep 0.3
@@ -331,7 +325,7 @@ tail -n +"$((lines0 + 1))" "$T/basalt.log" >"$T/busylog.txt"
 is "$(grep -c '503' "$T/busylog.txt")" 1 "the 503 is in the log once"
 like "$(grep '503' "$T/busylog.txt")" 'POST /api/realms/acme/apps/web/collections/posts/records: 503 database_busy' \
     "... with the request and its cause"
-http POST "$P/records" -H "$AUTH" -H "$J" -d '{"title":"after"}'
+send POST "$P/records" '{"title":"after"}'
 is "$STATUS" 201 "the write succeeds once the lock is gone"
 
 basalt_stop

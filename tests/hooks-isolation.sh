@@ -8,9 +8,7 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
+need lighttpd jq
 
 BUDGET=300
 WORKERS=4
@@ -58,10 +56,7 @@ onRecordUpdate("posts", function (e) {
 });
 EOF
 
-basalt_config hook_timeout_ms=$BUDGET workers=$WORKERS
-basalt_start || bail_out "basalt did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
+demo_start hook_timeout_ms=$BUDGET workers=$WORKERS
 basalt_cli realm create other &&
 basalt_cli app create other calm &&
 basalt_cli collection create other calm notes &&
@@ -137,8 +132,7 @@ done
 like "$(grep -c 'ran out of time' "$T/basalt.log")" '^[4-9]$' \
     "each overrun is logged as out of time"
 
-http POST "$B/collections/posts/records" -H "$AUTH" \
-    -H 'Content-Type: application/json' -d '{"title":"fine"}'
+send POST "$B/collections/posts/records" '{"title":"fine"}'
 is "$STATUS" 201 "the app's next write succeeds"
 
 # ---------------------------------------------------------- every worker busy
@@ -170,8 +164,7 @@ ok $? "only half of them ran at once (the last answered after $slowest ms)"
 
 # ---------------------------------------------------------- changed meanwhile
 
-http POST "$B/collections/posts/records" -H "$AUTH" \
-    -H 'Content-Type: application/json' -d '{"title":"a"}'
+send POST "$B/collections/posts/records" '{"title":"a"}'
 RID=$(jbody .id)
 curl -s -N --max-time 10 -H "$AUTH" "$B/collections/posts/events" \
     >"$T/live.txt" &
@@ -182,8 +175,7 @@ curl -s -o "$T/slow.json" -w '%{http_code}' --max-time 10 -X PATCH \
     "$B/collections/posts/records/$RID" >"$T/slow.status" &
 sp=$!
 sleep 0.1
-http PATCH "$B/collections/posts/records/$RID" -H "$AUTH" \
-    -H 'Content-Type: application/json' -d '{"title":"b"}'
+send PATCH "$B/collections/posts/records/$RID" '{"title":"b"}'
 is "$STATUS" 200 "a write to a record while another one's hook runs"
 wait "$sp"
 is "$(cat "$T/slow.status") $(jq -r .error.code <"$T/slow.json")" \
@@ -196,8 +188,7 @@ is "$(jbody .fields.title) $(jbody .fields.wait)" "b null" \
 sleep 0.5
 is "$(grep -c 'event: waited' "$T/live.txt")" 0 \
     "the refused write's published event is not stored"
-http PATCH "$B/collections/posts/records/$RID" -H "$AUTH" \
-    -H 'Content-Type: application/json' -d '{"wait":true}'
+send PATCH "$B/collections/posts/records/$RID" '{"wait":true}'
 is "$STATUS $(jbody .fields.wait)" "200 true" "sent again, it succeeds"
 wait_until 5 grep -q 'event: waited' "$T/live.txt"
 is "$(grep '^event: ' "$T/live.txt" | tail -n 2 | tr '\n' ' ')" \

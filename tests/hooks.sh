@@ -6,9 +6,7 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
+need lighttpd jq
 
 HK=$T/hooks/acme/web
 BUDGET=300
@@ -101,8 +99,7 @@ count_loaded() {
 }
 
 post() {
-	http POST "$B/collections/posts/records" -H "$AUTH" \
-	    -H 'Content-Type: application/json' -d "$1"
+	send POST "$B/collections/posts/records" "$1"
 }
 
 write_hooks
@@ -114,10 +111,7 @@ echo 'onRecordCreate(function (e) { e.record.fields.sees = typeof webSecret; });
 # An app whose only file is broken at start: it runs without hooks.
 mkdir -p "$T/hooks/acme/broken"
 printf '// line 1\nonRecordCreate(function (e) {\n' >"$T/hooks/acme/broken/a.js"
-basalt_config hook_timeout_ms=$BUDGET max_body_size=64k
-basalt_start || bail_out "basalt did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
+demo_start hook_timeout_ms=$BUDGET max_body_size=64k
 
 like "$(grep 'broken/a\.js' "$T/basalt.log")" 'broken/a\.js:[0-9]+: SyntaxError' \
     "a syntax error at start is logged with file and line"
@@ -186,8 +180,7 @@ is "$(jbody .fields.slug)" hello-world "the stored record has the derived field"
 is "$(awk -F'\t' -v id="$ID1" '$2 == "record_created" && index($3, id) {
     print $3 }' "$T/live.events" | jq -r .fields.slug)" hello-world \
     "the record_created event has it too"
-http PATCH "$B/collections/posts/records/$ID1" -H "$AUTH" \
-    -H 'Content-Type: application/json' -d '{"title":"New Title"}'
+send PATCH "$B/collections/posts/records/$ID1" '{"title":"New Title"}'
 is "$STATUS" 200 "an update passes the hooks"
 is "$(jbody .fields.slug)" new-title "the reply has the changed field"
 http GET "$B/collections/posts/records/$ID1" -H "$AUTH"
@@ -197,8 +190,7 @@ sse_events "$T/live.txt" >"$T/live.events"
 is "$(awk -F'\t' '$2 == "record_updated" { print $3 }' "$T/live.events" |
     jq -r .fields.slug)" new-title "the record_updated event has it too"
 
-http PUT "$B/collections/posts/records/$ID1" -H "$AUTH" \
-    -H 'Content-Type: application/json' -d '{"title":"Put Title"}'
+send PUT "$B/collections/posts/records/$ID1" '{"title":"Put Title"}'
 is "$STATUS $(jbody .fields.slug)" "200 put-title" "a replacement passes the hooks"
 
 # What a hook hands back obeys max_body_size (64 KiB here) like a body.
@@ -222,8 +214,7 @@ is "$STATUS $(jbody .error.message)" "422 this post is kept" \
 http GET "$B/collections/posts/records/$KEEP" -H "$AUTH"
 is "$STATUS" 200 "the record is still there"
 
-http PATCH "$B/collections/posts/records/$ID2" -H "$AUTH" \
-    -H 'Content-Type: application/json' -d '{"oops":true}'
+send PATCH "$B/collections/posts/records/$ID2" '{"oops":true}'
 is "$STATUS $(jbody .fields.oops)" "200 true" \
     "an error in an after hook does not fail the committed write"
 like "$(grep 'TypeError' "$T/basalt.log")" '05-publish\.js:4: TypeError' \
@@ -302,8 +293,7 @@ for d in 32 33 48 63 64; do
 	    -H 'Content-Type: application/json' -d "$(nest $d)"
 	got="create $STATUS $(jbody .fields | depth)"
 	DID=$(jbody .id)
-	http PATCH "$B/collections/posts/records/$DID" -H "$AUTH" \
-	    -H 'Content-Type: application/json' -d "{\"b\":$d}"
+	send PATCH "$B/collections/posts/records/$DID" "{\"b\":$d}"
 	got="$got, patch $STATUS $(jbody .fields.b) $(jbody .fields | depth)"
 	http PUT "$B/collections/posts/records/$DID" -H "$AUTH" \
 	    -H 'Content-Type: application/json' -d "$(nest $d)"

@@ -6,10 +6,7 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
-command -v node >/dev/null 2>&1 || skip_all "node is not installed"
+need lighttpd jq node
 
 # fields: the fields of the record in BODY, as the bytes sent (no jq:
 # it rounds numbers).
@@ -18,7 +15,6 @@ fields() {
 	printf '%s' "${f%,\"created_at\"*}"
 }
 
-basalt_config
 # Hooks in an app of their own (acme/hk): with hooks, an app's writes
 # take another path.
 mkdir -p "$T/hooks/acme/hk"
@@ -28,9 +24,7 @@ onRecordCreate("hooked", function (e) {
 		e.record.fields.s = "\uD83D\uDE00";
 });
 EOF
-basalt_start || bail_out "basalt did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
+demo_start
 basalt_cli collection create acme web json >/dev/null &&
 basalt_cli app create acme hk >/dev/null &&
 basalt_cli collection create acme hk hooked >/dev/null &&
@@ -39,7 +33,6 @@ HKAUTH="Authorization: Bearer $(basalt_cli token create acme hk \
     --scope read,write --label hk)" || bail_out "the admin CLI failed"
 
 # The cases of the report, one by one, as a user sends them.
-J='Content-Type: application/json'
 for doc in '{"v":NaN}' '{"v":Infinity}' '{"v":-01}' '{"v":1.}' \
     '{"v":-.123}' '{"v":0.e1}' '{"v":2.e+3}' $'{"v":"a\tb"}' \
     $'{"v":"a\nb"}' $'{"v":"\xed\xa0\x80"}' '{"foo\u0000bar":42}'; do

@@ -1,14 +1,13 @@
 # Shared helpers for basalt's end-to-end tests: TAP output, a temporary
-# folder, basalt and lighttpd started on 127.0.0.1, and an HTTP client.
+# folder, basalt and lighttpd started on 127.0.0.1, an HTTP client, event
+# stream subscribers and the load generator's results.
 #
 # A test is a bash script that sources this file and prints TAP:
 #
 #	. "$top_srcdir/tests/lib.sh"
-#	basalt_config
-#	basalt_start
-#	lighttpd_start
-#	demo_setup
-#	http GET "$B/collections" -H "Authorization: Bearer $TOKEN"
+#	need lighttpd jq
+#	demo_start
+#	get "$B/collections"
 #	is "$STATUS" 200 "collections are listed"
 #	done_testing
 #
@@ -18,14 +17,19 @@
 #
 # Everything a test starts runs on 127.0.0.1 with files in $T, and is
 # stopped at exit. BASALT_TEST_KEEP=1 keeps $T for a look afterwards.
-# Web servers other than lighttpd get their own starters in the tests that
-# use them; wait_port and free_port are there for them.
+# The other web servers have their starters in servers-lib.sh, on
+# server_start. contrib/bench/run sources this file too, for $T, the
+# processes it stops at exit and basalt's start; it sets BASALT first.
 
 : "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 : "${BASALT:=$top_builddir/basalt}"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/basalt-test.XXXXXX") || exit 99
+
+J='Content-Type: application/json'			# of a JSON body
+SC=$top_srcdir/tests/stream-clients.mjs		# EventSource clients
+FP=$top_srcdir/tests/fcgi-peers.mjs		# raw FastCGI peers
 
 _tap_n=0		# tests run
 _tap_failed=0		# tests failed
@@ -94,6 +98,25 @@ like() {
 	return 1
 }
 
+# skip_tests N WHY: N tests reported as skipped.
+skip_tests() {
+	local n=$1 i
+	shift
+	for i in $(seq "$n"); do
+		_tap_n=$((_tap_n + 1))
+		echo "ok $_tap_n # SKIP $*"
+	done
+}
+
+# fail_tests N WHY: N tests reported as failed (their setup failed).
+fail_tests() {
+	local n=$1 i
+	shift
+	for i in $(seq "$n"); do
+		ok 1 "$*"
+	done
+}
+
 # done_testing: prints the plan; exits 1 if a test failed, else 0.
 done_testing() {
 	echo "1..$_tap_n"
@@ -118,6 +141,37 @@ bail_out() {
 	exit 99
 }
 
+# need CMD...: skips the whole script unless every CMD is installed
+# (lighttpd may be in /usr/sbin, outside a user's PATH).
+need() {
+	local c
+	for c in "$@"; do
+		if [ "$c" = lighttpd ]; then
+			command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
+		fi
+		command -v "$c" >/dev/null 2>&1 && continue
+		case $c in
+		node)	skip_all "node is not installed (Debian: apt-get install nodejs)" ;;
+		*)	skip_all "$c is not installed (Debian: apt-get install $c)" ;;
+		esac
+	done
+}
+
+# need_npm PKG: skips the whole script unless the npm package PKG is
+# installed in tests/node_modules.
+need_npm() {
+	[ -d "$top_srcdir/tests/node_modules/$1" ] ||
+	    skip_all "no $1 package: cd tests && npm install"
+}
+
+# need_files N WHY: raises the open-file limit to the hard limit; skips the
+# whole script, saying WHY, when that is below N.
+need_files() {
+	ulimit -n "$(ulimit -Hn)" 2>/dev/null
+	[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge "$1" ] ||
+	    skip_all "$2, the limit is $(ulimit -n)"
+}
+
 # ---------------------------------------------------------------- processes
 
 # bg_track PID: PID is stopped (SIGTERM, then SIGKILL) at exit.
@@ -132,8 +186,11 @@ at_exit() {
 
 # stop_pid PID [SECONDS]: SIGTERM, wait up to SECONDS (default 10), then
 # SIGKILL. Returns the exit status when PID is a child of this shell.
+# PID is no longer stopped at exit: its number may be another process's
+# by then.
 stop_pid() {
 	local pid=$1 secs=${2:-10} i=0 rc
+	_bg_untrack "$pid"
 	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return $?; }
 	while kill -0 "$pid" 2>/dev/null; do
 		# a zombie child counts as gone: wait reaps it below
@@ -151,6 +208,13 @@ stop_pid() {
 	wait "$pid" 2>/dev/null
 	rc=$?
 	return $rc
+}
+
+_bg_untrack() {
+	local i
+	for i in "${!_bg_pids[@]}"; do
+		[ "${_bg_pids[$i]}" = "$1" ] && unset "_bg_pids[$i]"
+	done
 }
 
 _dump_logs() {
@@ -221,14 +285,11 @@ port_open() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# wait_port PORT [SECONDS]: waits (default 10 s) until PORT accepts.
-wait_port() {
-	wait_until "${2:-10}" port_open "$1"
-}
-
-# unix_open PATH: something accepts connections on the unix socket PATH.
+# unix_open PATH: something accepts connections on the unix socket PATH
+# (without node: the socket file exists).
 unix_open() {
 	[ -S "$1" ] || return 1
+	command -v node >/dev/null 2>&1 || return 0
 	node -e 'const c = require("net").connect(process.argv[1]);
 	    c.on("connect", () => { c.destroy(); process.exit(0); });
 	    c.on("error", () => process.exit(1));' "$1" 2>/dev/null
@@ -303,26 +364,64 @@ basalt_stop() {
 	stop_pid "${1:-$BASALT_PID}" 10
 }
 
-# ---------------------------------------------------------------- lighttpd
+# ---------------------------------------------------------------- web servers
+
+# server_start NAME: a web server on a free port of 127.0.0.1, tried up to
+# three times (a port may be taken between the probe and the bind):
+# NAME_conf writes the configuration for PORT and sets SERVER_LOG, then
+# NAME_run runs the server in the foreground with exec, so that the
+# process started here is the server, its output appended to SERVER_LOG.
+# Sets PORT, URL and SERVER_PID; returns 1 if the server never accepted
+# connections (the end of its log is then shown).
+server_start() {
+	local try
+	for try in 1 2 3; do
+		PORT=$(free_port)
+		"$1_conf" || return 1
+		"$1_run" >>"$SERVER_LOG" 2>&1 &
+		SERVER_PID=$!
+		bg_track "$SERVER_PID"
+		URL=http://127.0.0.1:$PORT
+		_server_wait && return 0
+	done
+	return 1
+}
+
+# _server_wait: waits up to 10 s until SERVER_PID accepts on PORT; if it
+# does not, stops it and shows its log.
+_server_wait() {
+	local i
+	for i in $(seq 100); do
+		port_open "$PORT" && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop_pid "$SERVER_PID" 3 2>/dev/null
+	diag "no server on port $PORT; last lines of $SERVER_LOG:"
+	diag "$(tail -n 15 "$SERVER_LOG" 2>/dev/null)"
+	return 1
+}
 
 # lighttpd_start [SOCKET]: starts lighttpd on a free port of 127.0.0.1
 # passing /api/ and /_/ to basalt's FastCGI socket (default $T/basalt.sock),
-# with response streaming on. Sets PORT, URL and LIGHTTPD_PID; the config
+# with response streaming on. Sets PORT, URL and SERVER_PID; the config
 # is $T/lighttpd-PORT.conf, the error log $T/lighttpd-PORT.err.
 # LIGHTTPD_EXTRA, if set, is appended to the config (e.g. server.max-fds).
 lighttpd_start() {
-	local sock=${1:-$T/basalt.sock} try conf
+	local sock=${1:-$T/basalt.sock}
 	command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
 	mkdir -p "$T/www"
-	for try in 1 2 3; do
-		PORT=$(free_port)
-		conf=$T/lighttpd-$PORT.conf
-		cat >"$conf" <<EOF
+	server_start _lighttpd
+}
+
+_lighttpd_conf() {
+	SERVER_LOG=$T/lighttpd-$PORT.err
+	cat >"$T/lighttpd-$PORT.conf" <<EOF
 server.modules = ( "mod_fastcgi" )
 server.document-root = "$T/www"
 server.bind = "127.0.0.1"
 server.port = $PORT
-server.errorlog = "$T/lighttpd-$PORT.err"
+server.errorlog = "$SERVER_LOG"
 server.stream-response-body = 2
 fastcgi.server = (
 	"/api/" => (( "socket" => "$sock", "check-local" => "disable" )),
@@ -330,29 +429,18 @@ fastcgi.server = (
 )
 ${LIGHTTPD_EXTRA:-}
 EOF
-		lighttpd -D -f "$conf" 2>>"$T/lighttpd-$PORT.err" &
-		LIGHTTPD_PID=$!
-		bg_track "$LIGHTTPD_PID"
-		URL=http://127.0.0.1:$PORT
-		if wait_until 10 _lighttpd_up; then
-			return 0
-		fi
-		stop_pid "$LIGHTTPD_PID" 2 2>/dev/null
-	done
-	diag "lighttpd did not start: $(tail -n 5 "$T/lighttpd-$PORT.err")"
-	return 1
 }
 
-_lighttpd_up() {
-	kill -0 "$LIGHTTPD_PID" 2>/dev/null || return 2
-	port_open "$PORT"
+_lighttpd_run() {
+	exec lighttpd -D -f "$T/lighttpd-$PORT.conf"
 }
 
 # ---------------------------------------------------------------- fixtures
 
 # demo_setup: realm acme, app web, collection posts; TOKEN has read, write
-# and admin, RTOKEN read only; B is the app's base URL (call it after
-# lighttpd_start) and AUTH the Authorization header with TOKEN.
+# and admin, RTOKEN read only; B is the app's base URL and P the
+# collection's (call it after lighttpd_start), PREFIX is P's path alone
+# and AUTH the Authorization header with TOKEN.
 demo_setup() {
 	basalt_cli realm create acme &&
 	basalt_cli app create acme web &&
@@ -361,8 +449,19 @@ demo_setup() {
 	    --label test) &&
 	RTOKEN=$(basalt_cli token create acme web --scope read \
 	    --label reader) || bail_out "demo_setup: the admin CLI failed"
+	PREFIX=/api/realms/acme/apps/web/collections/posts
 	B=${URL:-}/api/realms/acme/apps/web
+	P=${URL:-}$PREFIX
 	AUTH="Authorization: Bearer $TOKEN"
+}
+
+# demo_start [KEY=VALUE...]: basalt_config with the keys, basalt and
+# lighttpd started, then demo_setup; bails out if one of them fails.
+demo_start() {
+	basalt_config "$@"
+	basalt_start || bail_out "basalt serve did not start"
+	lighttpd_start || bail_out "lighttpd did not start"
+	demo_setup
 }
 
 # ---------------------------------------------------------------- HTTP
@@ -402,9 +501,128 @@ jbody() {
 	jq -r "$1" <<<"$BODY" 2>/dev/null
 }
 
-# have_npm PKG: the npm package PKG is installed in tests/node_modules.
-have_npm() {
-	[ -d "$top_srcdir/tests/node_modules/$1" ]
+# get URL [CURL ARGS...]: GET with $AUTH.
+get() {
+	http GET "$1" -H "$AUTH" "${@:2}"
+}
+
+# send METHOD URL JSON [CURL ARGS...]: a write with $AUTH and a JSON body.
+send() {
+	http "$1" "$2" -H "$AUTH" -H "$J" --data-binary "$3" "${@:4}"
+}
+
+# jnorm JSON: JSON with sorted keys on one line, for comparisons.
+jnorm() {
+	jq -S -c . <<<"$1" 2>/dev/null
+}
+
+# health_ok: /api/health answers 200.
+health_ok() {
+	http GET "$URL/api/health"
+	[ "$STATUS" = 200 ]
+}
+
+# health_streams: the open streams /api/health counts.
+health_streams() {
+	http GET "$URL/api/health"
+	jbody .streams
+}
+
+# streams_are N: /api/health counts N open streams (BODY is its answer).
+streams_are() {
+	http GET "$URL/api/health"
+	[ "$(jbody .streams)" = "$1" ]
+}
+
+# ---------------------------------------------------------------- streams
+
+# sub NAME URL [CURL ARGS...]: a curl -N subscriber in the background; the
+# stream goes to $T/NAME.out, the headers to $T/NAME.h, its pid to SUB_NAME.
+sub() {
+	local name=$1 url=$2
+	shift 2
+	curl -sN -D "$T/$name.h" "$@" "$url" >"$T/$name.out" 2>"$T/$name.err" &
+	eval "SUB_$name=$!"
+	bg_track $!
+}
+
+# subs NAME URL [NAME URL...]: subscribers with $AUTH, as sub; returns
+# once each has the stream's opening, 1 if one has not within 5 s.
+subs() {
+	local names= n
+	while [ $# -ge 2 ]; do
+		sub "$1" "$2" -H "$AUTH"
+		names="$names $1"
+		shift 2
+	done
+	for n in $names; do
+		wait_sub "$n" || return 1
+	done
+}
+
+# nevents NAME: the number of events NAME got so far.
+nevents() {
+	cat "$T/$1.out" 2>/dev/null | grep -c '^id: '
+}
+
+# has_events NAME N: NAME got N events or more.
+has_events() {
+	[ "$(nevents "$1")" -ge "$2" ]
+}
+
+# has_opening NAME: NAME got the stream's opening.
+has_opening() {
+	grep -q '^retry: ' "$T/$1.out" 2>/dev/null
+}
+
+# wait_sub NAME: waits for NAME's opening.
+wait_sub() {
+	wait_until 5 has_opening "$1"
+}
+
+# wait_events NAME N [SECONDS]: waits until NAME has N events.
+wait_events() {
+	wait_until "${3:-5}" has_events "$1" "$2"
+}
+
+# ended NAME: the curl of NAME has exited (basalt ended its stream).
+ended() {
+	local pid
+	eval "pid=\$SUB_$1"
+	! kill -0 "$pid" 2>/dev/null
+}
+
+# unsub NAME: stops NAME and parses its stream into $T/NAME.json.
+unsub() {
+	local pid
+	eval "pid=\$SUB_$1"
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	node "$SC" parse <"$T/$1.out" >"$T/$1.json"
+}
+
+# q NAME FILTER: jq -r FILTER on NAME's parsed stream.
+q() {
+	jq -r "$2" "$T/$1.json"
+}
+
+# sheader NAME HEADER: a response header of subscriber NAME.
+sheader() {
+	HDRS=$T/$1.h header "$2"
+}
+
+# ---------------------------------------------------------------- bench
+
+# need_bench: BENCH is contrib/bench's load generator; skips the whole
+# script when it is not built.
+need_bench() {
+	BENCH=$top_builddir/contrib/bench/basalt-bench
+	[ -x "$BENCH" ] || skip_all "contrib/bench/basalt-bench is not built"
+}
+
+# bench_result LOG KEY: the value of KEY in LOG's RESULT line.
+bench_result() {
+	grep '^RESULT' "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
 }
 
 if [ ! -x "$BASALT" ]; then

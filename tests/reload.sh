@@ -8,11 +8,8 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
+need lighttpd jq
 
-J='Content-Type: application/json'
 WRITERS=3
 WRITES=${RELOAD_WRITES:-40}
 STREAMS=10
@@ -38,14 +35,13 @@ conf() {
 	cp "$T/conf$(($1 % 2))" "$T/conf.tmp" && mv "$T/conf.tmp" "$T/basalt.conf"
 }
 post_big() {
-	http POST "$P/records" -H "$AUTH" -H "$J" --data-binary "@$T/big.json"
+	send POST "$P/records" "@$T/big.json"
 	[ "$STATUS" = "$1" ]
 }
 
 basalt_start || bail_out "basalt serve did not start"
 lighttpd_start || bail_out "lighttpd did not start"
 demo_setup
-P=$B/collections/posts
 
 for i in $(seq 1 $STREAMS); do
 	curl -sN -H "$AUTH" "$P/events" >"$T/s$i.out" 2>/dev/null &

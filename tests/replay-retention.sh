@@ -7,22 +7,13 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
-command -v node >/dev/null 2>&1 || skip_all "node is not installed"
-command -v sqlite3 >/dev/null 2>&1 || skip_all "sqlite3 is not installed"
+need jq node sqlite3
 
-SC="$top_srcdir/tests/stream-clients.mjs"
-FP="$top_srcdir/tests/fcgi-peers.mjs"
 N=1500
 
 basalt_config
 basalt_start || bail_out "basalt serve did not start"
-demo_setup_cli() {
-	basalt_cli realm create acme && basalt_cli app create acme web &&
-	    basalt_cli collection create acme web posts
-}
-demo_setup_cli || bail_out "CLI failed"
-RTOKEN=$(basalt_cli token create acme web --scope read)
+demo_setup
 
 # N events of 1 KB from another process, as a long history.
 sqlite3 "$T/basalt.db" >/dev/null <<SQL || bail_out "sqlite3 insert failed"
@@ -38,8 +29,7 @@ is "$((LAST - FIRST + 1))" "$N" "the history holds $N events"
 
 # The peer resumes from before the first and reads nothing for 4 s.
 LAST_EVENT_ID=$((FIRST - 1)) LATE_MS=4000 node "$FP" late "$BASALT_SOCK" 1 8 \
-    /api/realms/acme/apps/web/collections/posts/events "$RTOKEN" \
-    >"$T/late.out" 2>"$T/late.err" &
+    "$PREFIX/events" "$RTOKEN" >"$T/late.out" 2>"$T/late.err" &
 PEER=$!
 bg_track $PEER
 sleep 1.5

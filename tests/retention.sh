@@ -6,12 +6,7 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed (Debian: apt-get install jq)"
-command -v sqlite3 >/dev/null 2>&1 || skip_all "sqlite3 is not installed (Debian: apt-get install sqlite3)"
-
-J='Content-Type: application/json'
+need lighttpd jq sqlite3
 
 # publish URL TOKEN N: N custom events; their ids go to $T/published.
 publish() {
@@ -45,10 +40,7 @@ restart() {
 	basalt_start || bail_out "basalt did not restart"
 }
 
-basalt_config event_retention_count=5
-basalt_start || bail_out "basalt serve did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
+demo_start event_retention_count=5
 basalt_cli realm create other && basalt_cli app create other burst &&
     basalt_cli collection create other burst c || bail_out "CLI failed"
 TOKEN_B=$(basalt_cli token create other burst --scope read,write)

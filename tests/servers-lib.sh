@@ -34,71 +34,45 @@ have_server() {
 	esac
 }
 
-# skip_tests N WHY: N tests reported as skipped.
-skip_tests() {
-	local n=$1 i
-	shift
-	for i in $(seq "$n"); do
-		_tap_n=$((_tap_n + 1))
-		echo "ok $_tap_n # SKIP $*"
-	done
-}
-
-# fail_tests N WHY: N tests reported as failed (their setup failed).
-fail_tests() {
-	local n=$1 i
-	shift
-	for i in $(seq "$n"); do
-		ok 1 "$*"
-	done
-}
-
-# _server_wait PID PORT LOG: waits until PID accepts on PORT; on failure
-# stops PID and shows LOG.
-_server_wait() {
-	local pid=$1 port=$2 log=$3 i
-	SERVER_PID=$pid
-	for i in $(seq 100); do
-		port_open "$port" && return 0
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	stop_pid "$pid" 3 2>/dev/null
-	diag "no server on port $port; last lines of $log:"
-	diag "$(tail -n 15 "$log" 2>/dev/null)"
-	return 1
-}
-
 # _is_tcp BACKEND: BACKEND is host:port, not a socket path.
 _is_tcp() {
 	[[ $1 != /* ]]
 }
 
+# _snippet FILE OUT BACKEND TCP_SED: contrib/FILE into OUT with the socket
+# path replaced by BACKEND, or edited by the sed command TCP_SED when
+# BACKEND is host:port.
+_snippet() {
+	if _is_tcp "$3"; then
+		sed "$4" "$CONTRIB/$1" >"$2"
+	else
+		sed "s|/run/basalt/basalt.sock|$3|" "$CONTRIB/$1" >"$2"
+	fi
+}
+
 # ---------------------------------------------------------------- lighttpd
 
 # lighttpd_conf_start SNIPPET: lighttpd -D around SNIPPET (a file already
-# written into $T). Sets PORT, URL, LIGHTTPD_PID.
+# written into $T). Sets PORT, URL, SERVER_PID.
 lighttpd_conf_start() {
-	local snippet=$1 dir=$T/lighttpd try
+	local snippet=$1 dir=$T/lighttpd
 	mkdir -p "$dir/htdocs"
-	for try in 1 2 3; do
-		PORT=$(free_port)
-		cat >"$dir/lighttpd-$PORT.conf" <<EOF
+	server_start _lighttpd_snippet
+}
+
+_lighttpd_snippet_conf() {
+	SERVER_LOG=$dir/error-$PORT.log
+	cat >"$dir/lighttpd-$PORT.conf" <<EOF
 server.document-root = "$dir/htdocs"
 server.bind = "127.0.0.1"
 server.port = $PORT
-server.errorlog = "$dir/error-$PORT.log"
+server.errorlog = "$SERVER_LOG"
 include "$snippet"
 EOF
-		lighttpd -D -f "$dir/lighttpd-$PORT.conf" \
-		    2>>"$dir/error-$PORT.log" &
-		LIGHTTPD_PID=$!
-		bg_track "$LIGHTTPD_PID"
-		URL=http://127.0.0.1:$PORT
-		_server_wait "$LIGHTTPD_PID" "$PORT" "$dir/error-$PORT.log" &&
-		    return 0
-	done
-	return 1
+}
+
+_lighttpd_snippet_run() {
+	exec lighttpd -D -f "$dir/lighttpd-$PORT.conf"
 }
 
 # lighttpd_contrib_start [BACKEND]: lighttpd with
@@ -106,13 +80,8 @@ EOF
 lighttpd_contrib_start() {
 	local be=${1:-$T/basalt.sock} s=$T/lighttpd/basalt.conf
 	mkdir -p "$T/lighttpd"
-	if _is_tcp "$be"; then
-		sed "s|\"socket\" => \"/run/basalt/basalt.sock\"|\"host\" => \"${be%:*}\", \"port\" => ${be##*:}|" \
-		    "$CONTRIB/lighttpd/basalt.conf" >"$s"
-	else
-		sed "s|/run/basalt/basalt.sock|$be|" \
-		    "$CONTRIB/lighttpd/basalt.conf" >"$s"
-	fi
+	_snippet lighttpd/basalt.conf "$s" "$be" \
+	    "s|\"socket\" => \"/run/basalt/basalt.sock\"|\"host\" => \"${be%:*}\", \"port\" => ${be##*:}|"
 	lighttpd_conf_start "$s"
 }
 
@@ -132,7 +101,7 @@ lighttpd_spawn_start() {
 	# lighttpd starts its backends before it listens; give them a moment
 	# to open the database
 	for i in $(seq 50); do
-		SPAWNED=$(pgrep -P "$LIGHTTPD_PID" | tr '\n' ' ')
+		SPAWNED=$(pgrep -P "$SERVER_PID" | tr '\n' ' ')
 		[ "$(echo $SPAWNED | wc -w)" -ge 2 ] && break
 		sleep 0.1
 	done
@@ -145,30 +114,28 @@ lighttpd_spawn_start() {
 
 # nginx_start [BACKEND]: nginx with contrib/nginx/basalt.conf inside a
 # server block. BACKEND may also name an upstream block given in
-# NGINX_HTTP (written into the http block). Sets PORT, URL, NGINX_PID.
+# NGINX_HTTP (written into the http block). Sets PORT, URL, SERVER_PID.
 nginx_start() {
-	local be=${1:-$T/basalt.sock} dir=$T/nginx try user=
+	local be=${1:-$T/basalt.sock} dir=$T/nginx user=
 	mkdir -p "$dir/tmp" "$dir/logs"
-	if _is_tcp "$be"; then
-		sed "s|unix:/run/basalt/basalt.sock|$be|" \
-		    "$CONTRIB/nginx/basalt.conf" >"$dir/basalt.conf"
-	else
-		sed "s|/run/basalt/basalt.sock|$be|" \
-		    "$CONTRIB/nginx/basalt.conf" >"$dir/basalt.conf"
-	fi
+	_snippet nginx/basalt.conf "$dir/basalt.conf" "$be" \
+	    "s|unix:/run/basalt/basalt.sock|$be|"
 	# the snippet includes fastcgi_params from nginx's own folder
 	cp /etc/nginx/fastcgi_params "$dir/" || return 1
 	# as root, workers would run as nobody and could not open the socket
 	[ "$(id -u)" -eq 0 ] && user="user root;"
-	for try in 1 2 3; do
-		PORT=$(free_port)
-		cat >"$dir/nginx.conf" <<EOF
+	server_start _nginx
+}
+
+_nginx_conf() {
+	SERVER_LOG=$dir/logs/error.log
+	cat >"$dir/nginx.conf" <<EOF
 daemon off;
 master_process on;
 worker_processes 1;
 $user
 pid $dir/nginx.pid;
-error_log $dir/logs/error.log info;
+error_log $SERVER_LOG info;
 events { worker_connections 256; }
 http {
 	${NGINX_HTTP:-}
@@ -184,15 +151,10 @@ http {
 	}
 }
 EOF
-		nginx -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" \
-		    2>>"$dir/logs/error.log" &
-		NGINX_PID=$!
-		bg_track "$NGINX_PID"
-		URL=http://127.0.0.1:$PORT
-		_server_wait "$NGINX_PID" "$PORT" "$dir/logs/error.log" &&
-		    return 0
-	done
-	return 1
+}
+
+_nginx_run() {
+	exec nginx -p "$dir" -e "$SERVER_LOG" -c "$dir/nginx.conf"
 }
 
 # ---------------------------------------------------------------- Apache
@@ -200,17 +162,12 @@ EOF
 # apache_start [BACKEND]: apache2 -DFOREGROUND with
 # contrib/apache/basalt.conf, the Debian module paths and everything else
 # in $T. As root its children run as www-data, so a socket backend is
-# given to that group. Sets PORT, URL, APACHE_PID.
+# given to that group. Sets PORT, URL, SERVER_PID.
 apache_start() {
-	local be=${1:-$T/basalt.sock} dir=$T/apache try user= m mods=
+	local be=${1:-$T/basalt.sock} dir=$T/apache user= m mods=
 	mkdir -p "$dir/htdocs" "$dir/run"
-	if _is_tcp "$be"; then
-		sed "s#unix:/run/basalt/basalt.sock|fcgi://basalt#fcgi://$be#" \
-		    "$CONTRIB/apache/basalt.conf" >"$dir/basalt.conf"
-	else
-		sed "s|/run/basalt/basalt.sock|$be|" \
-		    "$CONTRIB/apache/basalt.conf" >"$dir/basalt.conf"
-	fi
+	_snippet apache/basalt.conf "$dir/basalt.conf" "$be" \
+	    "s#unix:/run/basalt/basalt.sock|fcgi://basalt#fcgi://$be#"
 	if [ "$(id -u)" -eq 0 ]; then
 		user="User www-data
 Group www-data"
@@ -224,9 +181,12 @@ Group www-data"
 		mods="${mods}LoadModule ${m}_module $APACHE_MODULES/mod_$m.so
 "
 	done
-	for try in 1 2 3; do
-		PORT=$(free_port)
-		cat >"$dir/httpd.conf" <<EOF
+	server_start _apache
+}
+
+_apache_conf() {
+	SERVER_LOG=$dir/error.log
+	cat >"$dir/httpd.conf" <<EOF
 ServerRoot "$dir"
 ServerName 127.0.0.1
 Listen 127.0.0.1:$PORT
@@ -235,19 +195,15 @@ $user
 PidFile "$dir/run/httpd.pid"
 DefaultRuntimeDir "$dir/run"
 Mutex file:$dir/run default
-ErrorLog "$dir/error.log"
+ErrorLog "$SERVER_LOG"
 LogLevel info
 DocumentRoot "$dir/htdocs"
 Include "$dir/basalt.conf"
 EOF
-		apache2 -d "$dir" -f "$dir/httpd.conf" -DFOREGROUND \
-		    2>>"$dir/error.log" &
-		APACHE_PID=$!
-		bg_track "$APACHE_PID"
-		URL=http://127.0.0.1:$PORT
-		_server_wait "$APACHE_PID" "$PORT" "$dir/error.log" && return 0
-	done
-	return 1
+}
+
+_apache_run() {
+	exec apache2 -d "$dir" -f "$dir/httpd.conf" -DFOREGROUND
 }
 
 # ---------------------------------------------------------------- Caddy
@@ -255,20 +211,18 @@ EOF
 # caddy_start [BACKEND]: caddy run with contrib/caddy/basalt.caddy
 # imported in a plain-HTTP site, the admin endpoint off and HOME and the
 # XDG folders in $T so that it writes nothing elsewhere. Sets PORT, URL,
-# CADDY_PID.
+# SERVER_PID.
 caddy_start() {
-	local be=${1:-$T/basalt.sock} dir=$T/caddy try
+	local be=${1:-$T/basalt.sock} dir=$T/caddy
 	mkdir -p "$dir/home" "$dir/data" "$dir/config"
-	if _is_tcp "$be"; then
-		sed "s|unix//run/basalt/basalt.sock|$be|" \
-		    "$CONTRIB/caddy/basalt.caddy" >"$dir/basalt.caddy"
-	else
-		sed "s|/run/basalt/basalt.sock|$be|" \
-		    "$CONTRIB/caddy/basalt.caddy" >"$dir/basalt.caddy"
-	fi
-	for try in 1 2 3; do
-		PORT=$(free_port)
-		cat >"$dir/Caddyfile" <<EOF
+	_snippet caddy/basalt.caddy "$dir/basalt.caddy" "$be" \
+	    "s|unix//run/basalt/basalt.sock|$be|"
+	server_start _caddy
+}
+
+_caddy_conf() {
+	SERVER_LOG=$dir/caddy.log
+	cat >"$dir/Caddyfile" <<EOF
 {
 	admin off
 	auto_https off
@@ -278,16 +232,11 @@ http://127.0.0.1:$PORT {
 	import $dir/basalt.caddy
 }
 EOF
-		HOME=$dir/home XDG_DATA_HOME=$dir/data \
-		    XDG_CONFIG_HOME=$dir/config \
-		    caddy run --config "$dir/Caddyfile" --adapter caddyfile \
-		    >>"$dir/caddy.log" 2>&1 &
-		CADDY_PID=$!
-		bg_track "$CADDY_PID"
-		URL=http://127.0.0.1:$PORT
-		_server_wait "$CADDY_PID" "$PORT" "$dir/caddy.log" && return 0
-	done
-	return 1
+}
+
+_caddy_run() {
+	HOME=$dir/home XDG_DATA_HOME=$dir/data XDG_CONFIG_HOME=$dir/config \
+	    exec caddy run --config "$dir/Caddyfile" --adapter caddyfile
 }
 
 # ---------------------------------------------------------------- spawn-fcgi

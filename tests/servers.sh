@@ -13,11 +13,8 @@
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/servers-lib.sh"
 
-command -v curl >/dev/null 2>&1 || skip_all "curl is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed"
-command -v node >/dev/null 2>&1 || skip_all "node is not installed"
+need curl jq node
 
-J='Content-Type: application/json'
 SCENARIO_N=17		# tests in scenario
 MINI_N=3		# tests in mini_scenario
 
@@ -48,15 +45,6 @@ has() {
 	grep -qF -- "$2" "$1" 2>/dev/null
 }
 
-# streams: the streams count /api/health reports through the server.
-streams() {
-	curl -s -m 5 "$URL/api/health" | jq -r .streams 2>/dev/null
-}
-
-streams_are() {
-	[ "$(streams)" = "$1" ]
-}
-
 # subscribe OUT URL [CURL ARGS...]: curl -N in the background, the body in
 # OUT and the headers in OUT.h. Sets SUB_PID.
 subscribe() {
@@ -79,15 +67,25 @@ event_ids() {
 
 # create_record TITLE: POST a record; sets STATUS, BODY, RID.
 create_record() {
-	http POST "$B/collections/posts/records" -H "$AUTH" -H "$J" \
-	    --data-binary "{\"title\":\"$1\"}"
+	send POST "$B/collections/posts/records" "{\"title\":\"$1\"}"
 	RID=$(jbody .id)
+}
+
+# create_records N TITLE: N records, TITLE1 to TITLEN, one after the
+# other; sets CREATED to how many got 201, and RID.
+create_records() {
+	local i
+	CREATED=0
+	for i in $(seq 1 "$1"); do
+		create_record "$2$i"
+		[ "$STATUS" = 201 ] && CREATED=$((CREATED + 1))
+	done
 }
 
 # publish TYPE: a custom event; sets STATUS, EID.
 publish() {
-	http POST "$B/collections/posts/events" -H "$AUTH" -H "$J" \
-	    --data-binary "{\"type\":\"$1\",\"payload\":{\"n\":1}}"
+	send POST "$B/collections/posts/events" \
+	    "{\"type\":\"$1\",\"payload\":{\"n\":1}}"
 	EID=$(jbody .id)
 }
 
@@ -115,8 +113,7 @@ scenario() {
 	like "$STATUS $RID" '^201 [0-9A-HJKMNP-TV-Z]{26}$' "$n: POST a record"
 	http GET "$B/collections/posts/records/$RID" -H "$AUTH"
 	is "$STATUS $(jbody .fields.title)" "200 crud" "$n: GET the record"
-	http PATCH "$B/collections/posts/records/$RID" -H "$AUTH" -H "$J" \
-	    --data-binary '{"n":2}'
+	send PATCH "$B/collections/posts/records/$RID" '{"n":2}'
 	is "$STATUS $(jbody '"\(.fields.title) \(.fields.n)"')" "200 crud 2" \
 	    "$n: PATCH the record"
 	http GET "$B/collections/posts/records?limit=500" -H "$AUTH"
@@ -135,7 +132,7 @@ scenario() {
 	is "$st $(head -n 1 "$sub.h" | tr -d '\r' | cut -d' ' -f2) $(grep -i '^content-type:' "$sub.h" | tr -d '\r' | cut -d' ' -f2)" \
 	    "0 200 text/event-stream" \
 	    "$n: the stream opens at once (${WAITED} ms)"
-	is "$(streams)" 1 "$n: /api/health counts the stream"
+	is "$(health_streams)" 1 "$n: /api/health counts the stream"
 
 	WAIT_FROM=$(now_ms)
 	create_record live
@@ -275,7 +272,7 @@ if have_server nginx; then
 			subs="$subs $SUB_PID"
 			wait_ms 3000 has "$T/up-$i" ": basalt stream"
 		done
-		is "$(streams) $(streams)" "2 2" \
+		is "$(health_streams) $(health_streams)" "2 2" \
 		    "upstream: nginx spreads four streams over two processes"
 		WAIT_FROM=$(now_ms)
 		create_record upstream1
@@ -314,12 +311,8 @@ if have_server nginx && command -v ss >/dev/null 2>&1; then
 	fastcgi_keep_conn on;"
 	if basalt_start && nginx_start basalt; then
 		B=$URL/api/realms/acme/apps/web
-		n=0
-		for i in $(seq 1 20); do
-			create_record "keep$i"
-			[ "$STATUS" = 201 ] && n=$((n + 1))
-		done
-		is "$n" 20 "kept connections: 20 creates in a row, all 201"
+		create_records 20 keep
+		is "$CREATED" 20 "kept connections: 20 creates in a row, all 201"
 		n=$(basalt_conns)
 		ok "$([ "$n" -ge 1 ] && [ "$n" -le 8 ]; echo $?)" \
 		    "kept connections: nginx keeps $n connection(s) to basalt between requests"
@@ -335,12 +328,8 @@ if have_server nginx && command -v ss >/dev/null 2>&1; then
 		unsubscribe "$SUB_PID"
 		wait_ms 5000 streams_are 0
 		ok $? "kept connections: the stream is gone once its client left (${WAITED} ms)"
-		n=0
-		for i in $(seq 1 10); do
-			create_record "after$i"
-			[ "$STATUS" = 201 ] && n=$((n + 1))
-		done
-		is "$n" 10 "kept connections: 10 more creates after it, all 201"
+		create_records 10 after
+		is "$CREATED" 10 "kept connections: 10 more creates after it, all 201"
 		stop_pid "$SERVER_PID"
 	else
 		fail_tests 6 "kept connections: nginx or basalt did not start"
@@ -390,7 +379,7 @@ if have_server lighttpd; then
 		subscribe "$T/spawn-b" "$B/collections/posts/events" -H "$AUTH"
 		sb=$SUB_PID
 		wait_ms 3000 has "$T/spawn-b" ": basalt stream"
-		is "$(streams) $(streams)" "1 1" \
+		is "$(health_streams) $(health_streams)" "1 1" \
 		    "bin-path: one subscriber on each process"
 		WAIT_FROM=$(now_ms)
 		create_record spawn1
@@ -463,24 +452,32 @@ else
 	skip_tests 1 "mandoc is not installed"
 fi
 
+# described FILE PATTERN NAME: counts NAME into n, and adds it to missing
+# when no line of FILE matches PATTERN.
+described() {
+	n=$((n + 1))
+	grep -q "$2" "$1" || missing="$missing $3"
+}
+
+# all_described DESC: ok when n counted something and nothing is missing;
+# starts the count again.
+all_described() {
+	[ "$n" -gt 0 ] && [ -z "$missing" ]
+	ok $? "$1 ($n)" || diag "missing:$missing"
+	missing= n=0
+}
+
 # Every key of the README's configuration table has its entry.
-missing=
-n=0
+missing= n=0
 for k in $(awk '/^Configuration$/ { in_conf = 1; next }
     in_conf && /^[|]/ { print; seen = 1; next }
     in_conf && seen { exit }' "$top_srcdir/README" |
     sed -n 's/^| \([a-z_]*\) .*/\1/p' | grep -v '^key$'); do
-	n=$((n + 1))
-	grep -q "^\.It Ic $k " "$top_srcdir/man/basalt.conf.5" ||
-	    missing="$missing $k"
+	described "$top_srcdir/man/basalt.conf.5" "^\.It Ic $k " "$k"
 done
-[ "$n" -gt 0 ] && [ -z "$missing" ]
-ok $? "basalt.conf(5) describes every key of the README ($n)" ||
-    diag "missing:$missing"
+all_described "basalt.conf(5) describes every key of the README"
 
 # Every command and option of the README's CLI synopsis has its entry.
-missing=
-n=0
 raw=$(awk '/^The admin CLI$/ { in_cli = 1; next }
     in_cli && /^    / { print; seen = 1; next }
     in_cli && seen { exit }' "$top_srcdir/README")
@@ -489,18 +486,13 @@ for c in $(tr '|' '\n' <<<"$cli" |
     sed -n 's/^ *\([a-z-]*\)\( \([a-z]*\)\)\{0,1\}.*/\1_\3/p' | sort -u); do
 	c=${c%_}
 	[ -n "$c" ] || continue
-	n=$((n + 1))
-	grep -q "^\.It Cm ${c/_/ }\( \|$\)" "$top_srcdir/man/basalt.8" ||
-	    missing="$missing ${c/_/ }"
+	described "$top_srcdir/man/basalt.8" "^\.It Cm ${c/_/ }\( \|$\)" \
+	    "${c/_/ }"
 done
 for o in $(grep -oE -- '[ []-{1,2}[a-z]+' <<<"$raw" | cut -c2- | sort -u); do
-	n=$((n + 1))
-	grep -q "Fl ${o#-}\( \|$\)" "$top_srcdir/man/basalt.8" ||
-	    missing="$missing $o"
+	described "$top_srcdir/man/basalt.8" "Fl ${o#-}\( \|$\)" "$o"
 done
-[ "$n" -gt 0 ] && [ -z "$missing" ]
-ok $? "basalt(8) describes every command and option of the README ($n)" ||
-    diag "missing:$missing"
+all_described "basalt(8) describes every command and option of the README"
 
 if [ "$_tap_failed" -ne 0 ]; then
 	for f in "$T"/lighttpd/error-*.log "$T"/nginx/logs/error.log \

@@ -7,15 +7,9 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v sqlite3 >/dev/null 2>&1 || skip_all "sqlite3 is not installed"
+need lighttpd sqlite3
 
-
-basalt_config
-basalt_start || bail_out "basalt did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
+demo_start
 
 # insert TYPE DATA: one event row of acme/web/posts, as another process.
 insert() {

@@ -8,57 +8,19 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed (Debian: apt-get install jq)"
-command -v node >/dev/null 2>&1 || skip_all "node is not installed"
-have_npm eventsource || skip_all "no eventsource package: cd tests && npm install"
+need lighttpd jq node
+need_npm eventsource
 
-J='Content-Type: application/json'
-SC="$top_srcdir/tests/stream-clients.mjs"
-FP="$top_srcdir/tests/fcgi-peers.mjs"
+demo_start stream_buffer_limit=64k
 
-basalt_config stream_buffer_limit=64k
-basalt_start || bail_out "basalt serve did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
-P=$B/collections/posts
-
-send() { http "$1" "$2" -H "$AUTH" -H "$J" --data-binary "$3" "${@:4}"; }
-# sub NAME URL [CURL ARGS]: a curl -N subscriber in the background; the
-# stream goes to $T/NAME.out, the headers to $T/NAME.h.
-sub() {
-	local name=$1 url=$2
-	shift 2
-	curl -sN -D "$T/$name.h" "$@" "$url" >"$T/$name.out" 2>"$T/$name.err" &
-	eval "SUB_$name=$!"
-	bg_track $!
-}
-nevents() { cat "$T/$1.out" 2>/dev/null | grep -c "^id: "; }
-has_events() { [ "$(nevents "$1")" -ge "$2" ]; }
-has_opening() { grep -q '^retry: ' "$T/$1.out" 2>/dev/null; }
-wait_sub() { wait_until 5 has_opening "$1"; }
-# ended NAME: the curl of NAME has exited (basalt ended its stream).
-ended() { local pid; eval "pid=\$SUB_$1"; ! kill -0 "$pid" 2>/dev/null; }
-# parsed NAME: NAME's stream parsed into $T/NAME.json (curl stopped first).
-parsed() {
-	local pid
-	eval "pid=\$SUB_$1"
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	node "$SC" parse <"$T/$1.out" >"$T/$1.json"
-}
-q() { jq -r "$2" "$T/$1.json"; }
 alive() { kill -0 "$BASALT_PID" 2>/dev/null; }
-health() { http GET "$URL/api/health"; [ "$STATUS" = 200 ]; }
-streams_are() { http GET "$URL/api/health"; [ "$(jbody .streams)" = "$1" ]; }
 # revive: starts basalt again if it died (a failed check above), so that
 # each part below tests its own item.
 revive() {
 	alive && return 0
 	diag "basalt died; starting it again for the next part"
 	basalt_start || bail_out "basalt serve did not start again"
-	wait_until 10 health	# lighttpd takes the backend back
+	wait_until 10 health_ok	# lighttpd takes the backend back
 }
 # payload N: a JSON string of N bytes of text.
 payload() { head -c "$1" /dev/zero | tr '\0' 'p'; }
@@ -82,7 +44,7 @@ done
 sub rp "$P/events" -H "$AUTH" -H "Last-Event-ID: $before"
 wait_until 30 has_events rp 20
 ok $? "replay: curl -N resume over 20 events of 50 KB gets all 20 ($(nevents rp))"
-parsed rp
+unsub rp
 is "$(q rp '[.events[] | .data | fromjson | .i] | join(",")')" \
     "$(seq -s, 1 20)" "replay: in order"
 is "$(q rp '[.events[] | .data | fromjson | .s | length] | unique | join(",")')" \
@@ -97,7 +59,7 @@ LAST_EVENT_ID=$before node "$FP" stall "$BASALT_SOCK" 3 3 \
     2>"$T/stall.err" | tail -n 1 >"$T/stall.json"
 wait_until 5 alive
 ok $? "replay: a client that does not read does not crash basalt"
-health
+health_ok
 is "$STATUS" 200 "replay: basalt answers after the stalled resumes"
 
 revive
@@ -119,7 +81,7 @@ AFTER=$(jbody .id)
 wait_until 15 has_events lv 2
 ok $? "large: the live stream gets the big event and the next ($(nevents lv))"
 ok "$(ended lv && echo 1 || echo 0)" "large: the live stream is still open"
-parsed lv
+unsub lv
 is "$(q lv '[.events[] | .id] | join(",")')" "$HUGE,$AFTER" \
     "large: live ids in order"
 is "$(q lv '.events[0].data | fromjson | length')" 600000 \
@@ -128,7 +90,7 @@ sub lr "$P/events" -H "$AUTH" -H "Last-Event-ID: $((HUGE - 1))" \
     --limit-rate 300k
 wait_until 15 has_events lr 2
 ok $? "large: a resume before it gets it and the next ($(nevents lr))"
-parsed lr
+unsub lr
 is "$(q lr '[.events[] | .id] | join(",")')" "$HUGE,$AFTER" \
     "large: replayed ids in order"
 is "$(q lr '.events[0].data | fromjson | length')" 600000 \
@@ -237,7 +199,7 @@ ok "$([ "$el" -lt 4500 ]; echo $?)" \
     "tokens: within a heartbeat, 3x slack ($el ms)"
 send POST "$P/events" '{"type":"after_revoke","payload":1}'
 for s in rh rq; do
-	parsed $s
+	unsub $s
 	is "$(q $s '.events[-1].event')" token_revoked "tokens: $s: the last event is token_revoked"
 	is "$(q $s '.events[-1].data | fromjson | .token_id')" \
 	    "$(tok_id "$([ $s = rh ] && echo revhdr || echo revqry)")" \
@@ -247,7 +209,7 @@ for s in rh rq; do
 done
 wait_until 10 ended ex
 ok $? "tokens: the expiring token's stream ends"
-parsed ex
+unsub ex
 is "$(q ex '.events[-1].event')" token_expired "tokens: the last event is token_expired"
 http GET "$P/events" -H "Authorization: Bearer $T1" --max-time 3
 is "$STATUS" 401 "tokens: the revoked token cannot reopen the stream"
@@ -261,10 +223,7 @@ send POST "$B/collections" '{"name":"gone"}'
 G=$B/collections/gone
 send POST "$G/records" '{"a":1}'
 GR=$(jbody .id)
-sub gc "$G/events" -H "$AUTH"
-sub gr "$G/records/$GR/events" -H "$AUTH"
-sub other "$P/events" -H "$AUTH"
-wait_sub gc && wait_sub gr && wait_sub other
+subs gc "$G/events" gr "$G/records/$GR/events" other "$P/events"
 ok $? "delete: collection, record and other streams open"
 send PATCH "$G/records/$GR" '{"a":2}'
 wait_until 5 has_events gr 1
@@ -276,8 +235,8 @@ ok $? "delete: the collection's and the record's streams end"
 send POST "$P/events" '{"type":"still","payload":1}'
 wait_until 5 has_events other 1
 ok "$(ended other && echo 1 || echo 0)" "delete: another collection's stream goes on"
-parsed gc
-parsed gr
+unsub gc
+unsub gr
 is "$(q gc '[.events[].event] | join(",")')" "record_updated,collection_deleted" \
     "delete: the collection stream's events"
 is "$(q gr '[.events[].event] | join(",")')" "record_updated,collection_deleted" \
@@ -301,7 +260,7 @@ send POST "$B/collections" '{"name":"gone"}'
 sub gc2 "$G/events" -H "$AUTH" -H "Last-Event-ID: $((UPD - 1))"
 wait_until 5 ended gc2
 ok $? "delete: a resume from before it ends"
-parsed gc2
+unsub gc2
 is "$(q gc2 '[.events[] | "\(.id):\(.event)"] | join(",")')" \
     "$UPD:record_updated,$DEL:collection_deleted" \
     "delete: the resume replays up to collection_deleted"

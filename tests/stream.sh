@@ -6,30 +6,17 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
-command -v lighttpd >/dev/null 2>&1 || skip_all "lighttpd is not installed"
-command -v jq >/dev/null 2>&1 || skip_all "jq is not installed (Debian: apt-get install jq)"
-command -v node >/dev/null 2>&1 || skip_all "node is not installed"
-have_npm eventsource || skip_all "no eventsource package: cd tests && npm install"
+need lighttpd jq node
+need_npm eventsource
+need_files 4200 "1,000 streams need 4,200 open files"
 
-ulimit -n "$(ulimit -Hn)" 2>/dev/null
-[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 4200 ] ||
-    skip_all "1,000 streams need 4,200 open files, the limit is $(ulimit -n)"
-
-J='Content-Type: application/json'
-SC="$top_srcdir/tests/stream-clients.mjs"
 LIGHTTPD_EXTRA='server.max-fds = 16384
 server.max-connections = 8000'
 
-basalt_config
-basalt_start || bail_out "basalt serve did not start"
-lighttpd_start || bail_out "lighttpd did not start"
-demo_setup
-P=$B/collections/posts
+demo_start
 
-get() { http GET "$1" -H "$AUTH" "${@:2}"; }
-send() { http "$1" "$2" -H "$AUTH" -H "$J" --data-binary "$3" "${@:4}"; }
-jnorm() { jq -S -c . <<<"$1" 2>/dev/null; }
+# expect_error STATUS CODE DESC: the last reply is the error STATUS with
+# CODE, as JSON where a stream was asked for.
 expect_error() {
 	local st=$1 code=$2
 	shift 2
@@ -38,36 +25,6 @@ expect_error() {
 	    "$*: error $code"
 	like "$(header Content-Type)" '^application/json' "$*: JSON, not a stream"
 }
-
-# sub NAME URL [CURL ARGS]: a curl -N subscriber in the background; the
-# stream goes to $T/NAME.out, the headers to $T/NAME.h.
-sub() {
-	local name=$1 url=$2
-	shift 2
-	curl -sN -D "$T/$name.h" "$@" "$url" >"$T/$name.out" 2>"$T/$name.err" &
-	eval "SUB_$name=$!"
-	bg_track $!
-}
-# nevents NAME: the number of events NAME got so far.
-nevents() { grep -c '^id: ' "$T/$1.out" 2>/dev/null; }
-has_events() { [ "$(nevents "$1")" -ge "$2" ]; }
-has_opening() { grep -q '^retry: ' "$T/$1.out" 2>/dev/null; }
-# wait_sub NAME: waits for NAME's opening.
-wait_sub() { wait_until 5 has_opening "$1"; }
-# wait_events NAME N [SECONDS]: waits until NAME has N events.
-wait_events() { wait_until "${3:-5}" has_events "$1" "$2"; }
-# unsub NAME: stops NAME and parses its stream into $T/NAME.json.
-unsub() {
-	local pid
-	eval "pid=\$SUB_$1"
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	node "$SC" parse <"$T/$1.out" >"$T/$1.json"
-}
-# q NAME FILTER: jq -r FILTER on NAME's parsed stream.
-q() { jq -r "$2" "$T/$1.json"; }
-# sheader NAME HEADER: a response header of subscriber NAME.
-sheader() { HDRS=$T/$1.h header "$2"; }
 # write_records N COLLECTION: creates N records; their ids go to $T/written.
 write_records() {
 	local i
@@ -77,8 +34,6 @@ write_records() {
 		    "$B/collections/${2:-posts}/records" | jq -r .id >>"$T/written"
 	done
 }
-health_streams() { http GET "$URL/api/health"; jbody .streams; }
-streams_are() { [ "$(health_streams)" = "$1" ]; }
 
 # ======================================================================
 # One collection stream: headers, opening, framing, payloads, heartbeats
@@ -215,10 +170,8 @@ is "$(q s2 '[.events[].framing] | unique | join(" ")')" "id,event,data" \
 send POST "$B/collections" '{"name":"other"}'
 send POST "$P/records" '{"v":1}'
 R1=$(jbody .id)
-sub rec "$P/records/$R1/events" -H "$AUTH"
-sub col "$P/events" -H "$AUTH"
-sub oth "$B/collections/other/events" -H "$AUTH"
-wait_sub rec && wait_sub col && wait_sub oth
+subs rec "$P/records/$R1/events" col "$P/events" \
+    oth "$B/collections/other/events"
 ok $? "per-record: the streams open"
 like "$(sheader rec Content-Type)" '^text/event-stream' "per-record: an event stream"
 send PATCH "$P/records/$R1" '{"v":2}'
@@ -371,7 +324,7 @@ sleep 0.5
 basalt_stop
 is $? 0 "restart: basalt exits 0 on SIGTERM with streams open"
 basalt_start || bail_out "basalt did not restart"
-wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
+wait_until 5 health_ok
 write_records 5
 cat "$T/written" >>"$T/es2.ids"
 wait $ES2
@@ -388,7 +341,7 @@ is "$(jq -r '[.events[].data | fromjson | .id] | join(" ")' <<<"$out")" \
 basalt_stop
 basalt_config event_retention_count=5 retry_ms=750
 basalt_start || bail_out "basalt did not restart"
-wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
+wait_until 5 health_ok
 for i in 1 2 3; do
 	send POST "$P/events" "{\"type\":\"tick\",\"payload\":$i}"
 	TICK[$i]=$(jbody .id)
@@ -433,7 +386,7 @@ is "$(q rs3 '[.events[].event] | join(",")')" "tick,tick,record_created" \
 basalt_stop
 basalt_config
 basalt_start || bail_out "basalt did not restart"
-wait_until 5 eval 'http GET "$URL/api/health"; [ "$STATUS" = 200 ]'
+wait_until 5 health_ok
 
 # ======================================================================
 # 1,000 subscribers, one of them not reading
@@ -522,9 +475,7 @@ node "$PEERS" get "$T/basalt2.sock" 2 30 \
     /api/realms/acme/apps/web/collections/posts/events "$TOKEN" >"$T/direct.json" &
 DIRECT=$!
 bg_track $DIRECT
-sub end1 "$P1/events" -H "$AUTH"
-sub end2 "$P2/events" -H "$AUTH"
-wait_sub end1 && wait_sub end2
+subs end1 "$P1/events" end2 "$P2/events"
 wait_until 3 streams_are 3	# end1 is on the first process
 basalt_stop "$PID1"
 is $? 0 "SIGTERM: the first basalt exits 0 with a stream open"
