@@ -170,6 +170,120 @@ api_token(struct api_ctx *ctx)
 	return (0);
 }
 
+/* An app's CORS origins. */
+
+static void
+cors_origin_add(void *arg, const char *origin)
+{
+	json_object_array_add(arg, json_object_new_string(origin));
+}
+
+static int
+cors_reply(struct api_ctx *ctx, json_object *origins)
+{
+	json_object	*o = json_object_new_object();
+
+	json_object_object_add(o, "origins", origins);
+	reply_json(ctx->req, 200, o);
+	json_object_put(o);
+	return (0);
+}
+
+int
+api_app_cors_get(struct api_ctx *ctx)
+{
+	json_object	*origins = json_object_new_array();
+	int		 rc;
+
+	rc = store_cors_list(ctx->worker->store, ctx->ids.app_id,
+	    cors_origin_add, origins);
+	if (rc != STORE_OK) {
+		json_object_put(origins);
+		return (error_store(&ctx->req->err, rc, "app"));
+	}
+	return (cors_reply(ctx, origins));
+}
+
+struct cors_arg {
+	struct api_ctx	*ctx;
+	char		 (*origins)[MAX_ORIGIN_LEN + 1];
+	const char	*list[MAX_APP_ORIGINS];
+	size_t		 n;
+	json_object	*stored;	/* what the app holds after the write */
+};
+
+static int
+apply_app_cors(struct worker *w, struct write_op *op)
+{
+	struct cors_arg	*a = op->arg;
+	int		 rc;
+
+	rc = store_cors_set(w->store, a->ctx->ids.app_id, a->list, a->n);
+	if (rc == STORE_EXISTS)		/* the app went away */
+		rc = STORE_NOTFOUND;
+	if (rc == STORE_OK)
+		rc = store_cors_list(w->store, a->ctx->ids.app_id,
+		    cors_origin_add, a->stored);
+	return (rc == STORE_OK ? 0 : error_store(op->err, rc, "app"));
+}
+
+/* The body's "origins", normalised into a; -1 with the cause. */
+static int
+cors_body(struct api_ctx *ctx, json_object *body, struct cors_arg *a)
+{
+	struct error	*err = &ctx->req->err;
+	json_object	*list, *v;
+	char		 why[200];
+	size_t		 i;
+
+	if (!json_object_object_get_ex(body, "origins", &list) ||
+	    !json_object_is_type(list, json_type_array))
+		return (error_set(err, ERR_INVALID_PARAMETER, "\"origins\" "
+		    "must be an array of origins, as [\"https://app.example."
+		    "com\"]"));
+	if ((a->n = json_object_array_length(list)) > MAX_APP_ORIGINS)
+		return (error_set(err, ERR_INVALID_PARAMETER,
+		    "an app allows at most %d origins", MAX_APP_ORIGINS));
+	a->origins = xcalloc(a->n + 1, sizeof *a->origins);
+	for (i = 0; i < a->n; i++) {
+		v = json_object_array_get_idx(list, i);
+		if (!json_object_is_type(v, json_type_string) ||
+		    (size_t)json_object_get_string_len(v) !=
+		    strlen(json_object_get_string(v)))
+			return (error_set(err, ERR_INVALID_PARAMETER,
+			    "origins[%zu] must be a string", i));
+		if (cors_origin_parse(json_object_get_string(v), a->origins[i],
+		    why, sizeof why) == -1)
+			return (error_set(err, ERR_INVALID_PARAMETER,
+			    "origins[%zu]: %s", i, why));
+		a->list[i] = a->origins[i];
+	}
+	return (0);
+}
+
+int
+api_app_cors_put(struct api_ctx *ctx)
+{
+	struct cors_arg	 a;
+	json_object	*body;
+	int		 rc;
+
+	memset(&a, 0, sizeof a);
+	if ((body = body_object(ctx)) == NULL)
+		return (-1);
+	a.ctx = ctx;
+	a.stored = json_object_new_array();
+	if ((rc = cors_body(ctx, body, &a)) == 0)
+		rc = api_write(ctx, apply_app_cors, &a);
+	json_object_put(body);
+	free(a.origins);
+	if (rc == -1) {
+		json_object_put(a.stored);
+		return (-1);
+	}
+	return (cors_reply(ctx, a.stored));
+}
+
 /* Collections. */
 
 static json_object *

@@ -79,12 +79,12 @@ struct hooks;
  *		  hooks_app_has, hooks_reload_all, config_refresh, log_*,
  *		  x* allocators, ulid_new, time_*, error_set, and the pure
  *		  parsers (jsonutil.c, fcgi.c, config_parse_*, route_split,
- *		  request_decode)
+ *		  request_decode, cors_*_parse)
  *   loop only	  conn_* (but conn_complete, conn_stopping), broker_*
  *		  (but broker_count), tail_* (but tail_wake),
  *		  config_publish
  *   worker only  route_dispatch and the api_* handlers, hooks_before,
- *		  hooks_after
+ *		  hooks_after, cors_check, cors_preflight
  *   writer only  a write_op's apply and done_cb, hooks_pubs_apply,
  *		  store_event_prune
  *   per store	  a struct store is one SQLite connection, used by one
@@ -138,6 +138,9 @@ struct hooks;
 #define TOKEN_SECRET_BYTES	32
 #define TOKEN_HASH_LEN		64	/* hex of a 32-byte BLAKE2b */
 #define TOKEN_ID_LEN		16
+#define MAX_ORIGIN_LEN		255	/* scheme://host[:port] */
+#define MAX_APP_ORIGINS		100	/* CORS origins of one app */
+#define CORS_MAX_AGE		3600	/* seconds a preflight is cached */
 
 /* Log levels. */
 enum {
@@ -203,6 +206,8 @@ struct config {
 	int		 hook_calls_per_app;	/* 0: half the workers */
 	int		 log_level;
 	char		*dashboard_dir;
+	char		*cors_origins;	/* normalised, space-separated, or "*";
+					   NULL: none */
 	int		 refs;		/* snapshot holders (config.c) */
 };
 
@@ -229,6 +234,8 @@ struct request {
 	struct evbuffer	*out;		/* CGI response: headers, blank line, body */
 	int		 status;
 	struct error	 err;
+	int		 cors;		/* the answer carries Vary: Origin */
+	char		 cors_origin[MAX_ORIGIN_LEN + 1];	/* "": none allowed */
 
 	/* Set when the reply is an event stream. */
 	int		 stream;
@@ -505,6 +512,8 @@ int		 api_record_delete(struct api_ctx *);
 int		 api_events_stream(struct api_ctx *);
 int		 api_events_publish(struct api_ctx *);
 int		 api_dashboard(struct api_ctx *);
+int		 api_app_cors_get(struct api_ctx *);
+int		 api_app_cors_put(struct api_ctx *);
 
 /* auth.c */
 /* Finds the request's token (Bearer header, or access_token when
@@ -587,6 +596,15 @@ int		 store_token_list(struct store *, int64_t app_id,
 		    void (*)(void *, const struct grant *, int64_t created,
 		    int64_t revoked), void *);
 const char	*store_errmsg(struct store *);
+/* An app's CORS origins, in order; set replaces them all (in the caller's
+ * transaction); allowed is STORE_OK if the app lists origin, else
+ * STORE_NOTFOUND. */
+int		 store_cors_list(struct store *, int64_t app_id,
+		    void (*)(void *, const char *), void *);
+int		 store_cors_set(struct store *, int64_t app_id,
+		    const char *const *origins, size_t n);
+int		 store_cors_allowed(struct store *, const char *realm,
+		    const char *app, const char *origin);
 /* For the broker: revoked tokens, and a collection's end in the log. */
 int		 store_token_watch_init(struct store *);
 int		 store_token_revoked_since(struct store *, int64_t since,
@@ -743,6 +761,21 @@ int		 hooks_coll_exists(struct store *, const char *realm,
 		    const char *app, const char *coll, struct error *);
 void		 hooks_pubs_add(struct hooks_pubs *, const char *coll,
 		    const char *type, const char *data);
+
+/* cors.c */
+/* Writes the normalised form of origin (scheme://host[:port], lower case,
+ * no default port) into out; -1 with the reason in why (NULL: none). */
+int		 cors_origin_parse(const char *origin, char out[MAX_ORIGIN_LEN + 1],
+		    char *why, size_t);
+/* cors_origins' value: origins separated by spaces or commas, or "*";
+ * *out is xmalloc'd, NULL for an empty list. -1 with the reason in why. */
+int		 cors_list_parse(const char *, char **out, char *why, size_t);
+/* Worker: decides the answer's CORS headers from the Origin header, the
+ * server's cors_origins and, when realm is not NULL, the app's origins. */
+void		 cors_check(struct store *, struct request *, const char *realm,
+		    const char *app);
+/* The answer to OPTIONS on a path that allows the methods in allow. */
+void		 cors_preflight(struct request *, const char *allow);
 
 /* cli.c */
 int		 cli_main(int argc, char **argv, const char *dbpath);

@@ -14,8 +14,9 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* The admin commands: realms, apps, collections and tokens, straight on
- * the database (they work while a server runs on it). */
+/* The admin commands: realms, apps (and their CORS origins), collections
+ * and tokens, straight on the database (they work while a server runs on
+ * it). */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@ usage(void)
 	    "  check-config\n"
 	    "  realm create NAME | realm list | realm delete NAME\n"
 	    "  app create REALM APP | app list REALM | app delete REALM APP\n"
+	    "  app cors REALM APP [ORIGIN... | --clear]\n"
 	    "  collection create REALM APP NAME | collection list REALM APP\n"
 	    "  collection delete REALM APP NAME\n"
 	    "  token create REALM APP --scope read[,write][,admin]"
@@ -132,11 +134,55 @@ cmd_realm(int argc, char **argv)
 	return (usage());
 }
 
+/* Lists the app's CORS origins, or replaces them (--clear: with none). */
+static int
+app_cors(int argc, char **argv)
+{
+	struct scope_ids	 ids;
+	char			 (*origins)[MAX_ORIGIN_LEN + 1], why[200];
+	char			 max[16];
+	const char		*list[MAX_APP_ORIGINS];
+	int			 i, n = argc - 4, rc;
+
+	if (check_names(2, argv + 2) || resolve(argv[2], argv[3], NULL,
+	    &ids) != 0)
+		return (1);
+	if (n == 0)
+		return (result(store_cors_list(cli_store, ids.app_id,
+		    print_name, NULL), "", ""));
+	if (n == 1 && strcmp(argv[4], "--clear") == 0)
+		n = 0;
+	else if (n > MAX_APP_ORIGINS) {
+		snprintf(max, sizeof max, "%d", MAX_APP_ORIGINS);
+		return (fail("an app allows at most %s origins%s", max, ""));
+	}
+	origins = xcalloc(n + 1, sizeof *origins);
+	for (i = 0; i < n; i++) {
+		if (cors_origin_parse(argv[4 + i], origins[i], why,
+		    sizeof why) == -1) {
+			free(origins);
+			return (fail("bad origin '%s': %s", argv[4 + i], why));
+		}
+		list[i] = origins[i];
+	}
+	if ((rc = store_begin(cli_store)) == STORE_OK &&
+	    (rc = store_cors_set(cli_store, ids.app_id, list, n)) == STORE_OK)
+		rc = store_commit(cli_store);
+	if (rc != STORE_OK)
+		store_rollback(cli_store);
+	free(origins);
+	/* a constraint failed: the app went away since resolve */
+	return (result(rc == STORE_EXISTS ? STORE_NOTFOUND : rc, "app",
+	    argv[3]));
+}
+
 static int
 cmd_app(int argc, char **argv)
 {
 	int	 rc;
 
+	if (argc >= 4 && strcmp(argv[1], "cors") == 0)
+		return (app_cors(argc, argv));
 	if (argc == 3 && strcmp(argv[1], "list") == 0) {
 		if (check_names(1, argv + 2))
 			return (1);

@@ -35,7 +35,8 @@ __thread struct config	*cfg;
 static pthread_mutex_t	 snapshot_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config	*current;	/* the published snapshot */
 
-enum kind { K_PATH, K_LISTEN, K_INT, K_LONG, K_SIZE, K_LEVEL, K_SYNC };
+enum kind { K_PATH, K_LISTEN, K_INT, K_LONG, K_SIZE, K_LEVEL, K_SYNC,
+    K_ORIGINS };
 
 /* Every key, its kind, where it goes and its bounds. */
 static const struct key {
@@ -63,6 +64,7 @@ static const struct key {
 	{ "hook_calls_per_app", K_INT, O(hook_calls_per_app), 0, MAX_WORKERS },
 	{ "log_level", K_LEVEL, O(log_level), 0, 0 },
 	{ "dashboard_dir", K_PATH, O(dashboard_dir), 0, 0 },
+	{ "cors_origins", K_ORIGINS, O(cors_origins), 0, 0 },
 #undef O
 };
 
@@ -105,6 +107,7 @@ config_free(struct config *c)
 	free(c->listen);
 	free(c->hooks_dir);
 	free(c->dashboard_dir);
+	free(c->cors_origins);
 	free(c);
 }
 
@@ -205,7 +208,7 @@ static int
 config_set(struct config *c, const struct key *k, const char *v, char *why,
     size_t whylen)
 {
-	char	*field = (char *)c + k->offset;
+	char	*field = (char *)c + k->offset, *list;
 	long	 l;
 	size_t	 sz;
 	int	 level;
@@ -252,6 +255,12 @@ config_set(struct config *c, const struct key *k, const char *v, char *why,
 			*(int *)field = 1;
 		else
 			return (-1);
+		return (0);
+	case K_ORIGINS:
+		if (cors_list_parse(v, &list, why, whylen) == -1)
+			return (-1);
+		free(*(char **)field);
+		*(char **)field = list;
 		return (0);
 	}
 	return (-1);

@@ -162,6 +162,20 @@ reply_is_head(struct request *req)
 	return (m != NULL && strcmp(m, "HEAD") == 0);
 }
 
+/* What cors_check decided: Vary on every answer where an Origin could
+ * change it, and the origin a browser may show the answer to. */
+static void
+reply_cors(struct request *req)
+{
+	if (!req->cors)
+		return;
+	evbuffer_add_printf(req->out, "Vary: Origin\r\n");
+	if (req->cors_origin[0] != '\0')
+		evbuffer_add_printf(req->out, "Access-Control-Allow-Origin: %s\r\n"
+		    "Access-Control-Expose-Headers: Location\r\n",
+		    req->cors_origin);
+}
+
 /* Puts the status line before the headers and ends them. */
 static void
 reply_finish(struct request *req, int status, const char *type,
@@ -173,6 +187,7 @@ reply_finish(struct request *req, int status, const char *type,
 	snprintf(line, sizeof line, "Status: %d %s\r\n", status,
 	    status_text(status));
 	evbuffer_prepend(req->out, line, strlen(line));
+	reply_cors(req);
 	if (type != NULL)
 		evbuffer_add_printf(req->out, "Content-Type: %s\r\n", type);
 	evbuffer_add_printf(req->out, "Content-Length: %zu\r\n\r\n", len);
@@ -218,7 +233,9 @@ reply_stream(struct request *req)
 	evbuffer_add_printf(req->out, "Status: 200 OK\r\n"
 	    "Content-Type: text/event-stream\r\n"
 	    "Cache-Control: no-cache\r\n"
-	    "X-Accel-Buffering: no\r\n\r\n");
+	    "X-Accel-Buffering: no\r\n");
+	reply_cors(req);
+	evbuffer_add(req->out, "\r\n", 2);
 	if (reply_is_head(req))
 		return;
 	req->stream = 1;

@@ -18,7 +18,8 @@
  * the scope it needs, and the dispatch that checks, in order, the path
  * (404: no route, or an empty segment where a name goes), the token (401),
  * the names in the path (400), the grant (403) and that the named objects
- * exist (404) before a handler runs. */
+ * exist (404) before a handler runs. OPTIONS, which no row has, answers
+ * with the methods of the path (a CORS preflight, without a token). */
 
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +40,10 @@ static const struct route {
 } routes[] = {
 	{ "GET", "/api/health", api_health, NO_AUTH, 0 },
 	{ "GET", "/api/token", api_token, AUTH, 0 },
+	{ "GET", "/api/realms/:realm/apps/:app/cors",
+	    api_app_cors_get, AUTH, SCOPE_ADMIN },
+	{ "PUT", "/api/realms/:realm/apps/:app/cors",
+	    api_app_cors_put, AUTH, SCOPE_ADMIN },
 	{ "GET", "/api/realms/:realm/apps/:app/collections",
 	    api_collections_list, AUTH, SCOPE_READ },
 	{ "POST", "/api/realms/:realm/apps/:app/collections",
@@ -247,6 +252,21 @@ route_find(struct api_ctx *ctx, char segs[][SEG_SIZE], int n)
 	return (NULL);
 }
 
+/* Answers under /api/ follow CORS: the app's origins apply to the paths
+ * that name it, cors_origins to all. */
+static void
+route_cors(struct worker *w, struct request *req, char segs[][SEG_SIZE],
+    int n)
+{
+	if (n < 1 || strcmp(segs[0], "api") != 0)
+		return;
+	if (n >= 5 && strcmp(segs[1], "realms") == 0 &&
+	    strcmp(segs[3], "apps") == 0)
+		cors_check(w->store, req, segs[2], segs[4]);
+	else
+		cors_check(w->store, req, NULL, NULL);
+}
+
 int
 route_dispatch(struct worker *w, struct request *req)
 {
@@ -267,25 +287,31 @@ route_dispatch(struct worker *w, struct request *req)
 		reply_error(req);
 		return (0);
 	}
-	if (req->too_large) {
-		error_set(&req->err, ERR_TOO_LARGE,
-		    "the body is larger than %zu bytes", cfg->max_body_size);
-		reply_error(req);
-		return (0);
-	}
 	n = strcspn(uri, "?#");
 	if ((size_t)n >= sizeof path)
 		n = sizeof path - 1;
 	memcpy(path, uri, n);
 	path[n] = '\0';
 	n = route_split(path, segs, MAX_SEGS);
+	route_cors(w, req, segs, n);
+	if (req->too_large) {
+		error_set(&req->err, ERR_TOO_LARGE,
+		    "the body is larger than %zu bytes", cfg->max_body_size);
+		reply_error(req);
+		return (0);
+	}
 	if (n < 0) {
 		error_set(&req->err, ERR_NOT_FOUND, "no such endpoint");
 		reply_error(req);
 		return (0);
 	}
 	if ((r = route_find(&ctx, segs, n)) == NULL) {
-		reply_error(req);
+		/* No route has OPTIONS: it finds the path's methods. */
+		if (req->err.code == ERR_METHOD &&
+		    strcmp(ctx.method, "OPTIONS") == 0)
+			cors_preflight(req, req->err.allow);
+		else
+			reply_error(req);
 		return (0);
 	}
 	if (r->auth != NO_AUTH && (rc = store_read_begin(w->store)) !=

@@ -37,7 +37,7 @@
 
 #include "basalt.h"
 
-#define SCHEMA_VERSION	2
+#define SCHEMA_VERSION	3
 
 static const char *schema_v1 =
     "CREATE TABLE realms ("
@@ -97,6 +97,15 @@ static const char *schema_v2 =
     " END;"
     "PRAGMA user_version = 2;";
 
+/* Version 3: the origins each app allows cross-origin requests from,
+ * normalised (cors.c), gone with their app. */
+static const char *schema_v3 =
+    "CREATE TABLE app_cors ("
+    " app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+    " origin TEXT NOT NULL,"
+    " PRIMARY KEY (app_id, origin)) WITHOUT ROWID;"
+    "PRAGMA user_version = 3;";
+
 enum stmt {
 	S_REALM_INSERT,
 	S_REALM_DELETE,
@@ -136,6 +145,10 @@ enum stmt {
 	S_TOK_LOOKUP,
 	S_TOK_REVOKE,
 	S_TOK_LIST,
+	S_CORS_LIST,
+	S_CORS_CLEAR,
+	S_CORS_INSERT,
+	S_CORS_ALLOWED,
 	S_DATA_VERSION,
 	S_BEGIN,
 	S_BEGIN_READ,
@@ -224,6 +237,14 @@ static const char *sql[S__COUNT] = {
 	    " WHERE id = ? AND revoked_at = 0",
 	[S_TOK_LIST] = "SELECT id, scopes, label, created_at, expires_at,"
 	    " revoked_at FROM tokens WHERE app_id = ? ORDER BY created_at, id",
+	[S_CORS_LIST] = "SELECT origin FROM app_cors WHERE app_id = ?"
+	    " ORDER BY origin",
+	[S_CORS_CLEAR] = "DELETE FROM app_cors WHERE app_id = ?",
+	[S_CORS_INSERT] = "INSERT OR IGNORE INTO app_cors (app_id, origin)"
+	    " VALUES (?, ?)",
+	[S_CORS_ALLOWED] = "SELECT 1 FROM app_cors c"
+	    " JOIN apps a ON a.id = c.app_id JOIN realms r ON r.id = a.realm_id"
+	    " WHERE r.name = ?1 AND a.name = ?2 AND c.origin = ?3",
 	[S_DATA_VERSION] = "PRAGMA data_version",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_BEGIN_READ] = "BEGIN",
@@ -395,6 +416,12 @@ store_migrate(struct store *st, char *err, size_t errlen)
 			log_info("database schema upgraded to version 2 "
 			    "(event retention per app)");
 		version = 2;
+	}
+	if (version == 2 && store_exec(st, schema_v3) == STORE_OK) {
+		if (!created)
+			log_info("database schema upgraded to version 3 "
+			    "(CORS origins per app)");
+		version = 3;
 	}
 	if (version != SCHEMA_VERSION) {
 		snprintf(err, errlen, "database schema version %d is not %d",
@@ -1156,6 +1183,54 @@ store_token_list(struct store *st, int64_t app_id,
 	}
 	done(s);
 	return (rc_map(st, rc));
+}
+
+/* CORS origins. */
+
+/* Calls fn with each origin the app allows, in order. */
+int
+store_cors_list(struct store *st, int64_t app_id,
+    void (*fn)(void *, const char *), void *arg)
+{
+	sqlite3_stmt	*s = stmt(st, S_CORS_LIST);
+
+	sqlite3_bind_int64(s, 1, app_id);
+	return (each_name(st, s, fn, arg));
+}
+
+/* Replaces the app's origins with the n given (normalised; a repeated one
+ * is kept once). Inside the caller's transaction or savepoint: a failure
+ * half-way leaves it for the caller to undo. */
+int
+store_cors_set(struct store *st, int64_t app_id, const char *const *origins,
+    size_t n)
+{
+	sqlite3_stmt	*s = stmt(st, S_CORS_CLEAR);
+	size_t		 i;
+	int		 rc;
+
+	sqlite3_bind_int64(s, 1, app_id);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	for (i = 0; i < n; i++)
+		if ((rc = run(st, stmt_id_name(st, S_CORS_INSERT, app_id,
+		    origins[i]))) != STORE_OK)
+			return (rc);
+	return (STORE_OK);
+}
+
+/* STORE_OK if the app of realm lists origin (normalised), STORE_NOTFOUND
+ * if not (or there is no such app). */
+int
+store_cors_allowed(struct store *st, const char *realm, const char *app,
+    const char *origin)
+{
+	sqlite3_stmt	*s = stmt_realm_app(st, S_CORS_ALLOWED, realm, app);
+	int		 rc;
+
+	bind_text(s, 3, origin);
+	one_int(st, s, 0, &rc);
+	return (rc);
 }
 
 /* Streams. */

@@ -15,7 +15,7 @@
  */
 
 /* Unit tests of the pure parts: routing, query strings, ULIDs, config
- * parsing, JSON helpers and FastCGI framing. */
+ * parsing, JSON helpers, FastCGI framing and CORS origins. */
 
 #include <dirent.h>
 #include <stdio.h>
@@ -669,6 +669,75 @@ START_TEST(test_scopes)
 }
 END_TEST
 
+START_TEST(test_cors_origins)
+{
+	static const struct { const char *in, *out; } cases[] = {
+		{ "https://app.example.com", "https://app.example.com" },
+		{ "HTTPS://App.Example.COM:443", "https://app.example.com" },
+		{ "http://localhost:80", "http://localhost" },
+		{ "http://localhost:5173", "http://localhost:5173" },
+		{ "https://a.example:080", "https://a.example:80" },
+		{ "http://127.0.0.1:8080", "http://127.0.0.1:8080" },
+		{ "http://[::1]:3000", "http://[::1]:3000" },
+		{ "capacitor://localhost", "capacitor://localhost" },
+		{ "https://a_b.example", "https://a_b.example" },
+		{ "https://a.example/", NULL }, { "https://a.example/x", NULL },
+		{ "https://a.example?x", NULL }, { "https://a.example#x", NULL },
+		{ "null", NULL }, { "*", NULL }, { "", NULL },
+		{ "a.example", NULL }, { "https:/a.example", NULL },
+		{ "://a.example", NULL }, { "1http://a.example", NULL },
+		{ "https://", NULL }, { "https://:80", NULL },
+		{ "https://a.example:", NULL }, { "https://a.example:0", NULL },
+		{ "https://a.example:65536", NULL },
+		{ "https://a.example:123456", NULL },
+		{ "https://a.example:+80", NULL }, { "https://u@a.example", NULL },
+		{ "https://a..example", NULL }, { "https://.a.example", NULL },
+		{ "https://a.example.", NULL }, { "https://[::1", NULL },
+		{ "https://[g::1]", NULL }, { "https://bücher.example", NULL },
+		{ "https://a.example x", NULL },
+	};
+	char	 out[MAX_ORIGIN_LEN + 1], why[200], *list, big[400];
+	size_t	 i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		why[0] = '\0';
+		if (cases[i].out == NULL) {
+			ck_assert_msg(cors_origin_parse(cases[i].in, out, why,
+			    sizeof why) == -1, "%s is taken", cases[i].in);
+			ck_assert_msg(why[0] != '\0', "%s: no reason",
+			    cases[i].in);
+			continue;
+		}
+		ck_assert_msg(cors_origin_parse(cases[i].in, out, why,
+		    sizeof why) == 0, "%s: %s", cases[i].in, why);
+		ck_assert_str_eq(out, cases[i].out);
+	}
+	memset(big, 'a', sizeof big);
+	memcpy(big, "https://", 8);
+	big[MAX_ORIGIN_LEN + 1] = '\0';
+	ck_assert_int_eq(cors_origin_parse(big, out, NULL, 0), -1);
+	big[MAX_ORIGIN_LEN] = '\0';
+	ck_assert_int_eq(cors_origin_parse(big, out, NULL, 0), 0);
+	ck_assert_str_eq(out, big);
+
+	ck_assert_int_eq(cors_list_parse("", &list, why, sizeof why), 0);
+	ck_assert_ptr_null(list);
+	ck_assert_int_eq(cors_list_parse(" * ", &list, why, sizeof why), 0);
+	ck_assert_str_eq(list, "*");
+	free(list);
+	ck_assert_int_eq(cors_list_parse("https://A.example,http://b:81 ,\t"
+	    "https://c.example:443", &list, why, sizeof why), 0);
+	ck_assert_str_eq(list, "https://a.example http://b:81 https://c.example");
+	free(list);
+	ck_assert_int_eq(cors_list_parse("* https://a.example", &list, why,
+	    sizeof why), -1);
+	ck_assert_int_eq(cors_list_parse("https://a.example null", &list, why,
+	    sizeof why), -1);
+	ck_assert_str_eq(why, "null: the null origin cannot be allowed: every "
+	    "sandboxed page and local file sends it");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -696,6 +765,7 @@ main(void)
 	tcase_add_test(tc, test_fcgi_stdout);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_scopes);
+	tcase_add_test(tc, test_cors_origins);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
