@@ -125,6 +125,8 @@ R1=$(jbody .id)
 # --- item 3: an empty captured segment is 404 on every route, whoever asks
 # route METHOD PATTERN: one row of the route table.
 ROUTES=(
+	"GET /api/realms/:realm/apps/:app/cors"
+	"PUT /api/realms/:realm/apps/:app/cors"
 	"GET /api/realms/:realm/apps/:app/collections"
 	"POST /api/realms/:realm/apps/:app/collections"
 	"GET /api/realms/:realm/apps/:app/collections/:coll"

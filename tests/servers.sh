@@ -7,7 +7,8 @@
 #
 # Every server gets the same scenario: Authorization reaches basalt, CRUD,
 # a subscriber gets a write within a second, heartbeats pass, a client that
-# leaves frees its stream, Last-Event-ID and access_token work. A server
+# leaves frees its stream, Last-Event-ID and access_token work, a CORS
+# preflight (OPTIONS) is passed on. A server
 # that is not installed is reported as skipped, test by test.
 
 . "$top_srcdir/tests/lib.sh"
@@ -15,7 +16,7 @@
 
 need curl jq node
 
-SCENARIO_N=17		# tests in scenario
+SCENARIO_N=18		# tests in scenario
 MINI_N=3		# tests in mini_scenario
 
 # ---------------------------------------------------------------- helpers
@@ -171,6 +172,13 @@ scenario() {
 	http GET "$URL/_/"
 	is "$STATUS $(header Content-Type | cut -d';' -f1)" "200 text/html" \
 	    "$n: the dashboard at /_/ is served by basalt"
+
+	http OPTIONS "$B/collections/posts/records" -H "Origin: $PAGE_ORIGIN" \
+	    -H 'Access-Control-Request-Method: POST' \
+	    -H 'Access-Control-Request-Headers: authorization,content-type'
+	is "$STATUS|$(header Access-Control-Allow-Origin)|$(header Access-Control-Allow-Methods)" \
+	    "204|$PAGE_ORIGIN|GET, HEAD, POST" \
+	    "$n: a CORS preflight (OPTIONS, no token) reaches basalt"
 }
 
 # mini_scenario NAME: the MINI_N tests of a run mode through URL.
@@ -219,6 +227,8 @@ server() {
 
 basalt_config
 demo_setup
+PAGE_ORIGIN=https://page.example
+basalt_cli app cors acme web "$PAGE_ORIGIN" || bail_out "app cors failed"
 # the same database, the listen socket on fd 0
 sed '/^listen /d' "$T/basalt.conf" >"$T/basalt-fd0.conf"
 
