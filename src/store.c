@@ -145,10 +145,10 @@ enum stmt {
 	S_TOK_LOOKUP,
 	S_TOK_REVOKE,
 	S_TOK_LIST,
-	S_CORS_LIST,
-	S_CORS_CLEAR,
-	S_CORS_INSERT,
 	S_CORS_ALLOWED,
+	S_CORS_LIST,
+	S_CORS_INSERT,
+	S_CORS_CLEAR,
 	S_DATA_VERSION,
 	S_BEGIN,
 	S_BEGIN_READ,
@@ -237,14 +237,14 @@ static const char *sql[S__COUNT] = {
 	    " WHERE id = ? AND revoked_at = 0",
 	[S_TOK_LIST] = "SELECT id, scopes, label, created_at, expires_at,"
 	    " revoked_at FROM tokens WHERE app_id = ? ORDER BY created_at, id",
-	[S_CORS_LIST] = "SELECT origin FROM app_cors WHERE app_id = ?"
-	    " ORDER BY origin",
-	[S_CORS_CLEAR] = "DELETE FROM app_cors WHERE app_id = ?",
-	[S_CORS_INSERT] = "INSERT OR IGNORE INTO app_cors (app_id, origin)"
-	    " VALUES (?, ?)",
 	[S_CORS_ALLOWED] = "SELECT 1 FROM app_cors c"
 	    " JOIN apps a ON a.id = c.app_id JOIN realms r ON r.id = a.realm_id"
 	    " WHERE r.name = ?1 AND a.name = ?2 AND c.origin = ?3",
+	[S_CORS_LIST] = "SELECT origin FROM app_cors WHERE app_id = ?"
+	    " ORDER BY origin",
+	[S_CORS_INSERT] = "INSERT OR IGNORE INTO app_cors (app_id, origin)"
+	    " VALUES (?, ?)",
+	[S_CORS_CLEAR] = "DELETE FROM app_cors WHERE app_id = ?",
 	[S_DATA_VERSION] = "PRAGMA data_version",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_BEGIN_READ] = "BEGIN",

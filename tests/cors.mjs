@@ -76,6 +76,14 @@ async function probe([posts, token, title]) {
 	return out;
 }
 
+// What the page tries, by the name probe gives its result.
+const CHECKS = {
+	list: 'fetch with a token',
+	error: 'reading an error answer (401)',
+	write: 'a POST with a JSON body (preflighted)',
+	stream: 'an EventSource with access_token, getting the page\'s write',
+};
+
 async function main() {
 	const page = createServer((req, res) => {
 		res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
@@ -102,26 +110,15 @@ async function main() {
 			const r = await tab.evaluate(probe,
 			    [POSTS, env.TOKEN, title]);
 			await ctx.close();
-			if (allowed) {
-				ok(r.list === '200 true', origin + ' (allowed): ' +
-				    'fetch with a token reads the list', r);
-				ok(r.error === '401 unauthorized', origin +
-				    ': a 401 can be read', r);
-				ok(r.write === '201', origin + ': a POST passes ' +
-				    'its preflight', r);
-				ok(r.stream === 'record_created ' + title, origin +
-				    ': the EventSource with access_token gets ' +
-				    'the record the page wrote', r);
-			} else {
-				ok(r.list === 'TypeError', origin + ' (not ' +
-				    'allowed): fetch with a token fails', r);
-				ok(r.error === 'TypeError', origin +
-				    ': an error answer cannot be read either', r);
-				ok(r.write === 'TypeError', origin + ': a POST ' +
-				    'fails its preflight', r);
-				ok(r.stream === 'error', origin + ': the ' +
-				    'EventSource with access_token fails', r);
-			}
+			const want = allowed ? { list: '200 true',
+			    error: '401 unauthorized', write: '201',
+			    stream: 'record_created ' + title } :
+			    { list: 'TypeError', error: 'TypeError',
+			    write: 'TypeError', stream: 'error' };
+			for (const [k, what] of Object.entries(CHECKS))
+				ok(r[k] === want[k], origin + (allowed ?
+				    ' (allowed): ' + what + ' works' :
+				    ' (not allowed): ' + what + ' fails'), r);
 		}
 		// The POST from the other origin never got past its
 		// preflight: no record of its title exists.
