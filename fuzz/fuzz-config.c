@@ -16,8 +16,8 @@
 
 /* libFuzzer target: the configuration parser. The input is the file
  * config_load reads (through a memfd); what it accepts must hold values
- * inside their bounds, and an error must name file:line. The size and
- * duration parsers get the input's first line too. */
+ * inside their bounds, and an error must name file:line. The size,
+ * duration and CORS origin parsers get the input's first line too. */
 
 #include <sys/mman.h>
 
@@ -34,6 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct config	*c;
 	char		 path[64], err[1024], *line;
+	char		 origin[MAX_ORIGIN_LEN + 1], again[MAX_ORIGIN_LEN + 1];
 	size_t		 sz;
 	int64_t		 d;
 	int		 fd;
@@ -43,6 +44,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (config_parse_size(line, &sz) == 0 && line[0] == '-')
 		abort();
 	if (config_parse_duration(line, &d) == 0 && d <= 0)
+		abort();
+	/* An origin taken is normalised: parsed again, it stays the same. */
+	if (cors_origin_parse(line, origin, NULL, 0) == 0 &&
+	    (cors_origin_parse(origin, again, NULL, 0) != 0 ||
+	    strcmp(origin, again) != 0 ||
+	    strpbrk(strstr(origin, "://") + 3, "/?#@ ") != NULL))
 		abort();
 	free(line);
 
