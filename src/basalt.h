@@ -235,7 +235,7 @@ struct request {
 	int		 status;
 	struct error	 err;
 	int		 cors;		/* the answer carries Vary: Origin */
-	char		 cors_origin[MAX_ORIGIN_LEN + 1];	/* "": none allowed */
+	char		 cors_origin[MAX_ORIGIN_LEN + 1];	/* "": none */
 
 	/* Set when the reply is an event stream. */
 	int		 stream;
@@ -765,8 +765,8 @@ void		 hooks_pubs_add(struct hooks_pubs *, const char *coll,
 /* cors.c */
 /* Writes the normalised form of origin (scheme://host[:port], lower case,
  * no default port) into out; -1 with the reason in why (NULL: none). */
-int		 cors_origin_parse(const char *origin, char out[MAX_ORIGIN_LEN + 1],
-		    char *why, size_t);
+int		 cors_origin_parse(const char *origin,
+		    char out[MAX_ORIGIN_LEN + 1], char *why, size_t);
 /* cors_origins' value: origins separated by spaces or commas, or "*";
  * *out is xmalloc'd, NULL for an empty list. -1 with the reason in why. */
 int		 cors_list_parse(const char *, char **out, char *why, size_t);

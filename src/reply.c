@@ -169,11 +169,11 @@ reply_cors(struct request *req)
 {
 	if (!req->cors)
 		return;
-	evbuffer_add_printf(req->out, "Vary: Origin\r\n");
-	if (req->cors_origin[0] != '\0')
-		evbuffer_add_printf(req->out, "Access-Control-Allow-Origin: %s\r\n"
-		    "Access-Control-Expose-Headers: Location\r\n",
-		    req->cors_origin);
+	reply_header(req, "Vary", "Origin");
+	if (req->cors_origin[0] == '\0')
+		return;
+	reply_header(req, "Access-Control-Allow-Origin", req->cors_origin);
+	reply_header(req, "Access-Control-Expose-Headers", "Location");
 }
 
 /* Puts the status line before the headers and ends them. */
