@@ -603,7 +603,14 @@ int64_t		 store_event_collection_end(struct store *, int64_t after,
 		    void *);
 
 /* filter.c: the expression language of filters and sorts (README
- * "Querying"), parsed once, then evaluated in memory or run as SQL. */
+ * "Querying"), parsed once, then evaluated in memory or run as SQL. A
+ * parsed filter or sort is read-only and may be shared by threads. The
+ * SQL is SQLite's, over the records table's columns (id, fields,
+ * created_at, updated_at, unqualified); its ? are numbered by position,
+ * so a WHERE's values are bound before its ORDER BY's (filter_sql_bind
+ * returns the next index). Keys made of letters, digits, _ and - are
+ * written into the SQL as '$."a"."b"' (an index on that expression can
+ * serve them); other paths and every value are bound. */
 struct filter;
 struct filter_sort;
 /* What a filter or sort reads of a record; fields NULL counts as {}. */
@@ -641,9 +648,13 @@ int		 filter_sql_bind(const struct filter_sql *, struct sqlite3_stmt *,
 int		 filter_sort_parse(const char *, struct filter_sort **,
 		    struct error *);
 void		 filter_sort_free(struct filter_sort *);
+/* json-c keeps the JSON text of arrays and objects it compares inside
+ * them: the records must not be compared by two threads at once. */
 int		 filter_sort_cmp(const struct filter_sort *,
 		    const struct filter_rec *, const struct filter_rec *);
 void		 filter_sort_sql(const struct filter_sort *, struct filter_sql *);
+/* Keyset paging: a record's sort values (a JSON array for a cursor),
+ * and the WHERE that selects what sorts strictly after them. */
 json_object	*filter_sort_key(const struct filter_sort *,
 		    const struct filter_rec *);
 int		 filter_sort_after_sql(const struct filter_sort *, json_object *key,

@@ -188,7 +188,8 @@ fp_name(const char *p, int dash)
 	size_t	 n = 0;
 
 	while ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z') ||
-	    (p[n] >= '0' && p[n] <= '9') || p[n] == '_' || (dash && p[n] == '-'))
+	    (p[n] >= '0' && p[n] <= '9') || p[n] == '_' ||
+	    (dash && p[n] == '-'))
 		n++;
 	return (n);
 }
@@ -1201,7 +1202,8 @@ sq_node(struct sqlbuf *sb, const struct fnode *n)
 		sb_add(sb, "(");
 		for (i = 0; i < n->nkids; i++) {
 			if (i > 0)
-				sb_add(sb, n->kind == FN_AND ? " AND " : " OR ");
+				sb_add(sb, "%s", n->kind == FN_AND ? " AND " :
+				    " OR ");
 			sq_node(sb, n->kids[i]);
 		}
 		sb_add(sb, ")");
