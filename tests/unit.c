@@ -722,6 +722,14 @@ static const char *const filter_accepted[] = {
 	"\t fields.a=1&&fields.b=2||fields.c=3 \r\n",
 	"fields.in = 1 && fields.true = 2 && fields.fields = 3",
 	"fields.s = \"caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80\"",
+	/* README "Querying" */
+	"fields.status = \"published\"",
+	"fields.score >= 10 && fields.tags ?= \"news\"",
+	"fields.title ~ \"basalt\" || fields.author.name = 'Ann'",
+	"!(fields.archived = true) && created_at >= \"2026-11-01\"",
+	"fields.kind in (\"post\", \"page\") && fields[\"reading time\"] < 5",
+	"fields.deleted_at = null",
+	"fields.meta[\"content-type\"].value = 1",
 };
 
 static const struct {
@@ -1603,6 +1611,7 @@ START_TEST(test_filter_sort)
 		{ "fields.a b", "sort: at 10: expected , or the end" },
 		{ "a,b", "sort: at 1: expected a field" },
 		{ "id,id,id,id,id,id,id,id,id", "sort: at 25: at most 8 keys" },
+		{ "-fields.score,,created_at", "sort: at 15: expected a field" },
 	};
 	struct tdb	 t;
 	struct trec	 recs[NSORT];
