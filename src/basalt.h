@@ -141,6 +141,11 @@ struct hooks;
 #define MAX_ORIGIN_LEN		255	/* scheme://host[:port] */
 #define MAX_APP_ORIGINS		100	/* CORS origins of one app */
 #define CORS_MAX_AGE		3600	/* seconds a preflight is cached */
+#define FILTER_MAX_LEN		2048	/* bytes of a filter or sort */
+#define FILTER_MAX_TERMS	64	/* comparisons in a filter */
+#define FILTER_MAX_DEPTH	64	/* nested parentheses and ! */
+#define FILTER_MAX_IN		100	/* values of in (...) */
+#define FILTER_MAX_SORT_KEYS	8	/* besides id */
 
 /* Log levels. */
 enum {
@@ -164,6 +169,7 @@ enum err {
 	ERR_INVALID_ID,
 	ERR_INVALID_PARAMETER,
 	ERR_INVALID_EVENT,
+	ERR_INVALID_FILTER,
 	ERR_UNAUTHORIZED,
 	ERR_FORBIDDEN,
 	ERR_NOT_FOUND,
@@ -613,6 +619,64 @@ int64_t		 store_event_collection_end(struct store *, int64_t after,
 		    int64_t upto, const char *realm, const char *app,
 		    const char *coll, void (*)(void *, const struct event_row *),
 		    void *);
+
+/* filter.c: the expression language of filters and sorts (README
+ * "Querying"), parsed once, then evaluated in memory or run as SQL. A
+ * parsed filter or sort is read-only and may be shared by threads. The
+ * SQL is SQLite's, over the records table's columns (id, fields,
+ * created_at, updated_at, unqualified); its ? are numbered by position,
+ * so a WHERE's values are bound before its ORDER BY's (filter_sql_bind
+ * returns the next index). Keys made of letters, digits, _ and - are
+ * written into the SQL as '$."a"."b"' (an index on that expression can
+ * serve them); other paths and every value are bound. */
+struct filter;
+struct filter_sort;
+/* What a filter or sort reads of a record; fields NULL counts as {}. */
+struct filter_rec {
+	const char	*id;
+	const char	*created_at;
+	const char	*updated_at;
+	json_object	*fields;
+};
+/* SQL text with a ? for each value, and the values in order. */
+enum filter_bind_type {
+	FILTER_BIND_TEXT,
+	FILTER_BIND_DOUBLE,
+	FILTER_BIND_INT
+};
+struct filter_bind {
+	enum filter_bind_type type;
+	char		*text;
+	double		 d;
+	int64_t		 i;
+};
+struct filter_sql {
+	char		*sql;
+	struct filter_bind *binds;
+	size_t		 nbinds;
+};
+int		 filter_parse(const char *, struct filter **, struct error *);
+void		 filter_free(struct filter *);
+int		 filter_match(const struct filter *, const struct filter_rec *);
+int		 filter_rec_json(json_object *record, struct filter_rec *);
+void		 filter_sql(const struct filter *, struct filter_sql *);
+void		 filter_sql_free(struct filter_sql *);
+int		 filter_sql_bind(const struct filter_sql *, struct sqlite3_stmt *,
+		    int first);
+int		 filter_sort_parse(const char *, struct filter_sort **,
+		    struct error *);
+void		 filter_sort_free(struct filter_sort *);
+/* json-c keeps the JSON text of arrays and objects it compares inside
+ * them: the records must not be compared by two threads at once. */
+int		 filter_sort_cmp(const struct filter_sort *,
+		    const struct filter_rec *, const struct filter_rec *);
+void		 filter_sort_sql(const struct filter_sort *, struct filter_sql *);
+/* Keyset paging: a record's sort values (a JSON array for a cursor),
+ * and the WHERE that selects what sorts strictly after them. */
+json_object	*filter_sort_key(const struct filter_sort *,
+		    const struct filter_rec *);
+int		 filter_sort_after_sql(const struct filter_sort *, json_object *key,
+		    struct filter_sql *, struct error *);
 
 /* writer.c */
 int		 writer_start(void);

@@ -37,6 +37,7 @@ static const struct {
 	[ERR_INVALID_ID] = { 400, "invalid_id", "invalid record id" },
 	[ERR_INVALID_PARAMETER] = { 400, "invalid_parameter", "invalid parameter" },
 	[ERR_INVALID_EVENT] = { 400, "invalid_event", "invalid event" },
+	[ERR_INVALID_FILTER] = { 400, "invalid_filter", "invalid filter" },
 	[ERR_UNAUTHORIZED] = { 401, "unauthorized", "a valid token is required" },
 	[ERR_FORBIDDEN] = { 403, "forbidden", "the token does not allow this" },
 	[ERR_NOT_FOUND] = { 404, "not_found", "not found" },

@@ -15,7 +15,8 @@
  */
 
 /* Unit tests of the pure parts: routing, query strings, ULIDs, config
- * parsing, JSON helpers, FastCGI framing and CORS origins. */
+ * parsing, JSON helpers, FastCGI framing, CORS origins, and the expression
+ * language of filters and sorts with its two back ends. */
 
 #include <dirent.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 
 #include <check.h>
 #include <event2/buffer.h>
+#include <sqlite3.h>
 
 #include "../src/basalt.h"
 
@@ -738,6 +740,1033 @@ START_TEST(test_cors_origins)
 }
 END_TEST
 
+/*
+ * The expression language (filter.c): what it accepts and refuses, what
+ * each operator means, and that its two back ends agree.
+ */
+static struct filter *
+filter_ok(const char *text)
+{
+	struct filter	*f;
+	struct error	 e;
+
+	memset(&e, 0, sizeof e);
+	ck_assert_msg(filter_parse(text, &f, &e) == 0, "refused %s: %s", text,
+	    e.message);
+	return (f);
+}
+
+static void
+filter_refused(const char *text, const char *message)
+{
+	struct filter	*f;
+	struct error	 e;
+
+	memset(&e, 0, sizeof e);
+	ck_assert_msg(filter_parse(text, &f, &e) == -1, "accepted %s", text);
+	ck_assert_ptr_null(f);
+	ck_assert_int_eq(e.code, ERR_INVALID_FILTER);
+	ck_assert_msg(strncmp(e.message, message, strlen(message)) == 0,
+	    "%s: \"%s\", not \"%s\"", text, e.message, message);
+}
+
+static const char *const filter_accepted[] = {
+	"id = \"01J\"",
+	"created_at < '2026' && updated_at >= \"2026\"",
+	"fields.a.b-c.d_e.0 = 1",
+	"fields[\"a.b c\"] = 1",
+	"fields.a[\"x y\"].b = 1",
+	"fields[ \"it's\" ] = 1",
+	"fields.s = 'it\\'s' || fields.s = \"say \\\"hi\\\"\"",
+	"fields.s = \"\\\\ \\/ \\n \\t \\r \\b \\f \\u00e9 \\ud83d\\ude00\"",
+	"fields.n = -0 || fields.n = 1.5e-3 || fields.n = 1E400",
+	"fields.t = true || fields.t = false || fields.t = null",
+	"fields.a != 1 && fields.a < 1 || fields.a <= 1 || fields.a > 1",
+	"fields.a >= 1 || fields.a ~ 'x' || fields.a !~ \"x\"",
+	"fields.tags ?= \"x\" || fields.a in (1, 'a', true, null)",
+	"fields.a in(1)",
+	"!fields.a = 1",
+	"!(fields.a = 1) && !!(fields.b = 2)",
+	"((fields.a = 1))",
+	"\t fields.a=1&&fields.b=2||fields.c=3 \r\n",
+	"fields.in = 1 && fields.true = 2 && fields.fields = 3",
+	"fields.s = \"caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80\"",
+	/* README "Querying" */
+	"fields.status = \"published\"",
+	"fields.score >= 10 && fields.tags ?= \"news\"",
+	"fields.title ~ \"basalt\" || fields.author.name = 'Ann'",
+	"!(fields.archived = true) && created_at >= \"2026-11-01\"",
+	"fields.kind in (\"post\", \"page\") && fields[\"reading time\"] < 5",
+	"fields.deleted_at = null",
+	"fields.meta[\"content-type\"].value = 1",
+};
+
+static const struct {
+	const char	*text;
+	const char	*message;
+} filter_errors[] = {
+	{ "", "at 1: expected a field" },
+	{ "fields.age > ", "at 14: expected a value" },
+	{ "\"x\" = fields.a", "at 1: expected a field" },
+	{ "5 = fields.a", "at 1: expected a field" },
+	{ "idx = 1", "at 1: expected a field" },
+	{ "fields", "at 7: expected . or [ after fields" },
+	{ "fields = 1", "at 7: expected . or [ after fields" },
+	{ "fields.", "at 8: expected a name" },
+	{ "fields..a = 1", "at 8: expected a name" },
+	{ "fields[x] = 1", "at 8: expected a quoted key" },
+	{ "fields[\"a\" = 1", "at 12: expected ]" },
+	{ "fields[\"a\\\"b\"] = 1", "at 8: a key may not hold a double quote" },
+	{ "fields.a 1", "at 10: expected an operator" },
+	{ "fields.a", "at 9: expected an operator" },
+	{ "fields.a == 1", "at 11: expected a value" },
+	{ "fields.a = True", "at 12: expected a value" },
+	{ "fields.a = fields.b", "at 12: expected a value" },
+	{ "fields.a = 01", "at 12: invalid number" },
+	{ "fields.a = 1.", "at 12: invalid number" },
+	{ "fields.a = -", "at 12: invalid number" },
+	{ "fields.a = .5", "at 12: expected a value" },
+	{ "fields.a = \"abc", "at 12: unterminated string" },
+	{ "fields.a = 'abc\\'", "at 12: unterminated string" },
+	{ "fields.a = \"\\x\"", "at 12: invalid string" },
+	{ "fields.a = \"\\ud800\"", "at 12: invalid string" },
+	{ "fields.a = \"\xff\"", "at 12: invalid string" },
+	{ "fields.a = \"\xc0\xaf\"", "at 12: invalid string" },
+	{ "fields.a = \"a\tb\"", "at 12: invalid string" },
+	{ "fields.a = \"\\u0000\"", "at 12: a string may not hold U+0000" },
+	{ "fields.a ~ 1", "at 12: expected a string" },
+	{ "fields.a !~ null", "at 13: expected a string" },
+	{ "fields.a in ()", "at 14: expected a value" },
+	{ "fields.a in (1 2)", "at 16: expected , or )" },
+	{ "fields.a in (1,", "at 16: expected a value" },
+	{ "fields.a in 1", "at 13: expected (" },
+	{ "fields.a in (fields.b)", "at 14: expected a value" },
+	{ "(fields.a = 1", "at 14: expected )" },
+	{ "fields.a = 1)", "at 13: unmatched )" },
+	{ "fields.a = 1 &", "at 14: expected &&, || or the end" },
+	{ "fields.a = 1 fields.b = 2", "at 14: expected &&, || or the end" },
+	{ "fields.a = 1 && ", "at 17: expected a field" },
+	{ "fields.a = 1 || || fields.b = 1", "at 17: expected a field" },
+	{ "!", "at 2: expected a field" },
+	{ "()", "at 2: expected a field" },
+};
+
+START_TEST(test_filter_parse)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof filter_accepted / sizeof filter_accepted[0]; i++)
+		filter_free(filter_ok(filter_accepted[i]));
+	for (i = 0; i < sizeof filter_errors / sizeof filter_errors[0]; i++)
+		filter_refused(filter_errors[i].text, filter_errors[i].message);
+	ck_assert_int_eq(error_status(ERR_INVALID_FILTER), 400);
+	ck_assert_str_eq(error_code(ERR_INVALID_FILTER), "invalid_filter");
+}
+END_TEST
+
+/* Appends n copies of s, then tail. */
+static char *
+repeat(const char *s, int n, const char *head, const char *tail)
+{
+	size_t	 len = strlen(head) + strlen(s) * n + strlen(tail);
+	char	*buf = xmalloc(len + 1);
+	int	 i;
+
+	strlcpy_b(buf, head, len + 1);
+	for (i = 0; i < n; i++)
+		strlcat_b(buf, s, len + 1);
+	strlcat_b(buf, tail, len + 1);
+	return (buf);
+}
+
+START_TEST(test_filter_limits)
+{
+	char	*t, *u, *v;
+	char	 at[64];
+	size_t	 n;
+
+	/* 2 KiB of text. */
+	t = repeat("x", FILTER_MAX_LEN - 14, "fields.a = \"", "\"");
+	ck_assert_int_eq(strlen(t), FILTER_MAX_LEN - 1);
+	filter_free(filter_ok(t));
+	free(t);
+	t = repeat("x", FILTER_MAX_LEN - 13, "fields.a = \"", "\"");
+	filter_free(filter_ok(t));
+	free(t);
+	t = repeat("x", FILTER_MAX_LEN - 12, "fields.a = \"", "\"");
+	filter_refused(t, "at 2049: a filter is at most 2048 bytes");
+	free(t);
+
+	/* 64 terms, whichever way they are joined. */
+	t = repeat("id = 'x' || ", FILTER_MAX_TERMS - 1, "", "id = 'x'");
+	filter_free(filter_ok(t));
+	free(t);
+	t = repeat("id = 'x' && ", FILTER_MAX_TERMS, "", "id = 'x'");
+	snprintf(at, sizeof at, "at %zu: a filter has at most 64 terms",
+	    strlen(t) - 7);
+	filter_refused(t, at);
+	free(t);
+
+	/* 100 values in in (...). */
+	t = repeat("1, ", FILTER_MAX_IN - 1, "fields.a in (", "1)");
+	filter_free(filter_ok(t));
+	free(t);
+	t = repeat("1, ", FILTER_MAX_IN, "fields.a in (", "1)");
+	n = strlen(t) - 1;
+	snprintf(at, sizeof at, "at %zu: in takes at most 100 values", n);
+	filter_refused(t, at);
+	free(t);
+
+	/* Nesting, by parentheses and by !. */
+	t = repeat("(", FILTER_MAX_DEPTH, "", "");
+	u = repeat(")", FILTER_MAX_DEPTH, "", "");
+	xasprintf(&v, "%sid = 'x'%s", t, u);
+	filter_free(filter_ok(v));
+	free(v);
+	xasprintf(&v, "(%sid = 'x'%s)", t, u);
+	filter_refused(v, "at 65: nested more than 64 deep");
+	free(v);
+	free(u);
+	free(t);
+	t = repeat("!", FILTER_MAX_DEPTH, "", "id = 'x'");
+	filter_free(filter_ok(t));
+	free(t);
+	t = repeat("!", FILTER_MAX_DEPTH + 1, "", "id = 'x'");
+	filter_refused(t, "at 65: nested more than 64 deep");
+	free(t);
+}
+END_TEST
+
+/* A records table in a real database file, made by store.c, with a
+ * connection of its own to query it. */
+struct tdb {
+	char		 path[64];
+	struct store	*st;
+	sqlite3		*db;
+	int64_t		 coll;
+};
+
+static void
+tdb_open(struct tdb *t)
+{
+	struct scope_ids ids;
+	const char	*missing;
+	char		 err[256], created[TIMESTAMP_LEN + 1];
+	int		 fd;
+
+	strlcpy_b(t->path, "/tmp/basalt-unit-XXXXXX", sizeof t->path);
+	ck_assert_int_ne(fd = mkstemp(t->path), -1);
+	close(fd);
+	t->st = store_open(t->path, 1000, 0, err, sizeof err);
+	ck_assert_msg(t->st != NULL, "%s", err);
+	ck_assert_int_eq(store_realm_create(t->st, "r"), STORE_OK);
+	ck_assert_int_eq(store_app_create(t->st, "r", "a"), STORE_OK);
+	ck_assert_int_eq(store_resolve(t->st, "r", "a", NULL, &ids, &missing),
+	    STORE_OK);
+	ck_assert_int_eq(store_collection_create(t->st, ids.app_id, "c",
+	    created), STORE_OK);
+	ck_assert_int_eq(store_collection_id(t->st, ids.app_id, "c",
+	    &t->coll), STORE_OK);
+	ck_assert_int_eq(sqlite3_open(t->path, &t->db), SQLITE_OK);
+}
+
+static void
+tdb_close(struct tdb *t)
+{
+	char	 p[80];
+
+	sqlite3_close(t->db);
+	store_close(t->st);
+	unlink(t->path);
+	snprintf(p, sizeof p, "%s-wal", t->path);
+	unlink(p);
+	snprintf(p, sizeof p, "%s-shm", t->path);
+	unlink(p);
+}
+
+static void
+tdb_insert(struct tdb *t, const char *id, const char *fields,
+    const char *created, const char *updated)
+{
+	struct record	 r;
+
+	memset(&r, 0, sizeof r);
+	strlcpy_b(r.id, id, sizeof r.id);
+	strlcpy_b(r.collection, "c", sizeof r.collection);
+	r.fields = (char *)fields;
+	strlcpy_b(r.created_at, created, sizeof r.created_at);
+	strlcpy_b(r.updated_at, updated, sizeof r.updated_at);
+	ck_assert_int_eq(store_record_insert(t->st, t->coll, &r), STORE_OK);
+}
+
+/* A string of what evbuffer b holds, which it frees. */
+static char *
+buf_string(struct evbuffer *b)
+{
+	char	*s;
+
+	evbuffer_add(b, "", 1);
+	s = xstrdup((char *)evbuffer_pullup(b, -1));
+	evbuffer_free(b);
+	return (s);
+}
+
+/* The ids that SELECT selects with where and order, one per line. */
+static char *
+tdb_ids(struct tdb *t, const struct filter_sql *where,
+    const struct filter_sql *order)
+{
+	struct evbuffer	*b = evbuffer_new();
+	sqlite3_stmt	*s;
+	char		*sql;
+	int		 next, rc;
+
+	xasprintf(&sql, "SELECT id FROM records WHERE collection_id = ? AND"
+	    " (%s) ORDER BY %s", where != NULL ? where->sql : "1",
+	    order != NULL ? order->sql : "id");
+	rc = sqlite3_prepare_v2(t->db, sql, -1, &s, NULL);
+	ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(t->db));
+	sqlite3_bind_int64(s, 1, t->coll);
+	next = 2;
+	if (where != NULL)
+		ck_assert_int_ne(next = filter_sql_bind(where, s, next), -1);
+	if (order != NULL)
+		ck_assert_int_ne(filter_sql_bind(order, s, next), -1);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		evbuffer_add_printf(b, "%s\n", sqlite3_column_text(s, 0));
+	ck_assert_msg(rc == SQLITE_DONE, "%s: %s", sql, sqlite3_errmsg(t->db));
+	sqlite3_finalize(s);
+	free(sql);
+	return (buf_string(b));
+}
+
+static const char filter_record[] = "{\"s\":\"Hello World\",\"n\":5,"
+    "\"f\":1.5,\"t\":true,\"fa\":false,\"z\":null,"
+    "\"arr\":[1,\"x\",true,null],\"obj\":{\"a\":{\"b\":\"deep\"}},"
+    "\"x y\":{\"k.1\":\"v\"},\"big\":9007199254740993,\"e\":\"\xc3\x89\","
+    "\"emoji\":\"\xf0\x9f\x98\x80\",\"tags\":[\"red\",\"blue\"],"
+    "\"nul\":\"ab\\u0000cd\",\"it's\":{\"\\\\\":1},\"\":\"empty\"}";
+#define FILTER_ID	"01JAAAAAAAAAAAAAAAAAAAAAAA"
+
+/* Each operator, in memory and in SQL, on filter_record. */
+static const struct {
+	const char	*text;
+	int		 match;
+} filter_meanings[] = {
+	{ "fields.s = \"Hello World\"", 1 },
+	{ "fields.s = \"hello world\"", 0 },
+	{ "fields.s != \"x\"", 1 },
+	{ "fields.s ~ \"WORLD\"", 1 },
+	{ "fields.s ~ \"lo w\"", 1 },
+	{ "fields.s ~ \"\"", 1 },
+	{ "fields.s ~ \"worlds\"", 0 },
+	{ "fields.s !~ \"world\"", 0 },
+	{ "fields.s !~ \"x\"", 1 },
+	{ "fields.n ~ \"5\"", 0 },
+	{ "fields.n !~ \"5\"", 1 },
+	{ "fields.missing ~ \"\"", 0 },
+	{ "fields.missing !~ \"a\"", 1 },
+	{ "fields.e ~ \"\xc3\xa9\"", 0 },	/* only ASCII letters fold */
+	{ "fields.e ~ \"\xc3\x89\"", 1 },
+	{ "fields.e = \"\\u00c9\"", 1 },
+	{ "fields.emoji = \"\\ud83d\\ude00\"", 1 },
+	{ "fields.emoji = '\xf0\x9f\x98\x80'", 1 },
+	{ "fields.n = 5", 1 },
+	{ "fields.n = 5.0", 1 },
+	{ "fields.n = 5e0", 1 },
+	{ "fields.n = \"5\"", 0 },
+	{ "fields.n != \"5\"", 1 },
+	{ "fields.n > 4.5", 1 },
+	{ "fields.n >= 5", 1 },
+	{ "fields.n <= 5", 1 },
+	{ "fields.n < 5", 0 },
+	{ "fields.n < \"6\"", 0 },
+	{ "fields.n > \"6\"", 0 },
+	{ "fields.n < true", 0 },
+	{ "fields.n > null", 0 },
+	{ "fields.s > 1", 0 },
+	{ "fields.s < 1", 0 },
+	{ "fields.s > \"Hello\"", 1 },
+	{ "fields.s < \"hello\"", 1 },	/* bytes: H before h */
+	{ "fields.f = 1.5", 1 },
+	{ "fields.f = 15e-1", 1 },
+	{ "fields.f > -1e400", 1 },
+	{ "fields.t = true", 1 },
+	{ "fields.t = 1", 0 },
+	{ "fields.t != 1", 1 },
+	{ "fields.t > false", 1 },
+	{ "fields.t >= true", 1 },
+	{ "fields.t < true", 0 },
+	{ "fields.fa < true", 1 },
+	{ "fields.fa = 0", 0 },
+	{ "fields.fa = null", 0 },
+	{ "fields.z = null", 1 },
+	{ "fields.z = false", 0 },
+	{ "fields.z <= null", 1 },
+	{ "fields.z >= null", 1 },
+	{ "fields.z < null", 0 },
+	{ "fields.z != null", 0 },
+	{ "fields.missing = null", 1 },
+	{ "fields.missing != null", 0 },
+	{ "fields.missing < 1", 0 },
+	{ "fields.missing >= 1", 0 },
+	{ "fields.s != null", 1 },
+	{ "fields.arr ?= \"x\"", 1 },
+	{ "fields.arr ?= 1", 1 },
+	{ "fields.arr ?= 1.0", 1 },
+	{ "fields.arr ?= true", 1 },
+	{ "fields.arr ?= false", 0 },
+	{ "fields.arr ?= null", 1 },
+	{ "fields.arr ?= \"1\"", 0 },
+	{ "fields.tags ?= \"red\"", 1 },
+	{ "fields.tags ?= \"RED\"", 0 },
+	{ "fields.s ?= \"Hello World\"", 0 },
+	{ "fields.obj ?= \"a\"", 0 },
+	{ "fields.missing ?= null", 0 },
+	{ "id ?= \"x\"", 0 },
+	{ "fields.arr = null", 0 },
+	{ "fields.arr != null", 1 },
+	{ "fields.arr > \"\"", 0 },
+	{ "fields.arr = \"[1,\\\"x\\\",true,null]\"", 0 },
+	{ "fields.obj = \"{\\\"a\\\":{\\\"b\\\":\\\"deep\\\"}}\"", 0 },
+	{ "fields.obj.a.b = \"deep\"", 1 },
+	{ "fields[\"obj\"]['a'].b = 'deep'", 1 },
+	{ "fields.obj.a = \"deep\"", 0 },
+	{ "fields.obj.a.b.c = null", 1 },
+	{ "fields.s.length = null", 1 },
+	{ "fields.arr.0 = null", 1 },
+	{ "fields[\"x y\"][\"k.1\"] = \"v\"", 1 },
+	{ "fields[\"x y\"].k = null", 1 },
+	{ "fields[\"it's\"][\"\\\\\"] = 1", 1 },
+	{ "fields[\"\"] = \"empty\"", 1 },
+	{ "fields.big = 9007199254740992", 1 },	/* doubles past 2^53 */
+	{ "fields.big = 9007199254740993", 1 },
+	{ "fields.big > 9007199254740992", 0 },
+	{ "fields.nul = \"ab\"", 1 },		/* strings end at U+0000 */
+	{ "fields.n in (1, 2, 5)", 1 },
+	{ "fields.n in (\"5\", true, null)", 0 },
+	{ "fields.z in (\"5\", true, null)", 1 },
+	{ "fields.missing in (null)", 1 },
+	{ "fields.s in ('a', 'Hello World')", 1 },
+	{ "fields.t in (false)", 0 },
+	{ "fields.t in (false, true)", 1 },
+	{ "fields.f in (1, 1.5)", 1 },
+	{ "id = \"" FILTER_ID "\"", 1 },
+	{ "id > \"01J\"", 1 },
+	{ "id < \"01J\"", 0 },
+	{ "id = 5", 0 },
+	{ "id != null", 1 },
+	{ "id ~ \"jaa\"", 1 },
+	{ "id in (1, null, \"" FILTER_ID "\")", 1 },
+	{ "created_at < \"2026-01-02\"", 1 },
+	{ "created_at = \"2026-01-01T00:00:00.000Z\"", 1 },
+	{ "updated_at >= \"2026-02-01T00:00:00.000Z\"", 1 },
+	{ "updated_at > \"2026-02-01T00:00:00.000Z\"", 0 },
+	{ "fields.s = 'Hello World' && fields.n = 5", 1 },
+	{ "fields.s = 'x' && fields.n = 5", 0 },
+	{ "fields.s = 'x' || fields.n = 5", 1 },
+	{ "!(fields.n = 5)", 0 },
+	{ "!fields.n = 5", 0 },
+	{ "!!fields.n = 5", 1 },
+	{ "!fields.n = 4 && fields.t = true", 1 },
+	{ "fields.n = 5 || fields.n = 1 && fields.t = false", 1 },
+	{ "(fields.n = 5 || fields.n = 1) && fields.t = false", 0 },
+	{ "fields.t = false && fields.n = 1 || fields.n = 5", 1 },
+	{ "fields.t = false && (fields.n = 1 || fields.n = 5)", 0 },
+	{ "fields.n=5&&fields.t=true", 1 },
+};
+
+START_TEST(test_filter_meaning)
+{
+	struct tdb	 t;
+	struct filter	*f;
+	struct filter_sql w;
+	struct filter_rec r;
+	json_object	*fields, *rec;
+	char		*ids, *text;
+	size_t		 i;
+	int		 sql;
+
+	tdb_open(&t);
+	tdb_insert(&t, FILTER_ID, filter_record, "2026-01-01T00:00:00.000Z",
+	    "2026-02-01T00:00:00.000Z");
+	ck_assert_int_eq(jsonutil_parse_depth(filter_record,
+	    strlen(filter_record), MAX_JSON_DEPTH, &fields), 0);
+	/* As a stream sees the record: an event's data. */
+	xasprintf(&text, "{\"id\":\"%s\",\"collection\":\"c\",\"fields\":%s,"
+	    "\"created_at\":\"2026-01-01T00:00:00.000Z\","
+	    "\"updated_at\":\"2026-02-01T00:00:00.000Z\"}", FILTER_ID,
+	    jsonutil_string(fields));
+	json_object_put(fields);
+	ck_assert_ptr_nonnull(rec = jsonutil_parse(text, strlen(text)));
+	ck_assert_int_eq(filter_rec_json(rec, &r), 0);
+	for (i = 0; i < sizeof filter_meanings / sizeof filter_meanings[0];
+	    i++) {
+		f = filter_ok(filter_meanings[i].text);
+		filter_sql(f, &w);
+		ids = tdb_ids(&t, &w, NULL);
+		sql = strcmp(ids, FILTER_ID "\n") == 0;
+		ck_assert_msg(sql || *ids == '\0', "%s", ids);
+		ck_assert_msg(filter_match(f, &r) == filter_meanings[i].match,
+		    "in memory: %s", filter_meanings[i].text);
+		ck_assert_msg(sql == filter_meanings[i].match,
+		    "in SQL: %s\n%s", filter_meanings[i].text, w.sql);
+		free(ids);
+		filter_sql_free(&w);
+		filter_free(f);
+	}
+	json_object_put(rec);
+	free(text);
+
+	/* What is not a record. */
+	rec = jsonutil_parse("{\"id\":\"x\",\"collection\":\"c\"}", 27);
+	ck_assert_int_eq(filter_rec_json(rec, &r), -1);
+	json_object_put(rec);
+	tdb_close(&t);
+}
+END_TEST
+
+/*
+ * The agreement of the two back ends: random records with every JSON type
+ * (missing keys, nesting, keys SQL paths must quote, Unicode) in a real
+ * database, random filters and sorts. The seed is fixed (13, or
+ * BASALT_FILTER_SEED) and every failure names it.
+ */
+#define AGREE_RECORDS	1000
+#define AGREE_FILTERS	1000
+#define AGREE_SORTS	60
+#define AGREE_CURSORS	3
+#define AGREE_BATCH	50	/* filters per SELECT */
+
+static uint64_t	 agree_state;
+static unsigned long long agree_seed;
+
+static int
+rn(int n)
+{
+	agree_state ^= agree_state << 13;
+	agree_state ^= agree_state >> 7;
+	agree_state ^= agree_state << 17;
+	return ((int)((agree_state >> 16) % (uint64_t)n));
+}
+
+#define PICK(a)	(a)[rn(sizeof (a) / sizeof (a)[0])]
+
+static const char *const agree_keys[] = { "a", "b", "n", "s", "tags",
+    "x y", "\xc3\xa9", "a.b", "", "it's", "back\\slash", "[0]", "tab\t",
+    "$" };
+static const char *const agree_numbers[] = { "0", "-0", "1", "-1", "2",
+    "1.5", "-2.25", "10", "1e1", "100", "0.1", "3.14159", "1e400",
+    "-1e400", "9007199254740992", "9007199254740993",
+    "18446744073709551615", "-9223372036854775808", "123456789" };
+static const char *const agree_strings[] = { "", "a", "A", "ab", "abc",
+    "ABC", "Abc def", "b", "x y", "\xc3\xa9", "\xc3\x89",
+    "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x98\x80", "stra\xc3\x9f" "e",
+    "STRASSE", "null", "true", "1", "[1]", "a\"b", "it's", "back\\slash",
+    "line\nbreak", "\x01", "zz", "Hello World", "STR", "wor" };
+
+struct trec {
+	char		 id[ULID_LEN + 1];
+	char		 created[TIMESTAMP_LEN + 1];
+	char		 updated[TIMESTAMP_LEN + 1];
+	json_object	*fields;
+	struct filter_rec r;
+};
+
+static json_object *
+agree_value(int depth)
+{
+	json_object	*o;
+	const char	*s;
+	int		 i, n;
+
+	switch (rn(depth < 2 ? 9 : 6)) {
+	case 0:
+		return (NULL);
+	case 1:
+		return (json_object_new_boolean(rn(2)));
+	case 2:
+	case 3:
+		s = PICK(agree_numbers);
+		return (jsonutil_parse(s, strlen(s)));
+	case 4:
+	case 5:
+		return (json_object_new_string(PICK(agree_strings)));
+	case 6:
+	case 7:
+		o = json_object_new_array();
+		for (i = 0, n = rn(4); i < n; i++)
+			json_object_array_add(o, agree_value(depth + 1));
+		return (o);
+	default:
+		o = json_object_new_object();
+		for (i = 0, n = rn(4); i < n; i++)
+			json_object_object_add(o, PICK(agree_keys),
+			    agree_value(depth + 1));
+		return (o);
+	}
+}
+
+/* n records, stored and as a stream would see them, in id order. */
+static struct trec *
+agree_records(struct tdb *t, int n)
+{
+	struct trec	*recs = xcalloc(n, sizeof *recs);
+	json_object	*o;
+	char		*text;
+	size_t		 k;
+	int		 i;
+
+	ck_assert_int_eq(store_begin(t->st), STORE_OK);
+	for (i = 0; i < n; i++) {
+		ulid_new(recs[i].id);
+		snprintf(recs[i].created, sizeof recs[i].created,
+		    "2026-01-%02dT00:00:00.000Z", 1 + rn(20));
+		snprintf(recs[i].updated, sizeof recs[i].updated,
+		    "2026-02-%02dT00:00:00.000Z", 1 + rn(20));
+		o = json_object_new_object();
+		for (k = 0; k < sizeof agree_keys / sizeof agree_keys[0]; k++)
+			if (rn(2))
+				json_object_object_add(o, agree_keys[k],
+				    agree_value(0));
+		text = xstrdup(jsonutil_string(o));
+		json_object_put(o);
+		tdb_insert(t, recs[i].id, text, recs[i].created,
+		    recs[i].updated);
+		ck_assert_int_eq(jsonutil_parse_depth(text, strlen(text),
+		    MAX_JSON_DEPTH, &recs[i].fields), 0);
+		free(text);
+		recs[i].r.id = recs[i].id;
+		recs[i].r.created_at = recs[i].created;
+		recs[i].r.updated_at = recs[i].updated;
+		recs[i].r.fields = recs[i].fields;
+	}
+	ck_assert_int_eq(store_commit(t->st), STORE_OK);
+	return (recs);
+}
+
+static void
+gen_quoted(struct evbuffer *b, const char *s)
+{
+	char	 q = rn(2) ? '"' : '\'';
+
+	evbuffer_add(b, &q, 1);
+	for (; *s != '\0'; s++) {
+		if (*s == q || *s == '\\')
+			evbuffer_add_printf(b, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			evbuffer_add_printf(b, "\\u%04x", *s);
+		else
+			evbuffer_add(b, s, 1);
+	}
+	evbuffer_add(b, &q, 1);
+}
+
+/* An operand; *col is 0, 1 or 2 for id, created_at, updated_at, else
+ * -1. */
+static void
+gen_operand(struct evbuffer *b, int *col)
+{
+	static const char *const cols[] = { "id", "created_at",
+	    "updated_at" };
+	const char	*key;
+	int		 i, n, plain;
+
+	if ((*col = rn(16)) < 3) {
+		evbuffer_add_printf(b, "%s", cols[*col]);
+		return;
+	}
+	*col = -1;
+	evbuffer_add_printf(b, "fields");
+	n = 1 + (rn(10) < 3) + (rn(10) < 1);
+	for (i = 0; i < n; i++) {
+		key = PICK(agree_keys);
+		plain = *key != '\0' && strspn(key, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == strlen(key);
+		if (plain && rn(4) != 0)
+			evbuffer_add_printf(b, ".%s", key);
+		else {
+			evbuffer_add_printf(b, "[");
+			gen_quoted(b, key);
+			evbuffer_add_printf(b, "]");
+		}
+	}
+}
+
+static void
+gen_literal(struct evbuffer *b, const struct trec *recs, int col,
+    int string)
+{
+	const struct trec *r = &recs[rn(AGREE_RECORDS)];
+	int		 k = rn(20);
+
+	if (col >= 0 && k < 12)
+		gen_quoted(b, col == 0 ? r->id : col == 1 ? r->created :
+		    r->updated);
+	else if (string || k < 8)
+		gen_quoted(b, PICK(agree_strings));
+	else if (k < 14)
+		evbuffer_add_printf(b, "%s", PICK(agree_numbers));
+	else if (k < 17)
+		evbuffer_add_printf(b, "%s", rn(2) ? "true" : "false");
+	else
+		evbuffer_add_printf(b, "null");
+}
+
+static void
+gen_compare(struct evbuffer *b, const struct trec *recs)
+{
+	static const char *const ops[] = { "=", "!=", "<", "<=", ">", ">=",
+	    "~", "!~", "?=", "in" };
+	const char	*sp = rn(3) ? " " : "";
+	int		 col, op = rn(10), i, n;
+
+	gen_operand(b, &col);
+	evbuffer_add_printf(b, "%s%s%s", op == 9 ? " " : sp, ops[op], sp);
+	if (op != 9) {
+		gen_literal(b, recs, col, op == 6 || op == 7);
+		return;
+	}
+	evbuffer_add_printf(b, "(");
+	for (i = 0, n = 1 + rn(4); i < n; i++) {
+		if (i > 0)
+			evbuffer_add_printf(b, ", ");
+		gen_literal(b, recs, col, 0);
+	}
+	evbuffer_add_printf(b, ")");
+}
+
+static void
+gen_expr(struct evbuffer *b, const struct trec *recs, int depth)
+{
+	int	 k = depth < 3 ? rn(10) : 9;
+
+	if (k < 2) {
+		evbuffer_add_printf(b, "(");
+		gen_expr(b, recs, depth + 1);
+		evbuffer_add_printf(b, rn(2) ? " && " : " || ");
+		gen_expr(b, recs, depth + 1);
+		evbuffer_add_printf(b, ")");
+	} else if (k < 4) {
+		gen_expr(b, recs, depth + 1);
+		evbuffer_add_printf(b, rn(2) ? " && " : " || ");
+		gen_expr(b, recs, depth + 1);
+		evbuffer_add_printf(b, rn(2) ? " && " : " || ");
+		gen_expr(b, recs, depth + 1);
+	} else if (k < 5) {
+		evbuffer_add_printf(b, "!");
+		gen_expr(b, recs, depth + 1);
+	} else
+		gen_compare(b, recs);
+}
+
+static const struct filter_sort *agree_sort;
+static const struct trec *agree_recs;
+
+static int
+agree_cmp(const void *a, const void *b)
+{
+	return (filter_sort_cmp(agree_sort, &agree_recs[*(const int *)a].r,
+	    &agree_recs[*(const int *)b].r));
+}
+
+/* The records of recs (n) in the sort s, in memory, one id per line;
+ * their indexes in idx. */
+static char *
+sorted_ids(const struct filter_sort *s, const struct trec *recs, int n,
+    int *idx)
+{
+	struct evbuffer	*b = evbuffer_new();
+	int		 k;
+
+	for (k = 0; k < n; k++)
+		idx[k] = k;
+	agree_sort = s;
+	agree_recs = recs;
+	qsort(idx, n, sizeof idx[0], agree_cmp);
+	for (k = 0; k < n; k++)
+		evbuffer_add_printf(b, "%s\n", recs[idx[k]].id);
+	return (buf_string(b));
+}
+
+/* Whether SQL selects what follows record idx[p] of the sorted ids,
+ * with the cursor made of its values and sent through JSON text. */
+static void
+check_after(struct tdb *t, const struct filter_sort *s,
+    const struct filter_sql *order, const struct trec *rec,
+    const char *sorted, int p, const char *what)
+{
+	struct filter_sql after;
+	struct error	 e;
+	json_object	*key;
+	char		*text, *ids;
+
+	key = filter_sort_key(s, &rec->r);
+	text = xstrdup(jsonutil_string(key));
+	json_object_put(key);
+	ck_assert_int_eq(jsonutil_parse_depth(text, strlen(text),
+	    MAX_JSON_DEPTH, &key), 0);
+	ck_assert_int_eq(filter_sort_after_sql(s, key, &after, &e), 0);
+	ids = tdb_ids(t, &after, order);
+	ck_assert_msg(strcmp(ids, sorted + (size_t)(p + 1) *
+	    (ULID_LEN + 1)) == 0, "seed %llu, sort %s, after %s\n%s",
+	    agree_seed, what, text, after.sql);
+	free(ids);
+	free(text);
+	json_object_put(key);
+	filter_sql_free(&after);
+}
+
+static void
+agree_sorts(struct tdb *t, const struct trec *recs)
+{
+	struct filter_sort *s;
+	struct filter_sql order;
+	struct evbuffer	*b;
+	struct error	 e;
+	char		*text, *ids, *mem;
+	int		*idx = xcalloc(AGREE_RECORDS, sizeof *idx);
+	int		 i, k, n, col;
+
+	for (i = 0; i < AGREE_SORTS; i++) {
+		b = evbuffer_new();
+		for (k = 0, n = 1 + rn(3); k < n; k++) {
+			evbuffer_add_printf(b, "%s%s", k > 0 ? "," : "",
+			    rn(2) ? "-" : "");
+			gen_operand(b, &col);
+		}
+		text = buf_string(b);
+		ck_assert_msg(filter_sort_parse(text, &s, &e) == 0, "%s: %s",
+		    text, e.message);
+		filter_sort_sql(s, &order);
+		ids = tdb_ids(t, NULL, &order);
+		mem = sorted_ids(s, recs, AGREE_RECORDS, idx);
+		ck_assert_msg(strcmp(ids, mem) == 0, "seed %llu, sort %d: "
+		    "%s\n%s", agree_seed, i, text, order.sql);
+		for (k = 0; k < AGREE_CURSORS; k++) {
+			n = rn(AGREE_RECORDS);
+			check_after(t, s, &order, &recs[idx[n]], mem, n, text);
+		}
+		free(mem);
+		free(ids);
+		filter_sql_free(&order);
+		filter_sort_free(s);
+		free(text);
+	}
+	free(idx);
+}
+
+/* A batch of filters as one SELECT, each a column that must be 0 or 1:
+ * SQLite then parses each record's JSON once for all of them. Every
+ * row must agree with filter_match; the batch's first filter also runs
+ * as a WHERE. Returns how many filters selected some records, not all. */
+static int
+agree_batch(struct tdb *t, const struct trec *recs, struct filter **f,
+    struct filter_sql *w, char **text, int n, int first)
+{
+	struct evbuffer	*b = evbuffer_new();
+	sqlite3_stmt	*s;
+	char		*sql, *ids, *mem;
+	int		 i, k = 0, next = 1, rc, v, count[AGREE_BATCH] = { 0 };
+	int		 some = 0;
+
+	evbuffer_add_printf(b, "SELECT id");
+	for (i = 0; i < n; i++)
+		evbuffer_add_printf(b, ", %s", w[i].sql);
+	evbuffer_add_printf(b, " FROM records WHERE collection_id = ? "
+	    "ORDER BY id");
+	sql = buf_string(b);
+	ck_assert_msg(sqlite3_prepare_v2(t->db, sql, -1, &s, NULL) ==
+	    SQLITE_OK, "seed %llu: %s", agree_seed, sqlite3_errmsg(t->db));
+	for (i = 0; i < n; i++)	/* the columns' values come first */
+		ck_assert_int_ne(next = filter_sql_bind(&w[i], s, next), -1);
+	sqlite3_bind_int64(s, next, t->coll);
+	/* No ck_assert per value: each one costs a write to a pipe. */
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && k < AGREE_RECORDS) {
+		if (strcmp((const char *)sqlite3_column_text(s, 0),
+		    recs[k].id) != 0)
+			ck_abort_msg("record %d is not %s", k, recs[k].id);
+		for (i = 0; i < n; i++) {
+			v = sqlite3_column_type(s, i + 1) == SQLITE_INTEGER ?
+			    sqlite3_column_int(s, i + 1) : -1;
+			if (v != filter_match(f[i], &recs[k].r))
+				ck_abort_msg("seed %llu, filter %d: %s\n"
+				    "record %s: SQL %d\n%s", agree_seed,
+				    first + i, text[i], recs[k].id, v,
+				    w[i].sql);
+			count[i] += v;
+		}
+		k++;
+	}
+	ck_assert_int_eq(rc, SQLITE_DONE);
+	ck_assert_int_eq(k, AGREE_RECORDS);
+	sqlite3_finalize(s);
+	free(sql);
+	for (i = 0; i < n; i++)
+		some += count[i] > 0 && count[i] < AGREE_RECORDS;
+
+	ids = tdb_ids(t, &w[0], NULL);
+	b = evbuffer_new();
+	for (k = 0; k < AGREE_RECORDS; k++)
+		if (filter_match(f[0], &recs[k].r))
+			evbuffer_add_printf(b, "%s\n", recs[k].id);
+	mem = buf_string(b);
+	ck_assert_msg(strcmp(ids, mem) == 0, "seed %llu, filter %d: %s",
+	    agree_seed, first, text[0]);
+	free(mem);
+	free(ids);
+	return (some);
+}
+
+START_TEST(test_filter_agree)
+{
+	struct tdb	 t;
+	struct trec	*recs;
+	struct filter	*f[AGREE_BATCH];
+	struct filter_sql w[AGREE_BATCH];
+	char		*text[AGREE_BATCH];
+	struct evbuffer	*b;
+	const char	*env = getenv("BASALT_FILTER_SEED");
+	int		 i, k, n, some = 0;
+
+	agree_seed = env != NULL ? strtoull(env, NULL, 10) : 13;
+	agree_state = agree_seed * 0x9e3779b97f4a7c15ULL + 1;
+	tdb_open(&t);
+	recs = agree_records(&t, AGREE_RECORDS);
+	for (i = 0; i < AGREE_FILTERS; i += n) {
+		n = AGREE_FILTERS - i < AGREE_BATCH ? AGREE_FILTERS - i :
+		    AGREE_BATCH;
+		for (k = 0; k < n; k++) {
+			b = evbuffer_new();
+			gen_expr(b, recs, 0);
+			text[k] = buf_string(b);
+			f[k] = filter_ok(text[k]);
+			filter_sql(f[k], &w[k]);
+		}
+		some += agree_batch(&t, recs, f, w, text, n, i);
+		for (k = 0; k < n; k++) {
+			filter_sql_free(&w[k]);
+			filter_free(f[k]);
+			free(text[k]);
+		}
+	}
+	/* Most filters select some records, not all. */
+	ck_assert_msg(some > AGREE_FILTERS / 4, "%d of %d", some,
+	    AGREE_FILTERS);
+	agree_sorts(&t, recs);
+	for (i = 0; i < AGREE_RECORDS; i++)
+		json_object_put(recs[i].fields);
+	free(recs);
+	tdb_close(&t);
+}
+END_TEST
+
+/* The one total order, with keyset paging, on one value of each kind. */
+static const char *const sort_values[] = { NULL, "null", "false", "true",
+    "-1", "2", "1e1", "\"B\"", "\"a\"", "\"\xc3\xa9\"", "[1,2]", "[1]",
+    "{\"a\":1}", "{}" };
+#define NSORT	(sizeof sort_values / sizeof sort_values[0])
+
+START_TEST(test_filter_sort)
+{
+	static const struct {
+		const char	*text;
+		const char	*message;
+	} refused[] = {
+		{ "", "sort: at 1: expected a field" },
+		{ "--id", "sort: at 2: expected a field" },
+		{ "fields.a;", "sort: at 9: expected , or the end" },
+		{ "fields.a,", "sort: at 10: expected a field" },
+		{ "fields.a b", "sort: at 10: expected , or the end" },
+		{ "a,b", "sort: at 1: expected a field" },
+		{ "id,id,id,id,id,id,id,id,id", "sort: at 25: at most 8 keys" },
+		{ "-fields.score,,created_at", "sort: at 15: expected a field" },
+	};
+	struct tdb	 t;
+	struct trec	 recs[NSORT];
+	struct filter_sort *s;
+	struct filter_sql order;
+	struct error	 e;
+	json_object	*key;
+	char		*ids, *mem, *text;
+	int		 idx[NSORT];
+	size_t		 i;
+
+	for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		ck_assert_int_eq(filter_sort_parse(refused[i].text, &s, &e),
+		    -1);
+		ck_assert_int_eq(e.code, ERR_INVALID_PARAMETER);
+		ck_assert_str_eq(e.message, refused[i].message);
+	}
+	ck_assert_int_eq(filter_sort_parse("id,id,id,id,id,id,id,id", &s, &e),
+	    0);
+	filter_sort_free(s);
+
+	tdb_open(&t);
+	memset(recs, 0, sizeof recs);
+	for (i = 0; i < NSORT; i++) {
+		snprintf(recs[i].id, sizeof recs[i].id,
+		    "01JAAAAAAAAAAAAAAAAAAAAA%02zu", i);
+		strlcpy_b(recs[i].created, "2026-01-01T00:00:00.000Z",
+		    sizeof recs[i].created);
+		strlcpy_b(recs[i].updated, recs[i].created,
+		    sizeof recs[i].updated);
+		xasprintf(&text, "{\"w\":%s%s}", sort_values[i] != NULL ?
+		    "1,\"v\":" : "1", sort_values[i] != NULL ? sort_values[i] :
+		    "");
+		tdb_insert(&t, recs[i].id, text, recs[i].created,
+		    recs[i].updated);
+		recs[i].fields = jsonutil_parse(text, strlen(text));
+		free(text);
+		recs[i].r.id = recs[i].id;
+		recs[i].r.created_at = recs[i].created;
+		recs[i].r.updated_at = recs[i].updated;
+		recs[i].r.fields = recs[i].fields;
+	}
+	/* Ascending: the order above; descending: reversed, but missing
+	 * and null are equal and stay in id order. */
+	ck_assert_int_eq(filter_sort_parse("fields.v", &s, &e), 0);
+	filter_sort_sql(s, &order);
+	mem = sorted_ids(s, recs, NSORT, idx);
+	for (i = 0; i < NSORT; i++)
+		ck_assert_int_eq(idx[i], i);
+	ck_assert_str_eq(ids = tdb_ids(&t, NULL, &order), mem);
+	for (i = 0; i < NSORT; i++)
+		check_after(&t, s, &order, &recs[idx[i]], mem, i, "fields.v");
+	free(ids);
+	free(mem);
+	filter_sql_free(&order);
+	filter_sort_free(s);
+	ck_assert_int_eq(filter_sort_parse(" -fields.v , fields[\"w\"] ", &s,
+	    &e), 0);
+	filter_sort_sql(s, &order);
+	mem = sorted_ids(s, recs, NSORT, idx);
+	for (i = 0; i < NSORT - 2; i++)
+		ck_assert_int_eq(idx[i], NSORT - 1 - i);
+	ck_assert_int_eq(idx[NSORT - 2], 0);
+	ck_assert_int_eq(idx[NSORT - 1], 1);
+	ck_assert_str_eq(ids = tdb_ids(&t, NULL, &order), mem);
+	for (i = 0; i < NSORT; i++)
+		check_after(&t, s, &order, &recs[idx[i]], mem, i, "-fields.v");
+	free(ids);
+	free(mem);
+	filter_sql_free(&order);
+
+	/* A cursor that does not fit the sort. */
+	for (i = 0; i < 3; i++) {
+		text = i == 0 ? "{}" : i == 1 ? "[1]" : "[1,1,2]";
+		ck_assert_ptr_nonnull(key = jsonutil_parse(text, strlen(text)));
+		ck_assert_int_eq(filter_sort_after_sql(s, key, &order, &e), -1);
+		ck_assert_int_eq(e.code, ERR_INVALID_PARAMETER);
+		json_object_put(key);
+	}
+	filter_sort_free(s);
+	for (i = 0; i < NSORT; i++)
+		json_object_put(recs[i].fields);
+	tdb_close(&t);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -766,6 +1795,14 @@ main(void)
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_scopes);
 	tcase_add_test(tc, test_cors_origins);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("filter");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_filter_parse);
+	tcase_add_test(tc, test_filter_limits);
+	tcase_add_test(tc, test_filter_meaning);
+	tcase_add_test(tc, test_filter_sort);
+	tcase_add_test(tc, test_filter_agree);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

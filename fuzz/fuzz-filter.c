@@ -1,0 +1,196 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* libFuzzer target: the expression language (filter.c). The input is a
+ * filter, then after a NUL byte a sort. Whatever parses runs both ways
+ * on a few fixed records, in memory and as SQL in an SQLite database of
+ * its own: the SQL must prepare and run, and select (a filter) or order
+ * (a sort, and the records after each cursor) exactly as memory does. */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "basalt.h"
+
+static const char *const fixed[] = {
+	"{\"s\":\"Hello World\",\"n\":5,\"f\":1.5,\"t\":true,\"z\":null,"
+	"\"arr\":[1,\"x\",true,null],\"obj\":{\"a\":{\"b\":\"deep\"}},"
+	"\"x y\":{\"k.1\":\"v\"},\"e\":\"\xc3\x89\",\"\":\"e\",\"a\":[{}]}",
+	"{\"s\":\"hello\",\"n\":-0,\"t\":false,\"arr\":[],\"obj\":{\"a\":[]},"
+	"\"big\":18446744073709551615,\"a\":{\"b\":\"c\"}}",
+	"{}",
+	"{\"s\":[\"x\"],\"n\":\"5\",\"t\":1,\"z\":{\"a\":null},\"f\":1e400,"
+	"\"tab\\t\":\"\\u0001\"}",
+};
+#define NFIXED	(sizeof fixed / sizeof fixed[0])
+
+static sqlite3		*db;
+static json_object	*fields[NFIXED];
+static struct filter_rec recs[NFIXED];
+static const char *const ids[NFIXED] = { "A", "B", "C", "D" };
+
+static void
+setup(void)
+{
+	sqlite3_stmt	*s;
+	size_t		 i;
+
+	if (db != NULL)
+		return;
+	if (sqlite3_open(":memory:", &db) != SQLITE_OK ||
+	    sqlite3_exec(db, "CREATE TABLE records (n INTEGER PRIMARY KEY,"
+	    " id TEXT NOT NULL, fields TEXT NOT NULL, created_at TEXT NOT NULL,"
+	    " updated_at TEXT NOT NULL)", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO records VALUES (?, ?, ?, ?, ?)",
+	    -1, &s, NULL) != SQLITE_OK)
+		abort();
+	for (i = 0; i < NFIXED; i++) {
+		if (jsonutil_parse_value(fixed[i], strlen(fixed[i]),
+		    &fields[i]) == -1)
+			abort();
+		recs[i].id = ids[i];
+		recs[i].created_at = i % 2 ? "2026-01-01" : "2026-01-02";
+		recs[i].updated_at = "2026-02-01";
+		recs[i].fields = fields[i];
+		sqlite3_bind_int64(s, 1, (int64_t)i);
+		sqlite3_bind_text(s, 2, recs[i].id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, jsonutil_string(fields[i]), -1,
+		    SQLITE_TRANSIENT);
+		sqlite3_bind_text(s, 4, recs[i].created_at, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, recs[i].updated_at, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			abort();
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+}
+
+/* The records SQL selects with where and order, as their indexes
+ * ("021"); the statement must prepare and run. */
+static void
+run(const struct filter_sql *where, const struct filter_sql *order,
+    char out[NFIXED + 1])
+{
+	sqlite3_stmt	*s;
+	char		*sql;
+	size_t		 n = 0;
+	int		 next = 1, rc;
+
+	xasprintf(&sql, "SELECT n FROM records WHERE %s ORDER BY %s",
+	    where != NULL ? where->sql : "1", order != NULL ? order->sql : "n");
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		abort();
+	if (where != NULL && (next = filter_sql_bind(where, s, next)) == -1)
+		abort();
+	if (order != NULL && filter_sql_bind(order, s, next) == -1)
+		abort();
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < NFIXED)
+		out[n++] = (char)('0' + sqlite3_column_int(s, 0));
+	if (rc != SQLITE_DONE)
+		abort();
+	out[n] = '\0';
+	sqlite3_finalize(s);
+	free(sql);
+}
+
+static void
+check_filter(const char *text)
+{
+	struct filter	*f;
+	struct filter_sql w;
+	struct error	 err;
+	char		 sql[NFIXED + 1], mem[NFIXED + 1];
+	size_t		 i, n = 0;
+
+	if (filter_parse(text, &f, &err) == -1) {
+		if (err.code != ERR_INVALID_FILTER ||
+		    strncmp(err.message, "at ", 3) != 0)
+			abort();
+		return;
+	}
+	for (i = 0; i < NFIXED; i++)
+		if (filter_match(f, &recs[i]))
+			mem[n++] = (char)('0' + i);
+	mem[n] = '\0';
+	filter_sql(f, &w);
+	run(&w, NULL, sql);
+	if (strcmp(sql, mem) != 0)
+		abort();
+	filter_sql_free(&w);
+	filter_free(f);
+}
+
+static void
+check_sort(const char *text)
+{
+	struct filter_sort *s;
+	struct filter_sql order, after;
+	struct error	 err;
+	json_object	*key;
+	char		 sql[NFIXED + 1], mem[NFIXED + 1], c;
+	size_t		 i, j;
+
+	if (filter_sort_parse(text, &s, &err) == -1)
+		return;
+	for (i = 0; i < NFIXED; i++)	/* insertion sort, in memory */
+		for (mem[i] = (char)('0' + i), j = i; j > 0 &&
+		    filter_sort_cmp(s, &recs[mem[j - 1] - '0'],
+		    &recs[mem[j] - '0']) > 0; j--) {
+			c = mem[j];
+			mem[j] = mem[j - 1];
+			mem[j - 1] = c;
+		}
+	mem[NFIXED] = '\0';
+	filter_sort_sql(s, &order);
+	run(NULL, &order, sql);
+	if (strcmp(sql, mem) != 0)
+		abort();
+	for (i = 0; i < NFIXED; i++) {
+		key = filter_sort_key(s, &recs[mem[i] - '0']);
+		if (filter_sort_after_sql(s, key, &after, &err) == -1)
+			abort();
+		run(&after, &order, sql);
+		if (strcmp(sql, mem + i + 1) != 0)
+			abort();
+		filter_sql_free(&after);
+		json_object_put(key);
+	}
+	filter_sql_free(&order);
+	filter_sort_free(s);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const uint8_t	*nul = memchr(data, '\0', size);
+	char		*text, *sort;
+
+	setup();
+	text = xstrndup((const char *)data, size);
+	check_filter(text);
+	if (nul != NULL) {
+		sort = xstrndup((const char *)nul + 1,
+		    size - (size_t)(nul + 1 - data));
+		check_sort(sort);
+		free(sort);
+	} else
+		check_sort(text);
+	free(text);
+	return (0);
+}

@@ -1,0 +1,1517 @@
+/*
+ * Copyright (c) 2026 The basalt developers
+ *
+ * Permission to use, copy, modify, and distribute this software for any
+ * purpose with or without fee is hereby granted, provided that the above
+ * copyright notice and this permission notice appear in all copies.
+ *
+ * THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES
+ * WITH REGARD TO THIS SOFTWARE INCLUDING ALL IMPLIED WARRANTIES OF
+ * MERCHANTABILITY AND FITNESS. IN NO EVENT SHALL THE AUTHOR BE LIABLE FOR
+ * ANY SPECIAL, DIRECT, INDIRECT, OR CONSEQUENTIAL DAMAGES OR ANY DAMAGES
+ * WHATSOEVER RESULTING FROM LOSS OF USE, DATA OR PROFITS, WHETHER IN AN
+ * ACTION OF CONTRACT, NEGLIGENCE OR OTHER TORTIOUS ACTION, ARISING OUT OF
+ * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
+ */
+
+/* The one expression language of filters and sort keys: its parser, its
+ * evaluation on a record in memory, and its translation to SQL. */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "basalt.h"
+
+/*
+ * Meaning, shared by both back ends (README "Querying" is the user's
+ * version). A value has one of six JSON types; a missing key is null.
+ * Values of different types are never equal, and <, <=, >, >= between
+ * them are false. Numbers compare as doubles (integers beyond 2^53 lose
+ * their last digits), strings by the bytes of their UTF-8 up to a U+0000
+ * if they hold one (as SQLite 3.40's json_extract cuts them), false is
+ * below true. The total order of sort keys ranks the types: null,
+ * false, true, numbers, strings, then arrays and objects, which compare
+ * by their JSON text as json-c writes it (the text the records table
+ * holds).
+ */
+enum jtype { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_ARRAY, J_OBJECT };
+
+struct fvalue {
+	enum jtype	 type;
+	double		 num;		/* a number; 0 or 1 for a boolean */
+	const char	*str;		/* a string */
+	json_object	*obj;		/* an array or object */
+	char		*buf;		/* a literal's string, owned */
+};
+
+/* What a comparison or a sort key reads of a record. */
+enum { OPD_ID, OPD_CREATED, OPD_UPDATED, OPD_FIELD };
+
+struct foperand {
+	int		 kind;
+	char		**keys;		/* the path under fields */
+	size_t		 nkeys;
+};
+
+enum fop {
+	OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_CONTAINS, OP_NCONTAINS,
+	OP_HAS, OP_IN
+};
+
+enum { FN_AND, FN_OR, FN_NOT, FN_CMP };
+
+struct fnode {
+	int		 kind;
+	struct fnode	**kids;		/* FN_AND, FN_OR; FN_NOT has one */
+	size_t		 nkids;
+	enum fop	 op;		/* FN_CMP */
+	struct foperand	 opd;
+	struct fvalue	*vals;		/* one, or the values of in (...) */
+	size_t		 nvals;
+};
+
+struct filter {
+	struct fnode	*root;
+};
+
+struct sort_key {
+	struct foperand	 opd;
+	int		 desc;
+};
+
+struct filter_sort {
+	struct sort_key	 keys[FILTER_MAX_SORT_KEYS + 1];	/* and id */
+	size_t		 nkeys;
+};
+
+static const struct {
+	const char	*text;
+	enum fop	 op;
+} fops[] = {	/* two-character operators first */
+	{ "!=", OP_NE }, { "!~", OP_NCONTAINS }, { "<=", OP_LE },
+	{ ">=", OP_GE }, { "?=", OP_HAS }, { "=", OP_EQ }, { "<", OP_LT },
+	{ ">", OP_GT }, { "~", OP_CONTAINS },
+};
+
+static void
+operand_clear(struct foperand *o)
+{
+	size_t	 i;
+
+	for (i = 0; i < o->nkeys; i++)
+		free(o->keys[i]);
+	free(o->keys);
+	o->keys = NULL;
+	o->nkeys = 0;
+}
+
+static void
+fnode_free(struct fnode *n)
+{
+	size_t	 i;
+
+	if (n == NULL)
+		return;
+	for (i = 0; i < n->nkids; i++)
+		fnode_free(n->kids[i]);
+	free(n->kids);
+	for (i = 0; i < n->nvals; i++)
+		free(n->vals[i].buf);
+	free(n->vals);
+	operand_clear(&n->opd);
+	free(n);
+}
+
+static struct fnode *
+fnode_new(int kind)
+{
+	struct fnode	*n = xcalloc(1, sizeof *n);
+
+	n->kind = kind;
+	return (n);
+}
+
+static void
+fnode_add(struct fnode *n, struct fnode *kid)
+{
+	n->kids = xrealloc(n->kids, (n->nkids + 1) * sizeof *n->kids);
+	n->kids[n->nkids++] = kid;
+}
+
+/*
+ * The parser: recursive descent over the text, one byte at a time.
+ * Nesting (parentheses and !) is bounded by FILTER_MAX_DEPTH, so the
+ * recursion is too. Errors name the 1-based byte column where the
+ * parser stopped.
+ */
+struct fparse {
+	const char	*text;
+	const char	*p;
+	int		 terms;
+	int		 depth;
+	enum err	 code;
+	const char	*prefix;	/* "" or "sort: " */
+	struct error	*err;
+};
+
+static int	fp_or(struct fparse *, struct fnode **);
+
+static int
+fp_fail(struct fparse *fp, const char *at, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 why[128];
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	return (error_set(fp->err, fp->code, "%sat %d: %s", fp->prefix,
+	    (int)(at - fp->text) + 1, why));
+}
+
+static void
+fp_ws(struct fparse *fp)
+{
+	while (*fp->p == ' ' || *fp->p == '\t' || *fp->p == '\n' ||
+	    *fp->p == '\r')
+		fp->p++;
+}
+
+/* The length of the name at p: letters, digits, _ and (dash) -. */
+static size_t
+fp_name(const char *p, int dash)
+{
+	size_t	 n = 0;
+
+	while ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z') ||
+	    (p[n] >= '0' && p[n] <= '9') || p[n] == '_' ||
+	    (dash && p[n] == '-'))
+		n++;
+	return (n);
+}
+
+static int
+fp_word(const char *p, size_t n, const char *word)
+{
+	return (strlen(word) == n && memcmp(p, word, n) == 0);
+}
+
+/*
+ * A quoted string, single or double, with JSON's escapes and \': it is
+ * rewritten as a JSON string and decoded by the JSON parser, so the
+ * rules are JSON's (valid UTF-8, no raw control characters, surrogate
+ * pairs as one). U+0000 is refused: it could not be compared alike in
+ * memory and in SQLite.
+ */
+static int
+fp_string(struct fparse *fp, struct fvalue *v)
+{
+	const char	*start = fp->p, *s;
+	char		 q = *start;
+	char		*buf;
+	size_t		 len = 0;
+	json_object	*o;
+	int		 rc;
+
+	buf = xmalloc(2 * strlen(start) + 3);
+	buf[len++] = '"';
+	for (s = start + 1; *s != q; s++) {
+		if (*s == '\0') {
+			free(buf);
+			return (fp_fail(fp, start, "unterminated string"));
+		}
+		if (*s == '\\' && s[1] == '\'') {
+			buf[len++] = *++s;
+			continue;
+		}
+		if (*s == '\\' && s[1] != '\0') {
+			buf[len++] = *s++;
+			buf[len++] = *s;
+			continue;
+		}
+		if (*s == '"')
+			buf[len++] = '\\';
+		buf[len++] = *s;
+	}
+	buf[len++] = '"';
+	rc = jsonutil_parse_depth(buf, len, 0, &o);
+	free(buf);
+	if (rc == -1)
+		return (fp_fail(fp, start, "invalid string (JSON escapes, "
+		    "UTF-8, no control characters)"));
+	if ((size_t)json_object_get_string_len(o) !=
+	    strlen(json_object_get_string(o))) {
+		json_object_put(o);
+		return (fp_fail(fp, start, "a string may not hold U+0000"));
+	}
+	v->type = J_STRING;
+	v->str = v->buf = xstrdup(json_object_get_string(o));
+	json_object_put(o);
+	fp->p = s + 1;
+	return (0);
+}
+
+/* A number in JSON's syntax, kept as a double. */
+static int
+fp_number(struct fparse *fp, struct fvalue *v)
+{
+	const char	*start = fp->p;
+	size_t		 n;
+	json_object	*o;
+
+	n = strspn(start, "0123456789+-.eE");
+	if (jsonutil_parse_depth(start, n, 0, &o) == -1 ||
+	    (!json_object_is_type(o, json_type_int) &&
+	    !json_object_is_type(o, json_type_double))) {
+		json_object_put(o);
+		return (fp_fail(fp, start, "invalid number"));
+	}
+	v->type = J_NUMBER;
+	v->num = json_object_get_double(o);
+	json_object_put(o);
+	fp->p += n;
+	return (0);
+}
+
+static int
+fp_value(struct fparse *fp, struct fvalue *v)
+{
+	const char	*p = fp->p;
+	size_t		 n;
+
+	memset(v, 0, sizeof *v);
+	if (*p == '"' || *p == '\'')
+		return (fp_string(fp, v));
+	if (*p == '-' || (*p >= '0' && *p <= '9'))
+		return (fp_number(fp, v));
+	n = fp_name(p, 0);
+	if (fp_word(p, n, "null"))
+		v->type = J_NULL;
+	else if (fp_word(p, n, "true") || fp_word(p, n, "false")) {
+		v->type = J_BOOL;
+		v->num = *p == 't';
+	} else
+		return (fp_fail(fp, p, "expected a value"));
+	fp->p += n;
+	return (0);
+}
+
+/* One key of a path, after its . or [. */
+static int
+fp_key(struct fparse *fp, int bracket, char **key)
+{
+	const char	*at;
+	struct fvalue	 v;
+	size_t		 n;
+
+	if (!bracket) {
+		if ((n = fp_name(fp->p, 1)) == 0)
+			return (fp_fail(fp, fp->p, "expected a name"));
+		*key = xstrndup(fp->p, n);
+		fp->p += n;
+		return (0);
+	}
+	fp_ws(fp);
+	at = fp->p;
+	if (*at != '"' && *at != '\'')
+		return (fp_fail(fp, at, "expected a quoted key"));
+	if (fp_string(fp, &v) == -1)
+		return (-1);
+	/* SQLite 3.40 cannot name such a key in a JSON path. */
+	if (strchr(v.buf, '"') != NULL) {
+		free(v.buf);
+		return (fp_fail(fp, at, "a key may not hold a double quote"));
+	}
+	fp_ws(fp);
+	if (*fp->p != ']') {
+		free(v.buf);
+		return (fp_fail(fp, fp->p, "expected ]"));
+	}
+	fp->p++;
+	*key = v.buf;
+	return (0);
+}
+
+/* id, created_at, updated_at or fields followed by a path. */
+static int
+fp_operand(struct fparse *fp, struct foperand *o)
+{
+	const char	*p = fp->p;
+	size_t		 n = fp_name(p, 0);
+	char		*key;
+	int		 bracket;
+
+	memset(o, 0, sizeof *o);
+	if (fp_word(p, n, "id"))
+		o->kind = OPD_ID;
+	else if (fp_word(p, n, "created_at"))
+		o->kind = OPD_CREATED;
+	else if (fp_word(p, n, "updated_at"))
+		o->kind = OPD_UPDATED;
+	else if (fp_word(p, n, "fields"))
+		o->kind = OPD_FIELD;
+	else
+		return (fp_fail(fp, p, "expected a field"));
+	fp->p += n;
+	if (o->kind != OPD_FIELD)
+		return (0);
+	if (*fp->p != '.' && *fp->p != '[')
+		return (fp_fail(fp, fp->p, "expected . or [ after fields"));
+	while (*fp->p == '.' || *fp->p == '[') {
+		if (o->nkeys == MAX_JSON_DEPTH) {
+			operand_clear(o);
+			return (fp_fail(fp, fp->p, "a path has at most %d keys",
+			    MAX_JSON_DEPTH));
+		}
+		bracket = *fp->p++ == '[';
+		if (fp_key(fp, bracket, &key) == -1) {
+			operand_clear(o);
+			return (-1);
+		}
+		o->keys = xrealloc(o->keys, (o->nkeys + 1) * sizeof *o->keys);
+		o->keys[o->nkeys++] = key;
+	}
+	return (0);
+}
+
+static int
+fp_operator(struct fparse *fp, enum fop *op)
+{
+	size_t	 i, n;
+
+	for (i = 0; i < sizeof fops / sizeof fops[0]; i++) {
+		n = strlen(fops[i].text);
+		if (strncmp(fp->p, fops[i].text, n) == 0) {
+			*op = fops[i].op;
+			fp->p += n;
+			return (0);
+		}
+	}
+	if (fp_word(fp->p, fp_name(fp->p, 0), "in")) {
+		*op = OP_IN;
+		fp->p += 2;
+		return (0);
+	}
+	return (fp_fail(fp, fp->p, "expected an operator"));
+}
+
+/* The values of in (v1, v2, ...). */
+static int
+fp_list(struct fparse *fp, struct fnode *n)
+{
+	fp_ws(fp);
+	if (*fp->p != '(')
+		return (fp_fail(fp, fp->p, "expected ("));
+	fp->p++;
+	for (;;) {
+		fp_ws(fp);
+		if (n->nvals == FILTER_MAX_IN)
+			return (fp_fail(fp, fp->p, "in takes at most %d values",
+			    FILTER_MAX_IN));
+		n->vals = xrealloc(n->vals, (n->nvals + 1) * sizeof *n->vals);
+		if (fp_value(fp, &n->vals[n->nvals]) == -1)
+			return (-1);
+		n->nvals++;
+		fp_ws(fp);
+		if (*fp->p == ')') {
+			fp->p++;
+			return (0);
+		}
+		if (*fp->p != ',')
+			return (fp_fail(fp, fp->p, "expected , or )"));
+		fp->p++;
+	}
+}
+
+/* operand OP value, or operand in (values): one term. */
+static int
+fp_compare(struct fparse *fp, struct fnode **out)
+{
+	struct fnode	*n;
+	const char	*at = fp->p;
+	char		*c;
+
+	if (++fp->terms > FILTER_MAX_TERMS)
+		return (fp_fail(fp, at, "a filter has at most %d terms",
+		    FILTER_MAX_TERMS));
+	n = fnode_new(FN_CMP);
+	if (fp_operand(fp, &n->opd) == -1)
+		goto fail;
+	fp_ws(fp);
+	if (fp_operator(fp, &n->op) == -1)
+		goto fail;
+	if (n->op == OP_IN) {
+		if (fp_list(fp, n) == -1)
+			goto fail;
+		*out = n;
+		return (0);
+	}
+	fp_ws(fp);
+	at = fp->p;
+	n->vals = xcalloc(1, sizeof *n->vals);
+	if (fp_value(fp, &n->vals[0]) == -1)
+		goto fail;
+	n->nvals = 1;
+	if (n->op == OP_CONTAINS || n->op == OP_NCONTAINS) {
+		if (n->vals[0].type != J_STRING) {
+			fp_fail(fp, at, "expected a string");
+			goto fail;
+		}
+		for (c = n->vals[0].buf; *c != '\0'; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c += 'a' - 'A';
+	}
+	*out = n;
+	return (0);
+fail:
+	fnode_free(n);
+	return (-1);
+}
+
+/* ! term, ( expression ), or a comparison. */
+static int
+fp_unary(struct fparse *fp, struct fnode **out)
+{
+	struct fnode	*kid;
+	int		 paren;
+
+	fp_ws(fp);
+	if (*fp->p != '!' && *fp->p != '(')
+		return (fp_compare(fp, out));
+	if (++fp->depth > FILTER_MAX_DEPTH)
+		return (fp_fail(fp, fp->p, "nested more than %d deep",
+		    FILTER_MAX_DEPTH));
+	paren = *fp->p++ == '(';
+	if ((paren ? fp_or(fp, &kid) : fp_unary(fp, &kid)) == -1)
+		return (-1);
+	fp->depth--;
+	if (paren) {
+		fp_ws(fp);
+		if (*fp->p != ')') {
+			fnode_free(kid);
+			return (fp_fail(fp, fp->p, "expected )"));
+		}
+		fp->p++;
+		*out = kid;
+		return (0);
+	}
+	*out = fnode_new(FN_NOT);
+	fnode_add(*out, kid);
+	return (0);
+}
+
+/* Terms joined by && (kind FN_AND) or by || (FN_OR); && binds tighter. */
+static int
+fp_chain(struct fparse *fp, int kind, struct fnode **out)
+{
+	const char	*sep = kind == FN_OR ? "||" : "&&";
+	struct fnode	*n = NULL, *kid;
+
+	for (;;) {
+		if ((kind == FN_OR ? fp_chain(fp, FN_AND, &kid) :
+		    fp_unary(fp, &kid)) == -1) {
+			fnode_free(n);
+			return (-1);
+		}
+		fp_ws(fp);
+		if (n == NULL && strncmp(fp->p, sep, 2) != 0) {
+			*out = kid;
+			return (0);
+		}
+		if (n == NULL)
+			n = fnode_new(kind);
+		fnode_add(n, kid);
+		if (strncmp(fp->p, sep, 2) != 0)
+			break;
+		fp->p += 2;
+	}
+	*out = n;
+	return (0);
+}
+
+static int
+fp_or(struct fparse *fp, struct fnode **out)
+{
+	return (fp_chain(fp, FN_OR, out));
+}
+
+static void
+fp_init(struct fparse *fp, const char *text, enum err code,
+    const char *prefix, struct error *err)
+{
+	memset(fp, 0, sizeof *fp);
+	fp->text = fp->p = text;
+	fp->code = code;
+	fp->prefix = prefix;
+	fp->err = err;
+}
+
+/* Parses a filter expression (README "Querying"); on error returns -1
+ * with ERR_INVALID_FILTER and "at N: why" in err, N the 1-based byte
+ * column. *out is freed with filter_free. */
+int
+filter_parse(const char *text, struct filter **out, struct error *err)
+{
+	struct fparse	 fp;
+	struct fnode	*root;
+
+	*out = NULL;
+	fp_init(&fp, text, ERR_INVALID_FILTER, "", err);
+	if (strlen(text) > FILTER_MAX_LEN)
+		return (fp_fail(&fp, text + FILTER_MAX_LEN, "a filter is at "
+		    "most %d bytes", FILTER_MAX_LEN));
+	if (fp_or(&fp, &root) == -1)
+		return (-1);
+	fp_ws(&fp);
+	if (*fp.p != '\0') {
+		fnode_free(root);
+		return (fp_fail(&fp, fp.p, *fp.p == ')' ? "unmatched )" :
+		    "expected &&, || or the end"));
+	}
+	*out = xcalloc(1, sizeof **out);
+	(*out)->root = root;
+	return (0);
+}
+
+void
+filter_free(struct filter *f)
+{
+	if (f == NULL)
+		return;
+	fnode_free(f->root);
+	free(f);
+}
+
+/*
+ * In memory: a record's values as struct fvalue, pointing into the
+ * record (valid while it is).
+ */
+static void
+fvalue_of(json_object *o, struct fvalue *v)
+{
+	memset(v, 0, sizeof *v);
+	switch (json_object_get_type(o)) {
+	case json_type_null:
+		v->type = J_NULL;
+		break;
+	case json_type_boolean:
+		v->type = J_BOOL;
+		v->num = json_object_get_boolean(o);
+		break;
+	case json_type_int:
+	case json_type_double:
+		v->type = J_NUMBER;
+		v->num = json_object_get_double(o);
+		break;
+	case json_type_string:
+		v->type = J_STRING;
+		v->str = json_object_get_string(o);
+		break;
+	case json_type_array:
+		v->type = J_ARRAY;
+		v->obj = o;
+		break;
+	case json_type_object:
+		v->type = J_OBJECT;
+		v->obj = o;
+		break;
+	}
+}
+
+/* The JSON value the operand names in the record: NULL if missing or
+ * null (and for the columns, which are strings, NULL with *col set). */
+static json_object *
+operand_json(const struct foperand *o, const struct filter_rec *r,
+    const char **col)
+{
+	json_object	*cur = r->fields;
+	size_t		 i;
+
+	*col = NULL;
+	switch (o->kind) {
+	case OPD_ID:
+		*col = r->id;
+		return (NULL);
+	case OPD_CREATED:
+		*col = r->created_at;
+		return (NULL);
+	case OPD_UPDATED:
+		*col = r->updated_at;
+		return (NULL);
+	}
+	for (i = 0; i < o->nkeys; i++)
+		if (!json_object_is_type(cur, json_type_object) ||
+		    !json_object_object_get_ex(cur, o->keys[i], &cur))
+			return (NULL);
+	return (cur);
+}
+
+static void
+operand_value(const struct foperand *o, const struct filter_rec *r,
+    struct fvalue *v)
+{
+	const char	*col;
+	json_object	*j = operand_json(o, r, &col);
+
+	fvalue_of(j, v);
+	if (col != NULL) {
+		v->type = J_STRING;
+		v->str = col;
+	}
+}
+
+static int
+num_cmp(double a, double b)
+{
+	return (a < b ? -1 : a > b);
+}
+
+/* Two values of one type in the order (arrays and objects by text). */
+static int
+fvalue_cmp_same(const struct fvalue *a, const struct fvalue *b)
+{
+	switch (a->type) {
+	case J_BOOL:
+	case J_NUMBER:
+		return (num_cmp(a->num, b->num));
+	case J_STRING:
+		return (strcmp(a->str, b->str));
+	case J_ARRAY:
+	case J_OBJECT:
+		if (a->obj == b->obj)	/* one text buffer */
+			return (0);
+		return (strcmp(jsonutil_string(a->obj),
+		    jsonutil_string(b->obj)));
+	default:
+		return (0);
+	}
+}
+
+static int
+fvalue_eq(const struct fvalue *a, const struct fvalue *b)
+{
+	return (a->type == b->type && fvalue_cmp_same(a, b) == 0);
+}
+
+/* Whether h holds the needle (in lower case), ASCII letters folded. */
+static int
+contains_fold(const char *h, const char *needle)
+{
+	char	 small[256], *buf, *c;
+	size_t	 n;
+	int	 found;
+
+	if (*needle == '\0')
+		return (1);
+	n = strlen(h);
+	buf = n < sizeof small ? small : xmalloc(n + 1);
+	memcpy(buf, h, n + 1);
+	for (c = buf; *c != '\0'; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c += 'a' - 'A';
+	found = strstr(buf, needle) != NULL;
+	if (buf != small)
+		free(buf);
+	return (found);
+}
+
+static int
+has_element(const struct fvalue *v, const struct fvalue *lit)
+{
+	struct fvalue	 e;
+	size_t		 i, n;
+
+	if (v->type != J_ARRAY)
+		return (0);
+	n = json_object_array_length(v->obj);
+	for (i = 0; i < n; i++) {
+		fvalue_of(json_object_array_get_idx(v->obj, i), &e);
+		if (fvalue_eq(&e, lit))
+			return (1);
+	}
+	return (0);
+}
+
+static int
+compare_match(const struct fnode *n, const struct filter_rec *r)
+{
+	struct fvalue	 v;
+	const struct fvalue *lit = &n->vals[0];
+	size_t		 i;
+	int		 c;
+
+	operand_value(&n->opd, r, &v);
+	switch (n->op) {
+	case OP_EQ:
+		return (fvalue_eq(&v, lit));
+	case OP_NE:
+		return (!fvalue_eq(&v, lit));
+	case OP_CONTAINS:
+	case OP_NCONTAINS:
+		c = v.type == J_STRING && contains_fold(v.str, lit->str);
+		return (n->op == OP_CONTAINS ? c : !c);
+	case OP_HAS:
+		return (has_element(&v, lit));
+	case OP_IN:
+		for (i = 0; i < n->nvals; i++)
+			if (fvalue_eq(&v, &n->vals[i]))
+				return (1);
+		return (0);
+	default:
+		break;
+	}
+	if (v.type != lit->type)
+		return (0);
+	c = fvalue_cmp_same(&v, lit);
+	switch (n->op) {
+	case OP_LT:
+		return (c < 0);
+	case OP_LE:
+		return (c <= 0);
+	case OP_GT:
+		return (c > 0);
+	default:
+		return (c >= 0);
+	}
+}
+
+static int
+node_match(const struct fnode *n, const struct filter_rec *r)
+{
+	size_t	 i;
+
+	switch (n->kind) {
+	case FN_AND:
+		for (i = 0; i < n->nkids; i++)
+			if (!node_match(n->kids[i], r))
+				return (0);
+		return (1);
+	case FN_OR:
+		for (i = 0; i < n->nkids; i++)
+			if (node_match(n->kids[i], r))
+				return (1);
+		return (0);
+	case FN_NOT:
+		return (!node_match(n->kids[0], r));
+	default:
+		return (compare_match(n, r));
+	}
+}
+
+/* 1 if the record matches, else 0. r->fields NULL is {}. */
+int
+filter_match(const struct filter *f, const struct filter_rec *r)
+{
+	return (node_match(f->root, r));
+}
+
+static const char *
+rec_string(json_object *rec, const char *key)
+{
+	json_object	*v;
+
+	if (!json_object_object_get_ex(rec, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return (NULL);
+	return (json_object_get_string(v));
+}
+
+/* Points r into a record as the API shows it (an event's data): 0, or
+ * -1 if it is not one. r is valid while rec is. */
+int
+filter_rec_json(json_object *rec, struct filter_rec *r)
+{
+	memset(r, 0, sizeof *r);
+	if (!json_object_is_type(rec, json_type_object) ||
+	    (r->id = rec_string(rec, "id")) == NULL ||
+	    (r->created_at = rec_string(rec, "created_at")) == NULL ||
+	    (r->updated_at = rec_string(rec, "updated_at")) == NULL ||
+	    !json_object_object_get_ex(rec, "fields", &r->fields) ||
+	    !json_object_is_type(r->fields, json_type_object))
+		return (-1);
+	return (0);
+}
+
+/*
+ * SQL. Statements are built in a struct sqlbuf: the text, with a ? for
+ * each value, and the values in order. Only text of ours goes into the
+ * statement, never input: a path whose keys are plain names (letters,
+ * digits, _ and -) is written in (so that an index on the same
+ * expression can serve it), any other path is bound too.
+ */
+struct sqlbuf {
+	char			*s;
+	size_t			 len;
+	size_t			 size;
+	struct filter_bind	*binds;
+	size_t			 nbinds;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+sb_add(struct sqlbuf *sb, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (sb->size - sb->len <= (size_t)n) {
+		while (sb->size - sb->len <= (size_t)n)
+			sb->size = sb->size == 0 ? 256 : sb->size * 2;
+		sb->s = xrealloc(sb->s, sb->size);
+	}
+	va_start(ap, fmt);
+	vsnprintf(sb->s + sb->len, sb->size - sb->len, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)n;
+}
+
+static struct filter_bind *
+sb_bind(struct sqlbuf *sb, enum filter_bind_type type)
+{
+	struct filter_bind	*b;
+
+	sb->binds = xrealloc(sb->binds, (sb->nbinds + 1) * sizeof *sb->binds);
+	b = &sb->binds[sb->nbinds++];
+	memset(b, 0, sizeof *b);
+	b->type = type;
+	sb_add(sb, "?");
+	return (b);
+}
+
+static void
+sb_text(struct sqlbuf *sb, const char *s)
+{
+	sb_bind(sb, FILTER_BIND_TEXT)->text = xstrdup(s);
+}
+
+static void
+sb_double(struct sqlbuf *sb, double d)
+{
+	sb_bind(sb, FILTER_BIND_DOUBLE)->d = d;
+}
+
+static void
+sb_int(struct sqlbuf *sb, int64_t i)
+{
+	sb_bind(sb, FILTER_BIND_INT)->i = i;
+}
+
+static void
+sb_finish(struct sqlbuf *sb, struct filter_sql *out)
+{
+	if (sb->s == NULL)
+		sb_add(sb, "%s", "");
+	out->sql = sb->s;
+	out->binds = sb->binds;
+	out->nbinds = sb->nbinds;
+}
+
+/* Frees what out holds (not out itself) and clears it. */
+void
+filter_sql_free(struct filter_sql *q)
+{
+	size_t	 i;
+
+	for (i = 0; i < q->nbinds; i++)
+		free(q->binds[i].text);
+	free(q->binds);
+	free(q->sql);
+	memset(q, 0, sizeof *q);
+}
+
+/*
+ * The SQLite dialect: how an operand reads in SQL. This section is all
+ * that another store (PostgreSQL's jsonb_typeof, #>) would write again.
+ *
+ * An operand has a type, as json_type() names it ('null' for a missing
+ * key, 'true', 'false', 'integer', 'real', 'text', 'array', 'object'),
+ * and a value: text for strings (json_extract decodes them), a number,
+ * or the JSON text of an array or object. Every term is written so that
+ * it is 0 or 1, never NULL, so NOT is exact.
+ */
+enum { SQ_COLUMN, SQ_FIELD, SQ_ELEMENT };
+
+struct sqlopd {
+	int		 kind;
+	const char	*column;	/* SQ_COLUMN */
+	char		*path;		/* SQ_FIELD: $."a"."b" */
+	int		 plain;		/* the path is written in */
+};
+
+static void
+sqlopd_init(struct sqlopd *q, const struct foperand *o)
+{
+	static const char *const columns[] = { "id", "created_at",
+	    "updated_at" };
+	struct sqlbuf	 sb;
+	json_object	*k;
+	size_t		 i;
+
+	memset(q, 0, sizeof *q);
+	if (o->kind != OPD_FIELD) {
+		q->kind = SQ_COLUMN;
+		q->column = columns[o->kind];
+		return;
+	}
+	q->kind = SQ_FIELD;
+	q->plain = 1;
+	memset(&sb, 0, sizeof sb);
+	sb_add(&sb, "$");
+	for (i = 0; i < o->nkeys; i++) {
+		/* The key as json-c writes it in the stored text, which is
+		 * what SQLite 3.40 compares a path's key with. */
+		k = json_object_new_string(o->keys[i]);
+		sb_add(&sb, ".%s", jsonutil_string(k));
+		json_object_put(k);
+		if (fp_name(o->keys[i], 1) != strlen(o->keys[i]) ||
+		    o->keys[i][0] == '\0')
+			q->plain = 0;
+	}
+	q->path = sb.s;
+}
+
+static void
+sq_path(struct sqlbuf *sb, const struct sqlopd *q)
+{
+	if (q->plain)
+		sb_add(sb, "'%s'", q->path);
+	else
+		sb_text(sb, q->path);
+}
+
+static void
+sq_type(struct sqlbuf *sb, const struct sqlopd *q)
+{
+	switch (q->kind) {
+	case SQ_COLUMN:
+		sb_add(sb, "'text'");
+		break;
+	case SQ_ELEMENT:
+		sb_add(sb, "je.type");
+		break;
+	default:
+		sb_add(sb, "coalesce(json_type(fields, ");
+		sq_path(sb, q);
+		sb_add(sb, "), 'null')");
+	}
+}
+
+static void
+sq_value(struct sqlbuf *sb, const struct sqlopd *q)
+{
+	switch (q->kind) {
+	case SQ_COLUMN:
+		sb_add(sb, "%s", q->column);
+		break;
+	case SQ_ELEMENT:
+		sb_add(sb, "je.value");
+		break;
+	default:
+		sb_add(sb, "json_extract(fields, ");
+		sq_path(sb, q);
+		sb_add(sb, ")");
+	}
+}
+
+/* "type IN (...) AND " for a value of type t. */
+static void
+sq_is(struct sqlbuf *sb, const struct sqlopd *q, enum jtype t)
+{
+	static const char *const names[] = {
+	    [J_NULL] = "'null'", [J_BOOL] = "'true', 'false'",
+	    [J_NUMBER] = "'integer', 'real'", [J_STRING] = "'text'",
+	    [J_ARRAY] = "'array'", [J_OBJECT] = "'object'" };
+
+	sq_type(sb, q);
+	sb_add(sb, " IN (%s)", names[t]);
+}
+
+/* The value as it compares within its type: numbers as doubles,
+ * booleans as 0 and 1. */
+static void
+sq_typed_value(struct sqlbuf *sb, const struct sqlopd *q, enum jtype t)
+{
+	switch (t) {
+	case J_BOOL:
+		sb_add(sb, "(");
+		sq_type(sb, q);
+		sb_add(sb, " = 'true')");
+		break;
+	case J_NUMBER:
+		sb_add(sb, "CAST(");
+		sq_value(sb, q);
+		sb_add(sb, " AS REAL)");
+		break;
+	default:
+		sq_value(sb, q);
+	}
+}
+
+static void
+sq_literal(struct sqlbuf *sb, const struct fvalue *v)
+{
+	switch (v->type) {
+	case J_BOOL:
+		sb_int(sb, (int64_t)v->num);
+		break;
+	case J_NUMBER:
+		sb_double(sb, v->num);
+		break;
+	default:
+		sb_text(sb, v->str);
+	}
+}
+
+/* The operand compared with the literal by op (=, <, <=, >, >=). */
+static void
+sq_compare(struct sqlbuf *sb, const struct sqlopd *q, const char *op,
+    const struct fvalue *v)
+{
+	sb_add(sb, "(");
+	sq_is(sb, q, v->type);
+	if (v->type == J_NULL) {
+		/* Nothing is below or above null but null itself. */
+		if (strcmp(op, "<") == 0 || strcmp(op, ">") == 0)
+			sb_add(sb, " AND 0");
+		sb_add(sb, ")");
+		return;
+	}
+	sb_add(sb, " AND ");
+	sq_typed_value(sb, q, v->type);
+	sb_add(sb, " %s ", op);
+	sq_literal(sb, v);
+	sb_add(sb, ")");
+}
+
+/* operand in (values): one test per type the values have. */
+static void
+sq_in(struct sqlbuf *sb, const struct sqlopd *q, const struct fvalue *vals,
+    size_t n)
+{
+	enum jtype	 t;
+	size_t		 i, k;
+	const char	*sep = "(";
+
+	for (t = J_NULL; t <= J_STRING; t++) {
+		for (i = 0, k = 0; i < n; i++)
+			k += vals[i].type == t;
+		if (k == 0)
+			continue;
+		if (t == J_NULL || t == J_BOOL) {
+			for (i = 0; i < n; i++) {
+				if (vals[i].type != t)
+					continue;
+				sb_add(sb, "%s", sep);
+				sep = " OR ";
+				sq_compare(sb, q, "=", &vals[i]);
+			}
+			continue;
+		}
+		sb_add(sb, "%s", sep);
+		sep = " OR ";
+		sb_add(sb, "(");
+		sq_is(sb, q, t);
+		sb_add(sb, " AND ");
+		sq_typed_value(sb, q, t);
+		sb_add(sb, " IN (");
+		for (i = 0, k = 0; i < n; i++) {
+			if (vals[i].type != t)
+				continue;
+			if (k++ > 0)
+				sb_add(sb, ", ");
+			sq_literal(sb, &vals[i]);
+		}
+		sb_add(sb, "))");
+	}
+	sb_add(sb, ")");
+}
+
+static void
+sq_contains(struct sqlbuf *sb, const struct sqlopd *q, const char *needle)
+{
+	/* lower() folds ASCII letters only, as contains_fold does (the
+	 * needle is in lower case already). */
+	sb_add(sb, "(");
+	sq_is(sb, q, J_STRING);
+	sb_add(sb, " AND instr(lower(");
+	sq_value(sb, q);
+	sb_add(sb, "), ");
+	sb_text(sb, needle);
+	sb_add(sb, ") > 0)");
+}
+
+static void
+sq_has(struct sqlbuf *sb, const struct sqlopd *q, const struct fvalue *v)
+{
+	struct sqlopd	 e = { .kind = SQ_ELEMENT };
+
+	if (q->kind == SQ_COLUMN) {	/* a string is no array */
+		sb_add(sb, "0");
+		return;
+	}
+	sb_add(sb, "(");
+	sq_is(sb, q, J_ARRAY);
+	sb_add(sb, " AND EXISTS (SELECT 1 FROM json_each(fields, ");
+	sq_path(sb, q);
+	sb_add(sb, ") AS je WHERE ");
+	sq_compare(sb, &e, "=", v);
+	sb_add(sb, "))");
+}
+
+static void
+sq_term(struct sqlbuf *sb, const struct fnode *n)
+{
+	static const char *const ops[] = { [OP_EQ] = "=", [OP_NE] = "=",
+	    [OP_LT] = "<", [OP_LE] = "<=", [OP_GT] = ">", [OP_GE] = ">=" };
+	struct sqlopd	 q;
+
+	sqlopd_init(&q, &n->opd);
+	if (n->op == OP_NE || n->op == OP_NCONTAINS)
+		sb_add(sb, "NOT ");
+	switch (n->op) {
+	case OP_CONTAINS:
+	case OP_NCONTAINS:
+		sq_contains(sb, &q, n->vals[0].str);
+		break;
+	case OP_HAS:
+		sq_has(sb, &q, &n->vals[0]);
+		break;
+	case OP_IN:
+		sq_in(sb, &q, n->vals, n->nvals);
+		break;
+	default:
+		sq_compare(sb, &q, ops[n->op], &n->vals[0]);
+	}
+	free(q.path);
+}
+
+static void
+sq_node(struct sqlbuf *sb, const struct fnode *n)
+{
+	size_t	 i;
+
+	switch (n->kind) {
+	case FN_AND:
+	case FN_OR:
+		sb_add(sb, "(");
+		for (i = 0; i < n->nkids; i++) {
+			if (i > 0)
+				sb_add(sb, "%s", n->kind == FN_AND ? " AND " :
+				    " OR ");
+			sq_node(sb, n->kids[i]);
+		}
+		sb_add(sb, ")");
+		break;
+	case FN_NOT:
+		sb_add(sb, "NOT ");
+		sq_node(sb, n->kids[0]);
+		break;
+	default:
+		sq_term(sb, n);
+	}
+}
+
+/* The filter as a WHERE condition over the records table's columns (id,
+ * fields, created_at, updated_at, unqualified), with its values to bind
+ * in out (freed by filter_sql_free). It selects exactly the records
+ * filter_match accepts. */
+void
+filter_sql(const struct filter *f, struct filter_sql *out)
+{
+	struct sqlbuf	 sb;
+
+	memset(&sb, 0, sizeof sb);
+	sq_node(&sb, f->root);
+	sb_finish(&sb, out);
+}
+
+/* Binds q's values to stmt from parameter first on; returns the next
+ * parameter's index, or -1. */
+int
+filter_sql_bind(const struct filter_sql *q, struct sqlite3_stmt *stmt,
+    int first)
+{
+	const struct filter_bind *b;
+	size_t			 i;
+	int			 rc = SQLITE_OK;
+
+	for (i = 0; i < q->nbinds && rc == SQLITE_OK; i++) {
+		b = &q->binds[i];
+		switch (b->type) {
+		case FILTER_BIND_TEXT:
+			rc = sqlite3_bind_text(stmt, first++, b->text, -1,
+			    SQLITE_TRANSIENT);
+			break;
+		case FILTER_BIND_DOUBLE:
+			rc = sqlite3_bind_double(stmt, first++, b->d);
+			break;
+		case FILTER_BIND_INT:
+			rc = sqlite3_bind_int64(stmt, first++, b->i);
+			break;
+		}
+	}
+	return (rc == SQLITE_OK ? first : -1);
+}
+
+/*
+ * Sort keys. One total order over every value: rank (null 0, false 1,
+ * true 2, numbers 3, strings 4, arrays and objects 5), then the value
+ * within its rank.
+ */
+static int
+fvalue_rank(const struct fvalue *v)
+{
+	switch (v->type) {
+	case J_NULL:
+		return (0);
+	case J_BOOL:
+		return (1 + (int)v->num);
+	case J_NUMBER:
+		return (3);
+	case J_STRING:
+		return (4);
+	default:
+		return (5);
+	}
+}
+
+static int
+fvalue_order(const struct fvalue *a, const struct fvalue *b)
+{
+	int	 ra = fvalue_rank(a), rb = fvalue_rank(b);
+
+	if (ra != rb)
+		return (ra < rb ? -1 : 1);
+	return (ra < 3 ? 0 : fvalue_cmp_same(a, b));
+}
+
+/* Parses sort keys: operands separated by commas, each with - in front
+ * for descending, at most FILTER_MAX_SORT_KEYS; id is the last key
+ * unless it is one already. -1 with ERR_INVALID_PARAMETER and "sort: at
+ * N: why" in err. */
+int
+filter_sort_parse(const char *text, struct filter_sort **out,
+    struct error *err)
+{
+	struct fparse		 fp;
+	struct filter_sort	*s;
+	struct sort_key		*k;
+	size_t			 i;
+	int			 has_id = 0;
+
+	*out = NULL;
+	fp_init(&fp, text, ERR_INVALID_PARAMETER, "sort: ", err);
+	if (strlen(text) > FILTER_MAX_LEN)
+		return (fp_fail(&fp, text + FILTER_MAX_LEN, "at most %d bytes",
+		    FILTER_MAX_LEN));
+	s = xcalloc(1, sizeof *s);
+	for (;;) {
+		fp_ws(&fp);
+		if (s->nkeys == FILTER_MAX_SORT_KEYS) {
+			fp_fail(&fp, fp.p, "at most %d keys",
+			    FILTER_MAX_SORT_KEYS);
+			goto fail;
+		}
+		k = &s->keys[s->nkeys];
+		if ((k->desc = *fp.p == '-'))
+			fp.p++;
+		if (fp_operand(&fp, &k->opd) == -1)
+			goto fail;
+		has_id |= k->opd.kind == OPD_ID;
+		s->nkeys++;
+		fp_ws(&fp);
+		if (*fp.p == '\0')
+			break;
+		if (*fp.p != ',') {
+			fp_fail(&fp, fp.p, "expected , or the end");
+			goto fail;
+		}
+		fp.p++;
+	}
+	if (!has_id)
+		s->keys[s->nkeys++].opd.kind = OPD_ID;
+	*out = s;
+	return (0);
+fail:
+	for (i = 0; i < s->nkeys; i++)
+		operand_clear(&s->keys[i].opd);
+	free(s);
+	return (-1);
+}
+
+void
+filter_sort_free(struct filter_sort *s)
+{
+	size_t	 i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->nkeys; i++)
+		operand_clear(&s->keys[i].opd);
+	free(s);
+}
+
+/* <0, 0 or >0 as a comes before, with or after b in the sort. */
+int
+filter_sort_cmp(const struct filter_sort *s, const struct filter_rec *a,
+    const struct filter_rec *b)
+{
+	struct fvalue	 va, vb;
+	size_t		 i;
+	int		 c;
+
+	for (i = 0; i < s->nkeys; i++) {
+		operand_value(&s->keys[i].opd, a, &va);
+		operand_value(&s->keys[i].opd, b, &vb);
+		if ((c = fvalue_order(&va, &vb)) != 0)
+			return (s->keys[i].desc ? -c : c);
+	}
+	return (0);
+}
+
+/* The rank of an operand's value, in SQL. */
+static void
+sq_rank(struct sqlbuf *sb, const struct sqlopd *q)
+{
+	sb_add(sb, "CASE ");
+	sq_type(sb, q);
+	sb_add(sb, " WHEN 'null' THEN 0 WHEN 'false' THEN 1 WHEN 'true' THEN 2"
+	    " WHEN 'integer' THEN 3 WHEN 'real' THEN 3 WHEN 'text' THEN 4"
+	    " ELSE 5 END");
+}
+
+/* The sort as an ORDER BY list (without ORDER BY) over the records
+ * table's columns, in the same order as filter_sort_cmp. */
+void
+filter_sort_sql(const struct filter_sort *s, struct filter_sql *out)
+{
+	struct sqlbuf	 sb;
+	struct sqlopd	 q;
+	const char	*dir;
+	size_t		 i;
+
+	memset(&sb, 0, sizeof sb);
+	for (i = 0; i < s->nkeys; i++) {
+		dir = s->keys[i].desc ? " DESC" : "";
+		sqlopd_init(&q, &s->keys[i].opd);
+		if (i > 0)
+			sb_add(&sb, ", ");
+		if (q.kind == SQ_COLUMN)
+			sb_add(&sb, "%s%s", q.column, dir);
+		else {
+			sq_rank(&sb, &q);
+			sb_add(&sb, "%s, CASE WHEN ", dir);
+			sq_is(&sb, &q, J_NUMBER);
+			sb_add(&sb, " THEN ");
+			sq_typed_value(&sb, &q, J_NUMBER);
+			sb_add(&sb, " ELSE ");
+			sq_value(&sb, &q);
+			sb_add(&sb, " END%s", dir);
+		}
+		free(q.path);
+	}
+	sb_finish(&sb, out);
+}
+
+/* The record's values of the sort keys, as a JSON array (a cursor to
+ * continue after it); the caller puts it. */
+json_object *
+filter_sort_key(const struct filter_sort *s, const struct filter_rec *r)
+{
+	json_object	*a = json_object_new_array(), *v;
+	const char	*col;
+	size_t		 i;
+
+	for (i = 0; i < s->nkeys; i++) {
+		v = operand_json(&s->keys[i].opd, r, &col);
+		json_object_array_add(a, col != NULL ?
+		    json_object_new_string(col) : json_object_get(v));
+	}
+	return (a);
+}
+
+/* The key strictly after the value v in the key's direction, in SQL. */
+static void
+sq_after_key(struct sqlbuf *sb, const struct sort_key *k,
+    const struct fvalue *v, int strict)
+{
+	struct sqlopd	 q;
+	const char	*op = k->desc ? "<" : ">";
+	int		 r = fvalue_rank(v);
+
+	sqlopd_init(&q, &k->opd);
+	if (q.kind == SQ_COLUMN) {
+		sb_add(sb, "%s %s ", q.column, strict ? op : "=");
+		sq_literal(sb, v);
+	} else if (r < 3 && strict) {
+		sq_rank(sb, &q);
+		sb_add(sb, " %s %d", op, r);
+	} else if (r < 3) {
+		sq_rank(sb, &q);
+		sb_add(sb, " = %d", r);
+	} else {
+		sb_add(sb, "(");
+		if (strict) {
+			sq_rank(sb, &q);
+			sb_add(sb, " %s %d OR ", op, r);
+		}
+		sb_add(sb, "(");
+		sq_rank(sb, &q);
+		sb_add(sb, " = %d AND ", r);
+		sq_typed_value(sb, &q, r == 3 ? J_NUMBER : J_STRING);
+		sb_add(sb, " %s ", strict ? op : "=");
+		if (r == 5)
+			sb_text(sb, jsonutil_string(v->obj));
+		else
+			sq_literal(sb, v);
+		sb_add(sb, "))");
+	}
+	free(q.path);
+}
+
+/* The records strictly after the key (an array from filter_sort_key) in
+ * the sort, as a WHERE condition like filter_sql's. -1 with
+ * ERR_INVALID_PARAMETER if key does not fit the sort. */
+int
+filter_sort_after_sql(const struct filter_sort *s, json_object *key,
+    struct filter_sql *out, struct error *err)
+{
+	struct sqlbuf	 sb;
+	struct fvalue	 v;
+	size_t		 i;
+
+	memset(out, 0, sizeof *out);
+	if (!json_object_is_type(key, json_type_array) ||
+	    json_object_array_length(key) != s->nkeys)
+		return (error_set(err, ERR_INVALID_PARAMETER,
+		    "the cursor does not fit the sort"));
+	for (i = 0; i < s->nkeys; i++) {
+		fvalue_of(json_object_array_get_idx(key, i), &v);
+		if (s->keys[i].opd.kind != OPD_FIELD && v.type != J_STRING)
+			return (error_set(err, ERR_INVALID_PARAMETER,
+			    "the cursor does not fit the sort"));
+	}
+	/* k1 after v1, or k1 at v1 and (k2 after v2, or ...). */
+	memset(&sb, 0, sizeof sb);
+	for (i = 0; i < s->nkeys; i++) {
+		fvalue_of(json_object_array_get_idx(key, i), &v);
+		sb_add(&sb, "(");
+		sq_after_key(&sb, &s->keys[i], &v, 1);
+		if (i + 1 == s->nkeys)
+			break;
+		sb_add(&sb, " OR (");
+		sq_after_key(&sb, &s->keys[i], &v, 0);
+		sb_add(&sb, " AND ");
+	}
+	for (i = 0; i + 1 < s->nkeys; i++)
+		sb_add(&sb, "))");
+	sb_add(&sb, ")");
+	sb_finish(&sb, out);
+	return (0);
+}
