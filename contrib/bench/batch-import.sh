@@ -1,0 +1,127 @@
+#!/bin/bash
+# Imports records with curl through lighttpd in batches, as a user's script
+# would: RECORDS records ({"n":N,"pad":...}, about 200 bytes, the shape
+# of `basalt-bench crud`) in POST .../batch requests of BATCH, one curl
+# after the other, against a new basalt on a new database. Prints the
+# records per second of the import alone (the request bodies are written
+# before the clock starts) and checks every answer.
+#
+#   contrib/bench/batch-import.sh [--basalt PATH] [--records N] [--batch N]
+#                                 [--parallel P]
+#
+# --parallel runs P curls at once, each on its own share of the batches.
+# Needs lighttpd, curl and jq. Measure a build without sanitizers.
+
+set -u
+
+BASALT=${BASALT:-./basalt}
+RECORDS=100000
+BATCH=1000
+PAR=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--basalt) BASALT=$2; shift ;;
+	--records) RECORDS=$2; shift ;;
+	--batch) BATCH=$2; shift ;;
+	--parallel) PAR=$2; shift ;;
+	*) echo "usage: $0 [--basalt PATH] [--records N] [--batch N]" \
+	    "[--parallel P]" >&2; exit 64 ;;
+	esac
+	shift
+done
+command -v lighttpd >/dev/null 2>&1 || PATH=$PATH:/usr/sbin
+for c in lighttpd curl jq; do
+	command -v $c >/dev/null 2>&1 || { echo "$0: needs $c" >&2; exit 1; }
+done
+[ -x "$BASALT" ] || { echo "$0: no basalt at $BASALT" >&2; exit 1; }
+BASALT=$(cd "$(dirname "$BASALT")" && pwd)/$(basename "$BASALT")
+
+T=$(mktemp -d)
+PIDS=
+cleanup() {
+	local p
+	for p in $PIDS; do
+		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+cat >"$T/basalt.conf" <<EOF
+database = $T/basalt.db
+listen = $T/basalt.sock
+hooks_dir = $T/hooks
+log_level = warn
+EOF
+B() { "$BASALT" -c "$T/basalt.conf" "$@"; }
+B realm create acme >/dev/null && B app create acme web >/dev/null &&
+    B collection create acme web posts >/dev/null &&
+    TOKEN=$(B token create acme web --scope write --label import) ||
+    { echo "$0: the admin CLI failed" >&2; exit 1; }
+B serve 2>"$T/basalt.log" &
+PIDS="$PIDS $!"
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$T/www"
+cat >"$T/lighttpd.conf" <<EOF
+server.modules = ( "mod_fastcgi" )
+server.document-root = "$T/www"
+server.bind = "127.0.0.1"
+server.port = $PORT
+server.errorlog = "$T/lighttpd.err"
+fastcgi.server = ( "/api/" => (( "socket" => "$T/basalt.sock",
+    "check-local" => "disable" )) )
+EOF
+lighttpd -D -f "$T/lighttpd.conf" &
+PIDS="$PIDS $!"
+for i in $(seq 100); do
+	curl -s -o /dev/null "http://127.0.0.1:$PORT/api/health" && break
+	sleep 0.1
+done
+
+# The bodies, written before the clock starts.
+NB=$(( (RECORDS + BATCH - 1) / BATCH ))
+PAD=$(printf '%*s' 170 '' | tr ' ' x)
+awk -v n="$RECORDS" -v b="$BATCH" -v pad="$PAD" -v dir="$T" 'BEGIN {
+	for (i = 0; i < n; i++) {
+		f = sprintf("%s/batch-%06d.json", dir, int(i / b))
+		if (i % b == 0)
+			printf "{\"requests\":[" > f
+		else
+			printf "," > f
+		printf "{\"method\":\"POST\",\"path\":\"collections/posts/records\",\"body\":{\"n\":%d,\"pad\":\"%s\"}}", i, pad > f
+		if (i % b == b - 1 || i == n - 1) {
+			printf "]}" > f
+			close(f)
+		}
+	}
+}'
+
+URL=http://127.0.0.1:$PORT/api/realms/acme/apps/web/batch
+import() {
+	local k=$1 f
+	for f in "$T"/batch-*.json; do
+		n=${f##*batch-}; n=$((10#${n%.json}))
+		[ $((n % PAR)) = "$k" ] || continue
+		curl -s -o "$f.out" -w '%{http_code}\n' -H "Authorization: Bearer $TOKEN" \
+		    -H 'Content-Type: application/json' --data-binary "@$f" "$URL"
+	done >"$T/status-$k"
+}
+START=$(date +%s.%N)
+IMPORTS=
+for k in $(seq 0 $((PAR - 1))); do
+	import "$k" &
+	IMPORTS="$IMPORTS $!"
+done
+wait $IMPORTS
+END=$(date +%s.%N)
+
+OK=$(cat "$T"/status-* | grep -c '^200$')
+STORED=$(cat "$T"/batch-*.json.out | jq -s '[.[].responses | length] | add')
+awk -v s="$START" -v e="$END" -v r="$RECORDS" -v b="$BATCH" -v nb="$NB" \
+    -v ok="$OK" -v st="$STORED" -v p="$PAR" 'BEGIN {
+	printf "RESULT records=%d batch=%d parallel=%d batches_ok=%d/%d " \
+	    "stored=%d seconds=%.2f records_per_s=%.0f\n", r, b, p, ok, nb,
+	    st, e - s, r / (e - s)
+}'
+[ "$OK" = "$NB" ] && [ "$STORED" = "$RECORDS" ]
