@@ -1050,25 +1050,45 @@ batch_string(json_object *o, const char *key)
 	return (json_object_get_string(v));
 }
 
+/* The last request route_batch checked: the next with the same method
+ * and path (an import's creates) is the same to it, in the same read. */
+struct batch_last {
+	const char	*method;	/* the batch body's, while it lives */
+	const char	*path;
+	struct api_ctx	*ctx;
+	int		(*fn)(struct api_ctx *);
+};
+
 /* Checks the batch's next request as if it came alone (route_batch: its
  * route, names, grant and collection; then its body) and adds it. */
 static int
-batch_add(struct rec_job *j, json_object *o)
+batch_add(struct rec_job *j, json_object *o, struct batch_last *last)
 {
 	struct error	*err = &j->ctx.req->err;
 	struct api_ctx	*sub = &j->items[j->n].ctx;
 	int		(*fn)(struct api_ctx *);
 	json_object	*body = NULL;
-	const char	*path;
+	const char	*method, *path;
 
 	if (!json_object_is_type(o, json_type_object) ||
-	    (sub->method = batch_string(o, "method")) == NULL ||
+	    (method = batch_string(o, "method")) == NULL ||
 	    (path = batch_string(o, "path")) == NULL)
 		return (error_set(err, ERR_INVALID_BATCH, "each request must "
 		    "be an object with a \"method\" and a \"path\" string"));
-	if (route_batch(&j->ctx, sub, path, &fn) == -1)
-		return (-1);
-	sub->method = NULL;	/* o's, which goes before the writes */
+	if (last->ctx != NULL && strcmp(method, last->method) == 0 &&
+	    strcmp(path, last->path) == 0) {
+		*sub = *last->ctx;
+		fn = last->fn;
+	} else {
+		sub->method = method;
+		if (route_batch(&j->ctx, sub, path, &fn) == -1)
+			return (-1);
+		sub->method = NULL;	/* the body's, which goes first */
+		last->method = method;
+		last->path = path;
+		last->ctx = sub;
+		last->fn = fn;
+	}
 	if (fn != api_record_delete) {
 		if (!json_object_object_get_ex(o, "body", &body) ||
 		    !json_object_is_type(body, json_type_object))
@@ -1088,6 +1108,7 @@ int
 api_batch(struct api_ctx *ctx)
 {
 	struct rec_job	*j;
+	struct batch_last last;
 	json_object	*body, *reqs;
 	size_t		 i, n;
 
@@ -1106,8 +1127,10 @@ api_batch(struct api_ctx *ctx)
 		    "a batch holds at most %d requests", MAX_BATCH_REQUESTS));
 	}
 	j = rec_job_new(ctx, n, 1);
+	memset(&last, 0, sizeof last);
 	for (i = 0; i < n; i++) {
-		if (batch_add(j, json_object_array_get_idx(reqs, i)) == -1) {
+		if (batch_add(j, json_object_array_get_idx(reqs, i),
+		    &last) == -1) {
 			json_object_put(body);
 			rec_job_failed(j, i);
 			rec_job_free(j);

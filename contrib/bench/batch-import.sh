@@ -58,8 +58,9 @@ B realm create acme >/dev/null && B app create acme web >/dev/null &&
     B collection create acme web posts >/dev/null &&
     TOKEN=$(B token create acme web --scope write --label import) ||
     { echo "$0: the admin CLI failed" >&2; exit 1; }
-B serve 2>"$T/basalt.log" &
-PIDS="$PIDS $!"
+"$BASALT" -c "$T/basalt.conf" serve 2>"$T/basalt.log" &
+BPID=$!
+PIDS="$PIDS $BPID"
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$T/www"
@@ -107,6 +108,9 @@ import() {
 		    -H 'Content-Type: application/json' --data-binary "@$f" "$URL"
 	done >"$T/status-$k"
 }
+# basalt's CPU (utime + stime) in clock ticks
+cpu() { awk '{ print $14 + $15 }' "/proc/$BPID/stat"; }
+CPU0=$(cpu)
 START=$(date +%s.%N)
 IMPORTS=
 for k in $(seq 0 $((PAR - 1))); do
@@ -115,13 +119,16 @@ for k in $(seq 0 $((PAR - 1))); do
 done
 wait $IMPORTS
 END=$(date +%s.%N)
+CPU1=$(cpu)
 
 OK=$(cat "$T"/status-* | grep -c '^200$')
 STORED=$(cat "$T"/batch-*.json.out | jq -s '[.[].responses | length] | add')
 awk -v s="$START" -v e="$END" -v r="$RECORDS" -v b="$BATCH" -v nb="$NB" \
-    -v ok="$OK" -v st="$STORED" -v p="$PAR" 'BEGIN {
+    -v ok="$OK" -v st="$STORED" -v p="$PAR" -v hz="$(getconf CLK_TCK)" \
+    -v c="$((CPU1 - CPU0))" 'BEGIN {
 	printf "RESULT records=%d batch=%d parallel=%d batches_ok=%d/%d " \
-	    "stored=%d seconds=%.2f records_per_s=%.0f\n", r, b, p, ok, nb,
-	    st, e - s, r / (e - s)
+	    "stored=%d seconds=%.2f records_per_s=%.0f basalt_cpu_s=%.2f " \
+	    "basalt_us_per_record=%.1f\n", r, b, p, ok, nb, st, e - s,
+	    r / (e - s), c / hz, c / hz * 1e6 / r
 }'
 [ "$OK" = "$NB" ] && [ "$STORED" = "$RECORDS" ]
