@@ -11,6 +11,7 @@
 #
 # --parallel runs P curls at once, each on its own share of the batches.
 # Needs lighttpd, curl and jq. Measure a build without sanitizers.
+# Uses tests/lib.sh, as contrib/bench/run does.
 
 set -u
 
@@ -36,49 +37,18 @@ done
 [ -x "$BASALT" ] || { echo "$0: no basalt at $BASALT" >&2; exit 1; }
 BASALT=$(cd "$(dirname "$BASALT")" && pwd)/$(basename "$BASALT")
 
-T=$(mktemp -d)
-PIDS=
-cleanup() {
-	local p
-	for p in $PIDS; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
-	done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-cat >"$T/basalt.conf" <<EOF
-database = $T/basalt.db
-listen = $T/basalt.sock
-hooks_dir = $T/hooks
-log_level = warn
-EOF
-B() { "$BASALT" -c "$T/basalt.conf" "$@"; }
-B realm create acme >/dev/null && B app create acme web >/dev/null &&
-    B collection create acme web posts >/dev/null &&
-    TOKEN=$(B token create acme web --scope write --label import) ||
-    { echo "$0: the admin CLI failed" >&2; exit 1; }
-"$BASALT" -c "$T/basalt.conf" serve 2>"$T/basalt.log" &
-BPID=$!
-PIDS="$PIDS $BPID"
-
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$T/www"
-cat >"$T/lighttpd.conf" <<EOF
-server.modules = ( "mod_fastcgi" )
-server.document-root = "$T/www"
-server.bind = "127.0.0.1"
-server.port = $PORT
-server.errorlog = "$T/lighttpd.err"
-fastcgi.server = ( "/api/" => (( "socket" => "$T/basalt.sock",
-    "check-local" => "disable" )) )
-EOF
-lighttpd -D -f "$T/lighttpd.conf" &
-PIDS="$PIDS $!"
-for i in $(seq 100); do
-	curl -s -o /dev/null "http://127.0.0.1:$PORT/api/health" && break
-	sleep 0.1
-done
+# tests/lib.sh gives the temporary folder $T, starts basalt and lighttpd
+# and stops them at exit.
+. "$(dirname "$0")/../../tests/lib.sh"
+basalt_config log_level=warn
+basalt_start || exit 1
+lighttpd_start || exit 1
+BPID=$BASALT_PID
+basalt_cli realm create acme >/dev/null &&
+    basalt_cli app create acme web >/dev/null &&
+    basalt_cli collection create acme web posts >/dev/null &&
+    TOKEN=$(basalt_cli token create acme web --scope write --label import \
+    2>/dev/null) || { echo "$0: the admin CLI failed" >&2; exit 1; }
 
 # The bodies, written before the clock starts.
 NB=$(( (RECORDS + BATCH - 1) / BATCH ))
@@ -98,14 +68,14 @@ awk -v n="$RECORDS" -v b="$BATCH" -v pad="$PAD" -v dir="$T" 'BEGIN {
 	}
 }'
 
-URL=http://127.0.0.1:$PORT/api/realms/acme/apps/web/batch
+BATCH_URL=$URL/api/realms/acme/apps/web/batch
 import() {
 	local k=$1 f
 	for f in "$T"/batch-*.json; do
 		n=${f##*batch-}; n=$((10#${n%.json}))
 		[ $((n % PAR)) = "$k" ] || continue
 		curl -s -o "$f.out" -w '%{http_code}\n' -H "Authorization: Bearer $TOKEN" \
-		    -H 'Content-Type: application/json' --data-binary "@$f" "$URL"
+		    -H 'Content-Type: application/json' --data-binary "@$f" "$BATCH_URL"
 	done >"$T/status-$k"
 }
 # basalt's CPU (utime + stime) in clock ticks
