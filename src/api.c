@@ -30,14 +30,16 @@
  *         401), the names in the path (route_check_names, 400), the
  *         grant (auth_allow, 403), that realm, app and collection exist
  *         (route_resolve, 404); then the handler, api_record_create.
- *         body_object: the media type (415), the JSON (400). The record
- *         gets its id and timestamps; rec_submit: for an app with hooks,
- *         rec_stage runs the before-hooks (rec_before, 422 or 500),
- *         then writer_submit_async, and the worker is free (API_PENDING).
- * writer  writer_main -> writer_batch: BEGIN; writer_apply runs
- *         apply_record_create in a savepoint (store_record_insert, 404 if
- *         the collection went meanwhile; rec_append_event); COMMIT (if it
- *         fails, every write of the batch gets 503 or 500); tail_wake.
+ *         body_object: the media type (415), the JSON (400). A job of
+ *         one write (rec_single); the record gets its id and timestamps
+ *         (rec_item_add); rec_submit: for an app with hooks, rec_stage
+ *         runs the before-hooks (rec_before, 422 or 500), then
+ *         writer_submit_async, and the worker is free (API_PENDING).
+ * writer  writer_main -> writer_batch: BEGIN; writer_apply runs apply_job
+ *         and it apply_record_create in a savepoint (store_record_insert,
+ *         404 if the collection went meanwhile; rec_append_event);
+ *         COMMIT (if it fails, every write of the batch gets 503 or
+ *         500); tail_wake.
  *         Then the op's done_cb, rec_done: rec_reply (201, Location, the
  *         record) or reply_error fills req->out, and conn_complete; with
  *         after-hooks, a worker runs them first (rec_after).
@@ -46,8 +48,9 @@
  *
  * An update or delete goes the same way; its apply loads the record in
  * the writer (rec_load), or, if the before-hooks saw it, answers 409
- * when it changed since (rec_unchanged). The other writes wait for the
- * writer on the worker (api_write). */
+ * when it changed since (rec_unchanged). A batch (api_batch) is a job of
+ * many writes, each checked by route_batch as if alone, in one write op.
+ * The other writes wait for the writer on the worker (api_write). */
 
 #include <sys/stat.h>
 
@@ -78,9 +81,10 @@ api_record_json(const struct record *r)
 	return (s);
 }
 
-/* The body as a JSON object, after the media type and size checks. */
+/* The body as a JSON object nested at most depth deep, after the media
+ * type check. */
 static json_object *
-body_object(struct api_ctx *ctx)
+body_parse(struct api_ctx *ctx, int depth)
 {
 	struct request	*req = ctx->req;
 	const char	*type = request_param(req, "CONTENT_TYPE");
@@ -100,8 +104,8 @@ body_object(struct api_ctx *ctx)
 		return (NULL);
 	}
 	len = req->body != NULL ? evbuffer_get_length(req->body) : 0;
-	if (jsonutil_parse_value(len > 0 ? (const char *)evbuffer_pullup(
-	    req->body, -1) : "", len, &o) == -1) {
+	if (jsonutil_parse_depth(len > 0 ? (const char *)evbuffer_pullup(
+	    req->body, -1) : "", len, depth, &o) == -1) {
 		error_set(&req->err, ERR_INVALID_JSON, NULL);
 		return (NULL);
 	}
@@ -111,6 +115,12 @@ body_object(struct api_ctx *ctx)
 		return (NULL);
 	}
 	return (o);
+}
+
+static json_object *
+body_object(struct api_ctx *ctx)
+{
+	return (body_parse(ctx, MAX_JSON_DEPTH));
 }
 
 /* Submits a write and maps a failed commit. */
@@ -634,7 +644,8 @@ rec_load(struct store *st, struct rec_arg *a, struct error *err)
 }
 
 /*
- * Worker: lets the before-hooks see and change the record as it will be.
+ * Worker: lets the before-hooks see and change the record as it will be
+ * (for an update or delete, as stored, or as a->rec has it if set).
  * 0, or -1 with err set.
  */
 static int
@@ -645,7 +656,7 @@ rec_before(struct worker *w, struct rec_arg *a, struct error *err)
 	int		 rc, ran;
 
 	if (strcmp(a->what, "create") != 0) {
-		if (rec_load(w->store, a, err) == -1)
+		if (a->rec.fields == NULL && rec_load(w->store, a, err) == -1)
 			return (-1);
 		a->seen_fields = xstrdup(a->rec.fields);
 		memcpy(a->seen_at, a->rec.updated_at, sizeof a->seen_at);
@@ -776,76 +787,247 @@ apply_record_delete(struct worker *w, struct write_op *op)
 	return (rc);
 }
 
-/* A record write in flight: the worker hands it to the writer and is free
- * again; the writer replies when the write is committed. */
-struct rec_job {
-	struct api_ctx	 ctx;		/* a copy: the worker's frame is gone */
+/*
+ * The record writes of one request in flight: one for a single write, up
+ * to MAX_BATCH_REQUESTS for a batch. The worker checks and prepares them
+ * all, runs their before-hooks in order (one hook-call slot for the
+ * request), then hands them to the writer in one write op and is free
+ * again: they commit together, each with its events in order, or the
+ * first failure undoes them all. The writer replies once committed.
+ */
+struct rec_item {
+	struct api_ctx	 ctx;		/* the write's names and ids */
 	struct rec_arg	 a;
-	struct write_op	 op;
-	struct hooks_wait wait;		/* a hook-call slot of the app */
+	struct write_op	 op;		/* carries its apply, a and err */
 	int		 status;
 };
+
+struct rec_job {
+	struct api_ctx	 ctx;		/* a copy: the worker's frame is gone */
+	struct rec_item	*items;
+	size_t		 n;
+	int		 batch;		/* answer as a batch, errors with index */
+	struct write_op	 op;
+	struct hooks_wait wait;		/* a hook-call slot of the app */
+};
+
+static int	apply_job(struct worker *, struct write_op *);
+static void	rec_done(struct write_op *);
+
+/* A job for up to n writes, each starting as a copy of ctx. */
+static struct rec_job *
+rec_job_new(struct api_ctx *ctx, size_t n, int batch)
+{
+	struct rec_job	*j = xcalloc(1, sizeof *j);
+	struct rec_item	*it;
+	size_t		 i;
+
+	j->ctx = *ctx;
+	j->batch = batch;
+	j->items = xcalloc(n > 0 ? n : 1, sizeof *j->items);
+	for (i = 0; i < n; i++) {
+		it = &j->items[i];
+		it->ctx = *ctx;
+		it->a.ctx = &it->ctx;
+		it->op.arg = &it->a;
+		it->op.err = &ctx->req->err;
+	}
+	j->wait.req = ctx->req;
+	j->op.apply = apply_job;
+	j->op.arg = j;
+	j->op.err = &ctx->req->err;
+	j->op.done_cb = rec_done;
+	return (j);
+}
 
 static void
 rec_job_free(struct rec_job *j)
 {
-	if (j->a.input != NULL)
-		json_object_put(j->a.input);
-	store_record_clear(&j->a.rec);
-	free(j->a.json);
-	free(j->a.seen_fields);
-	hooks_pubs_free(j->a.pubs);
+	struct rec_arg	*a;
+	size_t		 i;
+
+	for (i = 0; i < j->n; i++) {
+		a = &j->items[i].a;
+		if (a->input != NULL)
+			json_object_put(a->input);
+		store_record_clear(&a->rec);
+		free(a->json);
+		free(a->seen_fields);
+		hooks_pubs_free(a->pubs);
+	}
+	free(j->items);
 	free(j);
 }
 
+/* The cause names the batch's failing request i. Returns -1. */
+static int
+rec_job_failed(struct rec_job *j, size_t i)
+{
+	if (j->batch)
+		j->ctx.req->err.batch_index = i + 1;
+	return (-1);
+}
+
+/* Prepares the next write of j as its handler does: the record's id and
+ * times for a create, the input (a reference is taken) to merge later
+ * for an update. */
+static void
+rec_item_add(struct rec_job *j, const char *what, json_object *input,
+    int patch)
+{
+	struct rec_item	*it = &j->items[j->n++];
+	struct rec_arg	*a = &it->a;
+
+	a->what = what;
+	a->patch = patch;
+	a->input = input != NULL ? json_object_get(input) : NULL;
+	if (strcmp(what, "create") == 0) {
+		it->status = 201;
+		it->op.apply = apply_record_create;
+		ulid_new(a->rec.id);
+		strlcpy_b(a->rec.collection, it->ctx.collection,
+		    sizeof a->rec.collection);
+		time_iso(time_now_ms(), a->rec.created_at);
+		memcpy(a->rec.updated_at, a->rec.created_at,
+		    sizeof a->rec.updated_at);
+		a->rec.fields = xstrdup(jsonutil_string(input));
+		a->json = api_record_json(&a->rec);
+	} else if (strcmp(what, "update") == 0) {
+		it->status = 200;
+		it->op.apply = apply_record_update;
+	} else {
+		it->status = 204;
+		it->op.apply = apply_record_delete;
+	}
+}
+
+/*
+ * Worker: the before-hooks of each write in order. A record an earlier
+ * write of the batch changes is shown to the hooks as that write leaves
+ * it, and that write is then stored exactly as its hooks saw it (after
+ * the check that the record did not change meanwhile, rec_unchanged), so
+ * that what the later hooks saw holds.
+ */
+static int
+rec_job_before(struct worker *w, struct rec_job *j)
+{
+	struct rec_item	*it, *prev;
+	size_t		 i, k;
+
+	for (i = 0; i < j->n; i++) {
+		it = &j->items[i];
+		for (k = i, prev = NULL; it->status != 201 && k-- > 0;) {
+			if (j->items[k].ctx.ids.collection_id ==
+			    it->ctx.ids.collection_id && strcmp(
+			    j->items[k].a.rec.id, it->ctx.record_id) == 0) {
+				prev = &j->items[k];
+				break;
+			}
+		}
+		if (prev != NULL && prev->status == 204) {
+			error_store(&j->ctx.req->err, STORE_NOTFOUND, "record");
+			return (rec_job_failed(j, i));
+		}
+		if (prev != NULL) {
+			prev->a.hooked = 1;
+			it->a.rec = prev->a.rec;
+			it->a.rec.fields = xstrdup(prev->a.rec.fields);
+		}
+		if (rec_before(w, &it->a, &j->ctx.req->err) == -1)
+			return (rec_job_failed(j, i));
+	}
+	return (0);
+}
+
+/* Writer: every write in order; the first failure undoes them all. */
+static int
+apply_job(struct worker *w, struct write_op *op)
+{
+	struct rec_job	*j = op->arg;
+	size_t		 i;
+
+	for (i = 0; i < j->n; i++)
+		if (j->items[i].op.apply(w, &j->items[i].op) == -1)
+			return (rec_job_failed(j, i));
+	return (0);
+}
+
+/* A single write: its status, Location for a create, the record. A
+ * batch: {"responses":[{"status":201,"body":{...}},...,{"status":204}]}. */
 static void
 rec_reply(struct rec_job *j)
 {
 	struct api_ctx	*ctx = &j->ctx;
+	struct rec_item	*it = &j->items[0];
+	struct evbuffer	*out;
 	char		*loc;
+	size_t		 i;
 
-	if (j->status == 201) {
-		xasprintf(&loc, "/api/realms/%s/apps/%s/collections/%s"
-		    "/records/%s", ctx->realm, ctx->app, ctx->collection,
-		    j->a.rec.id);
-		reply_header(ctx->req, "Location", loc);
-		free(loc);
+	if (!j->batch) {
+		if (it->status == 201) {
+			xasprintf(&loc, "/api/realms/%s/apps/%s/collections/%s"
+			    "/records/%s", ctx->realm, ctx->app,
+			    ctx->collection, it->a.rec.id);
+			reply_header(ctx->req, "Location", loc);
+			free(loc);
+		}
+		if (it->status == 204)
+			reply_empty(ctx->req, 204);
+		else
+			reply_raw_json(ctx->req, it->status, it->a.json,
+			    strlen(it->a.json));
+		return;
 	}
-	if (j->status == 204)
-		reply_empty(ctx->req, 204);
-	else
-		reply_raw_json(ctx->req, j->status, j->a.json,
-		    strlen(j->a.json));
+	out = evbuffer_new();
+	evbuffer_add_printf(out, "{\"responses\":[");
+	for (i = 0; i < j->n; i++) {
+		it = &j->items[i];
+		evbuffer_add_printf(out, "%s{\"status\":%d", i > 0 ? "," : "",
+		    it->status);
+		if (it->status != 204)
+			evbuffer_add_printf(out, ",\"body\":%s", it->a.json);
+		evbuffer_add(out, "}", 1);
+	}
+	evbuffer_add(out, "]}", 2);
+	reply_raw_json(ctx->req, 200, (const char *)evbuffer_pullup(out, -1),
+	    evbuffer_get_length(out));
+	evbuffer_free(out);
 }
 
-/* A worker runs the after-hooks, then the reply goes out. */
+/* A worker runs the after-hooks of each write in order, then the reply
+ * goes out. */
 static void
 rec_after(struct worker *w, struct request *req)
 {
 	struct rec_job	*j = req->after_arg;
 	struct api_ctx	*ctx = &j->ctx;
+	struct rec_item	*it;
 	json_object	*o;
+	size_t		 i;
 
 	if (!hooks_gate_enter(ctx->realm, ctx->app, &j->wait))
 		return;		/* back on a worker in its turn */
-	if ((o = rec_object(&j->a.rec)) != NULL) {
-		hooks_after(w, j->a.what, ctx->realm, ctx->app, ctx->collection,
-		    o);
-		json_object_put(o);
-	} else
-		log_error("%s/%s: the record %s cannot be parsed; its after "
-		    "hooks did not run", ctx->realm, ctx->app, j->a.rec.id);
+	for (i = 0; i < j->n; i++) {
+		it = &j->items[i];
+		if ((o = rec_object(&it->a.rec)) != NULL) {
+			hooks_after(w, it->a.what, ctx->realm, ctx->app,
+			    it->ctx.collection, o);
+			json_object_put(o);
+		} else
+			log_error("%s/%s: the record %s cannot be parsed; its "
+			    "after hooks did not run", ctx->realm, ctx->app,
+			    it->a.rec.id);
+	}
 	hooks_gate_leave(ctx->realm, ctx->app, &j->wait);
 	rec_job_free(j);
 	conn_complete(req);
 }
 
-/* The writer thread: the write is committed or refused. */
+/* The writer thread: the writes are committed or refused. */
 static void
 rec_done(struct write_op *op)
 {
-	struct rec_job	*j = (struct rec_job *)((char *)op -
-			    offsetof(struct rec_job, op));
+	struct rec_job	*j = op->arg;
 	struct request	*req = j->ctx.req;
 
 	if (op->rc != 0) {
@@ -868,8 +1050,8 @@ rec_done(struct write_op *op)
 static void	rec_resume(struct worker *, struct request *);
 
 /*
- * The worker's part of a write to an app with hooks: a hook-call slot of
- * the app (or a place in its queue, without holding this worker), the
+ * The worker's part of the writes to an app with hooks: a hook-call slot
+ * of the app (or a place in its queue, without holding this worker), the
  * before-hooks, then the writer. 0 if the request went on (queued or
  * submitted), -1 with its err set and the job freed.
  */
@@ -885,7 +1067,7 @@ rec_stage(struct worker *w, struct rec_job *j)
 		return (0);	/* req is not ours any more */
 	req->after = NULL;
 	req->after_arg = NULL;
-	rc = rec_before(w, &j->a, &req->err);
+	rc = rec_job_before(w, j);
 	hooks_gate_leave(j->ctx.realm, j->ctx.app, &j->wait);
 	if (rc == -1) {
 		rec_job_free(j);
@@ -905,60 +1087,47 @@ rec_resume(struct worker *w, struct request *req)
 	}
 }
 
-/* Hands a record write on; the request completes in the writer. */
+/* Hands the writes on; the request completes in the writer. */
 static int
-rec_submit(struct api_ctx *ctx, struct rec_arg *a,
-    int (*apply)(struct worker *, struct write_op *), int status)
+rec_submit(struct rec_job *j)
 {
-	struct rec_job	*j = xcalloc(1, sizeof *j);
-
-	j->ctx = *ctx;
-	j->a = *a;
-	j->a.ctx = &j->ctx;
-	j->status = status;
-	j->wait.req = ctx->req;
-	j->op.apply = apply;
-	j->op.arg = &j->a;
-	j->op.err = &ctx->req->err;
-	j->op.done_cb = rec_done;
-	if (hooks_app_has(ctx->realm, ctx->app))
-		return (rec_stage(ctx->worker, j) == -1 ? -1 : API_PENDING);
+	if (hooks_app_has(j->ctx.realm, j->ctx.app))
+		return (rec_stage(j->ctx.worker, j) == -1 ? -1 : API_PENDING);
 	writer_submit_async(&j->op);
 	return (API_PENDING);
+}
+
+/* A single record write; input is the body (NULL for a delete), which
+ * the job takes over. */
+static int
+rec_single(struct api_ctx *ctx, const char *what, json_object *input,
+    int patch)
+{
+	struct rec_job	*j = rec_job_new(ctx, 1, 0);
+
+	rec_item_add(j, what, input, patch);
+	json_object_put(input);
+	return (rec_submit(j));
 }
 
 int
 api_record_create(struct api_ctx *ctx)
 {
-	struct rec_arg	 a;
-	int64_t		 now = time_now_ms();
+	json_object	*input;
 
-	memset(&a, 0, sizeof a);
-	if ((a.input = body_object(ctx)) == NULL)
+	if ((input = body_object(ctx)) == NULL)
 		return (-1);
-	a.ctx = ctx;
-	a.what = "create";
-	ulid_new(a.rec.id);
-	strlcpy_b(a.rec.collection, ctx->collection, sizeof a.rec.collection);
-	time_iso(now, a.rec.created_at);
-	memcpy(a.rec.updated_at, a.rec.created_at, sizeof a.rec.updated_at);
-	a.rec.fields = xstrdup(jsonutil_string(a.input));
-	a.json = api_record_json(&a.rec);
-	return (rec_submit(ctx, &a, apply_record_create, 201));
+	return (rec_single(ctx, "create", input, 0));
 }
 
 static int
 record_update(struct api_ctx *ctx, int patch)
 {
-	struct rec_arg	 a;
+	json_object	*input;
 
-	memset(&a, 0, sizeof a);
-	if ((a.input = body_object(ctx)) == NULL)
+	if ((input = body_object(ctx)) == NULL)
 		return (-1);
-	a.ctx = ctx;
-	a.what = "update";
-	a.patch = patch;
-	return (rec_submit(ctx, &a, apply_record_update, 200));
+	return (rec_single(ctx, "update", input, patch));
 }
 
 int
@@ -976,12 +1145,119 @@ api_record_put(struct api_ctx *ctx)
 int
 api_record_delete(struct api_ctx *ctx)
 {
-	struct rec_arg	 a;
+	return (rec_single(ctx, "delete", NULL, 0));
+}
 
-	memset(&a, 0, sizeof a);
-	a.ctx = ctx;
-	a.what = "delete";
-	return (rec_submit(ctx, &a, apply_record_delete, 204));
+/* Batches. */
+
+/* A string member of a batch's request, or NULL. */
+static const char *
+batch_string(json_object *o, const char *key)
+{
+	json_object	*v;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string) ||
+	    (size_t)json_object_get_string_len(v) !=
+	    strlen(json_object_get_string(v)))
+		return (NULL);
+	return (json_object_get_string(v));
+}
+
+/* The last request route_batch checked: the next with the same method
+ * and path (an import's creates) is the same to it, in the same read. */
+struct batch_last {
+	const char	*method;	/* the batch body's, while it lives */
+	const char	*path;
+	struct api_ctx	*ctx;
+	int		(*fn)(struct api_ctx *);
+};
+
+/* Checks the batch's next request as if it came alone (route_batch: its
+ * route, names, grant and collection; then its body) and adds it. */
+static int
+batch_add(struct rec_job *j, json_object *o, struct batch_last *last)
+{
+	struct error	*err = &j->ctx.req->err;
+	struct api_ctx	*sub = &j->items[j->n].ctx;
+	int		(*fn)(struct api_ctx *);
+	json_object	*body = NULL;
+	const char	*method, *path;
+
+	if (!json_object_is_type(o, json_type_object) ||
+	    (method = batch_string(o, "method")) == NULL ||
+	    (path = batch_string(o, "path")) == NULL)
+		return (error_set(err, ERR_INVALID_BATCH, "each request must "
+		    "be an object with a \"method\" and a \"path\" string"));
+	if (last->ctx != NULL && strcmp(method, last->method) == 0 &&
+	    strcmp(path, last->path) == 0) {
+		*sub = *last->ctx;
+		fn = last->fn;
+	} else {
+		sub->method = method;
+		if (route_batch(&j->ctx, sub, path, &fn) == -1)
+			return (-1);
+		sub->method = NULL;	/* the body's, which goes first */
+		last->method = method;
+		last->path = path;
+		last->ctx = sub;
+		last->fn = fn;
+	}
+	if (fn != api_record_delete) {
+		if (!json_object_object_get_ex(o, "body", &body) ||
+		    !json_object_is_type(body, json_type_object))
+			return (error_set(err, ERR_NOT_OBJECT,
+			    "the body must be a JSON object"));
+		if (strlen(jsonutil_string(body)) > cfg->max_body_size)
+			return (error_set(err, ERR_TOO_LARGE, "the body is "
+			    "larger than %zu bytes", cfg->max_body_size));
+	}
+	rec_item_add(j, fn == api_record_create ? "create" :
+	    fn == api_record_delete ? "delete" : "update", body,
+	    fn == api_record_patch);
+	return (0);
+}
+
+int
+api_batch(struct api_ctx *ctx)
+{
+	struct rec_job	*j;
+	struct batch_last last;
+	json_object	*body, *reqs;
+	size_t		 i, n;
+
+	/* a request's body sits three levels down: {"requests":[{"body": */
+	if ((body = body_parse(ctx, MAX_JSON_DEPTH + 3)) == NULL)
+		return (-1);
+	if (!json_object_object_get_ex(body, "requests", &reqs) ||
+	    !json_object_is_type(reqs, json_type_array)) {
+		json_object_put(body);
+		return (error_set(&ctx->req->err, ERR_INVALID_BATCH,
+		    "\"requests\" must be an array"));
+	}
+	if ((n = json_object_array_length(reqs)) > MAX_BATCH_REQUESTS) {
+		json_object_put(body);
+		return (error_set(&ctx->req->err, ERR_BATCH_TOO_LARGE,
+		    "a batch holds at most %d requests", MAX_BATCH_REQUESTS));
+	}
+	j = rec_job_new(ctx, n, 1);
+	memset(&last, 0, sizeof last);
+	for (i = 0; i < n; i++) {
+		if (batch_add(j, json_object_array_get_idx(reqs, i),
+		    &last) == -1) {
+			json_object_put(body);
+			rec_job_failed(j, i);
+			rec_job_free(j);
+			return (-1);
+		}
+	}
+	json_object_put(body);
+	if (n == 0) {
+		rec_reply(j);
+		rec_job_free(j);
+		return (0);
+	}
+	return (rec_submit(j));
 }
 
 /* Events. */

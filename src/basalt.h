@@ -82,9 +82,9 @@ struct hooks;
  *		  request_decode, cors_*_parse)
  *   loop only	  conn_* (but conn_complete, conn_stopping), broker_*
  *		  (but broker_count), tail_* (but tail_wake),
- *		  config_publish
- *   worker only  route_dispatch and the api_* handlers, hooks_before,
- *		  hooks_after, cors_check, cors_preflight
+ *		  config_publish, route_max_body
+ *   worker only  route_dispatch, route_batch and the api_* handlers,
+ *		  hooks_before, hooks_after, cors_check, cors_preflight
  *   writer only  a write_op's apply and done_cb, hooks_pubs_apply,
  *		  store_event_prune
  *   per store	  a struct store is one SQLite connection, used by one
@@ -107,6 +107,7 @@ struct hooks;
 #define DEFAULT_WORKERS			4
 #define DEFAULT_REQUEST_TIMEOUT		30
 #define DEFAULT_MAX_BODY_SIZE		(1024 * 1024)
+#define DEFAULT_MAX_BATCH_SIZE		(16 * 1024 * 1024)
 #define DEFAULT_HEARTBEAT_INTERVAL	15
 #define DEFAULT_STREAM_BUFFER_LIMIT	(1024 * 1024)
 #define DEFAULT_RETRY_MS		2000
@@ -126,6 +127,7 @@ struct hooks;
 #define MAX_PAGE_LIMIT		500
 #define MAX_EVENT_TYPE_LEN	64
 #define MAX_LABEL_LEN		200
+#define MAX_BATCH_REQUESTS	1000	/* writes in one batch request */
 #define WRITER_BATCH_MAX	256	/* writes committed together */
 #define REPLAY_BATCH		256	/* events read per replay step */
 #define TAIL_BATCH		1024	/* events read per tail step */
@@ -177,6 +179,8 @@ enum err {
 	ERR_TIMEOUT,
 	ERR_CONFLICT,
 	ERR_TOO_LARGE,
+	ERR_INVALID_BATCH,
+	ERR_BATCH_TOO_LARGE,
 	ERR_HEADERS_TOO_LARGE,
 	ERR_MEDIA_TYPE,
 	ERR_HOOK_REJECTED,
@@ -191,6 +195,7 @@ struct error {
 	char		 message[256];
 	char		 allow[64];	/* the Allow header with ERR_METHOD */
 	int		 logged;	/* the cause is in the log already */
+	int		 batch_index;	/* 1 + the batch's failing request */
 };
 
 struct config {
@@ -200,6 +205,7 @@ struct config {
 	int		 workers;
 	int		 request_timeout;
 	size_t		 max_body_size;
+	size_t		 max_batch_size;
 	int		 heartbeat_interval;
 	size_t		 stream_buffer_limit;
 	int		 retry_ms;
@@ -228,7 +234,8 @@ struct request {
 	uint16_t	 id;		/* FastCGI request id */
 	int		 keep_conn;
 	int		 params_done;
-	int		 too_large;	/* body passed max_body_size */
+	int		 too_large;	/* body passed max_body */
+	size_t		 max_body;	/* the route's limit, once params are in */
 
 	struct param	*params;
 	size_t		 nparams;
@@ -467,6 +474,12 @@ int		 route_dispatch(struct worker *, struct request *);
 /* Splits a path into percent-decoded segments; -1 if malformed. */
 int		 route_split(const char *path, char segs[][256],
 		    int max);
+/* The body size the route of method and uri accepts (loop thread). */
+size_t		 route_max_body(const char *method, const char *uri);
+struct api_ctx;
+/* A request inside a batch: see route.c. */
+int		 route_batch(struct api_ctx *batch, struct api_ctx *sub,
+		    const char *path, int (**fn)(struct api_ctx *));
 
 /* reply.c */
 void		 reply_json(struct request *, int status, json_object *);
@@ -517,6 +530,7 @@ int		 api_record_put(struct api_ctx *);
 int		 api_record_delete(struct api_ctx *);
 int		 api_events_stream(struct api_ctx *);
 int		 api_events_publish(struct api_ctx *);
+int		 api_batch(struct api_ctx *);
 int		 api_dashboard(struct api_ctx *);
 int		 api_app_cors_get(struct api_ctx *);
 int		 api_app_cors_put(struct api_ctx *);

@@ -52,6 +52,7 @@ static const struct key {
 	{ "workers", K_INT, O(workers), 1, MAX_WORKERS },
 	{ "request_timeout", K_INT, O(request_timeout), 1, 3600 },
 	{ "max_body_size", K_SIZE, O(max_body_size), 1, 1L << 30 },
+	{ "max_batch_size", K_SIZE, O(max_batch_size), 1, 1L << 30 },
 	{ "heartbeat_interval", K_INT, O(heartbeat_interval), 1, 3600 },
 	{ "stream_buffer_limit", K_SIZE, O(stream_buffer_limit), 4096, 1L << 30 },
 	{ "retry_ms", K_INT, O(retry_ms), 0, 3600000 },
@@ -84,6 +85,7 @@ config_new(void)
 	c->workers = DEFAULT_WORKERS;
 	c->request_timeout = DEFAULT_REQUEST_TIMEOUT;
 	c->max_body_size = DEFAULT_MAX_BODY_SIZE;
+	c->max_batch_size = DEFAULT_MAX_BATCH_SIZE;
 	c->heartbeat_interval = DEFAULT_HEARTBEAT_INTERVAL;
 	c->stream_buffer_limit = DEFAULT_STREAM_BUFFER_LIMIT;
 	c->retry_ms = DEFAULT_RETRY_MS;

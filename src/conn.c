@@ -682,6 +682,8 @@ conn_params(struct conn *c, const struct fcgi_header *h, const uint8_t *body)
 		return (-1);
 	evbuffer_free(req->params_raw);
 	req->params_raw = NULL;
+	req->max_body = route_max_body(request_param(req, "REQUEST_METHOD"),
+	    request_param(req, "REQUEST_URI"));
 	return (0);
 }
 
@@ -710,7 +712,7 @@ conn_stdin(struct conn *c, const struct fcgi_header *h, const uint8_t *body)
 	if (req->body == NULL)
 		req->body = evbuffer_new();
 	if (evbuffer_get_length(req->body) + h->content_length >
-	    cfg->max_body_size) {
+	    req->max_body) {
 		req->too_large = 1;	/* keep reading, discard */
 		evbuffer_drain(req->body, evbuffer_get_length(req->body));
 		return (0);

@@ -45,6 +45,9 @@ static const struct {
 	[ERR_TIMEOUT] = { 408, "request_timeout", "the request took too long to arrive" },
 	[ERR_CONFLICT] = { 409, "conflict", "it exists already" },
 	[ERR_TOO_LARGE] = { 413, "payload_too_large", "the body is too large" },
+	[ERR_INVALID_BATCH] = { 400, "invalid_batch", "invalid batch" },
+	[ERR_BATCH_TOO_LARGE] = { 413, "batch_too_large",
+	    "a batch holds too many requests" },
 	[ERR_HEADERS_TOO_LARGE] = { 431, "request_header_fields_too_large",
 	    "the request's headers are too large" },
 	[ERR_MEDIA_TYPE] = { 415, "unsupported_media_type",
@@ -295,6 +298,9 @@ reply_error(struct request *req)
 	    json_object_new_string(req->err.message));
 	o = json_object_new_object();
 	json_object_object_add(o, "error", e);
+	if (req->err.batch_index > 0)
+		json_object_object_add(o, "index",
+		    json_object_new_int(req->err.batch_index - 1));
 	reply_json(req, errors[code].status, o);
 	json_object_put(o);
 }

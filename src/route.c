@@ -22,6 +22,7 @@
  * with the methods of the path (a CORS preflight, without a token). */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "basalt.h"
@@ -71,6 +72,8 @@ static const struct route {
 	{ "GET",
 	    "/api/realms/:realm/apps/:app/collections/:coll/records/:id/events",
 	    api_events_stream, AUTH_OR_QUERY, SCOPE_READ },
+	{ "POST", "/api/realms/:realm/apps/:app/batch", api_batch, AUTH,
+	    SCOPE_WRITE },
 	{ "GET", "/_", api_dashboard, NO_AUTH, 0 },
 	{ "GET", "/_/:file", api_dashboard, NO_AUTH, 0 },
 };
@@ -267,13 +270,104 @@ route_cors(struct worker *w, struct request *req, char segs[][SEG_SIZE],
 		cors_check(w->store, req, NULL, NULL);
 }
 
+/* The segments of a request URI's path (the query left out); -1 if it
+ * is malformed or too long. */
+static int
+route_uri_split(const char *uri, char segs[][SEG_SIZE])
+{
+	char	 path[4096];
+	size_t	 n;
+
+	n = strcspn(uri, "?#");
+	if (n >= sizeof path)
+		return (-1);
+	memcpy(path, uri, n);
+	path[n] = '\0';
+	return (route_split(path, segs, MAX_SEGS));
+}
+
+/* The route of a path alone, without its captures; NULL if none. */
+static const struct route *
+route_of(const char *method, const char *uri)
+{
+	char		 segs[MAX_SEGS][SEG_SIZE];
+	size_t		 i;
+	int		 nseg;
+
+	if ((nseg = route_uri_split(uri, segs)) < 0)
+		return (NULL);
+	for (i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (strcmp(routes[i].method, method) == 0 &&
+		    route_match(&routes[i], segs, nseg, NULL))
+			return (&routes[i]);
+	return (NULL);
+}
+
+/* Only a batch may send more than max_body_size: a body is read before
+ * anything else of the request is checked, so the limit is the route's. */
+size_t
+route_max_body(const char *method, const char *uri)
+{
+	const struct route	*r;
+
+	if (method == NULL || uri == NULL ||
+	    (r = route_of(method, uri)) == NULL || r->fn != api_batch)
+		return (cfg->max_body_size);
+	return (cfg->max_batch_size);
+}
+
+/*
+ * A request inside a batch, its path relative to the batch's app: finds
+ * its route for sub->method (a record write, else 400) and checks it as
+ * route_run would check it alone: the names (400), the grant (403) and
+ * that its collection exists (404). sub starts as a copy of batch and
+ * gets the captures and ids; *fn is the route's handler. 0, or -1 with
+ * the batch's err set.
+ */
+int
+route_batch(struct api_ctx *batch, struct api_ctx *sub, const char *path,
+    int (**fn)(struct api_ctx *))
+{
+	struct error		*err = &batch->req->err;
+	const struct route	*r;
+	char			 segs[MAX_SEGS][SEG_SIZE], *full;
+	int			 n, i;
+
+	if (path[0] == '/' || path[strcspn(path, "?#")] != '\0')
+		return (error_set(err, ERR_INVALID_BATCH, "a path is relative "
+		    "to the app, without a query: collections/NAME/records"));
+	xasprintf(&full, "/api/realms/%s/apps/%s/%s", batch->realm,
+	    batch->app, path);
+	n = route_uri_split(full, segs);
+	free(full);
+	for (i = 0; i < n; i++)
+		if (strcmp(segs[i], ".") == 0 || strcmp(segs[i], "..") == 0)
+			n = -1;
+	if (n < 0)
+		return (error_set(err, ERR_INVALID_BATCH,
+		    "the path must name a record or records of the app"));
+	r = route_find(sub, segs, n);
+	err->allow[0] = '\0';
+	if (r == NULL || (r->fn != api_record_create &&
+	    r->fn != api_record_patch && r->fn != api_record_put &&
+	    r->fn != api_record_delete))
+		return (error_set(err, ERR_INVALID_BATCH, "only record writes "
+		    "may be in a batch: POST collections/NAME/records, PATCH, "
+		    "PUT or DELETE collections/NAME/records/ID"));
+	if (route_check_names(sub, segs, n) == -1 ||
+	    auth_allow(sub, r->scope) == -1 || route_resolve(sub) == -1)
+		return (-1);
+	*fn = r->fn;
+	return (0);
+}
+
 int
 route_dispatch(struct worker *w, struct request *req)
 {
 	struct api_ctx		 ctx;
 	const struct route	*r;
 	const char		*uri;
-	char			 segs[MAX_SEGS][SEG_SIZE], path[4096];
+	char			 segs[MAX_SEGS][SEG_SIZE];
 	int			 n, rc;
 
 	memset(&ctx, 0, sizeof ctx);
@@ -287,16 +381,11 @@ route_dispatch(struct worker *w, struct request *req)
 		reply_error(req);
 		return (0);
 	}
-	n = strcspn(uri, "?#");
-	if ((size_t)n >= sizeof path)
-		n = sizeof path - 1;
-	memcpy(path, uri, n);
-	path[n] = '\0';
-	n = route_split(path, segs, MAX_SEGS);
+	n = route_uri_split(uri, segs);
 	route_cors(w, req, segs, n);
 	if (req->too_large) {
 		error_set(&req->err, ERR_TOO_LARGE,
-		    "the body is larger than %zu bytes", cfg->max_body_size);
+		    "the body is larger than %zu bytes", req->max_body);
 		reply_error(req);
 		return (0);
 	}
