@@ -79,7 +79,9 @@ struct hooks;
  *		  hooks_app_has, hooks_reload_all, config_refresh, log_*,
  *		  x* allocators, ulid_new, time_*, error_set, and the pure
  *		  parsers (jsonutil.c, fcgi.c, config_parse_*, route_split,
- *		  request_decode, cors_*_parse)
+ *		  request_decode, cors_*_parse, filter_* but filter_sql_bind,
+ *		  which binds on its statement's store; a parsed filter is
+ *		  read-only and may be shared)
  *   loop only	  conn_* (but conn_complete, conn_stopping), broker_*
  *		  (but broker_count), tail_* (but tail_wake),
  *		  config_publish, route_max_body

@@ -37,8 +37,10 @@ static pthread_t	 writer_thread;
 static void
 writer_apply(struct write_op *op)
 {
-	if (store_savepoint(writer->store) != STORE_OK) {
-		op->rc = error_set(op->err, ERR_INTERNAL, "savepoint");
+	int	 rc;
+
+	if ((rc = store_savepoint(writer->store)) != STORE_OK) {
+		op->rc = error_store(op->err, rc, NULL);
 		return;
 	}
 	op->rc = op->apply(writer, op);
