@@ -432,7 +432,7 @@ apply_collection_delete(struct worker *w, struct write_op *op)
 	snprintf(data, sizeof data, "{\"collection\":\"%s\"}",
 	    ctx->collection);
 	if (store_event_append(w->store, ctx->realm, ctx->app, ctx->collection,
-	    NULL, "collection_deleted", data) == -1)
+	    NULL, "collection_deleted", data, NULL) == -1)
 		return (error_set(op->err, ERR_INTERNAL,
 		    "cannot append the event"));
 	return (0);
@@ -565,6 +565,7 @@ struct rec_arg {
 	int		 patch;
 	struct record	 rec;
 	char		*json;		/* the record, as replied and sent */
+	char		*prev;		/* as it was stored (update, delete) */
 	int		 hooked;	/* before-hooks saw rec: it is final */
 	char		*seen_fields;	/* what they saw stored (not create) */
 	char		 seen_at[TIMESTAMP_LEN + 1];
@@ -684,7 +685,8 @@ rec_before(struct worker *w, struct rec_arg *a, struct error *err)
 	return (rc);
 }
 
-/* Writer: whether the stored record is still the one the hooks saw. */
+/* Writer: whether the stored record is still the one the hooks saw; if
+ * so, it is the write's before-image (a->prev). */
 static int
 rec_unchanged(struct worker *w, struct rec_arg *a, struct error *err)
 {
@@ -701,10 +703,31 @@ rec_unchanged(struct worker *w, struct rec_arg *a, struct error *err)
 	}
 	same = strcmp(cur.updated_at, a->seen_at) == 0 &&
 	    strcmp(cur.fields, a->seen_fields) == 0;
+	if (same) {
+		strlcpy_b(cur.collection, ctx->collection,
+		    sizeof cur.collection);
+		free(a->prev);
+		a->prev = api_record_json(&cur);
+	}
 	store_record_clear(&cur);
 	if (!same)
 		return (error_set(err, ERR_CONFLICT, "the record changed "
 		    "while its hooks ran; send the request again"));
+	return (0);
+}
+
+/* Writer: the stored record into a->rec, and as the write's before-image
+ * (a->prev); for a record the before-hooks saw, only the check that it
+ * is still the same. */
+static int
+rec_current(struct worker *w, struct rec_arg *a, struct error *err)
+{
+	if (a->hooked)
+		return (rec_unchanged(w, a, err));
+	if (rec_load(w->store, a, err) == -1)
+		return (-1);
+	free(a->prev);
+	a->prev = xstrdup(a->json);
 	return (0);
 }
 
@@ -715,7 +738,7 @@ rec_append_event(struct worker *w, struct rec_arg *a, const char *type,
 	struct api_ctx	*ctx = a->ctx;
 
 	if (store_event_append(w->store, ctx->realm, ctx->app, ctx->collection,
-	    a->rec.id, type, data) == -1)
+	    a->rec.id, type, data, a->prev) == -1)
 		return (error_set(err, ERR_INTERNAL, "cannot append the event"));
 	return (0);
 }
@@ -751,9 +774,7 @@ apply_record_update(struct worker *w, struct write_op *op)
 	struct api_ctx	*ctx = a->ctx;
 	int		 rc;
 
-	if (a->hooked)
-		rc = rec_unchanged(w, a, op->err);
-	else if ((rc = rec_load(w->store, a, op->err)) == 0)
+	if ((rc = rec_current(w, a, op->err)) == 0 && !a->hooked)
 		rc = rec_merge(a, op->err);
 	if (rc == -1 || rec_append_pubs(w, a, op->err) == -1)
 		return (-1);
@@ -771,10 +792,7 @@ apply_record_delete(struct worker *w, struct write_op *op)
 	char		*data;
 	int		 rc;
 
-	if (a->hooked)
-		rc = rec_unchanged(w, a, op->err);
-	else
-		rc = rec_load(w->store, a, op->err);
+	rc = rec_current(w, a, op->err);
 	if (rc == -1 || rec_append_pubs(w, a, op->err) == -1)
 		return (-1);
 	rc = store_record_delete(w->store, ctx->ids.collection_id, a->rec.id);
@@ -852,6 +870,7 @@ rec_job_free(struct rec_job *j)
 			json_object_put(a->input);
 		store_record_clear(&a->rec);
 		free(a->json);
+		free(a->prev);
 		free(a->seen_fields);
 		hooks_pubs_free(a->pubs);
 	}
@@ -1276,7 +1295,7 @@ apply_publish(struct worker *w, struct write_op *op)
 	struct api_ctx		*ctx = a->ctx;
 
 	a->id = store_event_append(w->store, ctx->realm, ctx->app,
-	    ctx->collection, NULL, a->type, a->data);
+	    ctx->collection, NULL, a->type, a->data, NULL);
 	if (a->id == -1)
 		return (error_set(op->err, ERR_INTERNAL,
 		    "cannot append the event"));

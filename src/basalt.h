@@ -318,6 +318,9 @@ struct event_row {
 	const char	*type;
 	const char	*data;
 	size_t		 data_len;
+	const char	*prev;		/* the record before an update or
+					   delete; NULL if none or unknown */
+	size_t		 prev_len;
 };
 
 /* Store return codes. */
@@ -589,10 +592,11 @@ int		 store_record_delete(struct store *, int64_t coll_id, const char *id);
 int		 store_record_list(struct store *, int64_t coll_id, const char *after,
 		    int limit, void (*)(void *, const struct record *), void *);
 void		 store_record_clear(struct record *);
-/* Appends an event; returns its id, or -1. */
+/* Appends an event (prev: the record before an update or delete, else
+ * NULL); returns its id, or -1. */
 int64_t		 store_event_append(struct store *, const char *realm, const char *app,
 		    const char *coll, const char *record_id, const char *type,
-		    const char *data);
+		    const char *data, const char *prev);
 /* Events with after < id <= upto (upto 0: no bound), optionally for one
  * topic (realm NULL: all), in id order, at most limit. Returns the count. */
 int		 store_event_range(struct store *, int64_t after, int64_t upto,
