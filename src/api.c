@@ -1404,6 +1404,80 @@ stream_record_check(struct api_ctx *ctx, const struct stream_spec *spec)
 	    STORE_ERROR, "record"));
 }
 
+static int
+type_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* types=: the event types a stream carries, as ",a,b," (sorted, each
+ * once, so that streams asking for the same share a topic). */
+static int
+stream_types(struct api_ctx *ctx, struct stream_spec *spec)
+{
+	static const char *const ours[] = { "record_created",
+	    "record_updated", "record_entered", "record_left",
+	    "record_deleted", "collection_deleted" };
+	struct error	*err = &ctx->req->err, why;
+	char		 buf[MAX_STREAM_TYPES * (MAX_EVENT_TYPE_LEN + 1)];
+	char		*list[MAX_STREAM_TYPES], *p, *next, *out;
+	size_t		 n = 0, i, k;
+	int		 rc;
+
+	if ((rc = request_query(ctx->req, "types", buf, sizeof buf)) == -1)
+		return (0);
+	if (rc == -2)
+		return (error_set(err, ERR_INVALID_PARAMETER, "types must be "
+		    "at most %d event types, separated by commas",
+		    MAX_STREAM_TYPES));
+	for (p = buf; p != NULL; p = next) {
+		if ((next = strchr(p, ',')) != NULL)
+			*next++ = '\0';
+		for (k = 0; k < sizeof ours / sizeof ours[0]; k++)
+			if (strcmp(p, ours[k]) == 0)
+				break;
+		if (k == sizeof ours / sizeof ours[0] &&
+		    event_type_valid(p, &why) == -1)
+			return (error_set(err, ERR_INVALID_PARAMETER, "types: "
+			    "'%.*s' is not an event type a stream carries",
+			    MAX_EVENT_TYPE_LEN, p));
+		if (n == MAX_STREAM_TYPES)
+			return (error_set(err, ERR_INVALID_PARAMETER, "types "
+			    "lists at most %d event types", MAX_STREAM_TYPES));
+		list[n++] = p;
+	}
+	qsort(list, n, sizeof *list, type_cmp);
+	out = spec->types = xmalloc(sizeof buf + 2);
+	*out++ = ',';
+	for (i = 0; i < n; i++) {
+		if (i > 0 && strcmp(list[i], list[i - 1]) == 0)
+			continue;
+		out += sprintf(out, "%s,", list[i]);
+	}
+	return (0);
+}
+
+/* filter= (the expression language of lists, README "Querying") and
+ * types=, checked here so that a bad one is answered before the stream
+ * starts; the broker takes the parsed filter. An empty filter is none. */
+static int
+stream_filter(struct api_ctx *ctx, struct stream_spec *spec)
+{
+	char	 buf[FILTER_MAX_LEN + 2];
+	int	 rc;
+
+	rc = request_query(ctx->req, "filter", buf, sizeof buf);
+	if (rc == -2)
+		return (error_set(&ctx->req->err, ERR_INVALID_FILTER, "filter "
+		    "must be at most %d bytes of text", FILTER_MAX_LEN));
+	if (rc == 0 && buf[0] != '\0') {
+		if (filter_parse(buf, &spec->filter, &ctx->req->err) == -1)
+			return (-1);
+		spec->filter_text = xstrdup(buf);
+	}
+	return (stream_types(ctx, spec));
+}
+
 int
 api_events_stream(struct api_ctx *ctx)
 {
@@ -1411,7 +1485,7 @@ api_events_stream(struct api_ctx *ctx)
 	struct stream_spec	*spec = &req->spec;
 
 	memset(spec, 0, sizeof *spec);
-	if (stream_last_id(ctx, spec) == -1)
+	if (stream_last_id(ctx, spec) == -1 || stream_filter(ctx, spec) == -1)
 		return (-1);
 	if (ctx->record_id[0] != '\0' && stream_record_check(ctx, spec) == -1)
 		return (-1);

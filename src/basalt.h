@@ -31,6 +31,7 @@
 
 struct evbuffer;
 struct event_base;
+struct filter;
 struct sqlite3;
 struct sqlite3_stmt;
 struct stream;
@@ -128,6 +129,7 @@ struct hooks;
 #define DEFAULT_PAGE_LIMIT	50
 #define MAX_PAGE_LIMIT		500
 #define MAX_EVENT_TYPE_LEN	64
+#define MAX_STREAM_TYPES	32	/* types= of a stream */
 #define MAX_LABEL_LEN		200
 #define MAX_BATCH_REQUESTS	1000	/* writes in one batch request */
 #define WRITER_BATCH_MAX	256	/* writes committed together */
@@ -263,6 +265,10 @@ struct request {
 		int64_t	 last_id;
 		char	 token_id[TOKEN_ID_LEN + 1];	/* ends it if revoked */
 		int64_t	 expires_at;	/* unix seconds, 0 for never */
+		struct filter *filter;	/* filter=, or NULL: the broker takes
+					   it, else request_free frees it */
+		char	*filter_text;	/* its text, which names its topic */
+		char	*types;		/* types= as ",a,b," sorted; NULL: all */
 	} spec;
 
 	/* Set when the request goes back to a worker after its write. */
@@ -722,8 +728,9 @@ int		 server_run(const char *listen);
 struct stream;
 void		 broker_init(struct event_base *, struct store *);
 void		 broker_free(void);
-/* Takes over a connection whose request asked for a stream. */
-void		 broker_subscribe(struct conn *, const struct stream_spec *);
+/* Takes over a connection whose request asked for a stream, and the
+ * spec's filter (spec->filter is NULL after). */
+void		 broker_subscribe(struct conn *, struct stream_spec *);
 void		 broker_stream_closed(struct stream *);	/* conn is going away */
 void		 broker_stream_drained(struct stream *);
 void		 broker_publish(const struct event_row *);
