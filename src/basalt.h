@@ -703,6 +703,17 @@ json_object	*filter_sort_key(const struct filter_sort *,
 		    const struct filter_rec *);
 int		 filter_sort_after_sql(const struct filter_sort *, json_object *key,
 		    struct filter_sql *, struct error *);
+/* Fan-out indexes: a filter's top-level equality term on a field (alone
+ * or in a top-level &&) as a path and its value's key; the filter holds
+ * for a record only if filter_path_key gives the record that same key.
+ * Keys are xmalloc'd; -1 if the filter has no such term. */
+struct filter_path;
+int		 filter_index_term(const struct filter *, struct filter_path **,
+		    char **key);
+const char	*filter_path_text(const struct filter_path *);
+char		*filter_path_key(const struct filter_path *,
+		    const struct filter_rec *);
+void		 filter_path_free(struct filter_path *);
 
 /* writer.c */
 int		 writer_start(void);

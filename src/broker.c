@@ -84,6 +84,7 @@
 #include "basalt.h"
 
 #define TOPIC_BUCKETS	4096
+#define SLOT_BUCKETS	16384
 #define REVOKED_OVERLAP	5	/* seconds looked back past the last look */
 
 /* An event framed for SSE, shared by the topics it goes to. */
@@ -119,13 +120,39 @@ struct topic {
 	char			*types;		/* ",a,b,"; NULL: every type */
 	struct group		*group;		/* NULL if not filtered */
 	TAILQ_ENTRY(topic)	 gentry;	/* in its group */
+	struct gpath		*gpath;		/* indexed: its term's path */
+	struct slot		*slot;		/* ... and value; NULL: plain */
+	TAILQ_ENTRY(topic)	 sentry;	/* in its slot, or plain */
 };
 
-/* The filtered topics of one collection or record. */
+/*
+ * The filtered topics of one collection or record, and their index: a
+ * topic whose filter has a top-level equality term on a field sits in
+ * the slot of that path and value; a record write is offered only to
+ * the slots of the record's values before and after it, and to the
+ * plain topics (no such term, or types= alone). Other events, and writes
+ * logged without the record before them, go to every topic.
+ */
 struct group {
 	char			*key;		/* realm/app/coll[/record] */
-	TAILQ_HEAD(, topic)	 topics;
+	TAILQ_HEAD(, topic)	 topics;	/* all */
+	TAILQ_HEAD(, topic)	 plain;		/* not indexed */
+	struct gpath		*paths;
 	struct group		*next;		/* hash chain */
+};
+
+/* A path the group's topics are indexed on. */
+struct gpath {
+	struct filter_path	*path;
+	int			 refs;		/* topics indexed on it */
+	struct gpath		*next;
+};
+
+/* The topics indexed on one path and value of one group. */
+struct slot {
+	char			*key;		/* group "\n" path "\n" value */
+	TAILQ_HEAD(, topic)	 topics;
+	struct slot		*next;		/* hash chain */
 };
 
 /* What a topic takes of an event. */
@@ -170,6 +197,7 @@ struct stream {
 
 static struct topic		*buckets[TOPIC_BUCKETS];
 static struct group		*groups[TOPIC_BUCKETS];
+static struct slot		*slots[SLOT_BUCKETS];
 static int			 ngroups;
 static TAILQ_HEAD(, topic)	 pending = TAILQ_HEAD_INITIALIZER(pending);
 static TAILQ_HEAD(, stream)	 all_streams = TAILQ_HEAD_INITIALIZER(all_streams);
@@ -193,13 +221,19 @@ broker_count(void)
 }
 
 static unsigned int
-topic_hash(const char *key)
+key_hash(const char *key)
 {
 	unsigned int	 h = 2166136261u;
 
 	for (; *key != '\0'; key++)
 		h = (h ^ (unsigned char)*key) * 16777619u;
-	return (h % TOPIC_BUCKETS);
+	return (h);
+}
+
+static unsigned int
+topic_hash(const char *key)
+{
+	return (key_hash(key) % TOPIC_BUCKETS);
 }
 
 static void
@@ -233,17 +267,114 @@ group_find(const char *key)
 	return (NULL);
 }
 
-/* Puts a new filtered topic into its group. */
+static char *
+slot_key(const struct group *g, const struct gpath *gp, const char *value)
+{
+	char	*key;
+
+	xasprintf(&key, "%s\n%s\n%s", g->key, filter_path_text(gp->path),
+	    value);
+	return (key);
+}
+
+static struct slot *
+slot_find(const char *key)
+{
+	struct slot	*sl;
+
+	for (sl = slots[key_hash(key) % SLOT_BUCKETS]; sl != NULL;
+	    sl = sl->next)
+		if (strcmp(sl->key, key) == 0)
+			return (sl);
+	return (NULL);
+}
+
+/* The slot of key, made if new; takes key. */
+static struct slot *
+slot_get(char *key)
+{
+	struct slot	*sl;
+	unsigned int	 h;
+
+	if ((sl = slot_find(key)) != NULL) {
+		free(key);
+		return (sl);
+	}
+	sl = xcalloc(1, sizeof *sl);
+	sl->key = key;
+	TAILQ_INIT(&sl->topics);
+	h = key_hash(key) % SLOT_BUCKETS;
+	sl->next = slots[h];
+	slots[h] = sl;
+	return (sl);
+}
+
+static void
+slot_release(struct slot *sl)
+{
+	struct slot	**pp;
+
+	if (!TAILQ_EMPTY(&sl->topics))
+		return;
+	for (pp = &slots[key_hash(sl->key) % SLOT_BUCKETS]; *pp != sl;
+	    pp = &(*pp)->next)
+		continue;
+	*pp = sl->next;
+	free(sl->key);
+	free(sl);
+}
+
+/* The group's entry for path, made if new; takes path. */
+static struct gpath *
+gpath_get(struct group *g, struct filter_path *path)
+{
+	struct gpath	*gp;
+
+	for (gp = g->paths; gp != NULL; gp = gp->next)
+		if (strcmp(filter_path_text(gp->path),
+		    filter_path_text(path)) == 0)
+			break;
+	if (gp != NULL)
+		filter_path_free(path);
+	else {
+		gp = xcalloc(1, sizeof *gp);
+		gp->path = path;
+		gp->next = g->paths;
+		g->paths = gp;
+	}
+	gp->refs++;
+	return (gp);
+}
+
+static void
+gpath_release(struct group *g, struct gpath *gp)
+{
+	struct gpath	**pp;
+
+	if (--gp->refs > 0)
+		return;
+	for (pp = &g->paths; *pp != gp; pp = &(*pp)->next)
+		continue;
+	*pp = gp->next;
+	filter_path_free(gp->path);
+	free(gp);
+}
+
+/* Puts a new filtered topic into its group, in the slot of its filter's
+ * equality term if it has one. */
 static void
 group_add(struct topic *t, const char *key)
 {
-	struct group	*g;
-	unsigned int	 h;
+	struct filter_path	*path;
+	struct group		*g;
+	unsigned int		 h;
+	char			*value;
 
 	if ((g = group_find(key)) == NULL) {
 		g = xcalloc(1, sizeof *g);
 		g->key = xstrdup(key);
 		TAILQ_INIT(&g->topics);
+		TAILQ_INIT(&g->plain);
 		h = topic_hash(key);
 		g->next = groups[h];
 		groups[h] = g;
@@ -251,6 +382,15 @@ group_add(struct topic *t, const char *key)
 	}
 	TAILQ_INSERT_TAIL(&g->topics, t, gentry);
 	t->group = g;
+	if (t->filter == NULL ||
+	    filter_index_term(t->filter, &path, &value) == -1) {
+		TAILQ_INSERT_TAIL(&g->plain, t, sentry);
+		return;
+	}
+	t->gpath = gpath_get(g, path);
+	t->slot = slot_get(slot_key(g, t->gpath, value));
+	free(value);
+	TAILQ_INSERT_TAIL(&t->slot->topics, t, sentry);
 }
 
 static void
@@ -259,6 +399,12 @@ group_remove(struct topic *t)
 	struct group	*g = t->group, **pp;
 
 	TAILQ_REMOVE(&g->topics, t, gentry);
+	if (t->slot != NULL) {
+		TAILQ_REMOVE(&t->slot->topics, t, sentry);
+		slot_release(t->slot);
+		gpath_release(g, t->gpath);
+	} else
+		TAILQ_REMOVE(&g->plain, t, sentry);
 	if (!TAILQ_EMPTY(&g->topics))
 		return;
 	for (pp = &groups[topic_hash(g->key)]; *pp != g; pp = &(*pp)->next)
@@ -600,11 +746,47 @@ topic_offer(struct topic *t, struct pub *p)
 }
 
 static void
+slot_offer(struct group *g, struct gpath *gp, const char *value,
+    struct pub *p)
+{
+	struct topic	*t;
+	struct slot	*sl;
+	char		*key = slot_key(g, gp, value);
+
+	if ((sl = slot_find(key)) != NULL)
+		TAILQ_FOREACH(t, &sl->topics, sentry)
+			topic_offer(t, p);
+	free(key);
+}
+
+/* The topics of g that can take the event: see struct group. */
+static void
 group_offer(struct group *g, struct pub *p)
 {
 	struct topic	*t;
+	struct gpath	*gp;
+	char		*kb, *ka;
 
-	TAILQ_FOREACH(t, &g->topics, gentry)
+	if (p->kind == EV_OTHER || (p->kind != EV_CREATED &&
+	    p->ev->prev == NULL)) {
+		TAILQ_FOREACH(t, &g->topics, gentry)
+			topic_offer(t, p);
+		return;
+	}
+	pub_parse(p);
+	for (gp = g->paths; gp != NULL; gp = gp->next) {
+		kb = p->has_before > 0 ? filter_path_key(gp->path, &p->rb) :
+		    NULL;
+		ka = p->has_after > 0 ? filter_path_key(gp->path, &p->ra) :
+		    NULL;
+		if (kb != NULL)
+			slot_offer(g, gp, kb, p);
+		if (ka != NULL && (kb == NULL || strcmp(ka, kb) != 0))
+			slot_offer(g, gp, ka, p);
+		free(kb);
+		free(ka);
+	}
+	TAILQ_FOREACH(t, &g->plain, sentry)
 		topic_offer(t, p);
 }
 

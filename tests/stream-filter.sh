@@ -240,6 +240,8 @@ is "$(q g2 '.events | length')" 0 "collection deleted: types=chat gets no frame,
 send POST "$B/collections" '{"name":"rooms"}'
 RP=$B/collections/rooms
 FR=$(enc 'fields.room = "r1" && fields.n >= 2')
+# the same filter without a top-level equality term: not indexed
+FU=$(enc '!(fields.room != "r1") && fields.n >= 2')
 ESTYPES=record_created,record_updated,record_entered,record_left,record_deleted,p1
 : >"$T/ids"
 RANDOM=1309
@@ -276,6 +278,7 @@ rand_writes() {
 send POST "$RP/events" '{"type":"start","payload":0}'
 MARK=$(jbody .id)
 sub L "$RP/events?filter=$FR" -H "$AUTH"
+sub U "$RP/events?filter=$FU" -H "$AUTH"
 sub M1 "$RP/events?filter=$FR" -H "$AUTH"
 node "$SC" es --url "$RP/events?filter=$FR" --token "$TOKEN" --types "$ESTYPES" \
     --count 100000 --until done --timeout 60 >"$T/E.out" &
@@ -285,7 +288,7 @@ node "$SC" es --url "$RP/events?filter=$FR" --token "$TOKEN" --types "$ESTYPES" 
     --count 100000 --close-after 4 --timeout 60 >"$T/E1.out" &
 E1_PID=$!
 bg_track $E1_PID
-wait_sub L && wait_sub M1 && wait_until 5 grep -q '"open"' "$T/E.out" &&
+wait_sub L && wait_sub U && wait_sub M1 && wait_until 5 grep -q '"open"' "$T/E.out" &&
     wait_until 5 grep -q '"open"' "$T/E1.out"
 ok $? "resume: the streams open"
 for v in 2 3 2; do
@@ -315,13 +318,16 @@ wait_until 10 grep -q '^event: done' "$T/L.out" &&
     wait_until 10 grep -q '^event: done' "$T/M2.out"
 ok $? "resume: the streams get the last event"
 wait $E_PID $E2_PID
+wait_until 10 grep -q '^event: done' "$T/U.out"
 unsub L
+unsub U
 unsub M2
 curl -sN --max-time 2 -H "$AUTH" -H "Last-Event-ID: $MARK" \
     "$RP/events?filter=$FR" >"$T/R.out"
 frames L >"$T/L.frames"
 { frames M1; frames M2; } >"$T/M.frames"
 frames R >"$T/R.frames"
+frames U >"$T/U.frames"
 diag "resume: $(grep -c '^id: ' "$T/L.frames") events; M1 dropped after $M1LAST, E1 after $E1LAST"
 for ty in record_created record_updated record_entered record_left record_deleted; do
 	ok "$(grep -q "^event: $ty\$" "$T/L.frames"; echo $?)" \
@@ -333,6 +339,9 @@ ok $? "resume (curl -N, Last-Event-ID): dropped and resumed equals never dropped
 cmp -s "$T/L.frames" "$T/R.frames"
 ok $? "replay from the start equals the live stream, byte for byte" ||
     diag "$(diff "$T/L.frames" "$T/R.frames" | head -n 20)"
+cmp -s "$T/L.frames" "$T/U.frames"
+ok $? "fan-out index: a stream found by its room's slot gets what an unindexed one with the same filter gets" ||
+    diag "$(diff "$T/L.frames" "$T/U.frames" | head -n 20)"
 q L '[.events[] | {id, type: .event, data}]' | jq -Sc . >"$T/L.events"
 tail -n 1 "$T/E.out" | jq -Sc '.events' >"$T/E.events"
 jq -Ssc 'map(.events) | add' <(tail -n 1 "$T/E1.out") \
