@@ -387,6 +387,27 @@ unsub far
 is "$(q far '[.events[].data] | join(" ")')" "$NINE" \
     "replay: past 600 rows it does not take, the one it does, once"
 
+# Many filtered streams over FastCGI, each on its own room (the load
+# generator's --rooms, as in BENCHMARKS.md, small): each gets its room's
+# writes and nothing else.
+BENCH=$top_builddir/contrib/bench/basalt-bench
+if [ -x "$BENCH" ]; then
+	send POST "$B/collections" '{"name":"fan"}'
+	"$BENCH" fanout -n 300 --rooms 300 -r 300 -d 1 --drain 5 --settle 0.5 \
+	    --connect-conc 64 --kind records --fcgi "$T/basalt.sock" \
+	    --prefix "${B#"$URL"}/collections/fan" --token "$TOKEN" \
+	    --pid "$BASALT_PID" >"$T/bench.log" 2>&1
+	is "$?" 0 "300 rooms: the bench exits 0"
+	is "$(bench_result "$T/bench.log" published)/$(bench_result "$T/bench.log" \
+	    expected)/$(bench_result "$T/bench.log" delivered)" 300/300/300 \
+	    "300 rooms: 300 writes, each delivered to its one stream"
+	is "$(bench_result "$T/bench.log" missing) $(bench_result "$T/bench.log" \
+	    unexpected) $(bench_result "$T/bench.log" duplicates)" "0 0 0" \
+	    "300 rooms: none missing, none to another room, none twice"
+else
+	skip_tests 3 "contrib/bench/basalt-bench is not built"
+fi
+
 ok "$(grep -qE 'Sanitizer|runtime error:' "$T/basalt.log"; [ $? -ne 0 ]
     echo $?)" "no sanitizer report in basalt's log"
 
