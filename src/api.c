@@ -432,7 +432,7 @@ apply_collection_delete(struct worker *w, struct write_op *op)
 	snprintf(data, sizeof data, "{\"collection\":\"%s\"}",
 	    ctx->collection);
 	if (store_event_append(w->store, ctx->realm, ctx->app, ctx->collection,
-	    NULL, "collection_deleted", data) == -1)
+	    NULL, "collection_deleted", data, NULL) == -1)
 		return (error_set(op->err, ERR_INTERNAL,
 		    "cannot append the event"));
 	return (0);
@@ -565,6 +565,7 @@ struct rec_arg {
 	int		 patch;
 	struct record	 rec;
 	char		*json;		/* the record, as replied and sent */
+	char		*prev;		/* as it was stored (update, delete) */
 	int		 hooked;	/* before-hooks saw rec: it is final */
 	char		*seen_fields;	/* what they saw stored (not create) */
 	char		 seen_at[TIMESTAMP_LEN + 1];
@@ -684,7 +685,8 @@ rec_before(struct worker *w, struct rec_arg *a, struct error *err)
 	return (rc);
 }
 
-/* Writer: whether the stored record is still the one the hooks saw. */
+/* Writer: whether the stored record is still the one the hooks saw; if
+ * so, it is the write's before-image (a->prev). */
 static int
 rec_unchanged(struct worker *w, struct rec_arg *a, struct error *err)
 {
@@ -701,10 +703,31 @@ rec_unchanged(struct worker *w, struct rec_arg *a, struct error *err)
 	}
 	same = strcmp(cur.updated_at, a->seen_at) == 0 &&
 	    strcmp(cur.fields, a->seen_fields) == 0;
+	if (same) {
+		strlcpy_b(cur.collection, ctx->collection,
+		    sizeof cur.collection);
+		free(a->prev);
+		a->prev = api_record_json(&cur);
+	}
 	store_record_clear(&cur);
 	if (!same)
 		return (error_set(err, ERR_CONFLICT, "the record changed "
 		    "while its hooks ran; send the request again"));
+	return (0);
+}
+
+/* Writer: the stored record into a->rec, and as the write's before-image
+ * (a->prev); for a record the before-hooks saw, only the check that it
+ * is still the same. */
+static int
+rec_current(struct worker *w, struct rec_arg *a, struct error *err)
+{
+	if (a->hooked)
+		return (rec_unchanged(w, a, err));
+	if (rec_load(w->store, a, err) == -1)
+		return (-1);
+	free(a->prev);
+	a->prev = xstrdup(a->json);
 	return (0);
 }
 
@@ -715,7 +738,7 @@ rec_append_event(struct worker *w, struct rec_arg *a, const char *type,
 	struct api_ctx	*ctx = a->ctx;
 
 	if (store_event_append(w->store, ctx->realm, ctx->app, ctx->collection,
-	    a->rec.id, type, data) == -1)
+	    a->rec.id, type, data, a->prev) == -1)
 		return (error_set(err, ERR_INTERNAL, "cannot append the event"));
 	return (0);
 }
@@ -751,9 +774,7 @@ apply_record_update(struct worker *w, struct write_op *op)
 	struct api_ctx	*ctx = a->ctx;
 	int		 rc;
 
-	if (a->hooked)
-		rc = rec_unchanged(w, a, op->err);
-	else if ((rc = rec_load(w->store, a, op->err)) == 0)
+	if ((rc = rec_current(w, a, op->err)) == 0 && !a->hooked)
 		rc = rec_merge(a, op->err);
 	if (rc == -1 || rec_append_pubs(w, a, op->err) == -1)
 		return (-1);
@@ -771,10 +792,7 @@ apply_record_delete(struct worker *w, struct write_op *op)
 	char		*data;
 	int		 rc;
 
-	if (a->hooked)
-		rc = rec_unchanged(w, a, op->err);
-	else
-		rc = rec_load(w->store, a, op->err);
+	rc = rec_current(w, a, op->err);
 	if (rc == -1 || rec_append_pubs(w, a, op->err) == -1)
 		return (-1);
 	rc = store_record_delete(w->store, ctx->ids.collection_id, a->rec.id);
@@ -852,6 +870,7 @@ rec_job_free(struct rec_job *j)
 			json_object_put(a->input);
 		store_record_clear(&a->rec);
 		free(a->json);
+		free(a->prev);
 		free(a->seen_fields);
 		hooks_pubs_free(a->pubs);
 	}
@@ -1276,7 +1295,7 @@ apply_publish(struct worker *w, struct write_op *op)
 	struct api_ctx		*ctx = a->ctx;
 
 	a->id = store_event_append(w->store, ctx->realm, ctx->app,
-	    ctx->collection, NULL, a->type, a->data);
+	    ctx->collection, NULL, a->type, a->data, NULL);
 	if (a->id == -1)
 		return (error_set(op->err, ERR_INTERNAL,
 		    "cannot append the event"));
@@ -1385,6 +1404,80 @@ stream_record_check(struct api_ctx *ctx, const struct stream_spec *spec)
 	    STORE_ERROR, "record"));
 }
 
+static int
+type_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* types=: the event types a stream carries, as ",a,b," (sorted, each
+ * once, so that streams asking for the same share a topic). */
+static int
+stream_types(struct api_ctx *ctx, struct stream_spec *spec)
+{
+	static const char *const ours[] = { "record_created",
+	    "record_updated", "record_entered", "record_left",
+	    "record_deleted", "collection_deleted" };
+	struct error	*err = &ctx->req->err, why;
+	char		 buf[MAX_STREAM_TYPES * (MAX_EVENT_TYPE_LEN + 1)];
+	char		*list[MAX_STREAM_TYPES], *p, *next, *out;
+	size_t		 n = 0, i, k;
+	int		 rc;
+
+	if ((rc = request_query(ctx->req, "types", buf, sizeof buf)) == -1)
+		return (0);
+	if (rc == -2)
+		return (error_set(err, ERR_INVALID_PARAMETER, "types must be "
+		    "at most %d event types, separated by commas",
+		    MAX_STREAM_TYPES));
+	for (p = buf; p != NULL; p = next) {
+		if ((next = strchr(p, ',')) != NULL)
+			*next++ = '\0';
+		for (k = 0; k < sizeof ours / sizeof ours[0]; k++)
+			if (strcmp(p, ours[k]) == 0)
+				break;
+		if (k == sizeof ours / sizeof ours[0] &&
+		    event_type_valid(p, &why) == -1)
+			return (error_set(err, ERR_INVALID_PARAMETER, "types: "
+			    "'%.*s' is not an event type a stream carries",
+			    MAX_EVENT_TYPE_LEN, p));
+		if (n == MAX_STREAM_TYPES)
+			return (error_set(err, ERR_INVALID_PARAMETER, "types "
+			    "lists at most %d event types", MAX_STREAM_TYPES));
+		list[n++] = p;
+	}
+	qsort(list, n, sizeof *list, type_cmp);
+	out = spec->types = xmalloc(sizeof buf + 2);
+	*out++ = ',';
+	for (i = 0; i < n; i++) {
+		if (i > 0 && strcmp(list[i], list[i - 1]) == 0)
+			continue;
+		out += sprintf(out, "%s,", list[i]);
+	}
+	return (0);
+}
+
+/* filter= (the expression language of lists, README "Querying") and
+ * types=, checked here so that a bad one is answered before the stream
+ * starts; the broker takes the parsed filter. An empty filter is none. */
+static int
+stream_filter(struct api_ctx *ctx, struct stream_spec *spec)
+{
+	char	 buf[FILTER_MAX_LEN + 2];
+	int	 rc;
+
+	rc = request_query(ctx->req, "filter", buf, sizeof buf);
+	if (rc == -2)
+		return (error_set(&ctx->req->err, ERR_INVALID_FILTER, "filter "
+		    "must be at most %d bytes of text", FILTER_MAX_LEN));
+	if (rc == 0 && buf[0] != '\0') {
+		if (filter_parse(buf, &spec->filter, &ctx->req->err) == -1)
+			return (-1);
+		spec->filter_text = xstrdup(buf);
+	}
+	return (stream_types(ctx, spec));
+}
+
 int
 api_events_stream(struct api_ctx *ctx)
 {
@@ -1392,7 +1485,7 @@ api_events_stream(struct api_ctx *ctx)
 	struct stream_spec	*spec = &req->spec;
 
 	memset(spec, 0, sizeof *spec);
-	if (stream_last_id(ctx, spec) == -1)
+	if (stream_last_id(ctx, spec) == -1 || stream_filter(ctx, spec) == -1)
 		return (-1);
 	if (ctx->record_id[0] != '\0' && stream_record_check(ctx, spec) == -1)
 		return (-1);

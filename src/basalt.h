@@ -31,6 +31,7 @@
 
 struct evbuffer;
 struct event_base;
+struct filter;
 struct sqlite3;
 struct sqlite3_stmt;
 struct stream;
@@ -128,6 +129,7 @@ struct hooks;
 #define DEFAULT_PAGE_LIMIT	50
 #define MAX_PAGE_LIMIT		500
 #define MAX_EVENT_TYPE_LEN	64
+#define MAX_STREAM_TYPES	32	/* types= of a stream */
 #define MAX_LABEL_LEN		200
 #define MAX_BATCH_REQUESTS	1000	/* writes in one batch request */
 #define WRITER_BATCH_MAX	256	/* writes committed together */
@@ -263,6 +265,10 @@ struct request {
 		int64_t	 last_id;
 		char	 token_id[TOKEN_ID_LEN + 1];	/* ends it if revoked */
 		int64_t	 expires_at;	/* unix seconds, 0 for never */
+		struct filter *filter;	/* filter=, or NULL: the broker takes
+					   it, else request_free frees it */
+		char	*filter_text;	/* its text, which names its topic */
+		char	*types;		/* types= as ",a,b," sorted; NULL: all */
 	} spec;
 
 	/* Set when the request goes back to a worker after its write. */
@@ -318,6 +324,9 @@ struct event_row {
 	const char	*type;
 	const char	*data;
 	size_t		 data_len;
+	const char	*prev;		/* the record before an update or
+					   delete; NULL if none or unknown */
+	size_t		 prev_len;
 };
 
 /* Store return codes. */
@@ -589,10 +598,11 @@ int		 store_record_delete(struct store *, int64_t coll_id, const char *id);
 int		 store_record_list(struct store *, int64_t coll_id, const char *after,
 		    int limit, void (*)(void *, const struct record *), void *);
 void		 store_record_clear(struct record *);
-/* Appends an event; returns its id, or -1. */
+/* Appends an event (prev: the record before an update or delete, else
+ * NULL); returns its id, or -1. */
 int64_t		 store_event_append(struct store *, const char *realm, const char *app,
 		    const char *coll, const char *record_id, const char *type,
-		    const char *data);
+		    const char *data, const char *prev);
 /* Events with after < id <= upto (upto 0: no bound), optionally for one
  * topic (realm NULL: all), in id order, at most limit. Returns the count. */
 int		 store_event_range(struct store *, int64_t after, int64_t upto,
@@ -693,6 +703,17 @@ json_object	*filter_sort_key(const struct filter_sort *,
 		    const struct filter_rec *);
 int		 filter_sort_after_sql(const struct filter_sort *, json_object *key,
 		    struct filter_sql *, struct error *);
+/* Fan-out indexes: a filter's top-level equality term on a field (alone
+ * or in a top-level &&) as a path and its value's key; the filter holds
+ * for a record only if filter_path_key gives the record that same key.
+ * Keys are xmalloc'd; -1 if the filter has no such term. */
+struct filter_path;
+int		 filter_index_term(const struct filter *, struct filter_path **,
+		    char **key);
+const char	*filter_path_text(const struct filter_path *);
+char		*filter_path_key(const struct filter_path *,
+		    const struct filter_rec *);
+void		 filter_path_free(struct filter_path *);
 
 /* writer.c */
 int		 writer_start(void);
@@ -718,8 +739,9 @@ int		 server_run(const char *listen);
 struct stream;
 void		 broker_init(struct event_base *, struct store *);
 void		 broker_free(void);
-/* Takes over a connection whose request asked for a stream. */
-void		 broker_subscribe(struct conn *, const struct stream_spec *);
+/* Takes over a connection whose request asked for a stream, and the
+ * spec's filter (spec->filter is NULL after). */
+void		 broker_subscribe(struct conn *, struct stream_spec *);
 void		 broker_stream_closed(struct stream *);	/* conn is going away */
 void		 broker_stream_drained(struct stream *);
 void		 broker_publish(const struct event_row *);

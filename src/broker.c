@@ -34,7 +34,16 @@
  *
  * A stream's limit (stream_buffer_limit) bounds what waits behind the
  * frame at the head of its output: a stream with nothing queued takes
- * its next frame whatever its size, so no event blocks a stream. */
+ * its next frame whatever its size, so no event blocks a stream.
+ *
+ * Filtered streams (filter=, types=) share a topic when they have the
+ * same collection or record, filter text and types; a collection's (or
+ * record's) filtered topics make its group. Each event is offered to a
+ * topic through pub_variant, which decides from the record before and
+ * after the write what the topic gets of it: the event as logged, a
+ * record_entered or record_left in its place, or nothing. Replay asks
+ * the same function, so a resumed stream gets what a live one got. An
+ * event is framed once per variant (struct pub) and the frame shared. */
 
 /*
  * An event, from its commit to a stream:
@@ -75,6 +84,7 @@
 #include "basalt.h"
 
 #define TOPIC_BUCKETS	4096
+#define SLOT_BUCKETS	16384
 #define REVOKED_OVERLAP	5	/* seconds looked back past the last look */
 
 /* An event framed for SSE, shared by the topics it goes to. */
@@ -86,7 +96,10 @@ struct frame {
 };
 
 struct topic {
-	char			*key;		/* realm/app/coll[/record] */
+	char			*key;		/* realm/app/coll[/record], then
+						   for a filtered one "\n" types
+						   "\n" filter */
+	int			 baselen;	/* the key up to the "\n" */
 	char			 realm[MAX_NAME_LEN + 1];
 	char			 app[MAX_NAME_LEN + 1];
 	char			 collection[MAX_NAME_LEN + 1];
@@ -102,6 +115,70 @@ struct topic {
 	int64_t			 pass_upto;	/* every stream has these */
 	TAILQ_ENTRY(topic)	 pending;
 	struct topic		*next;		/* hash chain */
+
+	struct filter		*filter;	/* NULL: every record event */
+	char			*types;		/* ",a,b,"; NULL: every type */
+	struct group		*group;		/* NULL if not filtered */
+	TAILQ_ENTRY(topic)	 gentry;	/* in its group */
+	struct gpath		*gpath;		/* indexed: its term's path */
+	struct slot		*slot;		/* ... and value; NULL: plain */
+	TAILQ_ENTRY(topic)	 sentry;	/* in its slot, or plain */
+};
+
+/*
+ * The filtered topics of one collection or record, and their index: a
+ * topic whose filter has a top-level equality term on a field sits in
+ * the slot of that path and value; a record write is offered only to
+ * the slots of the record's values before and after it, and to the
+ * plain topics (no such term, or types= alone). Other events, and writes
+ * logged without the record before them, go to every topic.
+ */
+struct group {
+	char			*key;		/* realm/app/coll[/record] */
+	TAILQ_HEAD(, topic)	 topics;	/* all */
+	TAILQ_HEAD(, topic)	 plain;		/* not indexed */
+	struct gpath		*paths;
+	struct group		*next;		/* hash chain */
+};
+
+/* A path the group's topics are indexed on. */
+struct gpath {
+	struct filter_path	*path;
+	int			 refs;		/* topics indexed on it */
+	struct gpath		*next;
+};
+
+/* The topics indexed on one path and value of one group. */
+struct slot {
+	char			*key;		/* group "\n" path "\n" value */
+	TAILQ_HEAD(, topic)	 topics;
+	struct slot		*next;		/* hash chain */
+};
+
+/* What a topic takes of an event. */
+enum variant {
+	V_NONE = -1,		/* nothing */
+	V_AS_IS,		/* the event as logged */
+	V_ENTERED,		/* record_entered: updated into the filter */
+	V_LEFT,			/* record_left: updated out of it */
+	V_END,			/* no frame, but its stream ends */
+	V__COUNT
+};
+
+/* An event on its way to the topics: the record before and after the
+ * write, parsed once a filter needs them, and its frames, made once a
+ * topic takes them (each holds a reference of the pub's). */
+enum { EV_OTHER, EV_CREATED, EV_UPDATED, EV_DELETED };
+
+struct pub {
+	const struct event_row	*ev;
+	int			 kind;
+	int			 parsed;
+	json_object		*before, *after;
+	struct filter_rec	 rb, ra;
+	int			 has_before;	/* -1: not logged; 0: unusable */
+	int			 has_after;
+	struct frame		*frames[V__COUNT];
 };
 
 struct stream {
@@ -119,6 +196,9 @@ struct stream {
 };
 
 static struct topic		*buckets[TOPIC_BUCKETS];
+static struct group		*groups[TOPIC_BUCKETS];
+static struct slot		*slots[SLOT_BUCKETS];
+static int			 ngroups;
 static TAILQ_HEAD(, topic)	 pending = TAILQ_HEAD_INITIALIZER(pending);
 static TAILQ_HEAD(, stream)	 all_streams = TAILQ_HEAD_INITIALIZER(all_streams);
 static TAILQ_HEAD(, stream)	 replay_queue = TAILQ_HEAD_INITIALIZER(replay_queue);
@@ -141,13 +221,19 @@ broker_count(void)
 }
 
 static unsigned int
-topic_hash(const char *key)
+key_hash(const char *key)
 {
 	unsigned int	 h = 2166136261u;
 
 	for (; *key != '\0'; key++)
 		h = (h ^ (unsigned char)*key) * 16777619u;
-	return (h % TOPIC_BUCKETS);
+	return (h);
+}
+
+static unsigned int
+topic_hash(const char *key)
+{
+	return (key_hash(key) % TOPIC_BUCKETS);
 }
 
 static void
@@ -170,19 +256,189 @@ topic_find(const char *key)
 	return (NULL);
 }
 
-static struct topic *
-topic_get(const struct stream_spec *spec)
+static struct group *
+group_find(const char *key)
 {
-	struct topic	*t;
-	char		 key[512];
+	struct group	*g;
+
+	for (g = groups[topic_hash(key)]; g != NULL; g = g->next)
+		if (strcmp(g->key, key) == 0)
+			return (g);
+	return (NULL);
+}
+
+static char *
+slot_key(const struct group *g, const struct gpath *gp, const char *value)
+{
+	char	*key;
+
+	xasprintf(&key, "%s\n%s\n%s", g->key, filter_path_text(gp->path),
+	    value);
+	return (key);
+}
+
+static struct slot *
+slot_find(const char *key)
+{
+	struct slot	*sl;
+
+	for (sl = slots[key_hash(key) % SLOT_BUCKETS]; sl != NULL;
+	    sl = sl->next)
+		if (strcmp(sl->key, key) == 0)
+			return (sl);
+	return (NULL);
+}
+
+/* The slot of key, made if new; takes key. */
+static struct slot *
+slot_get(char *key)
+{
+	struct slot	*sl;
 	unsigned int	 h;
 
-	topic_key(key, sizeof key, spec->realm, spec->app, spec->collection,
+	if ((sl = slot_find(key)) != NULL) {
+		free(key);
+		return (sl);
+	}
+	sl = xcalloc(1, sizeof *sl);
+	sl->key = key;
+	TAILQ_INIT(&sl->topics);
+	h = key_hash(key) % SLOT_BUCKETS;
+	sl->next = slots[h];
+	slots[h] = sl;
+	return (sl);
+}
+
+static void
+slot_release(struct slot *sl)
+{
+	struct slot	**pp;
+
+	if (!TAILQ_EMPTY(&sl->topics))
+		return;
+	for (pp = &slots[key_hash(sl->key) % SLOT_BUCKETS]; *pp != sl;
+	    pp = &(*pp)->next)
+		continue;
+	*pp = sl->next;
+	free(sl->key);
+	free(sl);
+}
+
+/* The group's entry for path, made if new; takes path. */
+static struct gpath *
+gpath_get(struct group *g, struct filter_path *path)
+{
+	struct gpath	*gp;
+
+	for (gp = g->paths; gp != NULL; gp = gp->next)
+		if (strcmp(filter_path_text(gp->path),
+		    filter_path_text(path)) == 0)
+			break;
+	if (gp != NULL)
+		filter_path_free(path);
+	else {
+		gp = xcalloc(1, sizeof *gp);
+		gp->path = path;
+		gp->next = g->paths;
+		g->paths = gp;
+	}
+	gp->refs++;
+	return (gp);
+}
+
+static void
+gpath_release(struct group *g, struct gpath *gp)
+{
+	struct gpath	**pp;
+
+	if (--gp->refs > 0)
+		return;
+	for (pp = &g->paths; *pp != gp; pp = &(*pp)->next)
+		continue;
+	*pp = gp->next;
+	filter_path_free(gp->path);
+	free(gp);
+}
+
+/* Puts a new filtered topic into its group, in the slot of its filter's
+ * equality term if it has one. */
+static void
+group_add(struct topic *t, const char *key)
+{
+	struct filter_path	*path;
+	struct group		*g;
+	unsigned int		 h;
+	char			*value;
+
+	if ((g = group_find(key)) == NULL) {
+		g = xcalloc(1, sizeof *g);
+		g->key = xstrdup(key);
+		TAILQ_INIT(&g->topics);
+		TAILQ_INIT(&g->plain);
+		h = topic_hash(key);
+		g->next = groups[h];
+		groups[h] = g;
+		ngroups++;
+	}
+	TAILQ_INSERT_TAIL(&g->topics, t, gentry);
+	t->group = g;
+	if (t->filter == NULL ||
+	    filter_index_term(t->filter, &path, &value) == -1) {
+		TAILQ_INSERT_TAIL(&g->plain, t, sentry);
+		return;
+	}
+	t->gpath = gpath_get(g, path);
+	t->slot = slot_get(slot_key(g, t->gpath, value));
+	free(value);
+	TAILQ_INSERT_TAIL(&t->slot->topics, t, sentry);
+}
+
+static void
+group_remove(struct topic *t)
+{
+	struct group	*g = t->group, **pp;
+
+	TAILQ_REMOVE(&g->topics, t, gentry);
+	if (t->slot != NULL) {
+		TAILQ_REMOVE(&t->slot->topics, t, sentry);
+		slot_release(t->slot);
+		gpath_release(g, t->gpath);
+	} else
+		TAILQ_REMOVE(&g->plain, t, sentry);
+	if (!TAILQ_EMPTY(&g->topics))
+		return;
+	for (pp = &groups[topic_hash(g->key)]; *pp != g; pp = &(*pp)->next)
+		continue;
+	*pp = g->next;
+	ngroups--;
+	free(g->key);
+	free(g);
+}
+
+/* The spec's topic, made if new; a new filtered one takes the spec's
+ * filter. */
+static struct topic *
+topic_get(struct stream_spec *spec)
+{
+	struct topic	*t;
+	char		 base[512], *key;
+	unsigned int	 h;
+
+	topic_key(base, sizeof base, spec->realm, spec->app, spec->collection,
 	    spec->record_id);
-	if ((t = topic_find(key)) != NULL)
+	if (spec->filter_text == NULL && spec->types == NULL)
+		key = xstrdup(base);
+	else
+		xasprintf(&key, "%s\n%s\n%s", base, spec->types != NULL ?
+		    spec->types : "", spec->filter_text != NULL ?
+		    spec->filter_text : "");
+	if ((t = topic_find(key)) != NULL) {
+		free(key);
 		return (t);
+	}
 	t = xcalloc(1, sizeof *t);
-	t->key = xstrdup(key);
+	t->key = key;
+	t->baselen = (int)strlen(base);
 	strlcpy_b(t->realm, spec->realm, sizeof t->realm);
 	strlcpy_b(t->app, spec->app, sizeof t->app);
 	strlcpy_b(t->collection, spec->collection, sizeof t->collection);
@@ -191,6 +447,14 @@ topic_get(const struct stream_spec *spec)
 	h = topic_hash(key);
 	t->next = buckets[h];
 	buckets[h] = t;
+	if (key[t->baselen] == '\0')
+		return (t);
+	assert((spec->filter != NULL) == (spec->filter_text != NULL));
+	t->filter = spec->filter;
+	spec->filter = NULL;
+	if (spec->types != NULL)
+		t->types = xstrdup(spec->types);
+	group_add(t, base);
 	return (t);
 }
 
@@ -207,6 +471,10 @@ topic_release(struct topic *t)
 			break;
 		}
 	}
+	if (t->group != NULL)
+		group_remove(t);
+	filter_free(t->filter);
+	free(t->types);
 	free(t->key);
 	free(t);
 }
@@ -223,8 +491,9 @@ stream_check(struct stream *s)
 	if (conn_flush(s->conn) == -1)
 		return (-1);
 	if (conn_behind(s->conn) > cfg->stream_buffer_limit) {
-		log_info("closing a stream of %s: its client is %zu bytes "
-		    "behind", s->topic->key, conn_behind(s->conn));
+		log_info("closing a stream of %.*s: its client is %zu bytes "
+		    "behind", s->topic->baselen, s->topic->key,
+		    conn_behind(s->conn));
 		conn_close(s->conn);	/* calls broker_stream_closed */
 		return (-1);
 	}
@@ -316,6 +585,211 @@ topic_queue(struct topic *t, int64_t id, struct frame *f)
 	t->ids[t->nframes++] = id;
 }
 
+/*
+ * Filters. The one rule of what a topic gets of an event, live and in
+ * replay alike: an update is tested on the record before and after it,
+ * a create after, a delete before; custom events and a collection's end
+ * are no records' and pass any filter. types= then keeps the types it
+ * lists, and a collection's end that it leaves out still ends the stream.
+ */
+static void
+pub_init(struct pub *p, const struct event_row *ev)
+{
+	memset(p, 0, sizeof *p);
+	p->ev = ev;
+	p->kind = EV_OTHER;
+	if (ev->record_id == NULL || ev->type == NULL)
+		return;
+	if (strcmp(ev->type, "record_created") == 0)
+		p->kind = EV_CREATED;
+	else if (strcmp(ev->type, "record_updated") == 0)
+		p->kind = EV_UPDATED;
+	else if (strcmp(ev->type, "record_deleted") == 0)
+		p->kind = EV_DELETED;
+}
+
+/* A record as the API shows it, from the log: 1, or 0 if it is not one
+ * (a row of another writer, say); *o is freed by the caller. */
+static int
+pub_record(const char *text, size_t len, json_object **o,
+    struct filter_rec *r)
+{
+	/* a record holds its fields one level down */
+	if (jsonutil_parse_depth(text, len, MAX_JSON_DEPTH + 1, o) == -1)
+		return (0);
+	return (filter_rec_json(*o, r) == 0);
+}
+
+static void
+pub_parse(struct pub *p)
+{
+	const struct event_row	*ev = p->ev;
+
+	if (p->parsed)
+		return;
+	p->parsed = 1;
+	if (p->kind != EV_DELETED && ev->data != NULL)
+		p->has_after = pub_record(ev->data, ev->data_len, &p->after,
+		    &p->ra);
+	if (p->kind == EV_CREATED)
+		return;
+	if (ev->prev == NULL)
+		p->has_before = -1;	/* logged before version 4 */
+	else
+		p->has_before = pub_record(ev->prev, ev->prev_len, &p->before,
+		    &p->rb);
+}
+
+static void
+pub_clear(struct pub *p)
+{
+	int	 v;
+
+	for (v = 0; v < V__COUNT; v++)
+		if (p->frames[v] != NULL)
+			frame_unref(p->frames[v]);
+	json_object_put(p->before);
+	json_object_put(p->after);
+}
+
+/* Whether types (",a,b,") lists type. */
+static int
+types_has(const char *types, const char *type)
+{
+	size_t		 n = strlen(type);
+	const char	*p;
+
+	if (n == 0)
+		return (0);
+	for (p = types + 1; (p = strstr(p, type)) != NULL; p++)
+		if (p[-1] == ',' && p[n] == ',')
+			return (1);
+	return (0);
+}
+
+/* What topic t takes of the event. An update logged without the record
+ * before it (by an older version) is sent as record_updated if the
+ * record matches after it and as record_left if not, and such a delete
+ * always: a client that applies them by id stays right. */
+static enum variant
+pub_variant(const struct topic *t, struct pub *p)
+{
+	enum variant	 v = V_AS_IS;
+	const char	*type;
+	int		 a, b;
+
+	if (t->filter != NULL && p->kind != EV_OTHER) {
+		pub_parse(p);
+		a = p->has_after > 0 && filter_match(t->filter, &p->ra);
+		b = p->has_before > 0 && filter_match(t->filter, &p->rb);
+		if (p->kind == EV_CREATED)
+			v = a ? V_AS_IS : V_NONE;
+		else if (p->kind == EV_DELETED)
+			v = b || p->has_before < 0 ? V_AS_IS : V_NONE;
+		else if (p->has_before < 0)
+			v = a ? V_AS_IS : V_LEFT;
+		else
+			v = a && b ? V_AS_IS : a ? V_ENTERED : b ? V_LEFT :
+			    V_NONE;
+	}
+	if (v == V_NONE || t->types == NULL)
+		return (v);
+	type = v == V_ENTERED ? "record_entered" : v == V_LEFT ?
+	    "record_left" : p->ev->type;
+	if (types_has(t->types, type))
+		return (v);
+	return (event_ends(p->ev->type) ? V_END : V_NONE);
+}
+
+/* The event's frame of variant v, made once. */
+static struct frame *
+pub_frame(struct pub *p, enum variant v)
+{
+	struct event_row	 row = *p->ev;
+	struct frame		*f;
+	json_object		*o;
+
+	if (p->frames[v] != NULL)
+		return (p->frames[v]);
+	if (v == V_END) {
+		f = xcalloc(1, sizeof *f + 1);
+		f->ends = 1;
+	} else if (v == V_LEFT) {
+		o = json_object_new_object();
+		json_object_object_add(o, "id",
+		    json_object_new_string(row.record_id));
+		json_object_object_add(o, "collection",
+		    json_object_new_string(row.collection));
+		row.type = "record_left";
+		row.data = jsonutil_string(o);
+		row.data_len = strlen(row.data);
+		f = frame_new(&row);
+		json_object_put(o);
+	} else {
+		if (v == V_ENTERED)
+			row.type = "record_entered";
+		f = frame_new(&row);
+	}
+	f->refs = 1;
+	p->frames[v] = f;
+	return (f);
+}
+
+/* Queues on t what it takes of the event. */
+static void
+topic_offer(struct topic *t, struct pub *p)
+{
+	enum variant	 v = pub_variant(t, p);
+
+	if (v != V_NONE)
+		topic_queue(t, p->ev->id, pub_frame(p, v));
+}
+
+static void
+slot_offer(struct group *g, struct gpath *gp, const char *value,
+    struct pub *p)
+{
+	struct topic	*t;
+	struct slot	*sl;
+	char		*key = slot_key(g, gp, value);
+
+	if ((sl = slot_find(key)) != NULL)
+		TAILQ_FOREACH(t, &sl->topics, sentry)
+			topic_offer(t, p);
+	free(key);
+}
+
+/* The topics of g that can take the event: see struct group. */
+static void
+group_offer(struct group *g, struct pub *p)
+{
+	struct topic	*t;
+	struct gpath	*gp;
+	char		*kb, *ka;
+
+	if (p->kind == EV_OTHER || (p->kind != EV_CREATED &&
+	    p->ev->prev == NULL)) {
+		TAILQ_FOREACH(t, &g->topics, gentry)
+			topic_offer(t, p);
+		return;
+	}
+	pub_parse(p);
+	for (gp = g->paths; gp != NULL; gp = gp->next) {
+		kb = p->has_before > 0 ? filter_path_key(gp->path, &p->rb) :
+		    NULL;
+		ka = p->has_after > 0 ? filter_path_key(gp->path, &p->ra) :
+		    NULL;
+		if (kb != NULL)
+			slot_offer(g, gp, kb, p);
+		if (ka != NULL && (kb == NULL || strcmp(ka, kb) != 0))
+			slot_offer(g, gp, ka, p);
+		free(kb);
+		free(ka);
+	}
+	TAILQ_FOREACH(t, &g->plain, sentry)
+		topic_offer(t, p);
+}
+
 /* Drops the frames every stream of t has (ids up to upto). */
 static void
 topic_drop(struct topic *t, int64_t upto)
@@ -345,7 +819,8 @@ topic_drop(struct topic *t, int64_t upto)
 static void
 stream_end(struct stream *s)
 {
-	log_debug("ending a stream of %s", s->topic->key);
+	log_debug("ending a stream of %.*s", s->topic->baselen,
+	    s->topic->key);
 	conn_end(s->conn);	/* calls broker_stream_closed */
 }
 
@@ -354,7 +829,7 @@ stream_end(struct stream *s)
 static void
 topic_write(struct topic *t, struct stream *s)
 {
-	int	 i, j;
+	int	 i, j, n;
 
 	if (!s->live || t->ids[t->nframes - 1] <= s->last_id)
 		return;
@@ -362,7 +837,10 @@ topic_write(struct topic *t, struct stream *s)
 		continue;
 	for (j = i; j < t->nframes - 1 && !t->frames[j]->ends; j++)
 		continue;
-	if (conn_write_frames(s->conn, t->iov + i, j + 1 - i) == -1)
+	n = j + 1 - i;
+	if (t->frames[j]->len == 0)
+		n--;		/* an end without a frame (V_END) */
+	if (n > 0 && conn_write_frames(s->conn, t->iov + i, n) == -1)
 		return;		/* closing or gone */
 	s->last_id = t->ids[j];
 	if (t->frames[j]->ends)
@@ -436,10 +914,11 @@ broker_flush(void)
 
 /* A collection's end goes to its record topics, too. */
 static void
-topic_queue_records(const struct event_row *ev, struct frame *f)
+topic_queue_records(struct pub *p)
 {
-	struct topic	*t;
-	size_t		 i;
+	const struct event_row	*ev = p->ev;
+	struct topic		*t;
+	size_t			 i;
 
 	for (i = 0; i < TOPIC_BUCKETS; i++)
 		for (t = buckets[i]; t != NULL; t = t->next)
@@ -447,7 +926,7 @@ topic_queue_records(const struct event_row *ev, struct frame *f)
 			    strcmp(t->collection, ev->collection) == 0 &&
 			    strcmp(t->app, ev->app) == 0 &&
 			    strcmp(t->realm, ev->realm) == 0)
-				topic_queue(t, ev->id, f);
+				topic_offer(t, p);
 }
 
 /* Called from the tail's store callback (loop thread), in id order: only
@@ -456,28 +935,25 @@ void
 broker_publish(const struct event_row *ev)
 {
 	struct topic	*t;
-	struct frame	*f = NULL;
+	struct group	*g;
+	struct pub	 p;
 	char		 key[512];
 	int		 pass;
 
-	if (ev->record_id == NULL && event_ends(ev->type)) {
-		f = frame_new(ev);
-		f->refs++;	/* held while queued below */
-		topic_queue_records(ev, f);
-	}
+	pub_init(&p, ev);
+	if (ev->record_id == NULL && event_ends(ev->type))
+		topic_queue_records(&p);
 	for (pass = 0; pass < 2; pass++) {
 		if (pass == 1 && ev->record_id == NULL)
 			break;
 		topic_key(key, sizeof key, ev->realm, ev->app, ev->collection,
 		    pass == 1 ? ev->record_id : NULL);
-		if ((t = topic_find(key)) == NULL)
-			continue;
-		if (f == NULL)
-			f = frame_new(ev);
-		topic_queue(t, ev->id, f);
+		if ((t = topic_find(key)) != NULL)
+			topic_offer(t, &p);
+		if (ngroups > 0 && (g = group_find(key)) != NULL)
+			group_offer(g, &p);
 	}
-	if (f != NULL && f->ends)
-		frame_unref(f);
+	pub_clear(&p);
 	head = ev->id;
 }
 
@@ -513,6 +989,7 @@ replay_queue_remove(struct stream *s)
 struct replay_ctx {
 	struct stream	*s;
 	int		 n;		/* frames queued */
+	int		 seen;		/* rows done with, queued or not */
 	int		 full;		/* the rest waits for a drain */
 	int		 end;		/* the stream's last frame is queued */
 };
@@ -526,17 +1003,18 @@ replay_frame(struct replay_ctx *r, const struct frame *f, int64_t id)
 
 	if (r->full || r->end)
 		return;
-	if (conn_pending(c) > 0 &&
+	if (f->len > 0 && conn_pending(c) > 0 &&
 	    conn_behind(c) + f->len > cfg->stream_buffer_limit) {
 		r->full = 1;
 		return;
 	}
-	if (conn_write(c, f->data, f->len) == -1) {
+	if (f->len > 0 && conn_write(c, f->data, f->len) == -1) {
 		r->full = 1;	/* cannot happen: nothing closed it */
 		return;
 	}
 	r->s->last_id = id;
 	r->n++;
+	r->seen++;
 	r->end = f->ends;
 }
 
@@ -544,21 +1022,40 @@ static void
 replay_row(void *arg, const struct event_row *ev)
 {
 	struct replay_ctx	*r = arg;
-	struct frame		*f;
+	struct pub		 p;
+	enum variant		 v;
 
 	if (r->full || r->end)
 		return;
-	f = frame_new(ev);
-	replay_frame(r, f, ev->id);
-	free(f);
+	pub_init(&p, ev);
+	if ((v = pub_variant(r->s->topic, &p)) != V_NONE)
+		replay_frame(r, pub_frame(&p, v), ev->id);
+	else {
+		r->s->last_id = ev->id;	/* nothing of it is the stream's */
+		r->seen++;
+	}
+	pub_clear(&p);
 }
+
+struct replay_end {
+	struct topic	*t;
+	struct frame	*f;
+};
 
 static void
 replay_end_row(void *arg, const struct event_row *ev)
 {
-	struct frame	**fp = arg;
+	struct replay_end	*e = arg;
+	struct pub		 p;
+	enum variant		 v;
 
-	*fp = frame_new(ev);
+	pub_init(&p, ev);
+	/* an end is never V_NONE: types can only take its frame */
+	v = pub_variant(e->t, &p);
+	assert(v != V_NONE);
+	e->f = pub_frame(&p, v);
+	e->f->refs++;
+	pub_clear(&p);
 }
 
 /* A record stream ends with its collection, whose end is not one of the
@@ -567,19 +1064,19 @@ replay_end_row(void *arg, const struct event_row *ev)
 static struct frame *
 replay_end_find(struct stream *s, int64_t upto, int64_t *id)
 {
-	struct topic	*t = s->topic;
-	struct frame	*f = NULL;
-	int64_t		 from;
+	struct topic		*t = s->topic;
+	struct replay_end	 e = { t, NULL };
+	int64_t			 from;
 
 	from = s->end_checked > s->last_id ? s->end_checked : s->last_id;
 	if (t->record_id[0] == '\0' || from >= upto)
 		return (NULL);
 	in_store = 1;
 	*id = store_event_collection_end(store, from, upto, t->realm, t->app,
-	    t->collection, replay_end_row, &f);
+	    t->collection, replay_end_row, &e);
 	in_store = 0;
 	if (*id > 0)
-		return (f);
+		return (e.f);
 	if (*id == 0)
 		s->end_checked = upto;
 	return (NULL);
@@ -589,7 +1086,7 @@ replay_end_find(struct stream *s, int64_t upto, int64_t *id)
 static void
 replay_step(struct stream *s)
 {
-	struct replay_ctx	 r = { s, 0, 0, 0 };
+	struct replay_ctx	 r = { s, 0, 0, 0, 0 };
 	struct topic		*t = s->topic;
 	struct frame		*endf;
 	int64_t			 upto = head, end_id = 0;
@@ -603,8 +1100,8 @@ replay_step(struct stream *s)
 	}
 	if (store_event_pruned(store, t->realm, t->app) > s->last_id) {
 		store_read_end(store);
-		log_info("a resuming stream of %s lost events to retention "
-		    "during its replay; sending reset", t->key);
+		log_info("a resuming stream of %.*s lost events to retention "
+		    "during its replay; sending reset", t->baselen, t->key);
 		replay_queue_remove(s);
 		conn_watch_drain(s->conn, 0);
 		stream_reset(s, head, "events_pruned");
@@ -621,14 +1118,16 @@ replay_step(struct stream *s)
 	store_read_end(store);
 	/* The store is done with t's names: from here s may close. */
 	if (n < 0) {
-		free(endf);
+		if (endf != NULL)
+			frame_unref(endf);
 		log_warn("replay failed; closing the stream to be resumed");
 		conn_close(s->conn);
 		return;
 	}
 	if (endf != NULL && n < REPLAY_BATCH && !r.full)
 		replay_frame(&r, endf, end_id);
-	free(endf);
+	if (endf != NULL)
+		frame_unref(endf);
 	if (r.end) {
 		stream_end(s);
 		return;
@@ -643,7 +1142,7 @@ replay_step(struct stream *s)
 		return;
 	}
 	if (conn_pending(s->conn) == 0 ||
-	    (r.n > 0 && conn_pending(s->conn) < STREAM_LOW_WATER))
+	    (r.seen > 0 && conn_pending(s->conn) < STREAM_LOW_WATER))
 		replay_queue_add(s);
 	else
 		conn_watch_drain(s->conn, 1);	/* resumes in broker_stream_drained */
@@ -689,11 +1188,11 @@ stream_reset(struct stream *s, int64_t id, const char *reason)
 		stream_check(s);
 }
 
-/* Loop thread: takes c over as a stream of spec's topic (spec is copied),
- * live from head, replayed from spec's last id, or reset if that id was
- * pruned or is unknown. */
+/* Loop thread: takes c over as a stream of spec's topic (spec is copied,
+ * its filter taken), live from head, replayed from spec's last id, or
+ * reset if that id was pruned or is unknown. */
 void
-broker_subscribe(struct conn *c, const struct stream_spec *spec)
+broker_subscribe(struct conn *c, struct stream_spec *spec)
 {
 	struct stream	*s;
 	int64_t		 max;
@@ -797,7 +1296,8 @@ stream_token_end(struct stream *s, const char *why)
 	char	 data[64];
 
 	snprintf(data, sizeof data, "{\"token_id\":\"%s\"}", s->token_id);
-	log_info("ending a stream of %s: %s", s->topic->key, why);
+	log_info("ending a stream of %.*s: %s", s->topic->baselen,
+	    s->topic->key, why);
 	if (stream_send_event(s, -1, why, data) == 0)
 		stream_end(s);
 	else

@@ -1515,3 +1515,107 @@ filter_sort_after_sql(const struct filter_sort *s, json_object *key,
 	sb_finish(&sb, out);
 	return (0);
 }
+
+/*
+ * Fan-out indexes. A filter whose top level is an equality term on a
+ * field (the term alone, or one of the terms of a top-level &&) can hold
+ * only for a record whose value at that path equals the term's value:
+ * both are written as keys, equal strings exactly when fvalue_eq holds.
+ */
+struct filter_path {
+	struct foperand	 opd;
+	char		*text;		/* the keys as JSON strings, joined */
+};
+
+/* The value as a key: its type, then its text (numbers as doubles). */
+static char *
+fvalue_key(const struct fvalue *v)
+{
+	static const char types[] = { [J_NULL] = 'n', [J_BOOL] = 'b',
+	    [J_NUMBER] = 'd', [J_STRING] = 's', [J_ARRAY] = 'a',
+	    [J_OBJECT] = 'o' };
+	char	*k;
+
+	switch (v->type) {
+	case J_BOOL:
+		xasprintf(&k, "b%d", v->num != 0);
+		break;
+	case J_NUMBER:
+		xasprintf(&k, "d%.17g", v->num == 0 ? 0.0 : v->num);
+		break;
+	case J_STRING:
+		xasprintf(&k, "s%s", v->str);
+		break;
+	default:	/* a literal is never an array or an object */
+		xasprintf(&k, "%c", types[v->type]);
+	}
+	return (k);
+}
+
+static int
+is_field_eq(const struct fnode *n)
+{
+	return (n->kind == FN_CMP && n->op == OP_EQ && n->opd.kind == OPD_FIELD);
+}
+
+/* f's top-level equality term on a field: its path (freed with
+ * filter_path_free) and its value's key (freed by the caller); -1 if f
+ * has none. */
+int
+filter_index_term(const struct filter *f, struct filter_path **path,
+    char **key)
+{
+	const struct fnode	*n = f->root, *t = is_field_eq(n) ? n : NULL;
+	struct filter_path	*fp;
+	struct sqlbuf		 sb;
+	json_object		*k;
+	size_t			 i;
+
+	for (i = 0; n->kind == FN_AND && t == NULL && i < n->nkids; i++)
+		if (is_field_eq(n->kids[i]))
+			t = n->kids[i];
+	if (t == NULL)
+		return (-1);
+	fp = xcalloc(1, sizeof *fp);
+	fp->opd.kind = OPD_FIELD;
+	fp->opd.nkeys = t->opd.nkeys;
+	fp->opd.keys = xcalloc(t->opd.nkeys, sizeof *fp->opd.keys);
+	memset(&sb, 0, sizeof sb);
+	for (i = 0; i < t->opd.nkeys; i++) {
+		fp->opd.keys[i] = xstrdup(t->opd.keys[i]);
+		k = json_object_new_string(t->opd.keys[i]);
+		sb_add(&sb, "%s%s", i > 0 ? "." : "", jsonutil_string(k));
+		json_object_put(k);
+	}
+	fp->text = sb.s;
+	*path = fp;
+	*key = fvalue_key(&t->vals[0]);
+	return (0);
+}
+
+/* The path's text: two paths are the same if their texts are. */
+const char *
+filter_path_text(const struct filter_path *fp)
+{
+	return (fp->text);
+}
+
+/* The record's value at the path as a key (freed by the caller). */
+char *
+filter_path_key(const struct filter_path *fp, const struct filter_rec *r)
+{
+	struct fvalue	 v;
+
+	operand_value(&fp->opd, r, &v);
+	return (fvalue_key(&v));
+}
+
+void
+filter_path_free(struct filter_path *fp)
+{
+	if (fp == NULL)
+		return;
+	operand_clear(&fp->opd);
+	free(fp->text);
+	free(fp);
+}

@@ -402,7 +402,7 @@ hooks_pubs_apply(struct store *st, const char *realm, const char *app,
 		if (hooks_coll_exists(st, realm, app, e->coll, err) == -1)
 			return (-1);
 		if (store_event_append(st, realm, app, e->coll, NULL, e->type,
-		    e->data) == -1)
+		    e->data, NULL) == -1)
 			return (error_set(err, ERR_INTERNAL,
 			    "cannot append the event"));
 	}

@@ -413,7 +413,7 @@ hooks_publish_here(struct worker *w, struct hooks_publish *p, struct error *err)
 	if (hooks_coll_exists(w->store, p->realm, p->app, p->coll, err) == -1)
 		return (-1);
 	if ((id = store_event_append(w->store, p->realm, p->app, p->coll,
-	    NULL, p->type, p->data)) == -1) {
+	    NULL, p->type, p->data, NULL)) == -1) {
 		error_set(err, ERR_INTERNAL, "%s", store_errmsg(w->store));
 		return (-1);
 	}

@@ -53,6 +53,9 @@ request_free(struct request *req)
 		evbuffer_free(req->body);
 	if (req->out != NULL)
 		evbuffer_free(req->out);
+	filter_free(req->spec.filter);
+	free(req->spec.filter_text);
+	free(req->spec.types);
 	free(req);
 }
 

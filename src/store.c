@@ -37,7 +37,7 @@
 
 #include "basalt.h"
 
-#define SCHEMA_VERSION	3
+#define SCHEMA_VERSION	4
 
 static const char *schema_v1 =
     "CREATE TABLE realms ("
@@ -105,6 +105,14 @@ static const char *schema_v3 =
     " origin TEXT NOT NULL,"
     " PRIMARY KEY (app_id, origin)) WITHOUT ROWID;"
     "PRAGMA user_version = 3;";
+
+/* Version 4: the record as it was before an update or delete (its JSON as
+ * the API showed it), which a filtered stream tests to tell a record that
+ * leaves its filter from one that was never in it. NULL for creates and
+ * custom events, and for the events of earlier versions. */
+static const char *schema_v4 =
+    "ALTER TABLE events ADD COLUMN prev TEXT;"
+    "PRAGMA user_version = 4;";
 
 enum stmt {
 	S_REALM_INSERT,
@@ -190,16 +198,16 @@ static const char *sql[S__COUNT] = {
 	    " FROM records WHERE collection_id = ? AND id > ?"
 	    " ORDER BY id LIMIT ?",
 	[S_EV_INSERT] = "INSERT INTO events (created_ms, realm, app, collection,"
-	    " record_id, type, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-	[S_EV_RANGE] = "SELECT id, realm, app, collection, record_id, type, data"
-	    " FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
+	    " record_id, type, data, prev) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	[S_EV_RANGE] = "SELECT id, realm, app, collection, record_id, type, data,"
+	    " prev FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
 	[S_EV_RANGE_TOPIC] = "SELECT id, realm, app, collection, record_id, type,"
-	    " data FROM events WHERE id > ?1 AND id <= ?2 AND realm = ?4"
+	    " data, prev FROM events WHERE id > ?1 AND id <= ?2 AND realm = ?4"
 	    " AND app = ?5 AND collection = ?6 ORDER BY id LIMIT ?3",
 	[S_EV_RANGE_RECORD] = "SELECT id, realm, app, collection, record_id,"
-	    " type, data FROM events WHERE id > ?1 AND id <= ?2 AND realm = ?4"
-	    " AND app = ?5 AND collection = ?6 AND record_id = ?7"
-	    " ORDER BY id LIMIT ?3",
+	    " type, data, prev FROM events WHERE id > ?1 AND id <= ?2"
+	    " AND realm = ?4 AND app = ?5 AND collection = ?6"
+	    " AND record_id = ?7 ORDER BY id LIMIT ?3",
 	[S_EV_MAX] = "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
 	[S_EV_PRUNED] = "SELECT max(coalesce((SELECT pruned_through"
 	    " FROM app_log WHERE realm = ?1 AND app = ?2), 0),"
@@ -422,6 +430,12 @@ store_migrate(struct store *st, char *err, size_t errlen)
 			log_info("database schema upgraded to version 3 "
 			    "(CORS origins per app)");
 		version = 3;
+	}
+	if (version == 3 && store_exec(st, schema_v4) == STORE_OK) {
+		if (!created)
+			log_info("database schema upgraded to version 4 "
+			    "(before-images in the event log)");
+		version = 4;
 	}
 	if (version != SCHEMA_VERSION) {
 		snprintf(err, errlen, "database schema version %d is not %d",
@@ -860,7 +874,7 @@ store_record_list(struct store *st, int64_t coll_id, const char *after,
 
 /* The event log. */
 
-/* A row of (id, realm, app, collection, record_id, type, data); the
+/* A row of (id, realm, app, collection, record_id, type, data, prev); the
  * strings are the statement's, valid until its next step or reset. */
 static void
 event_from_row(sqlite3_stmt *s, struct event_row *ev)
@@ -873,14 +887,17 @@ event_from_row(sqlite3_stmt *s, struct event_row *ev)
 	ev->type = (const char *)sqlite3_column_text(s, 5);
 	ev->data = (const char *)sqlite3_column_text(s, 6);
 	ev->data_len = (size_t)sqlite3_column_bytes(s, 6);
+	ev->prev = (const char *)sqlite3_column_text(s, 7);
+	ev->prev_len = (size_t)sqlite3_column_bytes(s, 7);
 }
 
 /* Appends an event stamped now (the app_log trigger counts it); the
- * writer's, in a write's savepoint. Returns its id, or -1. */
+ * writer's, in a write's savepoint. prev is the record before an update
+ * or delete, NULL otherwise. Returns its id, or -1. */
 int64_t
 store_event_append(struct store *st, const char *realm, const char *app,
     const char *coll, const char *record_id, const char *type,
-    const char *data)
+    const char *data, const char *prev)
 {
 	sqlite3_stmt	*s = stmt(st, S_EV_INSERT);
 
@@ -891,6 +908,7 @@ store_event_append(struct store *st, const char *realm, const char *app,
 	bind_text(s, 5, record_id);
 	bind_text(s, 6, type);
 	bind_text(s, 7, data);
+	bind_text(s, 8, prev);
 	if (run(st, s) != STORE_OK)
 		return (-1);
 	return (sqlite3_last_insert_rowid(st->db));
@@ -1279,7 +1297,7 @@ store_event_collection_end(struct store *st, int64_t after, int64_t upto,
 	int			 rc;
 
 	if (sqlite3_prepare_v2(st->db, "SELECT id, realm, app, collection,"
-	    " record_id, type, data FROM events WHERE id > ?1 AND id <= ?2"
+	    " record_id, type, data, prev FROM events WHERE id > ?1 AND id <= ?2"
 	    " AND realm = ?3 AND app = ?4 AND collection = ?5"
 	    " AND type = 'collection_deleted' AND record_id IS NULL"
 	    " ORDER BY id LIMIT 1", -1, &s, NULL) != SQLITE_OK)

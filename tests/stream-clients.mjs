@@ -4,7 +4,7 @@
 //
 //	node stream-clients.mjs parse < captured-stream
 //	node stream-clients.mjs es --url U --token T --types a,b --count N
-//	    [--timeout S] [--last-id ID] [--close-after N]
+//	    [--timeout S] [--last-id ID] [--close-after N] [--until TYPE]
 //	node stream-clients.mjs crowd --url U[,U2...] --write-url W[,W2...]
 //	    --token T --n N --events E [--paused P] [--payload-bytes B]
 //	    [--timeout S] [--health-url H] [--batch K]
@@ -94,10 +94,12 @@ async function parse() {
 }
 
 // es: one EventSource subscriber; prints a line at each open, error and
-// event, then a summary with every event.
+// event, then a summary with every event (up to one of type --until).
 async function es() {
 	const { EventSource } = await import('eventsource');
 	const types = (opt.types || 'message').split(',');
+	if (opt.until && !types.includes(opt.until))
+		types.push(opt.until);
 	const count = Number(opt.count || 1);
 	const closeAfter = Number(opt['close-after'] || 0);
 	let got = 0, opens = 0;
@@ -128,6 +130,8 @@ async function es() {
 		src.addEventListener(t, (e) => {
 			events.push({ type: e.type, id: e.lastEventId, data: e.data });
 			out({ ev: e.lastEventId, type: e.type });
+			if (e.type === opt.until)
+				finish('until');
 			got++;
 			if (got >= count)
 				finish('count');

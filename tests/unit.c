@@ -1661,6 +1661,142 @@ START_TEST(test_filter_agree)
 }
 END_TEST
 
+/* The fan-out index: a filter's top-level equality term, and the key
+ * of a record's value at its path. */
+static const struct {
+	const char	*text;
+	const char	*path;		/* NULL: no term */
+	const char	*key;
+} index_terms[] = {
+	{ "fields.room = \"r17\"", "\"room\"", "sr17" },
+	{ "fields.n >= 2 && fields.a.b = 1.0 && fields.c = 3", "\"a\".\"b\"",
+	    "d1" },
+	{ "fields[\"a.b c\"] = 'x' && id != ''", "\"a.b c\"", "sx" },
+	{ "fields.t = true", "\"t\"", "b1" },
+	{ "fields.t = false", "\"t\"", "b0" },
+	{ "fields.x = null && fields.y != 1", "\"x\"", "n" },
+	{ "fields.x = -0", "\"x\"", "d0" },
+	{ "fields.x = 1 || fields.y = 2", NULL, NULL },
+	{ "id = \"01J00000000000000000000000\"", NULL, NULL },
+	{ "!(fields.a = 1)", NULL, NULL },
+	{ "fields.a != 1 && fields.b > 1", NULL, NULL },
+	{ "(fields.a = 1 && fields.b = 2) && fields.c = 3", "\"c\"", "d3" },
+	{ "fields.tags ?= \"x\"", NULL, NULL },
+};
+
+/* Record fields and the key of their value at path "a". */
+static const struct {
+	const char	*fields;
+	const char	*key;
+} index_values[] = {
+	{ "{}", "n" }, { "{\"a\":null}", "n" }, { "{\"a\":1}", "d1" },
+	{ "{\"a\":1.0}", "d1" }, { "{\"a\":-0.0}", "d0" },
+	{ "{\"a\":\"r1\"}", "sr1" }, { "{\"a\":[\"r1\"]}", "a" },
+	{ "{\"a\":{\"b\":1}}", "o" }, { "{\"a\":false}", "b0" },
+};
+
+START_TEST(test_filter_index)
+{
+	struct filter_path *fp;
+	struct filter_rec r;
+	struct filter	*f;
+	json_object	*fields;
+	char		*key, *k2;
+	size_t		 i;
+	int		 rc;
+
+	for (i = 0; i < sizeof index_terms / sizeof index_terms[0]; i++) {
+		f = filter_ok(index_terms[i].text);
+		rc = filter_index_term(f, &fp, &key);
+		ck_assert_msg(rc == (index_terms[i].path != NULL ? 0 : -1),
+		    "%s", index_terms[i].text);
+		if (rc == 0) {
+			ck_assert_str_eq(filter_path_text(fp),
+			    index_terms[i].path);
+			ck_assert_str_eq(key, index_terms[i].key);
+			filter_path_free(fp);
+			free(key);
+		}
+		filter_free(f);
+	}
+	f = filter_ok("fields.a = 0");
+	ck_assert_int_eq(filter_index_term(f, &fp, &key), 0);
+	free(key);
+	memset(&r, 0, sizeof r);
+	r.id = r.created_at = r.updated_at = "";
+	for (i = 0; i < sizeof index_values / sizeof index_values[0]; i++) {
+		fields = jsonutil_parse(index_values[i].fields,
+		    strlen(index_values[i].fields));
+		r.fields = fields;
+		k2 = filter_path_key(fp, &r);
+		ck_assert_msg(strcmp(k2, index_values[i].key) == 0, "%s: %s",
+		    index_values[i].fields, k2);
+		free(k2);
+		json_object_put(fields);
+	}
+	filter_path_free(fp);
+	filter_free(f);
+}
+END_TEST
+
+/* Random filters with a top-level equality term, on the random records:
+ * every record a filter selects has the term's key at its path, so the
+ * broker, which offers a write only to the streams of its record's keys,
+ * misses none. */
+START_TEST(test_filter_index_sound)
+{
+	struct tdb	 t;
+	struct trec	*recs;
+	struct filter_path *fp;
+	struct filter	*f;
+	struct evbuffer	*b;
+	char		*text, *key, *k2;
+	int		 i, k, col, indexed = 0, selected = 0;
+
+	agree_state = 7 * 0x9e3779b97f4a7c15ULL + 1;
+	tdb_open(&t);
+	recs = agree_records(&t, AGREE_RECORDS);
+	for (i = 0; i < AGREE_FILTERS; i++) {
+		b = evbuffer_new();
+		if (rn(4) != 0) {
+			do {
+				evbuffer_drain(b, evbuffer_get_length(b));
+				gen_operand(b, &col);
+			} while (col != -1);
+			evbuffer_add_printf(b, " = ");
+			gen_literal(b, recs, -1, 0);
+			evbuffer_add_printf(b, " && ");
+		}
+		gen_expr(b, recs, 0);
+		text = buf_string(b);
+		f = filter_ok(text);
+		if (filter_index_term(f, &fp, &key) == 0) {
+			indexed++;
+			for (k = 0; k < AGREE_RECORDS; k++) {
+				if (!filter_match(f, &recs[k].r))
+					continue;
+				selected++;
+				k2 = filter_path_key(fp, &recs[k].r);
+				if (strcmp(k2, key) != 0)
+					ck_abort_msg("%s: record %s has %s, "
+					    "not %s", text, recs[k].id, k2, key);
+				free(k2);
+			}
+			filter_path_free(fp);
+			free(key);
+		}
+		filter_free(f);
+		free(text);
+	}
+	ck_assert_int_gt(indexed, AGREE_FILTERS / 2);
+	ck_assert_int_gt(selected, AGREE_RECORDS);
+	for (i = 0; i < AGREE_RECORDS; i++)
+		json_object_put(recs[i].fields);
+	free(recs);
+	tdb_close(&t);
+}
+END_TEST
+
 /* The one total order, with keyset paging, on one value of each kind. */
 static const char *const sort_values[] = { NULL, "null", "false", "true",
     "-1", "2", "1e1", "\"B\"", "\"a\"", "\"\xc3\xa9\"", "[1,2]", "[1]",
@@ -1803,6 +1939,8 @@ main(void)
 	tcase_add_test(tc, test_filter_meaning);
 	tcase_add_test(tc, test_filter_sort);
 	tcase_add_test(tc, test_filter_agree);
+	tcase_add_test(tc, test_filter_index);
+	tcase_add_test(tc, test_filter_index_sound);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

@@ -52,6 +52,7 @@ usage(void)
 "  --pub-uri URI      publish here (default PREFIX/events or PREFIX/records)\n"
 "  --token SECRET     bearer token\n"
 "  --kind K           events (custom events), records (creates), nchan\n"
+"  --rooms N          records in N rooms, each stream filtered on one\n"
 "  -n, --subs N[,N]   subscribers (idle: one step per count)\n"
 "  -r, --rate R       publishes per second (fixed schedule)\n"
 "  -d, --seconds S    publishing, holding or CRUD time\n"
@@ -144,6 +145,7 @@ struct options {
 	const char	*token;
 	const char	*kind;
 	int		 kind_set;
+	int		 rooms;
 	const char	*op;
 	const char	*subs;
 	double		 rate;
@@ -170,7 +172,7 @@ enum {
 	OPT_PUB_HTTP, OPT_PREFIX, OPT_SUB_URI, OPT_PUB_URI, OPT_TOKEN,
 	OPT_KIND, OPT_SIZE, OPT_PUB_CONC, OPT_SETTLE, OPT_DRAIN, OPT_OP,
 	OPT_PRELOAD, OPT_FCGI_KEEP, OPT_PID, OPT_CONNECT_CONC, OPT_CHURN,
-	OPT_AWAY, OPT_SAMPLE
+	OPT_AWAY, OPT_SAMPLE, OPT_ROOMS
 };
 
 static const struct option longopts[] = {
@@ -185,6 +187,7 @@ static const struct option longopts[] = {
 	{ "pub-uri", required_argument, NULL, OPT_PUB_URI },
 	{ "token", required_argument, NULL, OPT_TOKEN },
 	{ "kind", required_argument, NULL, OPT_KIND },
+	{ "rooms", required_argument, NULL, OPT_ROOMS },
 	{ "subs", required_argument, NULL, 'n' },
 	{ "rate", required_argument, NULL, 'r' },
 	{ "seconds", required_argument, NULL, 'd' },
@@ -255,6 +258,7 @@ parse_options(int argc, char **argv, struct options *o)
 		case OPT_PUB_URI: o->pub_uri = optarg; break;
 		case OPT_TOKEN: o->token = optarg; break;
 		case OPT_KIND: o->kind = optarg; o->kind_set = 1; break;
+		case OPT_ROOMS: o->rooms = (int)num(optarg); break;
 		case 'n': o->subs = optarg; break;
 		case 'r': o->rate = num(optarg); break;
 		case 'd': o->seconds = num(optarg); break;
@@ -326,6 +330,7 @@ load_fill(struct options *o, struct load_opts *l, const char *kind,
 		l->pub_uri = uri_join(pub, size, o->prefix,
 		    strcmp(kind, "records") == 0 ? "/records" : "/events");
 	l->token = o->token;
+	l->rooms = strcmp(kind, "records") == 0 ? o->rooms : 0;
 	l->rate = o->rate;
 	l->seconds = o->seconds;
 	l->drain = o->drain;

@@ -223,6 +223,7 @@ struct publisher {
 };
 /* What one stream got of a publisher's seqs. */
 struct got {
+	int			 room;		/* it is due only these; -1: all */
 	uint8_t			*seen;		/* a bit per seq */
 	uint64_t		 recv;
 	uint64_t		 dup;
@@ -250,6 +251,7 @@ int		 pub_seen(const struct publisher *, struct got *, int64_t seq,
 		    int64_t t, uint64_t now, struct hist *);
 void		 pub_tally(const struct publisher *, struct tally *,
 		    const struct got *, int64_t upto);
+int		 pub_due(const struct publisher *, int room, int64_t seq);
 void		 pub_close(struct publisher *);
 void		 pub_free(struct publisher *);
 
@@ -262,6 +264,9 @@ struct load_opts {
 	const char		*pub_uri;
 	const char		*token;
 	const char		*kind;		/* events, records, nchan */
+	int			 rooms;		/* records: seq k in room k % rooms,
+						   stream i filtered on room
+						   i % rooms; 0: none */
 	double			 rate;		/* publishes per second */
 	double			 seconds;
 	double			 drain;

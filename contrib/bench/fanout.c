@@ -75,6 +75,7 @@ static struct fan {
 	struct event	*retry;
 
 	struct publisher pub;
+	int64_t		*ok_in_room;	/* once all is answered; NULL before */
 	int64_t		*id_of_seq;	/* first id seen for a seq */
 	struct event	*pub_timer;
 	pthread_t	 pub_thread;
@@ -222,12 +223,25 @@ sub_retry(evutil_socket_t fd, short what, void *arg)
 	sub_pump();
 }
 
+/* Stream i's URI: with rooms, filtered on its room (fields.room =
+ * "rN", percent-encoded). */
+static const char *
+sub_uri(int i, char *buf, size_t size)
+{
+	if (F.o->l.rooms <= 0)
+		return (F.o->l.sub_uri);
+	snprintf(buf, size, "%s?filter=fields.room%%20%%3D%%20%%22r%d%%22",
+	    F.o->l.sub_uri, i % F.o->l.rooms);
+	return (buf);
+}
+
 /* Opens subscribers up to F.want, a bounded number at a time. */
 static void
 sub_pump(void)
 {
 	struct timeval	 tv = { 0, 5000 };
 	struct sub	*s;
+	char		 uri[2048];
 
 	while (F.next < F.want && F.connecting < F.o->l.connect_conc) {
 		s = &F.subs[F.next];
@@ -236,10 +250,11 @@ sub_pump(void)
 		sse_init(&s->sse, sub_event, s);
 		s->last_id = -1;
 		s->max_seq = -1;
+		s->got.room = F.o->l.rooms > 0 ? F.next % F.o->l.rooms : -1;
 		s->state = SUB_CONNECTING;
 		F.connecting++;
-		if (client_subscribe(&s->c, F.o->l.sub_uri, F.o->l.token) ==
-		    -1) {
+		if (client_subscribe(&s->c, sub_uri(F.next, uri, sizeof uri),
+		    F.o->l.token) == -1) {
 			F.connecting--;
 			s->state = SUB_NEW;
 			break;
@@ -302,15 +317,35 @@ pub_main(void *arg)
 	return (NULL);
 }
 
+/* The deliveries due to the streams that opened (those that ended
+ * still have what was read before the end): every acknowledged seq to
+ * each, or with rooms each of its room. */
+static uint64_t
+fan_expected(void)
+{
+	uint64_t	 n = 0;
+	int64_t		 q;
+	int		 i, rooms = F.o->l.rooms;
+
+	if (rooms <= 0)
+		return ((uint64_t)SHARED_GET(F.pub.ok) * (F.open + F.ended));
+	if (F.ok_in_room == NULL) {	/* the publisher's state is final */
+		F.ok_in_room = xcalloc(rooms, sizeof *F.ok_in_room);
+		for (q = 0; q < F.pub.total; q++)
+			F.ok_in_room[q % rooms] += F.pub.state[q] == 1;
+	}
+	for (i = 0; i < F.next; i++)
+		if (F.subs[i].state == SUB_OPEN || F.subs[i].state == SUB_ENDED)
+			n += F.ok_in_room[i % rooms];
+	return (n);
+}
+
 static int
 pub_finished(void)
 {
 	int64_t	 answered = SHARED_GET(F.pub.answered);
-	/* Streams that ended still have what was read before the end; the
-	 * others may have more to read. */
-	int64_t	 want = SHARED_GET(F.pub.ok) * (int64_t)(F.open + F.ended);
 
-	return (answered == F.pub.total && (int64_t)F.unique >= want);
+	return (answered == F.pub.total && F.unique >= fan_expected());
 }
 
 /* Custom events of type bench, or records created (nchan takes those). */
@@ -364,6 +399,7 @@ fan_free(void)
 	pub_free(&F.pub);
 	event_free(F.retry);
 	free(F.subs);
+	free(F.ok_in_room);
 	free(F.id_of_seq);
 }
 
@@ -443,7 +479,7 @@ static void
 fan_print(const struct tally *t, const struct stages *st, int n,
     double span, double dps)
 {
-	uint64_t	 expected = (uint64_t)F.pub.ok * (uint64_t)n;
+	uint64_t	 expected = fan_expected();
 	double		 cpu_pub = st->after.cpu - st->idle.cpu;
 
 	printf("published: %" PRId64 " of %" PRId64 " ok, %" PRId64 " failed "
@@ -473,21 +509,23 @@ fan_print(const struct tally *t, const struct stages *st, int n,
 static void
 fan_result(const struct tally *t, const struct stages *st, int n, double dps)
 {
-	printf("RESULT mode=fanout kind=%s subs=%d rate=%g seconds=%g "
+	printf("RESULT mode=fanout kind=%s subs=%d rooms=%d rate=%g seconds=%g "
 	    "published=%" PRId64 " pub_failed=%" PRId64 " expected=%" PRIu64
 	    " delivered=%" PRIu64 " deliveries_per_s=%.0f missing=%" PRIu64
 	    " duplicates=%" PRIu64 " out_of_order=%" PRIu64 " mismatch=%" PRIu64
-	    " ended=%d failed_subs=%d", F.o->l.kind, n, F.o->l.rate,
-	    F.o->l.seconds, F.pub.ok, F.pub.failed, (uint64_t)F.pub.ok *
-	    (uint64_t)n, F.unique, dps, t->missing, t->dup, t->ooo, F.mismatch,
-	    F.ended, F.failed);
+	    " unexpected=%" PRIu64 " ended=%d failed_subs=%d", F.o->l.kind, n,
+	    F.o->l.rooms, F.o->l.rate, F.o->l.seconds, F.pub.ok, F.pub.failed,
+	    fan_expected(), F.unique, dps, t->missing, t->dup, t->ooo,
+	    F.mismatch, t->unexpected, F.ended, F.failed);
 	hist_result(&F.lat, "lat");
 	hist_result(&F.pub.lat, "pub");
 	printf(" rss_before_kb=%ld rss_idle_kb=%ld rss_peak_kb=%ld "
-	    "rss_after_kb=%ld rss_per_sub_b=%.0f cpu_pub_s=%.2f",
-	    st->before.rss_kb, st->idle.rss_kb, st->peak.rss_kb,
-	    st->after.rss_kb, n > 0 ? (st->idle.rss_kb - st->before.rss_kb) *
-	    1024.0 / n : 0, st->after.cpu - st->idle.cpu);
+	    "rss_after_kb=%ld rss_per_sub_b=%.0f cpu_pub_s=%.2f "
+	    "cpu_per_write_us=%.1f", st->before.rss_kb, st->idle.rss_kb,
+	    st->peak.rss_kb, st->after.rss_kb, n > 0 ? (st->idle.rss_kb -
+	    st->before.rss_kb) * 1024.0 / n : 0, st->after.cpu - st->idle.cpu,
+	    F.pub.ok > 0 ? (st->after.cpu - st->idle.cpu) * 1e6 / F.pub.ok :
+	    0);
 	proc_cpu_result(&st->idle, &st->after);
 	printf("\n");
 }
@@ -525,7 +563,8 @@ fanout_run(const struct fanout_opts *o)
 	fan_result(&t, &st, n, dps);
 	fan_free();
 	return (t.missing || t.dup || t.ooo || F.mismatch || F.failed ||
-	    F.ended || F.pub.failed ? 2 : 0);
+	    F.ended || F.pub.failed || (o->l.rooms > 0 && t.unexpected) ?
+	    2 : 0);
 }
 
 static uint64_t

@@ -88,6 +88,10 @@ pub_send(struct publisher *p, struct pub_req *r, int64_t seq, uint64_t sched)
 		n = snprintf(body, sizeof body, "{\"type\":\"%s\",\"payload\":"
 		    "{\"t\":%" PRIu64 ",\"seq\":%" PRId64 ",\"pad\":\"%s\"}}",
 		    p->type, sched, seq, p->pad);
+	else if (p->o->rooms > 0)
+		n = snprintf(body, sizeof body, "{\"t\":%" PRIu64 ",\"seq\":%"
+		    PRId64 ",\"room\":\"r%" PRId64 "\",\"pad\":\"%s\"}",
+		    sched, seq, seq % p->o->rooms, p->pad);
 	else
 		n = snprintf(body, sizeof body, "{\"t\":%" PRIu64 ",\"seq\":%"
 		    PRId64 ",\"pad\":\"%s\"}", sched, seq, p->pad);
@@ -198,20 +202,33 @@ pub_seen(const struct publisher *p, struct got *g, int64_t seq, int64_t t,
 	return (0);
 }
 
+/* Whether seq is due to a stream of room (-1: every stream). */
+int
+pub_due(const struct publisher *p, int room, int64_t seq)
+{
+	return (room < 0 || p->o->rooms <= 0 || seq % p->o->rooms == room);
+}
+
 /*
- * Of seqs [0, upto), the acknowledged ones a stream's bits lack; the ones
- * it got although their publish failed are added to *unexpected.
+ * Of seqs [0, upto) due to the stream, the acknowledged ones its bits
+ * lack; the ones it got although their publish failed or were not due
+ * are added to *unexpected.
  */
 static uint64_t
-pub_missing(const struct publisher *p, const uint8_t *seen, int64_t upto,
+pub_missing(const struct publisher *p, const struct got *g, int64_t upto,
     uint64_t *unexpected)
 {
+	const uint8_t	*seen = g->seen;
 	uint64_t	 miss = 0;
 	int64_t		 q;
 	int		 got;
 
 	for (q = 0; q < upto; q++) {
 		got = seen != NULL && (seen[q / 8] & (1 << (q % 8)));
+		if (!pub_due(p, g->room, q)) {
+			*unexpected += got;
+			continue;
+		}
 		if (p->state[q] == 1 && !got)
 			miss++;
 		else if (p->state[q] != 1 && got)
@@ -227,7 +244,7 @@ pub_tally(const struct publisher *p, struct tally *t, const struct got *g,
 {
 	uint64_t	 miss;
 
-	miss = pub_missing(p, g->seen, upto, &t->unexpected);
+	miss = pub_missing(p, g, upto, &t->unexpected);
 	t->missing += miss;
 	t->complete += miss == 0;
 	t->dup += g->dup;
