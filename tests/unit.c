@@ -1767,6 +1767,120 @@ START_TEST(test_filter_sort)
 }
 END_TEST
 
+/*
+ * An index on a field serves a filter (=, in, a range) and a sort on it,
+ * with its cursor: the query plan of store_record_query's statement names
+ * it; without the index, or for another field, it does not.
+ */
+static char *
+plan_of(struct tdb *t, const char *filter, const char *sort,
+    const char *after)
+{
+	struct filter	*f = NULL;
+	struct filter_sort *s = NULL;
+	struct filter_sql where, order, next;
+	struct error	 e;
+	json_object	*key;
+	const char	*index;
+	char		*plan;
+
+	memset(&where, 0, sizeof where);
+	memset(&next, 0, sizeof next);
+	if (filter != NULL) {
+		ck_assert_int_eq(filter_parse(filter, &f, &e), 0);
+		filter_sql(f, &where);
+	}
+	ck_assert_int_eq(filter_sort_parse(sort, &s, &e), 0);
+	filter_sort_sql(s, &order);
+	if (after != NULL) {
+		key = jsonutil_parse(after, strlen(after));
+		ck_assert_int_eq(filter_sort_after_sql(s, key, &next, &e), 0);
+		json_object_put(key);
+	}
+	/* The index the list would name (api_records_list). */
+	index = (f != NULL && filter_narrows(f, "fields.status")) ||
+	    filter_sort_leads(s, "fields.status") ? "fields.status" : NULL;
+	ck_assert_int_eq(store_record_plan(t->st, t->coll, index, f != NULL ?
+	    &where : NULL, after != NULL ? &next : NULL, &order, &plan),
+	    STORE_OK);
+	filter_sql_free(&where);
+	filter_sql_free(&order);
+	filter_sql_free(&next);
+	filter_free(f);
+	filter_sort_free(s);
+	return (plan);
+}
+
+START_TEST(test_filter_plan)
+{
+	static const struct {
+		const char	*filter;
+		const char	*sort;
+		const char	*after;
+		int		 uses;	/* the index on fields.status */
+	} plans[] = {
+		{ "fields.status = \"s3\"", "id", NULL, 1 },
+		{ "fields.status in (\"s1\", \"s2\")", "id", NULL, 1 },
+		{ "fields.status > 5 && fields.status <= 9", "id", NULL, 1 },
+		{ "fields.status = \"s3\" && fields.n > 1", "id", NULL, 1 },
+		{ NULL, "fields.status", NULL, 1 },
+		{ NULL, "-fields.status", NULL, 1 },
+		{ NULL, "fields.status", "[\"s5\",\"01JAAAAAAAAAAAAAAAAAAAAA50\"]",
+		    1 },
+		{ "fields.n = 3", "id", NULL, 0 },
+		{ "fields.status = \"s3\" || fields.n = 3", "id", NULL, 0 },
+		{ "fields.status != \"s3\"", "id", NULL, 0 },
+		{ NULL, "fields.n", NULL, 0 },
+		{ "fields[\"status\"] = 's3'", "id", NULL, 1 },
+	};
+	struct tdb	 t;
+	struct error	 e;
+	char		 id[ULID_LEN + 1], *fields, *exprs, *plan;
+	size_t		 i;
+
+	tdb_open(&t);
+	for (i = 0; i < 200; i++) {
+		snprintf(id, sizeof id, "01JAAAAAAAAAAAAAAAAAAAA%03zu", i);
+		xasprintf(&fields, "{\"status\":\"s%zu\",\"n\":%zu}", i % 10,
+		    i);
+		tdb_insert(&t, id, fields, "2026-01-01T00:00:00.000Z",
+		    "2026-01-01T00:00:00.000Z");
+		free(fields);
+	}
+	ck_assert_int_eq(filter_index_exprs("fields.status", &exprs, &e), 0);
+	ck_assert_int_eq(store_index_create(t.st, t.coll, "fields.status",
+	    exprs, MAX_COLLECTION_INDEXES), STORE_OK);
+	ck_assert_int_eq(store_index_create(t.st, t.coll, "fields.status",
+	    exprs, MAX_COLLECTION_INDEXES), STORE_EXISTS);
+	free(exprs);
+	for (i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+		plan = plan_of(&t, plans[i].filter, plans[i].sort,
+		    plans[i].after);
+		ck_assert_msg((strstr(plan, "records_field_1") != NULL) ==
+		    plans[i].uses, "%s, sort %s:\n%s", plans[i].filter,
+		    plans[i].sort, plan);
+		/* A sort the index serves needs no sorting of its own. */
+		if (plans[i].uses && plans[i].filter == NULL)
+			ck_assert_msg(strstr(plan, "TEMP B-TREE") == NULL,
+			    "sort %s:\n%s", plans[i].sort, plan);
+		free(plan);
+	}
+	ck_assert_int_eq(store_index_drop(t.st, t.coll, "fields.status"),
+	    STORE_OK);
+	ck_assert_int_eq(store_index_drop(t.st, t.coll, "fields.status"),
+	    STORE_NOTFOUND);
+	plan = plan_of(&t, "fields.status = \"s3\"", "fields.status", NULL);
+	ck_assert_msg(strstr(plan, "records_field_") == NULL, "%s", plan);
+	free(plan);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(filter_index_exprs(i == 0 ? "fields[\"a\"]" :
+		    i == 1 ? "fields.a b" : "created_at", &exprs, &e), -1);
+		ck_assert_int_eq(e.code, ERR_INVALID_PARAMETER);
+	}
+	tdb_close(&t);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1803,6 +1917,7 @@ main(void)
 	tcase_add_test(tc, test_filter_meaning);
 	tcase_add_test(tc, test_filter_sort);
 	tcase_add_test(tc, test_filter_agree);
+	tcase_add_test(tc, test_filter_plan);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
