@@ -658,6 +658,8 @@ struct list_query {
 	struct filter_sql where;
 	struct filter_sql order;
 	struct filter_sql after;
+	struct filter_band bands[2];	/* what an index can seek */
+	int		 nbands;
 	int		 has_after;
 };
 
@@ -670,6 +672,10 @@ list_query_free(struct list_query *q)
 	filter_sql_free(&q->where);
 	filter_sql_free(&q->order);
 	filter_sql_free(&q->after);
+	filter_sql_free(&q->bands[0].where);
+	filter_sql_free(&q->bands[0].order);
+	filter_sql_free(&q->bands[1].where);
+	filter_sql_free(&q->bands[1].order);
 }
 
 /* A query parameter up to FILTER_MAX_LEN bytes into buf (at least
@@ -701,8 +707,10 @@ list_cursor(struct api_ctx *ctx, struct list_query *q, const char *after)
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
 	    jsonutil_parse_depth((const char *)bin, binlen, MAX_JSON_DEPTH + 1,
 	    &key) == 0 && filter_sort_after_sql(q->sort, key, &q->after,
-	    &e) == 0)
+	    &e) == 0) {
+		q->nbands = filter_sort_after_bands(q->sort, key, q->bands);
 		rc = 0;
+	}
 	json_object_put(key);
 	free(bin);
 	if (rc == -1)
@@ -866,7 +874,8 @@ api_records_list(struct api_ctx *ctx)
 			rc = store_record_query(st, ctx->ids.collection_id,
 			    x.field[0] != '\0' ? x.field : NULL,
 			    q.filter != NULL ? &q.where : NULL,
-			    q.has_after ? &q.after : NULL, &q.order,
+			    q.has_after ? &q.after : NULL,
+			    q.nbands > 0 ? q.bands : NULL, &q.order,
 			    l.limit + 1, record_add, &l);
 	}
 	if (rc != STORE_OK) {

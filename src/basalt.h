@@ -39,6 +39,7 @@ struct conn;
 struct store;
 struct hooks;
 struct filter_sql;
+struct filter_band;
 
 /*
  * Threads
@@ -599,16 +600,20 @@ int		 store_record_list(struct store *, int64_t coll_id, const char *after,
 void		 store_record_clear(struct record *);
 /* The records that match where, after after, in order (filter.c's SQL;
  * NULL: all, from the first, by id), through the index on field (NULL:
- * as SQLite chooses): a statement made for the call. */
+ * as SQLite chooses), band after band (filter_sort_after_bands; NULL:
+ * none): a statement made for each. */
 int		 store_record_query(struct store *, int64_t coll_id,
 		    const char *index, const struct filter_sql *where,
 		    const struct filter_sql *after,
+		    const struct filter_band *bands,
 		    const struct filter_sql *order, int limit,
 		    void (*)(void *, const struct record *), void *);
 /* The query plan of that statement, one line per step, in *plan (freed
  * by the caller). */
 int		 store_record_plan(struct store *, int64_t coll_id,
-		    const char *index, const struct filter_sql *where, const struct filter_sql *after,
+		    const char *index, const struct filter_sql *where,
+		    const struct filter_sql *after,
+		    const struct filter_band *bands,
 		    const struct filter_sql *order, char **plan);
 /* Indexes on a field (exprs from filter_index_exprs): STORE_EXISTS, or
  * STORE_FULL past max per collection. Dropped with their collection. */
@@ -722,6 +727,14 @@ json_object	*filter_sort_key(const struct filter_sort *,
 		    const struct filter_rec *);
 int		 filter_sort_after_sql(const struct filter_sort *, json_object *key,
 		    struct filter_sql *, struct error *);
+/* The same cut in two bands, each with its order, that an index can
+ * seek (0: no need). */
+struct filter_band {
+	struct filter_sql where;
+	struct filter_sql order;
+};
+int		 filter_sort_after_bands(const struct filter_sort *,
+		    json_object *key, struct filter_band bands[2]);
 /* An index's expressions for fields.a.b (plain names only); whether an
  * index on field serves a filter (=, in or a range on it that every
  * match passes) or a sort (its first key). */

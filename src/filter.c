@@ -1394,30 +1394,39 @@ filter_sort_cmp(const struct filter_sort *s, const struct filter_rec *a,
 	return (0);
 }
 
+/* The sort as an ORDER BY list; without the first key's rank if
+ * rank_fixed (a WHERE holds it to one value). */
+static void
+sq_order(struct sqlbuf *sb, const struct filter_sort *s, int rank_fixed)
+{
+	struct sqlopd	 q;
+	const char	*dir;
+	size_t		 i;
+
+	for (i = 0; i < s->nkeys; i++) {
+		dir = s->keys[i].desc ? " DESC" : "";
+		sqlopd_init(&q, &s->keys[i].opd);
+		if (i > 0)
+			sb_add(sb, ", ");
+		if (q.kind == SQ_FIELD && !(i == 0 && rank_fixed)) {
+			sq_rank(sb, &q);
+			sb_add(sb, "%s, ", dir);
+		}
+		sq_value(sb, &q);
+		sb_add(sb, "%s", dir);
+		free(q.path);
+	}
+}
+
 /* The sort as an ORDER BY list (without ORDER BY) over the records
  * table's columns, in the same order as filter_sort_cmp. */
 void
 filter_sort_sql(const struct filter_sort *s, struct filter_sql *out)
 {
 	struct sqlbuf	 sb;
-	struct sqlopd	 q;
-	const char	*dir;
-	size_t		 i;
 
 	memset(&sb, 0, sizeof sb);
-	for (i = 0; i < s->nkeys; i++) {
-		dir = s->keys[i].desc ? " DESC" : "";
-		sqlopd_init(&q, &s->keys[i].opd);
-		if (i > 0)
-			sb_add(&sb, ", ");
-		if (q.kind == SQ_FIELD) {
-			sq_rank(&sb, &q);
-			sb_add(&sb, "%s, ", dir);
-		}
-		sq_value(&sb, &q);
-		sb_add(&sb, "%s", dir);
-		free(q.path);
-	}
+	sq_order(&sb, s, 0);
 	sb_finish(&sb, out);
 }
 
@@ -1438,6 +1447,32 @@ filter_sort_key(const struct filter_sort *s, const struct filter_rec *r)
 	return (a);
 }
 
+/* A key's value v as sq_value gives it, bound, after its rank (for a
+ * field) if rank is set. */
+static void
+sq_key_value(struct sqlbuf *sb, const struct sqlopd *q,
+    const struct fvalue *v, int rank)
+{
+	int	 r = fvalue_rank(v);
+
+	if (q->kind == SQ_COLUMN) {
+		sb_text(sb, v->str);
+		return;
+	}
+	if (rank) {
+		sb_int(sb, r);
+		sb_add(sb, ", ");
+	}
+	if (r < 3)
+		sb_int(sb, 0);
+	else if (r == 3)
+		sb_double(sb, v->num);
+	else if (r == 4)
+		sb_text(sb, v->str);
+	else
+		sb_text(sb, jsonutil_string(v->obj));
+}
+
 /* Keys from..to of the sort as a row value: their expressions, or (vals)
  * the values of key, bound. */
 static void
@@ -1447,7 +1482,6 @@ sq_row(struct sqlbuf *sb, const struct filter_sort *s, size_t from,
 	struct sqlopd	 q;
 	struct fvalue	 v;
 	size_t		 i;
-	int		 r;
 
 	sb_add(sb, "(");
 	for (i = from; i < to; i++) {
@@ -1455,26 +1489,14 @@ sq_row(struct sqlbuf *sb, const struct filter_sort *s, size_t from,
 			sb_add(sb, ", ");
 		sqlopd_init(&q, &s->keys[i].opd);
 		fvalue_of(json_object_array_get_idx(key, i), &v);
-		r = fvalue_rank(&v);
-		if (!vals) {
+		if (vals)
+			sq_key_value(sb, &q, &v, 1);
+		else {
 			if (q.kind == SQ_FIELD) {
 				sq_rank(sb, &q);
 				sb_add(sb, ", ");
 			}
 			sq_value(sb, &q);
-		} else if (q.kind == SQ_COLUMN)
-			sb_text(sb, v.str);
-		else {
-			sb_int(sb, r);
-			sb_add(sb, ", ");
-			if (r < 3)
-				sb_int(sb, 0);
-			else if (r == 3)
-				sb_double(sb, v.num);
-			else if (r == 4)
-				sb_text(sb, v.str);
-			else
-				sb_text(sb, jsonutil_string(v.obj));
 		}
 		free(q.path);
 	}
@@ -1549,6 +1571,52 @@ filter_sort_after_sql(const struct filter_sort *s, json_object *key,
 	sb_add(&sb, "))");
 	sb_finish(&sb, out);
 	return (0);
+}
+
+/*
+ * What follows the key, cut in two bands for an index: SQLite seeks an
+ * index by one expression at a time, never by a row value of them, and
+ * takes an order from an index only if no WHERE holds one of its
+ * expressions to a value. When the first key is a field, bands[0] holds
+ * the records of the key's rank whose value is at or after the key's
+ * (its order without that rank), bands[1] those of a rank after it, and
+ * every record of the first comes before every record of the second;
+ * each where is to be ANDed with filter_sort_after_sql's condition.
+ * Returns 2, or 0 when the first key is a column (its row value serves).
+ * key is one that filter_sort_after_sql took; the caller frees the bands'
+ * where and order with filter_sql_free.
+ */
+int
+filter_sort_after_bands(const struct filter_sort *s, json_object *key,
+    struct filter_band bands[2])
+{
+	struct sqlbuf	 sb;
+	struct sqlopd	 q;
+	struct fvalue	 v;
+	int		 desc = s->keys[0].desc;
+
+	memset(bands, 0, 2 * sizeof *bands);
+	sqlopd_init(&q, &s->keys[0].opd);
+	if (q.kind != SQ_FIELD)
+		return (0);
+	fvalue_of(json_object_array_get_idx(key, 0), &v);
+	memset(&sb, 0, sizeof sb);
+	sq_rank(&sb, &q);
+	sb_add(&sb, " = %d AND ", fvalue_rank(&v));
+	sq_value(&sb, &q);
+	sb_add(&sb, " %s ", desc ? "<=" : ">=");
+	sq_key_value(&sb, &q, &v, 0);
+	sb_finish(&sb, &bands[0].where);
+	memset(&sb, 0, sizeof sb);
+	sq_order(&sb, s, 1);
+	sb_finish(&sb, &bands[0].order);
+	memset(&sb, 0, sizeof sb);
+	sq_rank(&sb, &q);
+	sb_add(&sb, " %s %d", desc ? "<" : ">", fvalue_rank(&v));
+	sb_finish(&sb, &bands[1].where);
+	filter_sort_sql(s, &bands[1].order);
+	free(q.path);
+	return (2);
 }
 
 /*

@@ -1490,52 +1490,62 @@ store_index_list(struct store *st, int64_t coll_id,
 	return (each_name(st, s, fn, arg));
 }
 
-/* The statement of store_record_query, prepared (with prefix before it)
- * and bound; NULL with *rc set if it cannot be. */
+/* " INDEXED BY <the index on field>" in by, "" if field is NULL or has
+ * none. Without statistics SQLite prefers the primary key's order to an
+ * expression index: the caller names the index that serves the query
+ * (filter_narrows, filter_sort_leads). */
+static int
+record_index(struct store *st, int64_t coll_id, const char *field,
+    char by[64])
+{
+	int64_t	 id;
+	int	 rc;
+
+	by[0] = '\0';
+	if (field == NULL)
+		return (STORE_OK);
+	id = one_int(st, stmt_id_name(st, S_IDX_FIND, coll_id, field), 0, &rc);
+	if (rc == STORE_OK)
+		snprintf(by, 64, " INDEXED BY records_field_%lld",
+		    (long long)id);
+	return (rc == STORE_NOTFOUND ? STORE_OK : rc);
+}
+
+/* A statement of store_record_query, prepared (with prefix before it)
+ * and bound: the records that match every one of parts (where, after
+ * and a band; NULL: none), in order. NULL with *rc set if it cannot be. */
 static sqlite3_stmt *
 record_query(struct store *st, const char *prefix, int64_t coll_id,
-    const char *index, const struct filter_sql *where,
-    const struct filter_sql *after, const struct filter_sql *order,
-    int limit, int *rc)
+    const char *by, const struct filter_sql *parts[3],
+    const struct filter_sql *order, int limit, int *rc)
 {
 	sqlite3_stmt	*s = NULL;
-	char		*q, by[64] = "";
-	int64_t		 id;
-	int		 i = 1;
+	char		*q;
+	int		 i, next = 1;
 
-	/* Without statistics SQLite prefers the primary key's order to an
-	 * expression index: the caller names the index that serves the
-	 * query (filter_narrows, filter_sort_leads). */
-	if (index != NULL) {
-		s = stmt_id_name(st, S_IDX_FIND, coll_id, index);
-		id = one_int(st, s, 0, rc);
-		if (*rc == STORE_OK)
-			snprintf(by, sizeof by, " INDEXED BY records_field_%lld",
-			    (long long)id);
-		else if (*rc != STORE_NOTFOUND)
-			return (NULL);
-		s = NULL;
-	}
 	/* The collection's id is written in, not bound: it is the
 	 * database's integer, and SQLite uses a collection's partial index
 	 * (store_index_create) only for a WHERE that names the same. */
 	xasprintf(&q, "%sSELECT id, fields, created_at, updated_at"
 	    " FROM records%s WHERE collection_id = %lld AND (%s) AND (%s)"
-	    " ORDER BY %s LIMIT ?", prefix, by, (long long)coll_id,
-	    where != NULL ? where->sql : "1", after != NULL ? after->sql : "1",
+	    " AND (%s) ORDER BY %s LIMIT ?", prefix, by, (long long)coll_id,
+	    parts[0] != NULL ? parts[0]->sql : "1",
+	    parts[1] != NULL ? parts[1]->sql : "1",
+	    parts[2] != NULL ? parts[2]->sql : "1",
 	    order != NULL ? order->sql : "id");
 	*rc = sqlite3_prepare_v2(st->db, q, -1, &s, NULL);
 	free(q);
+	for (i = 0; i < 3 && *rc == SQLITE_OK; i++)
+		if (parts[i] != NULL &&
+		    (next = filter_sql_bind(parts[i], s, next)) == -1)
+			*rc = sqlite3_errcode(st->db);
+	if (*rc == SQLITE_OK && order != NULL &&
+	    (next = filter_sql_bind(order, s, next)) == -1)
+		*rc = sqlite3_errcode(st->db);
+	if (*rc == SQLITE_OK)
+		*rc = sqlite3_bind_int(s, next, limit);
 	if (*rc != SQLITE_OK) {
 		*rc = rc_map(st, *rc);
-		sqlite3_finalize(s);
-		return (NULL);
-	}
-	if ((where != NULL && (i = filter_sql_bind(where, s, i)) == -1) ||
-	    (after != NULL && (i = filter_sql_bind(after, s, i)) == -1) ||
-	    (order != NULL && (i = filter_sql_bind(order, s, i)) == -1) ||
-	    sqlite3_bind_int(s, i, limit) != SQLITE_OK) {
-		*rc = rc_map(st, sqlite3_errcode(st->db));
 		sqlite3_finalize(s);
 		return (NULL);
 	}
@@ -1547,59 +1557,79 @@ record_query(struct store *st, const char *prefix, int64_t coll_id,
  * Calls fn with at most limit of the collection's records that match
  * where and come after after, in order (where, after and order from
  * filter.c; each may be NULL: every record, from the first, in id
- * order); each record is freed once fn returns. The statement is
- * prepared for the call and finalised after it.
+ * order), through the index on field index (NULL: none named). With
+ * bands (filter_sort_after_bands), the first band's records come first,
+ * then the second's while fewer than limit were found. Each record is
+ * freed once fn returns. Each statement is prepared for the call and
+ * finalised after it.
  */
 int
 store_record_query(struct store *st, int64_t coll_id, const char *index,
     const struct filter_sql *where, const struct filter_sql *after,
-    const struct filter_sql *order, int limit,
-    void (*fn)(void *, const struct record *), void *arg)
+    const struct filter_band *bands, const struct filter_sql *order,
+    int limit, void (*fn)(void *, const struct record *), void *arg)
 {
-	sqlite3_stmt	*s;
-	struct record	 r;
-	int		 rc;
+	const struct filter_sql	*parts[3] = { where, after, NULL };
+	sqlite3_stmt		*s;
+	struct record		 r;
+	char			 by[64];
+	int			 rc, b, n = 0;
 
-	s = record_query(st, "", coll_id, index, where, after, order, limit,
-	    &rc);
-	if (s == NULL)
+	if ((rc = record_index(st, coll_id, index, by)) != STORE_OK)
 		return (rc);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		memset(&r, 0, sizeof r);
-		record_from_row(s, &r);
-		fn(arg, &r);
-		store_record_clear(&r);
+	for (b = 0; b < (bands != NULL ? 2 : 1) && n < limit; b++) {
+		parts[2] = bands != NULL ? &bands[b].where : NULL;
+		s = record_query(st, "", coll_id, by, parts, bands != NULL ?
+		    &bands[b].order : order, limit - n, &rc);
+		if (s == NULL)
+			return (rc);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			memset(&r, 0, sizeof r);
+			record_from_row(s, &r);
+			fn(arg, &r);
+			store_record_clear(&r);
+			n++;
+		}
+		rc = rc_map(st, rc);
+		sqlite3_finalize(s);
+		if (rc != STORE_OK)
+			return (rc);
 	}
-	rc = rc_map(st, rc);
-	sqlite3_finalize(s);
-	return (rc);
+	return (STORE_OK);
 }
 
-/* SQLite's plan for the same query, its lines joined by newlines, in
- * *plan (the caller frees it). */
+/* SQLite's plan for the same query, the lines of each statement joined
+ * by newlines, in *plan (the caller frees it). */
 int
 store_record_plan(struct store *st, int64_t coll_id, const char *index,
     const struct filter_sql *where, const struct filter_sql *after,
-    const struct filter_sql *order, char **plan)
+    const struct filter_band *bands, const struct filter_sql *order,
+    char **plan)
 {
-	sqlite3_stmt	*s;
-	char		*p = xstrdup(""), *n;
-	int		 rc;
+	const struct filter_sql	*parts[3] = { where, after, NULL };
+	sqlite3_stmt		*s;
+	char			*p = xstrdup(""), *n, by[64];
+	int			 rc, b;
 
-	*plan = NULL;
-	s = record_query(st, "EXPLAIN QUERY PLAN ", coll_id, index, where,
-	    after, order, 1, &rc);
-	if (s == NULL) {
-		free(p);
-		return (rc);
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		xasprintf(&n, "%s%s\n", p, sqlite3_column_text(s, 3));
-		free(p);
-		p = n;
-	}
-	rc = rc_map(st, rc);
-	sqlite3_finalize(s);
 	*plan = p;
-	return (rc);
+	if ((rc = record_index(st, coll_id, index, by)) != STORE_OK)
+		return (rc);
+	for (b = 0; b < (bands != NULL ? 2 : 1); b++) {
+		parts[2] = bands != NULL ? &bands[b].where : NULL;
+		s = record_query(st, "EXPLAIN QUERY PLAN ", coll_id, by, parts,
+		    bands != NULL ? &bands[b].order : order, 1, &rc);
+		if (s == NULL)
+			return (rc);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			xasprintf(&n, "%s%s\n", *plan,
+			    sqlite3_column_text(s, 3));
+			free(*plan);
+			*plan = n;
+		}
+		rc = rc_map(st, rc);
+		sqlite3_finalize(s);
+		if (rc != STORE_OK)
+			return (rc);
+	}
+	return (STORE_OK);
 }

@@ -1489,6 +1489,55 @@ sorted_ids(const struct filter_sort *s, const struct trec *recs, int n,
 	return (buf_string(b));
 }
 
+/* (a) AND (b), with the values of both. */
+static void
+sql_and(const struct filter_sql *a, const struct filter_sql *b,
+    struct filter_sql *out)
+{
+	size_t	 i;
+
+	xasprintf(&out->sql, "(%s) AND (%s)", a->sql, b->sql);
+	out->nbinds = a->nbinds + b->nbinds;
+	out->binds = xcalloc(out->nbinds + 1, sizeof *out->binds);
+	for (i = 0; i < out->nbinds; i++) {
+		out->binds[i] = i < a->nbinds ? a->binds[i] :
+		    b->binds[i - a->nbinds];
+		if (out->binds[i].text != NULL)
+			out->binds[i].text = xstrdup(out->binds[i].text);
+	}
+}
+
+/* The bands of what follows key, one after the other, are what after
+ * selects (ids). */
+static void
+check_bands(struct tdb *t, const struct filter_sort *s, json_object *key,
+    const char *ids, const struct filter_sql *after)
+{
+	struct filter_band bands[2];
+	struct filter_sql w;
+	char		*b0, *b1, *both;
+	int		 i;
+
+	if (filter_sort_after_bands(s, key, bands) == 0)
+		return;
+	for (i = 0; i < 2; i++) {
+		sql_and(after, &bands[i].where, &w);
+		if (i == 0)
+			b0 = tdb_ids(t, &w, &bands[i].order);
+		else
+			b1 = tdb_ids(t, &w, &bands[i].order);
+		filter_sql_free(&w);
+		filter_sql_free(&bands[i].where);
+		filter_sql_free(&bands[i].order);
+	}
+	xasprintf(&both, "%s%s", b0, b1);
+	ck_assert_msg(strcmp(both, ids) == 0, "seed %llu: bands of %s",
+	    agree_seed, after->sql);
+	free(both);
+	free(b0);
+	free(b1);
+}
+
 /* Whether SQL selects what follows record idx[p] of the sorted ids,
  * with the cursor made of its values and sent through JSON text. */
 static void
@@ -1511,6 +1560,7 @@ check_after(struct tdb *t, const struct filter_sort *s,
 	ck_assert_msg(strcmp(ids, sorted + (size_t)(p + 1) *
 	    (ULID_LEN + 1)) == 0, "seed %llu, sort %s, after %s\n%s",
 	    agree_seed, what, text, after.sql);
+	check_bands(t, s, key, ids, &after);
 	free(ids);
 	free(text);
 	json_object_put(key);
@@ -1779,13 +1829,16 @@ plan_of(struct tdb *t, const char *filter, const char *sort,
 	struct filter	*f = NULL;
 	struct filter_sort *s = NULL;
 	struct filter_sql where, order, next;
+	struct filter_band bands[2];
 	struct error	 e;
 	json_object	*key;
 	const char	*index;
 	char		*plan;
+	int		 i, nbands = 0;
 
 	memset(&where, 0, sizeof where);
 	memset(&next, 0, sizeof next);
+	memset(bands, 0, sizeof bands);
 	if (filter != NULL) {
 		ck_assert_int_eq(filter_parse(filter, &f, &e), 0);
 		filter_sql(f, &where);
@@ -1795,14 +1848,19 @@ plan_of(struct tdb *t, const char *filter, const char *sort,
 	if (after != NULL) {
 		key = jsonutil_parse(after, strlen(after));
 		ck_assert_int_eq(filter_sort_after_sql(s, key, &next, &e), 0);
+		nbands = filter_sort_after_bands(s, key, bands);
 		json_object_put(key);
 	}
 	/* The index the list would name (api_records_list). */
 	index = (f != NULL && filter_narrows(f, "fields.status")) ||
 	    filter_sort_leads(s, "fields.status") ? "fields.status" : NULL;
 	ck_assert_int_eq(store_record_plan(t->st, t->coll, index, f != NULL ?
-	    &where : NULL, after != NULL ? &next : NULL, &order, &plan),
-	    STORE_OK);
+	    &where : NULL, after != NULL ? &next : NULL, nbands > 0 ? bands :
+	    NULL, &order, &plan), STORE_OK);
+	for (i = 0; i < 2; i++) {
+		filter_sql_free(&bands[i].where);
+		filter_sql_free(&bands[i].order);
+	}
 	filter_sql_free(&where);
 	filter_sql_free(&order);
 	filter_sql_free(&next);
@@ -1826,6 +1884,8 @@ START_TEST(test_filter_plan)
 		{ NULL, "fields.status", NULL, 1 },
 		{ NULL, "-fields.status", NULL, 1 },
 		{ NULL, "fields.status", "[\"s5\",\"01JAAAAAAAAAAAAAAAAAAAAA50\"]",
+		    1 },
+		{ NULL, "-fields.status", "[\"s5\",\"01JAAAAAAAAAAAAAAAAAAAAA50\"]",
 		    1 },
 		{ "fields.n = 3", "id", NULL, 0 },
 		{ "fields.status = \"s3\" || fields.n = 3", "id", NULL, 0 },
