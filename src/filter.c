@@ -1675,6 +1675,9 @@ filter_path_free(struct filter_path *fp)
 	operand_clear(&fp->opd);
 	free(fp->text);
 	free(fp);
+}
+
+/*
  * What follows the key, cut in two bands for an index: SQLite seeks an
  * index by one expression at a time, never by a row value of them, and
  * takes an order from an index only if no WHERE holds one of its
