@@ -3,7 +3,10 @@
 # keeps each record as it was before an update or delete (never sent to
 # clients), and a stream with filter= and types= gets record_created,
 # record_updated, record_entered, record_left and record_deleted as the
-# record moves in and out of its filter, the same live and replayed.
+# record moves in and out of its filter. Live, resumed (curl -N and
+# EventSource) and replayed streams get the same bytes over random
+# writes, indexed and unindexed filters alike; bad filters and types are
+# refused; 300 streams on their own rooms through the load generator.
 
 . "$top_srcdir/tests/lib.sh"
 
