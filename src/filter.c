@@ -344,7 +344,7 @@ fp_operand(struct fparse *fp, struct foperand *o)
 {
 	const char	*p = fp->p;
 	size_t		 n = fp_name(p, 0);
-	char		*key;
+	char		*key = NULL;
 	int		 bracket;
 
 	memset(o, 0, sizeof *o);
