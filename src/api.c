@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <sodium.h>
 
 #include "basalt.h"
 
@@ -447,14 +448,153 @@ api_collection_delete(struct api_ctx *ctx)
 	return (0);
 }
 
+/*
+ * Indexes on a field of a collection's records (admin). Creating one
+ * builds it at once in the writer, which does nothing else meanwhile.
+ */
+
+struct index_arg {
+	struct api_ctx	*ctx;
+	const char	*field;
+	char		*exprs;		/* filter_index_exprs' */
+};
+
+static void
+index_add(void *arg, const char *field)
+{
+	json_object	*o = json_object_new_object();
+
+	json_object_object_add(o, "field", json_object_new_string(field));
+	json_object_array_add(arg, o);
+}
+
+int
+api_indexes_list(struct api_ctx *ctx)
+{
+	json_object	*items = json_object_new_array(), *o;
+	int		 rc;
+
+	rc = store_index_list(ctx->worker->store, ctx->ids.collection_id,
+	    index_add, items);
+	if (rc != STORE_OK) {
+		json_object_put(items);
+		return (error_store(&ctx->req->err, rc, "collection"));
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "items", items);
+	reply_json(ctx->req, 200, o);
+	json_object_put(o);
+	return (0);
+}
+
+/* The collection is still the one the request named: its id may have
+ * gone to another since the worker read it. */
+static int
+index_collection(struct worker *w, struct index_arg *a, struct error *err)
+{
+	int64_t	 id;
+	int	 rc;
+
+	rc = store_collection_id(w->store, a->ctx->ids.app_id,
+	    a->ctx->collection, &id);
+	if (rc == STORE_OK && id != a->ctx->ids.collection_id)
+		rc = STORE_NOTFOUND;
+	return (rc == STORE_OK ? 0 : error_store(err, rc, "collection"));
+}
+
+static int
+apply_index_create(struct worker *w, struct write_op *op)
+{
+	struct index_arg *a = op->arg;
+	int		 rc;
+
+	if (index_collection(w, a, op->err) == -1)
+		return (-1);
+	rc = store_index_create(w->store, a->ctx->ids.collection_id, a->field,
+	    a->exprs, MAX_COLLECTION_INDEXES);
+	if (rc == STORE_FULL)
+		return (error_set(op->err, ERR_CONFLICT, "a collection has at "
+		    "most %d indexes", MAX_COLLECTION_INDEXES));
+	if (rc == STORE_EXISTS)
+		return (error_set(op->err, ERR_CONFLICT,
+		    "the index on %s exists already", a->field));
+	return (rc == STORE_OK ? 0 : error_store(op->err, rc, NULL));
+}
+
+/* POST {"field":"fields.status"}: 201 {"field":"fields.status"}. */
+int
+api_index_create(struct api_ctx *ctx)
+{
+	struct index_arg a;
+	json_object	*body, *field, *out;
+	int		 rc;
+
+	memset(&a, 0, sizeof a);
+	if ((body = body_object(ctx)) == NULL)
+		return (-1);
+	if (!json_object_object_get_ex(body, "field", &field) ||
+	    !json_object_is_type(field, json_type_string)) {
+		json_object_put(body);
+		return (error_set(&ctx->req->err, ERR_INVALID_PARAMETER,
+		    "\"field\" must be a string: fields.NAME[.NAME...]"));
+	}
+	a.ctx = ctx;
+	a.field = json_object_get_string(field);
+	if ((rc = filter_index_exprs(a.field, &a.exprs, &ctx->req->err)) ==
+	    0 && (rc = api_write(ctx, apply_index_create, &a)) == 0) {
+		out = json_object_new_object();
+		json_object_object_add(out, "field", json_object_get(field));
+		reply_json(ctx->req, 201, out);
+		json_object_put(out);
+	}
+	free(a.exprs);
+	json_object_put(body);
+	return (rc);
+}
+
+static int
+apply_index_drop(struct worker *w, struct write_op *op)
+{
+	struct index_arg *a = op->arg;
+	char		 what[MAX_INDEX_FIELD_LEN + 16];
+	int		 rc;
+
+	if (index_collection(w, a, op->err) == -1)
+		return (-1);
+	rc = store_index_drop(w->store, a->ctx->ids.collection_id, a->field);
+	snprintf(what, sizeof what, "the index on %s", a->field);
+	return (rc == STORE_OK ? 0 : error_store(op->err, rc, what));
+}
+
+int
+api_index_drop(struct api_ctx *ctx)
+{
+	struct index_arg a;
+
+	memset(&a, 0, sizeof a);
+	a.ctx = ctx;
+	a.field = ctx->field;
+	if (filter_index_exprs(a.field, &a.exprs, &ctx->req->err) == -1)
+		return (-1);
+	free(a.exprs);
+	a.exprs = NULL;
+	if (api_write(ctx, apply_index_drop, &a) == -1)
+		return (-1);
+	reply_empty(ctx->req, 204);
+	return (0);
+}
+
 /* Records. */
+
+static json_object *rec_object(const struct record *);
 
 struct list_ctx {
 	struct evbuffer	*out;
 	int		 count;
 	int		 limit;
-	char		 last[ULID_LEN + 1];
 	const char	*collection;
+	const struct filter_proj *proj;	/* NULL: whole records */
+	struct record	 last;		/* the last item, its fields owned */
 };
 
 static void
@@ -462,17 +602,26 @@ record_add(void *arg, const struct record *r)
 {
 	struct list_ctx	*l = arg;
 	struct record	 copy = *r;
+	json_object	*o, *p;
 	char		*s;
 
 	if (++l->count > l->limit)
 		return;		/* the extra row only tells there is more */
 	strlcpy_b(copy.collection, l->collection, sizeof copy.collection);
-	s = api_record_json(&copy);
+	if (l->proj != NULL && (o = rec_object(&copy)) != NULL) {
+		p = filter_proj_apply(l->proj, o);
+		s = xstrdup(jsonutil_string(p));
+		json_object_put(p);
+		json_object_put(o);
+	} else
+		s = api_record_json(&copy);
 	if (l->count > 1)
 		evbuffer_add(l->out, ",", 1);
 	evbuffer_add(l->out, s, strlen(s));
 	free(s);
-	strlcpy_b(l->last, r->id, sizeof l->last);
+	store_record_clear(&l->last);
+	l->last = copy;
+	l->last.fields = xstrdup(r->fields);
 }
 
 static int
@@ -494,37 +643,258 @@ query_limit(struct api_ctx *ctx, int *limit)
 	return (0);
 }
 
+/*
+ * What a list asks for, compiled once: the filter as a WHERE, the sort
+ * as an ORDER BY, the cursor as the WHERE of what follows it, and the
+ * projection. Without sort= the order is the id's and a cursor is a
+ * record id; with it, a cursor is the base64url of the JSON array of the
+ * last item's sort values (filter_sort_key), id last.
+ */
+struct list_query {
+	struct filter	*filter;
+	struct filter_sort *sort;	/* "id" when none was asked for */
+	int		 sorted;	/* sort= was given */
+	struct filter_proj *proj;
+	struct filter_sql where;
+	struct filter_sql order;
+	struct filter_sql after;
+	struct filter_band bands[2];	/* what an index can seek */
+	int		 nbands;
+	int		 has_after;
+};
+
+static void
+list_query_free(struct list_query *q)
+{
+	filter_free(q->filter);
+	filter_sort_free(q->sort);
+	filter_proj_free(q->proj);
+	filter_sql_free(&q->where);
+	filter_sql_free(&q->order);
+	filter_sql_free(&q->after);
+	filter_sql_free(&q->bands[0].where);
+	filter_sql_free(&q->bands[0].order);
+	filter_sql_free(&q->bands[1].where);
+	filter_sql_free(&q->bands[1].order);
+}
+
+/* A query parameter up to FILTER_MAX_LEN bytes into buf (at least
+ * FILTER_MAX_LEN + 2): 1 if given, 0 if not, -1 with err set (code). */
+static int
+list_param(struct api_ctx *ctx, const char *key, char *buf, size_t len,
+    enum err code)
+{
+	int	 rc = request_query(ctx->req, key, buf, len);
+
+	if (rc == -2)
+		return (error_set(&ctx->req->err, code, "%s: at most %d bytes, "
+		    "percent-encoded as UTF-8", key, FILTER_MAX_LEN));
+	return (rc == 0);
+}
+
+/* The cursor after= of a sorted list: the WHERE of what follows it. */
+static int
+list_cursor(struct api_ctx *ctx, struct list_query *q, const char *after)
+{
+	unsigned char	*bin;
+	size_t		 len = strlen(after), binlen;
+	json_object	*key = NULL;
+	struct error	 e;
+	int		 rc = -1;
+
+	bin = xmalloc(len + 1);
+	if (sodium_base642bin(bin, len + 1, after, len, NULL, &binlen, NULL,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+	    jsonutil_parse_depth((const char *)bin, binlen, MAX_JSON_DEPTH + 1,
+	    &key) == 0 && filter_sort_after_sql(q->sort, key, &q->after,
+	    &e) == 0) {
+		q->nbands = filter_sort_after_bands(q->sort, key, q->bands);
+		rc = 0;
+	}
+	json_object_put(key);
+	free(bin);
+	if (rc == -1)
+		return (error_set(&ctx->req->err, ERR_INVALID_PARAMETER,
+		    "after is not a cursor of this sort: pass the next of the "
+		    "page before, with the same sort"));
+	return (0);
+}
+
+/* after=: a cursor of the sort, or without sort= a record id. */
+static int
+list_after(struct api_ctx *ctx, struct list_query *q)
+{
+	char		*after = xmalloc(MAX_PARAMS_SIZE);
+	json_object	*key;
+	int		 rc;
+
+	rc = request_query(ctx->req, "after", after, MAX_PARAMS_SIZE);
+	q->has_after = rc != -1;
+	if (rc == -1)
+		rc = 0;
+	else if (q->sorted)
+		rc = list_cursor(ctx, q, rc == 0 ? after : "");
+	else if (rc == -2 || !ulid_valid(after))
+		rc = error_set(&ctx->req->err, ERR_INVALID_PARAMETER,
+		    "after must be a record id");
+	else {
+		key = json_object_new_array();
+		json_object_array_add(key, json_object_new_string(after));
+		rc = filter_sort_after_sql(q->sort, key, &q->after,
+		    &ctx->req->err);
+		json_object_put(key);
+	}
+	free(after);
+	return (rc);
+}
+
+/* Reads and compiles filter=, sort=, fields= and after=. */
+static int
+list_query(struct api_ctx *ctx, struct list_query *q)
+{
+	struct error	*err = &ctx->req->err;
+	char		*buf = xmalloc(FILTER_MAX_LEN + 2);
+	int		 rc;
+
+	if ((rc = list_param(ctx, "filter", buf, FILTER_MAX_LEN + 2,
+	    ERR_INVALID_FILTER)) == 1 && (rc = filter_parse(buf, &q->filter,
+	    err)) == 0)
+		filter_sql(q->filter, &q->where);
+	if (rc != -1 && (rc = list_param(ctx, "sort", buf, FILTER_MAX_LEN + 2,
+	    ERR_INVALID_FILTER)) != -1) {
+		q->sorted = rc;
+		/* A sort is part of the query language: invalid_filter. */
+		if ((rc = filter_sort_parse(q->sorted ? buf : "id", &q->sort,
+		    err)) == -1)
+			err->code = ERR_INVALID_FILTER;
+		else
+			filter_sort_sql(q->sort, &q->order);
+	}
+	if (rc != -1 && (rc = list_param(ctx, "fields", buf,
+	    FILTER_MAX_LEN + 2, ERR_INVALID_PARAMETER)) == 1)
+		rc = filter_proj_parse(buf, &q->proj, err);
+	free(buf);
+	if (rc == -1)
+		return (-1);
+	return (list_after(ctx, q));
+}
+
+/* The page's next: the last item's id, or with sort= its cursor. */
+static void
+list_next(struct list_ctx *l, struct list_query *q)
+{
+	struct filter_rec r;
+	json_object	*fields, *key;
+	const char	*text;
+	char		*b64;
+	size_t		 len;
+
+	if (!q->sorted) {
+		evbuffer_add_printf(l->out, "\"%s\"", l->last.id);
+		return;
+	}
+	fields = jsonutil_parse(l->last.fields, strlen(l->last.fields));
+	memset(&r, 0, sizeof r);
+	r.id = l->last.id;
+	r.created_at = l->last.created_at;
+	r.updated_at = l->last.updated_at;
+	r.fields = fields;
+	key = filter_sort_key(q->sort, &r);
+	text = jsonutil_string(key);
+	len = sodium_base64_ENCODED_LEN(strlen(text),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	b64 = xmalloc(len);
+	sodium_bin2base64(b64, len, (const unsigned char *)text, strlen(text),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	evbuffer_add_printf(l->out, "\"%s\"", b64);
+	free(b64);
+	json_object_put(key);
+	json_object_put(fields);
+}
+
+/* The collection's index that serves the query, if it has one: on a
+ * field the filter narrows down, else on the sort's first key. */
+struct list_index {
+	struct list_query *q;
+	char		 field[MAX_INDEX_FIELD_LEN + 1];
+	int		 narrows;
+};
+
+static void
+list_index_add(void *arg, const char *field)
+{
+	struct list_index *x = arg;
+
+	if (x->narrows)
+		return;
+	if (x->q->filter != NULL && filter_narrows(x->q->filter, field)) {
+		strlcpy_b(x->field, field, sizeof x->field);
+		x->narrows = 1;
+	} else if (x->field[0] == '\0' && x->q->sorted &&
+	    filter_sort_leads(x->q->sort, field))
+		strlcpy_b(x->field, field, sizeof x->field);
+}
+
+/*
+ * A page of records: {"items":[...],"next":...,"event_id":N}. The items
+ * and event_id come from one read transaction (route_dispatch's), so a
+ * stream resumed from event_id carries exactly what changed after them.
+ */
 int
 api_records_list(struct api_ctx *ctx)
 {
+	struct store	*st = ctx->worker->store;
 	struct list_ctx	 l;
-	char		 after[64];
-	int		 rc, has_after;
+	struct list_query q;
+	struct list_index x;
+	int64_t		 event_id;
+	int		 rc;
 
 	memset(&l, 0, sizeof l);
-	if (query_limit(ctx, &l.limit) == -1)
+	memset(&q, 0, sizeof q);
+	if (query_limit(ctx, &l.limit) == -1 || list_query(ctx, &q) == -1) {
+		list_query_free(&q);
 		return (-1);
-	rc = request_query(ctx->req, "after", after, sizeof after);
-	has_after = rc == 0;
-	if (rc == -2 || (has_after && !ulid_valid(after)))
-		return (error_set(&ctx->req->err, ERR_INVALID_PARAMETER,
-		    "after must be a record id"));
+	}
 	l.out = evbuffer_new();
 	l.collection = ctx->collection;
+	l.proj = q.proj;
 	evbuffer_add_printf(l.out, "{\"items\":[");
-	rc = store_record_list(ctx->worker->store, ctx->ids.collection_id,
-	    has_after ? after : NULL, l.limit + 1, record_add, &l);
+	event_id = store_event_max(st);
+	if (q.filter == NULL && !q.sorted)
+		rc = store_record_list(st, ctx->ids.collection_id,
+		    q.has_after ? q.after.binds[0].text : NULL, l.limit + 1,
+		    record_add, &l);
+	else {
+		memset(&x, 0, sizeof x);
+		x.q = &q;
+		rc = store_index_list(st, ctx->ids.collection_id,
+		    list_index_add, &x);
+		if (rc == STORE_OK)
+			rc = store_record_query(st, ctx->ids.collection_id,
+			    x.field[0] != '\0' ? x.field : NULL,
+			    q.filter != NULL ? &q.where : NULL,
+			    q.has_after ? &q.after : NULL,
+			    q.nbands > 0 ? q.bands : NULL, &q.order,
+			    l.limit + 1, record_add, &l);
+	}
 	if (rc != STORE_OK) {
 		evbuffer_free(l.out);
+		store_record_clear(&l.last);
+		list_query_free(&q);
 		return (error_store(&ctx->req->err, rc, "collection"));
 	}
+	evbuffer_add_printf(l.out, "],\"next\":");
 	if (l.count > l.limit)
-		evbuffer_add_printf(l.out, "],\"next\":\"%s\"}", l.last);
+		list_next(&l, &q);
 	else
-		evbuffer_add_printf(l.out, "],\"next\":null}");
+		evbuffer_add_printf(l.out, "null");
+	evbuffer_add_printf(l.out, ",\"event_id\":%lld}", (long long)event_id);
 	reply_raw_json(ctx->req, 200, (const char *)evbuffer_pullup(l.out, -1),
 	    evbuffer_get_length(l.out));
 	evbuffer_free(l.out);
+	store_record_clear(&l.last);
+	list_query_free(&q);
 	return (0);
 }
 

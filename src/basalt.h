@@ -38,6 +38,8 @@ struct worker;
 struct conn;
 struct store;
 struct hooks;
+struct filter_sql;
+struct filter_band;
 
 /*
  * Threads
@@ -150,6 +152,8 @@ struct hooks;
 #define FILTER_MAX_DEPTH	64	/* nested parentheses and ! */
 #define FILTER_MAX_IN		100	/* values of in (...) */
 #define FILTER_MAX_SORT_KEYS	8	/* besides id */
+#define MAX_COLLECTION_INDEXES	8	/* indexes on one collection */
+#define MAX_INDEX_FIELD_LEN	200	/* fields.a.b of an index */
 
 /* Log levels. */
 enum {
@@ -326,7 +330,8 @@ enum {
 	STORE_ERROR = -1,
 	STORE_NOTFOUND = -2,
 	STORE_EXISTS = -3,
-	STORE_BUSY = -4
+	STORE_BUSY = -4,
+	STORE_FULL = -5		/* a limit of the schema's was reached */
 };
 
 /* A write run by the writer thread inside a group-committed transaction. */
@@ -514,6 +519,7 @@ struct api_ctx {
 	char		 collection[MAX_NAME_LEN + 1];
 	char		 record_id[ULID_LEN + 1];
 	char		 file[MAX_NAME_LEN + 1];	/* under /_/ */
+	char		 field[MAX_INDEX_FIELD_LEN + 1];	/* an index's */
 	int		 long_name;	/* a captured segment was too long */
 	struct grant	 grant;
 	struct scope_ids ids;
@@ -536,6 +542,9 @@ int		 api_batch(struct api_ctx *);
 int		 api_dashboard(struct api_ctx *);
 int		 api_app_cors_get(struct api_ctx *);
 int		 api_app_cors_put(struct api_ctx *);
+int		 api_indexes_list(struct api_ctx *);
+int		 api_index_create(struct api_ctx *);
+int		 api_index_drop(struct api_ctx *);
 
 /* auth.c */
 /* Finds the request's token (Bearer header, or access_token when
@@ -589,6 +598,31 @@ int		 store_record_delete(struct store *, int64_t coll_id, const char *id);
 int		 store_record_list(struct store *, int64_t coll_id, const char *after,
 		    int limit, void (*)(void *, const struct record *), void *);
 void		 store_record_clear(struct record *);
+/* The records that match where, after after, in order (filter.c's SQL;
+ * NULL: all, from the first, by id), through the index on field (NULL:
+ * as SQLite chooses), band after band (filter_sort_after_bands; NULL:
+ * none): a statement made for each. */
+int		 store_record_query(struct store *, int64_t coll_id,
+		    const char *index, const struct filter_sql *where,
+		    const struct filter_sql *after,
+		    const struct filter_band *bands,
+		    const struct filter_sql *order, int limit,
+		    void (*)(void *, const struct record *), void *);
+/* The query plan of that statement, one line per step, in *plan (freed
+ * by the caller). */
+int		 store_record_plan(struct store *, int64_t coll_id,
+		    const char *index, const struct filter_sql *where,
+		    const struct filter_sql *after,
+		    const struct filter_band *bands,
+		    const struct filter_sql *order, char **plan);
+/* Indexes on a field (exprs from filter_index_exprs): STORE_EXISTS, or
+ * STORE_FULL past max per collection. Dropped with their collection. */
+int		 store_index_create(struct store *, int64_t coll_id,
+		    const char *field, const char *exprs, int max);
+int		 store_index_drop(struct store *, int64_t coll_id,
+		    const char *field);
+int		 store_index_list(struct store *, int64_t coll_id,
+		    void (*)(void *, const char *), void *);
 /* Appends an event; returns its id, or -1. */
 int64_t		 store_event_append(struct store *, const char *realm, const char *app,
 		    const char *coll, const char *record_id, const char *type,
@@ -693,6 +727,28 @@ json_object	*filter_sort_key(const struct filter_sort *,
 		    const struct filter_rec *);
 int		 filter_sort_after_sql(const struct filter_sort *, json_object *key,
 		    struct filter_sql *, struct error *);
+/* The same cut in two bands, each with its order, that an index can
+ * seek (0: no need). */
+struct filter_band {
+	struct filter_sql where;
+	struct filter_sql order;
+};
+int		 filter_sort_after_bands(const struct filter_sort *,
+		    json_object *key, struct filter_band bands[2]);
+/* An index's expressions for fields.a.b (plain names only); whether an
+ * index on field serves a filter (=, in or a range on it that every
+ * match passes) or a sort (its first key). */
+int		 filter_index_exprs(const char *field, char **out,
+		    struct error *);
+int		 filter_narrows(const struct filter *, const char *field);
+int		 filter_sort_leads(const struct filter_sort *, const char *field);
+/* Projections (fields=id,fields.title): a record as the API shows it cut
+ * down to the parts listed, and its id. */
+struct filter_proj;
+int		 filter_proj_parse(const char *, struct filter_proj **,
+		    struct error *);
+void		 filter_proj_free(struct filter_proj *);
+json_object	*filter_proj_apply(const struct filter_proj *, json_object *rec);
 
 /* writer.c */
 int		 writer_start(void);

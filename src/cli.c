@@ -38,6 +38,8 @@ usage(void)
 	    "  app cors REALM APP [ORIGIN... | --clear]\n"
 	    "  collection create REALM APP NAME | collection list REALM APP\n"
 	    "  collection delete REALM APP NAME\n"
+	    "  index create|drop REALM APP COLLECTION FIELD |"
+	    " index list REALM APP COLLECTION\n"
 	    "  token create REALM APP --scope read[,write][,admin]"
 	    " [--label TEXT] [--expires DURATION]\n"
 	    "  token list REALM APP | token revoke TOKEN_ID\n");
@@ -228,6 +230,46 @@ cmd_collection(int argc, char **argv)
 	return (usage());
 }
 
+/* Creates or drops an index on a field of a collection's records, or
+ * lists them; creating one reads the whole collection. */
+static int
+cmd_index(int argc, char **argv)
+{
+	struct scope_ids	 ids;
+	struct error		 e;
+	char			 max[16], *exprs = NULL;
+	int			 rc;
+
+	if (argc < 5 || argc != 5 + (strcmp(argv[1], "list") != 0))
+		return (usage());
+	if (check_names(3, argv + 2) || resolve(argv[2], argv[3], argv[4],
+	    &ids) != 0)
+		return (1);
+	if (strcmp(argv[1], "list") == 0)
+		return (result(store_index_list(cli_store, ids.collection_id,
+		    print_name, NULL), "", ""));
+	if (filter_index_exprs(argv[5], &exprs, &e) == -1)
+		return (fail("bad field '%s': %s", argv[5], e.message));
+	if (strcmp(argv[1], "create") != 0 && strcmp(argv[1], "drop") != 0) {
+		free(exprs);
+		return (usage());
+	}
+	if ((rc = store_begin(cli_store)) == STORE_OK)
+		rc = strcmp(argv[1], "drop") == 0 ? store_index_drop(cli_store,
+		    ids.collection_id, argv[5]) : store_index_create(cli_store,
+		    ids.collection_id, argv[5], exprs, MAX_COLLECTION_INDEXES);
+	if (rc == STORE_OK)
+		rc = store_commit(cli_store);
+	if (rc != STORE_OK)
+		store_rollback(cli_store);
+	free(exprs);
+	if (rc == STORE_FULL) {
+		snprintf(max, sizeof max, "%d", MAX_COLLECTION_INDEXES);
+		return (fail("a collection has at most %s indexes%s", max, ""));
+	}
+	return (result(rc, "index on", argv[5]));
+}
+
 /* No control characters: a label is shown on one line, in one column. */
 static int
 label_valid(const char *s)
@@ -339,6 +381,7 @@ static const struct {
 	{ "realm", cmd_realm },
 	{ "app", cmd_app },
 	{ "collection", cmd_collection },
+	{ "index", cmd_index },
 	{ "token", cmd_token },
 };
 

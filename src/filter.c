@@ -17,6 +17,7 @@
 /* The one expression language of filters and sort keys: its parser, its
  * evaluation on a record in memory, and its translation to SQL. */
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +160,7 @@ struct fparse {
 };
 
 static int	fp_or(struct fparse *, struct fnode **);
+static int	fvalue_rank(const struct fvalue *);
 
 static int
 fp_fail(struct fparse *fp, const char *at, const char *fmt, ...)
@@ -929,11 +931,16 @@ filter_sql_free(struct filter_sql *q)
  * The SQLite dialect: how an operand reads in SQL. This section is all
  * that another store (PostgreSQL's jsonb_typeof, #>) would write again.
  *
- * An operand has a type, as json_type() names it ('null' for a missing
- * key, 'true', 'false', 'integer', 'real', 'text', 'array', 'object'),
- * and a value: text for strings (json_extract decodes them), a number,
- * or the JSON text of an array or object. Every term is written so that
- * it is 0 or 1, never NULL, so NOT is exact.
+ * An operand reads as two expressions: its rank in the one total order
+ * (0 missing or null, 1 false, 2 true, 3 numbers, 4 strings, 5 arrays
+ * and objects) and its value within the rank (a number as a double, a
+ * string's text, an array's or object's JSON text, 0 for the first
+ * three ranks, so that neither is ever NULL). Comparisons, in (...),
+ * ORDER BY and the cursor's row values all read an operand through
+ * exactly these two expressions, so that an index on (collection_id,
+ * rank, value) of a plain path serves them all (filter_index_exprs).
+ * Every term is written so that it is 0 or 1, never NULL, so NOT is
+ * exact.
  */
 enum { SQ_COLUMN, SQ_FIELD, SQ_ELEMENT };
 
@@ -985,72 +992,65 @@ sq_path(struct sqlbuf *sb, const struct sqlopd *q)
 		sb_text(sb, q->path);
 }
 
+/* A field's JSON type as json_type() names it, NULL when missing; or
+ * its value as json_extract() gives it. */
 static void
-sq_type(struct sqlbuf *sb, const struct sqlopd *q)
+sq_json(struct sqlbuf *sb, const struct sqlopd *q, int type)
 {
-	switch (q->kind) {
-	case SQ_COLUMN:
-		sb_add(sb, "'text'");
-		break;
-	case SQ_ELEMENT:
-		sb_add(sb, "je.type");
-		break;
-	default:
-		sb_add(sb, "coalesce(json_type(fields, ");
-		sq_path(sb, q);
-		sb_add(sb, "), 'null')");
+	if (q->kind == SQ_ELEMENT) {
+		sb_add(sb, "%s", type ? "je.type" : "je.value");
+		return;
 	}
+	sb_add(sb, "%s(fields, ", type ? "json_type" : "json_extract");
+	sq_path(sb, q);
+	sb_add(sb, ")");
 }
 
+/* The operand's rank (a column is a string). */
+static void
+sq_rank(struct sqlbuf *sb, const struct sqlopd *q)
+{
+	if (q->kind == SQ_COLUMN) {
+		sb_add(sb, "4");
+		return;
+	}
+	sb_add(sb, "CASE ");
+	sq_json(sb, q, 1);
+	sb_add(sb, " WHEN 'false' THEN 1 WHEN 'true' THEN 2"
+	    " WHEN 'integer' THEN 3 WHEN 'real' THEN 3 WHEN 'text' THEN 4"
+	    " WHEN 'array' THEN 5 WHEN 'object' THEN 5 ELSE 0 END");
+}
+
+/* The operand's value within its rank. */
 static void
 sq_value(struct sqlbuf *sb, const struct sqlopd *q)
 {
-	switch (q->kind) {
-	case SQ_COLUMN:
+	if (q->kind == SQ_COLUMN) {
 		sb_add(sb, "%s", q->column);
-		break;
-	case SQ_ELEMENT:
-		sb_add(sb, "je.value");
-		break;
-	default:
-		sb_add(sb, "json_extract(fields, ");
-		sq_path(sb, q);
-		sb_add(sb, ")");
+		return;
 	}
+	sb_add(sb, "CASE WHEN ");
+	sq_json(sb, q, 1);
+	sb_add(sb, " IN ('integer', 'real') THEN CAST(");
+	sq_json(sb, q, 0);
+	sb_add(sb, " AS REAL) WHEN ");
+	sq_json(sb, q, 1);
+	sb_add(sb, " IN ('text', 'array', 'object') THEN ");
+	sq_json(sb, q, 0);
+	sb_add(sb, " ELSE 0 END");
 }
 
-/* "type IN (...) AND " for a value of type t. */
+/* "rank = r AND ", which a column (a string) has only for r = 4. */
 static void
-sq_is(struct sqlbuf *sb, const struct sqlopd *q, enum jtype t)
+sq_rank_is(struct sqlbuf *sb, const struct sqlopd *q, int r)
 {
-	static const char *const names[] = {
-	    [J_NULL] = "'null'", [J_BOOL] = "'true', 'false'",
-	    [J_NUMBER] = "'integer', 'real'", [J_STRING] = "'text'",
-	    [J_ARRAY] = "'array'", [J_OBJECT] = "'object'" };
-
-	sq_type(sb, q);
-	sb_add(sb, " IN (%s)", names[t]);
-}
-
-/* The value as it compares within its type: numbers as doubles,
- * booleans as 0 and 1. */
-static void
-sq_typed_value(struct sqlbuf *sb, const struct sqlopd *q, enum jtype t)
-{
-	switch (t) {
-	case J_BOOL:
-		sb_add(sb, "(");
-		sq_type(sb, q);
-		sb_add(sb, " = 'true')");
-		break;
-	case J_NUMBER:
-		sb_add(sb, "CAST(");
-		sq_value(sb, q);
-		sb_add(sb, " AS REAL)");
-		break;
-	default:
-		sq_value(sb, q);
+	if (q->kind == SQ_COLUMN) {
+		if (r != 4)
+			sb_add(sb, "0 AND ");
+		return;
 	}
+	sq_rank(sb, q);
+	sb_add(sb, " = %d AND ", r);
 }
 
 static void
@@ -1068,25 +1068,39 @@ sq_literal(struct sqlbuf *sb, const struct fvalue *v)
 	}
 }
 
-/* The operand compared with the literal by op (=, <, <=, >, >=). */
+/* The operand compared with the literal by op (=, <, <=, >, >=): of the
+ * literal's type, and so ordered. */
 static void
 sq_compare(struct sqlbuf *sb, const struct sqlopd *q, const char *op,
     const struct fvalue *v)
 {
+	int	 strict = strcmp(op, "<") == 0 || strcmp(op, ">") == 0;
+
 	sb_add(sb, "(");
-	sq_is(sb, q, v->type);
-	if (v->type == J_NULL) {
+	switch (v->type) {
+	case J_NULL:
 		/* Nothing is below or above null but null itself. */
-		if (strcmp(op, "<") == 0 || strcmp(op, ">") == 0)
-			sb_add(sb, " AND 0");
-		sb_add(sb, ")");
+		sq_rank_is(sb, q, 0);
+		sb_add(sb, "%s)", strict ? "0" : "1");
 		return;
+	case J_BOOL:
+		/* Within the booleans the rank is the order: false, true. */
+		if (q->kind == SQ_COLUMN) {
+			sb_add(sb, "0)");
+			return;
+		}
+		sq_rank(sb, q);
+		sb_add(sb, " IN (1, 2) AND ");
+		sq_rank(sb, q);
+		sb_add(sb, " %s %d)", op, fvalue_rank(v));
+		return;
+	default:
+		sq_rank_is(sb, q, fvalue_rank(v));
+		sq_value(sb, q);
+		sb_add(sb, " %s ", op);
+		sq_literal(sb, v);
+		sb_add(sb, ")");
 	}
-	sb_add(sb, " AND ");
-	sq_typed_value(sb, q, v->type);
-	sb_add(sb, " %s ", op);
-	sq_literal(sb, v);
-	sb_add(sb, ")");
 }
 
 /* operand in (values): one test per type the values have. */
@@ -1116,9 +1130,8 @@ sq_in(struct sqlbuf *sb, const struct sqlopd *q, const struct fvalue *vals,
 		sb_add(sb, "%s", sep);
 		sep = " OR ";
 		sb_add(sb, "(");
-		sq_is(sb, q, t);
-		sb_add(sb, " AND ");
-		sq_typed_value(sb, q, t);
+		sq_rank_is(sb, q, t == J_NUMBER ? 3 : 4);
+		sq_value(sb, q);
 		sb_add(sb, " IN (");
 		for (i = 0, k = 0; i < n; i++) {
 			if (vals[i].type != t)
@@ -1138,8 +1151,8 @@ sq_contains(struct sqlbuf *sb, const struct sqlopd *q, const char *needle)
 	/* lower() folds ASCII letters only, as contains_fold does (the
 	 * needle is in lower case already). */
 	sb_add(sb, "(");
-	sq_is(sb, q, J_STRING);
-	sb_add(sb, " AND instr(lower(");
+	sq_rank_is(sb, q, 4);
+	sb_add(sb, "instr(lower(");
 	sq_value(sb, q);
 	sb_add(sb, "), ");
 	sb_text(sb, needle);
@@ -1155,9 +1168,10 @@ sq_has(struct sqlbuf *sb, const struct sqlopd *q, const struct fvalue *v)
 		sb_add(sb, "0");
 		return;
 	}
-	sb_add(sb, "(");
-	sq_is(sb, q, J_ARRAY);
-	sb_add(sb, " AND EXISTS (SELECT 1 FROM json_each(fields, ");
+	sb_add(sb, "(coalesce(");
+	sq_json(sb, q, 1);
+	sb_add(sb, " = 'array', 0) AND EXISTS (SELECT 1 FROM json_each("
+	    "fields, ");
 	sq_path(sb, q);
 	sb_add(sb, ") AS je WHERE ");
 	sq_compare(sb, &e, "=", v);
@@ -1292,8 +1306,8 @@ fvalue_order(const struct fvalue *a, const struct fvalue *b)
 }
 
 /* Parses sort keys: operands separated by commas, each with - in front
- * for descending, at most FILTER_MAX_SORT_KEYS; id is the last key
- * unless it is one already. -1 with ERR_INVALID_PARAMETER and "sort: at
+ * for descending, at most FILTER_MAX_SORT_KEYS; id is the last key, in
+ * the direction of the one before it, unless it is one already. -1 with ERR_INVALID_PARAMETER and "sort: at
  * N: why" in err. */
 int
 filter_sort_parse(const char *text, struct filter_sort **out,
@@ -1334,8 +1348,13 @@ filter_sort_parse(const char *text, struct filter_sort **out,
 		}
 		fp.p++;
 	}
-	if (!has_id)
-		s->keys[s->nkeys++].opd.kind = OPD_ID;
+	/* id goes the way of the key before it: one direction throughout
+	 * lets an index on that key serve the whole order. */
+	if (!has_id) {
+		s->keys[s->nkeys].opd.kind = OPD_ID;
+		s->keys[s->nkeys].desc = s->keys[s->nkeys - 1].desc;
+		s->nkeys++;
+	}
 	*out = s;
 	return (0);
 fail:
@@ -1375,15 +1394,28 @@ filter_sort_cmp(const struct filter_sort *s, const struct filter_rec *a,
 	return (0);
 }
 
-/* The rank of an operand's value, in SQL. */
+/* The sort as an ORDER BY list; without the first key's rank if
+ * rank_fixed (a WHERE holds it to one value). */
 static void
-sq_rank(struct sqlbuf *sb, const struct sqlopd *q)
+sq_order(struct sqlbuf *sb, const struct filter_sort *s, int rank_fixed)
 {
-	sb_add(sb, "CASE ");
-	sq_type(sb, q);
-	sb_add(sb, " WHEN 'null' THEN 0 WHEN 'false' THEN 1 WHEN 'true' THEN 2"
-	    " WHEN 'integer' THEN 3 WHEN 'real' THEN 3 WHEN 'text' THEN 4"
-	    " ELSE 5 END");
+	struct sqlopd	 q;
+	const char	*dir;
+	size_t		 i;
+
+	for (i = 0; i < s->nkeys; i++) {
+		dir = s->keys[i].desc ? " DESC" : "";
+		sqlopd_init(&q, &s->keys[i].opd);
+		if (i > 0)
+			sb_add(sb, ", ");
+		if (q.kind == SQ_FIELD && !(i == 0 && rank_fixed)) {
+			sq_rank(sb, &q);
+			sb_add(sb, "%s, ", dir);
+		}
+		sq_value(sb, &q);
+		sb_add(sb, "%s", dir);
+		free(q.path);
+	}
 }
 
 /* The sort as an ORDER BY list (without ORDER BY) over the records
@@ -1392,30 +1424,9 @@ void
 filter_sort_sql(const struct filter_sort *s, struct filter_sql *out)
 {
 	struct sqlbuf	 sb;
-	struct sqlopd	 q;
-	const char	*dir;
-	size_t		 i;
 
 	memset(&sb, 0, sizeof sb);
-	for (i = 0; i < s->nkeys; i++) {
-		dir = s->keys[i].desc ? " DESC" : "";
-		sqlopd_init(&q, &s->keys[i].opd);
-		if (i > 0)
-			sb_add(&sb, ", ");
-		if (q.kind == SQ_COLUMN)
-			sb_add(&sb, "%s%s", q.column, dir);
-		else {
-			sq_rank(&sb, &q);
-			sb_add(&sb, "%s, CASE WHEN ", dir);
-			sq_is(&sb, &q, J_NUMBER);
-			sb_add(&sb, " THEN ");
-			sq_typed_value(&sb, &q, J_NUMBER);
-			sb_add(&sb, " ELSE ");
-			sq_value(&sb, &q);
-			sb_add(&sb, " END%s", dir);
-		}
-		free(q.path);
-	}
+	sq_order(&sb, s, 0);
 	sb_finish(&sb, out);
 }
 
@@ -1436,55 +1447,89 @@ filter_sort_key(const struct filter_sort *s, const struct filter_rec *r)
 	return (a);
 }
 
-/* The key strictly after the value v in the key's direction, in SQL. */
+/* A key's value v as sq_value gives it, bound, after its rank (for a
+ * field) if rank is set. */
 static void
-sq_after_key(struct sqlbuf *sb, const struct sort_key *k,
-    const struct fvalue *v, int strict)
+sq_key_value(struct sqlbuf *sb, const struct sqlopd *q,
+    const struct fvalue *v, int rank)
+{
+	int	 r = fvalue_rank(v);
+
+	if (q->kind == SQ_COLUMN) {
+		sb_text(sb, v->str);
+		return;
+	}
+	if (rank) {
+		sb_int(sb, r);
+		sb_add(sb, ", ");
+	}
+	if (r < 3)
+		sb_int(sb, 0);
+	else if (r == 3)
+		sb_double(sb, v->num);
+	else if (r == 4)
+		sb_text(sb, v->str);
+	else
+		sb_text(sb, jsonutil_string(v->obj));
+}
+
+/* Keys from..to of the sort as a row value: their expressions, or (vals)
+ * the values of key, bound. */
+static void
+sq_row(struct sqlbuf *sb, const struct filter_sort *s, size_t from,
+    size_t to, json_object *key, int vals)
 {
 	struct sqlopd	 q;
-	const char	*op = k->desc ? "<" : ">";
-	int		 r = fvalue_rank(v);
+	struct fvalue	 v;
+	size_t		 i;
 
-	sqlopd_init(&q, &k->opd);
-	if (q.kind == SQ_COLUMN) {
-		sb_add(sb, "%s %s ", q.column, strict ? op : "=");
-		sq_literal(sb, v);
-	} else if (r < 3 && strict) {
-		sq_rank(sb, &q);
-		sb_add(sb, " %s %d", op, r);
-	} else if (r < 3) {
-		sq_rank(sb, &q);
-		sb_add(sb, " = %d", r);
-	} else {
-		sb_add(sb, "(");
-		if (strict) {
-			sq_rank(sb, &q);
-			sb_add(sb, " %s %d OR ", op, r);
+	sb_add(sb, "(");
+	for (i = from; i < to; i++) {
+		if (i > from)
+			sb_add(sb, ", ");
+		sqlopd_init(&q, &s->keys[i].opd);
+		fvalue_of(json_object_array_get_idx(key, i), &v);
+		if (vals)
+			sq_key_value(sb, &q, &v, 1);
+		else {
+			if (q.kind == SQ_FIELD) {
+				sq_rank(sb, &q);
+				sb_add(sb, ", ");
+			}
+			sq_value(sb, &q);
 		}
-		sb_add(sb, "(");
-		sq_rank(sb, &q);
-		sb_add(sb, " = %d AND ", r);
-		sq_typed_value(sb, &q, r == 3 ? J_NUMBER : J_STRING);
-		sb_add(sb, " %s ", strict ? op : "=");
-		if (r == 5)
-			sb_text(sb, jsonutil_string(v->obj));
-		else
-			sq_literal(sb, v);
-		sb_add(sb, "))");
+		free(q.path);
 	}
-	free(q.path);
+	sb_add(sb, ")");
+}
+
+/* (keys from..to) op (their values in key). */
+static void
+sq_row_cmp(struct sqlbuf *sb, const struct filter_sort *s, size_t from,
+    size_t to, json_object *key, const char *op)
+{
+	sq_row(sb, s, from, to, key, 0);
+	sb_add(sb, " %s ", op);
+	sq_row(sb, s, from, to, key, 1);
 }
 
 /* The records strictly after the key (an array from filter_sort_key) in
  * the sort, as a WHERE condition like filter_sql's. -1 with
- * ERR_INVALID_PARAMETER if key does not fit the sort. */
+ * ERR_INVALID_PARAMETER if key does not fit the sort.
+ *
+ * Keys of one direction compare as one row value, (rank, value, ..., id)
+ * > (?, ?, ..., ?), which an index on those expressions serves as a
+ * range. Where directions change, the keys before the change bound the
+ * range (>= or <=) and the exact condition follows: k1 after v1, or k1
+ * at v1 and (k2 after v2, or ...). */
 int
 filter_sort_after_sql(const struct filter_sort *s, json_object *key,
     struct filter_sql *out, struct error *err)
 {
 	struct sqlbuf	 sb;
 	struct fvalue	 v;
-	size_t		 i;
+	size_t		 i, run;
+	const char	*op;
 
 	memset(out, 0, sizeof *out);
 	if (!json_object_is_type(key, json_type_array) ||
@@ -1497,21 +1542,286 @@ filter_sort_after_sql(const struct filter_sort *s, json_object *key,
 			return (error_set(err, ERR_INVALID_PARAMETER,
 			    "the cursor does not fit the sort"));
 	}
-	/* k1 after v1, or k1 at v1 and (k2 after v2, or ...). */
+	for (run = 1; run < s->nkeys; run++)
+		if (s->keys[run].desc != s->keys[0].desc)
+			break;
 	memset(&sb, 0, sizeof sb);
+	op = s->keys[0].desc ? "<" : ">";
+	sb_add(&sb, "(");
+	if (run == s->nkeys) {
+		sq_row_cmp(&sb, s, 0, run, key, op);
+		sb_add(&sb, ")");
+		sb_finish(&sb, out);
+		return (0);
+	}
+	sq_row_cmp(&sb, s, 0, run, key, s->keys[0].desc ? "<=" : ">=");
+	sb_add(&sb, " AND ");
 	for (i = 0; i < s->nkeys; i++) {
-		fvalue_of(json_object_array_get_idx(key, i), &v);
+		op = s->keys[i].desc ? "<" : ">";
 		sb_add(&sb, "(");
-		sq_after_key(&sb, &s->keys[i], &v, 1);
+		sq_row_cmp(&sb, s, i, i + 1, key, op);
 		if (i + 1 == s->nkeys)
 			break;
 		sb_add(&sb, " OR (");
-		sq_after_key(&sb, &s->keys[i], &v, 0);
+		sq_row_cmp(&sb, s, i, i + 1, key, "=");
 		sb_add(&sb, " AND ");
 	}
 	for (i = 0; i + 1 < s->nkeys; i++)
 		sb_add(&sb, "))");
-	sb_add(&sb, ")");
+	sb_add(&sb, "))");
 	sb_finish(&sb, out);
 	return (0);
+}
+
+/*
+ * What follows the key, cut in two bands for an index: SQLite seeks an
+ * index by one expression at a time, never by a row value of them, and
+ * takes an order from an index only if no WHERE holds one of its
+ * expressions to a value. When the first key is a field, bands[0] holds
+ * the records of the key's rank whose value is at or after the key's
+ * (its order without that rank), bands[1] those of a rank after it, and
+ * every record of the first comes before every record of the second;
+ * each where is to be ANDed with filter_sort_after_sql's condition.
+ * Returns 2, or 0 when the first key is a column (its row value serves).
+ * key is one that filter_sort_after_sql took; the caller frees the bands'
+ * where and order with filter_sql_free.
+ */
+int
+filter_sort_after_bands(const struct filter_sort *s, json_object *key,
+    struct filter_band bands[2])
+{
+	struct sqlbuf	 sb;
+	struct sqlopd	 q;
+	struct fvalue	 v;
+	int		 desc = s->keys[0].desc;
+
+	memset(bands, 0, 2 * sizeof *bands);
+	sqlopd_init(&q, &s->keys[0].opd);
+	if (q.kind != SQ_FIELD)
+		return (0);
+	fvalue_of(json_object_array_get_idx(key, 0), &v);
+	memset(&sb, 0, sizeof sb);
+	sq_rank(&sb, &q);
+	sb_add(&sb, " = %d AND ", fvalue_rank(&v));
+	sq_value(&sb, &q);
+	sb_add(&sb, " %s ", desc ? "<=" : ">=");
+	sq_key_value(&sb, &q, &v, 0);
+	sb_finish(&sb, &bands[0].where);
+	memset(&sb, 0, sizeof sb);
+	sq_order(&sb, s, 1);
+	sb_finish(&sb, &bands[0].order);
+	memset(&sb, 0, sizeof sb);
+	sq_rank(&sb, &q);
+	sb_add(&sb, " %s %d", desc ? "<" : ">", fvalue_rank(&v));
+	sb_finish(&sb, &bands[1].where);
+	filter_sort_sql(s, &bands[1].order);
+	free(q.path);
+	return (2);
+}
+
+/*
+ * Indexes. An index serves a field that every query writes in, the same
+ * way: a plain path, fields.a.b with names of letters, digits, _ and -.
+ */
+
+/* The index's expressions for field, "rank, value" as sq_rank and
+ * sq_value write them, in *out (the caller frees it); -1 with
+ * ERR_INVALID_PARAMETER if field is not fields.NAME[.NAME...]. */
+int
+filter_index_exprs(const char *field, char **out, struct error *err)
+{
+	struct fparse	 fp;
+	struct foperand	 o;
+	struct sqlopd	 q;
+	struct sqlbuf	 sb;
+
+	*out = NULL;
+	memset(&o, 0, sizeof o);
+	fp_init(&fp, field, ERR_INVALID_PARAMETER, "", err);
+	if (strlen(field) > MAX_INDEX_FIELD_LEN || strncmp(field, "fields.",
+	    7) != 0 || strchr(field, '[') != NULL ||
+	    fp_operand(&fp, &o) == -1 || *fp.p != '\0') {
+		operand_clear(&o);
+		return (error_set(err, ERR_INVALID_PARAMETER, "an index is on "
+		    "fields.NAME[.NAME...], at most %d bytes, each name of "
+		    "letters, digits, _ and -", MAX_INDEX_FIELD_LEN));
+	}
+	sqlopd_init(&q, &o);
+	memset(&sb, 0, sizeof sb);
+	sq_rank(&sb, &q);
+	sb_add(&sb, ", ");
+	sq_value(&sb, &q);
+	assert(q.plain && sb.nbinds == 0);
+	free(q.path);
+	operand_clear(&o);
+	*out = sb.s;
+	return (0);
+}
+
+/*
+ * Projections: fields=id,fields.title keeps those parts of a record, in
+ * its shape ({"id":...,"fields":{"title":...}}), and always its id.
+ */
+struct filter_proj {
+	struct foperand	*opds;
+	size_t		 n;
+};
+
+/* Parses a projection: operands separated by commas, at most
+ * FILTER_MAX_TERMS. -1 with ERR_INVALID_PARAMETER and "fields: at N:
+ * why" in err. *out is freed with filter_proj_free. */
+int
+filter_proj_parse(const char *text, struct filter_proj **out,
+    struct error *err)
+{
+	struct fparse		 fp;
+	struct filter_proj	*p;
+
+	*out = NULL;
+	fp_init(&fp, text, ERR_INVALID_PARAMETER, "fields: ", err);
+	if (strlen(text) > FILTER_MAX_LEN)
+		return (fp_fail(&fp, text + FILTER_MAX_LEN, "at most %d bytes",
+		    FILTER_MAX_LEN));
+	p = xcalloc(1, sizeof *p);
+	for (;;) {
+		fp_ws(&fp);
+		if (p->n == FILTER_MAX_TERMS) {
+			fp_fail(&fp, fp.p, "at most %d", FILTER_MAX_TERMS);
+			goto fail;
+		}
+		p->opds = xrealloc(p->opds, (p->n + 1) * sizeof *p->opds);
+		if (fp_operand(&fp, &p->opds[p->n]) == -1)
+			goto fail;
+		p->n++;
+		fp_ws(&fp);
+		if (*fp.p == '\0')
+			break;
+		if (*fp.p != ',') {
+			fp_fail(&fp, fp.p, "expected , or the end");
+			goto fail;
+		}
+		fp.p++;
+	}
+	*out = p;
+	return (0);
+fail:
+	filter_proj_free(p);
+	return (-1);
+}
+
+void
+filter_proj_free(struct filter_proj *p)
+{
+	size_t	 i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->n; i++)
+		operand_clear(&p->opds[i]);
+	free(p->opds);
+	free(p);
+}
+
+/* Copies what the path names in src (an object) into dst, making the
+ * objects on its way; a part copied whole already stays as it is. */
+static void
+proj_path(json_object *dst, json_object *src, char **keys, size_t n)
+{
+	json_object	*s, *d;
+
+	if (!json_object_object_get_ex(src, keys[0], &s))
+		return;
+	if (n == 1) {
+		json_object_object_add(dst, keys[0], json_object_get(s));
+		return;
+	}
+	if (!json_object_is_type(s, json_type_object))
+		return;
+	if (!json_object_object_get_ex(dst, keys[0], &d)) {
+		d = json_object_new_object();
+		json_object_object_add(dst, keys[0], d);
+	} else if (d == s)
+		return;		/* it holds all of s */
+	proj_path(d, s, keys + 1, n - 1);
+}
+
+/* The parts of rec (a record as the API shows it) that p lists, and its
+ * id, as a new object (the caller puts it). */
+json_object *
+filter_proj_apply(const struct filter_proj *p, json_object *rec)
+{
+	static const char *const columns[] = { "id", "created_at",
+	    "updated_at" };
+	json_object	*o = json_object_new_object(), *v, *f, *src;
+	size_t		 i;
+
+	if (json_object_object_get_ex(rec, "id", &v))
+		json_object_object_add(o, "id", json_object_get(v));
+	for (i = 0; i < p->n; i++) {
+		if (p->opds[i].kind != OPD_FIELD) {
+			if (json_object_object_get_ex(rec,
+			    columns[p->opds[i].kind], &v))
+				json_object_object_add(o,
+				    columns[p->opds[i].kind],
+				    json_object_get(v));
+			continue;
+		}
+		if (!json_object_object_get_ex(rec, "fields", &src))
+			continue;
+		if (!json_object_object_get_ex(o, "fields", &f)) {
+			f = json_object_new_object();
+			json_object_object_add(o, "fields", f);
+		}
+		proj_path(f, src, p->opds[i].keys, p->opds[i].nkeys);
+	}
+	return (o);
+}
+
+/* Whether the operand is the plain path field ("fields.a.b"). */
+static int
+operand_is(const struct foperand *o, const char *field)
+{
+	size_t	 i, n;
+
+	if (o->kind != OPD_FIELD || strncmp(field, "fields", 6) != 0)
+		return (0);
+	field += 6;
+	for (i = 0; i < o->nkeys; i++) {
+		n = strlen(o->keys[i]);
+		if (*field != '.' || strncmp(field + 1, o->keys[i], n) != 0 ||
+		    fp_name(o->keys[i], 1) != n)
+			return (0);
+		field += n + 1;
+	}
+	return (*field == '\0');
+}
+
+static int
+cmp_narrows(const struct fnode *n, const char *field)
+{
+	return (n->kind == FN_CMP && ((n->op <= OP_GE && n->op != OP_NE) ||
+	    n->op == OP_IN) && operand_is(&n->opd, field));
+}
+
+/* Whether an index on field serves the filter: a comparison on it by =,
+ * in, <, <=, > or >= that every match passes (the filter, or a term of
+ * its top &&). */
+int
+filter_narrows(const struct filter *f, const char *field)
+{
+	size_t	 i;
+
+	if (f->root->kind != FN_AND)
+		return (cmp_narrows(f->root, field));
+	for (i = 0; i < f->root->nkids; i++)
+		if (cmp_narrows(f->root->kids[i], field))
+			return (1);
+	return (0);
+}
+
+/* Whether the sort's first key is field. */
+int
+filter_sort_leads(const struct filter_sort *s, const char *field)
+{
+	return (operand_is(&s->keys[0].opd, field));
 }

@@ -53,6 +53,13 @@ static const struct route {
 	    api_collection_get, AUTH, SCOPE_READ },
 	{ "DELETE", "/api/realms/:realm/apps/:app/collections/:coll",
 	    api_collection_delete, AUTH, SCOPE_ADMIN },
+	{ "GET", "/api/realms/:realm/apps/:app/collections/:coll/indexes",
+	    api_indexes_list, AUTH, SCOPE_ADMIN },
+	{ "POST", "/api/realms/:realm/apps/:app/collections/:coll/indexes",
+	    api_index_create, AUTH, SCOPE_ADMIN },
+	{ "DELETE",
+	    "/api/realms/:realm/apps/:app/collections/:coll/indexes/:field",
+	    api_index_drop, AUTH, SCOPE_ADMIN },
 	{ "GET", "/api/realms/:realm/apps/:app/collections/:coll/records",
 	    api_records_list, AUTH, SCOPE_READ },
 	{ "POST", "/api/realms/:realm/apps/:app/collections/:coll/records",
@@ -137,9 +144,12 @@ route_match(const struct route *r, char segs[][SEG_SIZE], int n,
 			strlcpy_b(ctx->record_id, segs[i], sizeof ctx->record_id);
 		else if (strcmp(p, ":file") == 0)
 			strlcpy_b(ctx->file, segs[i], sizeof ctx->file);
+		else if (strcmp(p, ":field") == 0)
+			strlcpy_b(ctx->field, segs[i], sizeof ctx->field);
 		else
 			continue;
 		if (strlen(segs[i]) > (strcmp(p, ":id") == 0 ? ULID_LEN :
+		    strcmp(p, ":field") == 0 ? MAX_INDEX_FIELD_LEN :
 		    MAX_NAME_LEN))
 			ctx->long_name = 1;
 	}

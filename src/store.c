@@ -37,7 +37,7 @@
 
 #include "basalt.h"
 
-#define SCHEMA_VERSION	3
+#define SCHEMA_VERSION	4
 
 static const char *schema_v1 =
     "CREATE TABLE realms ("
@@ -106,6 +106,18 @@ static const char *schema_v3 =
     " PRIMARY KEY (app_id, origin)) WITHOUT ROWID;"
     "PRAGMA user_version = 3;";
 
+/* Version 4: the indexes made on records' fields (store_index_create),
+ * one row per index, named records_field_<id>. The indexes themselves
+ * are dropped with their collection, app or realm (indexes_drop). */
+static const char *schema_v4 =
+    "CREATE TABLE collection_indexes ("
+    " id INTEGER PRIMARY KEY,"
+    " collection_id INTEGER NOT NULL"
+    "  REFERENCES collections(id) ON DELETE CASCADE,"
+    " field TEXT NOT NULL, created_at TEXT NOT NULL,"
+    " UNIQUE (collection_id, field));"
+    "PRAGMA user_version = 4;";
+
 enum stmt {
 	S_REALM_INSERT,
 	S_REALM_DELETE,
@@ -149,6 +161,12 @@ enum stmt {
 	S_CORS_LIST,
 	S_CORS_INSERT,
 	S_CORS_CLEAR,
+	S_IDX_INSERT,
+	S_IDX_COUNT,
+	S_IDX_FIND,
+	S_IDX_DELETE,
+	S_IDX_LIST,
+	S_IDX_UNDER,
 	S_DATA_VERSION,
 	S_BEGIN,
 	S_BEGIN_READ,
@@ -245,6 +263,21 @@ static const char *sql[S__COUNT] = {
 	[S_CORS_INSERT] = "INSERT OR IGNORE INTO app_cors (app_id, origin)"
 	    " VALUES (?, ?)",
 	[S_CORS_CLEAR] = "DELETE FROM app_cors WHERE app_id = ?",
+	[S_IDX_INSERT] = "INSERT INTO collection_indexes (collection_id,"
+	    " field, created_at) VALUES (?, ?, ?)",
+	[S_IDX_COUNT] = "SELECT count(*) FROM collection_indexes"
+	    " WHERE collection_id = ?",
+	[S_IDX_FIND] = "SELECT id FROM collection_indexes"
+	    " WHERE collection_id = ? AND field = ?",
+	[S_IDX_DELETE] = "DELETE FROM collection_indexes WHERE id = ?",
+	[S_IDX_LIST] = "SELECT field FROM collection_indexes"
+	    " WHERE collection_id = ? ORDER BY field",
+	[S_IDX_UNDER] = "SELECT i.id FROM collection_indexes i"
+	    " JOIN collections c ON c.id = i.collection_id"
+	    " JOIN apps a ON a.id = c.app_id"
+	    " JOIN realms r ON r.id = a.realm_id"
+	    " WHERE (r.name = ?1 OR a.id = ?3) AND coalesce(a.name = ?2, 1)"
+	    " AND coalesce(c.name = ?4, 1)",
 	[S_DATA_VERSION] = "PRAGMA data_version",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_BEGIN_READ] = "BEGIN",
@@ -423,6 +456,12 @@ store_migrate(struct store *st, char *err, size_t errlen)
 			    "(CORS origins per app)");
 		version = 3;
 	}
+	if (version == 3 && store_exec(st, schema_v4) == STORE_OK) {
+		if (!created)
+			log_info("database schema upgraded to version 4 "
+			    "(indexes on records' fields)");
+		version = 4;
+	}
 	if (version != SCHEMA_VERSION) {
 		snprintf(err, errlen, "database schema version %d is not %d",
 		    version, SCHEMA_VERSION);
@@ -567,6 +606,80 @@ now_iso(char out[TIMESTAMP_LEN + 1])
 	time_iso(time_now_ms(), out);
 }
 
+/* Drops the index records_field_<id> and its row in the registry. */
+static int
+index_drop_id(struct store *st, int64_t id)
+{
+	sqlite3_stmt	*s;
+	char		 q[64];
+	int		 rc;
+
+	/* DDL binds nothing: the name is made of the registry's integer. */
+	snprintf(q, sizeof q, "DROP INDEX IF EXISTS records_field_%lld",
+	    (long long)id);
+	if ((rc = store_exec(st, q)) != STORE_OK)
+		return (rc);
+	s = stmt(st, S_IDX_DELETE);
+	sqlite3_bind_int64(s, 1, id);
+	return (run(st, s));
+}
+
+/* Drops the indexes of the realm's collections, of the app's (realm and
+ * app), or of one collection (app_id and coll). */
+static int
+indexes_drop(struct store *st, const char *realm, const char *app,
+    int64_t app_id, const char *coll)
+{
+	sqlite3_stmt	*s = stmt(st, S_IDX_UNDER);
+	int64_t		*ids = NULL;
+	size_t		 n = 0, i;
+	int		 rc;
+
+	bind_text(s, 1, realm);
+	bind_text(s, 2, app);
+	if (app_id != 0)
+		sqlite3_bind_int64(s, 3, app_id);
+	bind_text(s, 4, coll);
+	/* Read them all first: no DDL while the statement runs. */
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ids = xrealloc(ids, (n + 1) * sizeof *ids);
+		ids[n++] = sqlite3_column_int64(s, 0);
+	}
+	done(s);
+	rc = rc_map(st, rc);
+	for (i = 0; i < n && rc == STORE_OK; i++)
+		rc = index_drop_id(st, ids[i]);
+	free(ids);
+	return (rc);
+}
+
+/*
+ * Runs del, bound to delete a realm, an app or a collection, with the
+ * indexes of the collections it takes along, in one savepoint (inside
+ * the caller's transaction, or as one of its own from the CLI): a
+ * foreign key takes the registry's rows, not the indexes. Collection ids
+ * can be used again, so an index must not outlive its collection.
+ */
+static int
+owner_delete(struct store *st, sqlite3_stmt *del, const char *realm,
+    const char *app, int64_t app_id, const char *coll)
+{
+	int	 rc;
+
+	if ((rc = store_exec(st, "SAVEPOINT owner_delete")) != STORE_OK) {
+		done(del);
+		return (rc);
+	}
+	if ((rc = indexes_drop(st, realm, app, app_id, coll)) == STORE_OK)
+		rc = run_changes(st, del);
+	else
+		done(del);
+	if (rc != STORE_OK)
+		store_exec(st, "ROLLBACK TO owner_delete");
+	store_exec(st, "RELEASE owner_delete");
+	return (rc);
+}
+
 /* Realms and apps. */
 
 /* Creates a realm, created now; STORE_EXISTS if one has the name. */
@@ -590,7 +703,7 @@ store_realm_delete(struct store *st, const char *name)
 	sqlite3_stmt	*s = stmt(st, S_REALM_DELETE);
 
 	bind_text(s, 1, name);
-	return (run_changes(st, s));
+	return (owner_delete(st, s, name, NULL, 0, NULL));
 }
 
 /* Calls fn with the first column of every row. */
@@ -662,7 +775,7 @@ store_app_delete(struct store *st, const char *realm, const char *app)
 
 	if ((s = app_stmt(st, S_APP_DELETE, realm, app, &rc)) == NULL)
 		return (rc);
-	return (run_changes(st, s));
+	return (owner_delete(st, s, realm, app, 0, NULL));
 }
 
 /* Calls fn with the realm's app names, in name order; STORE_NOTFOUND if
@@ -739,7 +852,8 @@ store_collection_create(struct store *st, int64_t app_id, const char *name,
 int
 store_collection_delete(struct store *st, int64_t app_id, const char *name)
 {
-	return (run_changes(st, stmt_id_name(st, S_COLL_DELETE, app_id, name)));
+	return (owner_delete(st, stmt_id_name(st, S_COLL_DELETE, app_id, name),
+	    NULL, NULL, app_id, name));
 }
 
 /* Calls fn with each of the app's collections, name and created_at, in
@@ -1301,4 +1415,221 @@ store_event_collection_end(struct store *st, int64_t after, int64_t upto,
 		return (-1);
 	}
 	return (id);
+}
+
+/* Indexes on records' fields, and the queries they serve. */
+
+/*
+ * Creates an index on a field of the collection's records, field its
+ * name in the registry and exprs what filter_index_exprs wrote for it
+ * (text of ours, never input). STORE_EXISTS if the field has one,
+ * STORE_FULL if the collection has max. In the caller's transaction; the
+ * index is built at once, reading every record of the collection, with
+ * the write lock held throughout.
+ */
+int
+store_index_create(struct store *st, int64_t coll_id, const char *field,
+    const char *exprs, int max)
+{
+	sqlite3_stmt	*s;
+	char		*q, now[TIMESTAMP_LEN + 1];
+	int64_t		 n, id;
+	int		 rc;
+
+	s = stmt(st, S_IDX_COUNT);
+	sqlite3_bind_int64(s, 1, coll_id);
+	n = one_int(st, s, 0, &rc);
+	if (rc != STORE_OK)
+		return (rc);
+	if (n >= max)
+		return (STORE_FULL);
+	s = stmt_id_name(st, S_IDX_INSERT, coll_id, field);
+	now_iso(now);
+	bind_text(s, 3, now);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	id = sqlite3_last_insert_rowid(st->db);
+	/*
+	 * DDL cannot bind. The name and the collection's id are integers
+	 * from the database, never from the client, and the expressions
+	 * are filter.c's own text for a plain path. Partial: it holds this
+	 * collection's records only, and writes to others never touch it;
+	 * store_record_query writes the same collection_id = <id> so that
+	 * SQLite sees the index applies.
+	 */
+	xasprintf(&q, "CREATE INDEX records_field_%lld ON records"
+	    " (collection_id, %s) WHERE collection_id = %lld", (long long)id,
+	    exprs, (long long)coll_id);
+	rc = store_exec(st, q);
+	free(q);
+	return (rc);
+}
+
+/* Drops the collection's index on field; STORE_NOTFOUND if none. */
+int
+store_index_drop(struct store *st, int64_t coll_id, const char *field)
+{
+	sqlite3_stmt	*s = stmt_id_name(st, S_IDX_FIND, coll_id, field);
+	int64_t		 id;
+	int		 rc;
+
+	id = one_int(st, s, 0, &rc);
+	if (rc != STORE_OK)
+		return (rc);
+	return (index_drop_id(st, id));
+}
+
+/* Calls fn with the field of each of the collection's indexes, in order. */
+int
+store_index_list(struct store *st, int64_t coll_id,
+    void (*fn)(void *, const char *), void *arg)
+{
+	sqlite3_stmt	*s = stmt(st, S_IDX_LIST);
+
+	sqlite3_bind_int64(s, 1, coll_id);
+	return (each_name(st, s, fn, arg));
+}
+
+/* " INDEXED BY <the index on field>" in by, "" if field is NULL or has
+ * none. Without statistics SQLite prefers the primary key's order to an
+ * expression index: the caller names the index that serves the query
+ * (filter_narrows, filter_sort_leads). */
+static int
+record_index(struct store *st, int64_t coll_id, const char *field,
+    char by[64])
+{
+	int64_t	 id;
+	int	 rc;
+
+	by[0] = '\0';
+	if (field == NULL)
+		return (STORE_OK);
+	id = one_int(st, stmt_id_name(st, S_IDX_FIND, coll_id, field), 0, &rc);
+	if (rc == STORE_OK)
+		snprintf(by, 64, " INDEXED BY records_field_%lld",
+		    (long long)id);
+	return (rc == STORE_NOTFOUND ? STORE_OK : rc);
+}
+
+/* A statement of store_record_query, prepared (with prefix before it)
+ * and bound: the records that match every one of parts (where, after
+ * and a band; NULL: none), in order. NULL with *rc set if it cannot be. */
+static sqlite3_stmt *
+record_query(struct store *st, const char *prefix, int64_t coll_id,
+    const char *by, const struct filter_sql *parts[3],
+    const struct filter_sql *order, int limit, int *rc)
+{
+	sqlite3_stmt	*s = NULL;
+	char		*q;
+	int		 i, next = 1;
+
+	/* The collection's id is written in, not bound: it is the
+	 * database's integer, and SQLite uses a collection's partial index
+	 * (store_index_create) only for a WHERE that names the same. */
+	xasprintf(&q, "%sSELECT id, fields, created_at, updated_at"
+	    " FROM records%s WHERE collection_id = %lld AND (%s) AND (%s)"
+	    " AND (%s) ORDER BY %s LIMIT ?", prefix, by, (long long)coll_id,
+	    parts[0] != NULL ? parts[0]->sql : "1",
+	    parts[1] != NULL ? parts[1]->sql : "1",
+	    parts[2] != NULL ? parts[2]->sql : "1",
+	    order != NULL ? order->sql : "id");
+	*rc = sqlite3_prepare_v2(st->db, q, -1, &s, NULL);
+	free(q);
+	for (i = 0; i < 3 && *rc == SQLITE_OK; i++)
+		if (parts[i] != NULL &&
+		    (next = filter_sql_bind(parts[i], s, next)) == -1)
+			*rc = sqlite3_errcode(st->db);
+	if (*rc == SQLITE_OK && order != NULL &&
+	    (next = filter_sql_bind(order, s, next)) == -1)
+		*rc = sqlite3_errcode(st->db);
+	if (*rc == SQLITE_OK)
+		*rc = sqlite3_bind_int(s, next, limit);
+	if (*rc != SQLITE_OK) {
+		*rc = rc_map(st, *rc);
+		sqlite3_finalize(s);
+		return (NULL);
+	}
+	*rc = STORE_OK;
+	return (s);
+}
+
+/*
+ * Calls fn with at most limit of the collection's records that match
+ * where and come after after, in order (where, after and order from
+ * filter.c; each may be NULL: every record, from the first, in id
+ * order), through the index on field index (NULL: none named). With
+ * bands (filter_sort_after_bands), the first band's records come first,
+ * then the second's while fewer than limit were found. Each record is
+ * freed once fn returns. Each statement is prepared for the call and
+ * finalised after it.
+ */
+int
+store_record_query(struct store *st, int64_t coll_id, const char *index,
+    const struct filter_sql *where, const struct filter_sql *after,
+    const struct filter_band *bands, const struct filter_sql *order,
+    int limit, void (*fn)(void *, const struct record *), void *arg)
+{
+	const struct filter_sql	*parts[3] = { where, after, NULL };
+	sqlite3_stmt		*s;
+	struct record		 r;
+	char			 by[64];
+	int			 rc, b, n = 0;
+
+	if ((rc = record_index(st, coll_id, index, by)) != STORE_OK)
+		return (rc);
+	for (b = 0; b < (bands != NULL ? 2 : 1) && n < limit; b++) {
+		parts[2] = bands != NULL ? &bands[b].where : NULL;
+		s = record_query(st, "", coll_id, by, parts, bands != NULL ?
+		    &bands[b].order : order, limit - n, &rc);
+		if (s == NULL)
+			return (rc);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			memset(&r, 0, sizeof r);
+			record_from_row(s, &r);
+			fn(arg, &r);
+			store_record_clear(&r);
+			n++;
+		}
+		rc = rc_map(st, rc);
+		sqlite3_finalize(s);
+		if (rc != STORE_OK)
+			return (rc);
+	}
+	return (STORE_OK);
+}
+
+/* SQLite's plan for the same query, the lines of each statement joined
+ * by newlines, in *plan (the caller frees it). */
+int
+store_record_plan(struct store *st, int64_t coll_id, const char *index,
+    const struct filter_sql *where, const struct filter_sql *after,
+    const struct filter_band *bands, const struct filter_sql *order,
+    char **plan)
+{
+	const struct filter_sql	*parts[3] = { where, after, NULL };
+	sqlite3_stmt		*s;
+	char			*p = xstrdup(""), *n, by[64];
+	int			 rc, b;
+
+	*plan = p;
+	if ((rc = record_index(st, coll_id, index, by)) != STORE_OK)
+		return (rc);
+	for (b = 0; b < (bands != NULL ? 2 : 1); b++) {
+		parts[2] = bands != NULL ? &bands[b].where : NULL;
+		s = record_query(st, "EXPLAIN QUERY PLAN ", coll_id, by, parts,
+		    bands != NULL ? &bands[b].order : order, 1, &rc);
+		if (s == NULL)
+			return (rc);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			xasprintf(&n, "%s%s\n", *plan,
+			    sqlite3_column_text(s, 3));
+			free(*plan);
+			*plan = n;
+		}
+		rc = rc_map(st, rc);
+		sqlite3_finalize(s);
+		if (rc != STORE_OK)
+			return (rc);
+	}
+	return (STORE_OK);
 }

@@ -439,8 +439,8 @@ is "$STATUS/$(jbody .fields.by)" 200/writer "... and the write is stored"
 send POST "$B/collections" '{"name":"pages"}'
 G=$B/collections/pages
 get "$G/records"
-is "$STATUS/$(jnorm "$BODY")" '200/{"items":[],"next":null}' \
-    "paging: an empty collection"
+is "$STATUS/$(jq -c 'del(.event_id)' <<<"$BODY")" \
+    '200/{"items":[],"next":null}' "paging: an empty collection"
 ids=()
 for i in $(seq 1 55); do
 	send POST "$G/records" "{\"i\":$i}"
@@ -475,7 +475,8 @@ is "$STATUS/$(jbody '.items | length')/$(jbody .next)" "200/55/null" \
 get "$G/records?limit=1"
 is "$(jbody '.items | length')/$(jbody .next)" "1/${ids[0]}" "paging: limit=1"
 get "$G/records?after=${ids[54]}"
-is "$(jnorm "$BODY")" '{"items":[],"next":null}' "paging: after the last id"
+is "$(jq -c 'del(.event_id)' <<<"$BODY")" '{"items":[],"next":null}' \
+    "paging: after the last id"
 for q in limit=0 limit=501 limit=abc limit=-1 limit=1.5; do
 	get "$G/records?$q"
 	expect_error 400 invalid_parameter "paging: $q"

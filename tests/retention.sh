@@ -140,7 +140,7 @@ is "$(sed -n '/^static const char \*schema_v1 =/,/;";$/p' "$top_srcdir/src/store
     "v1: the schema above is store.c's version 1 text"
 TOKEN_V1=$("$BASALT" -c "$T/basalt.conf" --db "$V1" token create acme web \
     --scope read,write)
-is "$(sqlite3 "$V1" 'PRAGMA user_version')" 3 "v1: the database is now version 3, the current one"
+is "$(sqlite3 "$V1" 'PRAGMA user_version')" 4 "v1: the database is now version 4, the current one"
 is "$(sqlite3 "$V1" "SELECT app || '=' || events || '/' || pruned_through \
     FROM app_log ORDER BY app" | tr '\n' ' ')" "two=5/0 web=4/0 " \
     "v1: each app's events are counted"

@@ -1489,6 +1489,55 @@ sorted_ids(const struct filter_sort *s, const struct trec *recs, int n,
 	return (buf_string(b));
 }
 
+/* (a) AND (b), with the values of both. */
+static void
+sql_and(const struct filter_sql *a, const struct filter_sql *b,
+    struct filter_sql *out)
+{
+	size_t	 i;
+
+	xasprintf(&out->sql, "(%s) AND (%s)", a->sql, b->sql);
+	out->nbinds = a->nbinds + b->nbinds;
+	out->binds = xcalloc(out->nbinds + 1, sizeof *out->binds);
+	for (i = 0; i < out->nbinds; i++) {
+		out->binds[i] = i < a->nbinds ? a->binds[i] :
+		    b->binds[i - a->nbinds];
+		if (out->binds[i].text != NULL)
+			out->binds[i].text = xstrdup(out->binds[i].text);
+	}
+}
+
+/* The bands of what follows key, one after the other, are what after
+ * selects (ids). */
+static void
+check_bands(struct tdb *t, const struct filter_sort *s, json_object *key,
+    const char *ids, const struct filter_sql *after)
+{
+	struct filter_band bands[2];
+	struct filter_sql w;
+	char		*b0, *b1, *both;
+	int		 i;
+
+	if (filter_sort_after_bands(s, key, bands) == 0)
+		return;
+	for (i = 0; i < 2; i++) {
+		sql_and(after, &bands[i].where, &w);
+		if (i == 0)
+			b0 = tdb_ids(t, &w, &bands[i].order);
+		else
+			b1 = tdb_ids(t, &w, &bands[i].order);
+		filter_sql_free(&w);
+		filter_sql_free(&bands[i].where);
+		filter_sql_free(&bands[i].order);
+	}
+	xasprintf(&both, "%s%s", b0, b1);
+	ck_assert_msg(strcmp(both, ids) == 0, "seed %llu: bands of %s",
+	    agree_seed, after->sql);
+	free(both);
+	free(b0);
+	free(b1);
+}
+
 /* Whether SQL selects what follows record idx[p] of the sorted ids,
  * with the cursor made of its values and sent through JSON text. */
 static void
@@ -1511,6 +1560,7 @@ check_after(struct tdb *t, const struct filter_sort *s,
 	ck_assert_msg(strcmp(ids, sorted + (size_t)(p + 1) *
 	    (ULID_LEN + 1)) == 0, "seed %llu, sort %s, after %s\n%s",
 	    agree_seed, what, text, after.sql);
+	check_bands(t, s, key, ids, &after);
 	free(ids);
 	free(text);
 	json_object_put(key);
@@ -1767,6 +1817,130 @@ START_TEST(test_filter_sort)
 }
 END_TEST
 
+/*
+ * An index on a field serves a filter (=, in, a range) and a sort on it,
+ * with its cursor: the query plan of store_record_query's statement names
+ * it; without the index, or for another field, it does not.
+ */
+static char *
+plan_of(struct tdb *t, const char *filter, const char *sort,
+    const char *after)
+{
+	struct filter	*f = NULL;
+	struct filter_sort *s = NULL;
+	struct filter_sql where, order, next;
+	struct filter_band bands[2];
+	struct error	 e;
+	json_object	*key;
+	const char	*index;
+	char		*plan;
+	int		 i, nbands = 0;
+
+	memset(&where, 0, sizeof where);
+	memset(&next, 0, sizeof next);
+	memset(bands, 0, sizeof bands);
+	if (filter != NULL) {
+		ck_assert_int_eq(filter_parse(filter, &f, &e), 0);
+		filter_sql(f, &where);
+	}
+	ck_assert_int_eq(filter_sort_parse(sort, &s, &e), 0);
+	filter_sort_sql(s, &order);
+	if (after != NULL) {
+		key = jsonutil_parse(after, strlen(after));
+		ck_assert_int_eq(filter_sort_after_sql(s, key, &next, &e), 0);
+		nbands = filter_sort_after_bands(s, key, bands);
+		json_object_put(key);
+	}
+	/* The index the list would name (api_records_list). */
+	index = (f != NULL && filter_narrows(f, "fields.status")) ||
+	    filter_sort_leads(s, "fields.status") ? "fields.status" : NULL;
+	ck_assert_int_eq(store_record_plan(t->st, t->coll, index, f != NULL ?
+	    &where : NULL, after != NULL ? &next : NULL, nbands > 0 ? bands :
+	    NULL, &order, &plan), STORE_OK);
+	for (i = 0; i < 2; i++) {
+		filter_sql_free(&bands[i].where);
+		filter_sql_free(&bands[i].order);
+	}
+	filter_sql_free(&where);
+	filter_sql_free(&order);
+	filter_sql_free(&next);
+	filter_free(f);
+	filter_sort_free(s);
+	return (plan);
+}
+
+START_TEST(test_filter_plan)
+{
+	static const struct {
+		const char	*filter;
+		const char	*sort;
+		const char	*after;
+		int		 uses;	/* the index on fields.status */
+	} plans[] = {
+		{ "fields.status = \"s3\"", "id", NULL, 1 },
+		{ "fields.status in (\"s1\", \"s2\")", "id", NULL, 1 },
+		{ "fields.status > 5 && fields.status <= 9", "id", NULL, 1 },
+		{ "fields.status = \"s3\" && fields.n > 1", "id", NULL, 1 },
+		{ NULL, "fields.status", NULL, 1 },
+		{ NULL, "-fields.status", NULL, 1 },
+		{ NULL, "fields.status", "[\"s5\",\"01JAAAAAAAAAAAAAAAAAAAAA50\"]",
+		    1 },
+		{ NULL, "-fields.status", "[\"s5\",\"01JAAAAAAAAAAAAAAAAAAAAA50\"]",
+		    1 },
+		{ "fields.n = 3", "id", NULL, 0 },
+		{ "fields.status = \"s3\" || fields.n = 3", "id", NULL, 0 },
+		{ "fields.status != \"s3\"", "id", NULL, 0 },
+		{ NULL, "fields.n", NULL, 0 },
+		{ "fields[\"status\"] = 's3'", "id", NULL, 1 },
+	};
+	struct tdb	 t;
+	struct error	 e;
+	char		 id[ULID_LEN + 1], *fields, *exprs, *plan;
+	size_t		 i;
+
+	tdb_open(&t);
+	for (i = 0; i < 200; i++) {
+		snprintf(id, sizeof id, "01JAAAAAAAAAAAAAAAAAAAA%03zu", i);
+		xasprintf(&fields, "{\"status\":\"s%zu\",\"n\":%zu}", i % 10,
+		    i);
+		tdb_insert(&t, id, fields, "2026-01-01T00:00:00.000Z",
+		    "2026-01-01T00:00:00.000Z");
+		free(fields);
+	}
+	ck_assert_int_eq(filter_index_exprs("fields.status", &exprs, &e), 0);
+	ck_assert_int_eq(store_index_create(t.st, t.coll, "fields.status",
+	    exprs, MAX_COLLECTION_INDEXES), STORE_OK);
+	ck_assert_int_eq(store_index_create(t.st, t.coll, "fields.status",
+	    exprs, MAX_COLLECTION_INDEXES), STORE_EXISTS);
+	free(exprs);
+	for (i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+		plan = plan_of(&t, plans[i].filter, plans[i].sort,
+		    plans[i].after);
+		ck_assert_msg((strstr(plan, "records_field_1") != NULL) ==
+		    plans[i].uses, "%s, sort %s:\n%s", plans[i].filter,
+		    plans[i].sort, plan);
+		/* A sort the index serves needs no sorting of its own. */
+		if (plans[i].uses && plans[i].filter == NULL)
+			ck_assert_msg(strstr(plan, "TEMP B-TREE") == NULL,
+			    "sort %s:\n%s", plans[i].sort, plan);
+		free(plan);
+	}
+	ck_assert_int_eq(store_index_drop(t.st, t.coll, "fields.status"),
+	    STORE_OK);
+	ck_assert_int_eq(store_index_drop(t.st, t.coll, "fields.status"),
+	    STORE_NOTFOUND);
+	plan = plan_of(&t, "fields.status = \"s3\"", "fields.status", NULL);
+	ck_assert_msg(strstr(plan, "records_field_") == NULL, "%s", plan);
+	free(plan);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(filter_index_exprs(i == 0 ? "fields[\"a\"]" :
+		    i == 1 ? "fields.a b" : "created_at", &exprs, &e), -1);
+		ck_assert_int_eq(e.code, ERR_INVALID_PARAMETER);
+	}
+	tdb_close(&t);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1803,6 +1977,7 @@ main(void)
 	tcase_add_test(tc, test_filter_meaning);
 	tcase_add_test(tc, test_filter_sort);
 	tcase_add_test(tc, test_filter_agree);
+	tcase_add_test(tc, test_filter_plan);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
