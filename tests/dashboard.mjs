@@ -260,6 +260,11 @@ function countShown(page) {
 	return page.$eval('#page-info', (p) => p.textContent);
 }
 
+// What the pager says for n rows on the first page.
+function counted(n) {
+	return 'page 1 · ' + n + (n === 1 ? ' record' : ' records');
+}
+
 // The rows the table shows equal ids, in that order.
 function rowsAre(ids) {
 	return [...document.querySelectorAll('#records tr')]
@@ -314,14 +319,14 @@ function expected(status, key, desc) {
 
 async function queryTests(newPage) {
 	during('query');
-	// 24 tasks, two in three open; one title is markup.
-	for (let i = 0; i < 24; i++)
+	// 26 tasks, two in three open; one title is markup.
+	for (let i = 0; i < 26; i++)
 		await write('POST', null, { status: i % 3 === 0 ? 'done' : 'open',
 		    n: i, title: i === 4 ? '<img src=x id=xss>' : 'task ' + i });
 	// Updated in reverse order, so that updated_at and id order differ.
 	for (const id of [...tasks.keys()].reverse())
 		await write('PATCH', id, { touched: true });
-	is(tasks.size, 24, '24 tasks written with curl');
+	is(tasks.size, 26, '26 tasks written with curl');
 
 	const page = await newPage({ width: 1366, height: 860 });
 	const lists = [];	// the answers to the table's list requests
@@ -346,8 +351,8 @@ async function queryTests(newPage) {
 	await signInAs(page, env.TOKEN);
 	let ms = await within(page, 5000, stateIs, 'live');
 	ok(ms >= 0 && await within(page, 3000, rowsAre,
-	    expected(null, 'id', false)) >= 0,
-	    'tasks open live with all 24 rows in id order');
+	    expected(null, 'id', false).slice(0, 25)) >= 0,
+	    'tasks open live with the first 25 rows in id order');
 	let list = await lastList();
 	let stream = streams[streams.length - 1];
 	ok(list && list.json && typeof list.json.event_id === 'number' &&
@@ -360,9 +365,9 @@ async function queryTests(newPage) {
 	await page.fill('#filter', OPEN);
 	await page.press('#filter', 'Enter');
 	ms = await within(page, 3000, rowsAre, expected('open', 'id', false));
-	ok(ms >= 0, 'typing ' + OPEN + ' shows exactly the 16 open tasks',
+	ok(ms >= 0, 'typing ' + OPEN + ' shows exactly the 17 open tasks',
 	    await rowIds(page));
-	is(await countShown(page), 'page 1 · 16 records', 'the pager counts 16');
+	is(await countShown(page), counted(17), 'the pager counts 17');
 	ok(await within(page, 3000, stateIs, 'live') >= 0,
 	    'the page is live again');
 	list = await lastList();
@@ -436,7 +441,7 @@ async function queryTests(newPage) {
 	list = await lastList();
 	const after = list.url.searchParams.get('after');
 	ok(ms >= 0 && after !== null && !tasks.has(after),
-	    'in pages of 10, page 2 holds the 6 after the first 10, asked ' +
+	    'in pages of 10, page 2 holds the 7 after the first 10, asked ' +
 	    'for with an opaque cursor', await rowIds(page), after);
 	await page.click('#page-prev');
 	ok(await within(page, 3000, rowsAre, byUpd.slice(0, 10)) >= 0,
@@ -459,7 +464,49 @@ async function queryTests(newPage) {
 	    true));
 	ok(ms >= 0 && (await rowIds(page))[0] === created,
 	    'a new open task shows at the top (' + ms + ' ms)');
-	is(await countShown(page), 'page 1 · 17 records', '17 rows');
+	is(await countShown(page), counted(18), '18 rows');
+	await liveFilterTests(page, lastList, byUpd, created);
+
+	// Clearing the filter shows every task again, 25 a page; a new one
+	// is counted on the next page.
+	during('clear filter');
+	await page.fill('#filter', '');
+	await page.press('#filter', 'Enter');
+	const all = expected(null, 'id', false);
+	ms = await within(page, 3000, rowsAre, all.slice(0, 25));
+	ok(ms >= 0 && all.length > 25 && !(await page.isDisabled('#page-next')),
+	    'an empty filter shows the first 25 of all ' + all.length +
+	    ' tasks, and a next page');
+	r = await write('POST', null, { status: 'done', title: 'after clear' });
+	ms = await within(page, LIVE_MS, () => document.getElementById(
+	    'records-more').textContent === '1 record added since, on a ' +
+	    'later page.');
+	ok(ms >= 0 && await page.evaluate(rowsAre, all.slice(0, 25)),
+	    'a new task is counted as added on a later page (' + ms + ' ms)');
+	await page.click('#page-next');
+	ok(await within(page, 3000, rowsAre, expected(null, 'id', false)
+	    .slice(25)) >= 0, 'where Next shows it');
+	await page.screenshot({ path: env.T + '/dashboard-filter.png' });
+	await page.close();
+}
+
+// With the filter on: rows enter and leave as curl writes; writes made
+// between the list and the stream are not lost. These need the streams'
+// filter= (record_entered, record_left): a server whose streams take no
+// filter answers a bad one with a stream, not 400, and they are skipped.
+async function liveFilterTests(page, lastList, byUpd, created) {
+	let r = await curl('GET', TASKS + '/events?filter=%28', env.TOKEN,
+	    undefined, ['--max-time', '2']);
+	if (r.status !== 400) {
+		n++;
+		console.log('ok ' + n + ' - rows entering and leaving the ' +
+		    'filter # SKIP streams take no filter= here (a bad one got ' +
+		    r.status + ')');
+		await page.click('#records-table th[data-sort="id"] button');
+		await within(page, 3000, rowsAre, expected('open', 'id', false));
+		return;
+	}
+	let ms;
 	r = await write('POST', null, { status: 'done', title: 'new done' });
 	const done = r.json.id;
 	await page.waitForTimeout(400);
@@ -471,20 +518,20 @@ async function queryTests(newPage) {
 	    true));
 	ok(ms >= 0 && (await rowIds(page))[0] === done,
 	    'when it is opened it enters: a row at the top (' + ms + ' ms)');
-	is(await countShown(page), 'page 1 · 18 records', '18 rows');
+	is(await countShown(page), counted(19), '19 rows');
 	const leaving = byUpd[3];
 	await write('PATCH', leaving, { status: 'done' });
 	ms = await within(page, LIVE_MS, noRow, leaving);
 	ok(ms >= 0 && await page.evaluate(rowsAre, expected('open',
 	    'updated_at', true)),
 	    'a task that is closed leaves: its row goes (' + ms + ' ms)');
-	is(await countShown(page), 'page 1 · 17 records', '17 rows');
+	is(await countShown(page), counted(18), '18 rows');
 	const gone = byUpd[5];
 	await write('DELETE', gone);
 	ms = await within(page, LIVE_MS, noRow, gone);
 	ok(ms >= 0 && await page.evaluate(rowsAre, expected('open',
 	    'updated_at', true)), 'a deleted open task goes (' + ms + ' ms)');
-	is(await countShown(page), 'page 1 · 16 records', '16 rows');
+	is(await countShown(page), counted(17), '17 rows');
 	const evs = await events(page);
 	const typeOf = (id) => evs.filter((e) => e.record === id)
 	    .map((e) => e.type);
@@ -521,7 +568,8 @@ async function queryTests(newPage) {
 	    'sorted by id again, the table holds exactly the open tasks, ' +
 	    'with the writes made between the list and the stream',
 	    await rowIds(page), expected('open', 'id', false));
-	ok(gap.list && gap.list.json && !gap.list.json.items.some((t) => t.id === gap.created),
+	ok(gap.list && gap.list.json &&
+	    !gap.list.json.items.some((t) => t.id === gap.created),
 	    'the list the table read did not have the record made in the gap');
 	is([(await rowIds(page)).filter((id) => id === gap.created).length,
 	    await page.evaluate(noRow, gap.left)], [1, true],
@@ -535,30 +583,8 @@ async function queryTests(newPage) {
 	    r.text.includes('event: record_left'),
 	    'curl sees the gap writes after that event_id too',
 	    r.text.slice(0, 300));
-	is(await countShown(page), 'page 1 · ' +
-	    expected('open', 'id', false).length + ' records',
+	is(await countShown(page), counted(expected('open', 'id', false).length),
 	    'the pager counts them');
-
-	// Clearing the filter shows every task again, 25 a page; a new one
-	// is counted on the next page.
-	during('clear filter');
-	await page.fill('#filter', '');
-	await page.press('#filter', 'Enter');
-	const all = expected(null, 'id', false);
-	ms = await within(page, 3000, rowsAre, all.slice(0, 25));
-	ok(ms >= 0 && all.length === 26 && !(await page.isDisabled('#page-next')),
-	    'an empty filter shows the first 25 of all 26 tasks, and a next page');
-	r = await write('POST', null, { status: 'done', title: 'after clear' });
-	ms = await within(page, LIVE_MS, () => document.getElementById(
-	    'records-more').textContent === '1 record added since, on a ' +
-	    'later page.');
-	ok(ms >= 0 && await page.evaluate(rowsAre, all.slice(0, 25)),
-	    'a new task is counted as added on a later page (' + ms + ' ms)');
-	await page.click('#page-next');
-	ok(await within(page, 3000, rowsAre, expected(null, 'id', false)
-	    .slice(25)) >= 0, 'where Next shows it');
-	await page.screenshot({ path: env.T + '/dashboard-filter.png' });
-	await page.close();
 }
 
 async function main() {
