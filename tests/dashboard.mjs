@@ -4,7 +4,8 @@
 // admin), RTOKEN (read), BADTOKEN, COLLECTIONS, SCREENSHOT, CHROMIUM and T.
 // Prints TAP. "@ctl stop" / "@ctl start" lines ask dashboard.sh to stop or
 // start basalt A, "@ctl prune" to cut the event log to its last 3 events;
-// the answer comes on stdin.
+// the answer comes on stdin. The records view's filter, sort and live
+// hand-off are tried on a collection "tasks".
 
 import { chromium } from 'playwright-core';
 import { execFile } from 'node:child_process';
