@@ -661,6 +661,7 @@ struct list_query {
 	struct filter_band bands[2];	/* what an index can seek */
 	int		 nbands;
 	int		 has_after;
+	char		 after_id[ULID_LEN + 1];	/* without sort= */
 };
 
 static void
@@ -738,6 +739,7 @@ list_after(struct api_ctx *ctx, struct list_query *q)
 		rc = error_set(&ctx->req->err, ERR_INVALID_PARAMETER,
 		    "after must be a record id");
 	else {
+		strlcpy_b(q->after_id, after, sizeof q->after_id);
 		key = json_object_new_array();
 		json_object_array_add(key, json_object_new_string(after));
 		rc = filter_sort_after_sql(q->sort, key, &q->after,
@@ -863,7 +865,7 @@ api_records_list(struct api_ctx *ctx)
 	event_id = store_event_max(st);
 	if (q.filter == NULL && !q.sorted)
 		rc = store_record_list(st, ctx->ids.collection_id,
-		    q.has_after ? q.after.binds[0].text : NULL, l.limit + 1,
+		    q.has_after ? q.after_id : NULL, l.limit + 1,
 		    record_add, &l);
 	else {
 		memset(&x, 0, sizeof x);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # A tiny run of the load generator, so that it never rots: 20 subscribers
-# and 50 events over FastCGI directly and through lighttpd, a short CRUD
-# run, and the socketpair ceiling. Every delivery must be accounted for.
+# and 50 events over FastCGI directly and through lighttpd, short CRUD
+# runs (one of lists with a query), and the socketpair ceiling. Every delivery must be accounted for.
 
 . "$top_srcdir/tests/lib.sh"
 
@@ -56,6 +56,14 @@ is "$?" 0 "crud mix through lighttpd: the bench exits 0"
 like "$(bench_result "$log" get_per_s)" '^[1-9][0-9]*$' \
     "crud mix: gets were made"
 is "$(bench_result "$log" failed)" 0 "crud mix: no request failed"
+
+log=$T/crud-query.log
+"$BENCH" crud --op list -c 2 -d 0.5 --preload 0 --fcgi "$T/basalt.sock" \
+    --prefix "$PREFIX" --token "$TOKEN" \
+    --query 'filter=fields.n%20%3C%205&sort=-fields.n&limit=3' >"$log" 2>&1
+is "$?" 0 "crud list --query: the bench exits 0"
+like "$(bench_result "$log" list_per_s)" '^[1-9][0-9]*$' \
+    "crud list --query: lists were made"
 
 log=$T/ceiling.log
 "$BENCH" ceiling -n 50 -d 1 >"$log" 2>&1

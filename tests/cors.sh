@@ -231,15 +231,16 @@ basalt_config 'cors_origins='
 basalt_cli check-config >/dev/null
 ok $? "an empty cors_origins is accepted (no origin)"
 
-# --- the schema: version 3, and a version 2 database is upgraded
-is "$(sqlite3 "$T/basalt.db" 'PRAGMA user_version')" 3 "schema version 3"
+# --- the schema: version 4, and a version 2 database is upgraded
+is "$(sqlite3 "$T/basalt.db" 'PRAGMA user_version')" 4 "schema version 4"
 sqlite3 "$T/basalt.db" ".backup '$T/v2.db'"
-sqlite3 "$T/v2.db" 'DROP TABLE app_cors; PRAGMA user_version = 2'
+sqlite3 "$T/v2.db" 'DROP TABLE app_cors; DROP TABLE collection_indexes;
+    PRAGMA user_version = 2'
 "$BASALT" -c "$T/basalt.conf" --db "$T/v2.db" app cors acme web \
     https://up.example 2>"$T/err"
 is "$?|$(sqlite3 "$T/v2.db" 'PRAGMA user_version; SELECT origin FROM app_cors' |
-    tr '\n' ' ')" "0|3 https://up.example " \
-    "a version 2 database is upgraded to 3 and takes origins"
+    tr '\n' ' ')" "0|4 https://up.example " \
+    "a version 2 database is upgraded to 4 and takes origins"
 like "$(cat "$T/err")" 'schema upgraded to version 3' "... which is logged"
 
 # --- Chromium: a page on another origin

@@ -63,6 +63,7 @@ usage(void)
 "  -c, --conc C       CRUD concurrency (default 16)\n"
 "  --op OP            create, get, list or mix (default create)\n"
 "  --preload K        records created before a get/list/mix run (1000)\n"
+"  --query QS         a list's query string (default limit=20)\n"
 "  --fcgi-keep        FastCGI keep_conn (reuse connections)\n"
 "  --churn L          soak: streams leaving per second (default 50)\n"
 "  --away S           soak: seconds a stream stays away (default 1)\n"
@@ -156,6 +157,7 @@ struct options {
 	int		 connect_conc;
 	int		 conc;
 	int		 preload;
+	const char	*query;
 	int		 fcgi_keep;
 	pid_t		 pids[BENCH_MAX_PIDS];
 	int		 npids;
@@ -170,7 +172,7 @@ enum {
 	OPT_PUB_HTTP, OPT_PREFIX, OPT_SUB_URI, OPT_PUB_URI, OPT_TOKEN,
 	OPT_KIND, OPT_SIZE, OPT_PUB_CONC, OPT_SETTLE, OPT_DRAIN, OPT_OP,
 	OPT_PRELOAD, OPT_FCGI_KEEP, OPT_PID, OPT_CONNECT_CONC, OPT_CHURN,
-	OPT_AWAY, OPT_SAMPLE
+	OPT_AWAY, OPT_SAMPLE, OPT_QUERY
 };
 
 static const struct option longopts[] = {
@@ -196,6 +198,7 @@ static const struct option longopts[] = {
 	{ "conc", required_argument, NULL, 'c' },
 	{ "op", required_argument, NULL, OPT_OP },
 	{ "preload", required_argument, NULL, OPT_PRELOAD },
+	{ "query", required_argument, NULL, OPT_QUERY },
 	{ "fcgi-keep", no_argument, NULL, OPT_FCGI_KEEP },
 	{ "pid", required_argument, NULL, OPT_PID },
 	{ "churn", required_argument, NULL, OPT_CHURN },
@@ -267,6 +270,7 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'c': o->conc = (int)num(optarg); break;
 		case OPT_OP: o->op = optarg; break;
 		case OPT_PRELOAD: o->preload = (int)num(optarg); break;
+		case OPT_QUERY: o->query = optarg; break;
 		case OPT_FCGI_KEEP: o->fcgi_keep = 1; break;
 		case OPT_PID:
 			o->npids = proc_parse_pids(optarg, o->pids,
@@ -370,6 +374,7 @@ run_crud(struct options *o)
 	c.seconds = o->seconds;
 	c.size = o->size_set ? o->size : 100;
 	c.preload = o->preload;
+	c.query = o->query != NULL ? o->query : "limit=20";
 	c.pids = o->pids;
 	c.npids = o->npids;
 	return (crud_run(&c));

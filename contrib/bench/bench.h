@@ -303,6 +303,7 @@ struct crud_opts {
 	double			 seconds;
 	size_t			 size;
 	int			 preload;
+	const char		*query;		/* of a list */
 	const pid_t		*pids;
 	int			 npids;
 };

@@ -174,7 +174,8 @@ crud_next(struct crud_client *w)
 		snprintf(uri, sizeof uri, "%s/%s", K.o->records_uri,
 		    K.ids[random() % K.nids]);
 	else
-		snprintf(uri, sizeof uri, "%s?limit=20", K.o->records_uri);
+		snprintf(uri, sizeof uri, "%s?%s", K.o->records_uri,
+		    K.o->query);
 	w->bodylen = 0;
 	w->start = now_ns();
 	if (client_request(&w->c, method, uri, K.o->token, "application/json",
