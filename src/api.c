@@ -594,7 +594,7 @@ struct list_ctx {
 	int		 limit;
 	const char	*collection;
 	const struct filter_proj *proj;	/* NULL: whole records */
-	struct record	 last;		/* the last item, its fields owned */
+	struct record	 last;		/* its fields owned */
 };
 
 static void

@@ -519,7 +519,7 @@ struct api_ctx {
 	char		 collection[MAX_NAME_LEN + 1];
 	char		 record_id[ULID_LEN + 1];
 	char		 file[MAX_NAME_LEN + 1];	/* under /_/ */
-	char		 field[MAX_INDEX_FIELD_LEN + 1];	/* an index's */
+	char		 field[MAX_INDEX_FIELD_LEN + 1];	/* index */
 	int		 long_name;	/* a captured segment was too long */
 	struct grant	 grant;
 	struct scope_ids ids;
@@ -741,14 +741,16 @@ int		 filter_sort_after_bands(const struct filter_sort *,
 int		 filter_index_exprs(const char *field, char **out,
 		    struct error *);
 int		 filter_narrows(const struct filter *, const char *field);
-int		 filter_sort_leads(const struct filter_sort *, const char *field);
+int		 filter_sort_leads(const struct filter_sort *,
+		    const char *field);
 /* Projections (fields=id,fields.title): a record as the API shows it cut
  * down to the parts listed, and its id. */
 struct filter_proj;
 int		 filter_proj_parse(const char *, struct filter_proj **,
 		    struct error *);
 void		 filter_proj_free(struct filter_proj *);
-json_object	*filter_proj_apply(const struct filter_proj *, json_object *rec);
+json_object	*filter_proj_apply(const struct filter_proj *,
+		    json_object *rec);
 
 /* writer.c */
 int		 writer_start(void);

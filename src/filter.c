@@ -344,7 +344,7 @@ fp_operand(struct fparse *fp, struct foperand *o)
 {
 	const char	*p = fp->p;
 	size_t		 n = fp_name(p, 0);
-	char		*key;
+	char		*key = NULL;
 	int		 bracket;
 
 	memset(o, 0, sizeof *o);
@@ -1305,49 +1305,67 @@ fvalue_order(const struct fvalue *a, const struct fvalue *b)
 	return (ra < 3 ? 0 : fvalue_cmp_same(a, b));
 }
 
+/* Operands separated by commas, each with - in front for descending if
+ * signs is set, at most max, into keys; *n counts them, also on error
+ * (the caller clears them). -1 with ERR_INVALID_PARAMETER and "<prefix>
+ * at N: why" in err. */
+static int
+fp_keys(const char *text, const char *prefix, int signs,
+    struct sort_key *keys, size_t max, size_t *n, struct error *err)
+{
+	struct fparse	 fp;
+
+	fp_init(&fp, text, ERR_INVALID_PARAMETER, prefix, err);
+	if (strlen(text) > FILTER_MAX_LEN)
+		return (fp_fail(&fp, text + FILTER_MAX_LEN, "at most %d bytes",
+		    FILTER_MAX_LEN));
+	for (;;) {
+		fp_ws(&fp);
+		if (*n == max)
+			return (fp_fail(&fp, fp.p, "at most %zu keys", max));
+		if (signs && (keys[*n].desc = *fp.p == '-'))
+			fp.p++;
+		if (fp_operand(&fp, &keys[*n].opd) == -1)
+			return (-1);
+		(*n)++;
+		fp_ws(&fp);
+		if (*fp.p == '\0')
+			return (0);
+		if (*fp.p != ',')
+			return (fp_fail(&fp, fp.p, "expected , or the end"));
+		fp.p++;
+	}
+}
+
+static void
+keys_clear(struct sort_key *keys, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		operand_clear(&keys[i].opd);
+}
+
 /* Parses sort keys: operands separated by commas, each with - in front
  * for descending, at most FILTER_MAX_SORT_KEYS; id is the last key, in
- * the direction of the one before it, unless it is one already. -1 with ERR_INVALID_PARAMETER and "sort: at
- * N: why" in err. */
+ * the direction of the one before it, unless it is one already. -1 with
+ * ERR_INVALID_PARAMETER and "sort: at N: why" in err. */
 int
 filter_sort_parse(const char *text, struct filter_sort **out,
     struct error *err)
 {
-	struct fparse		 fp;
-	struct filter_sort	*s;
-	struct sort_key		*k;
+	struct filter_sort	*s = xcalloc(1, sizeof *s);
 	size_t			 i;
 	int			 has_id = 0;
 
 	*out = NULL;
-	fp_init(&fp, text, ERR_INVALID_PARAMETER, "sort: ", err);
-	if (strlen(text) > FILTER_MAX_LEN)
-		return (fp_fail(&fp, text + FILTER_MAX_LEN, "at most %d bytes",
-		    FILTER_MAX_LEN));
-	s = xcalloc(1, sizeof *s);
-	for (;;) {
-		fp_ws(&fp);
-		if (s->nkeys == FILTER_MAX_SORT_KEYS) {
-			fp_fail(&fp, fp.p, "at most %d keys",
-			    FILTER_MAX_SORT_KEYS);
-			goto fail;
-		}
-		k = &s->keys[s->nkeys];
-		if ((k->desc = *fp.p == '-'))
-			fp.p++;
-		if (fp_operand(&fp, &k->opd) == -1)
-			goto fail;
-		has_id |= k->opd.kind == OPD_ID;
-		s->nkeys++;
-		fp_ws(&fp);
-		if (*fp.p == '\0')
-			break;
-		if (*fp.p != ',') {
-			fp_fail(&fp, fp.p, "expected , or the end");
-			goto fail;
-		}
-		fp.p++;
+	if (fp_keys(text, "sort: ", 1, s->keys, FILTER_MAX_SORT_KEYS,
+	    &s->nkeys, err) == -1) {
+		filter_sort_free(s);
+		return (-1);
 	}
+	for (i = 0; i < s->nkeys; i++)
+		has_id |= s->keys[i].opd.kind == OPD_ID;
 	/* id goes the way of the key before it: one direction throughout
 	 * lets an index on that key serve the whole order. */
 	if (!has_id) {
@@ -1357,22 +1375,14 @@ filter_sort_parse(const char *text, struct filter_sort **out,
 	}
 	*out = s;
 	return (0);
-fail:
-	for (i = 0; i < s->nkeys; i++)
-		operand_clear(&s->keys[i].opd);
-	free(s);
-	return (-1);
 }
 
 void
 filter_sort_free(struct filter_sort *s)
 {
-	size_t	 i;
-
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->nkeys; i++)
-		operand_clear(&s->keys[i].opd);
+	keys_clear(s->keys, s->nkeys);
 	free(s);
 }
 
@@ -1663,7 +1673,7 @@ filter_index_exprs(const char *field, char **out, struct error *err)
  * its shape ({"id":...,"fields":{"title":...}}), and always its id.
  */
 struct filter_proj {
-	struct foperand	*opds;
+	struct sort_key	 keys[FILTER_MAX_TERMS];	/* no desc */
 	size_t		 n;
 };
 
@@ -1674,51 +1684,24 @@ int
 filter_proj_parse(const char *text, struct filter_proj **out,
     struct error *err)
 {
-	struct fparse		 fp;
-	struct filter_proj	*p;
+	struct filter_proj	*p = xcalloc(1, sizeof *p);
 
 	*out = NULL;
-	fp_init(&fp, text, ERR_INVALID_PARAMETER, "fields: ", err);
-	if (strlen(text) > FILTER_MAX_LEN)
-		return (fp_fail(&fp, text + FILTER_MAX_LEN, "at most %d bytes",
-		    FILTER_MAX_LEN));
-	p = xcalloc(1, sizeof *p);
-	for (;;) {
-		fp_ws(&fp);
-		if (p->n == FILTER_MAX_TERMS) {
-			fp_fail(&fp, fp.p, "at most %d", FILTER_MAX_TERMS);
-			goto fail;
-		}
-		p->opds = xrealloc(p->opds, (p->n + 1) * sizeof *p->opds);
-		if (fp_operand(&fp, &p->opds[p->n]) == -1)
-			goto fail;
-		p->n++;
-		fp_ws(&fp);
-		if (*fp.p == '\0')
-			break;
-		if (*fp.p != ',') {
-			fp_fail(&fp, fp.p, "expected , or the end");
-			goto fail;
-		}
-		fp.p++;
+	if (fp_keys(text, "fields: ", 0, p->keys, FILTER_MAX_TERMS, &p->n,
+	    err) == -1) {
+		filter_proj_free(p);
+		return (-1);
 	}
 	*out = p;
 	return (0);
-fail:
-	filter_proj_free(p);
-	return (-1);
 }
 
 void
 filter_proj_free(struct filter_proj *p)
 {
-	size_t	 i;
-
 	if (p == NULL)
 		return;
-	for (i = 0; i < p->n; i++)
-		operand_clear(&p->opds[i]);
-	free(p->opds);
+	keys_clear(p->keys, p->n);
 	free(p);
 }
 
@@ -1758,11 +1741,11 @@ filter_proj_apply(const struct filter_proj *p, json_object *rec)
 	if (json_object_object_get_ex(rec, "id", &v))
 		json_object_object_add(o, "id", json_object_get(v));
 	for (i = 0; i < p->n; i++) {
-		if (p->opds[i].kind != OPD_FIELD) {
+		if (p->keys[i].opd.kind != OPD_FIELD) {
 			if (json_object_object_get_ex(rec,
-			    columns[p->opds[i].kind], &v))
+			    columns[p->keys[i].opd.kind], &v))
 				json_object_object_add(o,
-				    columns[p->opds[i].kind],
+				    columns[p->keys[i].opd.kind],
 				    json_object_get(v));
 			continue;
 		}
@@ -1772,7 +1755,7 @@ filter_proj_apply(const struct filter_proj *p, json_object *rec)
 			f = json_object_new_object();
 			json_object_object_add(o, "fields", f);
 		}
-		proj_path(f, src, p->opds[i].keys, p->opds[i].nkeys);
+		proj_path(f, src, p->keys[i].opd.keys, p->keys[i].opd.nkeys);
 	}
 	return (o);
 }

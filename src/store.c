@@ -719,6 +719,17 @@ each_name(struct store *st, sqlite3_stmt *s, void (*fn)(void *, const char *),
 	return (rc_map(st, rc));
 }
 
+/* Calls fn with the first column of every row of which, id in ?1. */
+static int
+each_name_of(struct store *st, enum stmt which, int64_t id,
+    void (*fn)(void *, const char *), void *arg)
+{
+	sqlite3_stmt	*s = stmt(st, which);
+
+	sqlite3_bind_int64(s, 1, id);
+	return (each_name(st, s, fn, arg));
+}
+
 /* Calls fn with every realm's name, in name order. */
 int
 store_realm_list(struct store *st, void (*fn)(void *, const char *), void *arg)
@@ -1306,10 +1317,7 @@ int
 store_cors_list(struct store *st, int64_t app_id,
     void (*fn)(void *, const char *), void *arg)
 {
-	sqlite3_stmt	*s = stmt(st, S_CORS_LIST);
-
-	sqlite3_bind_int64(s, 1, app_id);
-	return (each_name(st, s, fn, arg));
+	return (each_name_of(st, S_CORS_LIST, app_id, fn, arg));
 }
 
 /* Replaces the app's origins with the n given (normalised; a repeated one
@@ -1484,10 +1492,7 @@ int
 store_index_list(struct store *st, int64_t coll_id,
     void (*fn)(void *, const char *), void *arg)
 {
-	sqlite3_stmt	*s = stmt(st, S_IDX_LIST);
-
-	sqlite3_bind_int64(s, 1, coll_id);
-	return (each_name(st, s, fn, arg));
+	return (each_name_of(st, S_IDX_LIST, coll_id, fn, arg));
 }
 
 /* " INDEXED BY <the index on field>" in by, "" if field is NULL or has
@@ -1553,6 +1558,73 @@ record_query(struct store *st, const char *prefix, int64_t coll_id,
 	return (s);
 }
 
+/* The parts of a list's query, and what each row is given to. */
+struct record_run {
+	const char		*index;
+	const struct filter_sql	*where;
+	const struct filter_sql	*after;
+	const struct filter_band *bands;
+	const struct filter_sql	*order;
+	const char		*prefix;	/* "" or EXPLAIN QUERY PLAN */
+	void			(*row)(struct record_run *, sqlite3_stmt *);
+	void			(*fn)(void *, const struct record *);
+	void			*arg;
+	char			*plan;
+};
+
+/* Runs the statement of each band (or the one statement) while fewer
+ * than limit rows came, each row to q->row. */
+static int
+record_run(struct store *st, int64_t coll_id, struct record_run *q,
+    int limit)
+{
+	const struct filter_sql	*parts[3] = { q->where, q->after, NULL };
+	sqlite3_stmt		*s;
+	char			 by[64];
+	int			 rc, b, n = 0;
+
+	if ((rc = record_index(st, coll_id, q->index, by)) != STORE_OK)
+		return (rc);
+	for (b = 0; b < (q->bands != NULL ? 2 : 1) && n < limit; b++) {
+		parts[2] = q->bands != NULL ? &q->bands[b].where : NULL;
+		s = record_query(st, q->prefix, coll_id, by, parts,
+		    q->bands != NULL ? &q->bands[b].order : q->order,
+		    limit - n, &rc);
+		if (s == NULL)
+			return (rc);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			q->row(q, s);
+			n++;
+		}
+		rc = rc_map(st, rc);
+		sqlite3_finalize(s);
+		if (rc != STORE_OK)
+			return (rc);
+	}
+	return (STORE_OK);
+}
+
+static void
+record_run_record(struct record_run *q, sqlite3_stmt *s)
+{
+	struct record	 r;
+
+	memset(&r, 0, sizeof r);
+	record_from_row(s, &r);
+	q->fn(q->arg, &r);
+	store_record_clear(&r);
+}
+
+static void
+record_run_plan(struct record_run *q, sqlite3_stmt *s)
+{
+	char	*n;
+
+	xasprintf(&n, "%s%s\n", q->plan, sqlite3_column_text(s, 3));
+	free(q->plan);
+	q->plan = n;
+}
+
 /*
  * Calls fn with at most limit of the collection's records that match
  * where and come after after, in order (where, after and order from
@@ -1569,33 +1641,10 @@ store_record_query(struct store *st, int64_t coll_id, const char *index,
     const struct filter_band *bands, const struct filter_sql *order,
     int limit, void (*fn)(void *, const struct record *), void *arg)
 {
-	const struct filter_sql	*parts[3] = { where, after, NULL };
-	sqlite3_stmt		*s;
-	struct record		 r;
-	char			 by[64];
-	int			 rc, b, n = 0;
+	struct record_run q = { index, where, after, bands, order, "",
+	    record_run_record, fn, arg, NULL };
 
-	if ((rc = record_index(st, coll_id, index, by)) != STORE_OK)
-		return (rc);
-	for (b = 0; b < (bands != NULL ? 2 : 1) && n < limit; b++) {
-		parts[2] = bands != NULL ? &bands[b].where : NULL;
-		s = record_query(st, "", coll_id, by, parts, bands != NULL ?
-		    &bands[b].order : order, limit - n, &rc);
-		if (s == NULL)
-			return (rc);
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			memset(&r, 0, sizeof r);
-			record_from_row(s, &r);
-			fn(arg, &r);
-			store_record_clear(&r);
-			n++;
-		}
-		rc = rc_map(st, rc);
-		sqlite3_finalize(s);
-		if (rc != STORE_OK)
-			return (rc);
-	}
-	return (STORE_OK);
+	return (record_run(st, coll_id, &q, limit));
 }
 
 /* SQLite's plan for the same query, the lines of each statement joined
@@ -1606,30 +1655,12 @@ store_record_plan(struct store *st, int64_t coll_id, const char *index,
     const struct filter_band *bands, const struct filter_sql *order,
     char **plan)
 {
-	const struct filter_sql	*parts[3] = { where, after, NULL };
-	sqlite3_stmt		*s;
-	char			*p = xstrdup(""), *n, by[64];
-	int			 rc, b;
+	struct record_run q = { index, where, after, bands, order,
+	    "EXPLAIN QUERY PLAN ", record_run_plan, NULL, NULL, xstrdup("") };
+	int		 rc;
 
-	*plan = p;
-	if ((rc = record_index(st, coll_id, index, by)) != STORE_OK)
-		return (rc);
-	for (b = 0; b < (bands != NULL ? 2 : 1); b++) {
-		parts[2] = bands != NULL ? &bands[b].where : NULL;
-		s = record_query(st, "EXPLAIN QUERY PLAN ", coll_id, by, parts,
-		    bands != NULL ? &bands[b].order : order, 1, &rc);
-		if (s == NULL)
-			return (rc);
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			xasprintf(&n, "%s%s\n", *plan,
-			    sqlite3_column_text(s, 3));
-			free(*plan);
-			*plan = n;
-		}
-		rc = rc_map(st, rc);
-		sqlite3_finalize(s);
-		if (rc != STORE_OK)
-			return (rc);
-	}
-	return (STORE_OK);
+	/* A plan has a row per step: the limit of 1 must not stop it. */
+	rc = record_run(st, coll_id, &q, INT32_MAX);
+	*plan = q.plan;
+	return (rc);
 }

@@ -1875,7 +1875,7 @@ START_TEST(test_filter_plan)
 		const char	*filter;
 		const char	*sort;
 		const char	*after;
-		int		 uses;	/* the index on fields.status */
+		int		 uses;	/* the index on status */
 	} plans[] = {
 		{ "fields.status = \"s3\"", "id", NULL, 1 },
 		{ "fields.status in (\"s1\", \"s2\")", "id", NULL, 1 },
@@ -1883,10 +1883,10 @@ START_TEST(test_filter_plan)
 		{ "fields.status = \"s3\" && fields.n > 1", "id", NULL, 1 },
 		{ NULL, "fields.status", NULL, 1 },
 		{ NULL, "-fields.status", NULL, 1 },
-		{ NULL, "fields.status", "[\"s5\",\"01JAAAAAAAAAAAAAAAAAAAAA50\"]",
-		    1 },
-		{ NULL, "-fields.status", "[\"s5\",\"01JAAAAAAAAAAAAAAAAAAAAA50\"]",
-		    1 },
+		{ NULL, "fields.status", "[\"s5\","
+		    "\"01JAAAAAAAAAAAAAAAAAAAAA50\"]", 1 },
+		{ NULL, "-fields.status", "[\"s5\","
+		    "\"01JAAAAAAAAAAAAAAAAAAAAA50\"]", 1 },
 		{ "fields.n = 3", "id", NULL, 0 },
 		{ "fields.status = \"s3\" || fields.n = 3", "id", NULL, 0 },
 		{ "fields.status != \"s3\"", "id", NULL, 0 },
