@@ -359,12 +359,16 @@ const S = {
 	grant: null,
 	base: '',
 	collection: null,
+	query: null,		/* {filter, sort: {key, desc}} of the table */
 	cursors: [null],	/* the "after" of each page seen */
+	bounds: [null],		/* the record each cursor is after, as it was */
 	page: 0,
 	limit: 25,
 	items: [],
 	next: null,
-	later: 0,		/* records created past the page shown */
+	upper: null,		/* the page's last record if a page follows */
+	eventId: null,		/* the event the list reflects, from the API */
+	later: 0,		/* records added past the page shown */
 	seq: 0,			/* counts page loads */
 	loading: 0,		/* the seq of the load in flight, or 0 */
 	pending: [],		/* events that came during a load */
@@ -527,6 +531,8 @@ function signOut(why) {
 	S.token = null;
 	S.grant = null;
 	S.collection = null;
+	S.query = null;
+	$('query').hidden = true;
 	closeEditor();
 	clearEvents();
 	$('records').replaceChildren();
@@ -596,31 +602,70 @@ function openCollection(name) {
 	closeEditor();
 	clearEvents();
 	S.collection = name;
+	S.query = { filter: '', sort: { key: 'id', desc: false } };
 	S.cursors = [null];
+	S.bounds = [null];
 	S.page = 0;
 	S.items = [];
 	S.next = null;
+	S.upper = null;
+	S.eventId = null;
 	S.later = 0;
 	markCollection();
 	$('records-title').textContent = name;
 	$('record-new').disabled = !can('write');
 	$('live-toggle').disabled = false;
 	$('publish-fields').disabled = !can('write');
-	loadPage(0);
-	if (S.live)
-		startStream();
-	else
+	$('filter').value = '';
+	$('filter-error').hidden = true;
+	$('query').hidden = false;
+	if (!S.live)
 		showState('off', '');
+	renderSort();
+	loadPage(0, S.query);
 }
 
-/* Records: the table and its pages. */
+/*
+ * Records: the table and its pages.
+ *
+ * The table shows one page of the list the filter selects, in the order of
+ * the sort, and the live stream (with the same filter) keeps it so: the
+ * stream starts at the list's event_id, so that it carries exactly what
+ * changed after the list was read, and each event is applied by record id.
+ * A page is a stretch of the sorted list, after the record its cursor
+ * carries and up to its last record when a page follows; a record that
+ * sorts into that stretch is shown in its place, one that sorts past it
+ * is counted as added on a later page.
+ */
 
-async function loadPage(n) {
+/* The list's sort parameter; null for the API's default, id order. */
+function sortParam(sort) {
+	if (sort.key === 'id' && !sort.desc)
+		return null;
+	return (sort.desc ? '-' : '') + sort.key;
+}
+
+/*
+ * Loads page n of the table's list, or, given a query, the first page of
+ * that query's list. The table and the stream change only once the API
+ * took the query: one it refuses leaves both as they were, and its error
+ * is shown by the filter box. After a new query the stream starts again,
+ * with the new filter, from the new list's event_id.
+ */
+async function loadPage(n, query) {
+	const fresh = query !== undefined;
+	if (!fresh)
+		query = S.query;
 	const seq = ++S.seq;
 	const name = S.collection;
 	S.loading = seq;
 	const q = new URLSearchParams({ limit: String(S.limit) });
-	if (S.cursors[n])
+	if (query.filter !== '')
+		q.set('filter', query.filter);
+	const sort = sortParam(query.sort);
+	if (sort !== null)
+		q.set('sort', sort);
+	if (!fresh && S.cursors[n])
 		q.set('after', S.cursors[n]);
 	let res;
 	try {
@@ -628,26 +673,141 @@ async function loadPage(n) {
 	} catch (err) {
 		if (seq === S.loading) {
 			S.loading = 0;
-			S.pending = [];
-			failed(err);
+			if (fresh && err instanceof ApiError && err.status === 400)
+				failed(err, $('filter-error'));
+			else
+				failed(err);
+			applyPending();
 		}
 		return;
 	}
 	if (seq !== S.loading || name !== S.collection)
 		return;
 	S.loading = 0;
+	if (fresh) {
+		/* What came meanwhile came for the old query. */
+		S.pending = [];
+		stopStream(true);
+		S.query = query;
+		S.cursors = [null];
+		S.bounds = [null];
+		$('filter-error').hidden = true;
+		renderSort();
+	}
 	S.page = n;
 	S.items = res.items;
 	S.next = res.next;
 	S.later = 0;
+	S.eventId = typeof res.event_id === 'number' ? res.event_id : null;
 	S.cursors.length = n + 1;
-	if (res.next !== null)
+	S.bounds.length = n + 1;
+	S.upper = null;
+	if (res.next !== null && res.items.length > 0) {
+		S.upper = res.items[res.items.length - 1];
 		S.cursors.push(res.next);
+		S.bounds.push(S.upper);
+	}
 	renderTable();
+	applyPending();
+	if (S.live && S.stream === null)
+		startStream();
+}
+
+/* Applies the events that came while a page was loading. */
+function applyPending() {
 	const pending = S.pending;
 	S.pending = [];
 	for (const ev of pending)
 		applyEvent(ev);
+}
+
+function renderSort() {
+	const sort = S.query.sort;
+	for (const th of document.querySelectorAll('#records-table th[data-sort]')) {
+		const on = th.dataset.sort === sort.key;
+		th.setAttribute('aria-sort', !on ? 'none' :
+		    sort.desc ? 'descending' : 'ascending');
+		th.querySelector('.arrow').textContent = !on ? '' :
+		    sort.desc ? ' \u25bc' : ' \u25b2';
+	}
+}
+
+/* A click on a column: sort by it, ascending, or descending if it already
+ * sorts ascending. */
+function sortBy(key) {
+	if (S.collection === null)
+		return;
+	const cur = S.query.sort;
+	loadPage(0, { filter: S.query.filter,
+	    sort: { key, desc: cur.key === key && !cur.desc } });
+}
+
+function applyFilter(e) {
+	e.preventDefault();
+	if (S.collection === null)
+		return;
+	loadPage(0, { filter: $('filter').value.trim(), sort: S.query.sort });
+}
+
+/* The rank of a JSON value's type in the order of sort keys. */
+function typeRank(v) {
+	if (v === undefined || v === null)
+		return 0;
+	if (typeof v === 'boolean')
+		return v ? 2 : 1;
+	if (typeof v === 'number')
+		return 3;
+	if (typeof v === 'string')
+		return 4;
+	return 5;
+}
+
+/* Compares strings by code point, as the API compares their UTF-8. */
+function textOrder(a, b) {
+	for (let i = 0, j = 0; i < a.length && j < b.length;) {
+		const x = a.codePointAt(i), y = b.codePointAt(j);
+		if (x !== y)
+			return x < y ? -1 : 1;
+		i += x > 0xffff ? 2 : 1;
+		j += y > 0xffff ? 2 : 1;
+	}
+	return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
+/* The order of two values of a sort key (README "Querying"). */
+function valueOrder(a, b) {
+	const ra = typeRank(a), rb = typeRank(b);
+	if (ra !== rb)
+		return ra < rb ? -1 : 1;
+	if (ra === 3)
+		return a < b ? -1 : a > b ? 1 : 0;
+	if (ra === 4)
+		return textOrder(a, b);
+	if (ra === 5)
+		return textOrder(JSON.stringify(a), JSON.stringify(b));
+	return 0;
+}
+
+function keyValue(rec, key) {
+	if (!key.startsWith('fields.'))
+		return rec[key];
+	let v = rec.fields;
+	for (const k of key.slice(7).split('.')) {
+		if (v === null || typeof v !== 'object' || Array.isArray(v))
+			return undefined;
+		v = v[k];
+	}
+	return v;
+}
+
+/* <0, 0 or >0 as record a comes before, with or after b in the table's
+ * sort; id is the last key. */
+function recordOrder(a, b) {
+	const sort = S.query.sort;
+	let c = valueOrder(keyValue(a, sort.key), keyValue(b, sort.key));
+	if (c === 0 && sort.key !== 'id')
+		c = textOrder(a.id, b.id);
+	return sort.desc ? -c : c;
 }
 
 function renderTable() {
@@ -671,7 +831,7 @@ function renderPager() {
 	const more = $('records-more');
 	more.hidden = S.later === 0;
 	more.textContent = S.later + (S.later === 1 ? ' record' : ' records') +
-	    ' created since, on a later page.';
+	    ' added since, on a later page.';
 }
 
 function preview(fields) {
@@ -722,43 +882,52 @@ function flash(tr, cls) {
 }
 
 /*
- * Puts a record from an event or an answer into the table: in place if it
- * is shown; as a new row if it belongs on this page (ids sort by creation,
- * so a new record belongs on the last page while that page has room).
+ * Puts a record from an event or an answer into the table, in its place
+ * in the sort if that is on the page shown, or takes it off the page if
+ * it moved elsewhere. added says that it is new to the list (created, or
+ * updated into the filter), so that one past the page is counted. In id
+ * order, the last page, once full, ends where it is: new records go to a
+ * next page that starts after its last id.
  */
-function putRecord(rec, created) {
+function putRecord(rec, added) {
 	const i = S.items.findIndex((r) => r.id === rec.id);
+	let tr = null;
 	if (i !== -1) {
-		S.items[i] = rec;
-		const tr = rowOf(rec.id);
-		if (tr !== null) {
-			fillRow(tr, rec);
-			flash(tr, 'changed');
-		}
-		return;
+		S.items.splice(i, 1);
+		tr = rowOf(rec.id);
+		if (tr !== null)
+			tr.remove();
 	}
-	if (!created)
-		return;
-	const after = S.cursors[S.page];
-	if (after && rec.id <= after)
-		return;
-	if (S.next !== null || S.items.length >= S.limit) {
-		if (S.next === null && S.items.length > 0) {
-			S.next = S.items[S.items.length - 1].id;
-			S.cursors.length = S.page + 1;
-			S.cursors.push(S.next);
-		}
-		S.later++;
+	const last = S.items[S.items.length - 1];
+	if (S.upper === null && S.items.length >= S.limit &&
+	    sortParam(S.query.sort) === null && recordOrder(rec, last) > 0) {
+		S.upper = last;
+		S.next = last.id;
+		S.cursors.length = S.page + 1;
+		S.cursors.push(S.next);
+		S.bounds.length = S.page + 1;
+		S.bounds.push(last);
+	}
+	const lower = S.bounds[S.page];
+	if ((lower && recordOrder(rec, lower) <= 0) ||
+	    (S.upper !== null && recordOrder(rec, S.upper) > 0)) {
+		if (added && i === -1 && S.upper !== null &&
+		    recordOrder(rec, S.upper) > 0)
+			S.later++;
+		$('records-hint').hidden = S.items.length > 0;
 		renderPager();
 		return;
 	}
-	let at = S.items.findIndex((r) => r.id > rec.id);
+	let at = S.items.findIndex((r) => recordOrder(rec, r) < 0);
 	if (at === -1)
 		at = S.items.length;
 	S.items.splice(at, 0, rec);
-	const tr = row(rec);
+	if (tr === null)
+		tr = row(rec);
+	else
+		fillRow(tr, rec);
 	$('records').insertBefore(tr, $('records').children[at] || null);
-	flash(tr, 'added');
+	flash(tr, i === -1 ? 'added' : 'changed');
 	$('records-hint').hidden = true;
 	renderPager();
 }
@@ -872,7 +1041,11 @@ async function saveEditor() {
 	}
 	if (S.editor !== ed)
 		return;
-	putRecord(rec, ed.mode === 'new');
+	/* Whether a record matches the filter is the API's to say: with a
+	 * filter, the stream adds it; the table only follows an edit. */
+	if (ed.mode === 'new' ? S.query.filter === '' :
+	    S.items.some((r) => r.id === rec.id))
+		putRecord(rec, ed.mode === 'new');
 	showEditor('edit', rec);
 	editorNotice(ed.mode === 'new' ? 'Created.' : 'Saved.');
 }
@@ -909,7 +1082,9 @@ async function deleteRecord() {
 /* The editor follows changes made elsewhere to the record it shows. */
 function editorSees(type, rec) {
 	const ed = S.editor;
-	if (ed === null || ed.mode !== 'edit' || ed.id !== rec.id)
+	/* A record that left the filter is still there. */
+	if (ed === null || ed.mode !== 'edit' || ed.id !== rec.id ||
+	    type === 'record_left')
 		return;
 	if (type === 'record_deleted') {
 		ed.gone = true;
@@ -931,8 +1106,11 @@ function editorSees(type, rec) {
 
 /* Live events. */
 
+/* Opens the stream of the table's filter, from the list's event_id. */
 function startStream() {
-	const url = collectionPath(S.collection) + '/events';
+	let url = collectionPath(S.collection) + '/events';
+	if (S.query.filter !== '')
+		url += '?' + new URLSearchParams({ filter: S.query.filter });
 	const s = new EventStream(url, S.token, {
 		state: (name, detail) => { if (S.stream === s) showState(name, detail); },
 		open: (o) => {
@@ -944,16 +1122,21 @@ function startStream() {
 		event: (ev) => { if (S.stream === s) onEvent(ev); },
 		fatal: (err) => { if (S.stream === s) failed(err); },
 	});
+	if (S.eventId !== null)
+		s.lastEventId = String(S.eventId);
 	S.stream = s;
 	$('live-toggle').textContent = 'Stop live';
 	s.start();
 }
 
-function stopStream() {
+/* Closes the stream; again says that another one opens right away. */
+function stopStream(again) {
 	const s = S.stream;
 	S.stream = null;
 	if (s !== null)
 		s.stop();
+	if (again)
+		return;
 	showState('off', '');
 	$('live-toggle').textContent = 'Watch live';
 }
@@ -974,31 +1157,39 @@ function onEvent(ev) {
 		json = false;
 	}
 	addEvent(ev, payload, json);
+	const e = { type: ev.type, id: ev.lastEventId, payload };
 	if (S.loading !== 0)
-		S.pending.push({ type: ev.type, payload });
+		S.pending.push(e);
 	else
-		applyEvent({ type: ev.type, payload });
+		applyEvent(e);
 }
 
 function applyEvent(ev) {
 	const p = ev.payload;
+	if (ev.type === 'reset') {
+		/* Events were lost: the table is stale. */
+		loadPage(S.page);
+		return;
+	}
+	/* The list read after this event already shows it. */
+	if (S.eventId !== null && /^[0-9]+$/.test(ev.id) &&
+	    Number(ev.id) <= S.eventId)
+		return;
 	switch (ev.type) {
 	case 'record_created':
+	case 'record_entered':
 	case 'record_updated':
 		if (p && typeof p.id === 'string' && p.fields) {
-			putRecord(p, ev.type === 'record_created');
+			putRecord(p, ev.type !== 'record_updated');
 			editorSees(ev.type, p);
 		}
 		break;
+	case 'record_left':
 	case 'record_deleted':
 		if (p && typeof p.id === 'string') {
 			dropRecord(p.id);
 			editorSees(ev.type, p);
 		}
-		break;
-	case 'reset':
-		/* Events were lost: the table is stale. */
-		loadPage(S.page);
 		break;
 	}
 }
@@ -1010,6 +1201,10 @@ function clock(d) {
 }
 
 function addEvent(ev, payload, json) {
+	/* A stream opened for a new filter may replay an event shown. */
+	if (ev.lastEventId !== '' && $('events').querySelector(
+	    'li[data-id="' + CSS.escape(ev.lastEventId) + '"]') !== null)
+		return;
 	const now = new Date();
 	const li = el('li', 'event');
 	li.dataset.type = ev.type;
@@ -1085,11 +1280,16 @@ function wire() {
 	$('collections-reload').addEventListener('click', loadCollections);
 	$('live-toggle').addEventListener('click', () => {
 		S.live = S.stream === null;
+		/* Read the page again, then stream from there. */
 		if (S.live)
-			startStream();
+			loadPage(S.page);
 		else
 			stopStream();
 	});
+	$('query').addEventListener('submit', applyFilter);
+	for (const th of document.querySelectorAll('#records-table th[data-sort]'))
+		th.querySelector('button').addEventListener('click', () =>
+		    sortBy(th.dataset.sort));
 	$('record-new').addEventListener('click', () => showEditor('new', null));
 	$('page-first').addEventListener('click', () => loadPage(0));
 	$('page-prev').addEventListener('click', () =>
@@ -1101,6 +1301,7 @@ function wire() {
 	$('page-limit').addEventListener('change', (e) => {
 		S.limit = parseInt(e.target.value, 10);
 		S.cursors = [null];
+		S.bounds = [null];
 		loadPage(0);
 	});
 	$('editor-text').addEventListener('input', () => {

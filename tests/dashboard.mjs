@@ -4,7 +4,8 @@
 // admin), RTOKEN (read), BADTOKEN, COLLECTIONS, SCREENSHOT, CHROMIUM and T.
 // Prints TAP. "@ctl stop" / "@ctl start" lines ask dashboard.sh to stop or
 // start basalt A, "@ctl prune" to cut the event log to its last 3 events;
-// the answer comes on stdin.
+// the answer comes on stdin. The records view's filter, sort and live
+// hand-off are tried on a collection "tasks".
 
 import { chromium } from 'playwright-core';
 import { execFile } from 'node:child_process';
@@ -251,6 +252,333 @@ async function signInAs(page, token) {
 	await page.press('#token', 'Enter');
 }
 
+// ------------------------------------------------------------------ filter, sort, hand-off
+
+const TASKS = URL + APP + '/collections/tasks';
+const OPEN = 'fields.status = "open"';
+
+function countShown(page) {
+	return page.$eval('#page-info', (p) => p.textContent);
+}
+
+// What the pager says for n rows on the first page.
+function counted(n) {
+	return 'page 1 · ' + n + (n === 1 ? ' record' : ' records');
+}
+
+// The rows the table shows equal ids, in that order.
+function rowsAre(ids) {
+	return [...document.querySelectorAll('#records tr')]
+	    .map((t) => t.dataset.id).join() === ids.join();
+}
+
+// The records the API lists for a query, all pages.
+async function apiIds(query) {
+	const ids = [];
+	let after = null;
+	for (let i = 0; i < 20; i++) {
+		const q = new URLSearchParams({ limit: '100', ...query });
+		if (after !== null)
+			q.set('after', after);
+		const r = await curl('GET', TASKS + '/records?' + q, env.TOKEN);
+		if (r.status !== 200)
+			return ['status ' + r.status];
+		ids.push(...r.json.items.map((x) => x.id));
+		after = r.json.next;
+		if (after === null)
+			break;
+	}
+	return ids;
+}
+
+// The test's own copy of the collection: id -> record, as curl got it.
+const tasks = new Map();
+
+async function write(method, id, body) {
+	const r = await curl(method, TASKS + '/records' + (id ? '/' + id : ''),
+	    env.TOKEN, body);
+	if (r.status === 204)
+		tasks.delete(id);
+	else if (r.json && r.json.id)
+		tasks.set(r.json.id, r.json);
+	return r;
+}
+
+// The ids the filter on status selects, in the order of key (id or
+// updated_at), descending if desc; id breaks ties.
+function expected(status, key, desc) {
+	const recs = [...tasks.values()].filter((t) =>
+	    status === null || t.fields.status === status);
+	recs.sort((a, b) => {
+		let c = a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0;
+		if (c === 0)
+			c = a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+		return desc ? -c : c;
+	});
+	return recs.map((t) => t.id);
+}
+
+async function queryTests(newPage) {
+	during('query');
+	// 26 tasks, two in three open; one title is markup.
+	for (let i = 0; i < 26; i++)
+		await write('POST', null, { status: i % 3 === 0 ? 'done' : 'open',
+		    n: i, title: i === 4 ? '<img src=x id=xss>' : 'task ' + i });
+	// Updated in reverse order, so that updated_at and id order differ.
+	for (const id of [...tasks.keys()].reverse())
+		await write('PATCH', id, { touched: true });
+	is(tasks.size, 26, '26 tasks written with curl');
+
+	const page = await newPage({ width: 1366, height: 860 });
+	const lists = [];	// the answers to the table's list requests
+	const streams = [];	// the table's stream requests
+	page.on('response', async (res) => {
+		if (!/\/collections\/tasks\/records\?/.test(res.url()))
+			return;
+		lists.push({ url: res.url(), status: res.status(),
+		    json: res.json().catch(() => null) });
+	});
+	// The last list the page read, with its answer.
+	async function lastList() {
+		const l = lists[lists.length - 1];
+		return l && { url: new globalThis.URL(l.url), json: await l.json };
+	}
+	page.on('request', (q) => {
+		if (/\/collections\/tasks\/events/.test(q.url()))
+			streams.push({ url: new globalThis.URL(q.url()),
+			    last: q.headers()['last-event-id'] });
+	});
+	await page.goto(URL + '/_/#/tasks');
+	await signInAs(page, env.TOKEN);
+	let ms = await within(page, 5000, stateIs, 'live');
+	ok(ms >= 0 && await within(page, 3000, rowsAre,
+	    expected(null, 'id', false).slice(0, 25)) >= 0,
+	    'tasks open live with the first 25 rows in id order');
+	let list = await lastList();
+	let stream = streams[streams.length - 1];
+	ok(list && list.json && typeof list.json.event_id === 'number' &&
+	    stream &&
+	    stream.last === String(list.json.event_id),
+	    'the stream starts at the list\'s event_id',
+	    list && list.json && list.json.event_id, stream && stream.last);
+
+	// Typing a filter shows exactly the matching rows, and streams them.
+	await page.fill('#filter', OPEN);
+	await page.press('#filter', 'Enter');
+	ms = await within(page, 3000, rowsAre, expected('open', 'id', false));
+	ok(ms >= 0, 'typing ' + OPEN + ' shows exactly the 17 open tasks',
+	    await rowIds(page));
+	is(await countShown(page), counted(17), 'the pager counts 17');
+	ok(await within(page, 3000, stateIs, 'live') >= 0,
+	    'the page is live again');
+	list = await lastList();
+	stream = streams[streams.length - 1];
+	is([list.url.searchParams.get('filter'),
+	    stream.url.searchParams.get('filter'),
+	    stream.last === String(list.json && list.json.event_id)],
+	    [OPEN, OPEN, true],
+	    'the list and the new stream carry the filter; the stream ' +
+	    'starts at the new list\'s event_id');
+	is(await apiIds({ filter: OPEN }), expected('open', 'id', false),
+	    'the table shows what the API lists for the filter');
+	ok(await page.$('#records img') === null && await page.evaluate(() =>
+	    [...document.querySelectorAll('#records .fields')]
+	    .some((f) => f.textContent.includes('<img src=x id=xss>'))),
+	    'a title that is markup shows as text');
+
+	// A bad filter shows the API's error by the box; the table stays.
+	during('bad filter', FAILED(400));
+	await page.fill('#filter', 'fields.status = ');
+	await page.press('#filter', 'Enter');
+	ms = await within(page, 3000, () =>
+	    !document.getElementById('filter-error').hidden);
+	const ferr = await page.textContent('#filter-error');
+	ok(ms >= 0 && /^400 invalid_filter: at \d+: ./.test(ferr),
+	    'a bad filter shows the 400 invalid_filter message', ferr);
+	ok(await page.evaluate(rowsAre, expected('open', 'id', false)),
+	    'and the table keeps the rows of the last good filter');
+	await page.fill('#filter', '<img src=x id=xss2> = 1');
+	await page.press('#filter', 'Enter');
+	await within(page, 3000, (was) => document.getElementById(
+	    'filter-error').textContent !== was, ferr);
+	ok(await page.$('img') === null,
+	    'a filter that is markup is never markup in the page',
+	    await page.textContent('#filter-error'));
+	during('sort');
+	await page.fill('#filter', OPEN);
+	await page.press('#filter', 'Enter');
+	await within(page, 3000, () =>
+	    document.getElementById('filter-error').hidden);
+
+	// Sorting: a click on a header sorts ascending, again descending.
+	const upd = '#records-table th[data-sort="updated_at"]';
+	await page.click(upd + ' button');
+	ms = await within(page, 3000, rowsAre, expected('open', 'updated_at',
+	    false));
+	let th = await page.$eval(upd, (t) => [t.getAttribute('aria-sort'),
+	    t.textContent.trim()]);
+	ok(ms >= 0 && th[0] === 'ascending' && th[1] === 'updated \u25b2',
+	    'a click on "updated" sorts by it, oldest first, with an arrow up',
+	    th, await rowIds(page));
+	await page.click(upd + ' button');
+	ms = await within(page, 3000, rowsAre, expected('open', 'updated_at',
+	    true));
+	th = await page.$eval(upd, (t) => [t.getAttribute('aria-sort'),
+	    t.textContent.trim()]);
+	ok(ms >= 0 && th[0] === 'descending' && th[1] === 'updated \u25bc',
+	    'a second click sorts newest first, with an arrow down', th);
+	list = await lastList();
+	is(list.url.searchParams.get('sort'),
+	    '-updated_at', 'the list asks for sort=-updated_at');
+	is(await page.$eval('#records-table th[data-sort="id"]', (t) =>
+	    t.getAttribute('aria-sort')), 'none', 'id no longer shows a sort');
+
+	// Pages of a sort follow the opaque cursor.
+	await page.selectOption('#page-limit', '10');
+	const byUpd = expected('open', 'updated_at', true);
+	ms = await within(page, 3000, rowsAre, byUpd.slice(0, 10));
+	await page.click('#page-next');
+	ms = Math.min(ms, await within(page, 3000, rowsAre, byUpd.slice(10)));
+	list = await lastList();
+	const after = list.url.searchParams.get('after');
+	ok(ms >= 0 && after !== null && !tasks.has(after),
+	    'in pages of 10, page 2 holds the 7 after the first 10, asked ' +
+	    'for with an opaque cursor', await rowIds(page), after);
+	await page.click('#page-prev');
+	ok(await within(page, 3000, rowsAre, byUpd.slice(0, 10)) >= 0,
+	    'Previous shows the first 10 again');
+	await page.selectOption('#page-limit', '25');
+	await within(page, 3000, rowsAre, byUpd);
+
+	// Live, filtered and sorted: rows come, change, move and go as
+	// records enter and leave the filter.
+	during('live filter');
+	const last = byUpd[byUpd.length - 1];
+	await write('PATCH', last, { title: 'touched again' });
+	ms = await within(page, LIVE_MS, rowsAre, expected('open', 'updated_at',
+	    true));
+	ok(ms >= 0 && (await rowIds(page))[0] === last,
+	    'an update moves the oldest row to the top (' + ms + ' ms)');
+	let r = await write('POST', null, { status: 'open', title: 'new open' });
+	const created = r.json.id;
+	ms = await within(page, LIVE_MS, rowsAre, expected('open', 'updated_at',
+	    true));
+	ok(ms >= 0 && (await rowIds(page))[0] === created,
+	    'a new open task shows at the top (' + ms + ' ms)');
+	is(await countShown(page), counted(18), '18 rows');
+	await liveFilterTests(page, lastList, byUpd, created);
+
+	// Clearing the filter shows every task again, 25 a page; a new one
+	// is counted on the next page.
+	during('clear filter');
+	await page.fill('#filter', '');
+	await page.press('#filter', 'Enter');
+	const all = expected(null, 'id', false);
+	ms = await within(page, 3000, rowsAre, all.slice(0, 25));
+	ok(ms >= 0 && all.length > 25 && !(await page.isDisabled('#page-next')),
+	    'an empty filter shows the first 25 of all ' + all.length +
+	    ' tasks, and a next page');
+	r = await write('POST', null, { status: 'done', title: 'after clear' });
+	ms = await within(page, LIVE_MS, () => document.getElementById(
+	    'records-more').textContent === '1 record added since, on a ' +
+	    'later page.');
+	ok(ms >= 0 && await page.evaluate(rowsAre, all.slice(0, 25)),
+	    'a new task is counted as added on a later page (' + ms + ' ms)');
+	await page.click('#page-next');
+	ok(await within(page, 3000, rowsAre, expected(null, 'id', false)
+	    .slice(25)) >= 0, 'where Next shows it');
+	await page.screenshot({ path: env.T + '/dashboard-filter.png' });
+	await page.close();
+}
+
+// With the filter on: rows enter and leave as curl writes; writes made
+// between the list and the stream are not lost.
+async function liveFilterTests(page, lastList, byUpd, created) {
+	let r = await curl('GET', TASKS + '/events?filter=%28', env.TOKEN,
+	    undefined, ['--max-time', '2']);
+	ok(r.status === 400, 'a stream refuses a bad filter= with 400 (' +
+	    r.status + ')');
+	let ms;
+	r = await write('POST', null, { status: 'done', title: 'new done' });
+	const done = r.json.id;
+	await page.waitForTimeout(400);
+	ok(await page.evaluate(noRow, done) &&
+	    !(await events(page)).some((e) => e.record === done),
+	    'a new task that is done shows neither as a row nor as an event');
+	await write('PATCH', done, { status: 'open' });
+	ms = await within(page, LIVE_MS, rowsAre, expected('open', 'updated_at',
+	    true));
+	ok(ms >= 0 && (await rowIds(page))[0] === done,
+	    'when it is opened it enters: a row at the top (' + ms + ' ms)');
+	is(await countShown(page), counted(19), '19 rows');
+	const leaving = byUpd[3];
+	await write('PATCH', leaving, { status: 'done' });
+	ms = await within(page, LIVE_MS, noRow, leaving);
+	ok(ms >= 0 && await page.evaluate(rowsAre, expected('open',
+	    'updated_at', true)),
+	    'a task that is closed leaves: its row goes (' + ms + ' ms)');
+	is(await countShown(page), counted(18), '18 rows');
+	const gone = byUpd[5];
+	await write('DELETE', gone);
+	ms = await within(page, LIVE_MS, noRow, gone);
+	ok(ms >= 0 && await page.evaluate(rowsAre, expected('open',
+	    'updated_at', true)), 'a deleted open task goes (' + ms + ' ms)');
+	is(await countShown(page), counted(17), '17 rows');
+	const evs = await events(page);
+	const typeOf = (id) => evs.filter((e) => e.record === id)
+	    .map((e) => e.type);
+	is([typeOf(created), typeOf(done), typeOf(leaving), typeOf(gone)],
+	    [['record_created'], ['record_entered'], ['record_left'],
+	    ['record_deleted']],
+	    'the events panel shows record_created, record_entered, ' +
+	    'record_left, record_deleted');
+	is(await rowIds(page), await apiIds({ filter: OPEN,
+	    sort: '-updated_at' }), 'the table equals the API\'s list now');
+
+	// The hand-off: writes made after the list was read but before the
+	// stream started are not lost. The page's stream request is held
+	// while curl writes.
+	during('hand-off');
+	const gap = {};
+	await page.route(/\/collections\/tasks\/events/, async (route) => {
+		if (gap.created === undefined) {
+			gap.list = await lastList();
+			gap.created = (await write('POST', null,
+			    { status: 'open', title: 'in the gap' })).json.id;
+			gap.left = expected('open', 'id', false)[0];
+			await write('PATCH', gap.left, { status: 'done' });
+			gap.done = true;
+		}
+		await route.continue();
+	});
+	await page.click('#records-table th[data-sort="id"] button');
+	for (let i = 0; i < 100 && !gap.done; i++)
+		await page.waitForTimeout(50);
+	ms = await within(page, 5000, rowsAre, expected('open', 'id', false));
+	await page.unroute(/\/collections\/tasks\/events/);
+	ok(gap.created !== undefined && ms >= 0,
+	    'sorted by id again, the table holds exactly the open tasks, ' +
+	    'with the writes made between the list and the stream',
+	    await rowIds(page), expected('open', 'id', false));
+	ok(gap.list && gap.list.json &&
+	    !gap.list.json.items.some((t) => t.id === gap.created),
+	    'the list the table read did not have the record made in the gap');
+	is([(await rowIds(page)).filter((id) => id === gap.created).length,
+	    await page.evaluate(noRow, gap.left)], [1, true],
+	    'the record made in the gap shows once; the one closed in the ' +
+	    'gap is gone');
+	r = await curl('GET', TASKS + '/events?filter=' +
+	    encodeURIComponent(OPEN), env.TOKEN, undefined,
+	    ['-N', '--max-time', '1', '-H', 'Last-Event-ID: ' +
+	    (gap.list && gap.list.json ? gap.list.json.event_id : 0)]);
+	ok(r.text.includes('event: record_created') &&
+	    r.text.includes('event: record_left'),
+	    'curl sees the gap writes after that event_id too',
+	    r.text.slice(0, 300));
+	is(await countShown(page), counted(expected('open', 'id', false).length),
+	    'the pager counts them');
+}
+
 async function main() {
 	const browser = await chromium.launch({
 		executablePath: env.CHROMIUM || '/usr/bin/chromium',
@@ -284,6 +612,7 @@ async function main() {
 	}
 	try {
 		await tests(newPage);
+		await queryTests(newPage);
 	} finally {
 		await browser.close();
 	}

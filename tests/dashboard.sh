@@ -23,7 +23,8 @@ need node lighttpd
 need_npm playwright-core
 
 demo_start
-basalt_cli collection create acme web comments ||
+basalt_cli collection create acme web comments &&
+	basalt_cli collection create acme web tasks ||
 	bail_out "collection create failed"
 # A wrong token: a real one with its last character changed.
 case $TOKEN in
