@@ -18,7 +18,9 @@
  * filter, then after a NUL byte a sort. Whatever parses runs both ways
  * on a few fixed records, in memory and as SQL in an SQLite database of
  * its own: the SQL must prepare and run, and select (a filter) or order
- * (a sort, and the records after each cursor) exactly as memory does. */
+ * (a sort, and the records after each cursor, in one statement or in the
+ * two bands an index seeks) exactly as memory does. A filter's fan-out
+ * term (filter_index_term) must hold for every record it matches. */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,23 +83,35 @@ setup(void)
 	sqlite3_finalize(s);
 }
 
-/* The records SQL selects with where and order, as their indexes
- * ("021"); the statement must prepare and run. */
+/* The records SQL selects with the where parts (ANDed; NULL ones left
+ * out) and order, as their indexes ("021"); the statement must prepare
+ * and run. */
 static void
-run(const struct filter_sql *where, const struct filter_sql *order,
-    char out[NFIXED + 1])
+run_parts(const struct filter_sql *const *where, size_t nwhere,
+    const struct filter_sql *order, char out[NFIXED + 1])
 {
 	sqlite3_stmt	*s;
-	char		*sql;
-	size_t		 n = 0;
+	char		*sql, *w, *t;
+	size_t		 i, n = 0;
 	int		 next = 1, rc;
 
-	xasprintf(&sql, "SELECT n FROM records WHERE %s ORDER BY %s",
-	    where != NULL ? where->sql : "1", order != NULL ? order->sql : "n");
+	w = xstrdup("1");
+	for (i = 0; i < nwhere; i++) {
+		if (where[i] == NULL)
+			continue;
+		xasprintf(&t, "%s AND (%s)", w, where[i]->sql);
+		free(w);
+		w = t;
+	}
+	xasprintf(&sql, "SELECT n FROM records WHERE %s ORDER BY %s", w,
+	    order != NULL ? order->sql : "n");
+	free(w);
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
 		abort();
-	if (where != NULL && (next = filter_sql_bind(where, s, next)) == -1)
-		abort();
+	for (i = 0; i < nwhere; i++)
+		if (where[i] != NULL &&
+		    (next = filter_sql_bind(where[i], s, next)) == -1)
+			abort();
 	if (order != NULL && filter_sql_bind(order, s, next) == -1)
 		abort();
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < NFIXED)
@@ -107,6 +121,62 @@ run(const struct filter_sql *where, const struct filter_sql *order,
 	out[n] = '\0';
 	sqlite3_finalize(s);
 	free(sql);
+}
+
+static void
+run(const struct filter_sql *where, const struct filter_sql *order,
+    char out[NFIXED + 1])
+{
+	run_parts(&where, 1, order, out);
+}
+
+/* A filter's fan-out term: every record it matches has the term's value
+ * at the term's path. */
+static void
+check_index_term(const struct filter *f)
+{
+	struct filter_path *path;
+	char		*key, *rk;
+	size_t		 i;
+
+	if (filter_index_term(f, &path, &key) == -1)
+		return;
+	for (i = 0; i < NFIXED; i++) {
+		if (!filter_match(f, &recs[i]))
+			continue;
+		rk = filter_path_key(path, &recs[i]);
+		if (strcmp(rk, key) != 0)
+			abort();
+		free(rk);
+	}
+	free(key);
+	filter_path_free(path);
+}
+
+/* The records after a cursor, read in the two bands an index seeks,
+ * one after the other. */
+static void
+check_bands(const struct filter_sort *s, json_object *key,
+    const struct filter_sql *after, const char *want)
+{
+	struct filter_band bands[2];
+	const struct filter_sql *parts[2];
+	char		 got[2 * NFIXED + 1], b[NFIXED + 1];
+	int		 i;
+
+	if (filter_sort_after_bands(s, key, bands) != 2)
+		return;
+	got[0] = '\0';
+	for (i = 0; i < 2; i++) {
+		parts[0] = after;
+		parts[1] = &bands[i].where;
+		run_parts(parts, 2, &bands[i].order, b);
+		strlcat_b(got, b, sizeof got);
+		filter_sql_free(&bands[i].where);
+		filter_sql_free(&bands[i].order);
+	}
+	if (strcmp(got, want) != 0)
+		abort();
 }
 
 static void
@@ -132,6 +202,7 @@ check_filter(const char *text)
 	run(&w, NULL, sql);
 	if (strcmp(sql, mem) != 0)
 		abort();
+	check_index_term(f);
 	filter_sql_free(&w);
 	filter_free(f);
 }
@@ -168,6 +239,7 @@ check_sort(const char *text)
 		run(&after, &order, sql);
 		if (strcmp(sql, mem + i + 1) != 0)
 			abort();
+		check_bands(s, key, &after, mem + i + 1);
 		filter_sql_free(&after);
 		json_object_put(key);
 	}
