@@ -126,6 +126,17 @@ static const char *schema_v5 =
     " UNIQUE (collection_id, field));"
     "PRAGMA user_version = 5;";
 
+/* Each version's step from the one before, from version 2 on. */
+static const struct {
+	const char	**sql;
+	const char	 *what;
+} upgrades[] = {
+	{ &schema_v2, "event retention per app" },
+	{ &schema_v3, "CORS origins per app" },
+	{ &schema_v4, "before-images in the event log" },
+	{ &schema_v5, "indexes on records' fields" },
+};
+
 enum stmt {
 	S_REALM_INSERT,
 	S_REALM_DELETE,
@@ -439,6 +450,7 @@ static int
 store_migrate(struct store *st, char *err, size_t errlen)
 {
 	sqlite3_stmt	*s;
+	size_t		 i;
 	int		 version, created = 0;
 
 	if (store_begin(st) != STORE_OK) {
@@ -452,29 +464,14 @@ store_migrate(struct store *st, char *err, size_t errlen)
 	if (version == 0 && store_exec(st, schema_v1) == STORE_OK &&
 	    store_exec(st, "PRAGMA user_version = 1") == STORE_OK)
 		version = created = 1;
-	if (version == 1 && store_exec(st, schema_v2) == STORE_OK) {
+	for (i = 0; i < sizeof upgrades / sizeof upgrades[0]; i++) {
+		if (version != (int)i + 1 ||
+		    store_exec(st, *upgrades[i].sql) != STORE_OK)
+			continue;
+		version = (int)i + 2;
 		if (!created)
-			log_info("database schema upgraded to version 2 "
-			    "(event retention per app)");
-		version = 2;
-	}
-	if (version == 2 && store_exec(st, schema_v3) == STORE_OK) {
-		if (!created)
-			log_info("database schema upgraded to version 3 "
-			    "(CORS origins per app)");
-		version = 3;
-	}
-	if (version == 3 && store_exec(st, schema_v4) == STORE_OK) {
-		if (!created)
-			log_info("database schema upgraded to version 4 "
-			    "(before-images in the event log)");
-		version = 4;
-	}
-	if (version == 4 && store_exec(st, schema_v5) == STORE_OK) {
-		if (!created)
-			log_info("database schema upgraded to version 5 "
-			    "(indexes on records' fields)");
-		version = 5;
+			log_info("database schema upgraded to version %d (%s)",
+			    version, upgrades[i].what);
 	}
 	if (version != SCHEMA_VERSION) {
 		snprintf(err, errlen, "database schema version %d is not %d",
