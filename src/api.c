@@ -313,24 +313,34 @@ collection_add(void *arg, const char *name, const char *created)
 	json_object_array_add(arg, collection_json(name, created));
 }
 
-int
-api_collections_list(struct api_ctx *ctx)
+/* 200 {"items":[...]} from a list the store filled, or its error; takes
+ * items. */
+static int
+reply_items(struct api_ctx *ctx, int rc, json_object *items, const char *what)
 {
-	json_object	*o, *items;
-	int		 rc;
+	json_object	*o;
 
-	items = json_object_new_array();
-	rc = store_collection_list(ctx->worker->store, ctx->ids.app_id,
-	    collection_add, items);
 	if (rc != STORE_OK) {
 		json_object_put(items);
-		return (error_store(&ctx->req->err, rc, "app"));
+		return (error_store(&ctx->req->err, rc, what));
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "items", items);
 	reply_json(ctx->req, 200, o);
 	json_object_put(o);
 	return (0);
+}
+
+int
+api_collections_list(struct api_ctx *ctx)
+{
+	json_object	*items;
+	int		 rc;
+
+	items = json_object_new_array();
+	rc = store_collection_list(ctx->worker->store, ctx->ids.app_id,
+	    collection_add, items);
+	return (reply_items(ctx, rc, items, "app"));
 }
 
 struct coll_find {
@@ -471,20 +481,12 @@ index_add(void *arg, const char *field)
 int
 api_indexes_list(struct api_ctx *ctx)
 {
-	json_object	*items = json_object_new_array(), *o;
+	json_object	*items = json_object_new_array();
 	int		 rc;
 
 	rc = store_index_list(ctx->worker->store, ctx->ids.collection_id,
 	    index_add, items);
-	if (rc != STORE_OK) {
-		json_object_put(items);
-		return (error_store(&ctx->req->err, rc, "collection"));
-	}
-	o = json_object_new_object();
-	json_object_object_add(o, "items", items);
-	reply_json(ctx->req, 200, o);
-	json_object_put(o);
-	return (0);
+	return (reply_items(ctx, rc, items, "collection"));
 }
 
 /* The collection is still the one the request named: its id may have
