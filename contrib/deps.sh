@@ -3,7 +3,7 @@
 # lighttpd, "test" adds everything the test suite drives. Run as root.
 set -eu
 
-build="libfcgi-dev libjson-c-dev libsqlite3-dev libevent-dev libsodium-dev
+build="libfcgi-dev libjson-c-dev libsqlite3-dev libevent-dev libsodium-dev libssl-dev
  duktape-dev check autoconf automake pkg-config make gcc"
 demo="lighttpd curl"
 test="lighttpd nginx apache2 caddy spawn-fcgi libnginx-mod-nchan curl

@@ -156,6 +156,11 @@ struct filter_band;
 #define FILTER_MAX_SORT_KEYS	8	/* besides id */
 #define MAX_COLLECTION_INDEXES	8	/* indexes on one collection */
 #define MAX_INDEX_FIELD_LEN	200	/* fields.a.b of an index */
+#define MAX_SUB_LEN		255	/* a JWT's sub */
+#define MAX_JWT_LEN		8192	/* bytes of a JWT */
+#define MAX_JWT_KEYS		16	/* verification keys of one app */
+#define JWT_LEEWAY		60	/* seconds of clock skew allowed */
+#define JWT_MAX_LIFETIME	86400	/* default longest exp - iat, seconds */
 
 /* Log levels. */
 enum {
@@ -300,6 +305,13 @@ struct grant {
 	int64_t		 expires_at;	/* unix seconds, 0 for never */
 	int64_t		 realm_id;
 	int64_t		 app_id;
+	/* An end user's JWT (jwt.c) rather than a service token: rules
+	 * apply, token_id and label are "". */
+	int		 jwt;
+	char		 sub[MAX_SUB_LEN + 1];
+	json_object	*claims;	/* the JWT's payload; owned by the request
+					   (route.c puts it after the handler):
+					   never kept past the handler */
 };
 
 /* The ids behind realm/app/collection names. */
@@ -697,6 +709,8 @@ struct filter_rec {
 	const char	*created_at;
 	const char	*updated_at;
 	json_object	*fields;
+	const char	*event_type;	/* a custom event's type, for a bound
+					   subscribe rule's @event.type */
 };
 /* SQL text with a ? for each value, and the values in order. */
 enum filter_bind_type {
@@ -772,6 +786,58 @@ const char	*filter_path_text(const struct filter_path *);
 char		*filter_path_key(const struct filter_path *,
 		    const struct filter_rec *);
 void		 filter_path_free(struct filter_path *);
+/* A filter's text in a canonical form (xmalloc'd) that filter_parse reads
+ * back to the same filter: equal filters, equal texts. */
+char		*filter_text(const struct filter *);
+/* a && b; takes both, either may be NULL (the other is the result). */
+struct filter	*filter_and(struct filter *a, struct filter *b);
+
+/* jwt.c: end users' JWTs, verified with the keys of the app in the path
+ * (README "End users and rules"). Whether a bearer secret looks like a
+ * JWT (three base64url parts, not a basalt service token), and checks it:
+ * 0 with grant->jwt, sub, claims, scopes (SCOPE_READ|SCOPE_WRITE, never
+ * SCOPE_ADMIN) and expires_at filled, or -1 with err set to
+ * ERR_UNAUTHORIZED and the reason (logged, never the token). */
+int		 jwt_looks_like(const char *);
+int		 jwt_verify(struct store *, int64_t app_id, const char *token,
+		    struct grant *, struct error *);
+
+/* rules.c: each collection's access rules for end users, in the filter
+ * language plus @token.<path>, @body.<path> (create, update) and
+ * @event.type (publish, subscribe). A rule's text is NULL when unset
+ * (only service tokens may), "" for any valid JWT of the app. */
+enum rule_verb {
+	RULE_LIST, RULE_VIEW, RULE_CREATE, RULE_UPDATE, RULE_DELETE,
+	RULE_PUBLISH, RULE_SUBSCRIBE, RULE__COUNT
+};
+struct rules {
+	char		*text[RULE__COUNT];
+};
+/* The values a rule's @ references take when it is bound. */
+struct rule_env {
+	json_object	*claims;	/* @token */
+	json_object	*body;		/* @body, or NULL */
+	const char	*event_type;	/* @event.type; NULL leaves it to
+					   filter_rec.event_type */
+};
+#define RULE_UNSET	1
+const char	*rule_name(enum rule_verb);	/* "list", ... */
+int		 rule_verb_parse(const char *, enum rule_verb *);
+void		 rules_clear(struct rules *);
+/* 0 if text is a rule verb may have, else -1 with ERR_INVALID_FILTER
+ * "rules.<verb>: at N: why". */
+int		 rule_check(enum rule_verb, const char *text, struct error *);
+/* The rule of verb bound to env as a plain filter: 0 with *out (NULL when
+ * the rule is "": everything passes), RULE_UNSET, or -1 with err set. */
+int		 rule_bind(const struct rules *, enum rule_verb,
+		    const struct rule_env *, struct filter **out,
+		    struct error *);
+/* A collection's rules (all NULL if none), and replacing them all (the
+ * writer, in its transaction). */
+int		 store_rules_get(struct store *, int64_t collection_id,
+		    struct rules *);
+int		 store_rules_set(struct store *, int64_t collection_id,
+		    const struct rules *);
 
 /* writer.c */
 int		 writer_start(void);

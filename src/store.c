@@ -37,7 +37,7 @@
 
 #include "basalt.h"
 
-#define SCHEMA_VERSION	5
+#define SCHEMA_VERSION	6
 
 static const char *schema_v1 =
     "CREATE TABLE realms ("
@@ -126,6 +126,27 @@ static const char *schema_v5 =
     " UNIQUE (collection_id, field));"
     "PRAGMA user_version = 5;";
 
+/* Version 6: end users. The JWT settings and verification keys of each
+ * app (jwt.c; key is the raw HS256 secret, the raw Ed25519 public key, or
+ * an RS256/ES256 public key as DER SubjectPublicKeyInfo; kid "" when the
+ * key has none), and each collection's access rules (rules.c), one row
+ * per verb that is set. */
+static const char *schema_v6 =
+    "CREATE TABLE jwt_settings ("
+    " app_id INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,"
+    " issuer TEXT, audience TEXT, max_lifetime INTEGER NOT NULL);"
+    "CREATE TABLE jwt_keys ("
+    " app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+    " kid TEXT NOT NULL, alg TEXT NOT NULL, key BLOB NOT NULL,"
+    " created_at TEXT NOT NULL,"
+    " PRIMARY KEY (app_id, kid)) WITHOUT ROWID;"
+    "CREATE TABLE collection_rules ("
+    " collection_id INTEGER NOT NULL"
+    "  REFERENCES collections(id) ON DELETE CASCADE,"
+    " verb TEXT NOT NULL, rule TEXT NOT NULL,"
+    " PRIMARY KEY (collection_id, verb)) WITHOUT ROWID;"
+    "PRAGMA user_version = 6;";
+
 /* Each version's step from the one before, from version 2 on. */
 static const struct {
 	const char	**sql;
@@ -135,6 +156,7 @@ static const struct {
 	{ &schema_v3, "CORS origins per app" },
 	{ &schema_v4, "before-images in the event log" },
 	{ &schema_v5, "indexes on records' fields" },
+	{ &schema_v6, "JWT keys per app and rules per collection" },
 };
 
 enum stmt {
