@@ -197,6 +197,9 @@ struct stream {
 	int			 live;		/* 0 while replaying */
 	int64_t			 rebind;	/* bind its rules again first, as
 						   of this change */
+	int64_t			 bound_at;	/* a new stream bound to rules no
+						   older: no reset for changes
+						   up to it */
 	int			 queued;	/* on the replay queue */
 	int64_t			 end_checked;	/* replay: no end up to it */
 	char			 token_id[TOKEN_ID_LEN + 1];
@@ -932,28 +935,40 @@ stream_end(struct stream *s)
 }
 
 /* Writes to s, in one write, the frames of t it lacks, up to the one
- * that ends it if any. */
+ * that ends it or has its rules bound again, if any. A change of rules
+ * older than the stream's binding is passed over, and the frames after
+ * it go in a second write. */
 static void
 topic_write(struct topic *t, struct stream *s)
 {
-	int	 i, j, n;
+	int	 i, j, n, rules;
 
-	if (!s->live || t->ids[t->nframes - 1] <= s->last_id)
-		return;
-	for (i = 0; i < t->nframes && t->ids[i] <= s->last_id; i++)
-		continue;
-	for (j = i; j < t->nframes - 1 && !t->frames[j]->ends; j++)
-		continue;
-	n = j + 1 - i;
-	if (t->frames[j]->len == 0)
-		n--;		/* an end without a frame (V_END) */
-	if (n > 0 && conn_write_frames(s->conn, t->iov + i, n) == -1)
-		return;		/* closing or gone */
-	s->last_id = t->ids[j];
-	if (t->frames[j]->ends == FRAME_END)
-		stream_end(s);
-	else if (stream_check(s) == 0 && t->frames[j]->ends == FRAME_RULES)
-		stream_rebind(s);
+	while (s->live && t->ids[t->nframes - 1] > s->last_id) {
+		for (i = 0; i < t->nframes && t->ids[i] <= s->last_id; i++)
+			continue;
+		for (j = i; j < t->nframes - 1 && !t->frames[j]->ends; j++)
+			continue;
+		n = j + 1 - i;
+		rules = t->frames[j]->ends == FRAME_RULES &&
+		    t->ids[j] > s->bound_at;
+		if (t->frames[j]->len == 0 ||
+		    (t->frames[j]->ends == FRAME_RULES && !rules))
+			n--;	/* an end without a frame (V_END), or a
+				   change older than the stream's rules */
+		if (n > 0 && conn_write_frames(s->conn, t->iov + i, n) == -1)
+			return;		/* closing or gone */
+		s->last_id = t->ids[j];
+		if (t->frames[j]->ends == FRAME_END) {
+			stream_end(s);
+			return;
+		}
+		if (stream_check(s) == -1)
+			return;
+		if (rules) {
+			stream_rebind(s);
+			return;
+		}
+	}
 }
 
 /* Goes on with t's pass for at most *budget streams. Returns 1 when the
@@ -1113,6 +1128,11 @@ replay_frame(struct replay_ctx *r, const struct frame *f, int64_t id)
 
 	if (r->full || r->end)
 		return;
+	if (f->ends == FRAME_RULES && id <= r->s->bound_at) {
+		r->s->last_id = id;	/* its rules are newer */
+		r->seen++;
+		return;
+	}
 	if (f->len > 0 && conn_pending(c) > 0 &&
 	    conn_behind(c) + f->len > cfg->stream_buffer_limit) {
 		r->full = 1;
@@ -1546,6 +1566,8 @@ broker_subscribe(struct conn *c, struct stream_spec *spec)
 	__atomic_add_fetch(&nstreams, 1, __ATOMIC_RELAXED);
 	conn_set_stream(c, s);
 	stream_expire_arm(s);
+	if (spec->jwt && !spec->has_last_id)
+		s->bound_at = spec->bound_at;
 	stream_start(s, spec);
 	/* Rules that changed after the worker read them: bound again
 	 * before anything more is sent (not here: that may end the
