@@ -130,7 +130,7 @@ is "$(q af '[.events[] | .event + ":" + (.data | fromjson | .id)] | join(" ")')"
 is "$(q all '[.events[].event] | join(",")')" \
     "record_created,record_created,record_updated,record_updated,record_updated,record_updated,record_created,record_deleted,record_deleted,done" \
     "users: a service token's stream gets every event"
-is "$(jq -s -c '[.[] | select(.ev) | .type + ":" + .ev] | join(" ")' "$T/esa.out")" \
+is "$(jq -s -r '[.[] | select(.ev) | .type + ":" + .ev] | join(" ")' "$T/esa.out")" \
     "$(q a '[.events[] | .event + ":" + .id] | join(" ")')" \
     "users: the eventsource client gets the same events as curl"
 is "$(grep -c bob-secret "$T/esa.out")" 0 "users: nothing of B's records reaches A's eventsource client"
@@ -140,23 +140,25 @@ is "$(grep -c bob-secret "$T/esa.out")" 0 "users: nothing of B's records reaches
 # live one did after it, with curl and with the eventsource client
 # ======================================================================
 AIDS=($(q a '.events[].id'))
-jsub r0 "$TD/events" "$JA" -H "Last-Event-ID: 0"
+jsub r0 "$TD/events" "$JA" -H "Last-Event-ID: $((AIDS[0] - 1))"
 jsub r2 "$TD/events" "$JA" -H "Last-Event-ID: ${AIDS[1]}"
 wait_events r0 5 && wait_events r2 3
 sleep 0.3
 unsub r0
 unsub r2
-is "$(frames r0)" "$(frames a)" "resume: from 0, the same frames as the live stream, byte for byte"
+is "$(frames r0)" "$(frames a)" \
+    "resume: from before the first, the same frames as the live stream, byte for byte"
 is "$(frames r2)" "$(frames a | awk -v id="${AIDS[1]}" '
     BEGIN { RS = ""; ORS = "\n\n" } { split($0, l, "\n"); sub(/^id: /, "", l[1]) }
     l[1] + 0 > id + 0')" "resume: from A's second event, the frames after it"
 is "$(grep -c bob-secret "$T/r0.out")" 0 "resume: nothing of B's records in the replay"
 node "$SC" es --url "$TD/events" --token "$JA" --types "$ESTYPES" \
     --last-id "${AIDS[0]}" --count 4 --timeout 20 >"$T/esr.out"
-is "$(jq -s -c '[.[] | select(.ev) | .type + ":" + .ev] | join(" ")' "$T/esr.out")" \
+is "$(jq -s -r '[.[] | select(.ev) | .type + ":" + .ev] | join(" ")' "$T/esr.out")" \
     "$(q a '[.events[1:][] | .event + ":" + .id] | join(" ")')" \
     "resume: the eventsource client with Last-Event-ID gets the same"
-http GET "$TD/events?access_token=$JA" -H "Last-Event-ID: 0" --max-time 2
+http GET "$TD/events?access_token=$JA" -H "Last-Event-ID: $((AIDS[0] - 1))" \
+    --max-time 2
 is "$(awk 'BEGIN { RS = ""; ORS = "\n\n" } /^id: /' <<<"$BODY")" "$(frames a)" \
     "resume: access_token in the query works the same"
 
