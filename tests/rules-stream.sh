@@ -240,9 +240,11 @@ is "$(frames cr)" "$(frames ca)" "subscribe rule: the same on resume"
 # ======================================================================
 # A change of rules: reset, then the new rules
 # ======================================================================
+mk alice a-note-3;	A3=$ID
 jsub ch "$TD/events" "$JA"
+jsub chrec "$TD/records/$A3/events" "$JA"
 sub chs "$TD/events" -H "$AUTH"
-wait_sub ch && wait_sub chs
+wait_sub ch && wait_sub chrec && wait_sub chs
 mk bob bob-secret-7;	B4=$ID
 rules --list 'fields.owner = @token.sub || fields.shared = true'
 RID=$(sqlite3 "$T/basalt.db" "SELECT max(id) FROM events WHERE type = 'rules_changed'")
@@ -250,26 +252,35 @@ mk bob shared-by-bob;	B5=$ID
 send PATCH "$TD/records/$B5" '{"shared":true}'
 mk bob bob-secret-8
 pubs public
-wait_events ch 3 && wait_events chs 5
+send PATCH "$TD/records/$A3" '{"n":3}'
+wait_events ch 4 && wait_events chs 6 && wait_events chrec 2
 sleep 0.5
 unsub ch
+unsub chrec
 unsub chs
 is "$(q ch '.events[0].event + " " + (.events[0].data | fromjson | .reason)')" \
     "reset rules_changed" "rules: the change reaches A's stream as a reset (rules_changed)"
 is "$(q ch '.events[0].id + " " + (.events[0].data | fromjson | .last_event_id | tostring)')" \
     "$RID $RID" "rules: the reset has the change's id in the log"
 is "$(q ch '[.events[1:][] | .event + ":" + (.data | fromjson | .id? // .)] | join(" ")')" \
-    "record_entered:$B5 public:public" \
+    "record_entered:$B5 public:public record_updated:$A3" \
     "rules: then the new rule holds (B's shared record enters A's view)"
 is "$(grep -c bob-secret "$T/ch.out")" 0 "rules: nothing of B's other records"
 is "$(q chs '[.events[].event] | map(select(. == "reset" or . == "rules_changed")) | length')" 0 \
     "rules: a service token's stream never sees the change"
+is "$(q chrec '[.events[] | .event + ":" + .id] | join(" ")')" \
+    "reset:$RID record_updated:$(q ch '.events[-1].id')" \
+    "rules: a record's JWT stream gets the reset too, then goes on"
 jsub chr "$TD/events" "$JA" -H "Last-Event-ID: $((RID - 2))"
-wait_events chr 3
+wait_events chr 4
+jsub chrr "$TD/records/$A3/events" "$JA" -H "Last-Event-ID: $((RID - 1))"
+wait_events chrr 2
 sleep 0.3
 unsub chr
+unsub chrr
 is "$(frames chr)" "$(frames ch)" \
     "rules: on resume from before the change, the same frames: the reset in its place, then the new rule"
+is "$(frames chrr)" "$(frames chrec)" "rules: the same for a record's stream"
 jsub ug "$TD/events" "$JA"
 wait_sub ug
 rules --unset list
