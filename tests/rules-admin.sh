@@ -51,10 +51,10 @@ is "$(rules)" "$(jq -S -c .rules <<<"$BODY")" "GET shows what PATCH answered"
 is "$(changes)" 'acme|web|posts|NULL|{"collection":"posts"}' \
     "the change wrote one rules_changed event on the collection"
 
-send PATCH "$C" '{"rules":{"view":null,"create":"@body.fields.owner = @token.sub","subscribe":"@event.type in (\"chat\", \"typing\")"}}'
+send PATCH "$C" '{"rules":{"view":null,"create":"@body.owner = @token.sub","subscribe":"@event.type in (\"chat\", \"typing\")"}}'
 is "$STATUS" 200 "PATCH: set two, unset one"
 is "$(rules)" \
-    '{"create":"@body.fields.owner = @token.sub","delete":null,"list":"fields.owner = @token.sub","publish":null,"subscribe":"@event.type in (\"chat\", \"typing\")","update":null,"view":null}' \
+    '{"create":"@body.owner = @token.sub","delete":null,"list":"fields.owner = @token.sub","publish":null,"subscribe":"@event.type in (\"chat\", \"typing\")","update":null,"view":null}' \
     "verbs not given stay, null unsets"
 is "$(changes | wc -l)" 2 "a second event"
 BEFORE=$(rules)
@@ -136,7 +136,7 @@ is "$STATUS $(jbody .error.code)" "400 invalid_event" \
 out=$(basalt_cli collection rules acme web posts)
 is "$?" 0 "collection rules without options"
 is "$out" "$(printf '%s\t%s\n' list 'fields.owner = @token.sub' view unset \
-    create '@body.fields.owner = @token.sub' update unset delete unset \
+    create '@body.owner = @token.sub' update unset delete unset \
     publish unset subscribe '@event.type in ("chat", "typing")')" \
     "prints the seven verbs in order"
 is "$(changes | wc -l)" 2 "printing writes no event"
@@ -147,10 +147,10 @@ out=$(basalt_cli collection rules acme web posts --unset list \
 is "$?" 0 "collection rules with options"
 is "$out" "$(printf '%s\t%s\n' list unset \
     view 'fields.public = true || fields.owner = @token.sub' \
-    create '@body.fields.owner = @token.sub' update unset delete '""' \
+    create '@body.owner = @token.sub' update unset delete '""' \
     publish '@token.role = "admin"' subscribe unset)" \
     "prints the rules after the change"
-is "$(rules)" '{"create":"@body.fields.owner = @token.sub","delete":"","list":null,"publish":"@token.role = \"admin\"","subscribe":null,"update":null,"view":"fields.public = true || fields.owner = @token.sub"}' \
+is "$(rules)" '{"create":"@body.owner = @token.sub","delete":"","list":null,"publish":"@token.role = \"admin\"","subscribe":null,"update":null,"view":"fields.public = true || fields.owner = @token.sub"}' \
     "the server shows the CLI's change"
 is "$(changes | wc -l)" 3 "the CLI's change wrote one event"
 is "$(changes | tail -n 1)" 'acme|web|posts|NULL|{"collection":"posts"}' \
