@@ -14,8 +14,9 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* The one expression language of filters and sort keys: its parser, its
- * evaluation on a record in memory, and its translation to SQL. */
+/* The one expression language of filters, sort keys and rules: its
+ * parser, its evaluation on a record in memory, its translation to SQL,
+ * its canonical text, and the binding of a rule's references. */
 
 #include <assert.h>
 #include <math.h>
