@@ -2074,9 +2074,9 @@ filter_sort_leads(const struct filter_sort *s, const char *field)
  * which is missing, null or a string holding U+0000 is false; so is one
  * of a record's value with a reference to an array or an object (a
  * literal is never one). A comparison of references only is decided
- * then and there, and the
- * constants fold away, so that a bound rule is a plain filter (only an
- * @event.type left for filter_rec.event_type remains).
+ * then and there, and the constants fold away, so that a bound rule is
+ * a plain filter (only an @event.type left for filter_rec.event_type
+ * remains).
  */
 
 /* The JSON value the reference names in env: NULL if missing or null. */
