@@ -313,4 +313,10 @@ is "$(q ex '.events[-1].data | fromjson | .expires_at')" "$EXP" \
 ok "$(awk -v e="$ENDED" -v x="$EXP" 'BEGIN { print (e >= x && e < x + 1.5) ? 0 : 1 }')" \
     "expiry: at the token's exp, well before the next heartbeat (ended $ENDED, exp $EXP)"
 
+# Stopped, so that a leak would be reported too.
+basalt_stop
+is "$?" 0 "basalt stops cleanly"
+ok "$(grep -qE 'Sanitizer|runtime error:' "$T/basalt.log"; [ $? -ne 0 ]
+    echo $?)" "no sanitizer report in basalt's log"
+
 done_testing
