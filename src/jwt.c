@@ -46,7 +46,7 @@
 struct jwt_parts {
 	json_object	*header;
 	json_object	*claims;
-	unsigned char	 sig[512];
+	unsigned char	 sig[1100];	/* RSA up to 8192 bits */
 	size_t		 siglen;
 	const char	*input;		/* header.payload, what is signed */
 	size_t		 inputlen;
