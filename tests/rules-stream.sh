@@ -71,6 +71,14 @@ get "$TD/events" --max-time 2
 is "$STATUS" 200 "no list rule: a service token's stream opens"
 
 rules --list 'fields.owner = @token.sub' --view 'fields.owner = @token.sub'
+http GET "$TD/events?filter=$(enc 'fields.owner = @token.sub || true')" \
+    -H "Authorization: Bearer $JA" --max-time 5
+is "$STATUS $(jbody .error.code)" "400 invalid_filter" \
+    "filter= cannot name @token: only rules can"
+http GET "$TD/events?types=rules_changed" -H "Authorization: Bearer $JA" \
+    --max-time 5
+is "$STATUS $(jbody .error.code)" "400 invalid_parameter" \
+    "types= cannot ask for rules_changed: it is never sent as such"
 
 # ======================================================================
 # Two users: create, update into and out of view, delete
