@@ -1611,12 +1611,12 @@ store_event_collection_end(struct store *st, int64_t after, int64_t upto,
 	    " (?6 AND type = 'rules_changed')) AND record_id IS NULL"
 	    " ORDER BY id LIMIT 1", -1, &s, NULL) != SQLITE_OK)
 		return (-1);
-	sqlite3_bind_int(s, 6, rules != 0);
 	sqlite3_bind_int64(s, 1, after);
 	sqlite3_bind_int64(s, 2, upto);
 	sqlite3_bind_text(s, 3, realm, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 4, app, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 5, coll, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 6, rules != 0);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		/* The row's record_id IS NULL, so ev.record_id is NULL. */
 		event_from_row(s, &ev);
