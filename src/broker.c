@@ -103,7 +103,9 @@ struct frame {
 struct topic {
 	char			*key;		/* realm/app/coll[/record], then
 						   for a filtered one "\n" types
-						   "\n" filter */
+						   "\n" filter; an end user's
+						   has "\n" topic_key_jwt before
+						   the types */
 	int			 baselen;	/* the key up to the "\n" */
 	char			 realm[MAX_NAME_LEN + 1];
 	char			 app[MAX_NAME_LEN + 1];
@@ -1481,7 +1483,7 @@ stream_rebind(struct stream *s)
 	if (old->cursor == s)
 		old->cursor = TAILQ_NEXT(s, entry);
 	TAILQ_REMOVE(&old->streams, s, entry);
-	t = topic_get(&spec);	/* old's names, types and all are still there */
+	t = topic_get(&spec);	/* old, and its types, are still there */
 	s->topic = t;
 	TAILQ_INSERT_TAIL(&t->streams, s, entry);
 	if (t != old)
