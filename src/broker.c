@@ -43,7 +43,14 @@
  * after the write what the topic gets of it: the event as logged, a
  * record_entered or record_left in its place, or nothing. Replay asks
  * the same function, so a resumed stream gets what a live one got. An
- * event is framed once per variant (struct pub) and the frame shared. */
+ * event is framed once per variant (struct pub) and the frame shared.
+ *
+ * An end user's stream (a JWT) is a filtered one whose filter is its
+ * collection's rules bound to the token (broker_spec_bind), and whose
+ * topic also says which custom events it takes (the subscribe rule). A
+ * change of the rules (rules_changed in the log, never sent as such)
+ * reaches it as a reset, after which it is bound to the rules as they
+ * are then and replays from there (stream_rebind). */
 
 /*
  * An event, from its commit to a stream:
