@@ -12,9 +12,11 @@ need lighttpd jq node sqlite3
 
 JS=$top_srcdir/tests/jwt-sign.mjs
 
-# A hook hands a record to another owner when asked ("give"), and refuses
-# one marked "boom": a rule that fails answers before either.
-HK=$T/hooks/acme/web
+# In a second app, a hook hands a record to another owner when asked
+# ("give"), and refuses one marked "boom": a rule that fails answers
+# before either. (The first app has no hooks: there the writer alone
+# checks updates and deletes.)
+HK=$T/hooks/acme/hk
 mkdir -p "$HK"
 cat >"$HK/10-todos.js" <<'EOF'
 function give(e) {
@@ -361,25 +363,45 @@ is "$STATUS" 202 "publish: a service token, whatever the rule"
 # Before-hooks run after the rules passed, and what they hand back is
 # checked again
 # ======================================================================
-before=$(count_todos)
-as "$JB" POST "$TP/records" '{"owner":"alice","boom":true}'
+basalt_cli app create acme hk >/dev/null &&
+basalt_cli collection create acme hk todos >/dev/null &&
+basalt_cli app jwt acme hk --hs256-secret-file "$T/hs.key" \
+    --audience todo-app >/dev/null &&
+HTOKEN=$(basalt_cli token create acme hk --scope read,write --label hk) &&
+rules hk todos "list=$OWN" "view=$OWN" "create=$OWN" "update=$OWN" \
+    "delete=$OWN" || bail_out "cannot set up the app with hooks"
+HP=$URL/api/realms/acme/apps/hk/collections/todos
+
+# count_hk: the todos of the app with hooks.
+count_hk() {
+	as "$HTOKEN" GET "$HP/records?limit=500"
+	jbody '.items | length'
+}
+
+as "$JA" POST "$HP/records" '{"owner":"alice","title":"eggs"}'
+is "$STATUS" 201 "hooks: alice's todo in the app with hooks"
+H1=$(jbody .id)
+before=$(count_hk)
+as "$JB" POST "$HP/records" '{"owner":"alice","boom":true}'
 error_is 403 forbidden "hooks: a create that fails the rule is refused before the hook"
-as "$JA" POST "$TP/records" '{"owner":"alice","boom":true}'
+as "$JA" POST "$HP/records" '{"owner":"alice","boom":true}'
 error_is 422 hook_rejected "hooks: ... the same create that passes reaches it"
-as "$JA" POST "$TP/records" '{"owner":"alice","give":"bob"}'
+as "$JA" POST "$HP/records" '{"owner":"alice","give":"bob"}'
 error_is 403 forbidden "hooks: a create the hook hands to bob is refused"
 like "$(jbody .error.message)" "hooks" "... the message says the hooks did it"
-is "$(count_todos)" "$before" "hooks: nothing was stored"
-as "$JA" POST "$TP/records" '{"owner":"alice","give":"alice"}'
+is "$(count_hk)" "$before" "hooks: nothing was stored"
+as "$JA" POST "$HP/records" '{"owner":"alice","give":"alice"}'
 is "$STATUS" 201 "hooks: a create the hook leaves hers is stored"
-as "$JA" PATCH "$TP/records/$A2" '{"give":"bob"}'
+as "$JA" PATCH "$HP/records/$H1" '{"give":"bob"}'
 error_is 403 forbidden "hooks: an update the hook hands to bob is refused"
-as "$JB" PATCH "$TP/records/$A2" '{"boom":true}'
+as "$JB" PATCH "$HP/records/$H1" '{"boom":true}'
 error_is 404 not_found "hooks: an update of a hidden record: 404, not the hook's 422"
-get "$TP/records/$A2"
+as "$HTOKEN" GET "$HP/records/$H1"
 is "$(jbody '"\(.fields.owner) \(.fields.title)"')" "alice eggs" \
     "hooks: the record is unchanged"
-as "$JA" PATCH "$TP/records/$A2" '{"title":"fresh eggs"}'
+as "$JB" DELETE "$HP/records/$H1"
+error_is 404 not_found "hooks: a delete of a hidden record (404)"
+as "$JA" PATCH "$HP/records/$H1" '{"title":"fresh eggs"}'
 is "$STATUS $(jbody .fields.title)" "200 fresh eggs" \
     "hooks: an update that passes throughout is stored"
 
