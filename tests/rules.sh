@@ -212,25 +212,35 @@ is "$STATUS" 404 "delete: ... the record is gone"
 send DELETE "$TP/records/$N1"
 is "$STATUS" 204 "delete: a service token, whatever the rule"
 
-# Tokens that are no JWT of this app's: 401 with the header, on every
-# verb, and never a write.
-before=$(count_todos)
-for bad in EXPIRED SIG NONE AUD; do
-	eval "tok=\$BAD_$bad"
-	for verb in list view create update delete; do
+# refused TOKEN COLLECTION_URL RECORD_ID DESC: TOKEN gets 401 with the
+# header on every verb.
+refused() {
+	local verb
+	for verb in list view create update delete publish; do
 		case $verb in
-		list)	as "$tok" GET "$TP/records" ;;
-		view)	as "$tok" GET "$TP/records/$A1" ;;
-		create)	as "$tok" POST "$TP/records" '{"owner":"alice"}' ;;
-		update)	as "$tok" PATCH "$TP/records/$A1" '{"t":1}' ;;
-		delete)	as "$tok" DELETE "$TP/records/$A1" ;;
+		list)	as "$1" GET "$2/records" ;;
+		view)	as "$1" GET "$2/records/$3" ;;
+		create)	as "$1" POST "$2/records" '{"owner":"alice"}' ;;
+		update)	as "$1" PATCH "$2/records/$3" '{"t":1}' ;;
+		delete)	as "$1" DELETE "$2/records/$3" ;;
+		publish) as "$1" POST "$2/events" \
+		    '{"type":"ping","payload":{"from":"alice"}}' ;;
 		esac
 		is "$STATUS $(header WWW-Authenticate)" \
-		    '401 Bearer error="invalid_token"' \
-		    "$verb: $bad JWT refused (401, invalid_token)"
+		    '401 Bearer error="invalid_token"' "$verb: $4 (401)"
 	done
-done
+}
+
+# Tokens that are no JWT of this app's: refused on every verb, and never
+# a write.
+before=$(count_todos)
+refused "$BAD_EXPIRED" "$TP" "$A1" "an expired JWT"
+refused "$BAD_SIG" "$TP" "$A1" "a JWT with a wrong signature"
+refused "$BAD_NONE" "$TP" "$A1" "a JWT with alg none"
+refused "$BAD_AUD" "$TP" "$A1" "a JWT for another audience"
 is "$(count_todos)" "$before" "the refused JWTs wrote nothing"
+get "$TP/records/$A1"
+is "$(jbody .fields.title)" "oat milk" "... and changed nothing"
 
 # An app that trusts Ed25519 keys: its own JWTs pass, an HS256 JWT does
 # not, even one keyed with the app's public key.
@@ -246,16 +256,17 @@ EP=$URL/api/realms/acme/apps/ed/collections/todos
 EA=$(node "$JS" --alg EdDSA --key "$T/ed.key" --sub alice)
 node -e 'process.stdout.write(Buffer.from(process.argv[1], "base64url"))' \
     "$(cat "$T/ed.raw")" >"$T/ed.rawbin"
-for key in "$T/hs.key" "$T/ed.rawbin"; do
-	HSED=$(node "$JS" --alg HS256 --key "$key" --sub alice)
-	as "$HSED" POST "$EP/records" '{"owner":"alice"}'
-	is "$STATUS $(header WWW-Authenticate)" \
-	    '401 Bearer error="invalid_token"' \
-	    "an HS256 JWT on an Ed25519 app is refused ($(basename "$key"))"
-done
 as "$EA" POST "$EP/records" '{"owner":"alice","title":"ed"}'
 is "$STATUS" 201 "the Ed25519 app: create with its own JWT"
 EA1=$(jbody .id)
+refused "$(node "$JS" --alg HS256 --key "$T/hs.key" --sub alice)" "$EP" \
+    "$EA1" "an HS256 JWT on the Ed25519 app"
+HSED=$(node "$JS" --alg HS256 --key "$T/ed.rawbin" --sub alice)
+refused "$HSED" "$EP" "$EA1" \
+    "an HS256 JWT keyed with the Ed25519 app's public key"
+as "$EA" GET "$EP/records/$EA1"
+is "$STATUS $(jbody .fields.title)" "200 ed" \
+    "the Ed25519 app: ... which changed nothing"
 as "$EA" GET "$EP/records"
 is "$STATUS $(jbody '[.items[].id] | join(",")')" "200 $EA1" \
     "the Ed25519 app: list under the rule"
