@@ -412,6 +412,15 @@ is "$(jbody '"\(.fields.owner) \(.fields.title)"')" "alice eggs" \
     "hooks: the record is unchanged"
 as "$JB" DELETE "$HP/records/$H1"
 error_is 404 not_found "hooks: a delete of a hidden record (404)"
+before=$(count_hk)
+as "$JA" POST "$URL/api/realms/acme/apps/hk/batch" "$(jq -nc --arg h "$H1" \
+    '{requests: [{method: "POST", path: "collections/todos/records",
+	body: {owner: "alice", title: "ham"}},
+    {method: "PATCH", path: "collections/todos/records/\($h)",
+	body: {give: "bob"}}]}')"
+is "$STATUS $(jbody .error.code) $(jbody .index)" "403 forbidden 1" \
+    "hooks: a batch whose second write the hook hands away: 403 at index 1"
+is "$(count_hk)" "$before" "hooks: ... and its first write is undone"
 as "$JA" PATCH "$HP/records/$H1" '{"title":"fresh eggs"}'
 is "$STATUS $(jbody .fields.title)" "200 fresh eggs" \
     "hooks: an update that passes throughout is stored"
