@@ -8,7 +8,7 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-need lighttpd jq node sqlite3
+need lighttpd jq node
 
 JS=$top_srcdir/tests/jwt-sign.mjs
 
@@ -58,18 +58,17 @@ BAD_SIG=$(node "$JS" --alg HS256 --key "$T/other.key" --aud todo-app \
 BAD_NONE=$(node "$JS" --alg none --aud todo-app --sub alice)
 BAD_AUD=$(jwt --sub alice --aud another-app)
 
-# rules APP COLLECTION VERB=RULE...: sets the collection's rules.
+# rules APP COLLECTION VERB=RULE...: sets the collection's rules with
+# the CLI.
 rules() {
 	local app=$1 coll=$2 kv
+	local args=()
 	shift 2
 	for kv in "$@"; do
-		sqlite3 "$T/basalt.db" "INSERT OR REPLACE INTO collection_rules
-		    (collection_id, verb, rule) SELECT c.id, '${kv%%=*}',
-		    '$(sed "s/'/''/g" <<<"${kv#*=}")' FROM collections c
-		    JOIN apps a ON a.id = c.app_id JOIN realms r ON
-		    r.id = a.realm_id WHERE r.name = 'acme' AND
-		    a.name = '$app' AND c.name = '$coll'" || return 1
+		args+=("--${kv%%=*}" "${kv#*=}")
 	done
+	basalt_cli collection rules acme "$app" "$coll" "${args[@]}" \
+	    >"$T/rules.out" 2>&1 || { diag "$(cat "$T/rules.out")"; return 1; }
 }
 
 # as TOKEN METHOD URL [JSON]: a request with TOKEN, and a JSON body if
@@ -424,5 +423,19 @@ is "$(count_hk)" "$before" "hooks: ... and its first write is undone"
 as "$JA" PATCH "$HP/records/$H1" '{"title":"fresh eggs"}'
 is "$STATUS $(jbody .fields.title)" "200 fresh eggs" \
     "hooks: an update that passes throughout is stored"
+
+# ======================================================================
+# A change of rules holds from the next request on
+# ======================================================================
+send PATCH "$TP" '{"rules":{"list":""}}'
+is "$STATUS $(jbody .rules.list)" "200 " "the list rule set to \"\" over HTTP"
+as "$JB" GET "$TP/records?limit=500"
+n=$(jbody '.items | length')
+is "$n" "$(count_todos)" "... bob now lists every todo ($n)"
+send PATCH "$TP" '{"rules":{"list":null}}'
+as "$JB" GET "$TP/records"
+error_is 403 forbidden "the list rule unset again: bob may not list"
+as "$JB" GET "$TP/records/$B2"
+is "$STATUS" 200 "... and still views his own todo"
 
 done_testing
