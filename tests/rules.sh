@@ -393,7 +393,7 @@ is "$STATUS" 201 "hooks: alice's todo in the app with hooks"
 H1=$(jbody .id)
 before=$(count_hk)
 as "$JB" POST "$HP/records" '{"owner":"alice","boom":true}'
-error_is 403 forbidden "hooks: a create that fails the rule is refused before the hook"
+error_is 403 forbidden "hooks: a create the rule refuses never reaches the hook"
 as "$JA" POST "$HP/records" '{"owner":"alice","boom":true}'
 error_is 422 hook_rejected "hooks: ... the same create that passes reaches it"
 as "$JA" POST "$HP/records" '{"owner":"alice","give":"bob"}'
@@ -405,7 +405,7 @@ is "$STATUS" 201 "hooks: a create the hook leaves hers is stored"
 as "$JA" PATCH "$HP/records/$H1" '{"give":"bob"}'
 error_is 403 forbidden "hooks: an update the hook hands to bob is refused"
 as "$JB" PATCH "$HP/records/$H1" '{"boom":true}'
-error_is 404 not_found "hooks: an update of a hidden record: 404, not the hook's 422"
+error_is 404 not_found "hooks: an update of a hidden record: 404, not the 422"
 as "$HTOKEN" GET "$HP/records/$H1"
 is "$(jbody '"\(.fields.owner) \(.fields.title)"')" "alice eggs" \
     "hooks: the record is unchanged"
