@@ -118,6 +118,10 @@ as "$JA" DELETE "$TP/records/$SEED"
 error_is 403 forbidden "unset delete rule: a JWT may not delete"
 as "$JA" POST "$TP/events" '{"type":"ping","payload":{"from":"alice"}}'
 error_is 403 forbidden "unset publish rule: a JWT may not publish"
+as "$JA" POST "$B/batch" '{"requests":[{"method":"POST",
+    "path":"collections/todos/records","body":{"owner":"alice"}}]}'
+is "$STATUS $(jbody .error.code) $(jbody .index)" "403 forbidden 0" \
+    "unset create rule: nor in a batch"
 is "$(count_todos)" 1 "nothing was written by the refused JWTs"
 
 # ======================================================================
@@ -193,6 +197,9 @@ as "$JA" PATCH "$TP/records/$A1" '{"owner":"bob"}'
 error_is 403 forbidden "update: the merged record fails the rule (403)"
 as "$JA" PUT "$TP/records/$A1" '{"title":"no owner"}'
 error_is 403 forbidden "update: a PUT that drops the owner fails (403)"
+as "$JA" PUT "$TP/records/$A1" '{"owner":"alice","title":"oat milk"}'
+is "$STATUS $(jbody .fields.title)" "200 oat milk" \
+    "update: a PUT that keeps her the owner (200)"
 get "$TP/records/$A1"
 is "$(jbody '"\(.fields.owner) \(.fields.title)"')" "alice oat milk" \
     "update: the refused updates left the record as it was"
