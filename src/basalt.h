@@ -689,6 +689,11 @@ int		 store_event_range(struct store *, int64_t after, int64_t upto,
 		    const char *record_id, int limit,
 		    void (*)(void *, const struct event_row *), void *);
 int64_t		 store_event_max(struct store *);
+/* A restore's gap in the event log: a row of meta, key this prefix and
+ * the backup's last id, value the last id the replaced database gave. */
+#define STORE_RESTORE_GAP	"restore_gap:"
+int		 store_event_unknown(struct store *, int64_t id);
+int		 store_schema_version(void);
 /* The newest id of the app that retention deleted (0: none): a resume
  * from an id below it has lost events. */
 int64_t		 store_event_pruned(struct store *, const char *realm,
@@ -1115,6 +1120,20 @@ void		 cors_check(struct store *, struct request *, const char *realm,
 		    const char *app);
 /* The answer to OPTIONS on a path that allows the methods in allow. */
 void		 cors_preflight(struct request *, const char *allow);
+
+/* store_backup.c */
+/* What store_backup copied or store_restore put in place. */
+struct store_copy {
+	int64_t		 event_id;	/* the last event id the copy holds */
+	int		 version;	/* its schema version */
+	int64_t		 next_after;	/* restore: new ids start past it */
+	int64_t		 gap_through;	/* restore: ids past event_id up to it
+					   are unknown (0: none) */
+};
+int		 store_backup(const char *db, const char *file, int force,
+		    struct store_copy *, char *err, size_t);
+int		 store_restore(const char *db, const char *file, int busy_ms,
+		    struct store_copy *, char *err, size_t);
 
 /* cli.c */
 int		 cli_main(int argc, char **argv, const char *dbpath);

@@ -1526,7 +1526,8 @@ stream_reset(struct stream *s, int64_t id, const char *reason)
 }
 
 /* Where a new stream starts: live from head, replayed from spec's last
- * id, or reset if that id was pruned or is unknown. */
+ * id, or reset if that id was pruned or is unknown (past the head, or
+ * left out by a restore). */
 static void
 stream_start(struct stream *s, const struct stream_spec *spec)
 {
@@ -1541,7 +1542,7 @@ stream_start(struct stream *s, const struct stream_spec *spec)
 		stream_reset(s, max > head ? max : head, "events_pruned");
 		return;
 	}
-	if (spec->last_id > max) {
+	if (store_event_unknown(store, spec->last_id)) {
 		stream_reset(s, max > head ? max : head, "unknown_event_id");
 		return;
 	}

@@ -54,7 +54,8 @@ usage(void)
 	    " index list REALM APP COLLECTION\n"
 	    "  token create REALM APP --scope read[,write][,admin]"
 	    " [--label TEXT] [--expires DURATION]\n"
-	    "  token list REALM APP | token revoke TOKEN_ID\n");
+	    "  token list REALM APP | token revoke TOKEN_ID\n"
+	    "  backup FILE [--force] | restore FILE\n");
 	return (1);
 }
 
@@ -780,6 +781,46 @@ cmd_token(int argc, char **argv)
 	return (usage());
 }
 
+/* backup FILE [--force]: a copy of the database while basalt serves it;
+ * restore FILE: the database replaced by a copy, with basalt stopped.
+ * Both on the database file itself: no upgrade of the database copied,
+ * no database made before the restore. */
+static int
+cmd_backup(int argc, char **argv, const char *dbpath)
+{
+	struct store_copy	 c;
+	char			 err[1024];
+	int			 force = 0, rc;
+
+	if (strcmp(argv[0], "backup") == 0 && argc == 3 &&
+	    strcmp(argv[2], "--force") == 0)
+		force = 1;
+	else if (argc != 2 || argv[1][0] == '-')
+		return (usage());
+	if (strcmp(argv[0], "backup") == 0)
+		rc = store_backup(dbpath, argv[1], force, &c, err, sizeof err);
+	else
+		rc = store_restore(dbpath, argv[1], cfg->busy_timeout_ms, &c,
+		    err, sizeof err);
+	if (rc == -1)
+		return (fail("%s%s", err, ""));
+	if (strcmp(argv[0], "backup") == 0) {
+		printf("%lld\n", (long long)c.event_id);
+		fprintf(stderr, "basalt: %s holds %s up to event id %lld "
+		    "(schema version %d)\n", argv[1], dbpath,
+		    (long long)c.event_id, c.version);
+		return (0);
+	}
+	fprintf(stderr, "basalt: %s restored from %s, events up to id %lld; "
+	    "new events get ids past %lld\n", dbpath, argv[1],
+	    (long long)c.event_id, (long long)c.next_after);
+	if (c.gap_through != 0)
+		fprintf(stderr, "basalt: ids %lld to %lld are not in the "
+		    "restored log: clients resuming with one get a reset\n",
+		    (long long)c.event_id + 1, (long long)c.gap_through);
+	return (0);
+}
+
 static const struct {
 	const char	*name;
 	int		(*fn)(int, char **);
@@ -798,6 +839,8 @@ cli_main(int argc, char **argv, const char *dbpath)
 	size_t	 i;
 	int	 rc;
 
+	if (strcmp(argv[0], "backup") == 0 || strcmp(argv[0], "restore") == 0)
+		return (cmd_backup(argc, argv, dbpath));
 	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[0], commands[i].name) == 0)
 			break;

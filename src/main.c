@@ -33,7 +33,8 @@ static int
 main_usage(void)
 {
 	fprintf(stderr, "usage: basalt [-c FILE] [--db PATH] COMMAND ...\n"
-	    "commands: serve, check-config, realm, app, collection, token\n"
+	    "commands: serve, check-config, realm, app, collection, index, token,\n"
+	    "  backup, restore\n"
 	    "see basalt(8)\n");
 	return (1);
 }

@@ -184,6 +184,7 @@ enum stmt {
 	S_EV_RANGE_TOPIC,
 	S_EV_RANGE_RECORD,
 	S_EV_MAX,
+	S_EV_UNKNOWN,
 	S_EV_PRUNED,
 	S_EV_OLDEST,
 	S_EV_NTH,
@@ -273,6 +274,11 @@ static const char *sql[S__COUNT] = {
 	    " AND realm = ?4 AND app = ?5 AND collection = ?6"
 	    " AND record_id = ?7 ORDER BY id LIMIT ?3",
 	[S_EV_MAX] = "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+	[S_EV_UNKNOWN] = "SELECT ?1 > coalesce((SELECT seq FROM sqlite_sequence"
+	    " WHERE name = 'events'), 0) OR EXISTS (SELECT 1 FROM meta"
+	    " WHERE key GLOB '" STORE_RESTORE_GAP "*'"
+	    " AND ?1 > CAST(substr(key, length('" STORE_RESTORE_GAP "') + 1)"
+	    " AS INTEGER) AND ?1 <= value)",
 	[S_EV_PRUNED] = "SELECT max(coalesce((SELECT pruned_through"
 	    " FROM app_log WHERE realm = ?1 AND app = ?2), 0),"
 	    " (SELECT value FROM meta WHERE key = 'pruned_through'))",
@@ -1135,6 +1141,26 @@ int64_t
 store_event_max(struct store *st)
 {
 	return (one_int(st, stmt(st, S_EV_MAX), 0, NULL));
+}
+
+/* 1 if id is no id of this log: past the highest id given, or one that
+ * a restore left out (store_restore: ids the replaced database gave out
+ * past the backup's last); 0 if it is, and on an error (not logged). */
+int
+store_event_unknown(struct store *st, int64_t id)
+{
+	sqlite3_stmt	*s = stmt(st, S_EV_UNKNOWN);
+
+	sqlite3_bind_int64(s, 1, id);
+	return (one_int(st, s, 0, NULL) != 0);
+}
+
+/* The schema version this basalt makes: store_open upgrades any from 1
+ * up to it. */
+int
+store_schema_version(void)
+{
+	return (SCHEMA_VERSION);
 }
 
 /* The newest id of the app's events that retention deleted, 0 if none
