@@ -164,6 +164,28 @@ backup_unlink(const char *path)
 	}
 }
 
+/* 1 if file is the database at db or one of the files SQLite keeps
+ * beside it. */
+static int
+backup_is_db(const char *file, const char *db)
+{
+	const char	*ends[] = { "", "-journal", "-wal", "-shm" };
+	struct stat	 f, d;
+	char		*side;
+	size_t		 i;
+	int		 same = 0;
+
+	if (stat(file, &f) == -1)
+		return (0);
+	for (i = 0; i < sizeof ends / sizeof ends[0] && !same; i++) {
+		xasprintf(&side, "%s%s", db, ends[i]);
+		same = stat(side, &d) == 0 && d.st_dev == f.st_dev &&
+		    d.st_ino == f.st_ino;
+		free(side);
+	}
+	return (same);
+}
+
 /* Flushes the folder of path, so that a file renamed into it stays. */
 static void
 backup_sync_dir(const char *path)
@@ -216,6 +238,10 @@ store_backup(const char *db, const char *file, int force,
 	int		 fd, reserved = 0, rc = -1;
 
 	memset(c, 0, sizeof *c);
+	if (backup_is_db(file, db)) {
+		snprintf(err, errlen, "%s is the database itself", file);
+		return (-1);
+	}
 	if (!force) {
 		/* the name is ours from here: no race with another writer */
 		if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600)) == -1) {
@@ -403,6 +429,10 @@ store_restore(const char *db, const char *file, int busy_ms,
 	int		 made, rc = -1;
 
 	memset(c, 0, sizeof *c);
+	if (backup_is_db(file, db)) {
+		snprintf(err, errlen, "%s is the database itself", file);
+		return (-1);
+	}
 	made = stat(db, &sb) == -1 && errno == ENOENT;
 	if (restore_lock(&d, db, &last, err, errlen) == -1)
 		goto out;

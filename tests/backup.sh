@@ -53,6 +53,9 @@ BID=$(basalt_cli backup "$T/exists.db" --force 2>/dev/null)
 is "$?|$(sqlite3 "$T/exists.db" 'SELECT count(*) FROM collections')" "0|1" \
     "backup: --force replaces it with a copy of the database"
 is "$(stat -c %a "$T/exists.db")" 600 "backup: the copy is readable by its owner only"
+basalt_cli backup "$T/basalt.db" --force >/dev/null 2>"$T/err"
+is "$?|$(cat "$T/err")" "1|basalt: $T/basalt.db is the database itself" \
+    "backup: --force never replaces the database itself"
 
 # ======================================================================
 # a backup under a write load
