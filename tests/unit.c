@@ -2216,7 +2216,9 @@ END_TEST
 static const char rule_claims[] = "{\"sub\":\"u1\",\"role\":\"admin\","
     "\"nulsub\":\"u1\\u0000x\","
     "\"groups\":[\"staff\",\"x\"],\"n\":5,\"obj\":{\"a\":1},\"nul\":null,"
-    "\"Name\":\"ANN\",\"x y\":{\"z\":\"Q\"},\"t\":true,\"a\":[1],\"b\":[1]}";
+    "\"Name\":\"ANN\",\"x y\":{\"z\":\"Q\"},\"t\":true,\"a\":[1],\"b\":[1],"
+    "\"big\":9007199254740993,\"nbig\":-9007199254740992,"
+    "\"fbig\":1e300,\"near\":9007199254740991}";
 static const char rule_body[] = "{\"fields\":{\"owner\":\"u1\",\"n\":2}}";
 
 /* Each rule bound to rule_claims and rule_body (event "chat" when the
@@ -2243,6 +2245,13 @@ static const struct {
 	{ RULE_LIST, "fields.t = @token.t", "fields.t = true" },
 	{ RULE_LIST, "fields.n in (1, @token.n)", "fields.n in (1, 5)" },
 	{ RULE_LIST, "fields.n in (1, @token.none)", "false" },
+	/* Numbers a double holds inexactly count as missing. */
+	{ RULE_LIST, "fields.uid = @token.big", "false" },
+	{ RULE_LIST, "fields.uid = @token.nbig", "false" },
+	{ RULE_LIST, "fields.uid < @token.fbig", "false" },
+	{ RULE_LIST, "@token.big > 1", "false" },
+	{ RULE_LIST, "fields.uid = @token.near",
+	    "fields.uid = 9007199254740991" },
 	{ RULE_LIST, "fields.s ~ @token.Name", "fields.s ~ \"ann\"" },
 	{ RULE_LIST, "fields.s !~ @token[\"x y\"].z", "fields.s !~ \"q\"" },
 	{ RULE_LIST, "fields.s ~ @token.n", "false" },
