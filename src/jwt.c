@@ -540,6 +540,7 @@ static int
 key_from_pkey(EVP_PKEY *pk, struct jwt_key *k, char *why, size_t whylen)
 {
 	unsigned char	*o;
+	BIGNUM		*e = NULL;
 	char		 group[64];
 	size_t		 n;
 	int		 bits, len, rc = -1;
@@ -552,6 +553,16 @@ key_from_pkey(EVP_PKEY *pk, struct jwt_key *k, char *why, size_t whylen)
 			    "bits, not %d", bits);
 			break;
 		}
+		/* OpenSSL verifies with any exponent; with e = 1 the
+		 * padded hash is its own signature. */
+		if (EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &e) != 1 ||
+		    !BN_is_odd(e) || BN_cmp(e, BN_value_one()) <= 0) {
+			BN_free(e);
+			snprintf(why, whylen, "an RSA key's exponent is odd and "
+			    "at least 3");
+			break;
+		}
+		BN_free(e);
 		key_init(k, "RS256");
 		rc = 0;
 		break;

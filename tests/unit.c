@@ -2910,8 +2910,8 @@ START_TEST(test_jwt_keys)
 {
 	struct jwt_key	 k[MAX_JWT_KEYS];
 	json_object	*o;
-	char		 why[200];
-	size_t		 n;
+	char		 why[200], *t;
+	size_t		 n, i;
 
 	ck_assert_int_eq(jwt_key_pem(rsa_pem, strlen(rsa_pem), &k[0], why,
 	    sizeof why), 0);
@@ -2963,6 +2963,22 @@ START_TEST(test_jwt_keys)
 	o = json_tokener_parse("{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}");
 	ck_assert_int_eq(jwt_jwks(o, k, MAX_JWT_KEYS, &n, why, sizeof why), -1);
 	json_object_put(o);
+	/* An exponent of 1 (every padded hash its own signature) or 2. */
+	for (i = 0; i < 3; i++) {
+		xasprintf(&t, "{\"kty\":\"RSA\",\"n\":\"lbREMwtVH2K8xWcc9x1Q"
+		    "Dg_v_0HoiKHrmEjcXHpqJBeP_4Ev1LCuKzWKU7qfUz5rPoRT6v_si24sceWO"
+		    "YDZC08O2SjgjgwJxeUQSu3h7v_f-VGolwWYL_7oXDyRQU7IcHpXcSZ-7EoHP"
+		    "NmSgKFtm6MWRGXbyNHFl_L5NCODCVySGnQf661ByKeJKYn_RT04i5TjZhYWR"
+		    "R2AWibQAQM97zfVhdZql4GF0IQvDRT4GDliPxTRXmy4pbcPus8cGmXszIzNJ"
+		    "HwiK30JYcThrSJRh-pIs3q0VtaUoNd9Omlbi6VYwYWziKyUV4c9ygvEWS5yf"
+		    "jdef4TCD3vslBzZf2U6wqw\",\"e\":\"%s\"}",
+		    (const char *[]){ "AQ", "Ag", "Aw" }[i]);
+		o = json_tokener_parse(t);
+		free(t);
+		ck_assert_int_eq(jwt_jwks(o, k, MAX_JWT_KEYS, &n, why,
+		    sizeof why), i == 2 ? 0 : -1);
+		json_object_put(o);
+	}
 	/* Two keys, one kid. */
 	o = json_tokener_parse("{\"keys\":[{\"kty\":\"oct\",\"k\":"
 	    "\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\"},{\"kty\":\"oct\","
