@@ -180,6 +180,25 @@ like "$(jbody .error.message)" "does not accept JWTs" \
     "a JWT on an app without JWTs: the reason"
 as "$GOOD" GET "$URL/api/realms/acme/apps/nope/collections"
 is "$STATUS" 401 "a JWT on an app that does not exist: 401"
+# Keys are the app's: web's JWT on an app with a key of its own, and
+# a JWT of that app's key on web.
+basalt_cli app create acme web2 &&
+    basalt_cli collection create acme web2 posts &&
+    basalt_cli app jwt acme web2 --hs256-secret-file "$T/other.key" ||
+    bail_out "app web2"
+P=$URL/api/realms/acme/apps/web2/collections/posts refused "$GOOD" \
+    "a JWT of app web on app web2" "signature is wrong"
+refused "$(jwt --alg HS256 --key "$T/other.key" --sub alice)" \
+    "a JWT of app web2 on app web" "signature is wrong"
+as "$(jwt --alg HS256 --key "$T/other.key" --sub alice)" GET \
+    "$URL/api/realms/acme/apps/web2/collections/posts/records"
+is "$STATUS" 200 "app web2 takes a JWT of its own key"
+# access_token is for the two stream endpoints alone.
+http GET "$P/records?access_token=$GOOD"
+is "$STATUS" 401 "access_token on a list: 401"
+is "$(header WWW-Authenticate)" 'Bearer' "access_token on a list: no token"
+http GET "$B/token?access_token=$GOOD"
+is "$STATUS" 401 "access_token on .../token: 401"
 http GET "$P/records" -H "Authorization: Bearer bas_nothing"
 is "$(header WWW-Authenticate)" 'Bearer error="invalid_token"' \
     "an unknown service token: invalid_token"
