@@ -293,6 +293,23 @@ DER=$(node -e 'const c = require("crypto"), fs = require("fs");
 	c.createPrivateKey(fs.readFileSync(process.argv[1])))));' "$T/es.key")
 P=$ESP refused "$DER" "ES256 with a DER signature" "signature is wrong"
 
+# Keys are read on every request (decoded keys are kept by their bytes
+# alone): a key replaced or removed, even by the CLI of another process,
+# is refused on the next request.
+basalt_cli app jwt acme es --public-key-file "$T/es2.pub"
+P=$ESP refused "$ES" "ES256: a JWT of the key just replaced" \
+    "signature is wrong"
+as "$(jwt --alg ES256 --key "$T/es2.key" --sub dave)" GET "$ESP/records"
+is "$STATUS" 200 "ES256: a JWT of the new key"
+basalt_cli app jwt acme es --public-key-file "$T/es.pub"
+as "$ES" GET "$ESP/records"
+is "$STATUS" 200 "ES256: the first key back, its JWT accepted again"
+basalt_cli app jwt-key remove acme rs rk1
+P=$RSP refused "$RS" "RS256: a JWT of the key just removed" "kid"
+basalt_cli app jwt-key add acme rs --kid rk1 --public-key-file "$T/rs.pub"
+as "$RS" GET "$RSP/records"
+is "$STATUS" 200 "RS256: the key added again, its JWT accepted"
+
 # ---------------------------------------------------------------- JWKS, rotation
 jq -c -s '{keys: ([.[].keys[]] + [{kty: "RSA", use: "enc", kid: "x", n: "AQAB", e: "AQAB"}])}' \
     "$T/rs.jwks" "$T/es.jwks" "$T/ed2.jwks" >"$T/set.jwks"
