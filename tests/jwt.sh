@@ -191,7 +191,7 @@ is "$STATUS" 401 "a JWT on an app that does not exist: 401"
 # Keys are the app's: web's JWT on an app with a key of its own, and
 # a JWT of that app's key on web.
 basalt_cli app create acme web2 &&
-    basalt_cli collection create acme web2 posts &&
+    basalt_cli collection create acme web2 posts && open_rules web2 &&
     basalt_cli app jwt acme web2 --hs256-secret-file "$T/other.key" ||
     bail_out "app web2"
 P=$URL/api/realms/acme/apps/web2/collections/posts refused "$GOOD" \
