@@ -215,6 +215,19 @@ is "$(header WWW-Authenticate)" 'Bearer' "no token at all: Bearer alone"
 TOKPART=$(printf '%s' "$GOOD" | cut -d. -f3)
 ! grep -qF -- "$TOKPART" "$T/basalt.log"
 ok $? "no JWT's signature is in the log"
+# A JWT refused in access_token: the log line has the path, not the query.
+BADQ=$(jwt --alg HS256 --key "$T/other.key" --iss https://id.example \
+    --aud web --sub mallory)
+http GET "$P/events?access_token=$BADQ" --max-time 3
+is "$STATUS" 401 "a bad JWT in access_token: 401"
+wait_until 5 grep -q "GET $PREFIX/events: JWT refused" "$T/basalt.log"
+ok $? "a bad JWT in access_token: the log names the path"
+for part in 1 2 3; do
+	! grep -qF -- "$(printf '%s' "$BADQ" | cut -d. -f$part)" "$T/basalt.log"
+	ok $? "a bad JWT in access_token: part $part is not in the log"
+done
+! grep -q "access_token" "$T/basalt.log"
+ok $? "no access_token in the log"
 
 # ---------------------------------------------------------------- scopes
 READ=$(jwt "${HS[@]}" --sub alice --scope read)
