@@ -313,6 +313,35 @@ DER=$(node -e 'const c = require("crypto"), fs = require("fs");
     console.log(i + "." + b(c.sign("sha256", Buffer.from(i),
 	c.createPrivateKey(fs.readFileSync(process.argv[1])))));' "$T/es.key")
 P=$ESP refused "$DER" "ES256 with a DER signature" "signature is wrong"
+# r and s as JOSE gives them, then out of their range: r or s 0, s + n
+# (the same value modulo n, 32 bytes still). s' = n - s is a signature
+# too (ECDSA's, JOSE asks nothing more): accepted, same claims.
+ESV=$(node -e 'const c = require("crypto"), fs = require("fs");
+    const b = (x) => Buffer.from(x).toString("base64url");
+    const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+    const hex = (v) => Buffer.from(v.toString(16).padStart(64, "0"), "hex");
+    const i = b(JSON.stringify({ alg: "ES256" })) + "." + b(JSON.stringify({
+	sub: "dave", exp: Math.floor(Date.now() / 1000) + 600 }));
+    const sig = c.sign("sha256", Buffer.from(i), { key:
+	c.createPrivateKey(fs.readFileSync(process.argv[1])),
+	dsaEncoding: "ieee-p1363" });
+    const r = BigInt("0x" + sig.subarray(0, 32).toString("hex"));
+    let s = BigInt("0x" + sig.subarray(32).toString("hex"));
+    /* s + n must fit in 32 bytes: take the low s of the pair. */
+    if (s > n / 2n) s = n - s;
+    const out = (r, s) => i + "." + b(Buffer.concat([hex(r), hex(s)]));
+    console.log([out(r, s), out(r, n - s), out(0n, s), out(r, 0n),
+	out(r, s + n), out(r + n < 2n ** 256n ? r + n : n, s)].join(" "));' \
+    "$T/es.key")
+read -r ES_LOW ES_HIGH ES_R0 ES_S0 ES_SN ES_RN <<<"$ESV"
+as "$ES_LOW" GET "$ESP/records"
+is "$STATUS" 200 "ES256: the low-s signature"
+as "$ES_HIGH" GET "$ESP/records"
+is "$STATUS" 200 "ES256: n - s, the other signature of the pair"
+P=$ESP refused "$ES_R0" "ES256: r = 0" "signature is wrong"
+P=$ESP refused "$ES_S0" "ES256: s = 0" "signature is wrong"
+P=$ESP refused "$ES_SN" "ES256: s + n" "signature is wrong"
+P=$ESP refused "$ES_RN" "ES256: r + n (or n)" "signature is wrong"
 
 # Keys are read on every request (decoded keys are kept by their bytes
 # alone): a key replaced or removed, even by the CLI of another process,
