@@ -2831,6 +2831,16 @@ START_TEST(test_jwt_verify)
 	    "{\"sub\":7,\"exp\":%lld}", now + 60), -1);
 	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
 	    "{\"sub\":\"a\\u0000b\",\"exp\":%lld}", now + 60), -1);
+	/* Of duplicate keys the last one counts, for the checks and for
+	 * the claims rules read alike (RFC 7515 4: reject, or the last). */
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"a\",\"exp\":%lld,\"sub\":\"b\"}", now + 60), 0);
+	ck_assert_str_eq(g.sub, "b");
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"a\",\"exp\":%lld,\"exp\":%lld}", now + 60, now - 100),
+	    -1);
+	ck_assert_int_eq(jwt_try(&t, "{\"alg\":\"HS256\",\"alg\":\"none\"}",
+	    JKEY, &g, "{\"sub\":\"u\",\"exp\":%lld}", now + 60), -1);
 	/* scope */
 	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
 	    "{\"sub\":\"u\",\"exp\":%lld,\"scope\":\"read\"}", now + 60), 0);
