@@ -359,6 +359,29 @@ P=$RSP refused "$RS" "RS256: a JWT of the key just removed" "kid"
 basalt_cli app jwt-key add acme rs --kid rk1 --public-key-file "$T/rs.pub"
 as "$RS" GET "$RSP/records"
 is "$STATUS" 200 "RS256: the key added again, its JWT accepted"
+# More keys than a worker keeps decoded: each JWT still finds its own.
+basalt_cli app create acme many && basalt_cli collection create acme many posts &&
+    open_rules many || bail_out "app many"
+for i in 0 1 2 3 4 5 6 7 8 9 10 11; do
+	node "$SIGN" --genkey ES256 --out "$T/m$i" --kid "m$i" ||
+	    bail_out "no EC key"
+done
+jq -c -s '{keys: [.[].keys[]]}' "$T"/m*.jwks >"$T/many.jwks"
+basalt_cli app jwt acme many --jwks-file "$T/many.jwks"
+ok $? "app jwt: a key set of 12 ES256 keys"
+MANY_OK=0
+for round in 1 2; do
+	for i in 0 1 2 3 4 5 6 7 8 9 10 11; do
+		as "$(jwt --alg ES256 --key "$T/m$i.key" --kid "m$i" --sub "u$i")" \
+		    GET "$URL/api/realms/acme/apps/many/token"
+		[ "$STATUS" = 200 ] && [ "$(jbody .sub)" = "u$i" ] &&
+		    MANY_OK=$((MANY_OK + 1))
+	done
+done
+is "$MANY_OK" 24 "12 keys, twice each: every JWT accepted with its own key"
+as "$(jwt --alg ES256 --key "$T/m3.key" --kid m4 --sub u3)" \
+    GET "$URL/api/realms/acme/apps/many/token"
+is "$STATUS" 401 "a JWT of key m3 under kid m4: 401"
 
 # ---------------------------------------------------------------- JWKS, rotation
 jq -c -s '{keys: ([.[].keys[]] + [{kty: "RSA", use: "enc", kid: "x", n: "AQAB", e: "AQAB"}])}' \

@@ -27,6 +27,9 @@
 
 #include <check.h>
 #include <event2/buffer.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -3047,6 +3050,108 @@ START_TEST(test_jwt_verify)
 }
 END_TEST
 
+/* An ES256 JWT with kid, signed with pk. */
+static char *
+es256_jwt(EVP_PKEY *pk, const char *kid, long long exp)
+{
+	unsigned char	 der[80], raw[64];
+	const unsigned char *d = der;
+	char		*h, *hp, *p, *out, b[128], sig[100];
+	ECDSA_SIG	*es;
+	EVP_MD_CTX	*md;
+	size_t		 n = sizeof der;
+
+	xasprintf(&h, "{\"alg\":\"ES256\",\"kid\":\"%s\"}", kid);
+	xasprintf(&p, "{\"sub\":\"%s\",\"exp\":%lld}", kid, exp);
+	sodium_bin2base64(b, sizeof b, (unsigned char *)h, strlen(h),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	xasprintf(&hp, "%s.", b);
+	sodium_bin2base64(b, sizeof b, (unsigned char *)p, strlen(p),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	free(h);
+	free(p);
+	xasprintf(&out, "%s%s", hp, b);
+	free(hp);
+	ck_assert_ptr_nonnull(md = EVP_MD_CTX_new());
+	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pk), 1);
+	ck_assert_int_eq(EVP_DigestSign(md, der, &n, (unsigned char *)out,
+	    strlen(out)), 1);
+	EVP_MD_CTX_free(md);
+	ck_assert_ptr_nonnull(es = d2i_ECDSA_SIG(NULL, &d, n));
+	ck_assert_int_eq(BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 32), 32);
+	ck_assert_int_eq(BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 32, 32), 32);
+	ECDSA_SIG_free(es);
+	sodium_bin2base64(sig, sizeof sig, raw, sizeof raw,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	hp = out;
+	xasprintf(&out, "%s.%s", hp, sig);
+	free(hp);
+	return (out);
+}
+
+/* More ES256 keys than a thread keeps decoded: each JWT is checked with
+ * its own key, whatever was decoded before. */
+START_TEST(test_jwt_es256_keys)
+{
+	struct jwt_settings	 set;
+	struct jwt_key		 k[12];
+	struct grant		 g;
+	struct error		 e;
+	struct tdb		 t;
+	EVP_PKEY		*pk[12];
+	unsigned char		*o;
+	char			*tok;
+	long long		 now = time_now_ms() / 1000;
+	int			 i, round, len;
+
+	tdb_open(&t);
+	memset(k, 0, sizeof k);
+	for (i = 0; i < 12; i++) {
+		ck_assert_ptr_nonnull(pk[i] = EVP_PKEY_Q_keygen(NULL, NULL, "EC",
+		    "P-256"));
+		len = i2d_PUBKEY(pk[i], NULL);
+		ck_assert(len > 0 && len <= MAX_JWT_KEY_LEN);
+		o = k[i].key;
+		k[i].len = i2d_PUBKEY(pk[i], &o);
+		strlcpy_b(k[i].alg, "ES256", sizeof k[i].alg);
+		snprintf(k[i].kid, sizeof k[i].kid, "k%d", i);
+	}
+	memset(&set, 0, sizeof set);
+	set.max_lifetime = 3600;
+	ck_assert_int_eq(store_jwt_set(t.st, 1, &set, k, 12), STORE_OK);
+	for (round = 0; round < 2; round++)
+		for (i = 0; i < 12; i++) {
+			tok = es256_jwt(pk[i], k[i].kid, now + 60);
+			memset(&g, 0, sizeof g);
+			memset(&e, 0, sizeof e);
+			ck_assert_msg(jwt_verify(t.st, 1, tok, &g, &e) == 0,
+			    "key %d: %s", i, e.message);
+			ck_assert_str_eq(g.sub, k[i].kid);
+			json_object_put(g.claims);
+			free(tok);
+		}
+	/* Signed by k3, sent as k4's; then k4 replaced by k3's key. */
+	tok = es256_jwt(pk[3], "k4", now + 60);
+	memset(&g, 0, sizeof g);
+	ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), -1);
+	k[4] = k[3];
+	strlcpy_b(k[4].kid, "k4", sizeof k[4].kid);
+	ck_assert_int_eq(store_jwt_set(t.st, 1, &set, k + 4, 1), STORE_OK);
+	ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), 0);
+	json_object_put(g.claims);
+	free(tok);
+	/* The key removed: refused at once. */
+	ck_assert_int_eq(store_jwt_key_remove(t.st, 1, "k4"), STORE_OK);
+	tok = es256_jwt(pk[3], "k4", now + 60);
+	memset(&g, 0, sizeof g);
+	ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), -1);
+	free(tok);
+	for (i = 0; i < 12; i++)
+		EVP_PKEY_free(pk[i]);
+	tdb_close(&t);
+}
+END_TEST
+
 /* Keys from PEM and JWKS, made by node's crypto. */
 static const char *rsa_pem =
     "-----BEGIN PUBLIC KEY-----\n"
@@ -3189,6 +3294,7 @@ main(void)
 	tcase_add_test(tc, test_stream_bind);
 	tcase_add_test(tc, test_jwt_verify);
 	tcase_add_test(tc, test_jwt_keys);
+	tcase_add_test(tc, test_jwt_es256_keys);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
