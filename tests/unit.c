@@ -3039,6 +3039,42 @@ START_TEST(test_jwt_verify)
 	    "{\"sub\":\"u\",\"exp\":%lld,\"aud\":\"webx\"}", now + 60), -1);
 	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
 	    "{\"sub\":\"u\",\"exp\":%lld}", now + 60), -1);
+	/* Base64url strictly: the signature's last character with its two
+	 * spare bits set, the header's with its spare bits set, padding. */
+	{
+		char	*tok, *c;
+		static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+
+		tok = jwt_make(H, "{\"sub\":\"u\",\"exp\":9999999999}", JKEY);
+		set.max_lifetime = 10000000000LL;
+		set.audience[0] = '\0';
+		ck_assert_int_eq(store_jwt_set(t.st, 1, &set, k, 2), STORE_OK);
+		memset(&g, 0, sizeof g);
+		ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), 0);
+		json_object_put(g.claims);
+		c = tok + strlen(tok) - 1;
+		*c = alpha[(strchr(alpha, *c) - alpha) | 3];
+		memset(&g, 0, sizeof g);
+		ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), -1);
+		ck_assert_str_eq(e.message, "the JWT's signature is not base64url");
+		free(tok);
+		/* {"alg":"HS256","kid":"k"} is 25 bytes: 34 characters, the
+		 * last with four spare bits. */
+		tok = jwt_make("{\"alg\":\"HS256\",\"kid\":\"k\"}",
+		    "{\"sub\":\"u\",\"exp\":9999999999}", JKEY);
+		ck_assert_int_eq(strchr(tok, '.') - tok, 34);
+		memset(&g, 0, sizeof g);
+		ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), 0);
+		json_object_put(g.claims);
+		c = strchr(tok, '.') - 1;
+		*c = alpha[(strchr(alpha, *c) - alpha) | 3];
+		memset(&g, 0, sizeof g);
+		ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), -1);
+		ck_assert_str_eq(e.message, "the JWT's header is not a base64url "
+		    "JSON object");
+		free(tok);
+	}
 	/* Malformed. */
 	memset(&e, 0, sizeof e);
 	ck_assert_int_eq(jwt_verify(t.st, 1, "e30.e30.", &g, &e), -1);
