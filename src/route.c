@@ -45,6 +45,12 @@ static const struct route {
 	    api_app_cors_get, AUTH, SCOPE_ADMIN },
 	{ "PUT", "/api/realms/:realm/apps/:app/cors",
 	    api_app_cors_put, AUTH, SCOPE_ADMIN },
+	{ "GET", "/api/realms/:realm/apps/:app/tokens",
+	    api_tokens_list, AUTH, SCOPE_ADMIN },
+	{ "POST", "/api/realms/:realm/apps/:app/tokens",
+	    api_token_create, AUTH, SCOPE_ADMIN },
+	{ "DELETE", "/api/realms/:realm/apps/:app/tokens/:token",
+	    api_token_revoke, AUTH, SCOPE_ADMIN },
 	{ "GET", "/api/realms/:realm/apps/:app/collections",
 	    api_collections_list, AUTH, SCOPE_READ },
 	{ "POST", "/api/realms/:realm/apps/:app/collections",
@@ -146,11 +152,13 @@ route_match(const struct route *r, char segs[][SEG_SIZE], int n,
 			strlcpy_b(ctx->file, segs[i], sizeof ctx->file);
 		else if (strcmp(p, ":field") == 0)
 			strlcpy_b(ctx->field, segs[i], sizeof ctx->field);
+		else if (strcmp(p, ":token") == 0)
+			strlcpy_b(ctx->token_id, segs[i], sizeof ctx->token_id);
 		else
 			continue;
 		if (strlen(segs[i]) > (strcmp(p, ":id") == 0 ? ULID_LEN :
 		    strcmp(p, ":field") == 0 ? MAX_INDEX_FIELD_LEN :
-		    MAX_NAME_LEN))
+		    strcmp(p, ":token") == 0 ? TOKEN_ID_LEN : MAX_NAME_LEN))
 			ctx->long_name = 1;
 	}
 	return (1);
