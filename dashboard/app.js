@@ -18,7 +18,7 @@
  * The basalt dashboard: sign in with a token, browse collections and
  * records, edit records, and watch a collection's events live through an
  * event-stream reader built on fetch(), since EventSource cannot send an
- * Authorization header.
+ * Authorization header; with an admin token, manage the app's tokens.
  */
 
 'use strict';
@@ -376,6 +376,9 @@ const S = {
 	stream: null,
 	editor: null,		/* {mode: 'new'|'edit', id, record} */
 	deleteArmed: null,
+	view: 'records',	/* or 'tokens' */
+	tokenSeq: 0,		/* counts token list loads */
+	revokeArmed: null,	/* {id, timer} of a first press on Revoke */
 };
 
 function $(id) {
@@ -466,6 +469,8 @@ function failed(err, where) {
 
 function showSignIn(error) {
 	$('app').hidden = true;
+	$('tokens-view').hidden = true;
+	$('views').hidden = true;
 	$('whoami').hidden = true;
 	$('signin').hidden = false;
 	const e = $('signin-error');
@@ -502,7 +507,9 @@ async function signIn(token) {
 	S.base = '/api/realms/' + enc(grant.realm) + '/apps/' + enc(grant.app);
 	showGrant(grant);
 	$('signin').hidden = true;
-	$('app').hidden = false;
+	$('views').hidden = false;
+	$('view-tokens').hidden = !can('admin');
+	showView(location.hash === '#tokens' ? 'tokens' : 'records');
 	hideAlert();
 	await loadCollections();
 }
@@ -535,11 +542,37 @@ function signOut(why) {
 	$('query').hidden = true;
 	closeEditor();
 	clearEvents();
+	hideSecret();
+	disarmRevoke();
+	S.view = 'records';
 	$('records').replaceChildren();
 	$('collections').replaceChildren();
+	$('tokens').replaceChildren();
 	hideAlert();
 	document.title = 'basalt dashboard';
 	showSignIn(why);
+}
+
+/* Views: the records of the collections, or (admin) the app's tokens at
+ * #tokens. The records view keeps its stream while the other is shown. */
+
+function showView(name) {
+	if (name === 'tokens' && !can('admin'))
+		name = 'records';
+	S.view = name;
+	$('app').hidden = name !== 'records';
+	$('tokens-view').hidden = name !== 'tokens';
+	for (const [id, v] of [['view-records', 'records'],
+	    ['view-tokens', 'tokens']]) {
+		if (v === name)
+			$(id).setAttribute('aria-current', 'page');
+		else
+			$(id).removeAttribute('aria-current');
+	}
+	if (name === 'tokens')
+		loadTokens();
+	else
+		hideSecret();
 }
 
 /* Collections. */
@@ -1268,6 +1301,152 @@ async function publish(e) {
 	$('publish-note').textContent = 'published as #' + res.id;
 }
 
+/*
+ * Tokens (admin): the app's service tokens, as GET .../tokens lists them;
+ * a new one's secret is shown once, in the page only (never kept); a
+ * revocation takes two presses.
+ */
+
+async function loadTokens() {
+	const seq = ++S.tokenSeq;
+	let res;
+	try {
+		res = await api('GET', S.base + '/tokens');
+	} catch (err) {
+		if (seq === S.tokenSeq)
+			failed(err, $('tokens-error'));
+		return;
+	}
+	if (seq !== S.tokenSeq || S.grant === null)
+		return;
+	$('tokens-error').hidden = true;
+	disarmRevoke();
+	$('tokens').replaceChildren(...res.items.map(tokenRow));
+	if (res.items.length === 0) {
+		const td = el('td', 'muted', 'No tokens.');
+		td.colSpan = 7;
+		$('tokens').append(el('tr'));
+		$('tokens').lastChild.append(td);
+	}
+}
+
+function tokenRow(t) {
+	const tr = el('tr');
+	tr.dataset.id = t.id;
+	tr.dataset.state = t.state;
+	const state = el('td', 'state', t.state);
+	state.dataset.state = t.state;
+	const label = el('td', 'label', t.label);
+	if (t.label === '') {
+		label.textContent = '(no label)';
+		label.classList.add('muted');
+	}
+	const exp = t.expires_at === null ? 'never' : shortTime(t.expires_at);
+	const act = el('td', 'act');
+	if (t.state === 'active') {
+		const b = el('button', 'danger revoke', 'Revoke');
+		b.type = 'button';
+		b.title = 'Revoke token ' + t.id;
+		b.addEventListener('click', () => revokeToken(t.id, b));
+		act.append(b);
+	}
+	tr.append(el('td', 'id', t.id), el('td', 'scopes', t.scopes.join(', ')),
+	    label, el('td', 'when', shortTime(t.created_at)),
+	    el('td', 'when', exp), state, act);
+	if (t.revoked_at !== null)
+		state.title = 'revoked ' + t.revoked_at;
+	return tr;
+}
+
+function disarmRevoke() {
+	const a = S.revokeArmed;
+	S.revokeArmed = null;
+	if (a === null)
+		return;
+	clearTimeout(a.timer);
+	a.button.textContent = 'Revoke';
+}
+
+async function revokeToken(id, b) {
+	if (S.revokeArmed === null || S.revokeArmed.id !== id) {
+		disarmRevoke();
+		b.textContent = 'Press again to revoke';
+		S.revokeArmed = { id, button: b,
+		    timer: setTimeout(disarmRevoke, 5000) };
+		return;
+	}
+	disarmRevoke();
+	b.disabled = true;
+	try {
+		await api('DELETE', S.base + '/tokens/' + enc(id));
+	} catch (err) {
+		b.disabled = false;
+		failed(err, $('tokens-error'));
+		return;
+	}
+	/* Revoking the page's own token signs it out here. */
+	await loadTokens();
+}
+
+async function createToken(e) {
+	e.preventDefault();
+	const err = $('token-form-error');
+	err.hidden = true;
+	const scopes = [...document.querySelectorAll(
+	    '#token-form input[name="scope"]:checked')].map((c) => c.value);
+	if (scopes.length === 0) {
+		err.textContent = 'Choose at least one scope.';
+		err.hidden = false;
+		return;
+	}
+	const body = { scopes };
+	if ($('token-label').value !== '')
+		body.label = $('token-label').value;
+	const exp = $('token-expires').value.trim();
+	if (exp !== '')
+		body.expires_in = exp;
+	$('token-create').disabled = true;
+	let t;
+	try {
+		t = await api('POST', S.base + '/tokens', body);
+	} catch (x) {
+		failed(x, err);
+		return;
+	} finally {
+		$('token-create').disabled = false;
+	}
+	$('token-label').value = '';
+	$('token-expires').value = '';
+	showSecret(t);
+	await loadTokens();
+}
+
+function showSecret(t) {
+	$('token-secret-id').textContent = t.id;
+	$('token-secret').value = t.secret;
+	$('token-copy').textContent = 'Copy';
+	$('token-secret-box').hidden = false;
+	$('token-secret').focus();
+	$('token-secret').select();
+}
+
+function hideSecret() {
+	$('token-secret').value = '';
+	$('token-secret-id').textContent = '';
+	$('token-secret-box').hidden = true;
+}
+
+async function copySecret() {
+	const input = $('token-secret');
+	try {
+		await navigator.clipboard.writeText(input.value);
+	} catch (e) {
+		input.select();
+		document.execCommand('copy');
+	}
+	$('token-copy').textContent = 'Copied';
+}
+
 /* Wiring. */
 
 function wire() {
@@ -1333,9 +1512,31 @@ function wire() {
 	});
 	$('events-clear').addEventListener('click', clearEvents);
 	$('publish').addEventListener('submit', publish);
+	$('view-records').addEventListener('click', () => {
+		location.hash = S.collection !== null ?
+		    '#/' + enc(S.collection) : '#/';
+	});
+	$('view-tokens').addEventListener('click', () => {
+		location.hash = '#tokens';
+	});
+	$('tokens-reload').addEventListener('click', loadTokens);
+	$('token-form').addEventListener('submit', createToken);
+	$('token-copy').addEventListener('click', copySecret);
+	$('token-secret-done').addEventListener('click', () => {
+		hideSecret();
+		$('token-label').focus();
+	});
 	window.addEventListener('hashchange', () => {
+		if (S.grant === null)
+			return;
+		if (location.hash === '#tokens') {
+			showView('tokens');
+			return;
+		}
+		if (S.view !== 'records')
+			showView('records');
 		const want = wantedCollection();
-		if (S.grant !== null && want !== null)
+		if (want !== null)
 			openCollection(want);
 	});
 }

@@ -5,7 +5,8 @@
 // Prints TAP. "@ctl stop" / "@ctl start" lines ask dashboard.sh to stop or
 // start basalt A, "@ctl prune" to cut the event log to its last 3 events;
 // the answer comes on stdin. The records view's filter, sort and live
-// hand-off are tried on a collection "tasks".
+// hand-off are tried on a collection "tasks"; the Tokens view on the app's
+// tokens.
 
 import { chromium } from 'playwright-core';
 import { execFile } from 'node:child_process';
@@ -579,6 +580,174 @@ async function liveFilterTests(page, lastList, byUpd, created) {
 	    'the pager counts them');
 }
 
+// ------------------------------------------------------------------ tokens
+
+const TOKENS = URL + APP + '/tokens';
+const secrets = [];	// made in the page: never in a URL
+
+// The ids the API lists, in its order.
+async function apiTokenIds() {
+	const r = await curl('GET', TOKENS, env.TOKEN);
+	return r.status === 200 ? r.json.items.map((t) => t.id) :
+	    ['status ' + r.status];
+}
+
+function tokenRowIds(page) {
+	return page.$$eval('#tokens tr[data-id]', (trs) =>
+	    trs.map((t) => t.dataset.id));
+}
+
+function tokenState([id, state]) {
+	const tr = document.querySelector('#tokens tr[data-id="' + id + '"]');
+	return tr !== null && tr.dataset.state === state;
+}
+
+async function tokenViewTests(newPage) {
+	during('tokens');
+	const page = await newPage({ width: 1366, height: 860 });
+	let posts = 0;
+	page.on('request', (q) => {
+		if (q.method() === 'POST' && q.url() === TOKENS)
+			posts++;
+	});
+	await page.goto(URL + '/_/');
+	await signInAs(page, env.TOKEN);
+	await within(page, 5000, () =>
+	    !document.getElementById('whoami').hidden);
+	ok(await page.isVisible('#view-tokens'),
+	    'an admin token sees the Tokens view button');
+	await page.click('#view-tokens');
+	let want = await apiTokenIds();
+	let ms = await within(page, 5000, (ids) => [...document
+	    .querySelectorAll('#tokens tr[data-id]')].map((t) => t.dataset.id)
+	    .join() === ids.join(), want);
+	ok(ms >= 0 && want.length >= 2 && page.url().endsWith('#tokens'),
+	    'the Tokens view lists the tokens the API lists, in its order (' +
+	    want.length + ')', await tokenRowIds(page), want);
+	const admin = (await curl('GET', TOKENS, env.TOKEN)).json.items
+	    .find((t) => t.label === 'test');
+	is(await page.$eval('#tokens tr[data-id="' + admin.id + '"]', (tr) =>
+	    [...tr.querySelectorAll('td')].slice(1, 3).concat(
+	    tr.querySelector('td.state')).map((td) => td.textContent)),
+	    ['read, write, admin', 'test', 'active'],
+	    'a row shows scopes, label and state');
+	ok(!(await page.isVisible('#app')), 'the records view is hidden');
+
+	// Refusals: none checked is the page's, a bad duration the API's.
+	await page.uncheck('#token-form input[value="read"]');
+	await page.click('#token-create');
+	let err = await page.textContent('#token-form-error');
+	ok(/at least one scope/.test(err) && posts === 0,
+	    'no scope checked: refused in the page, nothing sent', err);
+	during('bad duration', FAILED(400));
+	await page.check('#token-form input[value="read"]');
+	await page.fill('#token-expires', '10x');
+	await page.click('#token-create');
+	await within(page, 3000, (e) => document.getElementById(
+	    'token-form-error').textContent !== e, err);
+	err = await page.textContent('#token-form-error');
+	ok(/^400 invalid_parameter: .*expires_in/.test(err) && posts === 1,
+	    'a bad duration shows the API\'s 400', err);
+	is(await apiTokenIds(), want, 'and nothing is created');
+
+	// Create one: the secret is shown once and works.
+	during('create token');
+	await page.check('#token-form input[value="write"]');
+	await page.fill('#token-label', 'from the page <b id=xss3>');
+	await page.fill('#token-expires', '1d');
+	await page.click('#token-create');
+	ms = await within(page, 5000, () =>
+	    !document.getElementById('token-secret-box').hidden);
+	const secret = await page.inputValue('#token-secret');
+	const tid = await page.textContent('#token-secret-id');
+	secrets.push(secret);
+	ok(ms >= 0 && /^bas_/.test(secret) && /^[0-9a-f]{16}$/.test(tid),
+	    'a new token\'s secret and id are shown', tid);
+	let r = await curl('GET', URL + '/api/token', secret);
+	is([r.status, r.json && r.json.scopes, r.json && r.json.label],
+	    [200, ['read', 'write'], 'from the page <b id=xss3>'],
+	    'the secret works: GET /api/token shows what the page asked for');
+	r = await curl('GET', TOKENS, env.TOKEN);
+	const made = r.json.items.find((t) => t.id === tid);
+	const left = made && (Date.parse(made.expires_at) - Date.now()) / 1000;
+	ok(made && left > 86400 - 60 && left <= 86400,
+	    'it expires in a day', made);
+	want = await apiTokenIds();
+	ms = await within(page, 3000, (ids) => [...document
+	    .querySelectorAll('#tokens tr[data-id]')].map((t) => t.dataset.id)
+	    .join() === ids.join(), want);
+	ok(ms >= 0 && want.includes(tid), 'the list shows it');
+	ok(await page.$('#xss3') === null && (await page.$eval(
+	    '#tokens tr[data-id="' + tid + '"] td.label', (td) =>
+	    td.textContent)) === 'from the page <b id=xss3>',
+	    'a label that is markup shows as text');
+	is(await page.evaluate(() => [sessionStorage.length,
+	    localStorage.length]), [1, 0],
+	    'the secret is not kept: sessionStorage holds the sign-in alone');
+	ok(!(await page.evaluate((x) => sessionStorage.getItem('basalt.token')
+	    .includes(x), secret)), 'and not the new secret');
+	await page.screenshot({ path: env.T + '/dashboard-tokens.png' });
+	await page.click('#token-secret-done');
+	is(await page.evaluate(() => [document.getElementById(
+	    'token-secret-box').hidden, document.getElementById('token-secret')
+	    .value]), [true, ''], 'Done hides the secret and forgets it');
+
+	// A second page signed in with the new token watches posts live.
+	during('revoke', /^Failed to load resource: the server responded with a status of 401 /);
+	const other = await newPage({ width: 1024, height: 768 });
+	await other.goto(URL + '/_/#/posts');
+	await signInAs(other, secret);
+	ms = await within(other, 5000, stateIs, 'live');
+	ok(ms >= 0 && !(await other.isVisible('#view-tokens')),
+	    'a page signed in with it is live on posts, without Tokens');
+	// Signing out clears the events panel: keep what it showed.
+	await other.evaluate(() => {
+		window.__seen = [];
+		new MutationObserver((ms) => {
+			for (const m of ms)
+				for (const li of m.addedNodes)
+					window.__seen.push({ type: li.dataset.type,
+					    text: li.querySelector('.payload')
+					    .textContent });
+		}).observe(document.getElementById('events'),
+		    { childList: true });
+	});
+
+	// Revoke: the first press arms, the second revokes.
+	const rv = '#tokens tr[data-id="' + tid + '"] button.revoke';
+	await page.click(rv);
+	await page.waitForTimeout(300);
+	r = await curl('GET', URL + '/api/token', secret);
+	is([r.status, await page.textContent(rv)],
+	    [200, 'Press again to revoke'], 'one press on Revoke revokes nothing');
+	await page.click(rv);
+	ms = await within(page, 3000, tokenState, [tid, 'revoked']);
+	r = await curl('GET', URL + '/api/token', secret);
+	ok(ms >= 0 && r.status === 401,
+	    'the second press revokes it: the row says revoked, curl gets 401',
+	    'curl: ' + r.status);
+	ok(await page.$(rv) === null, 'a revoked token has no Revoke button');
+	ms = await within(other, 8000, () =>
+	    !document.getElementById('signin').hidden);
+	err = await other.textContent('#signin-error');
+	ok(ms >= 0 && /401/.test(err),
+	    'the page using it is signed out within a heartbeat or two (' +
+	    ms + ' ms)', err);
+	const evs = await other.evaluate(() => window.__seen);
+	ok(evs.some((e) => e.type === 'token_revoked' && e.text.includes(tid)),
+	    'after its stream brought token_revoked', evs.map((e) => e.type));
+	await other.close();
+
+	// Back to the records.
+	during('tokens back');
+	await page.click('#view-records');
+	ms = await within(page, 3000, () =>
+	    !document.getElementById('app').hidden &&
+	    document.getElementById('tokens-view').hidden);
+	ok(ms >= 0, 'Records shows the records view again');
+	await page.close();
+}
+
 async function main() {
 	const browser = await chromium.launch({
 		executablePath: env.CHROMIUM || '/usr/bin/chromium',
@@ -612,6 +781,7 @@ async function main() {
 	}
 	try {
 		await tests(newPage);
+		await tokenViewTests(newPage);
 		await queryTests(newPage);
 	} finally {
 		await browser.close();
@@ -624,7 +794,7 @@ async function main() {
 	    .startsWith(URL + '/') && !r.split(' ')[1].startsWith('data:'));
 	is(outside, [], 'the pages fetched nothing from another origin');
 	const leaks = requests.filter((r) => r.includes(env.TOKEN) ||
-	    r.includes(env.RTOKEN));
+	    r.includes(env.RTOKEN) || secrets.some((x) => r.includes(x)));
 	is(leaks, [], 'no token in any URL the pages asked for');
 }
 
@@ -992,9 +1162,10 @@ async function tests(newPage) {
 	is(await kb.evaluate(() => [
 	    document.getElementById('who-scopes').textContent,
 	    document.getElementById('record-new').disabled,
-	    document.getElementById('publish-fields').disabled]),
-	    ['read', true, true],
-	    'a read-only token can watch but not create or publish');
+	    document.getElementById('publish-fields').disabled,
+	    document.getElementById('view-tokens').hidden]),
+	    ['read', true, true, true],
+	    'a read-only token can watch but not create, publish or see tokens');
 	r = await curl('POST', POSTS + '/records', env.TOKEN, { seen: 'by reader' });
 	ok(await within(kb, LIVE_MS, hasRow, r.json && r.json.id) >= 0,
 	    'the read-only page sees a new record live');
