@@ -839,6 +839,18 @@ void		 filter_path_free(struct filter_path *);
 char		*filter_text(const struct filter *);
 /* a && b; takes both, either may be NULL (the other is the result). */
 struct filter	*filter_and(struct filter *a, struct filter *b);
+/* Rules (rules.c): a filter that may also read @token.<path>
+ * (FILTER_REF_TOKEN), @body.<path> (FILTER_REF_BODY) and @event.type
+ * (FILTER_REF_EVENT); refs -1 is a plain filter, which reads none.
+ * filter_bind puts the values of env in their place and folds what is
+ * then constant: 1 if the filter holds for everything, else 0. */
+#define FILTER_REF_TOKEN	0x1
+#define FILTER_REF_BODY		0x2
+#define FILTER_REF_EVENT	0x4
+struct rule_env;
+int		 filter_rule_parse(const char *, int refs, const char *prefix,
+		    struct filter **, struct error *);
+int		 filter_bind(struct filter *, const struct rule_env *);
 
 /* jwt.c: end users' JWTs, verified with the keys of the app in the path
  * (README "End users and rules"). Whether a bearer secret looks like a
@@ -904,7 +916,8 @@ void		 rules_clear(struct rules *);
  * "rules.<verb>: at N: why". */
 int		 rule_check(enum rule_verb, const char *text, struct error *);
 /* The rule of verb bound to env as a plain filter: 0 with *out (NULL when
- * the rule is "": everything passes), RULE_UNSET, or -1 with err set. */
+ * everything passes: the rule is "", or it folds to true), RULE_UNSET, or
+ * -1 with err set. */
 int		 rule_bind(const struct rules *, enum rule_verb,
 		    const struct rule_env *, struct filter **out,
 		    struct error *);

@@ -218,6 +218,9 @@ enum stmt {
 	S_JWT_KEY_DELETE,
 	S_JWT_KEYS_CLEAR,
 	S_JWT_KEY_COUNT,
+	S_RULES_GET,
+	S_RULES_CLEAR,
+	S_RULES_INSERT,
 	S_DATA_VERSION,
 	S_BEGIN,
 	S_BEGIN_READ,
@@ -343,6 +346,11 @@ static const char *sql[S__COUNT] = {
 	[S_JWT_KEY_DELETE] = "DELETE FROM jwt_keys WHERE app_id = ? AND kid = ?",
 	[S_JWT_KEYS_CLEAR] = "DELETE FROM jwt_keys WHERE app_id = ?",
 	[S_JWT_KEY_COUNT] = "SELECT count(*) FROM jwt_keys WHERE app_id = ?",
+	[S_RULES_GET] = "SELECT verb, rule FROM collection_rules"
+	    " WHERE collection_id = ?",
+	[S_RULES_CLEAR] = "DELETE FROM collection_rules WHERE collection_id = ?",
+	[S_RULES_INSERT] = "INSERT INTO collection_rules (collection_id, verb,"
+	    " rule) VALUES (?, ?, ?)",
 	[S_DATA_VERSION] = "PRAGMA data_version",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_BEGIN_READ] = "BEGIN",
@@ -1858,4 +1866,57 @@ store_record_plan(struct store *st, int64_t coll_id, const char *index,
 	rc = record_run(st, coll_id, &q, INT32_MAX);
 	*plan = q.plan;
 	return (rc);
+}
+
+/* Access rules. */
+
+/* The collection's rules: each verb's text, NULL for a verb with none.
+ * r is cleared first; on error it holds nothing. */
+int
+store_rules_get(struct store *st, int64_t collection_id, struct rules *r)
+{
+	sqlite3_stmt	*s = stmt(st, S_RULES_GET);
+	enum rule_verb	 v;
+	const char	*verb, *text;
+	int		 rc;
+
+	memset(r, 0, sizeof *r);
+	sqlite3_bind_int64(s, 1, collection_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		verb = (const char *)sqlite3_column_text(s, 0);
+		text = (const char *)sqlite3_column_text(s, 1);
+		if (verb == NULL || text == NULL ||
+		    rule_verb_parse(verb, &v) == -1 || r->text[v] != NULL)
+			continue;
+		r->text[v] = xstrdup(text);
+	}
+	done(s);
+	if ((rc = rc_map(st, rc)) != STORE_OK)
+		rules_clear(r);
+	return (rc);
+}
+
+/* Replaces the collection's rules with r (a NULL text: none for that
+ * verb). Inside the caller's transaction. */
+int
+store_rules_set(struct store *st, int64_t collection_id, const struct rules *r)
+{
+	sqlite3_stmt	*s;
+	int		 i, rc;
+
+	s = stmt(st, S_RULES_CLEAR);
+	sqlite3_bind_int64(s, 1, collection_id);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	for (i = 0; i < RULE__COUNT; i++) {
+		if (r->text[i] == NULL)
+			continue;
+		s = stmt(st, S_RULES_INSERT);
+		sqlite3_bind_int64(s, 1, collection_id);
+		bind_text(s, 2, rule_name((enum rule_verb)i));
+		bind_text(s, 3, r->text[i]);
+		if ((rc = run(st, s)) != STORE_OK)
+			return (rc);
+	}
+	return (STORE_OK);
 }
