@@ -18,7 +18,9 @@
  * The basalt dashboard: sign in with a token, browse collections and
  * records, edit records, and watch a collection's events live through an
  * event-stream reader built on fetch(), since EventSource cannot send an
- * Authorization header; with an admin token, manage the app's tokens.
+ * Authorization header; with an admin token, manage the app's tokens and
+ * each collection's rules. A user of an app that trusts JWTs signs in with
+ * the realm, the app and a JWT, and sees what the rules let through.
  */
 
 'use strict';
@@ -352,6 +354,17 @@ async function errorOf(res) {
 }
 
 const TOKEN_KEY = 'basalt.token';
+const APP_KEY = 'basalt.app';	/* {realm, app} of a JWT's sign-in */
+const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const RULE_VERBS = [
+	['list', 'which records lists and streams show'],
+	['view', 'which records may be read one by one'],
+	['create', 'which records may be created (the record as stored)'],
+	['update', 'which records may be changed (before and after)'],
+	['delete', 'which records may be deleted'],
+	['publish', 'who may publish custom events'],
+	['subscribe', 'which custom events streams carry'],
+];
 const MAX_EVENTS = 500;
 
 const S = {
@@ -480,22 +493,44 @@ function showSignIn(error) {
 	$('token').focus();
 }
 
-async function signIn(token) {
+/* The sign-in form asks for a realm and an app with a JWT. */
+function signInKind() {
+	const jwt = $('kind-jwt').checked;
+	for (const e of document.querySelectorAll('.jwt-only'))
+		e.hidden = !jwt;
+	$('signin-token-label').textContent = jwt ? 'JWT' : 'Token';
+}
+
+/*
+ * Signs in with a service token (GET /api/token says its realm and app)
+ * or, given where = {realm, app}, with a user's JWT, which that app's
+ * keys check (GET .../apps/{app}/token).
+ */
+async function signIn(token, where) {
 	token = token.trim().replace(/^Bearer\s+/i, '');
 	if (token === '') {
-		showSignIn('Paste a token first.');
+		showSignIn(where ? 'Paste a JWT first.' : 'Paste a token first.');
+		return;
+	}
+	if (where && !(NAME_RE.test(where.realm) && NAME_RE.test(where.app))) {
+		showSignIn('Give the realm and the app: names of a-z, 0-9, _ ' +
+		    'and -.');
 		return;
 	}
 	S.token = token;
 	$('signin-submit').disabled = true;
 	let grant;
 	try {
-		grant = await api('GET', '/api/token');
+		grant = await api('GET', where ? '/api/realms/' +
+		    enc(where.realm) + '/apps/' + enc(where.app) + '/token' :
+		    '/api/token');
 	} catch (err) {
 		S.token = null;
 		/* Forget a token the API refused, not one it could not check. */
-		if (!(err instanceof ApiError) || err.status !== 0)
+		if (!(err instanceof ApiError) || err.status !== 0) {
 			sessionStorage.removeItem(TOKEN_KEY);
+			sessionStorage.removeItem(APP_KEY);
+		}
 		showSignIn('Sign-in failed: ' + (err instanceof ApiError ?
 		    err.text() : String(err)));
 		return;
@@ -503,6 +538,10 @@ async function signIn(token) {
 		$('signin-submit').disabled = false;
 	}
 	sessionStorage.setItem(TOKEN_KEY, token);
+	if (where)
+		sessionStorage.setItem(APP_KEY, JSON.stringify(where));
+	else
+		sessionStorage.removeItem(APP_KEY);
 	S.grant = grant;
 	S.base = '/api/realms/' + enc(grant.realm) + '/apps/' + enc(grant.app);
 	showGrant(grant);
@@ -518,7 +557,13 @@ function showGrant(g) {
 	$('who-realm').textContent = g.realm;
 	$('who-app').textContent = g.app;
 	$('who-scopes').textContent = (g.scopes || []).join(', ') || 'none';
-	$('who-label').textContent = g.label || '(no label)';
+	if (g.kind === 'jwt') {
+		$('who-label-k').textContent = 'user';
+		$('who-label').textContent = g.sub;
+	} else {
+		$('who-label-k').textContent = 'token';
+		$('who-label').textContent = g.label || '(no label)';
+	}
 	let exp = 'never';
 	if (typeof g.expires_at === 'number')
 		exp = new Date(g.expires_at * 1000).toISOString();
@@ -535,16 +580,19 @@ function showGrant(g) {
 function signOut(why) {
 	stopStream();
 	sessionStorage.removeItem(TOKEN_KEY);
+	sessionStorage.removeItem(APP_KEY);
 	S.token = null;
 	S.grant = null;
 	S.collection = null;
 	S.query = null;
 	$('query').hidden = true;
 	closeEditor();
+	closeRules();
 	clearEvents();
 	hideSecret();
 	disarmRevoke();
 	S.view = 'records';
+	$('rules-open').hidden = true;
 	$('records').replaceChildren();
 	$('collections').replaceChildren();
 	$('tokens').replaceChildren();
@@ -633,6 +681,7 @@ function openCollection(name) {
 		return;
 	stopStream();
 	closeEditor();
+	closeRules();
 	clearEvents();
 	S.collection = name;
 	S.query = { filter: '', sort: { key: 'id', desc: false } };
@@ -647,6 +696,7 @@ function openCollection(name) {
 	markCollection();
 	$('records-title').textContent = name;
 	$('record-new').disabled = !can('write');
+	$('rules-open').hidden = !can('admin');
 	$('live-toggle').disabled = false;
 	$('publish-fields').disabled = !can('write');
 	$('filter').value = '';
@@ -992,6 +1042,7 @@ async function openRecord(id) {
 }
 
 function showEditor(mode, rec) {
+	closeRules();
 	S.editor = { mode, id: rec ? rec.id : null, record: rec, dirty: false };
 	disarmDelete();
 	$('editor').hidden = false;
@@ -1190,6 +1241,14 @@ function onEvent(ev) {
 		json = false;
 	}
 	addEvent(ev, payload, json);
+	/* The token no longer holds: the stream ended for good (a JWT that
+	 * expired needs a new one, not a reconnection). */
+	if (ev.type === 'token_expired' || ev.type === 'token_revoked') {
+		signOut('Signed out: ' + (ev.type === 'token_expired' ?
+		    'the token has expired' : 'the token was revoked') +
+		    ' (' + ev.type + ').');
+		return;
+	}
 	const e = { type: ev.type, id: ev.lastEventId, payload };
 	if (S.loading !== 0)
 		S.pending.push(e);
@@ -1299,6 +1358,130 @@ async function publish(e) {
 		return;
 	}
 	$('publish-note').textContent = 'published as #' + res.id;
+}
+
+/*
+ * Rules (admin): the seven rules of the open collection, as GET
+ * .../collections/{c} shows them, each unset (service tokens only), ""
+ * (any user with a valid JWT) or a condition; saved all at once with PATCH,
+ * which refuses a malformed one with its position ("rules.list: at 9: ...").
+ */
+
+function rulesRows() {
+	const rows = RULE_VERBS.map(([verb, help]) => {
+		const tr = el('tr');
+		tr.dataset.verb = verb;
+		const th = el('th', null, verb);
+		th.scope = 'row';
+		th.append(el('span', 'help', help));
+		const sel = el('select');
+		sel.id = 'rule-mode-' + verb;
+		sel.setAttribute('aria-label', verb + ': who');
+		for (const [v, text] of [['unset', 'service tokens only'],
+		    ['any', 'any signed-in user'], ['expr', 'users, when']]) {
+			const o = el('option', null, text);
+			o.value = v;
+			sel.append(o);
+		}
+		const input = el('input');
+		input.id = 'rule-' + verb;
+		input.spellcheck = false;
+		input.setAttribute('aria-label', verb + ': condition');
+		sel.addEventListener('change', () => {
+			input.disabled = sel.value !== 'expr';
+			if (sel.value === 'expr')
+				input.focus();
+		});
+		input.addEventListener('input', () =>
+		    input.removeAttribute('aria-invalid'));
+		const who = el('td');
+		who.append(sel);
+		const cond = el('td', 'cond');
+		cond.append(input);
+		tr.append(th, who, cond);
+		return tr;
+	});
+	$('rules-rows').replaceChildren(...rows);
+}
+
+function fillRules(rules) {
+	for (const [verb] of RULE_VERBS) {
+		const r = rules[verb];
+		const sel = $('rule-mode-' + verb), input = $('rule-' + verb);
+		sel.value = typeof r !== 'string' ? 'unset' : r === '' ? 'any' :
+		    'expr';
+		input.value = typeof r === 'string' ? r : '';
+		input.disabled = sel.value !== 'expr';
+		input.removeAttribute('aria-invalid');
+	}
+}
+
+async function openRules() {
+	if (S.collection === null || !can('admin'))
+		return;
+	closeEditor();
+	const name = S.collection;
+	let res;
+	try {
+		res = await api('GET', collectionPath(name));
+	} catch (err) {
+		failed(err);
+		return;
+	}
+	if (name !== S.collection)
+		return;
+	if (res === null || typeof res.rules !== 'object' || res.rules === null) {
+		showAlert('This server shows no rules for ' + name + '.');
+		return;
+	}
+	if ($('rules-rows').children.length === 0)
+		rulesRows();
+	fillRules(res.rules);
+	$('rules-title').textContent = 'Rules of ' + name;
+	$('rules-error').hidden = true;
+	$('rules-note').textContent = '';
+	$('rules').hidden = false;
+	$('rule-mode-list').focus();
+	$('rules').scrollIntoView({ block: 'nearest' });
+}
+
+function closeRules() {
+	$('rules').hidden = true;
+}
+
+async function saveRules() {
+	const name = S.collection;
+	const rules = {};
+	for (const [verb] of RULE_VERBS) {
+		const mode = $('rule-mode-' + verb).value;
+		rules[verb] = mode === 'unset' ? null : mode === 'any' ? '' :
+		    $('rule-' + verb).value.trim();
+	}
+	const err = $('rules-error');
+	err.hidden = true;
+	$('rules-note').textContent = '';
+	$('rules-save').disabled = true;
+	let res;
+	try {
+		res = await api('PATCH', collectionPath(name), { rules });
+		if (res === null || typeof res.rules !== 'object')
+			res = await api('GET', collectionPath(name));
+	} catch (x) {
+		failed(x, err);
+		/* The rule refused: "rules.list: at 9: ..." */
+		const m = /^rules\.([a-z]+):/.exec(x.message || '');
+		if (m !== null && $('rule-' + m[1]) !== null) {
+			$('rule-' + m[1]).setAttribute('aria-invalid', 'true');
+			$('rule-' + m[1]).focus();
+		}
+		return;
+	} finally {
+		$('rules-save').disabled = false;
+	}
+	if (name !== S.collection)
+		return;
+	fillRules(res.rules);
+	$('rules-note').textContent = 'Saved.';
 }
 
 /*
@@ -1452,7 +1635,21 @@ async function copySecret() {
 function wire() {
 	$('signin-form').addEventListener('submit', (e) => {
 		e.preventDefault();
-		signIn($('token').value);
+		signIn($('token').value, $('kind-jwt').checked ? {
+			realm: $('signin-realm').value.trim(),
+			app: $('signin-app').value.trim(),
+		} : null);
+	});
+	$('kind-service').addEventListener('change', signInKind);
+	$('kind-jwt').addEventListener('change', signInKind);
+	$('rules-open').addEventListener('click', openRules);
+	$('rules-close').addEventListener('click', closeRules);
+	$('rules-save').addEventListener('click', saveRules);
+	$('rules').addEventListener('keydown', (e) => {
+		if (e.key === 'Escape') {
+			closeRules();
+			$('rules-open').focus();
+		}
 	});
 	$('signout').addEventListener('click', () => signOut(''));
 	$('alert-close').addEventListener('click', hideAlert);
@@ -1544,8 +1741,21 @@ function wire() {
 function main() {
 	wire();
 	const saved = sessionStorage.getItem(TOKEN_KEY);
+	let where = null;
+	try {
+		where = JSON.parse(sessionStorage.getItem(APP_KEY));
+	} catch (e) {
+		/* none, or not ours: a service token */
+	}
+	if (where !== null && typeof where === 'object') {
+		$('kind-jwt').checked = true;
+		$('signin-realm').value = where.realm;
+		$('signin-app').value = where.app;
+	} else
+		where = null;
+	signInKind();
 	if (saved)
-		signIn(saved);
+		signIn(saved, where);
 	else
 		showSignIn('');
 }

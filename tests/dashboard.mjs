@@ -1,12 +1,13 @@
 // The dashboard in headless Chromium, driven with playwright-core against
 // basalt behind lighttpd; started by tests/dashboard.sh, which sets URL
 // (basalt A), URL2 (basalt B on the same database), TOKEN (read, write,
-// admin), RTOKEN (read), BADTOKEN, COLLECTIONS, SCREENSHOT, CHROMIUM and T.
+// admin), RTOKEN (read), BADTOKEN, COLLECTIONS, SCREENSHOT, CHROMIUM, T,
+// HSKEY (the HS256 secret acme/web trusts) and OTHERKEY (one it does not).
 // Prints TAP. "@ctl stop" / "@ctl start" lines ask dashboard.sh to stop or
 // start basalt A, "@ctl prune" to cut the event log to its last 3 events;
 // the answer comes on stdin. The records view's filter, sort and live
 // hand-off are tried on a collection "tasks"; the Tokens view on the app's
-// tokens.
+// tokens; the Rules view, JWT sign-in and what users see on "todos".
 
 import { chromium } from 'playwright-core';
 import { execFile } from 'node:child_process';
@@ -730,9 +731,9 @@ async function tokenViewTests(newPage) {
 	ms = await within(other, 8000, () =>
 	    !document.getElementById('signin').hidden);
 	err = await other.textContent('#signin-error');
-	ok(ms >= 0 && /401/.test(err),
-	    'the page using it is signed out within a heartbeat or two (' +
-	    ms + ' ms)', err);
+	ok(ms >= 0 && /token was revoked \(token_revoked\)/.test(err),
+	    'the page using it is signed out within a heartbeat or two, ' +
+	    'saying why (' + ms + ' ms)', err);
 	const evs = await other.evaluate(() => window.__seen);
 	ok(evs.some((e) => e.type === 'token_revoked' && e.text.includes(tid)),
 	    'after its stream brought token_revoked', evs.map((e) => e.type));
@@ -746,6 +747,288 @@ async function tokenViewTests(newPage) {
 	    document.getElementById('tokens-view').hidden);
 	ok(ms >= 0, 'Records shows the records view again');
 	await page.close();
+}
+
+// ------------------------------------------------------------------ end users
+
+const TODOS = URL + APP + '/collections/todos';
+const SIGN = new globalThis.URL('jwt-sign.mjs', import.meta.url).pathname;
+const OWNER = 'fields.owner = @token.sub';
+
+// A JWT of acme/web for sub, HS256 with key (default HSKEY), and more
+// arguments of jwt-sign.mjs.
+async function jwt(sub, more = [], key = env.HSKEY) {
+	const r = await run('node', [SIGN, '--alg', 'HS256', '--key', key,
+	    '--sub', sub, ...more]);
+	return r.stdout.trim();
+}
+
+// Signs in with a JWT of realm/app (the form's second kind).
+async function signInJwt(page, realm, app, token) {
+	await page.check('#kind-jwt');
+	await page.fill('#signin-realm', realm);
+	await page.fill('#signin-app', app);
+	await page.fill('#token', token);
+	await page.press('#token', 'Enter');
+}
+
+function signedIn() {
+	return !document.getElementById('whoami').hidden &&
+	    document.getElementById('signin').hidden;
+}
+
+function signInError() {
+	return !document.getElementById('signin-error').hidden;
+}
+
+// JWT sign-in: who it shows, what the page refuses, what it keeps.
+async function jwtSignInTests(newPage) {
+	during('jwt sign-in');
+	const page = await newPage({ width: 1366, height: 860 });
+	let sent = 0;
+	page.on('request', (q) => {
+		if (q.url().startsWith(URL + '/api/'))
+			sent++;
+	});
+	await page.goto(URL + '/_/');
+	await page.check('#kind-jwt');
+	ok(await page.isVisible('#signin-realm') &&
+	    await page.isVisible('#signin-app') &&
+	    await page.textContent('#signin-token-label') === 'JWT',
+	    'a user\'s JWT: the form asks for realm, app and JWT');
+	const alice = await jwt('alice', ['--ttl', '600']);
+	await signInJwt(page, 'acme', 'Web!', alice);
+	let err = await page.textContent('#signin-error');
+	ok(/realm and the app/.test(err) && sent === 0,
+	    'a malformed app name is refused in the page, nothing sent', err);
+
+	during('bad jwts', FAILED(401));
+	for (const [what, token] of [
+	    ['a JWT signed with another key', await jwt('alice',
+		['--ttl', '600'], env.OTHERKEY)],
+	    ['an expired JWT', await jwt('alice', ['--iat',
+		String(Math.floor(Date.now() / 1000) - 900), '--exp',
+		String(Math.floor(Date.now() / 1000) - 300)])],
+	    ['alg none', await run('node', [SIGN, '--alg', 'none', '--key',
+		env.HSKEY, '--sub', 'alice', '--ttl', '600']).then((r) =>
+		r.stdout.trim())],
+	]) {
+		await signInJwt(page, 'acme', 'web', token);
+		const ms = await within(page, 5000, signInError);
+		err = await page.textContent('#signin-error');
+		ok(ms >= 0 && /^Sign-in failed: 401 unauthorized: /.test(err) &&
+		    !(await page.isVisible('#app')),
+		    what + ': the sign-in form shows the 401', err);
+	}
+	is(await page.evaluate(() => sessionStorage.length), 0,
+	    'a refused JWT is not kept');
+
+	during('jwt sign-in');
+	await signInJwt(page, 'acme', 'web', alice);
+	let ms = await within(page, 5000, () => !document.getElementById(
+	    'whoami').hidden && document.querySelectorAll(
+	    '#collections button').length > 0);
+	is([ms >= 0, ...await page.evaluate(() => ['realm', 'app', 'scopes',
+	    'label-k', 'label'].map((k) => document.getElementById('who-' + k)
+	    .textContent))],
+	    [true, 'acme', 'web', 'read, write', 'user', 'alice'],
+	    'signed in with alice\'s JWT: realm, app, scopes and user shown');
+	ok(!(await page.isVisible('#view-tokens')),
+	    'a JWT never sees the Tokens view');
+	is(await page.$$eval('#collections button', (bs) =>
+	    bs.map((b) => b.textContent).sort().join(' ') + ' '),
+	    env.COLLECTIONS, 'it lists the app\'s collections');
+	is(await page.evaluate(() => [sessionStorage.getItem('basalt.token'),
+	    sessionStorage.getItem('basalt.app')]),
+	    [alice, '{"realm":"acme","app":"web"}'],
+	    'the JWT and its realm and app are kept in sessionStorage');
+	await page.reload();
+	ms = await within(page, 5000, () => !document.getElementById(
+	    'whoami').hidden);
+	is([ms >= 0, await page.textContent('#who-label')], [true, 'alice'],
+	    'after a reload the page is signed in with the JWT again');
+	await page.click('#signout');
+	is(await page.evaluate(() => sessionStorage.length), 0,
+	    'signing out forgets the JWT');
+	await page.close();
+}
+
+// The rule of verb as curl gets it, null when unset.
+async function ruleOf(verb) {
+	const r = await curl('GET', TODOS, env.TOKEN);
+	return r.json && r.json.rules ? r.json.rules[verb] : 'status ' + r.status;
+}
+
+// The Rules view of todos: a malformed rule is refused with its place,
+// good ones are stored as the page shows them.
+async function rulesViewTests(newPage) {
+	during('rules view');
+	const page = await newPage({ width: 1366, height: 860 });
+	await page.goto(URL + '/_/#/todos');
+	await signInAs(page, env.TOKEN);
+	await within(page, 5000, stateIs, 'live');
+	ok(await page.isVisible('#rules-open'), 'an admin sees Rules on todos');
+	await page.click('#rules-open');
+	let ms = await within(page, 3000, () =>
+	    !document.getElementById('rules').hidden);
+	is([ms >= 0, ...await page.evaluate(() => [...document.querySelectorAll(
+	    '#rules-rows tr')].map((tr) => tr.dataset.verb + ':' +
+	    tr.querySelector('select').value))],
+	    [true, 'list:unset', 'view:unset', 'create:unset', 'update:unset',
+	    'delete:unset', 'publish:unset', 'subscribe:unset'],
+	    'the Rules view shows the seven rules, all unset');
+
+	during('bad rule', FAILED(400));
+	await page.selectOption('#rule-mode-list', 'expr');
+	await page.fill('#rule-list', 'fields.owner = ');
+	await page.click('#rules-save');
+	ms = await within(page, 3000, () =>
+	    !document.getElementById('rules-error').hidden);
+	const err = await page.textContent('#rules-error');
+	ok(ms >= 0 && /^400 invalid_filter: rules\.list: at \d+: ./.test(err),
+	    'a malformed list rule shows the API\'s 400 with its position', err);
+	is(await page.evaluate(() => [document.getElementById('rule-list')
+	    .getAttribute('aria-invalid'), document.activeElement.id]),
+	    ['true', 'rule-list'], 'the list rule is marked and focused');
+	is(await ruleOf('list'), null, 'nothing is stored');
+
+	during('rules');
+	for (const v of ['list', 'view', 'create', 'update', 'delete']) {
+		await page.selectOption('#rule-mode-' + v, 'expr');
+		await page.fill('#rule-' + v, OWNER);
+	}
+	await page.selectOption('#rule-mode-subscribe', 'any');
+	await page.click('#rules-save');
+	ms = await within(page, 3000, () => document.getElementById(
+	    'rules-note').textContent === 'Saved.');
+	const r = await curl('GET', TODOS, env.TOKEN);
+	const stored = r.json && r.json.rules;
+	ok(ms >= 0 && stored && ['list', 'view', 'create', 'update', 'delete']
+	    .every((v) => typeof stored[v] === 'string' &&
+	    stored[v].includes('@token.sub')) && stored.publish === null &&
+	    stored.subscribe === '',
+	    'saved: curl sees the owner rules, publish unset, subscribe ""',
+	    stored);
+	is(await page.evaluate(() => ['list', 'subscribe', 'publish'].map((v) =>
+	    [document.getElementById('rule-mode-' + v).value,
+	    document.getElementById('rule-' + v).value])),
+	    [['expr', stored && stored.list], ['any', ''], ['unset', '']],
+	    'the view shows the rules as stored');
+	await page.selectOption('#rule-mode-subscribe', 'unset');
+	await page.click('#rules-save');
+	await within(page, 3000, () => document.getElementById(
+	    'rules-note').textContent === 'Saved.');
+	is(await ruleOf('subscribe'), null, 'unset again: curl sees null');
+	await page.close();
+}
+
+// What user A sees, live: only A's todos, through create, update into and
+// out of A's view, and delete; then the JWT's expiry ends the session.
+async function endUserTests(newPage) {
+	during('end users');
+	const mine = [], theirs = [];
+	async function todo(owner, title) {
+		const r = await curl('POST', TODOS + '/records', env.TOKEN,
+		    { owner, title });
+		(owner === 'alice' ? mine : theirs).push(r.json && r.json.id);
+		return r;
+	}
+	for (let i = 0; i < 3; i++) {
+		await todo('alice', 'a' + i);
+		await todo('bob', 'b' + i);
+	}
+	const page = await newPage({ width: 1366, height: 860 });
+	await page.goto(URL + '/_/#/todos');
+	await signInJwt(page, 'acme', 'web', await jwt('alice',
+	    ['--ttl', '600']));
+	let ms = await within(page, 5000, stateIs, 'live');
+	ok(ms >= 0 && await within(page, 3000, rowsAre, mine) >= 0,
+	    'alice\'s page opens todos live with her 3 todos alone',
+	    await rowIds(page));
+	await page.evaluate(() => {
+		window.__seen = [];
+		new MutationObserver((ms) => {
+			for (const m of ms)
+				for (const li of m.addedNodes)
+					window.__seen.push(li.dataset.type + ' ' +
+					    li.querySelector('.payload').textContent);
+		}).observe(document.getElementById('events'),
+		    { childList: true });
+	});
+
+	// Bob's write first, then hers: when hers shows, his had its turn.
+	await todo('bob', 'b live');
+	let r = await todo('alice', 'a live');
+	ms = await within(page, LIVE_MS, hasRow, r.json && r.json.id);
+	ok(ms >= 0 && await page.evaluate(rowsAre, mine),
+	    'her new todo shows within a second, bob\'s never (' + ms + ' ms)',
+	    await rowIds(page));
+
+	// Bob's todo updated into her view and out again.
+	const moved = theirs[0];
+	r = await curl('PATCH', TODOS + '/records/' + moved, env.TOKEN,
+	    { owner: 'alice' });
+	ms = await within(page, LIVE_MS, hasRow, moved);
+	ok(r.status === 200 && ms >= 0,
+	    'a todo given to alice enters her table (' + ms + ' ms)');
+	r = await curl('PATCH', TODOS + '/records/' + moved, env.TOKEN,
+	    { owner: 'bob', title: 'secret of bob' });
+	ms = await within(page, LIVE_MS, noRow, moved);
+	ok(r.status === 200 && ms >= 0,
+	    'given back to bob, it leaves her table (' + ms + ' ms)');
+
+	// Deletes: hers goes, his is no event of hers.
+	await curl('DELETE', TODOS + '/records/' + theirs[1], env.TOKEN);
+	r = await curl('DELETE', TODOS + '/records/' + mine[0], env.TOKEN);
+	ms = await within(page, LIVE_MS, noRow, mine[0]);
+	ok(r.status === 204 && ms >= 0,
+	    'her deleted todo leaves her table (' + ms + ' ms)');
+	const seen = await page.evaluate(() => window.__seen);
+	is(seen.map((e) => e.split(' ')[0]), ['record_created',
+	    'record_entered', 'record_left', 'record_deleted'],
+	    'her events: created, entered, left, deleted; nothing of bob\'s');
+	const leaked = theirs.filter((id) => id !== moved).concat(
+	    ['b0', 'b1', 'b2', 'b live', 'secret of bob']).filter((x) =>
+	    seen.some((e) => e.includes(x)));
+	is(leaked, [], 'no id or title of bob\'s in any event she got');
+	ok(!seen.some((e) => e.startsWith('record_left') &&
+	    e.includes('secret of bob')),
+	    'the record_left event does not carry bob\'s new fields');
+
+	// Her page's own writes go through the rules.
+	during('end user writes', FAILED(403));
+	await page.click('#record-new');
+	await page.fill('#editor-text', '{"owner": "bob", "title": "x"}');
+	await page.click('#editor-save');
+	await within(page, 3000, () =>
+	    !document.getElementById('editor-error').hidden);
+	const werr = await page.textContent('#editor-error');
+	ok(/^403 forbidden: /.test(werr),
+	    'creating a todo for bob in her page is refused (403)', werr);
+	during('end user writes');
+	await page.fill('#editor-text', '{"owner": "alice", "title": "mine"}');
+	await page.click('#editor-save');
+	ms = await within(page, 3000, () => document.getElementById(
+	    'editor-notice').textContent === 'Created.');
+	ok(ms >= 0, 'creating one for herself works');
+	await page.screenshot({ path: env.T + '/dashboard-user.png' });
+	await page.close();
+
+	// A JWT that expires while the page is open signs it out.
+	during('jwt expiry', FAILED(401));
+	const short = await newPage({ width: 1024, height: 768 });
+	await short.goto(URL + '/_/#/todos');
+	await signInJwt(short, 'acme', 'web', await jwt('alice',
+	    ['--ttl', '3']));
+	ms = await within(short, 5000, stateIs, 'live');
+	ok(ms >= 0, 'a page with a JWT of 3 seconds is live');
+	ms = await within(short, 8000, () =>
+	    !document.getElementById('signin').hidden);
+	const xerr = await short.textContent('#signin-error');
+	ok(ms >= 0 && /expired \(token_expired\)/.test(xerr),
+	    'at its expiry the page is signed out, saying why (' + ms +
+	    ' ms)', xerr);
+	await short.close();
 }
 
 async function main() {
@@ -782,6 +1065,9 @@ async function main() {
 	try {
 		await tests(newPage);
 		await tokenViewTests(newPage);
+		await jwtSignInTests(newPage);
+		await rulesViewTests(newPage);
+		await endUserTests(newPage);
 		await queryTests(newPage);
 	} finally {
 		await browser.close();
