@@ -2,11 +2,11 @@
 # An app's service tokens over HTTP, through lighttpd: admin tokens create
 # them (the secret in that answer only), list them (never a secret) and
 # revoke them (the token stops working and its open streams end), with
-# the CLI's checks; other tokens and other apps' tokens are refused.
+# the CLI's checks; other tokens, other apps' tokens and JWTs are refused.
 
 . "$top_srcdir/tests/lib.sh"
 
-need lighttpd jq
+need lighttpd jq node
 
 demo_start
 TK=$B/tokens
@@ -224,6 +224,28 @@ is "$STATUS $(jbody '[.items[].label] | tojson')" '200 ["other-admin"]' \
 http GET "$URL/api/realms/acme/apps/nope/tokens" -H "$AUTH"
 expect_error 403 forbidden "an app that does not exist: 403 (not the token's)"
 
+# A JWT never has admin: the app's users cannot see or make tokens.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/hs.key"
+basalt_cli app jwt acme web --hs256-secret-file "$T/hs.key" >/dev/null
+ok $? "the app trusts HS256 JWTs"
+USER_JWT=$(node "$top_srcdir/tests/jwt-sign.mjs" --alg HS256 --key "$T/hs.key" \
+    --sub alice --ttl 600 --scope 'read write admin')
+http GET "$TK" -H "Authorization: Bearer $USER_JWT"
+expect_error 403 insufficient_scope "a JWT (even one claiming admin) cannot list tokens"
+AUTH="Authorization: Bearer $USER_JWT" send POST "$TK" '{"scopes":["read"]}'
+expect_error 403 insufficient_scope "nor create one"
+http DELETE "$TK/$ID1" -H "Authorization: Bearer $USER_JWT"
+expect_error 403 insufficient_scope "nor revoke one"
+
+# An admin token may revoke itself; it is refused from then on.
+send POST "$TK" '{"scopes":["admin"],"label":"self"}'
+SSELF=$(jbody .secret)
+IDSELF=$(jbody .id)
+http DELETE "$TK/$IDSELF" -H "Authorization: Bearer $SSELF"
+is "$STATUS" 204 "an admin token revokes itself: 204"
+http GET "$TK" -H "Authorization: Bearer $SSELF"
+expect_error 401 unauthorized "and is refused after"
+
 http PUT "$TK" -H "$AUTH"
 is "$STATUS $(header Allow)" "405 GET, HEAD, POST" "PUT tokens: 405 with Allow"
 http PATCH "$TK/$ID1" -H "$AUTH"
@@ -233,7 +255,7 @@ is "$STATUS $(header Allow)" "405 DELETE" "PATCH tokens/ID: 405 with Allow"
 # Secrets never reach the log
 # ======================================================================
 leaks=0
-for s in "$S1" "$S2" "$SADM" "$SSHORT"; do
+for s in "$S1" "$S2" "$SADM" "$SSHORT" "$SSELF"; do
 	grep -qF -- "${s#bas_}" "$T/basalt.log" && leaks=$((leaks + 1))
 done
 is "$leaks" 0 "no secret made over HTTP is in basalt's log"
