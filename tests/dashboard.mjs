@@ -934,8 +934,8 @@ async function endUserTests(newPage) {
 		return r;
 	}
 	for (let i = 0; i < 3; i++) {
-		await todo('alice', 'a' + i);
-		await todo('bob', 'b' + i);
+		await todo('alice', 'alice-todo-' + i);
+		await todo('bob', 'bob-todo-' + i);
 	}
 	const page = await newPage({ width: 1366, height: 860 });
 	await page.goto(URL + '/_/#/todos');
@@ -957,14 +957,15 @@ async function endUserTests(newPage) {
 	});
 
 	// Bob's write first, then hers: when hers shows, his had its turn.
-	await todo('bob', 'b live');
-	let r = await todo('alice', 'a live');
+	await todo('bob', 'bob-todo-live');
+	let r = await todo('alice', 'alice-todo-live');
 	ms = await within(page, LIVE_MS, hasRow, r.json && r.json.id);
 	ok(ms >= 0 && await page.evaluate(rowsAre, mine),
 	    'her new todo shows within a second, bob\'s never (' + ms + ' ms)',
 	    await rowIds(page));
 
-	// Bob's todo updated into her view and out again.
+	// Bob's todo updated into her view (then it is hers to see) and out
+	// again.
 	const moved = theirs[0];
 	r = await curl('PATCH', TODOS + '/records/' + moved, env.TOKEN,
 	    { owner: 'alice' });
@@ -988,8 +989,8 @@ async function endUserTests(newPage) {
 	    'record_entered', 'record_left', 'record_deleted'],
 	    'her events: created, entered, left, deleted; nothing of bob\'s');
 	const leaked = theirs.filter((id) => id !== moved).concat(
-	    ['b0', 'b1', 'b2', 'b live', 'secret of bob']).filter((x) =>
-	    seen.some((e) => e.includes(x)));
+	    ['bob-todo-1', 'bob-todo-2', 'bob-todo-live', 'secret of bob'])
+	    .filter((x) => seen.some((e) => e.includes(x)));
 	is(leaked, [], 'no id or title of bob\'s in any event she got');
 	ok(!seen.some((e) => e.startsWith('record_left') &&
 	    e.includes('secret of bob')),
