@@ -519,6 +519,7 @@ async function signIn(token, where) {
 	}
 	S.token = token;
 	$('signin-submit').disabled = true;
+	$('signin-error').hidden = true;	/* the last attempt's */
 	let grant;
 	try {
 		grant = await api('GET', where ? '/api/realms/' +
