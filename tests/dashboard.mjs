@@ -919,6 +919,7 @@ async function rulesViewTests(newPage) {
 	await within(page, 3000, () => document.getElementById(
 	    'rules-note').textContent === 'Saved.');
 	is(await ruleOf('subscribe'), null, 'unset again: curl sees null');
+	await page.screenshot({ path: env.T + '/dashboard-rules.png' });
 	await page.close();
 }
 
