@@ -255,7 +255,7 @@ api_token_create(struct api_ctx *ctx)
 {
 	struct token_arg a;
 	json_object	*body;
-	char		 secret[128], id[TOKEN_ID_LEN + 1];
+	char		 secret[128] = "", id[TOKEN_ID_LEN + 1];
 	char		 hash[TOKEN_HASH_LEN + 1], *loc;
 	int		 rc;
 
@@ -271,13 +271,14 @@ api_token_create(struct api_ctx *ctx)
 		rc = api_write(ctx, apply_token_create, &a);
 	}
 	json_object_put(body);
+	if (rc == 0)
+		json_object_object_add(a.found, "secret",
+		    json_object_new_string(secret));
+	sodium_memzero(secret, sizeof secret);
 	if (rc == -1) {
 		json_object_put(a.found);
 		return (-1);
 	}
-	json_object_object_add(a.found, "secret", json_object_new_string(
-	    secret));
-	sodium_memzero(secret, sizeof secret);
 	xasprintf(&loc, "/api/realms/%s/apps/%s/tokens/%s", ctx->realm,
 	    ctx->app, id);
 	reply_header(ctx->req, "Location", loc);
