@@ -997,6 +997,25 @@ async function endUserTests(newPage) {
 	    e.includes('secret of bob')),
 	    'the record_left event does not carry bob\'s new fields');
 
+	// The list rule changes while her page is open: the stream says
+	// reset (rules_changed) and the page reads its list again.
+	r = await curl('POST', TODOS + '/records', env.TOKEN,
+	    { owner: 'bob', title: 'bob-public', public: true });
+	const pub = r.json && r.json.id;
+	r = await curl('PATCH', TODOS, env.TOKEN,
+	    { rules: { list: OWNER + ' || fields.public = true' } });
+	ms = await within(page, 3000, hasRow, pub);
+	const reset = (await page.evaluate(() => window.__seen))
+	    .find((e) => e.startsWith('reset '));
+	ok(r.status === 200 && ms >= 0 && reset !== undefined &&
+	    reset.includes('rules_changed'), 'a new list rule: reset ' +
+	    '(rules_changed), and the table shows what it lets through (' +
+	    ms + ' ms)', reset);
+	r = await curl('PATCH', TODOS, env.TOKEN, { rules: { list: OWNER } });
+	ms = await within(page, 3000, noRow, pub);
+	ok(r.status === 200 && ms >= 0,
+	    'the old rule again: the public todo leaves her table');
+
 	// Her page's own writes go through the rules.
 	during('end user writes', FAILED(403));
 	await page.click('#record-new');
