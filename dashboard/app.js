@@ -1372,8 +1372,9 @@ function rulesRows() {
 	const rows = RULE_VERBS.map(([verb, help]) => {
 		const tr = el('tr');
 		tr.dataset.verb = verb;
-		const th = el('th', null, verb);
+		const th = el('th');
 		th.scope = 'row';
+		th.append(el('code', 'verb', verb));
 		th.append(el('span', 'help', help));
 		const sel = el('select');
 		sel.id = 'rule-mode-' + verb;
