@@ -14,6 +14,14 @@ need lighttpd jq node
 LIGHTTPD_EXTRA='server.max-request-field-size = 65536'
 demo_start
 
+# open_rules APP: any valid JWT of APP may list and create its posts
+# (with the rules unset, only service tokens may).
+open_rules() {
+	basalt_cli collection rules acme "$1" posts --list "" --create "" \
+	    >/dev/null
+}
+open_rules web || bail_out "cannot set the rules of acme/web/posts"
+
 SIGN=$top_srcdir/tests/jwt-sign.mjs
 # jwt ARGS...: a JWT from jwt-sign.mjs.
 jwt() {
@@ -77,7 +85,7 @@ OUT=$(basalt_cli app jwt acme web --hs256-secret-file "$T/short.key" 2>&1)
 isnt $? 0 "app jwt: a 10-byte secret is refused"
 like "$OUT" 'at least|32' "app jwt: says how long a secret must be"
 basalt_cli app create acme ed && basalt_cli collection create acme ed posts &&
-    basalt_cli app jwt acme ed --ed25519-public-key "$(cat "$T/ed.raw")"
+    open_rules ed && basalt_cli app jwt acme ed --ed25519-public-key "$(cat "$T/ed.raw")"
 ok $? "app jwt: Ed25519 from a base64url public key"
 OUT=$(basalt_cli app jwt acme ed --ed25519-public-key abc 2>&1)
 isnt $? 0 "app jwt: a bad Ed25519 key is refused"
@@ -222,8 +230,8 @@ node "$SIGN" --genkey RS256 --out "$T/rs" --kid rk1 &&
     node "$SIGN" --genkey EdDSA --out "$T/ed2" --kid dk1 ||
     bail_out "no RSA or EC keys"
 for a in rs es jw; do
-	basalt_cli app create acme "$a" && basalt_cli collection create acme "$a" posts ||
-	    bail_out "app $a"
+	basalt_cli app create acme "$a" && basalt_cli collection create acme "$a" posts &&
+	    open_rules "$a" || bail_out "app $a"
 done
 RSP=$URL/api/realms/acme/apps/rs/collections/posts
 ESP=$URL/api/realms/acme/apps/es/collections/posts

@@ -2214,6 +2214,7 @@ START_TEST(test_rule_parse)
 END_TEST
 
 static const char rule_claims[] = "{\"sub\":\"u1\",\"role\":\"admin\","
+    "\"nulsub\":\"u1\\u0000x\","
     "\"groups\":[\"staff\",\"x\"],\"n\":5,\"obj\":{\"a\":1},\"nul\":null,"
     "\"Name\":\"ANN\",\"x y\":{\"z\":\"Q\"},\"t\":true,\"a\":[1],\"b\":[1]}";
 static const char rule_body[] = "{\"fields\":{\"owner\":\"u1\",\"n\":2}}";
@@ -2234,6 +2235,8 @@ static const struct {
 	{ RULE_LIST, "fields.owner = @token.sub.x", "false" },
 	{ RULE_LIST, "!(fields.owner = @token.missing)", "*" },
 	{ RULE_LIST, "fields.owner = @token.nul", "false" },
+	{ RULE_LIST, "fields.owner = @token.nulsub", "false" },
+	{ RULE_LIST, "@token.nulsub ~ \"u1\"", "false" },
 	{ RULE_LIST, "fields.owner = @token.groups", "false" },
 	{ RULE_LIST, "fields.owner = @token.obj", "false" },
 	{ RULE_LIST, "fields.n > @token.n", "fields.n > 5" },
