@@ -249,6 +249,10 @@ is "$STATUS" 403 "a JWT never has admin: collection create 403"
 is "$(jbody .error.code)" insufficient_scope "admin route: insufficient_scope"
 as "$ADMIN" GET "$B/jwt"
 is "$STATUS" 403 "a JWT cannot read the app's JWT keys"
+as "$ADMIN" POST "$B/tokens" '{"scopes":["read"],"label":"mine"}'
+is "$STATUS" 403 "a JWT cannot make a service token"
+as "$ADMIN" GET "$B/tokens"
+is "$STATUS" 403 "a JWT cannot list the service tokens"
 as "$ADMIN" GET "$B/token"
 is "$(jbody '.scopes | join(",")')" read,write "scope admin in a JWT is ignored"
 as "$READ" POST "$B/batch" \
