@@ -216,9 +216,15 @@ basalt_stop
 # The previous schema version: a copy of the database taken back to it.
 PREV=$((CUR - 1))
 LAST=$(sqlite3 "$T/basalt.db" "SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+# What each version added, undone (store.c's schema_vN): a new version
+# adds its step here.
+case $CUR in
+6)	DOWN='DROP TABLE jwt_settings; DROP TABLE jwt_keys;
+	    DROP TABLE collection_rules;' ;;
+*)	bail_out "tests/backup.sh does not know how to undo schema version $CUR" ;;
+esac
 sqlite3 "$T/basalt.db" ".backup '$T/prev.db'"
-sqlite3 "$T/prev.db" "DROP TABLE jwt_settings; DROP TABLE jwt_keys;
-    DROP TABLE collection_rules; PRAGMA user_version = $PREV"
+sqlite3 "$T/prev.db" "$DOWN PRAGMA user_version = $PREV"
 PID_=$(basalt_cli --db "$T/prev.db" backup "$T/prev-b.db" 2>"$T/err")
 is "$?|$PID_" "0|$LAST" "previous: a version $PREV database is backed up"
 is "$(sqlite3 "$T/prev-b.db" 'PRAGMA user_version')|$(sqlite3 "$T/prev.db" 'PRAGMA user_version')" \
