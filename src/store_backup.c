@@ -59,8 +59,7 @@ backup_fail(char *err, size_t errlen, const char *what, sqlite3 *db)
 	return (-1);
 }
 
-/* One integer from fixed SQL with an optional integer in ?1; -1 on an
- * error, def when there is no row. */
+/* One integer from fixed SQL: -1 on an error, def when there is no row. */
 static int64_t
 backup_int(sqlite3 *db, const char *q, int64_t def)
 {
