@@ -194,6 +194,7 @@ reply_finish(struct request *req, int status, const char *type,
 	snprintf(line, sizeof line, "Status: %d %s\r\n", status,
 	    status_text(status));
 	evbuffer_prepend(req->out, line, strlen(line));
+	reply_header(req, "X-Request-Id", req->rid);
 	reply_cors(req);
 	if (type != NULL)
 		evbuffer_add_printf(req->out, "Content-Type: %s\r\n", type);
@@ -240,7 +241,8 @@ reply_stream(struct request *req)
 	evbuffer_add_printf(req->out, "Status: 200 OK\r\n"
 	    "Content-Type: text/event-stream\r\n"
 	    "Cache-Control: no-cache\r\n"
-	    "X-Accel-Buffering: no\r\n");
+	    "X-Accel-Buffering: no\r\n"
+	    "X-Request-Id: %s\r\n", req->rid);
 	reply_cors(req);
 	evbuffer_add(req->out, "\r\n", 2);
 	if (reply_is_head(req))
