@@ -144,7 +144,8 @@ main(int argc, char **argv)
 	argc -= i;
 	argv += i;
 	if (strcmp(argv[0], "check-config") == 0)
-		rc = main_check_config(); else if (strcmp(argv[0], "serve") == 0)
+		rc = main_check_config();
+	else if (strcmp(argv[0], "serve") == 0)
 		rc = main_serve(argc, argv);
 	else
 		rc = cli_main(argc, argv, cfg->database);
