@@ -259,6 +259,7 @@ reply_log(struct request *req, enum err code)
 {
 	const char	*m = request_param(req, "REQUEST_METHOD");
 	const char	*uri = request_param(req, "REQUEST_URI");
+	const char	*rid = log_rid;
 	int		 status = errors[code].status;
 
 	if (status < 500 || req->err.logged)
@@ -266,6 +267,9 @@ reply_log(struct request *req, enum err code)
 	req->err.logged = 1;
 	if (uri == NULL)
 		uri = "-";
+	/* the writer answers for the requests of its batch */
+	if (req->rid[0] != '\0')
+		log_rid = req->rid;
 	if (status == 503)
 		log_warn("%s %.*s: %d %s: %s", m != NULL ? m : "-",
 		    (int)strcspn(uri, "?#"), uri, status, errors[code].code,
@@ -274,6 +278,7 @@ reply_log(struct request *req, enum err code)
 		log_error("%s %.*s: %d %s: %s", m != NULL ? m : "-",
 		    (int)strcspn(uri, "?#"), uri, status, errors[code].code,
 		    req->err.message);
+	log_rid = rid;
 }
 
 /* The one place a cause becomes a response. */
