@@ -166,6 +166,7 @@ struct filter_band;
 #define MAX_JWT_CLAIM_LEN	255	/* an app's issuer, audience */
 #define MAX_JWT_KEY_LEN		4096	/* bytes of a stored key */
 #define JWT_MIN_SECRET		32	/* bytes of an HS256 secret, at least */
+#define REQUEST_ID_MAX		128	/* bytes of an X-Request-Id */
 
 /* Log levels. */
 enum {
@@ -240,6 +241,7 @@ struct config {
 	char		*dashboard_dir;
 	char		*cors_origins;	/* normalised, space-separated, or "*";
 					   NULL: none */
+	char		*access_log;	/* NULL: off */
 	int		 refs;		/* snapshot holders (config.c) */
 };
 
@@ -256,6 +258,9 @@ struct request {
 	int		 params_done;
 	int		 too_large;	/* body passed max_body */
 	size_t		 max_body;	/* the route's limit, once params are in */
+	int64_t		 started_us;	/* time_mono_us() at its first record */
+	char		 rid[REQUEST_ID_MAX + 1];	/* X-Request-Id, once
+							   params are in */
 
 	struct param	*params;
 	size_t		 nparams;
@@ -268,6 +273,9 @@ struct request {
 	int		 status;
 	struct error	 err;
 	int		 cors;		/* the answer carries Vary: Origin */
+	const char	*route;		/* the route's pattern, or NULL */
+	char		 log_scope[2 * MAX_NAME_LEN + 2];	/* "realm/app",
+							   "": none */
 	char		 cors_origin[MAX_ORIGIN_LEN + 1];	/* "": none */
 
 	/* Set when the reply is an event stream. */
@@ -415,6 +423,19 @@ __attribute__((noreturn)) void
 int		 log_level_parse(const char *);
 /* Control characters as \n, \r, \t, \xNN: untrusted text on one line. */
 size_t		 log_escape(char *out, size_t outlen, const char *in, size_t inlen);
+/* The id of the request this thread works on (NULL: none), which its
+ * log lines carry. */
+extern __thread const char *log_rid;
+
+/* access.c: the access log (loop thread, but access_rid_set and
+ * access_open_file). */
+int		 access_open_file(const char *);
+int		 access_reopen(struct event_base *);
+void		 access_flush(void);
+void		 access_close(void);
+/* One line for req, whose answer's body is bytes long. */
+void		 access_log(struct request *, size_t bytes);
+void		 access_rid_set(struct request *);
 
 /* config.c */
 struct config	*config_new(void);
@@ -440,6 +461,7 @@ int		 ulid_valid(const char *);
 /* time.c */
 void		 time_iso(int64_t ms, char out[TIMESTAMP_LEN + 1]);
 int64_t		 time_now_ms(void);
+int64_t		 time_mono_us(void);
 
 /* jsonutil.c */
 /* Parses a whole buffer; NULL on bad JSON or too deep. */

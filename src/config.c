@@ -36,7 +36,7 @@ static pthread_mutex_t	 snapshot_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config	*current;	/* the published snapshot */
 
 enum kind { K_PATH, K_LISTEN, K_INT, K_LONG, K_SIZE, K_LEVEL, K_SYNC,
-    K_ORIGINS };
+    K_ORIGINS, K_PATH_OFF };
 
 /* Every key, its kind, where it goes and its bounds. */
 static const struct key {
@@ -66,6 +66,7 @@ static const struct key {
 	{ "log_level", K_LEVEL, O(log_level), 0, 0 },
 	{ "dashboard_dir", K_PATH, O(dashboard_dir), 0, 0 },
 	{ "cors_origins", K_ORIGINS, O(cors_origins), 0, 0 },
+	{ "access_log", K_PATH_OFF, O(access_log), 0, 0 },
 #undef O
 };
 
@@ -110,6 +111,7 @@ config_free(struct config *c)
 	free(c->hooks_dir);
 	free(c->dashboard_dir);
 	free(c->cors_origins);
+	free(c->access_log);
 	free(c);
 }
 
@@ -216,6 +218,14 @@ config_set(struct config *c, const struct key *k, const char *v, char *why,
 	int	 level;
 
 	switch (k->kind) {
+	case K_PATH_OFF:
+		if (*v == '\0') {
+			snprintf(why, whylen, "a path or off is required");
+			return (-1);
+		}
+		free(*(char **)field);
+		*(char **)field = strcmp(v, "off") == 0 ? NULL : xstrdup(v);
+		return (0);
 	case K_LISTEN:
 		if (config_check_listen(v, why, whylen) == -1)
 			return (-1);

@@ -490,16 +490,28 @@ conn_watch_drain(struct conn *c, int on)
 	c->watch_drain = on;
 }
 
+/* The access log's line of a reply: its bytes are those of the body
+ * (for a stream, of its opening). */
+static void
+conn_log(struct request *req, const uint8_t *out, size_t len)
+{
+	const uint8_t	*p = memmem(out, len, "\r\n\r\n", 4);
+
+	access_log(req, p != NULL ? len - (size_t)(p + 4 - out) : 0);
+}
+
 /* The worker is done: send the reply, or start the stream. */
 static void
 conn_reply(struct request *req)
 {
 	struct conn	*c = req->conn;
+	const uint8_t	*out;
 	size_t		 len;
 	int		 head;
 
 	c->busy = 0;
 	if (c->fd == -1 || c->aborted) {
+		access_log(req, 0);	/* nobody to send it to */
 		if (c->fd != -1) {
 			conn_finish(c, req->id, FCGI_REQUEST_COMPLETE);
 			request_free(req);
@@ -512,8 +524,9 @@ conn_reply(struct request *req)
 	}
 	head = conn_pending(c) == 0;
 	len = evbuffer_get_length(req->out);
-	fcgi_stdout(conn_output(c), req->id, evbuffer_pullup(req->out, len),
-	    len);
+	out = evbuffer_pullup(req->out, len);
+	conn_log(req, out, len);
+	fcgi_stdout(conn_output(c), req->id, out, len);
 	c->req = NULL;
 	if (req->stream && !conn_stopping()) {
 		c->stream_id = req->id;
@@ -618,6 +631,8 @@ conn_reply_error(struct conn *c, enum err code)
 
 	if (req->out == NULL)
 		req->out = evbuffer_new();
+	if (req->rid[0] == '\0')
+		access_rid_set(req);
 	error_set(&req->err, code, NULL);
 	reply_error(req);
 	req->keep_conn = 0;
@@ -648,6 +663,7 @@ conn_begin(struct conn *c, const struct fcgi_header *h, const uint8_t *body)
 	req->conn = c;
 	req->id = h->request_id;
 	req->keep_conn = body[2] & FCGI_KEEP_CONN;
+	req->started_us = time_mono_us();
 	req->params_raw = evbuffer_new();
 	c->req = req;
 	c->stream_id = req->id;
@@ -682,6 +698,7 @@ conn_params(struct conn *c, const struct fcgi_header *h, const uint8_t *body)
 		return (-1);
 	evbuffer_free(req->params_raw);
 	req->params_raw = NULL;
+	access_rid_set(req);
 	req->max_body = route_max_body(request_param(req, "REQUEST_METHOD"),
 	    request_param(req, "REQUEST_URI"));
 	return (0);
@@ -845,8 +862,10 @@ conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		/* headers over the limit are the answer, even when late */
 		code = c->req->params_size > MAX_PARAMS_SIZE ?
 		    ERR_HEADERS_TOO_LARGE : ERR_TIMEOUT;
+		log_rid = c->req->rid;
 		log_info("request not complete after %d s; answering %d",
 		    cfg->request_timeout, error_status(code));
+		log_rid = NULL;
 		conn_reply_error(c, code);
 		return;
 	}

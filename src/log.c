@@ -28,6 +28,8 @@
 
 #include "basalt.h"
 
+__thread const char *log_rid;
+
 static int log_level = LOG_LEVEL_INFO;
 static const char *level_names[] = { "error", "warn", "info", "debug" };
 
@@ -107,10 +109,11 @@ log_vwrite(int level, const char *fmt, va_list ap)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	n = snprintf(line, sizeof line,
-	    "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ basalt[%d] %s: ",
+	    "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ basalt[%d] %s: %s%s%s",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), (int)getpid(),
-	    level_names[level]);
+	    level_names[level], log_rid != NULL ? "request " : "",
+	    log_rid != NULL ? log_rid : "", log_rid != NULL ? ": " : "");
 	m = vsnprintf(msg, sizeof msg, fmt, ap);
 	if (m < 0)
 		m = 0;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -48,6 +49,25 @@ main_db_dir(const char *db)
 	if (mkdir(dir, 0750) == -1 && errno != EEXIST)
 		log_debug("mkdir %s: %s", dir, strerror(errno));
 	free(copy);
+}
+
+/* check-config: the file parsed; the access log can be opened. */
+static int
+main_check_config(void)
+{
+	int	 fd;
+
+	if (cfg->access_log != NULL) {
+		if ((fd = access_open_file(cfg->access_log)) == -1) {
+			fprintf(stderr, "basalt: access_log %s: %s\n",
+			    cfg->access_log, strerror(errno));
+			return (1);
+		}
+		close(fd);
+	}
+	printf("%s: ok\n", cfg->path != NULL ? cfg->path :
+	    "(no file; defaults)");
+	return (0);
 }
 
 static int
@@ -124,11 +144,9 @@ main(int argc, char **argv)
 	log_init(cfg->log_level);
 	argc -= i;
 	argv += i;
-	if (strcmp(argv[0], "check-config") == 0) {
-		printf("%s: ok\n", cfg->path != NULL ? cfg->path :
-		    "(no file; defaults)");
-		rc = 0;
-	} else if (strcmp(argv[0], "serve") == 0)
+	if (strcmp(argv[0], "check-config") == 0)
+		rc = main_check_config();
+	else if (strcmp(argv[0], "serve") == 0)
 		rc = main_serve(argc, argv);
 	else
 		rc = cli_main(argc, argv, cfg->database);

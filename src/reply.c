@@ -194,6 +194,7 @@ reply_finish(struct request *req, int status, const char *type,
 	snprintf(line, sizeof line, "Status: %d %s\r\n", status,
 	    status_text(status));
 	evbuffer_prepend(req->out, line, strlen(line));
+	reply_header(req, "X-Request-Id", req->rid);
 	reply_cors(req);
 	if (type != NULL)
 		evbuffer_add_printf(req->out, "Content-Type: %s\r\n", type);
@@ -240,7 +241,8 @@ reply_stream(struct request *req)
 	evbuffer_add_printf(req->out, "Status: 200 OK\r\n"
 	    "Content-Type: text/event-stream\r\n"
 	    "Cache-Control: no-cache\r\n"
-	    "X-Accel-Buffering: no\r\n");
+	    "X-Accel-Buffering: no\r\n"
+	    "X-Request-Id: %s\r\n", req->rid);
 	reply_cors(req);
 	evbuffer_add(req->out, "\r\n", 2);
 	if (reply_is_head(req))
@@ -257,6 +259,7 @@ reply_log(struct request *req, enum err code)
 {
 	const char	*m = request_param(req, "REQUEST_METHOD");
 	const char	*uri = request_param(req, "REQUEST_URI");
+	const char	*rid = log_rid;
 	int		 status = errors[code].status;
 
 	if (status < 500 || req->err.logged)
@@ -264,6 +267,9 @@ reply_log(struct request *req, enum err code)
 	req->err.logged = 1;
 	if (uri == NULL)
 		uri = "-";
+	/* the writer answers for the requests of its batch */
+	if (req->rid[0] != '\0')
+		log_rid = req->rid;
 	if (status == 503)
 		log_warn("%s %.*s: %d %s: %s", m != NULL ? m : "-",
 		    (int)strcspn(uri, "?#"), uri, status, errors[code].code,
@@ -272,6 +278,7 @@ reply_log(struct request *req, enum err code)
 		log_error("%s %.*s: %d %s: %s", m != NULL ? m : "-",
 		    (int)strcspn(uri, "?#"), uri, status, errors[code].code,
 		    req->err.message);
+	log_rid = rid;
 }
 
 /* The one place a cause becomes a response. */

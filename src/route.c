@@ -442,6 +442,11 @@ route_dispatch(struct worker *w, struct request *req)
 			reply_error(req);
 		return (0);
 	}
+	/* What the access log shows: the pattern, never the path. */
+	req->route = r->pattern;
+	if (name_valid(ctx.realm) && name_valid(ctx.app))
+		snprintf(req->log_scope, sizeof req->log_scope, "%s/%s",
+		    ctx.realm, ctx.app);
 	if (r->auth != NO_AUTH && (rc = store_read_begin(w->store)) !=
 	    STORE_OK) {
 		error_store(&req->err, rc, NULL);

@@ -263,6 +263,7 @@ server_reload(void)
 
 	if (cfg->path == NULL) {
 		log_info("SIGHUP: no config file to read; reloading hooks");
+		access_reopen(base);
 		hooks_reload_all();
 		return;
 	}
@@ -275,6 +276,7 @@ server_reload(void)
 	server_keep_fixed(c);
 	config_publish(c);
 	log_set_level(cfg->log_level);
+	access_reopen(base);
 	broker_reconfigure();
 	hooks_reload_all();
 	writer_prune();		/* new retention values apply at once */
@@ -331,6 +333,8 @@ server_setup(int fd)
 		return (-1);
 	}
 	evconnlistener_set_error_cb(listener, server_accept_error_cb);
+	if (access_reopen(base) == -1)
+		return (-1);
 	conn_init(base);
 	stop_check_ev = evtimer_new(base, server_stop_check_cb, NULL);
 	prune_ev = event_new(base, -1, EV_PERSIST, server_prune_cb, NULL);
@@ -357,6 +361,7 @@ server_teardown(void)
 	writer_stop();
 	conn_reply_completed();		/* and of the last writes */
 	conn_shutdown_all(1);
+	access_close();
 	tail_free();
 	broker_free();
 	if (listener != NULL)

@@ -32,6 +32,16 @@ time_now_ms(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+/* Microseconds on the monotonic clock, for durations. */
+int64_t
+time_mono_us(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
 /* ms as 2026-11-29T17:21:40.123Z, in UTC. */
 void
 time_iso(int64_t ms, char out[TIMESTAMP_LEN + 1])

@@ -84,17 +84,23 @@ worker_main(void *arg)
 {
 	struct worker	*w = arg;
 	struct request	*req;
+	char		 rid[REQUEST_ID_MAX + 1];
 
 	while ((req = worker_take()) != NULL) {
 		config_refresh();	/* one snapshot for the whole request */
+		/* a copy: req may be gone once handed on */
+		strlcpy_b(rid, req->rid, sizeof rid);
+		log_rid = rid;
 		if (req->after != NULL) {
 			req->after(w, req);	/* completes req */
+			log_rid = NULL;
 			continue;
 		}
 		if (req->out == NULL)
 			req->out = evbuffer_new();
 		if (route_dispatch(w, req) != API_PENDING)
 			conn_complete(req);
+		log_rid = NULL;
 	}
 	config_unhold();
 	return (NULL);

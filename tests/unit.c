@@ -187,7 +187,59 @@ START_TEST(test_config)
 	    sizeof err), 0);
 	ck_assert_int_eq(config_load(c, "/nonexistent/x.conf", 0, err,
 	    sizeof err), -1);
+	/* access_log: off (the default) or a path, never empty */
+	ck_assert_ptr_null(c->access_log);
+	p = write_conf("access_log = /var/log/basalt/access.log\n");
+	ck_assert_int_eq(config_load(c, p, 0, err, sizeof err), 0);
+	ck_assert_str_eq(c->access_log, "/var/log/basalt/access.log");
+	unlink(p);
+	p = write_conf("access_log = off\n");
+	ck_assert_int_eq(config_load(c, p, 0, err, sizeof err), 0);
+	ck_assert_ptr_null(c->access_log);
+	unlink(p);
+	p = write_conf("access_log =\n");
+	ck_assert_int_eq(config_load(c, p, 0, err, sizeof err), -1);
+	ck_assert(strstr(err, "bad value for access_log") != NULL);
+	unlink(p);
 	config_free(c);
+}
+END_TEST
+
+/* X-Request-Id: the web server's when valid, else 16 random hex. */
+START_TEST(test_request_id)
+{
+	struct request	 req;
+	struct param	 prm = { "HTTP_X_REQUEST_ID", NULL };
+	char		 first[REQUEST_ID_MAX + 1], big[REQUEST_ID_MAX + 2];
+	const char	*bad[] = { "", "a b", "a;b", "\xc3\xbc", "a\nb" };
+	size_t		 i;
+
+	memset(&req, 0, sizeof req);
+	access_rid_set(&req);
+	ck_assert_uint_eq(strlen(req.rid), 16);
+	ck_assert_uint_eq(strspn(req.rid, "0123456789abcdef"), 16);
+	strlcpy_b(first, req.rid, sizeof first);
+	access_rid_set(&req);
+	ck_assert_str_ne(req.rid, first);
+	req.params = &prm;
+	req.nparams = 1;
+	prm.value = "abc-1.2_Z";
+	access_rid_set(&req);
+	ck_assert_str_eq(req.rid, "abc-1.2_Z");
+	memset(big, 'x', sizeof big - 1);
+	big[REQUEST_ID_MAX] = '\0';
+	prm.value = big;
+	access_rid_set(&req);
+	ck_assert_str_eq(req.rid, big);
+	big[REQUEST_ID_MAX] = 'x';
+	big[REQUEST_ID_MAX + 1] = '\0';
+	access_rid_set(&req);
+	ck_assert_uint_eq(strlen(req.rid), 16);
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		prm.value = (char *)bad[i];
+		access_rid_set(&req);
+		ck_assert_uint_eq(strlen(req.rid), 16);
+	}
 }
 END_TEST
 
@@ -3296,6 +3348,7 @@ main(void)
 	tcase_add_test(tc, test_time_iso);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_config);
+	tcase_add_test(tc, test_request_id);
 	tcase_add_test(tc, test_parse_values);
 	tcase_add_test(tc, test_json_parse);
 	tcase_add_loop_test(tc, test_json_strict, 0,
