@@ -143,6 +143,7 @@ access_log(struct request *req, size_t bytes)
 	struct timeval	 tv = { 0, ACCESS_FLUSH_MS * 1000 };
 	int64_t		 ms, us;
 
+	metrics_request(req);
 	if (access_fd == -1)
 		return;
 	/* many lines share a millisecond under load */

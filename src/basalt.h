@@ -242,6 +242,9 @@ struct config {
 	char		*cors_origins;	/* normalised, space-separated, or "*";
 					   NULL: none */
 	char		*access_log;	/* NULL: off */
+	int		 metrics;	/* METRICS_* */
+	char		*metrics_token_file;
+	char		*metrics_token;	/* its secret, read at load */
 	int		 refs;		/* snapshot holders (config.c) */
 };
 
@@ -274,6 +277,7 @@ struct request {
 	struct error	 err;
 	int		 cors;		/* the answer carries Vary: Origin */
 	const char	*route;		/* the route's pattern, or NULL */
+	int		 route_ix;	/* its row in route.c's table + 1, 0: none */
 	char		 log_scope[2 * MAX_NAME_LEN + 2];	/* "realm/app",
 							   "": none */
 	char		 cors_origin[MAX_ORIGIN_LEN + 1];	/* "": none */
@@ -427,6 +431,20 @@ size_t		 log_escape(char *out, size_t outlen, const char *in, size_t inlen);
  * log lines carry. */
 extern __thread const char *log_rid;
 
+/* metrics.c: GET /api/metrics (metrics = off | open | token). Cheap
+ * counters: each says which thread may call it. */
+enum { METRICS_OFF, METRICS_OPEN, METRICS_TOKEN };
+void		 metrics_request(const struct request *);	/* loop */
+void		 metrics_delivered(int n);			/* loop */
+void		 metrics_slow_consumer(void);			/* loop */
+void		 metrics_commit(int n, int64_t us);		/* writer */
+void		 metrics_hook(int rc, int timed_out);		/* any */
+/* Any thread, for webhooks: one delivery request ended (ok: a 2xx),
+ * after seconds; a webhook's lag (the log's head minus its cursor), lag
+ * -1 when the webhook is deleted. */
+void		 metrics_webhook_delivery(int ok, double seconds);
+void		 metrics_webhook_lag(const char *id, int64_t lag);
+
 /* access.c: the access log (loop thread, but access_rid_set and
  * access_open_file). */
 int		 access_open_file(const char *);
@@ -541,6 +559,7 @@ int		 request_decode(const char *, size_t, int plus, char *, size_t);
 /* Runs the handler for the request; fills req->out. Returns API_PENDING
  * when the request completes elsewhere (a write in the writer's hands). */
 int		 route_dispatch(struct worker *, struct request *);
+const char	*route_pattern(int, const char **method);
 /* Splits a path into percent-decoded segments; -1 if malformed. */
 int		 route_split(const char *path, char segs[][256],
 		    int max);
@@ -590,6 +609,7 @@ struct api_ctx {
 	struct scope_ids ids;
 };
 int		 api_health(struct api_ctx *);
+int		 api_metrics(struct api_ctx *);
 int		 api_token(struct api_ctx *);
 int		 api_collections_list(struct api_ctx *);
 int		 api_collection_create(struct api_ctx *);
@@ -723,6 +743,7 @@ int		 store_event_range(struct store *, int64_t after, int64_t upto,
 		    const char *record_id, int limit,
 		    void (*)(void *, const struct event_row *), void *);
 int64_t		 store_event_max(struct store *);
+int64_t		 store_event_oldest(struct store *);
 /* A restore's gap in the event log: a row of meta, key this prefix and
  * the backup's last id, value the last id the replaced database gave. */
 #define STORE_RESTORE_GAP	"restore_gap:"

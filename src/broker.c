@@ -574,6 +574,7 @@ stream_check(struct stream *s)
 		log_info("closing a stream of %.*s: its client is %zu bytes "
 		    "behind", s->topic->baselen, s->topic->key,
 		    conn_behind(s->conn));
+		metrics_slow_consumer();
 		conn_close(s->conn);	/* calls broker_stream_closed */
 		return (-1);
 	}
@@ -966,6 +967,8 @@ topic_write(struct topic *t, struct stream *s)
 				   change older than the stream's rules */
 		if (n > 0 && conn_write_frames(s->conn, t->iov + i, n) == -1)
 			return;		/* closing or gone */
+		if (n > 0)
+			metrics_delivered(n);
 		s->last_id = t->ids[j];
 		if (t->frames[j]->ends == FRAME_END) {
 			stream_end(s);
@@ -1151,6 +1154,8 @@ replay_frame(struct replay_ctx *r, const struct frame *f, int64_t id)
 		r->full = 1;	/* cannot happen: nothing closed it */
 		return;
 	}
+	if (f->len > 0)
+		metrics_delivered(1);
 	r->s->last_id = id;
 	r->n++;
 	r->seen++;

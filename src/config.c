@@ -28,7 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "basalt.h"
+
+#define METRICS_TOKEN_MAX	1024
 
 __thread struct config	*cfg;
 
@@ -36,7 +40,7 @@ static pthread_mutex_t	 snapshot_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config	*current;	/* the published snapshot */
 
 enum kind { K_PATH, K_LISTEN, K_INT, K_LONG, K_SIZE, K_LEVEL, K_SYNC,
-    K_ORIGINS, K_PATH_OFF };
+    K_ORIGINS, K_PATH_OFF, K_METRICS };
 
 /* Every key, its kind, where it goes and its bounds. */
 static const struct key {
@@ -67,6 +71,8 @@ static const struct key {
 	{ "dashboard_dir", K_PATH, O(dashboard_dir), 0, 0 },
 	{ "cors_origins", K_ORIGINS, O(cors_origins), 0, 0 },
 	{ "access_log", K_PATH_OFF, O(access_log), 0, 0 },
+	{ "metrics", K_METRICS, O(metrics), 0, 0 },
+	{ "metrics_token_file", K_PATH, O(metrics_token_file), 0, 0 },
 #undef O
 };
 
@@ -112,6 +118,11 @@ config_free(struct config *c)
 	free(c->dashboard_dir);
 	free(c->cors_origins);
 	free(c->access_log);
+	free(c->metrics_token_file);
+	if (c->metrics_token != NULL) {
+		sodium_memzero(c->metrics_token, strlen(c->metrics_token));
+		free(c->metrics_token);
+	}
 	free(c);
 }
 
@@ -268,6 +279,16 @@ config_set(struct config *c, const struct key *k, const char *v, char *why,
 		else
 			return (-1);
 		return (0);
+	case K_METRICS:
+		if (strcmp(v, "off") == 0)
+			*(int *)field = METRICS_OFF;
+		else if (strcmp(v, "open") == 0)
+			*(int *)field = METRICS_OPEN;
+		else if (strcmp(v, "token") == 0)
+			*(int *)field = METRICS_TOKEN;
+		else
+			return (-1);
+		return (0);
 	case K_ORIGINS:
 		if (cors_list_parse(v, &list, why, whylen) == -1)
 			return (-1);
@@ -325,6 +346,44 @@ config_line(struct config *c, char *line, char *why, size_t whylen)
 	return (-1);
 }
 
+/* metrics = token: the secret from metrics_token_file, its first line
+ * without the line end. 0, or -1 with the reason in err. */
+static int
+config_metrics_token(struct config *c, char *err, size_t errlen)
+{
+	FILE	*f;
+	char	 buf[METRICS_TOKEN_MAX + 2];
+	size_t	 n;
+
+	if (c->metrics != METRICS_TOKEN)
+		return (0);
+	if (c->metrics_token_file == NULL) {
+		snprintf(err, errlen, "%s: metrics = token needs "
+		    "metrics_token_file", c->path);
+		return (-1);
+	}
+	if ((f = fopen(c->metrics_token_file, "r")) == NULL) {
+		snprintf(err, errlen, "metrics_token_file %s: %s",
+		    c->metrics_token_file, strerror(errno));
+		return (-1);
+	}
+	if (fgets(buf, sizeof buf, f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	n = strcspn(buf, "\r\n");
+	buf[n] = '\0';
+	if (n == 0 || n > METRICS_TOKEN_MAX) {
+		snprintf(err, errlen, "metrics_token_file %s: expected a "
+		    "secret of 1 to %d bytes on its first line",
+		    c->metrics_token_file, METRICS_TOKEN_MAX);
+		sodium_memzero(buf, sizeof buf);
+		return (-1);
+	}
+	c->metrics_token = xstrdup(buf);
+	sodium_memzero(buf, sizeof buf);
+	return (0);
+}
+
 int
 config_load(struct config *c, const char *path, int optional, char *err,
     size_t errlen)
@@ -369,7 +428,7 @@ config_load(struct config *c, const char *path, int optional, char *err,
 	fclose(f);
 	free(c->path);
 	c->path = xstrdup(path);
-	return (0);
+	return (config_metrics_token(c, err, errlen));
 }
 
 /*

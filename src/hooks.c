@@ -263,11 +263,14 @@ hooks_call(struct hooks_heap *hh, struct worker *w, int reg,
 	hh->call = NULL;
 	if (rc == DUK_EXEC_SUCCESS)
 		*found = r.found;
-	if (rc != DUK_EXEC_SUCCESS)
-		return (hooks_js_fault(hh, reg, coll, 1, err));
-	if (hh->timed_out)	/* the script caught the timeout, went on */
-		return (hooks_js_fault(hh, reg, coll, 0, err));
+	if (rc != DUK_EXEC_SUCCESS || hh->timed_out) {
+		/* A timeout the script caught and went on from is one too. */
+		metrics_hook(-1, hh->timed_out);
+		return (hooks_js_fault(hh, reg, coll,
+		    rc != DUK_EXEC_SUCCESS, err));
+	}
 	rc = call.before ? hooks_copy_back(hh, record, err) : 0;
+	metrics_hook(rc, 0);
 	duk_pop(hh->ctx);
 	return (rc);
 }

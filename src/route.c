@@ -41,6 +41,7 @@ static const struct route {
 	int		 scope;
 } routes[] = {
 	{ "GET", "/api/health", api_health, NO_AUTH, 0 },
+	{ "GET", "/api/metrics", api_metrics, NO_AUTH, 0 },
 	{ "GET", "/api/token", api_token, AUTH, 0 },
 	{ "GET", "/api/realms/:realm/apps/:app/cors",
 	    api_app_cors_get, AUTH, SCOPE_ADMIN },
@@ -104,6 +105,17 @@ static const struct route {
 	{ "GET", "/_", api_dashboard, NO_AUTH, 0 },
 	{ "GET", "/_/:file", api_dashboard, NO_AUTH, 0 },
 };
+
+/* The pattern of the table's i-th route and its method in *method;
+ * NULL past the end (metrics.c). */
+const char *
+route_pattern(int i, const char **method)
+{
+	if (i < 0 || (size_t)i >= sizeof routes / sizeof routes[0])
+		return (NULL);
+	*method = routes[i].method;
+	return (routes[i].pattern);
+}
 
 int
 route_split(const char *path, char segs[][SEG_SIZE], int max)
@@ -444,6 +456,7 @@ route_dispatch(struct worker *w, struct request *req)
 	}
 	/* What the access log shows: the pattern, never the path. */
 	req->route = r->pattern;
+	req->route_ix = (int)(r - routes) + 1;
 	if (name_valid(ctx.realm) && name_valid(ctx.app))
 		snprintf(req->log_scope, sizeof req->log_scope, "%s/%s",
 		    ctx.realm, ctx.app);

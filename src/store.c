@@ -187,6 +187,7 @@ enum stmt {
 	S_EV_UNKNOWN,
 	S_EV_PRUNED,
 	S_EV_OLDEST,
+	S_EV_OLDEST_ID,
 	S_EV_NTH,
 	S_EV_FIRST_NEW,
 	S_EV_MARK_ALL,
@@ -283,6 +284,7 @@ static const char *sql[S__COUNT] = {
 	    " FROM app_log WHERE realm = ?1 AND app = ?2), 0),"
 	    " (SELECT value FROM meta WHERE key = 'pruned_through'))",
 	[S_EV_OLDEST] = "SELECT created_ms FROM events ORDER BY id LIMIT 1",
+	[S_EV_OLDEST_ID] = "SELECT id FROM events ORDER BY id LIMIT 1",
 	[S_EV_NTH] = "SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?",
 	[S_EV_FIRST_NEW] = "SELECT id FROM events WHERE id <= ?1"
 	    " AND created_ms >= ?2 ORDER BY id LIMIT 1",
@@ -1141,6 +1143,14 @@ int64_t
 store_event_max(struct store *st)
 {
 	return (one_int(st, stmt(st, S_EV_MAX), 0, NULL));
+}
+
+/* The oldest event id the log holds; 0 if it holds none, and on an
+ * error (not logged). */
+int64_t
+store_event_oldest(struct store *st)
+{
+	return (one_int(st, stmt(st, S_EV_OLDEST_ID), 0, NULL));
 }
 
 /* 1 if id is no id of this log: past the highest id given, or one that

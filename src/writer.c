@@ -71,7 +71,8 @@ static void
 writer_batch(struct write_op *batch)
 {
 	struct write_op	*op;
-	int		 rc, any = 0;
+	int64_t		 t0;
+	int		 rc, n = 0, any = 0;
 
 	rc = store_begin(writer->store);
 	if (rc != STORE_OK) {
@@ -81,16 +82,19 @@ writer_batch(struct write_op *batch)
 	for (op = batch; op != NULL; op = op->next) {
 		writer_apply(op);
 		any |= op->rc == 0;
+		n++;
 	}
 	if (!any) {
 		store_rollback(writer->store);
 		return;
 	}
+	t0 = time_mono_us();
 	if ((rc = store_commit(writer->store)) != STORE_OK) {
 		store_rollback(writer->store);
 		writer_fail_all(batch, rc, 1);
 		return;
 	}
+	metrics_commit(n, time_mono_us() - t0);
 	tail_wake();
 }
 
