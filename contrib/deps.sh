@@ -8,7 +8,8 @@ build="libfcgi-dev libjson-c-dev libsqlite3-dev libevent-dev libsodium-dev libss
 demo="lighttpd curl"
 test="lighttpd nginx apache2 caddy spawn-fcgi libnginx-mod-nchan curl
  chromium sqlite3 procps psmisc jq mandoc iproute2
- clang libclang-rt-14-dev"
+ clang libclang-rt-14-dev
+ prometheus"
 
 case "${1:-build}" in
 build) pkgs=$build ;;

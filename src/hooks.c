@@ -270,7 +270,8 @@ hooks_call(struct hooks_heap *hh, struct worker *w, int reg,
 		    rc != DUK_EXEC_SUCCESS, err));
 	}
 	rc = call.before ? hooks_copy_back(hh, record, err) : 0;
-	metrics_hook(rc, 0);
+	if (*found)
+		metrics_hook(rc, 0);
 	duk_pop(hh->ctx);
 	return (rc);
 }
