@@ -18,6 +18,7 @@
  * request's token is checked against realm, app and scope. */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -96,11 +97,13 @@ auth_scopes_format(int scopes, char *out, size_t len)
 	}
 }
 
-/* The secret from "Authorization: Bearer X", or from access_token. */
+/* The secret from "Authorization: Bearer X", or from access_token: 0,
+ * -1 if there is none, -2 if it is too long. */
 static int
 auth_secret(struct api_ctx *ctx, int allow_query, char *out, size_t len)
 {
 	const char	*h;
+	int		 rc;
 
 	h = request_param(ctx->req, "HTTP_AUTHORIZATION");
 	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
@@ -108,40 +111,116 @@ auth_secret(struct api_ctx *ctx, int allow_query, char *out, size_t len)
 		while (*h == ' ')
 			h++;
 		if (strlen(h) >= len)
-			return (-1);
+			return (-2);
 		strlcpy_b(out, h, len);
 		return (out[0] == '\0' ? -1 : 0);
 	}
-	if (allow_query && request_query(ctx->req, "access_token", out,
-	    len) == 0 && out[0] != '\0')
-		return (0);
+	if (allow_query && (rc = request_query(ctx->req, "access_token", out,
+	    len)) != -1) {
+		if (rc == -2)
+			return (-2);
+		return (out[0] != '\0' ? 0 : -1);
+	}
 	return (-1);
+}
+
+/* One line in the log for a refused JWT: the path, never the query. */
+static int
+auth_refused(struct api_ctx *ctx)
+{
+	const char	*uri = request_param(ctx->req, "REQUEST_URI");
+
+	if (uri == NULL)
+		uri = "-";
+	log_info("%s %.*s: JWT refused: %s", ctx->method,
+	    (int)strcspn(uri, "?#"), uri, ctx->req->err.message);
+	return (error_logged(&ctx->req->err));
 }
 
 int
 auth_token(struct api_ctx *ctx, int allow_query)
 {
 	struct error	*err = &ctx->req->err;
-	char		 secret[256], hash[TOKEN_HASH_LEN + 1];
+	char		*secret, hash[TOKEN_HASH_LEN + 1];
 	int64_t		 revoked;
 	int		 rc;
 
-	if (auth_secret(ctx, allow_query, secret, sizeof secret) == -1)
+	secret = xmalloc(MAX_JWT_LEN + 2);
+	rc = auth_secret(ctx, allow_query, secret, MAX_JWT_LEN + 2);
+	if (rc == -2) {
+		free(secret);
+		error_set(err, ERR_INVALID_TOKEN, "the token is longer than "
+		    "%d bytes", MAX_JWT_LEN);
+		return (auth_refused(ctx));
+	}
+	if (rc == -1) {
+		free(secret);
 		return (error_set(err, ERR_UNAUTHORIZED,
 		    "a Bearer token is required"));
+	}
+	if (jwt_looks_like(secret)) {
+		/* Checked by auth_jwt once the path's names are. */
+		free(secret);
+		ctx->grant.jwt = 1;
+		if (ctx->realm[0] != '\0' && ctx->app[0] != '\0')
+			return (0);
+		error_set(err, ERR_INVALID_TOKEN, "a JWT is accepted only on "
+		    "the routes of its app");
+		return (auth_refused(ctx));
+	}
 	auth_hash(secret, hash);
-	sodium_memzero(secret, sizeof secret);
+	sodium_memzero(secret, MAX_JWT_LEN + 2);
+	free(secret);
 	rc = store_token_lookup(ctx->worker->store, hash, &ctx->grant,
 	    &revoked);
 	if (rc == STORE_NOTFOUND)
-		return (error_set(err, ERR_UNAUTHORIZED, "unknown token"));
+		return (error_set(err, ERR_INVALID_TOKEN, "unknown token"));
 	if (rc != STORE_OK)
 		return (error_store(err, rc, NULL));
 	if (revoked != 0)
-		return (error_set(err, ERR_UNAUTHORIZED, "the token is revoked"));
+		return (error_set(err, ERR_INVALID_TOKEN,
+		    "the token is revoked"));
 	if (ctx->grant.expires_at != 0 &&
 	    ctx->grant.expires_at <= time_now_ms() / 1000)
-		return (error_set(err, ERR_UNAUTHORIZED, "the token has expired"));
+		return (error_set(err, ERR_INVALID_TOKEN,
+		    "the token has expired"));
+	return (0);
+}
+
+int
+auth_jwt(struct api_ctx *ctx, int allow_query)
+{
+	struct error	*err = &ctx->req->err;
+	struct scope_ids ids;
+	const char	*missing;
+	char		*secret;
+	int		 rc;
+
+	if (!ctx->grant.jwt)
+		return (0);
+	rc = store_resolve(ctx->worker->store, ctx->realm, ctx->app, NULL,
+	    &ids, &missing);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		return (error_store(err, rc, NULL));
+	if (rc == STORE_NOTFOUND) {
+		error_set(err, ERR_INVALID_TOKEN, "the app does not accept "
+		    "JWTs");
+		return (auth_refused(ctx));
+	}
+	secret = xmalloc(MAX_JWT_LEN + 2);
+	if (auth_secret(ctx, allow_query, secret, MAX_JWT_LEN + 2) != 0) {
+		free(secret);
+		return (error_set(err, ERR_INTERNAL, "the token went away"));
+	}
+	rc = jwt_verify(ctx->worker->store, ids.app_id, secret, &ctx->grant,
+	    err);
+	free(secret);
+	if (rc == -1)
+		return (err->code == ERR_INVALID_TOKEN ? auth_refused(ctx) : -1);
+	strlcpy_b(ctx->grant.realm, ctx->realm, sizeof ctx->grant.realm);
+	strlcpy_b(ctx->grant.app, ctx->app, sizeof ctx->grant.app);
+	ctx->grant.realm_id = ids.realm_id;
+	ctx->grant.app_id = ids.app_id;
 	return (0);
 }
 
@@ -158,8 +237,8 @@ auth_allow(struct api_ctx *ctx, int scope)
 		char	 need[32];
 
 		auth_scopes_format(scope, need, sizeof need);
-		return (error_set(err, ERR_FORBIDDEN,
-		    "the token lacks the %s scope", need));
+		return (error_set(err, ctx->grant.jwt ? ERR_INSUFFICIENT_SCOPE :
+		    ERR_FORBIDDEN, "the token lacks the %s scope", need));
 	}
 	return (0);
 }

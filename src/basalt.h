@@ -161,6 +161,10 @@ struct filter_band;
 #define MAX_JWT_KEYS		16	/* verification keys of one app */
 #define JWT_LEEWAY		60	/* seconds of clock skew allowed */
 #define JWT_MAX_LIFETIME	86400	/* default longest exp - iat, seconds */
+#define MAX_KID_LEN		128	/* a JWT key's kid */
+#define MAX_JWT_CLAIM_LEN	255	/* an app's issuer, audience */
+#define MAX_JWT_KEY_LEN		4096	/* bytes of a stored key */
+#define JWT_MIN_SECRET		32	/* bytes of an HS256 secret, at least */
 
 /* Log levels. */
 enum {
@@ -200,6 +204,8 @@ enum err {
 	ERR_HOOK_FAILED,
 	ERR_INTERNAL,
 	ERR_BUSY,
+	ERR_INVALID_TOKEN,	/* 401, a token was sent and is refused */
+	ERR_INSUFFICIENT_SCOPE,	/* 403, a JWT without the route's scope */
 	ERR__COUNT
 };
 
@@ -541,6 +547,7 @@ struct api_ctx {
 	char		 record_id[ULID_LEN + 1];
 	char		 file[MAX_NAME_LEN + 1];	/* under /_/ */
 	char		 field[MAX_INDEX_FIELD_LEN + 1];	/* index */
+	char		 kid[MAX_KID_LEN + 1];	/* a JWT key's */
 	int		 long_name;	/* a captured segment was too long */
 	struct grant	 grant;
 	struct scope_ids ids;
@@ -563,14 +570,25 @@ int		 api_batch(struct api_ctx *);
 int		 api_dashboard(struct api_ctx *);
 int		 api_app_cors_get(struct api_ctx *);
 int		 api_app_cors_put(struct api_ctx *);
+/* api_auth.c: what a token grants on its app, and the app's JWT keys. */
+int		 api_app_token(struct api_ctx *);
+int		 api_app_jwt_get(struct api_ctx *);
+int		 api_app_jwt_put(struct api_ctx *);
+int		 api_app_jwt_delete(struct api_ctx *);
+int		 api_app_jwt_key_add(struct api_ctx *);
+int		 api_app_jwt_key_remove(struct api_ctx *);
 int		 api_indexes_list(struct api_ctx *);
 int		 api_index_create(struct api_ctx *);
 int		 api_index_drop(struct api_ctx *);
 
 /* auth.c */
 /* Finds the request's token (Bearer header, or access_token when
- * allowed) and fills ctx->grant; -1 with ERR_UNAUTHORIZED. */
+ * allowed) and fills ctx->grant; -1 with ERR_UNAUTHORIZED or
+ * ERR_INVALID_TOKEN. A JWT is only marked (grant.jwt) for auth_jwt. */
 int		 auth_token(struct api_ctx *, int allow_query);
+/* Verifies a JWT marked by auth_token against the keys of the app in the
+ * path (its names checked first); 0 if there is none. */
+int		 auth_jwt(struct api_ctx *, int allow_query);
 /* Checks the grant against the path's realm and app and the scope. */
 int		 auth_allow(struct api_ctx *, int scope);
 void		 auth_hash(const char *secret, char out[TOKEN_HASH_LEN + 1]);
@@ -674,6 +692,24 @@ int		 store_token_list(struct store *, int64_t app_id,
 		    void (*)(void *, const struct grant *, int64_t created,
 		    int64_t revoked), void *);
 const char	*store_errmsg(struct store *);
+struct jwt_settings;
+struct jwt_key;
+/* An app's JWT settings (STORE_NOTFOUND: it takes no JWTs) and keys, by
+ * kid. set replaces settings and keys (keys NULL: keeps them); off
+ * removes both; key_add adds one (STORE_EXISTS for a kid taken,
+ * STORE_FULL past MAX_JWT_KEYS; the default settings if there were
+ * none). All but get and keys in the caller's transaction. */
+int		 store_jwt_get(struct store *, int64_t app_id,
+		    struct jwt_settings *);
+int		 store_jwt_keys(struct store *, int64_t app_id,
+		    void (*)(void *, const struct jwt_key *), void *);
+int		 store_jwt_set(struct store *, int64_t app_id,
+		    const struct jwt_settings *, const struct jwt_key *, size_t);
+int		 store_jwt_off(struct store *, int64_t app_id);
+int		 store_jwt_key_add(struct store *, int64_t app_id,
+		    const struct jwt_key *);
+int		 store_jwt_key_remove(struct store *, int64_t app_id,
+		    const char *kid);
 /* An app's CORS origins, in order; set replaces them all (in the caller's
  * transaction); allowed is STORE_OK if the app lists origin, else
  * STORE_NOTFOUND. */
@@ -791,16 +827,56 @@ void		 filter_path_free(struct filter_path *);
 char		*filter_text(const struct filter *);
 /* a && b; takes both, either may be NULL (the other is the result). */
 struct filter	*filter_and(struct filter *a, struct filter *b);
+/* Rules (rules.c): a filter that may also read @token.<path>
+ * (FILTER_REF_TOKEN), @body.<path> (FILTER_REF_BODY) and @event.type
+ * (FILTER_REF_EVENT); refs -1 is a plain filter, which reads none.
+ * filter_bind puts the values of env in their place and folds what is
+ * then constant: 1 if the filter holds for everything, else 0. */
+#define FILTER_REF_TOKEN	0x1
+#define FILTER_REF_BODY		0x2
+#define FILTER_REF_EVENT	0x4
+struct rule_env;
+int		 filter_rule_parse(const char *, int refs, const char *prefix,
+		    struct filter **, struct error *);
+int		 filter_bind(struct filter *, const struct rule_env *);
 
 /* jwt.c: end users' JWTs, verified with the keys of the app in the path
  * (README "End users and rules"). Whether a bearer secret looks like a
  * JWT (three base64url parts, not a basalt service token), and checks it:
  * 0 with grant->jwt, sub, claims, scopes (SCOPE_READ|SCOPE_WRITE, never
  * SCOPE_ADMIN) and expires_at filled, or -1 with err set to
- * ERR_UNAUTHORIZED and the reason (logged, never the token). */
+ * ERR_INVALID_TOKEN (401 unauthorized) and the reason (never the token:
+ * the caller logs it). */
 int		 jwt_looks_like(const char *);
 int		 jwt_verify(struct store *, int64_t app_id, const char *token,
 		    struct grant *, struct error *);
+/* An app's JWT settings and keys (the key as stored: see schema v6). */
+struct jwt_settings {
+	char		 issuer[MAX_JWT_CLAIM_LEN + 1];	/* "": any */
+	char		 audience[MAX_JWT_CLAIM_LEN + 1];	/* "": any */
+	int64_t		 max_lifetime;	/* seconds */
+};
+struct jwt_key {
+	char		 kid[MAX_KID_LEN + 1];	/* "": none */
+	char		 alg[8];	/* HS256, EdDSA, RS256, ES256 */
+	unsigned char	 key[MAX_JWT_KEY_LEN];
+	size_t		 len;
+	char		 created_at[TIMESTAMP_LEN + 1];
+};
+/* Keys from what a user gives: an HS256 secret (its bytes), an Ed25519
+ * public key (base64url), a public key in PEM (RS256 for RSA, ES256 for
+ * P-256), or a JWKS document (up to max keys into keys). 0, or -1 with
+ * why. The kid is the caller's to set, but for a JWKS. */
+int		 jwt_key_hs256(const unsigned char *, size_t, struct jwt_key *,
+		    char *why, size_t);
+int		 jwt_key_ed25519(const char *b64url, struct jwt_key *, char *why,
+		    size_t);
+int		 jwt_key_pem(const char *pem, size_t, struct jwt_key *, char *why,
+		    size_t);
+int		 jwt_jwks(json_object *, struct jwt_key *keys, size_t max,
+		    size_t *n, char *why, size_t);
+/* 0 if s may be a kid: printable ASCII, at most MAX_KID_LEN bytes. */
+int		 jwt_kid_valid(const char *);
 
 /* rules.c: each collection's access rules for end users, in the filter
  * language plus @token.<path>, @body.<path> (create, update) and
@@ -828,7 +904,8 @@ void		 rules_clear(struct rules *);
  * "rules.<verb>: at N: why". */
 int		 rule_check(enum rule_verb, const char *text, struct error *);
 /* The rule of verb bound to env as a plain filter: 0 with *out (NULL when
- * the rule is "": everything passes), RULE_UNSET, or -1 with err set. */
+ * everything passes: the rule is "", or it folds to true), RULE_UNSET, or
+ * -1 with err set. */
 int		 rule_bind(const struct rules *, enum rule_verb,
 		    const struct rule_env *, struct filter **out,
 		    struct error *);

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "basalt.h"
 
 static struct store *cli_store;
@@ -36,6 +38,14 @@ usage(void)
 	    "  realm create NAME | realm list | realm delete NAME\n"
 	    "  app create REALM APP | app list REALM | app delete REALM APP\n"
 	    "  app cors REALM APP [ORIGIN... | --clear]\n"
+	    "  app jwt REALM APP [KEY [--kid K] [--issuer ISS] [--audience AUD]"
+	    " [--max-lifetime DURATION] | --off]\n"
+	    "  app jwt-key add REALM APP [--kid K] KEY |"
+	    " app jwt-key list REALM APP\n"
+	    "  app jwt-key remove REALM APP KID\n"
+	    "    KEY: --hs256-secret-file FILE | --ed25519-public-key BASE64URL"
+	    " |\n"
+	    "      --public-key-file PEM | --jwks-file FILE\n"
 	    "  collection create REALM APP NAME | collection list REALM APP\n"
 	    "  collection delete REALM APP NAME\n"
 	    "  index create|drop REALM APP COLLECTION FIELD |"
@@ -178,6 +188,311 @@ app_cors(int argc, char **argv)
 	    argv[3]));
 }
 
+/* fail, for functions that return -1. */
+static int
+fail1(const char *fmt, const char *a, const char *b)
+{
+	fail(fmt, a, b);
+	return (-1);
+}
+
+/* A whole file of at most max bytes (xmalloc'd, NUL added); NULL with a
+ * message. */
+static unsigned char *
+read_file(const char *path, size_t max, size_t *len)
+{
+	unsigned char	*buf;
+	FILE		*f;
+	size_t		 n;
+
+	if ((f = fopen(path, "rb")) == NULL) {
+		fail("cannot read '%s'%s", path, "");
+		return (NULL);
+	}
+	buf = xmalloc(max + 2);
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f) || n > max) {
+		fclose(f);
+		free(buf);
+		fail(n > max ? "'%s' is too large%s" : "cannot read '%s'%s",
+		    path, "");
+		return (NULL);
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return (buf);
+}
+
+/* The keys of one key option at argv[*i] (its value after it) into keys;
+ * 1 if argv[*i] is no key option, -1 after a message. */
+static int
+jwt_key_option(int argc, char **argv, int *i, struct jwt_key *keys,
+    size_t *n, int *jwks)
+{
+	unsigned char	*buf;
+	json_object	*o;
+	const char	*opt = argv[*i];
+	char		 why[200];
+	size_t		 len;
+	int		 rc;
+
+	if (strcmp(opt, "--hs256-secret-file") != 0 &&
+	    strcmp(opt, "--ed25519-public-key") != 0 &&
+	    strcmp(opt, "--public-key-file") != 0 &&
+	    strcmp(opt, "--jwks-file") != 0)
+		return (1);
+	if (*i + 1 == argc) {
+		usage();
+		return (-1);
+	}
+	if (*n > 0)
+		return (fail1("give one key option%s%s", "", ""));
+	(*i)++;
+	if (strcmp(opt, "--ed25519-public-key") == 0) {
+		if (jwt_key_ed25519(argv[*i], &keys[0], why, sizeof why) == -1)
+			return (fail1("bad Ed25519 key: %s%s", why, ""));
+		*n = 1;
+		return (0);
+	}
+	if ((buf = read_file(argv[*i], strcmp(opt, "--jwks-file") == 0 ?
+	    MAX_JWT_KEYS * 2 * MAX_JWT_KEY_LEN : MAX_JWT_KEY_LEN * 2,
+	    &len)) == NULL)
+		return (-1);
+	if (strcmp(opt, "--hs256-secret-file") == 0) {
+		rc = jwt_key_hs256(buf, len, &keys[0], why, sizeof why);
+		*n = 1;
+	} else if (strcmp(opt, "--public-key-file") == 0) {
+		rc = jwt_key_pem((const char *)buf, len, &keys[0], why,
+		    sizeof why);
+		*n = 1;
+	} else if ((o = jsonutil_parse((const char *)buf, len)) == NULL) {
+		snprintf(why, sizeof why, "not JSON");
+		rc = -1;
+	} else {
+		rc = jwt_jwks(o, keys, MAX_JWT_KEYS, n, why, sizeof why);
+		json_object_put(o);
+		*jwks = 1;
+	}
+	sodium_memzero(buf, len);
+	free(buf);
+	if (rc == -1)
+		return (fail1("bad key in '%s': %s", argv[*i], why));
+	return (0);
+}
+
+static void
+print_jwt_key(void *arg, const struct jwt_key *k)
+{
+	(void)arg;
+	printf("%s\t%s\t%s\n", k->kid, k->alg, k->created_at);
+}
+
+/* Writes what fn does to the app in one transaction. */
+static int
+jwt_write(int64_t app_id, int (*fn)(int64_t, void *), void *arg)
+{
+	int	 rc;
+
+	if ((rc = store_begin(cli_store)) == STORE_OK &&
+	    (rc = fn(app_id, arg)) == STORE_OK)
+		rc = store_commit(cli_store);
+	if (rc != STORE_OK)
+		store_rollback(cli_store);
+	return (rc);
+}
+
+struct jwt_cli {
+	struct jwt_settings	 set;
+	struct jwt_key		*keys;
+	size_t			 n;
+	const char		*kid;
+	int			 jwks;	/* the keys are a key set's */
+};
+
+static int
+jwt_cli_set(int64_t app_id, void *arg)
+{
+	struct jwt_cli	*c = arg;
+
+	return (store_jwt_set(cli_store, app_id, &c->set, c->keys, c->n));
+}
+
+static int
+jwt_cli_off(int64_t app_id, void *arg)
+{
+	(void)arg;
+	return (store_jwt_off(cli_store, app_id));
+}
+
+static int
+jwt_cli_add(int64_t app_id, void *arg)
+{
+	struct jwt_cli	*c = arg;
+	size_t		 i;
+	int		 rc = STORE_OK;
+
+	for (i = 0; i < c->n && rc == STORE_OK; i++)
+		rc = store_jwt_key_add(cli_store, app_id, &c->keys[i]);
+	return (rc);
+}
+
+static int
+jwt_cli_remove(int64_t app_id, void *arg)
+{
+	struct jwt_cli	*c = arg;
+
+	return (store_jwt_key_remove(cli_store, app_id, c->kid));
+}
+
+/* Prints the app's JWT settings and keys. */
+static int
+jwt_show(int64_t app_id)
+{
+	struct jwt_settings	 set;
+	int			 rc;
+
+	if ((rc = store_jwt_get(cli_store, app_id, &set)) == STORE_NOTFOUND) {
+		printf("off\n");
+		return (0);
+	}
+	if (rc != STORE_OK)
+		return (result(rc, "", ""));
+	printf("issuer\t%s\naudience\t%s\nmax-lifetime\t%llds\n",
+	    set.issuer[0] != '\0' ? set.issuer : "-",
+	    set.audience[0] != '\0' ? set.audience : "-",
+	    (long long)set.max_lifetime);
+	return (result(store_jwt_keys(cli_store, app_id, print_jwt_key, NULL),
+	    "", ""));
+}
+
+/* The keys, kid and settings of app jwt and jwt-key add, from argv[from]
+ * on; settings only if with_settings. */
+static int
+jwt_options(int argc, char **argv, int from, int with_settings,
+    struct jwt_cli *c)
+{
+	const char	*kid = NULL;
+	int		 a, rc;
+
+	c->set.max_lifetime = JWT_MAX_LIFETIME;
+	for (a = from; a < argc; a++) {
+		if ((rc = jwt_key_option(argc, argv, &a, c->keys, &c->n,
+		    &c->jwks)) == -1)
+			return (-1);
+		if (rc == 0)
+			continue;
+		if (a + 1 == argc) {
+			usage();
+			return (-1);
+		}
+		if (strcmp(argv[a], "--kid") == 0) {
+			kid = argv[++a];
+			if (jwt_kid_valid(kid) == -1)
+				return (fail1("bad kid '%s': printable ASCII "
+				    "without spaces, at most 128 bytes%s", kid,
+				    ""));
+		} else if (with_settings && (strcmp(argv[a], "--issuer") == 0 ||
+		    strcmp(argv[a], "--audience") == 0)) {
+			if (strlen(argv[a + 1]) > MAX_JWT_CLAIM_LEN)
+				return (fail1("%s is too long%s", argv[a], ""));
+			strlcpy_b(strcmp(argv[a], "--issuer") == 0 ?
+			    c->set.issuer : c->set.audience, argv[a + 1],
+			    MAX_JWT_CLAIM_LEN + 1);
+			a++;
+		} else if (with_settings &&
+		    strcmp(argv[a], "--max-lifetime") == 0) {
+			if (config_parse_duration(argv[++a],
+			    &c->set.max_lifetime) == -1 ||
+			    c->set.max_lifetime <= 0 ||
+			    c->set.max_lifetime > 366 * 86400)
+				return (fail1("bad duration '%s': use a number "
+				    "with s, m, h or d, up to 366d%s", argv[a],
+				    ""));
+		} else {
+			usage();
+			return (-1);
+		}
+	}
+	if (c->n == 0)
+		return (fail1("a key option is required: --hs256-secret-file, "
+		    "--ed25519-public-key, --public-key-file or --jwks-file%s%s",
+		    "", ""));
+	if (kid != NULL && c->jwks)
+		return (fail1("--kid names one key; a key set names "
+		    "its own%s%s", "", ""));
+	if (kid != NULL)
+		strlcpy_b(c->keys[0].kid, kid, sizeof c->keys[0].kid);
+	return (0);
+}
+
+/* app jwt REALM APP ...: sets the app's JWT keys and settings, turns JWTs
+ * off, or shows them; with add, jwt-key add REALM APP ... adds keys. */
+static int
+app_jwt(int argc, char **argv, int add)
+{
+	struct scope_ids	 ids;
+	struct jwt_cli		 c;
+	char			 max[16];
+	int			 rc;
+
+	if (check_names(2, argv + 2) || resolve(argv[2], argv[3], NULL,
+	    &ids) != 0)
+		return (1);
+	if (argc == 4 && !add)
+		return (jwt_show(ids.app_id));
+	if (argc == 5 && strcmp(argv[4], "--off") == 0 && !add)
+		return (result(jwt_write(ids.app_id, jwt_cli_off, NULL), "app",
+		    argv[3]));
+	memset(&c, 0, sizeof c);
+	c.keys = xcalloc(MAX_JWT_KEYS, sizeof *c.keys);
+	if (!add) {
+		if ((rc = jwt_options(argc, argv, 4, 1, &c)) == 0)
+			rc = jwt_write(ids.app_id, jwt_cli_set, &c);
+	} else if ((rc = jwt_options(argc, argv, 4, 0, &c)) == 0)
+		rc = jwt_write(ids.app_id, jwt_cli_add, &c);
+	sodium_memzero(c.keys, MAX_JWT_KEYS * sizeof *c.keys);
+	free(c.keys);
+	if (rc == -1)
+		return (1);
+	if (rc == STORE_FULL) {
+		snprintf(max, sizeof max, "%d", MAX_JWT_KEYS);
+		return (fail("an app has at most %s JWT keys%s", max, ""));
+	}
+	if (rc == STORE_EXISTS)
+		return (fail("the app has a key with that kid already%s%s", "",
+		    ""));
+	return (result(rc, "app", argv[3]));
+}
+
+/* app jwt-key add|list|remove REALM APP ... */
+static int
+app_jwt_key(int argc, char **argv)
+{
+	struct scope_ids	 ids;
+	struct jwt_cli		 c;
+
+	if (argc < 5)
+		return (usage());
+	argv++;
+	argc--;
+	if (check_names(2, argv + 2) || resolve(argv[2], argv[3], NULL,
+	    &ids) != 0)
+		return (1);
+	if (strcmp(argv[1], "list") == 0 && argc == 4)
+		return (result(store_jwt_keys(cli_store, ids.app_id,
+		    print_jwt_key, NULL), "", ""));
+	if (strcmp(argv[1], "remove") == 0 && argc == 5) {
+		memset(&c, 0, sizeof c);
+		c.kid = argv[4];
+		return (result(jwt_write(ids.app_id, jwt_cli_remove, &c),
+		    "key", argv[4]));
+	}
+	if (strcmp(argv[1], "add") == 0 && argc > 4)
+		return (app_jwt(argc, argv, 1));
+	return (usage());
+}
+
 static int
 cmd_app(int argc, char **argv)
 {
@@ -185,6 +500,10 @@ cmd_app(int argc, char **argv)
 
 	if (argc >= 4 && strcmp(argv[1], "cors") == 0)
 		return (app_cors(argc, argv));
+	if (argc >= 4 && strcmp(argv[1], "jwt") == 0)
+		return (app_jwt(argc, argv, 0));
+	if (argc >= 2 && strcmp(argv[1], "jwt-key") == 0)
+		return (app_jwt_key(argc, argv));
 	if (argc == 3 && strcmp(argv[1], "list") == 0) {
 		if (check_names(1, argv + 2))
 			return (1);

@@ -18,6 +18,7 @@
  * evaluation on a record in memory, and its translation to SQL. */
 
 #include <assert.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,10 +48,14 @@ struct fvalue {
 	const char	*str;		/* a string */
 	json_object	*obj;		/* an array or object */
 	char		*buf;		/* a literal's string, owned */
+	struct foperand	*ref;		/* in a rule: @token or @body, owned,
+					   until it is bound */
 };
 
-/* What a comparison or a sort key reads of a record. */
-enum { OPD_ID, OPD_CREATED, OPD_UPDATED, OPD_FIELD };
+/* What a comparison or a sort key reads of a record; in rules also what
+ * it reads of the token, the request's body and the event. */
+enum { OPD_ID, OPD_CREATED, OPD_UPDATED, OPD_FIELD, OPD_TOKEN, OPD_BODY,
+    OPD_EVTYPE };
 
 struct foperand {
 	int		 kind;
@@ -63,7 +68,7 @@ enum fop {
 	OP_HAS, OP_IN
 };
 
-enum { FN_AND, FN_OR, FN_NOT, FN_CMP };
+enum { FN_AND, FN_OR, FN_NOT, FN_CMP, FN_TRUE, FN_FALSE };
 
 struct fnode {
 	int		 kind;
@@ -111,6 +116,18 @@ operand_clear(struct foperand *o)
 }
 
 static void
+fvalue_clear(struct fvalue *v)
+{
+	free(v->buf);
+	v->buf = NULL;
+	if (v->ref != NULL) {
+		operand_clear(v->ref);
+		free(v->ref);
+		v->ref = NULL;
+	}
+}
+
+static void
 fnode_free(struct fnode *n)
 {
 	size_t	 i;
@@ -121,7 +138,7 @@ fnode_free(struct fnode *n)
 		fnode_free(n->kids[i]);
 	free(n->kids);
 	for (i = 0; i < n->nvals; i++)
-		free(n->vals[i].buf);
+		fvalue_clear(&n->vals[i]);
 	free(n->vals);
 	operand_clear(&n->opd);
 	free(n);
@@ -156,10 +173,13 @@ struct fparse {
 	int		 depth;
 	enum err	 code;
 	const char	*prefix;	/* "" or "sort: " */
+	int		 rule;		/* a rule: @ references may be */
+	int		 refs;		/* FILTER_REF_*: which of them */
 	struct error	*err;
 };
 
 static int	fp_or(struct fparse *, struct fnode **);
+static int	fp_ref(struct fparse *, struct foperand *);
 static int	fvalue_rank(const struct fvalue *);
 
 static int
@@ -286,6 +306,19 @@ fp_value(struct fparse *fp, struct fvalue *v)
 	size_t		 n;
 
 	memset(v, 0, sizeof *v);
+	if (*p == '@') {
+		v->ref = xcalloc(1, sizeof *v->ref);
+		if (fp_ref(fp, v->ref) == -1) {
+			fvalue_clear(v);
+			return (-1);
+		}
+		if (v->ref->kind == OPD_EVTYPE) {
+			fvalue_clear(v);
+			return (fp_fail(fp, p, "@event.type goes on the left "
+			    "of a comparison"));
+		}
+		return (0);
+	}
 	if (*p == '"' || *p == '\'')
 		return (fp_string(fp, v));
 	if (*p == '-' || (*p >= '0' && *p <= '9'))
@@ -338,31 +371,15 @@ fp_key(struct fparse *fp, int bracket, char **key)
 	return (0);
 }
 
-/* id, created_at, updated_at or fields followed by a path. */
+/* A path after what, one or more keys: .name or ["key"]. */
 static int
-fp_operand(struct fparse *fp, struct foperand *o)
+fp_path(struct fparse *fp, struct foperand *o, const char *what)
 {
-	const char	*p = fp->p;
-	size_t		 n = fp_name(p, 0);
-	char		*key = NULL;
-	int		 bracket;
+	char	*key = NULL;
+	int	 bracket;
 
-	memset(o, 0, sizeof *o);
-	if (fp_word(p, n, "id"))
-		o->kind = OPD_ID;
-	else if (fp_word(p, n, "created_at"))
-		o->kind = OPD_CREATED;
-	else if (fp_word(p, n, "updated_at"))
-		o->kind = OPD_UPDATED;
-	else if (fp_word(p, n, "fields"))
-		o->kind = OPD_FIELD;
-	else
-		return (fp_fail(fp, p, "expected a field"));
-	fp->p += n;
-	if (o->kind != OPD_FIELD)
-		return (0);
 	if (*fp->p != '.' && *fp->p != '[')
-		return (fp_fail(fp, fp->p, "expected . or [ after fields"));
+		return (fp_fail(fp, fp->p, "expected . or [ after %s", what));
 	while (*fp->p == '.' || *fp->p == '[') {
 		if (o->nkeys == MAX_JSON_DEPTH) {
 			operand_clear(o);
@@ -378,6 +395,76 @@ fp_operand(struct fparse *fp, struct foperand *o)
 		o->keys[o->nkeys++] = key;
 	}
 	return (0);
+}
+
+/* @token.<path>, @body.<path> or @event.type, where the rule may read
+ * it. */
+static int
+fp_ref(struct fparse *fp, struct foperand *o)
+{
+	static const struct {
+		const char	*name;
+		int		 kind;
+		int		 flag;
+		const char	*label;
+		const char	*where;
+	} refs[] = {
+		{ "@token", OPD_TOKEN, FILTER_REF_TOKEN, "@token", "rules" },
+		{ "@body", OPD_BODY, FILTER_REF_BODY, "@body",
+		    "the create, update and publish rules" },
+		{ "@event", OPD_EVTYPE, FILTER_REF_EVENT, "@event.type",
+		    "the publish and subscribe rules" },
+	};
+	const char	*at = fp->p;
+	size_t		 i, n = fp_name(at + 1, 0) + 1;
+
+	for (i = 0; i < sizeof refs / sizeof refs[0]; i++)
+		if (fp_word(at, n, refs[i].name))
+			break;
+	if (i == sizeof refs / sizeof refs[0])
+		return (fp_fail(fp, at, fp->rule ? "expected @token, @body or "
+		    "@event.type" : "@ references are only allowed in rules"));
+	if (!fp->rule)
+		return (fp_fail(fp, at, "%s is only allowed in rules",
+		    refs[i].label));
+	if ((fp->refs & refs[i].flag) == 0)
+		return (fp_fail(fp, at, "%s is only allowed in %s",
+		    refs[i].label, refs[i].where));
+	fp->p += n;
+	o->kind = refs[i].kind;
+	if (o->kind != OPD_EVTYPE)
+		return (fp_path(fp, o, refs[i].name));
+	if (strncmp(fp->p, ".type", 5) != 0 || fp_name(fp->p + 5, 1) != 0)
+		return (fp_fail(fp, fp->p, "expected .type after @event"));
+	fp->p += 5;
+	return (0);
+}
+
+/* id, created_at, updated_at or fields followed by a path; in a rule
+ * also a reference. */
+static int
+fp_operand(struct fparse *fp, struct foperand *o)
+{
+	const char	*p = fp->p;
+	size_t		 n = fp_name(p, 0);
+
+	memset(o, 0, sizeof *o);
+	if (*p == '@')
+		return (fp_ref(fp, o));
+	if (fp_word(p, n, "id"))
+		o->kind = OPD_ID;
+	else if (fp_word(p, n, "created_at"))
+		o->kind = OPD_CREATED;
+	else if (fp_word(p, n, "updated_at"))
+		o->kind = OPD_UPDATED;
+	else if (fp_word(p, n, "fields"))
+		o->kind = OPD_FIELD;
+	else
+		return (fp_fail(fp, p, "expected a field"));
+	fp->p += n;
+	if (o->kind != OPD_FIELD)
+		return (0);
+	return (fp_path(fp, o, "fields"));
 }
 
 static int
@@ -440,6 +527,13 @@ fp_compare(struct fparse *fp, struct fnode **out)
 	if (++fp->terms > FILTER_MAX_TERMS)
 		return (fp_fail(fp, at, "a filter has at most %d terms",
 		    FILTER_MAX_TERMS));
+	/* true and false stand alone: what a bound rule may come to. */
+	if (fp_word(at, fp_name(at, 0), "true") ||
+	    fp_word(at, fp_name(at, 0), "false")) {
+		*out = fnode_new(*at == 't' ? FN_TRUE : FN_FALSE);
+		fp->p += fp_name(at, 0);
+		return (0);
+	}
 	n = fnode_new(FN_CMP);
 	if (fp_operand(fp, &n->opd) == -1)
 		goto fail;
@@ -458,7 +552,8 @@ fp_compare(struct fparse *fp, struct fnode **out)
 	if (fp_value(fp, &n->vals[0]) == -1)
 		goto fail;
 	n->nvals = 1;
-	if (n->op == OP_CONTAINS || n->op == OP_NCONTAINS) {
+	if ((n->op == OP_CONTAINS || n->op == OP_NCONTAINS) &&
+	    n->vals[0].ref == NULL) {
 		if (n->vals[0].type != J_STRING) {
 			fp_fail(fp, at, "expected a string");
 			goto fail;
@@ -558,11 +653,22 @@ fp_init(struct fparse *fp, const char *text, enum err code,
 int
 filter_parse(const char *text, struct filter **out, struct error *err)
 {
+	return (filter_rule_parse(text, -1, "", out, err));
+}
+
+/* A rule (refs FILTER_REF_* it may read) or, with refs -1, a plain
+ * filter; errors as filter_parse's after prefix. */
+int
+filter_rule_parse(const char *text, int refs, const char *prefix,
+    struct filter **out, struct error *err)
+{
 	struct fparse	 fp;
 	struct fnode	*root;
 
 	*out = NULL;
-	fp_init(&fp, text, ERR_INVALID_FILTER, "", err);
+	fp_init(&fp, text, ERR_INVALID_FILTER, prefix, err);
+	fp.rule = refs != -1;
+	fp.refs = refs == -1 ? 0 : refs;
 	if (strlen(text) > FILTER_MAX_LEN)
 		return (fp_fail(&fp, text + FILTER_MAX_LEN, "a filter is at "
 		    "most %d bytes", FILTER_MAX_LEN));
@@ -644,6 +750,12 @@ operand_json(const struct foperand *o, const struct filter_rec *r,
 	case OPD_UPDATED:
 		*col = r->updated_at;
 		return (NULL);
+	case OPD_EVTYPE:
+		*col = r->event_type;
+		return (NULL);
+	case OPD_TOKEN:
+	case OPD_BODY:
+		return (NULL);	/* unbound: read as missing */
 	}
 	for (i = 0; i < o->nkeys; i++)
 		if (!json_object_is_type(cur, json_type_object) ||
@@ -738,15 +850,18 @@ has_element(const struct fvalue *v, const struct fvalue *lit)
 	return (0);
 }
 
+/* Whether the operand's value v passes the comparison n. */
 static int
-compare_match(const struct fnode *n, const struct filter_rec *r)
+compare_value(const struct fnode *n, const struct fvalue *vp)
 {
-	struct fvalue	 v;
+	struct fvalue	 v = *vp;
 	const struct fvalue *lit = &n->vals[0];
 	size_t		 i;
 	int		 c;
 
-	operand_value(&n->opd, r, &v);
+	for (i = 0; i < n->nvals; i++)
+		if (n->vals[i].ref != NULL)	/* unbound: missing */
+			return (0);
 	switch (n->op) {
 	case OP_EQ:
 		return (fvalue_eq(&v, lit));
@@ -781,6 +896,20 @@ compare_match(const struct fnode *n, const struct filter_rec *r)
 	}
 }
 
+/* A comparison of a reference that reads nothing (an unbound one, or
+ * @event.type of what is no custom event) is false. */
+static int
+compare_match(const struct fnode *n, const struct filter_rec *r)
+{
+	struct fvalue	 v;
+
+	if (n->opd.kind == OPD_TOKEN || n->opd.kind == OPD_BODY ||
+	    (n->opd.kind == OPD_EVTYPE && r->event_type == NULL))
+		return (0);
+	operand_value(&n->opd, r, &v);
+	return (compare_value(n, &v));
+}
+
 static int
 node_match(const struct fnode *n, const struct filter_rec *r)
 {
@@ -799,6 +928,10 @@ node_match(const struct fnode *n, const struct filter_rec *r)
 		return (0);
 	case FN_NOT:
 		return (!node_match(n->kids[0], r));
+	case FN_TRUE:
+		return (1);
+	case FN_FALSE:
+		return (0);
 	default:
 		return (compare_match(n, r));
 	}
@@ -1184,7 +1317,16 @@ sq_term(struct sqlbuf *sb, const struct fnode *n)
 	static const char *const ops[] = { [OP_EQ] = "=", [OP_NE] = "=",
 	    [OP_LT] = "<", [OP_LE] = "<=", [OP_GT] = ">", [OP_GE] = ">=" };
 	struct sqlopd	 q;
+	size_t		 i;
 
+	/* A record is no custom event, and an unbound reference reads
+	 * nothing: such a comparison is false, as in memory. */
+	for (i = 0; i < n->nvals && n->vals[i].ref == NULL; i++)
+		;
+	if (n->opd.kind > OPD_FIELD || i < n->nvals) {
+		sb_add(sb, "0");
+		return;
+	}
 	sqlopd_init(&q, &n->opd);
 	if (n->op == OP_NE || n->op == OP_NCONTAINS)
 		sb_add(sb, "NOT ");
@@ -1225,6 +1367,10 @@ sq_node(struct sqlbuf *sb, const struct fnode *n)
 	case FN_NOT:
 		sb_add(sb, "NOT ");
 		sq_node(sb, n->kids[0]);
+		break;
+	case FN_TRUE:
+	case FN_FALSE:
+		sb_add(sb, "%d", n->kind == FN_TRUE);
 		break;
 	default:
 		sq_term(sb, n);
@@ -1622,7 +1768,8 @@ fvalue_key(const struct fvalue *v)
 static int
 is_field_eq(const struct fnode *n)
 {
-	return (n->kind == FN_CMP && n->op == OP_EQ && n->opd.kind == OPD_FIELD);
+	return (n->kind == FN_CMP && n->op == OP_EQ && n->opd.kind == OPD_FIELD &&
+	    n->vals[0].ref == NULL);
 }
 
 /* f's top-level equality term on a field: its path (freed with
@@ -1886,8 +2033,15 @@ operand_is(const struct foperand *o, const char *field)
 static int
 cmp_narrows(const struct fnode *n, const char *field)
 {
-	return (n->kind == FN_CMP && ((n->op <= OP_GE && n->op != OP_NE) ||
-	    n->op == OP_IN) && operand_is(&n->opd, field));
+	size_t	 i;
+
+	if (n->kind != FN_CMP)
+		return (0);
+	for (i = 0; i < n->nvals; i++)
+		if (n->vals[i].ref != NULL)
+			return (0);
+	return (((n->op <= OP_GE && n->op != OP_NE) || n->op == OP_IN) &&
+	    operand_is(&n->opd, field));
 }
 
 /* Whether an index on field serves the filter: a comparison on it by =,
@@ -1911,4 +2065,315 @@ int
 filter_sort_leads(const struct filter_sort *s, const char *field)
 {
 	return (operand_is(&s->keys[0].opd, field));
+}
+
+/*
+ * Rules: a filter that also reads @token, @body and @event.type is bound
+ * to their values before it runs. A comparison that reads a reference
+ * which is missing or null is false; so is one of a record's value with
+ * a reference to an array or an object (a literal is never one). A
+ * comparison of references only is decided then and there, and the
+ * constants fold away, so that a bound rule is a plain filter (only an
+ * @event.type left for filter_rec.event_type remains).
+ */
+
+/* The JSON value the reference names in env: NULL if missing or null. */
+static json_object *
+ref_json(const struct foperand *o, const struct rule_env *env)
+{
+	json_object	*cur = o->kind == OPD_TOKEN ? env->claims : env->body;
+	size_t		 i;
+
+	for (i = 0; i < o->nkeys; i++)
+		if (!json_object_is_type(cur, json_type_object) ||
+		    !json_object_object_get_ex(cur, o->keys[i], &cur))
+			return (NULL);
+	return (cur);
+}
+
+/* The reference's value in v (pointing into env); -1 if it has none. */
+static int
+ref_value(const struct foperand *o, const struct rule_env *env,
+    struct fvalue *v)
+{
+	json_object	*j;
+
+	memset(v, 0, sizeof *v);
+	if (o->kind == OPD_EVTYPE) {
+		v->type = J_STRING;
+		v->str = env->event_type;
+		return (0);
+	}
+	if ((j = ref_json(o, env)) == NULL)
+		return (-1);
+	fvalue_of(j, v);
+	return (0);
+}
+
+static struct fnode *
+fnode_const(struct fnode *n, int truth)
+{
+	fnode_free(n);
+	return (fnode_new(truth ? FN_TRUE : FN_FALSE));
+}
+
+/* The comparison n bound: its references replaced by literals, or a
+ * constant. */
+static struct fnode *
+bind_compare(struct fnode *n, const struct rule_env *env)
+{
+	struct fvalue	 v, *lit;
+	char		*c;
+	size_t		 i;
+	int		 fixed;
+
+	fixed = n->opd.kind == OPD_TOKEN || n->opd.kind == OPD_BODY ||
+	    (n->opd.kind == OPD_EVTYPE && env->event_type != NULL);
+	for (i = 0; i < n->nvals; i++) {
+		lit = &n->vals[i];
+		if (lit->ref == NULL)
+			continue;
+		if (ref_value(lit->ref, env, &v) == -1)
+			return (fnode_const(n, 0));
+		if (!fixed && (v.type == J_ARRAY || v.type == J_OBJECT))
+			return (fnode_const(n, 0));
+		if ((n->op == OP_CONTAINS || n->op == OP_NCONTAINS) &&
+		    v.type != J_STRING)
+			return (fnode_const(n, 0));
+		fvalue_clear(lit);
+		*lit = v;
+		if (v.type == J_STRING) {
+			lit->str = lit->buf = xstrdup(v.str);
+			if (n->op == OP_CONTAINS || n->op == OP_NCONTAINS)
+				for (c = lit->buf; *c != '\0'; c++)
+					if (*c >= 'A' && *c <= 'Z')
+						*c += 'a' - 'A';
+		}
+	}
+	if (!fixed)
+		return (n);
+	if (ref_value(&n->opd, env, &v) == -1)
+		return (fnode_const(n, 0));
+	return (fnode_const(n, compare_value(n, &v)));
+}
+
+static struct fnode *
+bind_node(struct fnode *n, const struct rule_env *env)
+{
+	struct fnode	*k;
+	size_t		 i, j;
+	int		 absorb;
+
+	switch (n->kind) {
+	case FN_CMP:
+		return (bind_compare(n, env));
+	case FN_NOT:
+		n->kids[0] = k = bind_node(n->kids[0], env);
+		if (k->kind == FN_TRUE || k->kind == FN_FALSE)
+			return (fnode_const(n, k->kind == FN_FALSE));
+		return (n);
+	case FN_AND:
+	case FN_OR:
+		/* false absorbs an &&, true an ||; the other drops out. */
+		absorb = n->kind == FN_AND ? FN_FALSE : FN_TRUE;
+		for (i = 0, j = 0; i < n->nkids; i++) {
+			k = bind_node(n->kids[i], env);
+			if (k->kind == absorb) {
+				n->kids[i] = k;
+				return (fnode_const(n, absorb == FN_TRUE));
+			}
+			if (k->kind == FN_TRUE || k->kind == FN_FALSE) {
+				n->kids[i] = NULL;
+				fnode_free(k);
+				continue;
+			}
+			n->kids[i] = NULL;
+			n->kids[j++] = k;
+		}
+		n->nkids = j;
+		if (j == 0)
+			return (fnode_const(n, absorb == FN_FALSE));
+		if (j == 1) {
+			k = n->kids[0];
+			n->nkids = 0;
+			fnode_free(n);
+			return (k);
+		}
+		return (n);
+	default:
+		return (n);
+	}
+}
+
+/* Binds f's references to env (with env->event_type NULL, @event.type
+ * stays for filter_match to read of each event). Returns 1 if f then
+ * holds for everything, else 0. */
+int
+filter_bind(struct filter *f, const struct rule_env *env)
+{
+	f->root = bind_node(f->root, env);
+	return (f->root->kind == FN_TRUE);
+}
+
+/* a && b; takes both, either may be NULL (the other is the result). */
+struct filter *
+filter_and(struct filter *a, struct filter *b)
+{
+	struct fnode	*n, *r[2];
+	size_t		 i, k;
+
+	if (a == NULL || b == NULL)
+		return (a == NULL ? b : a);
+	r[0] = a->root;
+	r[1] = b->root;
+	n = fnode_new(FN_AND);
+	for (k = 0; k < 2; k++) {
+		if (r[k]->kind != FN_AND) {
+			fnode_add(n, r[k]);
+			continue;
+		}
+		for (i = 0; i < r[k]->nkids; i++)
+			fnode_add(n, r[k]->kids[i]);
+		r[k]->nkids = 0;
+		fnode_free(r[k]);
+	}
+	a->root = n;
+	b->root = NULL;
+	filter_free(b);
+	return (a);
+}
+
+/*
+ * Text: a filter written so that filter_parse (filter_rule_parse for a
+ * rule) reads it back as the same tree. Values are written as JSON (the
+ * shortest number that reads back, the infinities as 1e400), keys as
+ * .name when they are names, else as ["key"], and parentheses only where
+ * the tree needs them, so the text nests no deeper than any text that
+ * gave the same tree.
+ */
+static void
+tx_json(struct sqlbuf *sb, const char *fmt, json_object *o)
+{
+	sb_add(sb, fmt, jsonutil_string(o));
+	json_object_put(o);
+}
+
+static void
+tx_operand(struct sqlbuf *sb, const struct foperand *o)
+{
+	static const char *const names[] = { [OPD_ID] = "id",
+	    [OPD_CREATED] = "created_at", [OPD_UPDATED] = "updated_at",
+	    [OPD_FIELD] = "fields", [OPD_TOKEN] = "@token",
+	    [OPD_BODY] = "@body", [OPD_EVTYPE] = "@event.type" };
+	size_t	 i;
+
+	sb_add(sb, "%s", names[o->kind]);
+	for (i = 0; i < o->nkeys; i++) {
+		if (o->keys[i][0] != '\0' &&
+		    fp_name(o->keys[i], 1) == strlen(o->keys[i]))
+			sb_add(sb, ".%s", o->keys[i]);
+		else
+			tx_json(sb, "[%s]", json_object_new_string(o->keys[i]));
+	}
+}
+
+static void
+tx_number(struct sqlbuf *sb, double d)
+{
+	char	 buf[32], best[32] = "";
+	int	 prec;
+
+	if (isinf(d)) {
+		sb_add(sb, "%s", d < 0 ? "-1e400" : "1e400");
+		return;
+	}
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(buf, sizeof buf, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d && (best[0] == '\0' ||
+		    strlen(buf) < strlen(best)))
+			memcpy(best, buf, sizeof best);
+	}
+	sb_add(sb, "%s", best);
+}
+
+static void
+tx_value(struct sqlbuf *sb, const struct fvalue *v)
+{
+	if (v->ref != NULL) {
+		tx_operand(sb, v->ref);
+		return;
+	}
+	switch (v->type) {
+	case J_NULL:
+		sb_add(sb, "null");
+		break;
+	case J_BOOL:
+		sb_add(sb, "%s", v->num != 0 ? "true" : "false");
+		break;
+	case J_NUMBER:
+		tx_number(sb, v->num);
+		break;
+	default:	/* a literal is never an array or an object */
+		tx_json(sb, "%s", json_object_new_string(v->str));
+	}
+}
+
+static void
+tx_node(struct sqlbuf *sb, const struct fnode *n)
+{
+	const struct fnode	*k;
+	size_t			 i;
+	int			 paren;
+
+	switch (n->kind) {
+	case FN_TRUE:
+	case FN_FALSE:
+		sb_add(sb, "%s", n->kind == FN_TRUE ? "true" : "false");
+		return;
+	case FN_NOT:
+		k = n->kids[0];
+		paren = k->kind == FN_AND || k->kind == FN_OR;
+		sb_add(sb, "!%s", paren ? "(" : "");
+		tx_node(sb, k);
+		sb_add(sb, "%s", paren ? ")" : "");
+		return;
+	case FN_AND:
+	case FN_OR:
+		for (i = 0; i < n->nkids; i++) {
+			k = n->kids[i];
+			paren = k->kind == FN_OR || (k->kind == FN_AND &&
+			    n->kind == FN_AND);
+			sb_add(sb, "%s%s", i == 0 ? "" : n->kind == FN_AND ?
+			    " && " : " || ", paren ? "(" : "");
+			tx_node(sb, k);
+			sb_add(sb, "%s", paren ? ")" : "");
+		}
+		return;
+	}
+	tx_operand(sb, &n->opd);
+	if (n->op == OP_IN) {
+		sb_add(sb, " in (");
+		for (i = 0; i < n->nvals; i++) {
+			sb_add(sb, "%s", i == 0 ? "" : ", ");
+			tx_value(sb, &n->vals[i]);
+		}
+		sb_add(sb, ")");
+		return;
+	}
+	for (i = 0; fops[i].op != n->op; i++)
+		;
+	sb_add(sb, " %s ", fops[i].text);
+	tx_value(sb, &n->vals[0]);
+}
+
+/* The filter's text in a canonical form (xmalloc'd) that filter_parse
+ * reads back to the same filter: equal filters, equal texts. */
+char *
+filter_text(const struct filter *f)
+{
+	struct sqlbuf	 sb;
+
+	memset(&sb, 0, sizeof sb);
+	tx_node(&sb, f->root);
+	return (sb.s);
 }

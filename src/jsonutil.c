@@ -565,7 +565,7 @@ int
 event_type_valid(const char *t, struct error *err)
 {
 	static const char *const reserved[] = { "reset", "collection_deleted",
-	    "token_revoked", "token_expired" };
+	    "token_revoked", "token_expired", "rules_changed" };
 	size_t	 i, len = strlen(t);
 
 	if (len == 0 || len > MAX_EVENT_TYPE_LEN)

@@ -56,6 +56,9 @@ static const struct {
 	[ERR_HOOK_FAILED] = { 500, "hook_failed", "a hook failed" },
 	[ERR_INTERNAL] = { 500, "internal_error", "internal error" },
 	[ERR_BUSY] = { 503, "database_busy", "the database is busy; try again" },
+	[ERR_INVALID_TOKEN] = { 401, "unauthorized", "the token is not valid" },
+	[ERR_INSUFFICIENT_SCOPE] = { 403, "insufficient_scope",
+	    "the token does not have the scope this needs" },
 };
 
 static const struct {
@@ -287,6 +290,12 @@ reply_error(struct request *req)
 	evbuffer_drain(req->out, evbuffer_get_length(req->out));
 	if (code == ERR_UNAUTHORIZED)
 		reply_header(req, "WWW-Authenticate", "Bearer");
+	if (code == ERR_INVALID_TOKEN)
+		reply_header(req, "WWW-Authenticate",
+		    "Bearer error=\"invalid_token\"");
+	if (code == ERR_INSUFFICIENT_SCOPE)
+		reply_header(req, "WWW-Authenticate",
+		    "Bearer error=\"insufficient_scope\"");
 	if (code == ERR_METHOD && req->err.allow[0] != '\0')
 		reply_header(req, "Allow", req->err.allow);
 	e = json_object_new_object();

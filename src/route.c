@@ -17,8 +17,9 @@
 /* The route table: one row per (method, path pattern) with its handler and
  * the scope it needs, and the dispatch that checks, in order, the path
  * (404: no route, or an empty segment where a name goes), the token (401),
- * the names in the path (400), the grant (403) and that the named objects
- * exist (404) before a handler runs. OPTIONS, which no row has, answers
+ * the names in the path (400), a JWT against the keys of the app they
+ * name (401), the grant (403) and that the named objects exist (404)
+ * before a handler runs. OPTIONS, which no row has, answers
  * with the methods of the path (a CORS preflight, without a token). */
 
 #include <stdio.h>
@@ -45,6 +46,17 @@ static const struct route {
 	    api_app_cors_get, AUTH, SCOPE_ADMIN },
 	{ "PUT", "/api/realms/:realm/apps/:app/cors",
 	    api_app_cors_put, AUTH, SCOPE_ADMIN },
+	{ "GET", "/api/realms/:realm/apps/:app/token", api_app_token, AUTH, 0 },
+	{ "GET", "/api/realms/:realm/apps/:app/jwt",
+	    api_app_jwt_get, AUTH, SCOPE_ADMIN },
+	{ "PUT", "/api/realms/:realm/apps/:app/jwt",
+	    api_app_jwt_put, AUTH, SCOPE_ADMIN },
+	{ "DELETE", "/api/realms/:realm/apps/:app/jwt",
+	    api_app_jwt_delete, AUTH, SCOPE_ADMIN },
+	{ "POST", "/api/realms/:realm/apps/:app/jwt/keys",
+	    api_app_jwt_key_add, AUTH, SCOPE_ADMIN },
+	{ "DELETE", "/api/realms/:realm/apps/:app/jwt/keys/:kid",
+	    api_app_jwt_key_remove, AUTH, SCOPE_ADMIN },
 	{ "GET", "/api/realms/:realm/apps/:app/collections",
 	    api_collections_list, AUTH, SCOPE_READ },
 	{ "POST", "/api/realms/:realm/apps/:app/collections",
@@ -121,8 +133,10 @@ route_match(const struct route *r, char segs[][SEG_SIZE], int n,
 			return (0);
 		/* An empty capture names nothing: no route matches it, so
 		 * it is 404 before any token is looked at. (An empty :file
-		 * is the dashboard's index, /_/.) */
-		if (*p == ':' ? segs[i][0] == '\0' && strcmp(p, ":file") != 0 :
+		 * is the dashboard's index, /_/; an empty :kid a key
+		 * without one.) */
+		if (*p == ':' ? segs[i][0] == '\0' && strcmp(p, ":file") != 0 &&
+		    strcmp(p, ":kid") != 0 :
 		    strcmp(p, segs[i]) != 0)
 			return (0);
 	}
@@ -146,11 +160,13 @@ route_match(const struct route *r, char segs[][SEG_SIZE], int n,
 			strlcpy_b(ctx->file, segs[i], sizeof ctx->file);
 		else if (strcmp(p, ":field") == 0)
 			strlcpy_b(ctx->field, segs[i], sizeof ctx->field);
+		else if (strcmp(p, ":kid") == 0)
+			strlcpy_b(ctx->kid, segs[i], sizeof ctx->kid);
 		else
 			continue;
 		if (strlen(segs[i]) > (strcmp(p, ":id") == 0 ? ULID_LEN :
 		    strcmp(p, ":field") == 0 ? MAX_INDEX_FIELD_LEN :
-		    MAX_NAME_LEN))
+		    strcmp(p, ":kid") == 0 ? MAX_KID_LEN : MAX_NAME_LEN))
 			ctx->long_name = 1;
 	}
 	return (1);
@@ -224,6 +240,8 @@ route_run(struct api_ctx *ctx, const struct route *r, char segs[][SEG_SIZE],
 	    auth_token(ctx, r->auth == AUTH_OR_QUERY) == -1)
 		return (-1);
 	if (route_check_names(ctx, segs, n) == -1)
+		return (-1);
+	if (r->auth != NO_AUTH && auth_jwt(ctx, r->auth == AUTH_OR_QUERY) == -1)
 		return (-1);
 	if (r->auth != NO_AUTH && auth_allow(ctx, r->scope) == -1)
 		return (-1);
@@ -422,6 +440,9 @@ route_dispatch(struct worker *w, struct request *req)
 	/* After API_PENDING req belongs to the writer: do not touch it. */
 	if ((rc = route_run(&ctx, r, segs, n)) == -1)
 		reply_error(req);
+	/* A JWT's claims live as long as the handler. */
+	json_object_put(ctx.grant.claims);
+	ctx.grant.claims = NULL;
 	if (r->auth != NO_AUTH)
 		store_read_end(w->store);
 	return (rc == API_PENDING ? API_PENDING : 0);

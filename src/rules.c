@@ -14,22 +14,34 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* Access rules per collection. Placeholder until the rules land: every
- * rule is unset. */
+/* Access rules per collection: the seven verbs, what each rule may read,
+ * and binding a rule to a request's token and body. The language is
+ * filter.c's; the rules are stored by store.c. */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "basalt.h"
 
-static const char *const rule_names[RULE__COUNT] = {
-	"list", "view", "create", "update", "delete", "publish", "subscribe"
+static const struct {
+	const char	*name;
+	int		 refs;
+} verbs[RULE__COUNT] = {
+	[RULE_LIST] = { "list", FILTER_REF_TOKEN },
+	[RULE_VIEW] = { "view", FILTER_REF_TOKEN },
+	[RULE_CREATE] = { "create", FILTER_REF_TOKEN | FILTER_REF_BODY },
+	[RULE_UPDATE] = { "update", FILTER_REF_TOKEN | FILTER_REF_BODY },
+	[RULE_DELETE] = { "delete", FILTER_REF_TOKEN },
+	[RULE_PUBLISH] = { "publish",
+	    FILTER_REF_TOKEN | FILTER_REF_BODY | FILTER_REF_EVENT },
+	[RULE_SUBSCRIBE] = { "subscribe", FILTER_REF_TOKEN | FILTER_REF_EVENT },
 };
 
 const char *
 rule_name(enum rule_verb v)
 {
-	return (rule_names[v]);
+	return (verbs[v].name);
 }
 
 int
@@ -38,7 +50,7 @@ rule_verb_parse(const char *s, enum rule_verb *out)
 	int	 i;
 
 	for (i = 0; i < RULE__COUNT; i++)
-		if (strcmp(s, rule_names[i]) == 0) {
+		if (strcmp(s, verbs[i].name) == 0) {
 			*out = (enum rule_verb)i;
 			return (0);
 		}
@@ -56,50 +68,46 @@ rules_clear(struct rules *r)
 	}
 }
 
+/* The rule's text parsed for verb v; "" is no filter at all. */
+static int
+rule_parse(enum rule_verb v, const char *text, struct filter **out,
+    struct error *err)
+{
+	char	 prefix[32];
+
+	*out = NULL;
+	if (*text == '\0')
+		return (0);
+	snprintf(prefix, sizeof prefix, "rules.%s: ", rule_name(v));
+	return (filter_rule_parse(text, verbs[v].refs, prefix, out, err));
+}
+
 int
 rule_check(enum rule_verb v, const char *text, struct error *err)
 {
-	(void)text;
-	return (error_set(err, ERR_INVALID_FILTER, "rules.%s: not supported",
-	    rule_name(v)));
+	struct filter	*f;
+
+	if (rule_parse(v, text, &f, err) == -1)
+		return (-1);
+	filter_free(f);
+	return (0);
 }
 
 int
 rule_bind(const struct rules *r, enum rule_verb v, const struct rule_env *env,
     struct filter **out, struct error *err)
 {
-	(void)env; (void)err;
+	struct filter	*f;
+
 	*out = NULL;
-	return (r->text[v] == NULL ? RULE_UNSET : 0);
-}
-
-int
-store_rules_get(struct store *st, int64_t collection_id, struct rules *r)
-{
-	(void)st; (void)collection_id;
-	memset(r, 0, sizeof *r);
-	return (STORE_OK);
-}
-
-int
-store_rules_set(struct store *st, int64_t collection_id, const struct rules *r)
-{
-	(void)st; (void)collection_id; (void)r;
-	return (STORE_OK);
-}
-
-char *
-filter_text(const struct filter *f)
-{
-	(void)f;
-	return (xstrdup(""));
-}
-
-struct filter *
-filter_and(struct filter *a, struct filter *b)
-{
-	if (a == NULL)
-		return (b);
-	filter_free(b);
-	return (a);
+	if (r->text[v] == NULL)
+		return (RULE_UNSET);
+	if (rule_parse(v, r->text[v], &f, err) == -1)
+		return (-1);
+	if (f != NULL && filter_bind(f, env)) {
+		filter_free(f);
+		f = NULL;
+	}
+	*out = f;
+	return (0);
 }

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "basalt.h"
@@ -208,6 +209,18 @@ enum stmt {
 	S_IDX_DELETE,
 	S_IDX_LIST,
 	S_IDX_UNDER,
+	S_JWT_GET,
+	S_JWT_SET,
+	S_JWT_DEFAULT,
+	S_JWT_OFF,
+	S_JWT_KEYS,
+	S_JWT_KEY_INSERT,
+	S_JWT_KEY_DELETE,
+	S_JWT_KEYS_CLEAR,
+	S_JWT_KEY_COUNT,
+	S_RULES_GET,
+	S_RULES_CLEAR,
+	S_RULES_INSERT,
 	S_DATA_VERSION,
 	S_BEGIN,
 	S_BEGIN_READ,
@@ -319,6 +332,25 @@ static const char *sql[S__COUNT] = {
 	    " JOIN realms r ON r.id = a.realm_id"
 	    " WHERE (r.name = ?1 OR a.id = ?3) AND coalesce(a.name = ?2, 1)"
 	    " AND coalesce(c.name = ?4, 1)",
+	[S_JWT_GET] = "SELECT coalesce(issuer, ''), coalesce(audience, ''),"
+	    " max_lifetime FROM jwt_settings WHERE app_id = ?",
+	[S_JWT_SET] = "INSERT OR REPLACE INTO jwt_settings (app_id, issuer,"
+	    " audience, max_lifetime) VALUES (?, ?, ?, ?)",
+	[S_JWT_DEFAULT] = "INSERT OR IGNORE INTO jwt_settings (app_id,"
+	    " max_lifetime) VALUES (?, ?)",
+	[S_JWT_OFF] = "DELETE FROM jwt_settings WHERE app_id = ?",
+	[S_JWT_KEYS] = "SELECT kid, alg, key, created_at FROM jwt_keys"
+	    " WHERE app_id = ? ORDER BY kid",
+	[S_JWT_KEY_INSERT] = "INSERT INTO jwt_keys (app_id, kid, alg, key,"
+	    " created_at) VALUES (?, ?, ?, ?, ?)",
+	[S_JWT_KEY_DELETE] = "DELETE FROM jwt_keys WHERE app_id = ? AND kid = ?",
+	[S_JWT_KEYS_CLEAR] = "DELETE FROM jwt_keys WHERE app_id = ?",
+	[S_JWT_KEY_COUNT] = "SELECT count(*) FROM jwt_keys WHERE app_id = ?",
+	[S_RULES_GET] = "SELECT verb, rule FROM collection_rules"
+	    " WHERE collection_id = ?",
+	[S_RULES_CLEAR] = "DELETE FROM collection_rules WHERE collection_id = ?",
+	[S_RULES_INSERT] = "INSERT INTO collection_rules (collection_id, verb,"
+	    " rule) VALUES (?, ?, ?)",
 	[S_DATA_VERSION] = "PRAGMA data_version",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_BEGIN_READ] = "BEGIN",
@@ -1347,6 +1379,140 @@ store_token_list(struct store *st, int64_t app_id,
 	return (rc_map(st, rc));
 }
 
+/* JWT settings and keys. */
+
+int
+store_jwt_get(struct store *st, int64_t app_id, struct jwt_settings *set)
+{
+	sqlite3_stmt	*s = stmt(st, S_JWT_GET);
+	int		 rc;
+
+	memset(set, 0, sizeof *set);
+	sqlite3_bind_int64(s, 1, app_id);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		strlcpy_b(set->issuer, (const char *)sqlite3_column_text(s, 0),
+		    sizeof set->issuer);
+		strlcpy_b(set->audience, (const char *)sqlite3_column_text(s, 1),
+		    sizeof set->audience);
+		set->max_lifetime = sqlite3_column_int64(s, 2);
+	}
+	done(s);
+	return (row_rc(st, rc));
+}
+
+/* Calls fn with each of the app's keys, by kid. */
+int
+store_jwt_keys(struct store *st, int64_t app_id,
+    void (*fn)(void *, const struct jwt_key *), void *arg)
+{
+	sqlite3_stmt	*s = stmt(st, S_JWT_KEYS);
+	struct jwt_key	*k;
+	const char	*t;
+	int		 rc, n;
+
+	k = xmalloc(sizeof *k);
+	sqlite3_bind_int64(s, 1, app_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(k, 0, sizeof *k);
+		strlcpy_b(k->kid, (const char *)sqlite3_column_text(s, 0),
+		    sizeof k->kid);
+		strlcpy_b(k->alg, (const char *)sqlite3_column_text(s, 1),
+		    sizeof k->alg);
+		n = sqlite3_column_bytes(s, 2);
+		if (n < 0 || (size_t)n > sizeof k->key)
+			continue;
+		if (n > 0)
+			memcpy(k->key, sqlite3_column_blob(s, 2), n);
+		k->len = n;
+		if ((t = (const char *)sqlite3_column_text(s, 3)) != NULL)
+			strlcpy_b(k->created_at, t, sizeof k->created_at);
+		fn(arg, k);
+	}
+	done(s);
+	sodium_memzero(k, sizeof *k);
+	free(k);
+	return (rc_map(st, rc));
+}
+
+static int
+jwt_key_insert(struct store *st, int64_t app_id, const struct jwt_key *k)
+{
+	sqlite3_stmt	*s = stmt_id_name(st, S_JWT_KEY_INSERT, app_id, k->kid);
+	char		 now[TIMESTAMP_LEN + 1];
+
+	time_iso(time_now_ms(), now);
+	bind_text(s, 3, k->alg);
+	sqlite3_bind_blob(s, 4, k->key, k->len, SQLITE_STATIC);
+	bind_text(s, 5, now);
+	return (run(st, s));
+}
+
+int
+store_jwt_set(struct store *st, int64_t app_id, const struct jwt_settings *set,
+    const struct jwt_key *keys, size_t n)
+{
+	sqlite3_stmt	*s = stmt(st, S_JWT_SET);
+	size_t		 i;
+	int		 rc;
+
+	sqlite3_bind_int64(s, 1, app_id);
+	bind_text(s, 2, set->issuer[0] != '\0' ? set->issuer : NULL);
+	bind_text(s, 3, set->audience[0] != '\0' ? set->audience : NULL);
+	sqlite3_bind_int64(s, 4, set->max_lifetime);
+	if ((rc = run(st, s)) != STORE_OK || keys == NULL)
+		return (rc);
+	s = stmt(st, S_JWT_KEYS_CLEAR);
+	sqlite3_bind_int64(s, 1, app_id);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	for (i = 0; i < n; i++)
+		if ((rc = jwt_key_insert(st, app_id, &keys[i])) != STORE_OK)
+			return (rc);
+	return (STORE_OK);
+}
+
+int
+store_jwt_off(struct store *st, int64_t app_id)
+{
+	sqlite3_stmt	*s = stmt(st, S_JWT_KEYS_CLEAR);
+	int		 rc;
+
+	sqlite3_bind_int64(s, 1, app_id);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	s = stmt(st, S_JWT_OFF);
+	sqlite3_bind_int64(s, 1, app_id);
+	return (run(st, s));
+}
+
+int
+store_jwt_key_add(struct store *st, int64_t app_id, const struct jwt_key *k)
+{
+	sqlite3_stmt	*s = stmt(st, S_JWT_KEY_COUNT);
+	int64_t		 n;
+	int		 rc;
+
+	sqlite3_bind_int64(s, 1, app_id);
+	n = one_int(st, s, 0, &rc);
+	if (rc != STORE_OK)
+		return (rc);
+	if (n >= MAX_JWT_KEYS)
+		return (STORE_FULL);
+	s = stmt(st, S_JWT_DEFAULT);
+	sqlite3_bind_int64(s, 1, app_id);
+	sqlite3_bind_int64(s, 2, JWT_MAX_LIFETIME);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	return (jwt_key_insert(st, app_id, k));
+}
+
+int
+store_jwt_key_remove(struct store *st, int64_t app_id, const char *kid)
+{
+	return (run_changes(st, stmt_id_name(st, S_JWT_KEY_DELETE, app_id,
+	    kid)));
+}
+
 /* CORS origins. */
 
 /* Calls fn with each origin the app allows, in order. */
@@ -1700,4 +1866,57 @@ store_record_plan(struct store *st, int64_t coll_id, const char *index,
 	rc = record_run(st, coll_id, &q, INT32_MAX);
 	*plan = q.plan;
 	return (rc);
+}
+
+/* Access rules. */
+
+/* The collection's rules: each verb's text, NULL for a verb with none.
+ * r is cleared first; on error it holds nothing. */
+int
+store_rules_get(struct store *st, int64_t collection_id, struct rules *r)
+{
+	sqlite3_stmt	*s = stmt(st, S_RULES_GET);
+	enum rule_verb	 v;
+	const char	*verb, *text;
+	int		 rc;
+
+	memset(r, 0, sizeof *r);
+	sqlite3_bind_int64(s, 1, collection_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		verb = (const char *)sqlite3_column_text(s, 0);
+		text = (const char *)sqlite3_column_text(s, 1);
+		if (verb == NULL || text == NULL ||
+		    rule_verb_parse(verb, &v) == -1 || r->text[v] != NULL)
+			continue;
+		r->text[v] = xstrdup(text);
+	}
+	done(s);
+	if ((rc = rc_map(st, rc)) != STORE_OK)
+		rules_clear(r);
+	return (rc);
+}
+
+/* Replaces the collection's rules with r (a NULL text: none for that
+ * verb). Inside the caller's transaction. */
+int
+store_rules_set(struct store *st, int64_t collection_id, const struct rules *r)
+{
+	sqlite3_stmt	*s;
+	int		 i, rc;
+
+	s = stmt(st, S_RULES_CLEAR);
+	sqlite3_bind_int64(s, 1, collection_id);
+	if ((rc = run(st, s)) != STORE_OK)
+		return (rc);
+	for (i = 0; i < RULE__COUNT; i++) {
+		if (r->text[i] == NULL)
+			continue;
+		s = stmt(st, S_RULES_INSERT);
+		sqlite3_bind_int64(s, 1, collection_id);
+		bind_text(s, 2, rule_name((enum rule_verb)i));
+		bind_text(s, 3, r->text[i]);
+		if ((rc = run(st, s)) != STORE_OK)
+			return (rc);
+	}
+	return (STORE_OK);
 }

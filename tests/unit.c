@@ -1668,6 +1668,24 @@ agree_batch(struct tdb *t, const struct trec *recs, struct filter **f,
 	return (some);
 }
 
+/* f written by filter_text and read back (f is freed): the text of the
+ * result is the same. */
+static struct filter *
+text_again(struct filter *f)
+{
+	struct filter	*g;
+	char		*t, *u;
+
+	t = filter_text(f);
+	filter_free(f);
+	g = filter_ok(t);
+	u = filter_text(g);
+	ck_assert_str_eq(t, u);
+	free(t);
+	free(u);
+	return (g);
+}
+
 START_TEST(test_filter_agree)
 {
 	struct tdb	 t;
@@ -1692,6 +1710,8 @@ START_TEST(test_filter_agree)
 			text[k] = buf_string(b);
 			f[k] = filter_ok(text[k]);
 			filter_sql(f[k], &w[k]);
+			/* Matched in memory as its text reads back. */
+			f[k] = text_again(f[k]);
 		}
 		some += agree_batch(&t, recs, f, w, text, n, i);
 		for (k = 0; k < n; k++) {
@@ -2077,6 +2097,575 @@ START_TEST(test_filter_plan)
 }
 END_TEST
 
+
+/*
+ * Rules (rules.c, filter.c): what each verb may read, binding to a token
+ * and a body, folding, and the bound rule as a plain filter.
+ */
+static void
+rule_refused(enum rule_verb v, const char *text, const char *message)
+{
+	struct error	 e;
+
+	memset(&e, 0, sizeof e);
+	ck_assert_msg(rule_check(v, text, &e) == -1, "accepted %s", text);
+	ck_assert_int_eq(e.code, ERR_INVALID_FILTER);
+	ck_assert_msg(strcmp(e.message, message) == 0, "%s: \"%s\", not \"%s\"",
+	    text, e.message, message);
+}
+
+static const struct {
+	enum rule_verb	 verb;
+	const char	*text;
+} rules_accepted[] = {
+	{ RULE_LIST, "" },
+	{ RULE_LIST, "fields.owner = @token.sub" },
+	{ RULE_LIST, "@token.role = \"admin\" || fields.owner = @token.sub" },
+	{ RULE_VIEW, "@token.groups ?= \"staff\"" },
+	{ RULE_DELETE, "fields.s ~ @token[\"x y\"].z" },
+	{ RULE_LIST, "fields.n in (1, @token.n) && !(@token.a = @token.b)" },
+	{ RULE_CREATE, "@body.fields.owner = @token.sub" },
+	{ RULE_UPDATE, "fields.owner = @body.fields.owner" },
+	{ RULE_PUBLISH, "@event.type = \"chat\" && @body.to = @token.sub" },
+	{ RULE_SUBSCRIBE, "@event.type in (\"a\", @token.channel)" },
+	{ RULE_SUBSCRIBE, "true" },
+	{ RULE_LIST, "false || fields.a = 1" },
+};
+
+static const struct {
+	enum rule_verb	 verb;
+	const char	*text;
+	const char	*message;
+} rules_refused[] = {
+	{ RULE_LIST, "fields.owner = @body.owner", "rules.list: at 16: "
+	    "@body is only allowed in the create, update and publish rules" },
+	{ RULE_VIEW, "@event.type = \"x\"", "rules.view: at 1: "
+	    "@event.type is only allowed in the publish and subscribe rules" },
+	{ RULE_SUBSCRIBE, "@body.x = 1", "rules.subscribe: at 1: "
+	    "@body is only allowed in the create, update and publish rules" },
+	{ RULE_SUBSCRIBE, "fields.t = @event.type", "rules.subscribe: at 12: "
+	    "@event.type goes on the left of a comparison" },
+	{ RULE_LIST, "@token = 1", "rules.list: at 7: "
+	    "expected . or [ after @token" },
+	{ RULE_LIST, "@token. = 1", "rules.list: at 8: expected a name" },
+	{ RULE_PUBLISH, "@event.kind = 1", "rules.publish: at 7: "
+	    "expected .type after @event" },
+	{ RULE_PUBLISH, "@event.types = 1", "rules.publish: at 7: "
+	    "expected .type after @event" },
+	{ RULE_LIST, "@user.id = 1", "rules.list: at 1: "
+	    "expected @token, @body or @event.type" },
+	{ RULE_LIST, "fields.a = @", "rules.list: at 12: "
+	    "expected @token, @body or @event.type" },
+	{ RULE_LIST, "fields.owner = ", "rules.list: at 16: expected a value" },
+	{ RULE_UPDATE, "fields.a = 1 &&", "rules.update: at 16: "
+	    "expected a field" },
+	{ RULE_DELETE, " ", "rules.delete: at 2: expected a field" },
+	{ RULE_LIST, "@token.a = fields.b", "rules.list: at 12: "
+	    "expected a value" },
+};
+
+START_TEST(test_rule_parse)
+{
+	struct filter_sort *s;
+	struct filter	*f;
+	struct error	 e;
+	enum rule_verb	 v;
+	size_t		 i;
+
+	for (i = 0; i < sizeof rules_accepted / sizeof rules_accepted[0];
+	    i++) {
+		memset(&e, 0, sizeof e);
+		ck_assert_msg(rule_check(rules_accepted[i].verb,
+		    rules_accepted[i].text, &e) == 0, "%s: %s",
+		    rules_accepted[i].text, e.message);
+	}
+	for (i = 0; i < sizeof rules_refused / sizeof rules_refused[0]; i++)
+		rule_refused(rules_refused[i].verb, rules_refused[i].text,
+		    rules_refused[i].message);
+	/* Plain filters, sorts and projections read no references. */
+	filter_refused("fields.owner = @token.sub",
+	    "at 16: @token is only allowed in rules");
+	filter_refused("@body.x = 1", "at 1: @body is only allowed in rules");
+	filter_refused("@event.type = \"x\"",
+	    "at 1: @event.type is only allowed in rules");
+	filter_refused("fields.a = @x", "at 12: @ references are only allowed "
+	    "in rules");
+	ck_assert_int_eq(filter_sort_parse("@token.sub", &s, &e), -1);
+	ck_assert_int_eq(e.code, ERR_INVALID_PARAMETER);
+	ck_assert_str_eq(e.message, "sort: at 1: @token is only allowed in "
+	    "rules");
+	/* The constants stand alone in plain filters too. */
+	filter_free(filter_ok("true"));
+	filter_free(filter_ok("false"));
+	filter_free(filter_ok("!true && (false || fields.a = 1)"));
+	filter_refused("true = 1", "at 6: expected &&, || or the end");
+	ck_assert_int_eq(filter_rule_parse("fields.a = @token.b", -1, "", &f,
+	    &e), -1);
+	/* The seven verbs by name. */
+	for (i = 0; i < RULE__COUNT; i++) {
+		ck_assert_int_eq(rule_verb_parse(rule_name(i), &v), 0);
+		ck_assert_int_eq(v, i);
+	}
+	ck_assert_str_eq(rule_name(RULE_SUBSCRIBE), "subscribe");
+	ck_assert_int_eq(rule_verb_parse("read", &v), -1);
+}
+END_TEST
+
+static const char rule_claims[] = "{\"sub\":\"u1\",\"role\":\"admin\","
+    "\"groups\":[\"staff\",\"x\"],\"n\":5,\"obj\":{\"a\":1},\"nul\":null,"
+    "\"Name\":\"ANN\",\"x y\":{\"z\":\"Q\"},\"t\":true,\"a\":[1],\"b\":[1]}";
+static const char rule_body[] = "{\"fields\":{\"owner\":\"u1\",\"n\":2}}";
+
+/* Each rule bound to rule_claims and rule_body (event "chat" when the
+ * verb is publish), and the text of what it comes to ("*": everything
+ * passes, *out NULL). */
+static const struct {
+	enum rule_verb	 verb;
+	const char	*text;
+	const char	*bound;
+} rule_binds[] = {
+	{ RULE_LIST, "", "*" },
+	{ RULE_LIST, "fields.owner = @token.sub", "fields.owner = \"u1\"" },
+	{ RULE_LIST, "fields.owner = @token[\"sub\"]", "fields.owner = \"u1\"" },
+	{ RULE_LIST, "fields.owner = @token.missing", "false" },
+	{ RULE_LIST, "fields.owner != @token.missing", "false" },
+	{ RULE_LIST, "fields.owner = @token.sub.x", "false" },
+	{ RULE_LIST, "!(fields.owner = @token.missing)", "*" },
+	{ RULE_LIST, "fields.owner = @token.nul", "false" },
+	{ RULE_LIST, "fields.owner = @token.groups", "false" },
+	{ RULE_LIST, "fields.owner = @token.obj", "false" },
+	{ RULE_LIST, "fields.n > @token.n", "fields.n > 5" },
+	{ RULE_LIST, "fields.t = @token.t", "fields.t = true" },
+	{ RULE_LIST, "fields.n in (1, @token.n)", "fields.n in (1, 5)" },
+	{ RULE_LIST, "fields.n in (1, @token.none)", "false" },
+	{ RULE_LIST, "fields.s ~ @token.Name", "fields.s ~ \"ann\"" },
+	{ RULE_LIST, "fields.s !~ @token[\"x y\"].z", "fields.s !~ \"q\"" },
+	{ RULE_LIST, "fields.s ~ @token.n", "false" },
+	{ RULE_LIST, "fields.tags ?= @token.sub", "fields.tags ?= \"u1\"" },
+	{ RULE_LIST, "@token.role = \"admin\"", "*" },
+	{ RULE_LIST, "@token.role != \"admin\"", "false" },
+	{ RULE_LIST, "@token.missing != \"admin\"", "false" },
+	{ RULE_LIST, "@token.role = \"admin\" && fields.a = 1",
+	    "fields.a = 1" },
+	{ RULE_LIST, "@token.role = \"user\" && fields.a = 1", "false" },
+	{ RULE_LIST, "@token.role = \"user\" || fields.a = 1",
+	    "fields.a = 1" },
+	{ RULE_LIST, "@token.role = \"admin\" || fields.owner = @token.sub",
+	    "*" },
+	{ RULE_LIST, "@token.groups ?= \"staff\"", "*" },
+	{ RULE_LIST, "@token.groups ?= \"nope\" || fields.owner = @token.sub",
+	    "fields.owner = \"u1\"" },
+	{ RULE_LIST, "@token.role in (\"editor\", \"admin\")", "*" },
+	{ RULE_LIST, "@token.n >= 5 && @token.n < 6", "*" },
+	{ RULE_LIST, "@token.role ~ \"DM\"", "*" },
+	{ RULE_LIST, "@token.a = @token.b", "*" },
+	{ RULE_LIST, "!(@token.role = \"admin\")", "false" },
+	{ RULE_LIST, "!!(@token.role = \"admin\") && fields.a = 1",
+	    "fields.a = 1" },
+	{ RULE_LIST, "fields.a = 1 && (@token.role = \"admin\" || "
+	    "fields.b = 2) && fields.c = 3", "fields.a = 1 && fields.c = 3" },
+	{ RULE_LIST, "(fields.a = 1 || @token.sub = \"u2\") && "
+	    "!(fields.b = 2 && @token.sub = \"u1\")",
+	    "fields.a = 1 && !fields.b = 2" },
+	{ RULE_LIST, "fields.a = 1 || fields.b = @token.sub || false",
+	    "fields.a = 1 || fields.b = \"u1\"" },
+	{ RULE_LIST, "true && fields.a = 1", "fields.a = 1" },
+	{ RULE_CREATE, "@body.fields.owner = @token.sub", "*" },
+	{ RULE_CREATE, "@body.fields.n > 2", "false" },
+	{ RULE_CREATE, "fields.owner = @body.fields.owner",
+	    "fields.owner = \"u1\"" },
+	{ RULE_UPDATE, "fields.n < @body.fields.n", "fields.n < 2" },
+	{ RULE_PUBLISH, "@event.type = \"chat\"", "*" },
+	{ RULE_PUBLISH, "@event.type = \"news\"", "false" },
+	{ RULE_PUBLISH, "@event.type ~ \"CH\" && @body.fields.owner = "
+	    "@token.sub", "*" },
+	{ RULE_SUBSCRIBE, "", "*" },
+	{ RULE_SUBSCRIBE, "@event.type = \"chat\"", "@event.type = \"chat\"" },
+	{ RULE_SUBSCRIBE, "@event.type in (\"a\", @token.sub) && "
+	    "@token.role = \"admin\"", "@event.type in (\"a\", \"u1\")" },
+	{ RULE_SUBSCRIBE, "@event.type = \"chat\" && @token.role = \"x\"",
+	    "false" },
+};
+
+/* The rule bound: its text, or "*" when everything passes. */
+static char *
+bound_text(enum rule_verb v, const char *text, const struct rule_env *env,
+    struct filter **fp)
+{
+	struct rules	 r;
+	struct filter	*f;
+	struct error	 e;
+
+	memset(&r, 0, sizeof r);
+	memset(&e, 0, sizeof e);
+	r.text[v] = (char *)text;
+	ck_assert_msg(rule_bind(&r, v, env, &f, &e) == 0, "%s: %s", text,
+	    e.message);
+	if (fp != NULL)
+		*fp = f;
+	if (f == NULL)
+		return (xstrdup("*"));
+	text = filter_text(f);
+	if (fp == NULL)
+		filter_free(f);
+	return ((char *)text);
+}
+
+START_TEST(test_rule_bind)
+{
+	struct rule_env	 env;
+	struct filter_rec rec;
+	struct filter	*f, *g;
+	struct rules	 r;
+	struct error	 e;
+	json_object	*claims, *body;
+	char		*t;
+	size_t		 i;
+
+	claims = jsonutil_parse(rule_claims, strlen(rule_claims));
+	body = jsonutil_parse(rule_body, strlen(rule_body));
+	ck_assert_ptr_nonnull(claims);
+	ck_assert_ptr_nonnull(body);
+	for (i = 0; i < sizeof rule_binds / sizeof rule_binds[0]; i++) {
+		memset(&env, 0, sizeof env);
+		env.claims = claims;
+		env.body = body;
+		if (rule_binds[i].verb == RULE_PUBLISH)
+			env.event_type = "chat";
+		t = bound_text(rule_binds[i].verb, rule_binds[i].text, &env,
+		    NULL);
+		ck_assert_msg(strcmp(t, rule_binds[i].bound) == 0,
+		    "%s: %s, not %s", rule_binds[i].text, t,
+		    rule_binds[i].bound);
+		/* A bound rule reads back as itself. */
+		if (*t != '*' && strncmp(t, "@event", 6) != 0) {
+			g = filter_ok(t);
+			free(t);
+			t = filter_text(g);
+			ck_assert_str_eq(t, rule_binds[i].bound);
+			filter_free(g);
+		}
+		free(t);
+	}
+
+	/* Without a body, @body reads as missing. */
+	memset(&env, 0, sizeof env);
+	env.claims = claims;
+	t = bound_text(RULE_CREATE, "fields.owner = @body.fields.owner ||"
+	    " fields.a = 1", &env, NULL);
+	ck_assert_str_eq(t, "fields.a = 1");
+	free(t);
+
+	/* @event.type left to each event. */
+	t = bound_text(RULE_SUBSCRIBE, "@event.type = \"chat\" || "
+	    "@event.type != \"x\" && @event.type ~ \"NEW\"", &env, &f);
+	memset(&rec, 0, sizeof rec);
+	rec.event_type = "chat";
+	ck_assert_int_eq(filter_match(f, &rec), 1);
+	rec.event_type = "news";
+	ck_assert_int_eq(filter_match(f, &rec), 1);
+	rec.event_type = "x";
+	ck_assert_int_eq(filter_match(f, &rec), 0);
+	rec.event_type = "other";
+	ck_assert_int_eq(filter_match(f, &rec), 0);
+	rec.event_type = NULL;		/* a record's event */
+	ck_assert_int_eq(filter_match(f, &rec), 0);
+	g = NULL;
+	ck_assert_int_eq(filter_rule_parse(t, FILTER_REF_EVENT, "", &g, &e),
+	    0);
+	filter_free(g);
+	filter_free(f);
+	free(t);
+
+	/* Unset, "" and errors. */
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(rule_bind(&r, RULE_VIEW, &env, &f, &e), RULE_UNSET);
+	ck_assert_ptr_null(f);
+	r.text[RULE_VIEW] = (char *)"";
+	ck_assert_int_eq(rule_bind(&r, RULE_VIEW, &env, &f, &e), 0);
+	ck_assert_ptr_null(f);
+	r.text[RULE_VIEW] = (char *)"fields.a = @body.a";
+	ck_assert_int_eq(rule_bind(&r, RULE_VIEW, &env, &f, &e), -1);
+	ck_assert_str_eq(e.message, "rules.view: at 12: @body is only allowed "
+	    "in the create, update and publish rules");
+	json_object_put(claims);
+	json_object_put(body);
+}
+END_TEST
+
+/* filter_text: canonical, and read back to the same filter. */
+static const struct {
+	const char	*text;
+	const char	*canonical;
+} filter_texts[] = {
+	{ "fields.a=1&&fields.b=2||fields.c=3",
+	    "fields.a = 1 && fields.b = 2 || fields.c = 3" },
+	{ "(fields.a = 1 || fields.b = 2) && fields.c = 3",
+	    "(fields.a = 1 || fields.b = 2) && fields.c = 3" },
+	{ "fields.a = 1 && (fields.b = 2 && fields.c = 3)",
+	    "fields.a = 1 && (fields.b = 2 && fields.c = 3)" },
+	{ "fields.a = 1 || (fields.b = 2 || fields.c = 3)",
+	    "fields.a = 1 || (fields.b = 2 || fields.c = 3)" },
+	{ "((fields.a = 1))", "fields.a = 1" },
+	{ "!fields.a = 1", "!fields.a = 1" },
+	{ "!(fields.a = 1)", "!fields.a = 1" },
+	{ "!!(fields.a = 1 || true)", "!!(fields.a = 1 || true)" },
+	{ "fields[\"x y\"].b-c[\"\"] = 'it\\'s'",
+	    "fields[\"x y\"].b-c[\"\"] = \"it's\"" },
+	{ "fields[\"a\"] = \"\\u00e9\\n\\/\"", "fields.a = \"\xc3\xa9\\n/\"" },
+	{ "fields.n = 1.5e-3", "fields.n = 0.0015" },
+	{ "fields.n = 1E400 || fields.n = -1e400",
+	    "fields.n = 1e400 || fields.n = -1e400" },
+	{ "fields.n = 0.1 || fields.n = 100 || fields.n = 1e21",
+	    "fields.n = 0.1 || fields.n = 100 || fields.n = 1e+21" },
+	{ "fields.n = 9007199254740993", "fields.n = 9007199254740992" },
+	{ "fields.n = 0.00001 || fields.n = -0",
+	    "fields.n = 1e-05 || fields.n = -0" },
+	{ "fields.s ~ 'AbC' && fields.s !~ 'x'",
+	    "fields.s ~ \"abc\" && fields.s !~ \"x\"" },
+	{ "fields.a in(1,'a',true,null)",
+	    "fields.a in (1, \"a\", true, null)" },
+	{ "fields.t?=false", "fields.t ?= false" },
+	{ "id>='a'&&created_at<'b'&&updated_at!='c'",
+	    "id >= \"a\" && created_at < \"b\" && updated_at != \"c\"" },
+	{ "true", "true" },
+	{ "false", "false" },
+};
+
+START_TEST(test_filter_text)
+{
+	struct filter	*f, *g;
+	struct error	 e;
+	char		*t, *u, *v;
+	size_t		 i;
+
+	for (i = 0; i < sizeof filter_texts / sizeof filter_texts[0]; i++) {
+		f = filter_ok(filter_texts[i].text);
+		t = filter_text(f);
+		ck_assert_msg(strcmp(t, filter_texts[i].canonical) == 0,
+		    "%s: %s", filter_texts[i].text, t);
+		free(t);
+		filter_free(text_again(f));
+	}
+	for (i = 0; i < sizeof filter_accepted / sizeof filter_accepted[0]; i++)
+		filter_free(text_again(filter_ok(filter_accepted[i])));
+	for (i = 0; i < sizeof filter_meanings / sizeof filter_meanings[0];
+	    i++)
+		filter_free(text_again(filter_ok(filter_meanings[i].text)));
+	/* Nested as deep as may be: the text nests no deeper. */
+	t = repeat("(", FILTER_MAX_DEPTH - 3, "", "fields.a = 1 || !(!");
+	u = repeat(")", FILTER_MAX_DEPTH - 3, "fields.b = 1 && id = 'x')",
+	    "");
+	xasprintf(&v, "%s%s", t, u);
+	filter_free(text_again(filter_ok(v)));
+	free(v);
+	free(u);
+	free(t);
+	/* Rules with their references. */
+	ck_assert_int_eq(filter_rule_parse("fields.o=@token['a b'].c&&"
+	    "@body.x in(@token.y,1)||@event.type='x'", FILTER_REF_TOKEN |
+	    FILTER_REF_BODY | FILTER_REF_EVENT, "", &f, &e), 0);
+	t = filter_text(f);
+	ck_assert_str_eq(t, "fields.o = @token[\"a b\"].c && "
+	    "@body.x in (@token.y, 1) || @event.type = \"x\"");
+	filter_free(f);
+	ck_assert_int_eq(filter_rule_parse(t, FILTER_REF_TOKEN |
+	    FILTER_REF_BODY | FILTER_REF_EVENT, "", &g, &e), 0);
+	u = filter_text(g);
+	ck_assert_str_eq(t, u);
+	filter_free(g);
+	free(t);
+	free(u);
+}
+END_TEST
+
+START_TEST(test_filter_and)
+{
+	struct filter	*f;
+	char		*t;
+
+	ck_assert_ptr_null(filter_and(NULL, NULL));
+	f = filter_and(filter_ok("fields.a = 1"), NULL);
+	t = filter_text(f);
+	ck_assert_str_eq(t, "fields.a = 1");
+	free(t);
+	filter_free(f);
+	f = filter_and(NULL, filter_ok("fields.a = 1 || fields.b = 2"));
+	t = filter_text(f);
+	ck_assert_str_eq(t, "fields.a = 1 || fields.b = 2");
+	free(t);
+	filter_free(f);
+	f = filter_and(filter_ok("fields.a = 1 || fields.b = 2"),
+	    filter_ok("fields.c = 3 && fields.d = 4"));
+	f = filter_and(filter_ok("fields.e = 5 && fields.f = 6"), f);
+	t = filter_text(f);
+	ck_assert_str_eq(t, "fields.e = 5 && fields.f = 6 && "
+	    "(fields.a = 1 || fields.b = 2) && fields.c = 3 && fields.d = 4");
+	free(t);
+	filter_free(text_again(f));
+}
+END_TEST
+
+/* A bound list rule and a client's filter ANDed: in memory and in SQL
+ * the same records, and the owner term indexes the fan-out. */
+START_TEST(test_rule_records)
+{
+	static const char *const owners[] = { "u1", "u2", "u1", "u3", "",
+	    "U1", "u1" };
+	static const char *const filters[] = { NULL, "fields.n >= 2",
+	    "fields.n < 2 || fields.n > 4", "!(fields.n = 3)" };
+	struct rule_env	 env;
+	struct filter_rec rec;
+	struct filter_path *path;
+	struct filter_sql w;
+	struct filter	*f;
+	struct rules	 r;
+	struct error	 e;
+	struct tdb	 t;
+	json_object	*claims, *fields[7];
+	char		 id[32], buf[64], *ids, *key, *k2;
+	size_t		 i, j;
+	struct evbuffer	*b;
+
+	tdb_open(&t);
+	for (i = 0; i < 7; i++) {
+		snprintf(id, sizeof id, "01JAAAAAAAAAAAAAAAAAAAAAA%zu", i);
+		if (i == 4)
+			snprintf(buf, sizeof buf, "{\"n\":%zu}", i);
+		else
+			snprintf(buf, sizeof buf, "{\"owner\":\"%s\",\"n\":%zu}",
+			    owners[i], i);
+		tdb_insert(&t, id, buf, "2026-01-01T00:00:00.000Z",
+		    "2026-01-01T00:00:00.000Z");
+		fields[i] = jsonutil_parse(buf, strlen(buf));
+	}
+	claims = jsonutil_parse("{\"sub\":\"u1\"}", 12);
+	ck_assert_ptr_nonnull(claims);
+	memset(&env, 0, sizeof env);
+	env.claims = claims;
+	memset(&r, 0, sizeof r);
+	r.text[RULE_LIST] = (char *)"fields.owner = @token.sub";
+	for (j = 0; j < sizeof filters / sizeof filters[0]; j++) {
+		ck_assert_int_eq(rule_bind(&r, RULE_LIST, &env, &f, &e), 0);
+		ck_assert_ptr_nonnull(f);
+		if (filters[j] != NULL)
+			f = filter_and(filter_ok(filters[j]), f);
+		ck_assert_msg(filter_index_term(f, &path, &key) == 0, "%zu", j);
+		ck_assert_str_eq(filter_path_text(path), "\"owner\"");
+		filter_sql(f, &w);
+		ids = tdb_ids(&t, &w, NULL);
+		b = evbuffer_new();
+		for (i = 0; i < 7; i++) {
+			memset(&rec, 0, sizeof rec);
+			snprintf(id, sizeof id, "01JAAAAAAAAAAAAAAAAAAAAAA%zu",
+			    i);
+			rec.id = id;
+			rec.created_at = rec.updated_at =
+			    "2026-01-01T00:00:00.000Z";
+			rec.fields = fields[i];
+			k2 = filter_path_key(path, &rec);
+			if (filter_match(f, &rec)) {
+				evbuffer_add_printf(b, "%s\n", id);
+				ck_assert_str_eq(k2, key);
+			}
+			free(k2);
+		}
+		k2 = buf_string(b);
+		ck_assert_msg(strcmp(ids, k2) == 0, "%s:\n%s\nnot\n%s",
+		    filters[j] != NULL ? filters[j] : "-", ids, k2);
+		ck_assert_msg(*ids != '\0', "%s", filters[j]);
+		free(k2);
+		free(ids);
+		free(key);
+		filter_path_free(path);
+		filter_sql_free(&w);
+		filter_free(f);
+	}
+	/* Records 0, 2, 6 are u1's: exactly those. */
+	ck_assert_int_eq(rule_bind(&r, RULE_LIST, &env, &f, &e), 0);
+	filter_sql(f, &w);
+	ids = tdb_ids(&t, &w, NULL);
+	ck_assert_str_eq(ids, "01JAAAAAAAAAAAAAAAAAAAAAA0\n"
+	    "01JAAAAAAAAAAAAAAAAAAAAAA2\n01JAAAAAAAAAAAAAAAAAAAAAA6\n");
+	free(ids);
+	filter_sql_free(&w);
+	filter_free(f);
+	/* A token without sub sees nothing, in SQL too. */
+	json_object_object_del(claims, "sub");
+	ck_assert_int_eq(rule_bind(&r, RULE_LIST, &env, &f, &e), 0);
+	filter_sql(f, &w);
+	ck_assert_str_eq(w.sql, "0");
+	ids = tdb_ids(&t, &w, NULL);
+	ck_assert_str_eq(ids, "");
+	free(ids);
+	ck_assert_int_eq(filter_index_term(f, &path, &key), -1);
+	filter_sql_free(&w);
+	filter_free(f);
+	/* An @event.type left unbound reads nothing of a record. */
+	r.text[RULE_SUBSCRIBE] = (char *)"@event.type != \"x\"";
+	ck_assert_int_eq(rule_bind(&r, RULE_SUBSCRIBE, &env, &f, &e), 0);
+	filter_sql(f, &w);
+	ids = tdb_ids(&t, &w, NULL);
+	ck_assert_str_eq(ids, "");
+	free(ids);
+	filter_sql_free(&w);
+	filter_free(f);
+	json_object_put(claims);
+	for (i = 0; i < 7; i++)
+		json_object_put(fields[i]);
+	tdb_close(&t);
+}
+END_TEST
+
+START_TEST(test_store_rules)
+{
+	struct rules	 r, got;
+	struct tdb	 t;
+	int64_t		 other;
+	char		 created[TIMESTAMP_LEN + 1];
+	int		 i;
+
+	tdb_open(&t);
+	ck_assert_int_eq(store_rules_get(t.st, t.coll, &got), STORE_OK);
+	for (i = 0; i < RULE__COUNT; i++)
+		ck_assert_ptr_null(got.text[i]);
+	memset(&r, 0, sizeof r);
+	r.text[RULE_LIST] = (char *)"fields.owner = @token.sub";
+	r.text[RULE_VIEW] = (char *)"";
+	r.text[RULE_SUBSCRIBE] = (char *)"@event.type = 'it''s'";
+	ck_assert_int_eq(store_rules_set(t.st, t.coll, &r), STORE_OK);
+	ck_assert_int_eq(store_rules_get(t.st, t.coll, &got), STORE_OK);
+	for (i = 0; i < RULE__COUNT; i++) {
+		if (r.text[i] == NULL)
+			ck_assert_ptr_null(got.text[i]);
+		else
+			ck_assert_str_eq(got.text[i], r.text[i]);
+	}
+	rules_clear(&got);
+	/* Another collection's are its own. */
+	ck_assert_int_eq(store_collection_create(t.st, 1, "d", created),
+	    STORE_OK);
+	ck_assert_int_eq(store_collection_id(t.st, 1, "d", &other), STORE_OK);
+	ck_assert_int_eq(store_rules_get(t.st, other, &got), STORE_OK);
+	ck_assert_ptr_null(got.text[RULE_LIST]);
+	/* Replaced as a whole. */
+	memset(&r, 0, sizeof r);
+	r.text[RULE_DELETE] = (char *)"fields.a = 1";
+	ck_assert_int_eq(store_rules_set(t.st, t.coll, &r), STORE_OK);
+	ck_assert_int_eq(store_rules_get(t.st, t.coll, &got), STORE_OK);
+	ck_assert_ptr_null(got.text[RULE_LIST]);
+	ck_assert_ptr_null(got.text[RULE_VIEW]);
+	ck_assert_str_eq(got.text[RULE_DELETE], "fields.a = 1");
+	rules_clear(&got);
+	ck_assert_ptr_null(got.text[RULE_DELETE]);
+	/* They go with their collection. */
+	ck_assert_int_eq(store_collection_delete(t.st, 1, "c"), STORE_OK);
+	ck_assert_int_eq(store_rules_get(t.st, t.coll, &got), STORE_OK);
+	ck_assert_ptr_null(got.text[RULE_DELETE]);
+	tdb_close(&t);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -2116,6 +2705,12 @@ main(void)
 	tcase_add_test(tc, test_filter_index);
 	tcase_add_test(tc, test_filter_index_sound);
 	tcase_add_test(tc, test_filter_plan);
+	tcase_add_test(tc, test_rule_parse);
+	tcase_add_test(tc, test_rule_bind);
+	tcase_add_test(tc, test_filter_text);
+	tcase_add_test(tc, test_filter_and);
+	tcase_add_test(tc, test_rule_records);
+	tcase_add_test(tc, test_store_rules);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
