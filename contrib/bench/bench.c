@@ -385,6 +385,7 @@ run_fanout(struct options *o, int idle)
 {
 	struct fanout_opts	 f;
 	char			 sub[1024], pub[1024];
+	int			 rc;
 
 	memset(&f, 0, sizeof f);
 	load_fill(o, &f.l, o->kind, !idle, sub, pub, sizeof sub);
@@ -393,7 +394,9 @@ run_fanout(struct options *o, int idle)
 	f.verbose = o->verbose;
 	if (!idle && (f.l.rate <= 0 || f.l.seconds <= 0))
 		errx(1, "fanout needs --rate and --seconds above 0");
-	return (idle ? idle_run(&f) : fanout_run(&f));
+	rc = idle ? idle_run(&f) : fanout_run(&f);
+	free((void *)f.l.jwt_key);
+	return (rc);
 }
 
 static int
@@ -444,7 +447,7 @@ run_soak(struct options *o)
 {
 	struct soak_opts	 k;
 	char			 sub[1024], pub[1024];
-	int			 counts[1];
+	int			 counts[1], rc;
 
 	memset(&k, 0, sizeof k);
 	load_fill(o, &k.l, o->kind_set ? o->kind : "records", 1, sub, pub,
@@ -458,7 +461,9 @@ run_soak(struct options *o)
 	k.sample = o->sample > 0 ? o->sample : 10;
 	if (k.l.seconds <= 0 || k.streams <= 0)
 		errx(1, "soak needs --seconds and --subs above 0");
-	return (soak_run(&k));
+	rc = soak_run(&k);
+	free((void *)k.l.jwt_key);
+	return (rc);
 }
 
 int
