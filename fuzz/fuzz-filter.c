@@ -20,7 +20,11 @@
  * its own: the SQL must prepare and run, and select (a filter) or order
  * (a sort, and the records after each cursor, in one statement or in the
  * two bands an index seeks) exactly as memory does. A filter's fan-out
- * term (filter_index_term) must hold for every record it matches. */
+ * term (filter_index_term) must hold for every record it matches. Its
+ * canonical text (filter_text) must read back to the same text and the
+ * same matches. The filter read as a rule and bound to a fixed token,
+ * body and event type must be a plain filter that passes all the same
+ * checks. */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,7 +46,14 @@ static const char *const fixed[] = {
 };
 #define NFIXED	(sizeof fixed / sizeof fixed[0])
 
+/* What a rule's references read. */
+static const char claims_text[] = "{\"sub\":\"x\",\"s\":\"Hello World\","
+    "\"n\":5,\"arr\":[1,\"x\"],\"obj\":{\"a\":{\"b\":\"deep\"}},"
+    "\"z\":null,\"t\":true}";
+static const char body_text[] = "{\"s\":\"hello\",\"n\":1.5,\"a\":{\"b\":\"c\"}}";
+
 static sqlite3		*db;
+static json_object	*claims, *body;
 static json_object	*fields[NFIXED];
 static struct filter_rec recs[NFIXED];
 static const char *const ids[NFIXED] = { "A", "B", "C", "D" };
@@ -55,6 +66,10 @@ setup(void)
 
 	if (db != NULL)
 		return;
+	if (jsonutil_parse_value(claims_text, strlen(claims_text),
+	    &claims) == -1 || jsonutil_parse_value(body_text,
+	    strlen(body_text), &body) == -1)
+		abort();
 	if (sqlite3_open(":memory:", &db) != SQLITE_OK ||
 	    sqlite3_exec(db, "CREATE TABLE records (n INTEGER PRIMARY KEY,"
 	    " id TEXT NOT NULL, fields TEXT NOT NULL, created_at TEXT NOT NULL,"
@@ -179,31 +194,97 @@ check_bands(const struct filter_sort *s, json_object *key,
 		abort();
 }
 
+/* The records f matches in memory, as their indexes. */
+static void
+matches(const struct filter *f, char mem[NFIXED + 1])
+{
+	size_t	 i, n = 0;
+
+	for (i = 0; i < NFIXED; i++)
+		if (filter_match(f, &recs[i]))
+			mem[n++] = (char)('0' + i);
+	mem[n] = '\0';
+}
+
+/* f's text reads back as a filter of the same text and matches. */
+static void
+check_text(const struct filter *f, const char *mem)
+{
+	struct filter	*g;
+	struct error	 err;
+	char		*t, *u, again[NFIXED + 1];
+
+	t = filter_text(f);
+	if (strlen(t) > FILTER_MAX_LEN) {	/* written longer */
+		free(t);
+		return;
+	}
+	if (filter_parse(t, &g, &err) == -1)
+		abort();
+	u = filter_text(g);
+	matches(g, again);
+	if (strcmp(t, u) != 0 || strcmp(mem, again) != 0)
+		abort();
+	free(t);
+	free(u);
+	filter_free(g);
+}
+
+/* A plain filter: memory and SQL agree, its fan-out term holds, its
+ * text reads back. */
+static void
+check_plain(const struct filter *f)
+{
+	struct filter_sql w;
+	char		 sql[NFIXED + 1], mem[NFIXED + 1];
+
+	matches(f, mem);
+	filter_sql(f, &w);
+	run(&w, NULL, sql);
+	if (strcmp(sql, mem) != 0)
+		abort();
+	check_index_term(f);
+	check_text(f, mem);
+	filter_sql_free(&w);
+}
+
+/* The text as a rule that may read everything, bound. */
+static void
+check_rule(const char *text)
+{
+	struct rule_env	 env = { claims, body, "chat" };
+	struct filter	*f;
+	struct error	 err;
+
+	if (filter_rule_parse(text, FILTER_REF_TOKEN | FILTER_REF_BODY |
+	    FILTER_REF_EVENT, "", &f, &err) == -1) {
+		if (err.code != ERR_INVALID_FILTER ||
+		    strncmp(err.message, "at ", 3) != 0)
+			abort();
+		return;
+	}
+	if (filter_bind(f, &env)) {
+		filter_free(f);
+		return;
+	}
+	check_plain(f);
+	filter_free(f);
+}
+
 static void
 check_filter(const char *text)
 {
 	struct filter	*f;
-	struct filter_sql w;
 	struct error	 err;
-	char		 sql[NFIXED + 1], mem[NFIXED + 1];
-	size_t		 i, n = 0;
 
+	check_rule(text);
 	if (filter_parse(text, &f, &err) == -1) {
 		if (err.code != ERR_INVALID_FILTER ||
 		    strncmp(err.message, "at ", 3) != 0)
 			abort();
 		return;
 	}
-	for (i = 0; i < NFIXED; i++)
-		if (filter_match(f, &recs[i]))
-			mem[n++] = (char)('0' + i);
-	mem[n] = '\0';
-	filter_sql(f, &w);
-	run(&w, NULL, sql);
-	if (strcmp(sql, mem) != 0)
-		abort();
-	check_index_term(f);
-	filter_sql_free(&w);
+	check_plain(f);
 	filter_free(f);
 }
 

@@ -357,20 +357,120 @@ collection_find(void *arg, const char *name, const char *created)
 		f->found = collection_json(name, created);
 }
 
-int
-api_collection_get(struct api_ctx *ctx)
+/* 200 with the collection, and its rules (NULL: read them). */
+static int
+collection_reply(struct api_ctx *ctx, const struct rules *r)
 {
 	struct coll_find	 f = { ctx->collection, NULL };
+	struct rules		 got;
 	int			 rc;
 
+	memset(&got, 0, sizeof got);
 	rc = store_collection_list(ctx->worker->store, ctx->ids.app_id,
 	    collection_find, &f);
-	if (rc != STORE_OK || f.found == NULL)
+	if (rc == STORE_OK && f.found != NULL && r == NULL) {
+		rc = store_rules_get(ctx->worker->store,
+		    ctx->ids.collection_id, &got);
+		r = &got;
+	}
+	if (rc != STORE_OK || f.found == NULL) {
+		json_object_put(f.found);
 		return (error_store(&ctx->req->err, rc != STORE_OK ? rc :
 		    STORE_NOTFOUND, "collection"));
+	}
+	json_object_object_add(f.found, "rules", rules_json(r));
+	rules_clear(&got);
 	reply_json(ctx->req, 200, f.found);
 	json_object_put(f.found);
 	return (0);
+}
+
+int
+api_collection_get(struct api_ctx *ctx)
+{
+	return (collection_reply(ctx, NULL));
+}
+
+/* The collection is still the one the request named: its id may have
+ * gone to another since the worker read it. */
+static int
+collection_same(struct worker *w, struct api_ctx *ctx, struct error *err)
+{
+	int64_t	 id;
+	int	 rc;
+
+	rc = store_collection_id(w->store, ctx->ids.app_id, ctx->collection,
+	    &id);
+	if (rc == STORE_OK && id != ctx->ids.collection_id)
+		rc = STORE_NOTFOUND;
+	return (rc == STORE_OK ? 0 : error_store(err, rc, "collection"));
+}
+
+struct rules_arg {
+	struct api_ctx	*ctx;
+	json_object	*change;
+	struct rules	 rules;		/* as they are after the change */
+};
+
+/* The rules change and its event commit together; a change that changes
+ * nothing writes nothing. */
+static int
+apply_collection_rules(struct worker *w, struct write_op *op)
+{
+	struct rules_arg *a = op->arg;
+	struct api_ctx	*ctx = a->ctx;
+	struct rules	 before;
+	int		 rc;
+
+	if (collection_same(w, ctx, op->err) == -1)
+		return (-1);
+	rules_clear(&a->rules);
+	if ((rc = store_rules_get(w->store, ctx->ids.collection_id,
+	    &before)) != STORE_OK)
+		return (error_store(op->err, rc, "collection"));
+	if ((rc = store_rules_get(w->store, ctx->ids.collection_id,
+	    &a->rules)) == STORE_OK && rules_change(&a->rules, a->change,
+	    op->err) == -1) {
+		rules_clear(&before);
+		return (-1);
+	}
+	if (rc == STORE_OK && !rules_equal(&before, &a->rules))
+		rc = rules_save(w->store, ctx->realm, ctx->app,
+		    ctx->collection, ctx->ids.collection_id, &a->rules);
+	rules_clear(&before);
+	return (rc == STORE_OK ? 0 : error_store(op->err, rc, "collection"));
+}
+
+/* PATCH {"rules":{"list":"...","view":null}}: each verb given is set (a
+ * string) or unset (null), the others stay; 200 with the collection. */
+int
+api_collection_patch(struct api_ctx *ctx)
+{
+	struct rules_arg a;
+	json_object	*body;
+	int		 rc = -1;
+
+	memset(&a, 0, sizeof a);
+	if ((body = body_object(ctx)) == NULL)
+		return (-1);
+	json_object_object_foreach(body, key, val) {
+		(void)val;
+		if (strcmp(key, "rules") != 0) {
+			json_object_put(body);
+			return (error_set(&ctx->req->err, ERR_INVALID_PARAMETER,
+			    "a collection's \"rules\" are all that may "
+			    "change"));
+		}
+	}
+	a.ctx = ctx;
+	if (!json_object_object_get_ex(body, "rules", &a.change))
+		a.change = NULL;
+	if (rules_change_check(a.change, &ctx->req->err) == 0 &&
+	    api_write(ctx, apply_collection_rules, &a) == 0)
+		rc = collection_reply(ctx, &a.rules);
+	rules_clear(&a.rules);
+	json_object_put(body);
+	return (rc);
 }
 
 struct coll_arg {
@@ -489,20 +589,6 @@ api_indexes_list(struct api_ctx *ctx)
 	return (reply_items(ctx, rc, items, "collection"));
 }
 
-/* The collection is still the one the request named: its id may have
- * gone to another since the worker read it. */
-static int
-index_collection(struct worker *w, struct index_arg *a, struct error *err)
-{
-	int64_t	 id;
-	int	 rc;
-
-	rc = store_collection_id(w->store, a->ctx->ids.app_id,
-	    a->ctx->collection, &id);
-	if (rc == STORE_OK && id != a->ctx->ids.collection_id)
-		rc = STORE_NOTFOUND;
-	return (rc == STORE_OK ? 0 : error_store(err, rc, "collection"));
-}
 
 static int
 apply_index_create(struct worker *w, struct write_op *op)
@@ -510,7 +596,7 @@ apply_index_create(struct worker *w, struct write_op *op)
 	struct index_arg *a = op->arg;
 	int		 rc;
 
-	if (index_collection(w, a, op->err) == -1)
+	if (collection_same(w, a->ctx, op->err) == -1)
 		return (-1);
 	rc = store_index_create(w->store, a->ctx->ids.collection_id, a->field,
 	    a->exprs, MAX_COLLECTION_INDEXES);
@@ -561,7 +647,7 @@ apply_index_drop(struct worker *w, struct write_op *op)
 	char		 what[MAX_INDEX_FIELD_LEN + 16];
 	int		 rc;
 
-	if (index_collection(w, a, op->err) == -1)
+	if (collection_same(w, a->ctx, op->err) == -1)
 		return (-1);
 	rc = store_index_drop(w->store, a->ctx->ids.collection_id, a->field);
 	snprintf(what, sizeof what, "the index on %s", a->field);

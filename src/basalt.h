@@ -557,6 +557,7 @@ int		 api_token(struct api_ctx *);
 int		 api_collections_list(struct api_ctx *);
 int		 api_collection_create(struct api_ctx *);
 int		 api_collection_get(struct api_ctx *);
+int		 api_collection_patch(struct api_ctx *);
 int		 api_collection_delete(struct api_ctx *);
 int		 api_records_list(struct api_ctx *);
 int		 api_record_create(struct api_ctx *);
@@ -909,6 +910,18 @@ int		 rule_check(enum rule_verb, const char *text, struct error *);
 int		 rule_bind(const struct rules *, enum rule_verb,
 		    const struct rule_env *, struct filter **out,
 		    struct error *);
+/* Changing rules: {"verb": "rule" or null, ...} checked (invalid_parameter
+ * for its shape, invalid_filter for a rule) and applied; one verb set
+ * (text NULL: unset). rules_save stores them with the rules_changed event
+ * of the collection, in the caller's transaction (STORE_*). */
+json_object	*rules_json(const struct rules *);
+int		 rules_change_check(json_object *, struct error *);
+int		 rules_change(struct rules *, json_object *, struct error *);
+int		 rules_set_one(struct rules *, enum rule_verb, const char *text,
+		    struct error *);
+int		 rules_equal(const struct rules *, const struct rules *);
+int		 rules_save(struct store *, const char *realm, const char *app,
+		    const char *coll, int64_t coll_id, const struct rules *);
 /* A collection's rules (all NULL if none), and replacing them all (the
  * writer, in its transaction). */
 int		 store_rules_get(struct store *, int64_t collection_id,

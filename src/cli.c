@@ -48,6 +48,8 @@ usage(void)
 	    "      --public-key-file PEM | --jwks-file FILE\n"
 	    "  collection create REALM APP NAME | collection list REALM APP\n"
 	    "  collection delete REALM APP NAME\n"
+	    "  collection rules REALM APP COLLECTION [--VERB EXPR]..."
+	    " [--unset VERB]...\n"
 	    "  index create|drop REALM APP COLLECTION FIELD |"
 	    " index list REALM APP COLLECTION\n"
 	    "  token create REALM APP --scope read[,write][,admin]"
@@ -525,12 +527,92 @@ cmd_app(int argc, char **argv)
 	return (usage());
 }
 
+/* Each verb and its rule on a line: the text, "" or unset. */
+static void
+print_rules(const struct rules *r)
+{
+	char	 buf[4 * FILTER_MAX_LEN + 1];
+	int	 i;
+
+	for (i = 0; i < RULE__COUNT; i++) {
+		if (r->text[i] != NULL)
+			log_escape(buf, sizeof buf, r->text[i],
+			    strlen(r->text[i]));
+		printf("%s\t%s\n", rule_name(i), r->text[i] == NULL ? "unset" :
+		    r->text[i][0] == '\0' ? "\"\"" : buf);
+	}
+}
+
+/* Sets (--VERB EXPR) or unsets (--unset VERB) a collection's rules, with
+ * the event that tells its streams, then prints them all. */
+static int
+collection_rules(int argc, char **argv)
+{
+	struct scope_ids	 ids;
+	struct rules		 r, before;
+	struct error		 e;
+	enum rule_verb		 v;
+	int			 i, rc, bad = 0;
+
+	if (argc < 5 || (argc - 5) % 2 != 0)
+		return (usage());
+	if (check_names(3, argv + 2) || resolve(argv[2], argv[3], argv[4],
+	    &ids) != 0)
+		return (1);
+	if ((rc = store_begin(cli_store)) != STORE_OK)
+		return (result(rc, "", ""));
+	if ((rc = store_rules_get(cli_store, ids.collection_id, &r)) !=
+	    STORE_OK) {
+		store_rollback(cli_store);
+		return (result(rc, "", ""));
+	}
+	memset(&before, 0, sizeof before);
+	for (i = 0; i < RULE__COUNT; i++)
+		if (r.text[i] != NULL)
+			before.text[i] = xstrdup(r.text[i]);
+	for (i = 5; i < argc; i += 2) {
+		if (strcmp(argv[i], "--unset") == 0 ?
+		    rule_verb_parse(argv[i + 1], &v) == -1 :
+		    strncmp(argv[i], "--", 2) != 0 ||
+		    rule_verb_parse(argv[i] + 2, &v) == -1) {
+			bad = usage();
+			break;
+		}
+		memset(&e, 0, sizeof e);
+		if (rules_set_one(&r, v, strcmp(argv[i], "--unset") == 0 ?
+		    NULL : argv[i + 1], &e) == -1) {
+			bad = fail("%s%s", e.message, "");
+			break;
+		}
+	}
+	if (bad)
+		rc = STORE_ERROR;
+	else if (!rules_equal(&before, &r))
+		rc = rules_save(cli_store, argv[2], argv[3], argv[4],
+		    ids.collection_id, &r);
+	if (rc == STORE_OK)
+		rc = store_commit(cli_store);
+	if (rc != STORE_OK)
+		store_rollback(cli_store);
+	if (rc == STORE_OK)
+		print_rules(&r);
+	rules_clear(&r);
+	rules_clear(&before);
+	if (bad)
+		return (1);
+	/* a constraint failed: the collection went away since resolve */
+	return (result(rc == STORE_EXISTS ? STORE_NOTFOUND : rc, "collection",
+	    argv[4]));
+}
+
 static int
 cmd_collection(int argc, char **argv)
 {
 	struct scope_ids	 ids;
 	char			 created[TIMESTAMP_LEN + 1];
 
+	if (argc >= 2 && strcmp(argv[1], "rules") == 0)
+		return (collection_rules(argc, argv));
 	if (argc < 4 || argc > 5 || check_names(argc - 2, argv + 2))
 		return (argc < 4 || argc > 5 ? usage() : 1);
 	if (resolve(argv[2], argv[3], NULL, &ids) != 0)

@@ -63,6 +63,8 @@ static const struct route {
 	    api_collection_create, AUTH, SCOPE_ADMIN },
 	{ "GET", "/api/realms/:realm/apps/:app/collections/:coll",
 	    api_collection_get, AUTH, SCOPE_READ },
+	{ "PATCH", "/api/realms/:realm/apps/:app/collections/:coll",
+	    api_collection_patch, AUTH, SCOPE_ADMIN },
 	{ "DELETE", "/api/realms/:realm/apps/:app/collections/:coll",
 	    api_collection_delete, AUTH, SCOPE_ADMIN },
 	{ "GET", "/api/realms/:realm/apps/:app/collections/:coll/indexes",

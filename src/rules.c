@@ -111,3 +111,106 @@ rule_bind(const struct rules *r, enum rule_verb v, const struct rule_env *env,
 	*out = f;
 	return (0);
 }
+
+/* The rules as an object of the seven verbs, each a string or null. */
+json_object *
+rules_json(const struct rules *r)
+{
+	json_object	*o = json_object_new_object();
+	int		 i;
+
+	for (i = 0; i < RULE__COUNT; i++)
+		json_object_object_add(o, verbs[i].name, r->text[i] == NULL ?
+		    NULL : json_object_new_string(r->text[i]));
+	return (o);
+}
+
+/* Sets verb v of r to text (NULL: unset) if it is a rule v may have. */
+int
+rules_set_one(struct rules *r, enum rule_verb v, const char *text,
+    struct error *err)
+{
+	if (text != NULL && rule_check(v, text, err) == -1)
+		return (-1);
+	free(r->text[v]);
+	r->text[v] = text == NULL ? NULL : xstrdup(text);
+	return (0);
+}
+
+/* Checks a change, {"verb": "rule" or null, ...}: 0, or -1 with err
+ * (ERR_INVALID_PARAMETER for its shape, ERR_INVALID_FILTER for a rule). */
+int
+rules_change_check(json_object *change, struct error *err)
+{
+	struct rules	 r;
+	int		 rc;
+
+	memset(&r, 0, sizeof r);
+	rc = rules_change(&r, change, err);
+	rules_clear(&r);
+	return (rc);
+}
+
+/* Applies a change that rules_change_check took to r: each verb it
+ * names is set or unset, the others stay. -1 with err (r then holds
+ * what was applied before the bad verb). */
+int
+rules_change(struct rules *r, json_object *change, struct error *err)
+{
+	enum rule_verb	 v;
+	const char	*text;
+
+	if (!json_object_is_type(change, json_type_object))
+		return (error_set(err, ERR_INVALID_PARAMETER, "\"rules\" must "
+		    "be an object of rules by verb: list, view, create, update,"
+		    " delete, publish, subscribe"));
+	json_object_object_foreach(change, key, val) {
+		if (rule_verb_parse(key, &v) == -1)
+			return (error_set(err, ERR_INVALID_PARAMETER, "rules: "
+			    "no verb '%.64s' (list, view, create, update, "
+			    "delete, publish, subscribe)", key));
+		if (val != NULL && !json_object_is_type(val, json_type_string))
+			return (error_set(err, ERR_INVALID_PARAMETER, "rules.%s"
+			    " must be a string or null", key));
+		text = val == NULL ? NULL : json_object_get_string(val);
+		if (text != NULL && (size_t)json_object_get_string_len(val) !=
+		    strlen(text))
+			return (error_set(err, ERR_INVALID_FILTER, "rules.%s: "
+			    "a rule may not hold U+0000", key));
+		if (rules_set_one(r, v, text, err) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/* Whether two sets of rules are the same. */
+int
+rules_equal(const struct rules *a, const struct rules *b)
+{
+	int	 i;
+
+	for (i = 0; i < RULE__COUNT; i++)
+		if ((a->text[i] == NULL) != (b->text[i] == NULL) ||
+		    (a->text[i] != NULL && strcmp(a->text[i], b->text[i]) != 0))
+			return (0);
+	return (1);
+}
+
+/* Stores the collection's rules with the rules_changed event that tells
+ * its streams, in the caller's transaction. */
+int
+rules_save(struct store *st, const char *realm, const char *app,
+    const char *coll, int64_t coll_id, const struct rules *r)
+{
+	char	 data[MAX_NAME_LEN + 32];
+	int	 rc;
+
+	if ((rc = store_rules_set(st, coll_id, r)) != STORE_OK)
+		return (rc);
+	/* a name is [a-z0-9_-]: nothing to escape */
+	snprintf(data, sizeof data, "{\"collection\":\"%s\"}", coll);
+	if (store_event_append(st, realm, app, coll, NULL, "rules_changed",
+	    data, NULL) == -1)
+		return (STORE_ERROR);
+	return (STORE_OK);
+}
