@@ -11,7 +11,7 @@
 set -u
 : "${srcdir:=$(cd "$(dirname "$0")/.." && pwd)}" "${FUZZ_SECONDS:=60}"
 bin=fuzz-bin
-[ $# -gt 0 ] || set -- json fcgi route config sse filter
+[ $# -gt 0 ] || set -- json fcgi route config sse filter jwt
 failed=0
 for t in "$@"; do
 	prog=$bin/fuzz-$t

@@ -676,6 +676,59 @@ api_index_drop(struct api_ctx *ctx)
 
 static json_object *rec_object(const struct record *);
 
+/*
+ * End users' rules (README "End users and rules"). For a JWT the
+ * collection's rule of the verb is bound on the worker, to the token's
+ * claims and the body as sent, into a plain filter: what checks it
+ * later (the writer, a hook's result) needs neither. Service tokens
+ * have no rules.
+ */
+
+/* The bound rule of v for ctx's collection: 0 with *out (NULL: every
+ * record passes), or -1 with err set, 403 when the rule is unset. */
+static int
+rule_of(struct api_ctx *ctx, enum rule_verb v, json_object *body,
+    const char *event_type, struct filter **out, struct error *err)
+{
+	struct rules	 r;
+	struct rule_env	 env;
+	int		 rc;
+
+	*out = NULL;
+	if (!ctx->grant.jwt)
+		return (0);
+	rc = store_rules_get(ctx->worker->store, ctx->ids.collection_id, &r);
+	if (rc != STORE_OK)
+		return (error_store(err, rc, "collection"));
+	memset(&env, 0, sizeof env);
+	env.claims = ctx->grant.claims;
+	env.body = body;
+	env.event_type = event_type;
+	rc = rule_bind(&r, v, &env, out, err);
+	rules_clear(&r);
+	if (rc == RULE_UNSET)
+		return (error_set(err, ERR_FORBIDDEN, "the %s rule is not set",
+		    rule_name(v)));
+	return (rc == 0 ? 0 : -1);
+}
+
+/* Whether a record passes a bound rule (NULL: every record does). */
+static int
+rule_passes(const struct filter *rule, const struct record *r)
+{
+	struct filter_rec fr;
+	json_object	*o;
+	int		 pass;
+
+	if (rule == NULL)
+		return (1);
+	if ((o = rec_object(r)) == NULL)
+		return (0);
+	pass = filter_rec_json(o, &fr) == 0 && filter_match(rule, &fr);
+	json_object_put(o);
+	return (pass);
+}
+
 struct list_ctx {
 	struct evbuffer	*out;
 	int		 count;
@@ -843,12 +896,19 @@ static int
 list_query(struct api_ctx *ctx, struct list_query *q)
 {
 	struct error	*err = &ctx->req->err;
+	struct filter	*rule;
 	char		*buf = xmalloc(FILTER_MAX_LEN + 2);
 	int		 rc;
 
 	if ((rc = list_param(ctx, "filter", buf, FILTER_MAX_LEN + 2,
-	    ERR_INVALID_FILTER)) == 1 && (rc = filter_parse(buf, &q->filter,
+	    ERR_INVALID_FILTER)) == 1)
+		rc = filter_parse(buf, &q->filter, err);
+	/* A JWT sees only what its list rule lets through: the rule is
+	 * part of the filter, so paging and indexes work the same. */
+	if (rc != -1 && (rc = rule_of(ctx, RULE_LIST, NULL, NULL, &rule,
 	    err)) == 0)
+		q->filter = filter_and(q->filter, rule);
+	if (rc != -1 && q->filter != NULL)
 		filter_sql(q->filter, &q->where);
 	if (rc != -1 && (rc = list_param(ctx, "sort", buf, FILTER_MAX_LEN + 2,
 	    ERR_INVALID_FILTER)) != -1) {
@@ -992,15 +1052,24 @@ int
 api_record_get(struct api_ctx *ctx)
 {
 	struct record	 r;
+	struct filter	*rule;
 	char		*s;
 	int		 rc;
 
+	if (rule_of(ctx, RULE_VIEW, NULL, NULL, &rule, &ctx->req->err) == -1)
+		return (-1);
 	memset(&r, 0, sizeof r);
 	rc = store_record_get(ctx->worker->store, ctx->ids.collection_id,
 	    ctx->record_id, &r);
-	if (rc != STORE_OK)
-		return (error_store(&ctx->req->err, rc, "record"));
 	strlcpy_b(r.collection, ctx->collection, sizeof r.collection);
+	/* a record the view rule hides is answered as a missing one */
+	if (rc == STORE_OK && !rule_passes(rule, &r))
+		rc = STORE_NOTFOUND;
+	filter_free(rule);
+	if (rc != STORE_OK) {
+		store_record_clear(&r);
+		return (error_store(&ctx->req->err, rc, "record"));
+	}
 	s = api_record_json(&r);
 	reply_raw_json(ctx->req, 200, s, strlen(s));
 	free(s);
@@ -1030,6 +1099,8 @@ struct rec_arg {
 	char		*seen_fields;	/* what they saw stored (not create) */
 	char		 seen_at[TIMESTAMP_LEN + 1];
 	struct hooks_pubs *pubs;	/* their events, appended with it */
+	struct filter	*rule;		/* a JWT's rule of what, bound;
+					   NULL: none */
 };
 
 /* The record as the API shows it, as an object; NULL if its fields do not
@@ -1104,6 +1175,26 @@ rec_load(struct store *st, struct rec_arg *a, struct error *err)
 	return (0);
 }
 
+/* A stored record the write's rule does not pass: 404, as if missing. */
+static int
+rec_rule_stored(struct rec_arg *a, struct error *err)
+{
+	if (rule_passes(a->rule, &a->rec))
+		return (0);
+	return (error_store(err, STORE_NOTFOUND, "record"));
+}
+
+/* The record as it would be stored fails the write's rule: 403. */
+static int
+rec_rule_new(struct rec_arg *a, struct error *err)
+{
+	if (rule_passes(a->rule, &a->rec))
+		return (0);
+	return (error_set(err, ERR_FORBIDDEN, "the record %sdoes not pass "
+	    "the %s rule", a->hooked ? "as its hooks left it " : "",
+	    a->what));
+}
+
 /*
  * Worker: lets the before-hooks see and change the record as it will be
  * (for an update or delete, as stored, or as a->rec has it if set).
@@ -1116,12 +1207,16 @@ rec_before(struct worker *w, struct rec_arg *a, struct error *err)
 	json_object	*o, *fields;
 	int		 rc, ran;
 
+	/* the hooks see only what the rules let through */
 	if (strcmp(a->what, "create") != 0) {
 		if (a->rec.fields == NULL && rec_load(w->store, a, err) == -1)
 			return (-1);
+		if (rec_rule_stored(a, err) == -1)
+			return (-1);
 		a->seen_fields = xstrdup(a->rec.fields);
 		memcpy(a->seen_at, a->rec.updated_at, sizeof a->seen_at);
-		if (strcmp(a->what, "update") == 0 && rec_merge(a, err) == -1)
+		if (strcmp(a->what, "update") == 0 && (rec_merge(a, err) ==
+		    -1 || rec_rule_new(a, err) == -1))
 			return (-1);
 	}
 	if ((o = rec_object(&a->rec)) == NULL)
@@ -1142,6 +1237,9 @@ rec_before(struct worker *w, struct rec_arg *a, struct error *err)
 	}
 	json_object_put(o);
 	a->hooked = rc == 0 && ran;
+	/* a hook cannot store what the user could not */
+	if (a->hooked && strcmp(a->what, "delete") != 0)
+		rc = rec_rule_new(a, err);
 	return (rc);
 }
 
@@ -1234,9 +1332,13 @@ apply_record_update(struct worker *w, struct write_op *op)
 	struct api_ctx	*ctx = a->ctx;
 	int		 rc;
 
-	if ((rc = rec_current(w, a, op->err)) == 0 && !a->hooked)
+	/* The rule holds on the record as stored now and as it will be. A
+	 * record the hooks saw is still the one the worker checked. */
+	if ((rc = rec_current(w, a, op->err)) == 0 && !a->hooked &&
+	    (rc = rec_rule_stored(a, op->err)) == 0)
 		rc = rec_merge(a, op->err);
-	if (rc == -1 || rec_append_pubs(w, a, op->err) == -1)
+	if (rc == -1 || rec_rule_new(a, op->err) == -1 ||
+	    rec_append_pubs(w, a, op->err) == -1)
 		return (-1);
 	rc = store_record_update(w->store, ctx->ids.collection_id, &a->rec);
 	if (rc != STORE_OK)
@@ -1252,7 +1354,8 @@ apply_record_delete(struct worker *w, struct write_op *op)
 	char		*data;
 	int		 rc;
 
-	rc = rec_current(w, a, op->err);
+	if ((rc = rec_current(w, a, op->err)) == 0 && !a->hooked)
+		rc = rec_rule_stored(a, op->err);
 	if (rc == -1 || rec_append_pubs(w, a, op->err) == -1)
 		return (-1);
 	rc = store_record_delete(w->store, ctx->ids.collection_id, a->rec.id);
@@ -1333,6 +1436,7 @@ rec_job_free(struct rec_job *j)
 		free(a->prev);
 		free(a->seen_fields);
 		hooks_pubs_free(a->pubs);
+		filter_free(a->rule);
 	}
 	free(j->items);
 	free(j);
@@ -1378,6 +1482,23 @@ rec_item_add(struct rec_job *j, const char *what, json_object *input,
 		it->status = 204;
 		it->op.apply = apply_record_delete;
 	}
+}
+
+/* A JWT's write of j's last item: its rule bound to the token and the
+ * body as sent; a create is checked at once, before any hook runs (an
+ * update or delete when its record is read). 0, or -1 with err set. */
+static int
+rec_item_rule(struct rec_job *j)
+{
+	struct rec_item	*it = &j->items[j->n - 1];
+	struct error	*err = &j->ctx.req->err;
+	enum rule_verb	 v;
+
+	v = it->status == 201 ? RULE_CREATE : it->status == 200 ?
+	    RULE_UPDATE : RULE_DELETE;
+	if (rule_of(&it->ctx, v, it->a.input, NULL, &it->a.rule, err) == -1)
+		return (-1);
+	return (v == RULE_CREATE ? rec_rule_new(&it->a, err) : 0);
 }
 
 /*
@@ -1566,10 +1687,16 @@ rec_resume(struct worker *w, struct request *req)
 	}
 }
 
-/* Hands the writes on; the request completes in the writer. */
+/* Hands the writes on; the request completes in the writer. The
+ * token's claims are the handler's: the job forgets them. */
 static int
 rec_submit(struct rec_job *j)
 {
+	size_t	 i;
+
+	j->ctx.grant.claims = NULL;
+	for (i = 0; i < j->n; i++)
+		j->items[i].ctx.grant.claims = NULL;
 	if (hooks_app_has(j->ctx.realm, j->ctx.app))
 		return (rec_stage(j->ctx.worker, j) == -1 ? -1 : API_PENDING);
 	writer_submit_async(&j->op);
@@ -1586,6 +1713,10 @@ rec_single(struct api_ctx *ctx, const char *what, json_object *input,
 
 	rec_item_add(j, what, input, patch);
 	json_object_put(input);
+	if (rec_item_rule(j) == -1) {
+		rec_job_free(j);
+		return (-1);
+	}
 	return (rec_submit(j));
 }
 
@@ -1694,7 +1825,7 @@ batch_add(struct rec_job *j, json_object *o, struct batch_last *last)
 	rec_item_add(j, fn == api_record_create ? "create" :
 	    fn == api_record_delete ? "delete" : "update", body,
 	    fn == api_record_patch);
-	return (0);
+	return (rec_item_rule(j));
 }
 
 int
@@ -1762,6 +1893,29 @@ apply_publish(struct worker *w, struct write_op *op)
 	return (0);
 }
 
+/* A JWT publishes what the publish rule, bound to the token, the type
+ * and the payload as @body, lets through: 0, or -1 with 403. */
+static int
+publish_allowed(struct api_ctx *ctx, const char *type, json_object *payload)
+{
+	struct filter_rec fr;
+	struct filter	*rule;
+	int		 pass;
+
+	if (rule_of(ctx, RULE_PUBLISH, payload, type, &rule,
+	    &ctx->req->err) == -1)
+		return (-1);
+	memset(&fr, 0, sizeof fr);
+	fr.id = fr.created_at = fr.updated_at = "";
+	fr.event_type = type;
+	pass = rule == NULL || filter_match(rule, &fr);
+	filter_free(rule);
+	if (!pass)
+		return (error_set(&ctx->req->err, ERR_FORBIDDEN, "the event "
+		    "does not pass the publish rule"));
+	return (0);
+}
+
 int
 api_events_publish(struct api_ctx *ctx)
 {
@@ -1789,6 +1943,10 @@ api_events_publish(struct api_ctx *ctx)
 		return (-1);
 	}
 	json_object_object_get_ex(body, "payload", &payload);
+	if (publish_allowed(ctx, a.type, payload) == -1) {
+		json_object_put(body);
+		return (-1);
+	}
 	a.ctx = ctx;
 	a.data = payload != NULL ? jsonutil_string(payload) : "null";
 	if (api_write(ctx, apply_publish, &a) == -1) {

@@ -180,6 +180,16 @@ apply_jwt(struct worker *w, struct write_op *op)
 	return (rc == STORE_OK ? 0 : error_store(op->err, rc, "app"));
 }
 
+static void
+keys_free(struct jwt_arg *a)
+{
+	if (a->keys == NULL)
+		return;
+	sodium_memzero(a->keys, MAX_JWT_KEYS * sizeof *a->keys);
+	free(a->keys);
+	a->keys = NULL;
+}
+
 static int
 api_jwt_write(struct api_ctx *ctx, struct jwt_arg *a, int status)
 {
@@ -192,10 +202,7 @@ api_jwt_write(struct api_ctx *ctx, struct jwt_arg *a, int status)
 	op.arg = a;
 	op.err = &ctx->req->err;
 	rc = writer_submit(&op);
-	if (a->keys != NULL) {
-		sodium_memzero(a->keys, a->n * sizeof *a->keys);
-		free(a->keys);
-	}
+	keys_free(a);
 	if (rc == -1) {
 		json_object_put(a->out);
 		return (-1);
@@ -414,8 +421,7 @@ api_app_jwt_put(struct api_ctx *ctx)
 	if (settings_parse(body, &a.set, &ctx->req->err) == -1 ||
 	    keys_parse(body, "keys", &a, &given, &ctx->req->err) == -1) {
 		json_object_put(body);
-		sodium_memzero(a.keys, MAX_JWT_KEYS * sizeof *a.keys);
-		free(a.keys);
+		keys_free(&a);
 		return (-1);
 	}
 	json_object_put(body);
@@ -445,8 +451,7 @@ api_app_jwt_key_add(struct api_ctx *ctx)
 		return (-1);
 	if (keys_parse(body, NULL, &a, &given, &ctx->req->err) == -1) {
 		json_object_put(body);
-		sodium_memzero(a.keys, MAX_JWT_KEYS * sizeof *a.keys);
-		free(a.keys);
+		keys_free(&a);
 		return (-1);
 	}
 	json_object_put(body);

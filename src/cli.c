@@ -249,7 +249,7 @@ jwt_key_option(int argc, char **argv, int *i, struct jwt_key *keys,
 		return (-1);
 	}
 	if (*n > 0)
-		return (fail1("give one key option%s%s", "", ""));
+		return (fail1("give one key option only%s%s", "", ""));
 	(*i)++;
 	if (strcmp(opt, "--ed25519-public-key") == 0) {
 		if (jwt_key_ed25519(argv[*i], &keys[0], why, sizeof why) == -1)
@@ -283,11 +283,16 @@ jwt_key_option(int argc, char **argv, int *i, struct jwt_key *keys,
 	return (0);
 }
 
+/* kid, alg, created: one line, whatever the database holds. */
 static void
 print_jwt_key(void *arg, const struct jwt_key *k)
 {
+	char	 kid[4 * MAX_KID_LEN + 1], alg[4 * sizeof k->alg + 1];
+
 	(void)arg;
-	printf("%s\t%s\t%s\n", k->kid, k->alg, k->created_at);
+	log_escape(kid, sizeof kid, k->kid, strlen(k->kid));
+	log_escape(alg, sizeof alg, k->alg, strlen(k->alg));
+	printf("%s\t%s\t%s\n", kid, alg, k->created_at);
 }
 
 /* Writes what fn does to the app in one transaction. */

@@ -14,8 +14,9 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* The one expression language of filters and sort keys: its parser, its
- * evaluation on a record in memory, and its translation to SQL. */
+/* The one expression language of filters, sort keys and rules: its
+ * parser, its evaluation on a record in memory, its translation to SQL,
+ * its canonical text, and the binding of a rule's references. */
 
 #include <assert.h>
 #include <math.h>
@@ -2070,11 +2071,12 @@ filter_sort_leads(const struct filter_sort *s, const char *field)
 /*
  * Rules: a filter that also reads @token, @body and @event.type is bound
  * to their values before it runs. A comparison that reads a reference
- * which is missing or null is false; so is one of a record's value with
- * a reference to an array or an object (a literal is never one). A
- * comparison of references only is decided then and there, and the
- * constants fold away, so that a bound rule is a plain filter (only an
- * @event.type left for filter_rec.event_type remains).
+ * which is missing, null or a string holding U+0000 is false; so is one
+ * of a record's value with a reference to an array or an object (a
+ * literal is never one). A comparison of references only is decided
+ * then and there, and the constants fold away, so that a bound rule is
+ * a plain filter (only an @event.type left for filter_rec.event_type
+ * remains).
  */
 
 /* The JSON value the reference names in env: NULL if missing or null. */
@@ -2105,6 +2107,12 @@ ref_value(const struct foperand *o, const struct rule_env *env,
 		return (0);
 	}
 	if ((j = ref_json(o, env)) == NULL)
+		return (-1);
+	/* A string with a U+0000 cannot be compared exactly (a record's
+	 * would end there): it counts as missing. */
+	if (json_object_is_type(j, json_type_string) &&
+	    (size_t)json_object_get_string_len(j) !=
+	    strlen(json_object_get_string(j)))
 		return (-1);
 	fvalue_of(j, v);
 	return (0);

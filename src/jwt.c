@@ -29,6 +29,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 
 #include "basalt.h"
@@ -38,7 +46,7 @@
 struct jwt_parts {
 	json_object	*header;
 	json_object	*claims;
-	unsigned char	 sig[512];
+	unsigned char	 sig[1100];	/* RSA up to 8192 bits */
 	size_t		 siglen;
 	const char	*input;		/* header.payload, what is signed */
 	size_t		 inputlen;
@@ -220,12 +228,69 @@ verify_eddsa(const struct jwt_key *k, const struct jwt_parts *p)
 	    (const unsigned char *)p->input, p->inputlen, k->key) == 0 ? 0 : -1);
 }
 
-/* RS256 and ES256: not yet. */
+/* ES256's JOSE signature, r and s of 32 bytes each, as the DER that
+ * OpenSSL verifies; its length, or 0. */
+static size_t
+es256_der(const unsigned char *sig, size_t len, unsigned char *out,
+    size_t max)
+{
+	ECDSA_SIG	*es;
+	BIGNUM		*r, *s;
+	unsigned char	*o = out;
+	int		 n;
+
+	if (len != 64 || (es = ECDSA_SIG_new()) == NULL)
+		return (0);
+	r = BN_bin2bn(sig, 32, NULL);
+	s = BN_bin2bn(sig + 32, 32, NULL);
+	if (r == NULL || s == NULL || ECDSA_SIG_set0(es, r, s) != 1) {
+		BN_free(r);
+		BN_free(s);
+		ECDSA_SIG_free(es);
+		return (0);
+	}
+	n = i2d_ECDSA_SIG(es, NULL);
+	if (n <= 0 || (size_t)n > max)
+		n = 0;
+	else
+		n = i2d_ECDSA_SIG(es, &o);
+	ECDSA_SIG_free(es);
+	return (n > 0 ? (size_t)n : 0);
+}
+
+/* RS256 (RSASSA-PKCS1-v1_5 with SHA-256) and ES256 (ECDSA on P-256 with
+ * SHA-256), with OpenSSL, the key as DER SubjectPublicKeyInfo. */
 static int
 verify_pkey(const struct jwt_key *k, const struct jwt_parts *p)
 {
-	(void)k; (void)p;
-	return (-1);
+	const unsigned char	*d = k->key, *sig = p->sig;
+	unsigned char		 der[128];
+	EVP_PKEY		*pk;
+	EVP_MD_CTX		*md;
+	size_t			 siglen = p->siglen;
+	int			 es = strcmp(k->alg, "ES256") == 0, ok = 0;
+
+	if ((pk = d2i_PUBKEY(NULL, &d, k->len)) == NULL) {
+		ERR_clear_error();
+		return (-1);
+	}
+	if (EVP_PKEY_base_id(pk) != (es ? EVP_PKEY_EC : EVP_PKEY_RSA)) {
+		EVP_PKEY_free(pk);
+		return (-1);
+	}
+	if (es) {
+		siglen = es256_der(p->sig, p->siglen, der, sizeof der);
+		sig = der;
+	}
+	if (siglen > 0 && (md = EVP_MD_CTX_new()) != NULL) {
+		ok = EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pk) ==
+		    1 && EVP_DigestVerify(md, sig, siglen,
+		    (const unsigned char *)p->input, p->inputlen) == 1;
+		EVP_MD_CTX_free(md);
+	}
+	EVP_PKEY_free(pk);
+	ERR_clear_error();
+	return (ok ? 0 : -1);
 }
 
 /* 0 if the signature is k's. */
@@ -468,21 +533,319 @@ jwt_key_ed25519(const char *b64, struct jwt_key *k, char *why, size_t whylen)
 	return (0);
 }
 
+/* A public key OpenSSL holds as a key of ours: RSA of 2048 to 8192 bits
+ * for RS256, P-256 for ES256 (DER SubjectPublicKeyInfo), Ed25519 for
+ * EdDSA (its 32 bytes). Takes pk. */
+static int
+key_from_pkey(EVP_PKEY *pk, struct jwt_key *k, char *why, size_t whylen)
+{
+	unsigned char	*o;
+	char		 group[64];
+	size_t		 n;
+	int		 bits, len, rc = -1;
+
+	switch (EVP_PKEY_base_id(pk)) {
+	case EVP_PKEY_RSA:
+		bits = EVP_PKEY_get_bits(pk);
+		if (bits < 2048 || bits > 8192) {
+			snprintf(why, whylen, "an RSA key has 2048 to 8192 "
+			    "bits, not %d", bits);
+			break;
+		}
+		key_init(k, "RS256");
+		rc = 0;
+		break;
+	case EVP_PKEY_EC:
+		if (EVP_PKEY_get_group_name(pk, group, sizeof group, NULL) != 1 ||
+		    strcmp(group, "prime256v1") != 0) {
+			snprintf(why, whylen, "an EC key must be on P-256 "
+			    "(ES256)");
+			break;
+		}
+		key_init(k, "ES256");
+		rc = 0;
+		break;
+	case EVP_PKEY_ED25519:
+		key_init(k, "EdDSA");
+		n = sizeof k->key;
+		if (EVP_PKEY_get_raw_public_key(pk, k->key, &n) != 1 ||
+		    n != crypto_sign_PUBLICKEYBYTES)
+			snprintf(why, whylen, "a bad Ed25519 key");
+		else {
+			k->len = n;
+			rc = 1;
+		}
+		break;
+	default:
+		snprintf(why, whylen, "the key is neither RSA, P-256 nor "
+		    "Ed25519");
+	}
+	if (rc == 0) {
+		len = i2d_PUBKEY(pk, NULL);
+		if (len <= 0 || len > MAX_JWT_KEY_LEN) {
+			snprintf(why, whylen, "the key is too large");
+			rc = -1;
+		} else {
+			o = k->key;
+			k->len = i2d_PUBKEY(pk, &o);
+		}
+	}
+	EVP_PKEY_free(pk);
+	ERR_clear_error();
+	return (rc == -1 ? -1 : 0);
+}
+
 int
 jwt_key_pem(const char *pem, size_t len, struct jwt_key *k, char *why,
     size_t whylen)
 {
-	(void)pem; (void)len; (void)k;
-	snprintf(why, whylen, "RS256 and ES256 keys are not supported yet");
-	return (-1);
+	EVP_PKEY	*pk;
+	X509		*x;
+	BIO		*b;
+
+	if (len > INT32_MAX || (b = BIO_new_mem_buf(pem, (int)len)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return (-1);
+	}
+	pk = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+	if (pk == NULL) {
+		/* A certificate's public key will do. */
+		BIO_reset(b);
+		if ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+			pk = X509_get_pubkey(x);
+			X509_free(x);
+		}
+	}
+	BIO_free(b);
+	ERR_clear_error();
+	if (pk == NULL) {
+		snprintf(why, whylen, "not a public key (-----BEGIN PUBLIC "
+		    "KEY-----) or certificate in PEM");
+		return (-1);
+	}
+	return (key_from_pkey(pk, k, why, whylen));
 }
 
+/* A base64url member of a JWK as bytes, at most max; -1 if absent or bad. */
+static int
+jwk_bytes(json_object *o, const char *name, unsigned char *out, size_t max,
+    size_t *n)
+{
+	const char	*v;
+
+	if (member_string(o, name, &v) == -1 || v == NULL ||
+	    b64url_decode(v, strlen(v), out, max, n) == -1 || *n == 0)
+		return (-1);
+	return (0);
+}
+
+/* The public key of an RSA or EC JWK, made from its parts. */
+static EVP_PKEY *
+jwk_pkey(json_object *o, int rsa, char *why, size_t whylen)
+{
+	unsigned char	 a[1024], b[1024], pub[65];
+	size_t		 na, nb;
+	OSSL_PARAM_BLD	*bld;
+	OSSL_PARAM	*params = NULL;
+	EVP_PKEY_CTX	*ctx = NULL, *check;
+	EVP_PKEY	*pk = NULL;
+	BIGNUM		*n = NULL, *e = NULL;
+	const char	*crv;
+
+	if (rsa) {
+		if (jwk_bytes(o, "n", a, sizeof a, &na) == -1 ||
+		    jwk_bytes(o, "e", b, 8, &nb) == -1) {
+			snprintf(why, whylen, "an RSA key needs n and e in "
+			    "base64url");
+			return (NULL);
+		}
+	} else {
+		if (member_string(o, "crv", &crv) == -1 || crv == NULL ||
+		    strcmp(crv, "P-256") != 0) {
+			snprintf(why, whylen, "an EC key must be on P-256 "
+			    "(ES256)");
+			return (NULL);
+		}
+		if (jwk_bytes(o, "x", a, sizeof a, &na) == -1 || na != 32 ||
+		    jwk_bytes(o, "y", b, sizeof b, &nb) == -1 || nb != 32) {
+			snprintf(why, whylen, "an EC key needs x and y of 32 "
+			    "bytes in base64url");
+			return (NULL);
+		}
+		pub[0] = 0x04;
+		memcpy(pub + 1, a, 32);
+		memcpy(pub + 33, b, 32);
+	}
+	if ((bld = OSSL_PARAM_BLD_new()) == NULL)
+		goto fail;
+	if (rsa) {
+		n = BN_bin2bn(a, na, NULL);
+		e = BN_bin2bn(b, nb, NULL);
+		if (n == NULL || e == NULL ||
+		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
+		    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
+			goto fail;
+	} else if (!OSSL_PARAM_BLD_push_utf8_string(bld,
+	    OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
+	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
+	    pub, sizeof pub))
+		goto fail;
+	if ((params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, rsa ? "RSA" : "EC",
+	    NULL)) == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		goto fail;
+	if (!rsa) {
+		/* The point must be on the curve. */
+		check = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+		if (check == NULL || EVP_PKEY_public_check(check) != 1) {
+			EVP_PKEY_CTX_free(check);
+			EVP_PKEY_free(pk);
+			pk = NULL;
+			goto fail;
+		}
+		EVP_PKEY_CTX_free(check);
+	}
+fail:
+	if (pk == NULL)
+		snprintf(why, whylen, "the key's numbers are not a valid %s "
+		    "public key", rsa ? "RSA" : "P-256");
+	BN_free(n);
+	BN_free(e);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	return (pk);
+}
+
+/* One JWK as a key: 0, 1 if it is not for signatures or for another alg
+ * (skipped), -1 with why. */
+static int
+jwk_key(json_object *o, struct jwt_key *k, char *why, size_t whylen)
+{
+	const char	*kty, *alg, *use, *kid, *crv;
+	unsigned char	*raw;
+	EVP_PKEY	*pk;
+	size_t		 n;
+	int		 rc;
+
+	if (!json_object_is_type(o, json_type_object)) {
+		snprintf(why, whylen, "a key is a JSON object");
+		return (-1);
+	}
+	if (member_string(o, "kty", &kty) == -1 || kty == NULL ||
+	    member_string(o, "alg", &alg) == -1 ||
+	    member_string(o, "use", &use) == -1 ||
+	    member_string(o, "kid", &kid) == -1) {
+		snprintf(why, whylen, "kty, alg, use and kid are strings, kty "
+		    "required");
+		return (-1);
+	}
+	if (use != NULL && strcmp(use, "sig") != 0)
+		return (1);
+	if (kid != NULL && jwt_kid_valid(kid) == -1) {
+		snprintf(why, whylen, "a kid is printable ASCII without "
+		    "spaces, at most %d bytes", MAX_KID_LEN);
+		return (-1);
+	}
+	if (strcmp(kty, "RSA") == 0 || strcmp(kty, "EC") == 0) {
+		if (alg != NULL && strcmp(alg, strcmp(kty, "RSA") == 0 ?
+		    "RS256" : "ES256") != 0)
+			return (1);
+		if ((pk = jwk_pkey(o, strcmp(kty, "RSA") == 0, why,
+		    whylen)) == NULL)
+			return (-1);
+		rc = key_from_pkey(pk, k, why, whylen);
+	} else if (strcmp(kty, "OKP") == 0) {
+		if ((alg != NULL && strcmp(alg, "EdDSA") != 0) ||
+		    member_string(o, "crv", &crv) == -1 || crv == NULL ||
+		    strcmp(crv, "Ed25519") != 0)
+			return (1);
+		key_init(k, "EdDSA");
+		rc = jwk_bytes(o, "x", k->key, sizeof k->key, &n);
+		if (rc == -1 || n != crypto_sign_PUBLICKEYBYTES) {
+			snprintf(why, whylen, "an Ed25519 key needs x of 32 "
+			    "bytes in base64url");
+			return (-1);
+		}
+		k->len = n;
+	} else if (strcmp(kty, "oct") == 0) {
+		if (alg != NULL && strcmp(alg, "HS256") != 0)
+			return (1);
+		raw = xmalloc(MAX_JWT_KEY_LEN + 1);
+		if (jwk_bytes(o, "k", raw, MAX_JWT_KEY_LEN + 1, &n) == -1) {
+			snprintf(why, whylen, "a secret key needs k in "
+			    "base64url");
+			rc = -1;
+		} else
+			rc = jwt_key_hs256(raw, n, k, why, whylen);
+		sodium_memzero(raw, MAX_JWT_KEY_LEN + 1);
+		free(raw);
+	} else
+		return (1);
+	if (rc == -1)
+		return (-1);
+	strlcpy_b(k->kid, kid != NULL ? kid : "", sizeof k->kid);
+	return (0);
+}
+
+/* A JWKS document ({"keys":[...]}, or one JWK): the keys for signatures
+ * of the algorithms basalt has; others are left out. */
 int
 jwt_jwks(json_object *o, struct jwt_key *keys, size_t max, size_t *n,
     char *why, size_t whylen)
 {
-	(void)o; (void)keys; (void)max;
+	json_object	*list;
+	char		 kwhy[160];
+	size_t		 i, len;
+	int		 rc;
+
 	*n = 0;
-	snprintf(why, whylen, "key sets are not supported yet");
-	return (-1);
+	if (!json_object_is_type(o, json_type_object)) {
+		snprintf(why, whylen, "a key set is a JSON object "
+		    "{\"keys\":[...]}");
+		return (-1);
+	}
+	if (!json_object_object_get_ex(o, "keys", &list)) {
+		/* One JWK alone. */
+		if ((rc = jwk_key(o, &keys[0], kwhy, sizeof kwhy)) == -1) {
+			snprintf(why, whylen, "%s", kwhy);
+			return (-1);
+		}
+		*n = rc == 0;
+	} else if (!json_object_is_type(list, json_type_array)) {
+		snprintf(why, whylen, "keys must be an array");
+		return (-1);
+	} else {
+		len = json_object_array_length(list);
+		for (i = 0; i < len; i++) {
+			if (*n == max) {
+				snprintf(why, whylen, "an app has at most %zu "
+				    "keys", max);
+				return (-1);
+			}
+			rc = jwk_key(json_object_array_get_idx(list, i),
+			    &keys[*n], kwhy, sizeof kwhy);
+			if (rc == -1) {
+				snprintf(why, whylen, "keys[%zu]: %s", i, kwhy);
+				return (-1);
+			}
+			if (rc == 0)
+				(*n)++;
+		}
+	}
+	if (*n == 0) {
+		snprintf(why, whylen, "no key for signatures with HS256, "
+		    "EdDSA, RS256 or ES256");
+		return (-1);
+	}
+	for (i = 0; i < *n; i++)
+		for (len = i + 1; len < *n; len++)
+			if (strcmp(keys[i].kid, keys[len].kid) == 0) {
+				snprintf(why, whylen, "two keys have the kid "
+				    "'%s'", keys[i].kid);
+				return (-1);
+			}
+	return (0);
 }

@@ -14,6 +14,14 @@ need lighttpd jq node
 LIGHTTPD_EXTRA='server.max-request-field-size = 65536'
 demo_start
 
+# open_rules APP: any valid JWT of APP may list and create its posts
+# (with the rules unset, only service tokens may).
+open_rules() {
+	basalt_cli collection rules acme "$1" posts --list "" --create "" \
+	    >/dev/null
+}
+open_rules web || bail_out "cannot set the rules of acme/web/posts"
+
 SIGN=$top_srcdir/tests/jwt-sign.mjs
 # jwt ARGS...: a JWT from jwt-sign.mjs.
 jwt() {
@@ -77,7 +85,7 @@ OUT=$(basalt_cli app jwt acme web --hs256-secret-file "$T/short.key" 2>&1)
 isnt $? 0 "app jwt: a 10-byte secret is refused"
 like "$OUT" 'at least|32' "app jwt: says how long a secret must be"
 basalt_cli app create acme ed && basalt_cli collection create acme ed posts &&
-    basalt_cli app jwt acme ed --ed25519-public-key "$(cat "$T/ed.raw")"
+    open_rules ed && basalt_cli app jwt acme ed --ed25519-public-key "$(cat "$T/ed.raw")"
 ok $? "app jwt: Ed25519 from a base64url public key"
 OUT=$(basalt_cli app jwt acme ed --ed25519-public-key abc 2>&1)
 isnt $? 0 "app jwt: a bad Ed25519 key is refused"
@@ -215,6 +223,176 @@ as "$READ" POST "$B/batch" \
     '{"requests":[{"method":"POST","path":"collections/posts/records","body":{}}]}'
 is "$STATUS" 403 "scope read: no batch"
 
+# ---------------------------------------------------------------- RS256, ES256
+node "$SIGN" --genkey RS256 --out "$T/rs" --kid rk1 &&
+    node "$SIGN" --genkey ES256 --out "$T/es" --kid ek1 &&
+    node "$SIGN" --genkey ES256 --out "$T/es2" --kid ek2 &&
+    node "$SIGN" --genkey EdDSA --out "$T/ed2" --kid dk1 ||
+    bail_out "no RSA or EC keys"
+for a in rs es jw; do
+	basalt_cli app create acme "$a" && basalt_cli collection create acme "$a" posts &&
+	    open_rules "$a" || bail_out "app $a"
+done
+RSP=$URL/api/realms/acme/apps/rs/collections/posts
+ESP=$URL/api/realms/acme/apps/es/collections/posts
+JWP=$URL/api/realms/acme/apps/jw/collections/posts
+basalt_cli app jwt acme rs --public-key-file "$T/rs.pub" --kid rk1
+ok $? "app jwt: RS256 from a PEM public key"
+like "$(basalt_cli app jwt-key list acme rs)" $'^rk1\tRS256\t20' \
+    "jwt-key list: kid, alg, created"
+basalt_cli app jwt acme es --public-key-file "$T/es.pub"
+ok $? "app jwt: ES256 from a PEM public key"
+like "$(basalt_cli app jwt-key list acme es)" $'^\tES256\t' \
+    "jwt-key list: a key without kid"
+OUT=$(basalt_cli app jwt acme es --public-key-file "$T/hs.key" 2>&1)
+isnt $? 0 "app jwt: a file that is no PEM key is refused"
+like "$OUT" "PEM" "app jwt: says a PEM key is wanted"
+
+RS=$(jwt --alg RS256 --key "$T/rs.key" --kid rk1 --sub carol)
+as "$RS" GET "$RSP/records"
+is "$STATUS" 200 "RS256: a JWT signed with the app's RSA key"
+as "$(jwt --alg RS256 --key "$T/rs.key" --sub carol)" GET "$RSP/records"
+is "$STATUS" 200 "RS256: a JWT without kid tries the keys of its alg"
+ES=$(jwt --alg ES256 --key "$T/es.key" --sub dave)
+as "$ES" GET "$ESP/records"
+is "$STATUS" 200 "ES256: a JWT signed with the app's P-256 key"
+as "$ES" GET "$URL/api/realms/acme/apps/es/token"
+is "$(jbody .sub)" dave "ES256: GET .../token has sub"
+
+# alg switch: the RSA public key (PEM, as published) used as an HS256
+# secret, with and without the key's kid.
+P=$RSP refused "$(jwt --alg HS256 --key "$T/rs.pub" --kid rk1 --sub carol)" \
+    "RS256 -> HS256 with the public key as secret, kid" "alg HS256 is not"
+P=$RSP refused "$(jwt --alg HS256 --key "$T/rs.pub" --sub carol)" \
+    "RS256 -> HS256 with the public key as secret" "no key of the app is for alg HS256"
+P=$RSP refused "$(jwt --alg ES256 --key "$T/es.key" --kid rk1 --sub carol)" \
+    "ES256 JWT with the RSA key's kid" "alg ES256 is not"
+P=$ESP refused "$(jwt --alg ES256 --key "$T/es2.key" --sub dave)" \
+    "ES256 signed with another P-256 key" "signature is wrong"
+P=$RSP refused "$(jwt --alg RS256 --key "$T/rs.key" --kid rk1 --sub carol \
+    --header '{"alg":"RS512"}')" "alg RS512" "not supported"
+P=$RSP refused "$(jwt --alg RS256 --key "$T/rs.key" --kid rk1 --sub carol \
+    --header '{"crit":["exp"]}')" "a crit header" "crit"
+# An ES256 signature in DER rather than JOSE's r||s is refused.
+DER=$(node -e 'const c = require("crypto"), fs = require("fs");
+    const b = (x) => Buffer.from(x).toString("base64url");
+    const i = b(JSON.stringify({ alg: "ES256" })) + "." + b(JSON.stringify({
+	sub: "dave", exp: Math.floor(Date.now() / 1000) + 600 }));
+    console.log(i + "." + b(c.sign("sha256", Buffer.from(i),
+	c.createPrivateKey(fs.readFileSync(process.argv[1])))));' "$T/es.key")
+P=$ESP refused "$DER" "ES256 with a DER signature" "signature is wrong"
+
+# ---------------------------------------------------------------- JWKS, rotation
+jq -c -s '{keys: ([.[].keys[]] + [{kty: "RSA", use: "enc", kid: "x", n: "AQAB", e: "AQAB"}])}' \
+    "$T/rs.jwks" "$T/es.jwks" "$T/ed2.jwks" >"$T/set.jwks"
+basalt_cli app jwt acme jw --jwks-file "$T/set.jwks" --max-lifetime 1h
+ok $? "app jwt: a JWKS file"
+is "$(basalt_cli app jwt-key list acme jw | cut -f1,2 | tr '\t\n' ' ')" \
+    "dk1 EdDSA ek1 ES256 rk1 RS256 " "JWKS: the signing keys, by kid (use enc left out)"
+for k in "RS256 rs rk1" "ES256 es ek1" "EdDSA ed2 dk1"; do
+	set -- $k
+	as "$(jwt --alg "$1" --key "$T/$2.key" --kid "$3" --sub erin)" GET "$JWP/records"
+	is "$STATUS" 200 "JWKS: $1 with kid $3 accepted"
+done
+P=$JWP refused "$(jwt --alg RS256 --key "$T/rs.key" --sub erin --ttl 7200)" \
+    "JWKS app: a lifetime over 1h" "lifetime"
+echo '{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}]}' >"$T/bad.jwks"
+OUT=$(basalt_cli app jwt acme jw --jwks-file "$T/bad.jwks" 2>&1)
+isnt $? 0 "app jwt: a bad JWKS is refused"
+like "$OUT" 'keys\[0\]' "app jwt: says which key of the set is bad"
+is "$(basalt_cli app jwt-key list acme jw | wc -l)" 3 "a refused JWKS changes nothing"
+
+# Rotation: HS256 keys a and b at once, then a removed.
+head -c 40 /dev/urandom >"$T/hs-a.key"
+head -c 40 /dev/urandom >"$T/hs-b.key"
+basalt_cli app jwt acme web --hs256-secret-file "$T/hs-a.key" --kid a
+ok $? "rotation: key a"
+basalt_cli app jwt-key add acme web --kid b --hs256-secret-file "$T/hs-b.key"
+ok $? "rotation: jwt-key add b"
+OUT=$(basalt_cli app jwt-key add acme web --kid b --hs256-secret-file "$T/hs-a.key" 2>&1)
+isnt $? 0 "rotation: a kid taken is refused"
+like "$OUT" "kid already" "rotation: says the kid is taken"
+TA=$(jwt --alg HS256 --key "$T/hs-a.key" --kid a --sub alice)
+TB=$(jwt --alg HS256 --key "$T/hs-b.key" --kid b --sub alice)
+as "$TA" GET "$P/records"
+is "$STATUS" 200 "rotation: a JWT of key a"
+as "$TB" GET "$P/records"
+is "$STATUS" 200 "rotation: a JWT of key b"
+as "$(jwt --alg HS256 --key "$T/hs-b.key" --sub alice)" GET "$P/records"
+is "$STATUS" 200 "rotation: without kid, b's JWT found by trying"
+refused "$(jwt --alg HS256 --key "$T/hs-a.key" --kid b --sub alice)" \
+    "rotation: a's JWT with b's kid" "signature is wrong"
+basalt_cli app jwt-key remove acme web a
+ok $? "rotation: jwt-key remove a"
+is "$(basalt_cli app jwt-key list acme web | cut -f1)" b "rotation: b is left"
+refused "$TA" "rotation: a's JWT after a is removed" "kid"
+as "$TB" GET "$P/records"
+is "$STATUS" 200 "rotation: b's JWT still works"
+OUT=$(basalt_cli app jwt-key remove acme web a 2>&1)
+isnt $? 0 "rotation: removing a again fails"
+for i in $(seq 2 16); do
+	basalt_cli app jwt-key add acme web --kid "k$i" --hs256-secret-file "$T/hs-a.key" ||
+	    break
+done
+OUT=$(basalt_cli app jwt-key add acme web --kid k17 --hs256-secret-file "$T/hs-a.key" 2>&1)
+isnt $? 0 "the 17th key is refused"
+like "$OUT" "at most 16" "says an app has at most 16 keys"
+
+# ---------------------------------------------------------------- HTTP
+HS_SECRET_B64U=$(printf '%s' "$(cat "$T/hs.key")" | base64 -w0 | tr '+/' '-_' | tr -d '=')
+send PUT "$B/jwt" "$(jq -nc --arg k "$HS_SECRET_B64U" '{issuer: "https://id.example",
+    audience: "web", max_lifetime: "2h", keys: [{kid: "h1", alg: "HS256", key: $k}]}')"
+is "$STATUS" 200 "PUT .../jwt: settings and one HS256 key"
+is "$(jq -c '[.enabled, .issuer, .audience, .max_lifetime, [.keys[] | .kid, .alg]]' <<<"$BODY")" \
+    '[true,"https://id.example","web",7200,["h1","HS256"]]' "PUT .../jwt: the answer"
+is "$(jbody '[.keys[] | has("key")] | any')" false "PUT .../jwt: no key is shown"
+! grep -qF "$HS_SECRET_B64U" <<<"$BODY"
+ok $? "PUT .../jwt: the secret is not in the answer"
+as "$(jwt "${HS[@]}" --kid h1 --sub alice)" GET "$P/records"
+is "$STATUS" 200 "PUT .../jwt: a JWT of the key set over HTTP"
+get "$B/jwt"
+is "$(jbody '[.enabled, (.keys | length)] | @csv')" 'true,1' "GET .../jwt"
+send PUT "$B/jwt" '{"audience":"web2"}'
+is "$(jbody '[.audience, .issuer, (.keys | length)] | @csv')" '"web2",,1' \
+    "PUT .../jwt without keys keeps the keys"
+send POST "$B/jwt/keys" "$(jq -nc --arg k "$(cat "$T/ed.raw")" '{kid: "e1", alg: "EdDSA", key: $k}')"
+is "$STATUS" 201 "POST .../jwt/keys: an EdDSA key"
+is "$(jbody '[.keys[].kid] | join(",")')" e1,h1 "POST .../jwt/keys: the keys after"
+as "$(jwt --alg EdDSA --key "$T/ed.key" --kid e1 --aud web2 --sub bob)" GET "$P/records"
+is "$STATUS" 200 "POST .../jwt/keys: the new key works"
+send POST "$B/jwt/keys" "$(jq -nc --arg k "$(cat "$T/ed.raw")" '{kid: "e1", alg: "EdDSA", key: $k}')"
+expect() { is "$STATUS" "$1" "$3: $1" && is "$(jbody .error.code)" "$2" "$3: $2"; }
+expect 409 conflict "POST .../jwt/keys: a kid taken"
+send POST "$B/jwt/keys" "$(jq -nc --rawfile k "$T/rs.pub" '{kid: "r1", alg: "RS256", key: $k}')"
+is "$STATUS" 201 "POST .../jwt/keys: an RS256 key in PEM"
+send POST "$B/jwt/keys" "$(jq -nc --rawfile k "$T/rs.pub" '{kid: "r2", alg: "ES256", key: $k}')"
+expect 400 invalid_parameter "POST .../jwt/keys: an RSA key as ES256"
+send POST "$B/jwt/keys" '{"kid":"z","alg":"none","key":"x"}'
+expect 400 invalid_parameter "POST .../jwt/keys: alg none"
+send POST "$B/jwt/keys" '{"kid":"z","alg":"HS256","key":"c2hvcnQ"}'
+expect 400 invalid_parameter "POST .../jwt/keys: a short HS256 secret"
+send POST "$B/jwt/keys" "{\"jwks\":$(cat "$T/es2.jwks")}"
+is "$STATUS" 201 "POST .../jwt/keys: a JWKS"
+is "$(jbody '[.keys[].kid] | join(",")')" e1,ek2,h1,r1 "POST .../jwt/keys: the keys after the JWKS"
+send PUT "$B/jwt" '{"max_lifetime":-5}'
+expect 400 invalid_parameter "PUT .../jwt: a bad max_lifetime"
+send PUT "$B/jwt" '[1]'
+expect 400 not_an_object "PUT .../jwt: not an object"
+http DELETE "$B/jwt/keys/e1" -H "$AUTH"
+is "$STATUS" 204 "DELETE .../jwt/keys/e1"
+http DELETE "$B/jwt/keys/e1" -H "$AUTH"
+expect 404 not_found "DELETE .../jwt/keys/e1 again"
+as "$(jwt --alg EdDSA --key "$T/ed.key" --kid e1 --aud web2 --sub bob)" GET "$P/records"
+is "$STATUS" 401 "a removed key's JWT is refused"
+http GET "$B/jwt" -H "Authorization: Bearer $RTOKEN"
+expect 403 forbidden "GET .../jwt with a read token"
+http DELETE "$B/jwt" -H "$AUTH"
+is "$STATUS" 204 "DELETE .../jwt"
+get "$B/jwt"
+is "$(jbody '[.enabled, (.keys | length)] | @csv')" 'false,0' "GET .../jwt after DELETE"
+as "$(jwt "${HS[@]}" --kid h1 --sub alice)" GET "$P/records"
+is "$STATUS" 401 "after DELETE .../jwt the app refuses JWTs"
+
 # ---------------------------------------------------------------- off
 basalt_cli app jwt acme web --off
 ok $? "app jwt --off"
@@ -225,5 +403,19 @@ basalt_cli app jwt acme web --hs256-secret-file "$T/hs.key" \
     --issuer https://id.example --audience web
 as "$GOOD" GET "$P/records"
 is "$STATUS" 200 "set again, the JWT is accepted"
+
+OUT=$(basalt_cli app jwt acme jw --jwks-file "$T/set.jwks" --kid x 2>&1)
+isnt $? 0 "app jwt: --kid with a key set is refused"
+OUT=$(basalt_cli app jwt acme jw --hs256-secret-file "$T/hs.key" \
+    --ed25519-public-key "$(cat "$T/ed.raw")" 2>&1)
+isnt $? 0 "app jwt: two key options are refused"
+OUT=$(basalt_cli app jwt acme jw --issuer x 2>&1)
+isnt $? 0 "app jwt: settings without a key are refused"
+like "$OUT" "key option is required" "app jwt: says a key option is required"
+
+health_ok
+ok $? "basalt is still up"
+! grep -qE 'AddressSanitizer|runtime error|LeakSanitizer' "$T/basalt.log"
+ok $? "no sanitizer report in the log"
 
 done_testing

@@ -7,7 +7,7 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-need lighttpd jq sqlite3
+need lighttpd jq sqlite3 node
 
 demo_start
 
@@ -115,6 +115,19 @@ is "$STATUS $(jq -S -c .rules <<<"$BODY")" "200 $BEFORE" \
     "a read token sees the rules"
 http PATCH "$C" -H "$J" --data-binary '{"rules":{"list":""}}'
 is "$STATUS" 401 "PATCH without a token"
+# An end user's JWT never changes rules, and may read them.
+head -c 48 /dev/urandom | base64 | tr -d '\n' >"$T/hs.key"
+basalt_cli app jwt acme web --hs256-secret-file "$T/hs.key" ||
+    bail_out "app jwt failed"
+UJWT=$(node "$top_srcdir/tests/jwt-sign.mjs" --alg HS256 --key "$T/hs.key" \
+    --sub u1 --ttl 600) || bail_out "no JWT"
+http PATCH "$C" -H "Authorization: Bearer $UJWT" -H "$J" \
+    --data-binary '{"rules":{"list":""}}'
+is "$STATUS $(jbody .error.code)" "403 insufficient_scope" \
+    "PATCH with an end user's JWT"
+http GET "$C" -H "Authorization: Bearer $UJWT"
+is "$STATUS $(jq -S -c .rules <<<"$BODY")" "200 $BEFORE" \
+    "a JWT with read sees the rules"
 send PATCH "$B/collections/nope" '{"rules":{"list":""}}'
 is "$STATUS $(jbody .error.code)" "404 not_found" "PATCH of a missing collection"
 send PUT "$C" '{"rules":{}}'

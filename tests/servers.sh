@@ -493,13 +493,14 @@ raw=$(awk '/^The admin CLI$/ { in_cli = 1; next }
     in_cli && seen { exit }' "$top_srcdir/README")
 cli=$(sed 's/^ *basalt \[[^]]*\]\( \[[^]]*\]\)*//' <<<"$raw")
 for c in $(tr '|' '\n' <<<"$cli" |
-    sed -n 's/^ *\([a-z-]*\)\( \([a-z]*\)\)\{0,1\}.*/\1_\3/p' | sort -u); do
+    sed -n 's/^ *\([a-z][a-z-]*\)\( \([a-z][a-z-]*\)\)\{0,1\}.*/\1_\3/p' |
+    sort -u); do
 	c=${c%_}
 	[ -n "$c" ] || continue
 	described "$top_srcdir/man/basalt.8" "^\.It Cm ${c/_/ }\( \|$\)" \
 	    "${c/_/ }"
 done
-for o in $(grep -oE -- '[ []-{1,2}[a-z]+' <<<"$raw" | cut -c2- | sort -u); do
+for o in $(grep -oE -- '[ []-{1,2}[a-z][a-z0-9-]*' <<<"$raw" | cut -c2- | sort -u); do
 	described "$top_srcdir/man/basalt.8" "Fl ${o#-}\( \|$\)" "$o"
 done
 all_described "basalt(8) describes every command and option of the README"

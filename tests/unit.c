@@ -19,6 +19,7 @@
  * language of filters and sorts with its two back ends. */
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 
 #include <check.h>
 #include <event2/buffer.h>
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "../src/basalt.h"
@@ -2212,6 +2214,7 @@ START_TEST(test_rule_parse)
 END_TEST
 
 static const char rule_claims[] = "{\"sub\":\"u1\",\"role\":\"admin\","
+    "\"nulsub\":\"u1\\u0000x\","
     "\"groups\":[\"staff\",\"x\"],\"n\":5,\"obj\":{\"a\":1},\"nul\":null,"
     "\"Name\":\"ANN\",\"x y\":{\"z\":\"Q\"},\"t\":true,\"a\":[1],\"b\":[1]}";
 static const char rule_body[] = "{\"fields\":{\"owner\":\"u1\",\"n\":2}}";
@@ -2232,6 +2235,8 @@ static const struct {
 	{ RULE_LIST, "fields.owner = @token.sub.x", "false" },
 	{ RULE_LIST, "!(fields.owner = @token.missing)", "*" },
 	{ RULE_LIST, "fields.owner = @token.nul", "false" },
+	{ RULE_LIST, "fields.owner = @token.nulsub", "false" },
+	{ RULE_LIST, "@token.nulsub ~ \"u1\"", "false" },
 	{ RULE_LIST, "fields.owner = @token.groups", "false" },
 	{ RULE_LIST, "fields.owner = @token.obj", "false" },
 	{ RULE_LIST, "fields.n > @token.n", "fields.n > 5" },
@@ -2666,6 +2671,298 @@ START_TEST(test_store_rules)
 }
 END_TEST
 
+
+/* An HS256 JWT of exactly header and payload, signed with key. */
+static char *
+jwt_make(const char *header, const char *payload, const char *key)
+{
+	crypto_auth_hmacsha256_state	 st;
+	unsigned char			 mac[32];
+	char				*h, *p, *out;
+	char				 sig[64];
+	size_t				 hl = strlen(header), pl = strlen(payload);
+
+	h = xmalloc(sodium_base64_ENCODED_LEN(hl,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING));
+	p = xmalloc(sodium_base64_ENCODED_LEN(pl,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING));
+	sodium_bin2base64(h, sodium_base64_ENCODED_LEN(hl,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+	    (const unsigned char *)header, hl,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_bin2base64(p, sodium_base64_ENCODED_LEN(pl,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+	    (const unsigned char *)payload, pl,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	xasprintf(&out, "%s.%s", h, p);
+	crypto_auth_hmacsha256_init(&st, (const unsigned char *)key,
+	    strlen(key));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)out,
+	    strlen(out));
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_bin2base64(sig, sizeof sig, mac, sizeof mac,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	free(h);
+	free(p);
+	h = out;
+	xasprintf(&out, "%s.%s", h, sig);
+	free(h);
+	return (out);
+}
+
+#define JKEY	"0123456789abcdef0123456789abcdef"
+
+/* jwt_verify of a JWT made of header and payload (printf-formatted with
+ * now), with key; the grant in *g, its claims put. */
+static int
+jwt_try(struct tdb *t, const char *header, const char *key, struct grant *g,
+    const char *payload_fmt, ...)
+{
+	struct error	 e;
+	va_list		 ap;
+	char		*payload, *tok;
+	int		 rc;
+
+	va_start(ap, payload_fmt);
+	ck_assert_int_ge(vasprintf(&payload, payload_fmt, ap), 0);
+	va_end(ap);
+	tok = jwt_make(header, payload, key);
+	ck_assert(jwt_looks_like(tok));
+	memset(g, 0, sizeof *g);
+	memset(&e, 0, sizeof e);
+	rc = jwt_verify(t->st, 1, tok, g, &e);
+	if (rc == 0)
+		ck_assert_ptr_nonnull(g->claims);
+	else
+		ck_assert_int_eq(e.code, ERR_INVALID_TOKEN);
+	json_object_put(g->claims);
+	g->claims = NULL;
+	free(tok);
+	free(payload);
+	return (rc);
+}
+
+START_TEST(test_jwt_verify)
+{
+	struct jwt_settings	 set;
+	struct jwt_key		 k[2];
+	struct grant		 g;
+	struct error		 e;
+	struct tdb		 t;
+	char			 why[200], sub[300];
+	const char		*H = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	long long		 now = time_now_ms() / 1000;
+
+	tdb_open(&t);
+	ck_assert(!jwt_looks_like("bas_abc.def.ghi"));
+	ck_assert(!jwt_looks_like("abc.def"));
+	ck_assert(!jwt_looks_like("a+c.def.ghi"));
+	ck_assert(jwt_looks_like("abc.def."));
+	/* No settings: the app takes no JWTs. */
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld}", now + 60), -1);
+	ck_assert_int_eq(jwt_key_hs256((const unsigned char *)"short", 5,
+	    &k[0], why, sizeof why), -1);
+	ck_assert_int_eq(jwt_key_hs256((const unsigned char *)JKEY,
+	    strlen(JKEY), &k[0], why, sizeof why), 0);
+	memset(&set, 0, sizeof set);
+	set.max_lifetime = 3600;
+	ck_assert_int_eq(store_jwt_set(t.st, 1, &set, k, 1), STORE_OK);
+
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"iat\":%lld}", now + 600, now), 0);
+	ck_assert_int_eq(g.jwt, 1);
+	ck_assert_str_eq(g.sub, "u");
+	ck_assert_int_eq(g.scopes, SCOPE_READ | SCOPE_WRITE);
+	ck_assert_int_eq(g.expires_at, now + 600);
+	ck_assert_int_eq(jwt_try(&t, H, "another key of 32 bytes or more!!",
+	    &g, "{\"sub\":\"u\",\"exp\":%lld}", now + 600), -1);
+	/* exp, nbf and iat with 60 s of leeway (a second of margin). */
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"iat\":%lld}", now - 58, now - 100), 0);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld}", now - 61), -1);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld.5}", now + 600), 0);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":\"%lld\"}", now + 600), -1);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":1e300}"), -1);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":9223372036854775807}"), -1);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g, "{\"sub\":\"u\"}"), -1);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"nbf\":%lld}", now + 600, now + 58), 0);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"nbf\":%lld}", now + 600, now + 62), -1);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"iat\":%lld}", now + 600, now + 62), -1);
+	/* The longest lifetime: exp - iat, or exp - now. */
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"iat\":%lld}", now + 3000, now - 600),
+	    0);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"iat\":%lld}", now + 3000, now - 601),
+	    -1);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld}", now + 3700), -1);
+	/* sub */
+	memset(sub, 'x', sizeof sub);
+	sub[MAX_SUB_LEN] = '\0';
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"%s\",\"exp\":%lld}", sub, now + 60), 0);
+	ck_assert_int_eq(strlen(g.sub), MAX_SUB_LEN);
+	sub[MAX_SUB_LEN] = 'x';
+	sub[MAX_SUB_LEN + 1] = '\0';
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"%s\",\"exp\":%lld}", sub, now + 60), -1);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"\",\"exp\":%lld}", now + 60), -1);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":7,\"exp\":%lld}", now + 60), -1);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"a\\u0000b\",\"exp\":%lld}", now + 60), -1);
+	/* scope */
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"scope\":\"read\"}", now + 60), 0);
+	ck_assert_int_eq(g.scopes, SCOPE_READ);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"scope\":\" write  read \"}", now + 60),
+	    0);
+	ck_assert_int_eq(g.scopes, SCOPE_READ | SCOPE_WRITE);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"scope\":\"admin reader\"}", now + 60),
+	    0);
+	ck_assert_int_eq(g.scopes, 0);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"scope\":[\"read\"]}", now + 60), -1);
+	/* The header. */
+	ck_assert_int_eq(jwt_try(&t, "{\"alg\":\"none\"}", JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld}", now + 60), -1);
+	ck_assert_int_eq(jwt_try(&t, "{\"alg\":\"HS512\"}", JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld}", now + 60), -1);
+	ck_assert_int_eq(jwt_try(&t, "{\"typ\":\"JWT\"}", JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld}", now + 60), -1);
+	ck_assert_int_eq(jwt_try(&t, "{\"alg\":\"HS256\",\"crit\":[]}", JKEY,
+	    &g, "{\"sub\":\"u\",\"exp\":%lld}", now + 60), -1);
+	ck_assert_int_eq(jwt_try(&t, "[\"HS256\"]", JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld}", now + 60), -1);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g, "[1]"), -1);
+	/* kid: the key of that kid alone. */
+	ck_assert_int_eq(jwt_try(&t, "{\"alg\":\"HS256\",\"kid\":\"k\"}", JKEY,
+	    &g, "{\"sub\":\"u\",\"exp\":%lld}", now + 60), -1);
+	k[1] = k[0];
+	strlcpy_b(k[0].kid, "k", sizeof k[0].kid);
+	ck_assert_int_eq(jwt_key_hs256((const unsigned char *)
+	    "the second key, 32 bytes at least", 33, &k[1], why, sizeof why), 0);
+	strlcpy_b(k[1].kid, "k2", sizeof k[1].kid);
+	strlcpy_b(set.audience, "web", sizeof set.audience);
+	ck_assert_int_eq(store_jwt_set(t.st, 1, &set, k, 2), STORE_OK);
+	ck_assert_int_eq(jwt_try(&t, "{\"alg\":\"HS256\",\"kid\":\"k\"}", JKEY,
+	    &g, "{\"sub\":\"u\",\"exp\":%lld,\"aud\":\"web\"}", now + 60), 0);
+	ck_assert_int_eq(jwt_try(&t, "{\"alg\":\"HS256\",\"kid\":\"k2\"}", JKEY,
+	    &g, "{\"sub\":\"u\",\"exp\":%lld,\"aud\":\"web\"}", now + 60), -1);
+	ck_assert_int_eq(jwt_try(&t, "{\"alg\":\"HS256\"}",
+	    "the second key, 32 bytes at least", &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"aud\":\"web\"}", now + 60), 0);
+	ck_assert_int_eq(jwt_try(&t, "{\"alg\":\"EdDSA\",\"kid\":\"k\"}", JKEY,
+	    &g, "{\"sub\":\"u\",\"exp\":%lld,\"aud\":\"web\"}", now + 60), -1);
+	/* aud */
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"aud\":[1,\"x\",\"web\"]}", now + 60), 0);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld,\"aud\":\"webx\"}", now + 60), -1);
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"u\",\"exp\":%lld}", now + 60), -1);
+	/* Malformed. */
+	memset(&e, 0, sizeof e);
+	ck_assert_int_eq(jwt_verify(t.st, 1, "e30.e30.", &g, &e), -1);
+	ck_assert_int_eq(jwt_verify(t.st, 1, "e30=.e30.AA", &g, &e), -1);
+	ck_assert_int_eq(jwt_verify(t.st, 1, "..", &g, &e), -1);
+	ck_assert_int_eq(e.code, ERR_INVALID_TOKEN);
+	ck_assert_ptr_null(g.claims);
+	tdb_close(&t);
+}
+END_TEST
+
+/* Keys from PEM and JWKS, made by node's crypto. */
+static const char *rsa_pem =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAlbREMwtVH2K8xWcc9x1Q\n"
+    "Dg/v/0HoiKHrmEjcXHpqJBeP/4Ev1LCuKzWKU7qfUz5rPoRT6v/si24sceWOYDZC\n"
+    "08O2SjgjgwJxeUQSu3h7v/f+VGolwWYL/7oXDyRQU7IcHpXcSZ+7EoHPNmSgKFtm\n"
+    "6MWRGXbyNHFl/L5NCODCVySGnQf661ByKeJKYn/RT04i5TjZhYWRR2AWibQAQM97\n"
+    "zfVhdZql4GF0IQvDRT4GDliPxTRXmy4pbcPus8cGmXszIzNJHwiK30JYcThrSJRh\n"
+    "+pIs3q0VtaUoNd9Omlbi6VYwYWziKyUV4c9ygvEWS5yfjdef4TCD3vslBzZf2U6w\n"
+    "qwIDAQAB\n"
+    "-----END PUBLIC KEY-----\n";
+
+START_TEST(test_jwt_keys)
+{
+	struct jwt_key	 k[MAX_JWT_KEYS];
+	json_object	*o;
+	char		 why[200];
+	size_t		 n;
+
+	ck_assert_int_eq(jwt_key_pem(rsa_pem, strlen(rsa_pem), &k[0], why,
+	    sizeof why), 0);
+	ck_assert_str_eq(k[0].alg, "RS256");
+	ck_assert_int_eq(jwt_key_pem("nothing", 7, &k[0], why, sizeof why), -1);
+	ck_assert_int_eq(jwt_key_ed25519(
+	    "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo", &k[0], why,
+	    sizeof why), 0);
+	ck_assert_int_eq(k[0].len, 32);
+	ck_assert_int_eq(jwt_key_ed25519("11qYAYKxCrfVS", &k[0], why,
+	    sizeof why), -1);
+	o = json_tokener_parse(
+	    "{\"keys\":[{\"kty\":\"RSA\",\"n\":\"lbREMwtVH2K8xWcc9x1QDg_v_0Ho"
+	    "iKHrmEjcXHpqJBeP_4Ev1LCuKzWKU7qfUz5rPoRT6v_si24sceWOYDZC08O2Sjgj"
+	    "gwJxeUQSu3h7v_f-VGolwWYL_7oXDyRQU7IcHpXcSZ-7EoHPNmSgKFtm6MWRGXby"
+	    "NHFl_L5NCODCVySGnQf661ByKeJKYn_RT04i5TjZhYWRR2AWibQAQM97zfVhdZql"
+	    "4GF0IQvDRT4GDliPxTRXmy4pbcPus8cGmXszIzNJHwiK30JYcThrSJRh-pIs3q0V"
+	    "taUoNd9Omlbi6VYwYWziKyUV4c9ygvEWS5yfjdef4TCD3vslBzZf2U6wqw\",\"e"
+	    "\":\"AQAB\",\"kid\":\"r\",\"alg\":\"RS256\"},{\"kty\":\"EC\",\"x"
+	    "\":\"Rjnopo-qQMLf5QxmxMhi-Wv980ukEHMON_V32jER8i8\",\"y\":\"nSyeh"
+	    "fvbySnu00KKl9DxnnoyPI800f4TTCu-inhBShw\",\"crv\":\"P-256\",\"kid"
+	    "\":\"e\"},{\"crv\":\"Ed25519\",\"x\":\"VzvH7R5PXNYB5UsOTHeNMCgtv"
+	    "fnnx7ezKL-QsRVxZZA\",\"kty\":\"OKP\",\"kid\":\"d\"},{\"kty\":\"o"
+	    "ct\",\"kid\":\"h\",\"k\":\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhY"
+	    "mNkZWY\"}]}");
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(jwt_jwks(o, k, MAX_JWT_KEYS, &n, why, sizeof why), 0);
+	json_object_put(o);
+	ck_assert_int_eq(n, 4);
+	ck_assert_str_eq(k[0].kid, "r");
+	ck_assert_str_eq(k[0].alg, "RS256");
+	ck_assert_str_eq(k[1].kid, "e");
+	ck_assert_str_eq(k[1].alg, "ES256");
+	ck_assert_str_eq(k[2].alg, "EdDSA");
+	ck_assert_str_eq(k[3].alg, "HS256");
+	/* A P-384 key, an encryption key, an RS384 key: none for us. */
+	o = json_tokener_parse("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\","
+	    "\"alg\":\"ES384\",\"x\":\"AA\",\"y\":\"AA\"},{\"kty\":\"RSA\","
+	    "\"use\":\"enc\",\"n\":\"AQAB\",\"e\":\"AQAB\"},{\"kty\":\"RSA\","
+	    "\"alg\":\"RS384\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}");
+	ck_assert_int_eq(jwt_jwks(o, k, MAX_JWT_KEYS, &n, why, sizeof why), -1);
+	json_object_put(o);
+	/* A point off the curve; a small RSA key. */
+	o = json_tokener_parse("{\"kty\":\"EC\",\"crv\":\"P-256\","
+	    "\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE\","
+	    "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE\"}");
+	ck_assert_int_eq(jwt_jwks(o, k, MAX_JWT_KEYS, &n, why, sizeof why), -1);
+	json_object_put(o);
+	o = json_tokener_parse("{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}");
+	ck_assert_int_eq(jwt_jwks(o, k, MAX_JWT_KEYS, &n, why, sizeof why), -1);
+	json_object_put(o);
+	/* Two keys, one kid. */
+	o = json_tokener_parse("{\"keys\":[{\"kty\":\"oct\",\"k\":"
+	    "\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\"},{\"kty\":\"oct\","
+	    "\"k\":\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\"}]}");
+	ck_assert_int_eq(jwt_jwks(o, k, MAX_JWT_KEYS, &n, why, sizeof why), -1);
+	json_object_put(o);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -2711,6 +3008,8 @@ main(void)
 	tcase_add_test(tc, test_filter_and);
 	tcase_add_test(tc, test_rule_records);
 	tcase_add_test(tc, test_store_rules);
+	tcase_add_test(tc, test_jwt_verify);
+	tcase_add_test(tc, test_jwt_keys);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
