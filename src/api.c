@@ -2096,6 +2096,82 @@ stream_filter(struct api_ctx *ctx, struct stream_spec *spec)
 	return (stream_types(ctx, spec));
 }
 
+/* Whether the record of a record's stream passes the view rule bound
+ * to the token: an end user never learns that a record it may not see
+ * exists. 0, or -1 with 404 as for a missing record. */
+static int
+stream_record_view(struct api_ctx *ctx, const struct rules *r)
+{
+	struct rule_env		 env = { ctx->grant.claims, NULL, NULL };
+	struct filter_rec	 fr;
+	struct filter		*view;
+	struct record		 rec;
+	json_object		*o = NULL;
+	char			*text;
+	int			 rc, pass;
+
+	if ((rc = rule_bind(r, RULE_VIEW, &env, &view, &ctx->req->err)) != 0)
+		return (rc == RULE_UNSET ? 0 : -1);	/* answered after */
+	memset(&rec, 0, sizeof rec);
+	rc = store_record_get(ctx->worker->store, ctx->ids.collection_id,
+	    ctx->record_id, &rec);
+	if (rc != STORE_OK) {
+		store_record_clear(&rec);
+		filter_free(view);
+		/* gone since: a resuming client may still get its delete */
+		return (rc == STORE_NOTFOUND ? 0 : error_store(&ctx->req->err,
+		    rc, "record"));
+	}
+	strlcpy_b(rec.collection, ctx->collection, sizeof rec.collection);
+	text = api_record_json(&rec);
+	pass = view == NULL || (jsonutil_parse_depth(text, strlen(text),
+	    MAX_JSON_DEPTH + 1, &o) == 0 && filter_rec_json(o, &fr) == 0 &&
+	    filter_match(view, &fr));
+	json_object_put(o);
+	free(text);
+	store_record_clear(&rec);
+	filter_free(view);
+	return (pass ? 0 : error_store(&ctx->req->err, STORE_NOTFOUND,
+	    "record"));
+}
+
+/* An end user's stream (a JWT) carries what the collection's rules,
+ * bound to the token, let it see (broker_spec_bind): its filter is the
+ * list rule (view for a record's stream) && filter=, and it keeps the
+ * claims and filter= to be bound again when the rules change. */
+static int
+stream_rules(struct api_ctx *ctx, struct stream_spec *spec)
+{
+	struct error	*err = &ctx->req->err;
+	struct rules	 r;
+	int		 rc;
+
+	spec->jwt = 1;
+	spec->collection_id = ctx->ids.collection_id;
+	spec->claims = xstrdup(json_object_to_json_string_ext(
+	    ctx->grant.claims, JSON_C_TO_STRING_PLAIN));
+	spec->user_filter = spec->filter_text;
+	spec->filter_text = NULL;
+	filter_free(spec->filter);
+	spec->filter = NULL;
+	/* the log's end before the rules: the broker binds the stream
+	 * again if they changed after it */
+	spec->bound_at = store_event_max(ctx->worker->store);
+	if ((rc = store_rules_get(ctx->worker->store, ctx->ids.collection_id,
+	    &r)) != STORE_OK)
+		return (error_store(err, rc, "collection"));
+	if (ctx->record_id[0] != '\0' && stream_record_view(ctx, &r) == -1) {
+		rules_clear(&r);
+		return (-1);
+	}
+	rc = broker_spec_bind(spec, &r, err);
+	rules_clear(&r);
+	if (rc == RULE_UNSET)
+		return (error_set(err, ERR_FORBIDDEN, "the %s rule is not set",
+		    ctx->record_id[0] != '\0' ? "view" : "list"));
+	return (rc);
+}
+
 int
 api_events_stream(struct api_ctx *ctx)
 {
@@ -2111,6 +2187,8 @@ api_events_stream(struct api_ctx *ctx)
 	strlcpy_b(spec->app, ctx->app, sizeof spec->app);
 	strlcpy_b(spec->collection, ctx->collection, sizeof spec->collection);
 	strlcpy_b(spec->record_id, ctx->record_id, sizeof spec->record_id);
+	if (ctx->grant.jwt && stream_rules(ctx, spec) == -1)
+		return (-1);
 	/* the stream ends when its token is revoked or expires */
 	strlcpy_b(spec->token_id, ctx->grant.token_id, sizeof spec->token_id);
 	spec->expires_at = ctx->grant.expires_at;

@@ -79,6 +79,7 @@ struct filter_band;
  *   any thread	  conn_complete, conn_stopping, tail_wake,
  *		  worker_enqueue, writer_submit,
  *		  writer_submit_async, writer_prune, broker_count,
+ *		  broker_spec_bind,
  *		  hooks_app_has, hooks_reload_all, config_refresh, log_*,
  *		  x* allocators, ulid_new, time_*, error_set, and the pure
  *		  parsers (jsonutil.c, fcgi.c, config_parse_*, route_split,
@@ -284,6 +285,19 @@ struct request {
 					   it, else request_free frees it */
 		char	*filter_text;	/* its text, which names its topic */
 		char	*types;		/* types= as ",a,b," sorted; NULL: all */
+		/* An end user's stream (a JWT), which the collection's rules
+		 * bind (broker_spec_bind): filter is then the list (view)
+		 * rule && filter=, filter_text its canonical text. */
+		int	 jwt;
+		int64_t	 collection_id;
+		int64_t	 bound_at;	/* the log's last id before the rules
+					   were read */
+		char	*claims;	/* the JWT's payload as JSON text */
+		char	*user_filter;	/* filter= as given; NULL: none */
+		int	 subscribe;	/* custom events: SUBSCRIBE_* */
+		struct filter *sub_filter;	/* SUBSCRIBE_SOME: the bound
+						   subscribe rule */
+		char	*sub_text;	/* its canonical text */
 	} spec;
 
 	/* Set when the request goes back to a worker after its write. */
@@ -720,14 +734,15 @@ int		 store_cors_set(struct store *, int64_t app_id,
 		    const char *const *origins, size_t n);
 int		 store_cors_allowed(struct store *, const char *realm,
 		    const char *app, const char *origin);
-/* For the broker: revoked tokens, and a collection's end in the log. */
+/* For the broker: revoked tokens, and a collection's end (or change of
+ * rules, with rules set) in the log. */
 int		 store_token_watch_init(struct store *);
 int		 store_token_revoked_since(struct store *, int64_t since,
 		    void (*)(void *, const char *), void *);
 int64_t		 store_event_collection_end(struct store *, int64_t after,
 		    int64_t upto, const char *realm, const char *app,
-		    const char *coll, void (*)(void *, const struct event_row *),
-		    void *);
+		    const char *coll, int rules,
+		    void (*)(void *, const struct event_row *), void *);
 
 /* filter.c: the expression language of filters and sorts (README
  * "Querying"), parsed once, then evaluated in memory or run as SQL. A
@@ -964,6 +979,14 @@ void		 broker_set_head(int64_t);
 int		 broker_count(void);		/* any thread */
 void		 broker_end_all(void);
 void		 broker_reconfigure(void);
+/* Any thread: binds an end user's stream spec (jwt, claims, user_filter,
+ * record_id set) to its collection's rules: filter and filter_text from
+ * the list rule (view for a record's stream) && filter=, subscribe,
+ * sub_filter and sub_text from the subscribe rule. 0, RULE_UNSET when
+ * the list (view) rule is unset, or -1 with err set. */
+enum { SUBSCRIBE_NONE, SUBSCRIBE_ALL, SUBSCRIBE_SOME };
+int		 broker_spec_bind(struct stream_spec *, const struct rules *,
+		    struct error *);
 
 /* tail.c */
 void		 tail_init(struct event_base *, struct store *);

@@ -43,7 +43,14 @@
  * after the write what the topic gets of it: the event as logged, a
  * record_entered or record_left in its place, or nothing. Replay asks
  * the same function, so a resumed stream gets what a live one got. An
- * event is framed once per variant (struct pub) and the frame shared. */
+ * event is framed once per variant (struct pub) and the frame shared.
+ *
+ * An end user's stream (a JWT) is a filtered one whose filter is its
+ * collection's rules bound to the token (broker_spec_bind), and whose
+ * topic also says which custom events it takes (the subscribe rule). A
+ * change of the rules (rules_changed in the log, never sent as such)
+ * reaches it as a reset, after which it is bound to the rules as they
+ * are then and replays from there (stream_rebind). */
 
 /*
  * An event, from its commit to a stream:
@@ -87,10 +94,15 @@
 #define SLOT_BUCKETS	16384
 #define REVOKED_OVERLAP	5	/* seconds looked back past the last look */
 
+/* What a frame does to the streams it is written to, besides. */
+enum { FRAME_GOES_ON, FRAME_END, FRAME_RULES };
+
 /* An event framed for SSE, shared by the topics it goes to. */
 struct frame {
 	int			 refs;
-	int			 ends;		/* the last one of a stream */
+	int			 ends;		/* FRAME_END: the last one of a
+						   stream; FRAME_RULES: its
+						   rules are bound again */
 	size_t			 len;
 	char			 data[];
 };
@@ -98,7 +110,9 @@ struct frame {
 struct topic {
 	char			*key;		/* realm/app/coll[/record], then
 						   for a filtered one "\n" types
-						   "\n" filter */
+						   "\n" filter; an end user's
+						   has "\n" topic_key_jwt before
+						   the types */
 	int			 baselen;	/* the key up to the "\n" */
 	char			 realm[MAX_NAME_LEN + 1];
 	char			 app[MAX_NAME_LEN + 1];
@@ -118,6 +132,9 @@ struct topic {
 
 	struct filter		*filter;	/* NULL: every record event */
 	char			*types;		/* ",a,b,"; NULL: every type */
+	int			 jwt;		/* end users': rules apply */
+	int			 subscribe;	/* their custom events */
+	struct filter		*sub_filter;	/* SUBSCRIBE_SOME: which */
 	struct group		*group;		/* NULL if not filtered */
 	TAILQ_ENTRY(topic)	 gentry;	/* in its group */
 	struct gpath		*gpath;		/* indexed: its term's path */
@@ -162,6 +179,7 @@ enum variant {
 	V_ENTERED,		/* record_entered: updated into the filter */
 	V_LEFT,			/* record_left: updated out of it */
 	V_END,			/* no frame, but its stream ends */
+	V_RULES,		/* reset: the rules changed */
 	V__COUNT
 };
 
@@ -186,10 +204,21 @@ struct stream {
 	struct topic		*topic;
 	int64_t			 last_id;	/* the last event it has */
 	int			 live;		/* 0 while replaying */
+	int64_t			 rebind;	/* bind its rules again first, as
+						   of this change */
+	int64_t			 bound_at;	/* a new stream bound to rules no
+						   older: no reset for changes
+						   up to it */
 	int			 queued;	/* on the replay queue */
 	int64_t			 end_checked;	/* replay: no end up to it */
 	char			 token_id[TOKEN_ID_LEN + 1];
 	int64_t			 expires_at;
+	struct event		*expire_ev;	/* ends it at expires_at */
+	/* An end user's: what its rules are bound to again when they
+	 * change. */
+	int64_t			 collection_id;
+	char			*claims;
+	char			*user_filter;
 	TAILQ_ENTRY(stream)	 entry;		/* in its topic */
 	TAILQ_ENTRY(stream)	 all;
 	TAILQ_ENTRY(stream)	 replay;
@@ -203,6 +232,7 @@ static TAILQ_HEAD(, topic)	 pending = TAILQ_HEAD_INITIALIZER(pending);
 static TAILQ_HEAD(, stream)	 all_streams = TAILQ_HEAD_INITIALIZER(all_streams);
 static TAILQ_HEAD(, stream)	 replay_queue = TAILQ_HEAD_INITIALIZER(replay_queue);
 static struct event		*heartbeat_ev, *replay_ev, *flush_ev;
+static struct event_base	*evbase;
 static struct store		*store;
 static int64_t			 head;		/* the last event published */
 static int			 nstreams;
@@ -210,8 +240,28 @@ static int			 heartbeat_now;
 static int			 in_store;	/* inside a store callback */
 static int64_t			 revoked_seen;	/* tokens revoked since */
 
+/* The last change of rules seen of each collection that had one. */
+struct rules_seen {
+	char			*key;		/* realm/app/coll */
+	int64_t			 id;
+	struct rules_seen	*next;
+};
+static struct rules_seen	*rules_seen[TOPIC_BUCKETS];
+
+/* The rules of one collection as read after one change, shared by every
+ * stream that is bound again for it. */
+static struct {
+	int64_t			 collection_id;
+	int64_t			 id;
+	struct rules		 rules;
+} rules_cache;
+
 static void	broker_heartbeat_arm(void);
 static void	stream_reset(struct stream *, int64_t, const char *);
+static void	stream_rebind(struct stream *);
+static void	stream_expire_arm(struct stream *);
+static void	rules_seen_set(const struct event_row *);
+static void	replay_queue_add(struct stream *);
 
 /* The number of open streams: any thread (an atomic read). */
 int
@@ -415,18 +465,41 @@ group_remove(struct topic *t)
 	free(g);
 }
 
+/* What an end user's topic takes of custom events, as a part of its key
+ * that no service token's key has (theirs goes on with "," or "\n"), and
+ * that ends where it says (the rule's text may hold any byte). */
+static char *
+topic_key_jwt(const struct stream_spec *spec)
+{
+	char	*part;
+
+	if (spec->subscribe == SUBSCRIBE_SOME)
+		xasprintf(&part, "@jwt if %zu:%s", strlen(spec->sub_text),
+		    spec->sub_text);
+	else
+		part = xstrdup(spec->subscribe == SUBSCRIBE_ALL ? "@jwt all" :
+		    "@jwt none");
+	return (part);
+}
+
 /* The spec's topic, made if new; a new filtered one takes the spec's
- * filter. */
+ * filters. */
 static struct topic *
 topic_get(struct stream_spec *spec)
 {
 	struct topic	*t;
-	char		 base[512], *key;
+	char		 base[512], *key, *jwt;
 	unsigned int	 h;
 
 	topic_key(base, sizeof base, spec->realm, spec->app, spec->collection,
 	    spec->record_id);
-	if (spec->filter_text == NULL && spec->types == NULL)
+	if (spec->jwt) {
+		jwt = topic_key_jwt(spec);
+		xasprintf(&key, "%s\n%s\n%s\n%s", base, jwt,
+		    spec->types != NULL ? spec->types : "",
+		    spec->filter_text);
+		free(jwt);
+	} else if (spec->filter_text == NULL && spec->types == NULL)
 		key = xstrdup(base);
 	else
 		xasprintf(&key, "%s\n%s\n%s", base, spec->types != NULL ?
@@ -449,9 +522,15 @@ topic_get(struct stream_spec *spec)
 	buckets[h] = t;
 	if (key[t->baselen] == '\0')
 		return (t);
-	assert((spec->filter != NULL) == (spec->filter_text != NULL));
+	assert(spec->jwt ||
+	    (spec->filter != NULL) == (spec->filter_text != NULL));
 	t->filter = spec->filter;
 	spec->filter = NULL;
+	if ((t->jwt = spec->jwt)) {
+		t->subscribe = spec->subscribe;
+		t->sub_filter = spec->sub_filter;
+		spec->sub_filter = NULL;
+	}
 	if (spec->types != NULL)
 		t->types = xstrdup(spec->types);
 	group_add(t, base);
@@ -474,6 +553,7 @@ topic_release(struct topic *t)
 	if (t->group != NULL)
 		group_remove(t);
 	filter_free(t->filter);
+	filter_free(t->sub_filter);
 	free(t->types);
 	free(t->key);
 	free(t);
@@ -517,6 +597,15 @@ event_ends(const char *type)
 	return (type != NULL && strcmp(type, "collection_deleted") == 0);
 }
 
+/* Whether the event says the collection's rules changed: never sent as
+ * it is, a reset for end users' streams. */
+static int
+event_rules(const struct event_row *ev)
+{
+	return (ev->record_id == NULL && ev->type != NULL &&
+	    strcmp(ev->type, "rules_changed") == 0);
+}
+
 /* A log row as a frame to share between topics, framed by sse_frame. */
 static struct frame *
 frame_new(const struct event_row *ev)
@@ -531,7 +620,7 @@ frame_new(const struct event_row *ev)
 	free(text);
 	f->len = n;
 	f->refs = 0;
-	f->ends = event_ends(ev->type);
+	f->ends = event_ends(ev->type) ? FRAME_END : FRAME_GOES_ON;
 	return (f);
 }
 
@@ -667,10 +756,26 @@ types_has(const char *types, const char *type)
 	return (0);
 }
 
+/* Whether an end user's topic takes a custom event: its subscribe rule
+ * as bound to the token, on the event's type. */
+static int
+pub_subscribed(const struct topic *t, const struct event_row *ev)
+{
+	struct filter_rec	 r;
+
+	if (t->subscribe != SUBSCRIBE_SOME)
+		return (t->subscribe == SUBSCRIBE_ALL);
+	memset(&r, 0, sizeof r);
+	r.event_type = ev->type != NULL ? ev->type : "";
+	return (filter_match(t->sub_filter, &r));
+}
+
 /* What topic t takes of the event. An update logged without the record
  * before it (by an older version) is sent as record_updated if the
  * record matches after it and as record_left if not, and such a delete
- * always: a client that applies them by id stays right. */
+ * always: a client that applies them by id stays right. An end user's
+ * topic, which must never show a record its rules hide, gets neither the
+ * record_left nor the delete of such a write. */
 static enum variant
 pub_variant(const struct topic *t, struct pub *p)
 {
@@ -678,6 +783,11 @@ pub_variant(const struct topic *t, struct pub *p)
 	const char	*type;
 	int		 a, b;
 
+	if (event_rules(p->ev))
+		return (t->jwt ? V_RULES : V_NONE);
+	if (t->jwt && p->kind == EV_OTHER && p->ev->record_id == NULL &&
+	    !event_ends(p->ev->type) && !pub_subscribed(t, p->ev))
+		return (V_NONE);
 	if (t->filter != NULL && p->kind != EV_OTHER) {
 		pub_parse(p);
 		a = p->has_after > 0 && filter_match(t->filter, &p->ra);
@@ -685,9 +795,10 @@ pub_variant(const struct topic *t, struct pub *p)
 		if (p->kind == EV_CREATED)
 			v = a ? V_AS_IS : V_NONE;
 		else if (p->kind == EV_DELETED)
-			v = b || p->has_before < 0 ? V_AS_IS : V_NONE;
+			v = b || (p->has_before < 0 && !t->jwt) ? V_AS_IS :
+			    V_NONE;
 		else if (p->has_before < 0)
-			v = a ? V_AS_IS : V_LEFT;
+			v = a ? V_AS_IS : t->jwt ? V_NONE : V_LEFT;
 		else
 			v = a && b ? V_AS_IS : a ? V_ENTERED : b ? V_LEFT :
 			    V_NONE;
@@ -713,7 +824,15 @@ pub_frame(struct pub *p, enum variant v)
 		return (p->frames[v]);
 	if (v == V_END) {
 		f = xcalloc(1, sizeof *f + 1);
-		f->ends = 1;
+		f->ends = FRAME_END;
+	} else if (v == V_RULES) {
+		row.type = "reset";
+		xasprintf((char **)&row.data, "{\"reason\":\"rules_changed\","
+		    "\"last_event_id\":%lld}", (long long)row.id);
+		row.data_len = strlen(row.data);
+		f = frame_new(&row);
+		f->ends = FRAME_RULES;
+		free((char *)row.data);
 	} else if (v == V_LEFT) {
 		o = json_object_new_object();
 		json_object_object_add(o, "id",
@@ -825,28 +944,40 @@ stream_end(struct stream *s)
 }
 
 /* Writes to s, in one write, the frames of t it lacks, up to the one
- * that ends it if any. */
+ * that ends it or has its rules bound again, if any. A change of rules
+ * older than the stream's binding is passed over, and the frames after
+ * it go in a second write. */
 static void
 topic_write(struct topic *t, struct stream *s)
 {
-	int	 i, j, n;
+	int	 i, j, n, rules;
 
-	if (!s->live || t->ids[t->nframes - 1] <= s->last_id)
-		return;
-	for (i = 0; i < t->nframes && t->ids[i] <= s->last_id; i++)
-		continue;
-	for (j = i; j < t->nframes - 1 && !t->frames[j]->ends; j++)
-		continue;
-	n = j + 1 - i;
-	if (t->frames[j]->len == 0)
-		n--;		/* an end without a frame (V_END) */
-	if (n > 0 && conn_write_frames(s->conn, t->iov + i, n) == -1)
-		return;		/* closing or gone */
-	s->last_id = t->ids[j];
-	if (t->frames[j]->ends)
-		stream_end(s);
-	else
-		stream_check(s);
+	while (s->live && t->ids[t->nframes - 1] > s->last_id) {
+		for (i = 0; i < t->nframes && t->ids[i] <= s->last_id; i++)
+			continue;
+		for (j = i; j < t->nframes - 1 && !t->frames[j]->ends; j++)
+			continue;
+		n = j + 1 - i;
+		rules = t->frames[j]->ends == FRAME_RULES &&
+		    t->ids[j] > s->bound_at;
+		if (t->frames[j]->len == 0 ||
+		    (t->frames[j]->ends == FRAME_RULES && !rules))
+			n--;	/* an end without a frame (V_END), or a
+				   change older than the stream's rules */
+		if (n > 0 && conn_write_frames(s->conn, t->iov + i, n) == -1)
+			return;		/* closing or gone */
+		s->last_id = t->ids[j];
+		if (t->frames[j]->ends == FRAME_END) {
+			stream_end(s);
+			return;
+		}
+		if (stream_check(s) == -1)
+			return;
+		if (rules) {
+			stream_rebind(s);
+			return;
+		}
+	}
 }
 
 /* Goes on with t's pass for at most *budget streams. Returns 1 when the
@@ -941,7 +1072,9 @@ broker_publish(const struct event_row *ev)
 	int		 pass;
 
 	pub_init(&p, ev);
-	if (ev->record_id == NULL && event_ends(ev->type))
+	if (event_rules(ev))
+		rules_seen_set(ev);
+	if (ev->record_id == NULL && (event_ends(ev->type) || event_rules(ev)))
 		topic_queue_records(&p);
 	for (pass = 0; pass < 2; pass++) {
 		if (pass == 1 && ev->record_id == NULL)
@@ -991,7 +1124,8 @@ struct replay_ctx {
 	int		 n;		/* frames queued */
 	int		 seen;		/* rows done with, queued or not */
 	int		 full;		/* the rest waits for a drain */
-	int		 end;		/* the stream's last frame is queued */
+	int		 end;		/* a frame that ends the stream, or
+					   its rules, is queued (FRAME_*) */
 };
 
 /* Queues one frame of the replay unless the stream has enough waiting
@@ -1003,6 +1137,11 @@ replay_frame(struct replay_ctx *r, const struct frame *f, int64_t id)
 
 	if (r->full || r->end)
 		return;
+	if (f->ends == FRAME_RULES && id <= r->s->bound_at) {
+		r->s->last_id = id;	/* its rules are newer */
+		r->seen++;
+		return;
+	}
 	if (f->len > 0 && conn_pending(c) > 0 &&
 	    conn_behind(c) + f->len > cfg->stream_buffer_limit) {
 		r->full = 1;
@@ -1050,7 +1189,8 @@ replay_end_row(void *arg, const struct event_row *ev)
 	enum variant		 v;
 
 	pub_init(&p, ev);
-	/* an end is never V_NONE: types can only take its frame */
+	/* an end is never V_NONE: types can only take its frame, and only
+	 * an end user's stream looks for a change of rules */
 	v = pub_variant(e->t, &p);
 	assert(v != V_NONE);
 	e->f = pub_frame(&p, v);
@@ -1059,8 +1199,10 @@ replay_end_row(void *arg, const struct event_row *ev)
 }
 
 /* A record stream ends with its collection, whose end is not one of the
- * record's events: the first such end after the stream's position, up
- * to upto, or NULL. Looks only at ids it has not looked at before. */
+ * record's events (nor is a change of the collection's rules, which an
+ * end user's stream must see): the first such end after the stream's
+ * position, up to upto, or NULL. Looks only at ids it has not looked at
+ * before. */
 static struct frame *
 replay_end_find(struct stream *s, int64_t upto, int64_t *id)
 {
@@ -1073,7 +1215,7 @@ replay_end_find(struct stream *s, int64_t upto, int64_t *id)
 		return (NULL);
 	in_store = 1;
 	*id = store_event_collection_end(store, from, upto, t->realm, t->app,
-	    t->collection, replay_end_row, &e);
+	    t->collection, t->jwt, replay_end_row, &e);
 	in_store = 0;
 	if (*id > 0)
 		return (e.f);
@@ -1091,6 +1233,11 @@ replay_step(struct stream *s)
 	struct frame		*endf;
 	int64_t			 upto = head, end_id = 0;
 	int			 n;
+
+	if (s->rebind != 0) {
+		stream_rebind(s);	/* then replays, or is live */
+		return;
+	}
 
 	/* One snapshot for the pruned mark and the rows: a retention sweep
 	 * between the two would take events from under the stream unseen. */
@@ -1128,12 +1275,16 @@ replay_step(struct stream *s)
 		replay_frame(&r, endf, end_id);
 	if (endf != NULL)
 		frame_unref(endf);
-	if (r.end) {
+	if (r.end == FRAME_END) {
 		stream_end(s);
 		return;
 	}
 	if (conn_flush(s->conn) == -1)
 		return;
+	if (r.end == FRAME_RULES) {
+		stream_rebind(s);	/* and replays on under the new ones */
+		return;
+	}
 	if (n < REPLAY_BATCH && !r.full && end_id == 0) {
 		s->last_id = upto;
 		s->live = 1;
@@ -1173,6 +1324,192 @@ broker_stream_drained(struct stream *s)
 		replay_queue_add(s);
 }
 
+/* End users' streams: their rules. */
+
+static struct rules_seen *
+rules_seen_find(const char *key)
+{
+	struct rules_seen	*rs;
+
+	for (rs = rules_seen[topic_hash(key)]; rs != NULL; rs = rs->next)
+		if (strcmp(rs->key, key) == 0)
+			return (rs);
+	return (NULL);
+}
+
+static void
+rules_seen_set(const struct event_row *ev)
+{
+	struct rules_seen	*rs;
+	char			 key[512];
+	unsigned int		 h;
+
+	topic_key(key, sizeof key, ev->realm, ev->app, ev->collection, NULL);
+	if ((rs = rules_seen_find(key)) == NULL) {
+		rs = xcalloc(1, sizeof *rs);
+		rs->key = xstrdup(key);
+		h = topic_hash(key);
+		rs->next = rules_seen[h];
+		rules_seen[h] = rs;
+	}
+	rs->id = ev->id;
+}
+
+/* The id of the last change of t's collection's rules seen, 0 if none. */
+static int64_t
+rules_seen_id(const struct topic *t)
+{
+	struct rules_seen	*rs;
+	char			 key[512];
+
+	topic_key(key, sizeof key, t->realm, t->app, t->collection, NULL);
+	return ((rs = rules_seen_find(key)) != NULL ? rs->id : 0);
+}
+
+/* A collection's rules as they are now: read once for the change id and
+ * kept for the other streams bound again for it. NULL if unreadable. */
+static const struct rules *
+rules_now(int64_t collection_id, int64_t id)
+{
+	if (rules_cache.collection_id == collection_id &&
+	    rules_cache.id == id)
+		return (&rules_cache.rules);
+	rules_clear(&rules_cache.rules);
+	rules_cache.collection_id = 0;
+	if (store_rules_get(store, collection_id, &rules_cache.rules) !=
+	    STORE_OK) {
+		log_warn("cannot read the rules of a collection: %s",
+		    store_errmsg(store));
+		return (NULL);
+	}
+	rules_cache.collection_id = collection_id;
+	rules_cache.id = id;
+	return (&rules_cache.rules);
+}
+
+static void
+rules_seen_free(void)
+{
+	struct rules_seen	*rs;
+	size_t			 i;
+
+	for (i = 0; i < TOPIC_BUCKETS; i++)
+		while ((rs = rules_seen[i]) != NULL) {
+			rules_seen[i] = rs->next;
+			free(rs->key);
+			free(rs);
+		}
+	rules_clear(&rules_cache.rules);
+	rules_cache.collection_id = 0;
+}
+
+/* Any thread: see basalt.h. */
+int
+broker_spec_bind(struct stream_spec *spec, const struct rules *r,
+    struct error *err)
+{
+	struct rule_env	 env;
+	struct filter	*rule = NULL, *user = NULL, *sub = NULL;
+	enum rule_verb	 verb;
+	int		 rc;
+
+	verb = spec->record_id[0] != '\0' ? RULE_VIEW : RULE_LIST;
+	memset(&env, 0, sizeof env);
+	if (jsonutil_parse_depth(spec->claims, strlen(spec->claims),
+	    MAX_JSON_DEPTH + 1, &env.claims) == -1)
+		return (error_set(err, ERR_INTERNAL, "the token's claims "
+		    "cannot be read"));
+	if ((rc = rule_bind(r, verb, &env, &rule, err)) != 0)
+		goto done;
+	if (spec->user_filter != NULL &&
+	    (rc = filter_parse(spec->user_filter, &user, err)) == -1) {
+		filter_free(rule);
+		goto done;
+	}
+	if ((rc = rule_bind(r, RULE_SUBSCRIBE, &env, &sub, err)) == -1) {
+		filter_free(rule);
+		filter_free(user);
+		goto done;
+	}
+	spec->subscribe = rc == RULE_UNSET ? SUBSCRIBE_NONE : sub == NULL ?
+	    SUBSCRIBE_ALL : SUBSCRIBE_SOME;
+	spec->sub_filter = sub;
+	spec->sub_text = sub != NULL ? filter_text(sub) : NULL;
+	spec->filter = filter_and(rule, user);
+	spec->filter_text = spec->filter != NULL ? filter_text(spec->filter) :
+	    xstrdup("");
+	rc = 0;
+done:
+	json_object_put(env.claims);
+	return (rc);
+}
+
+/*
+ * Binds an end user's stream again to its collection's rules as they are
+ * now, and moves it to the topic of the new binding, from where it
+ * replays what it lacks. Its client got a reset first (or had not seen
+ * anything under the old rules). Ends the stream if the rule it needs is
+ * unset now. Outside a store callback: it may close s.
+ */
+static void
+stream_rebind(struct stream *s)
+{
+	struct topic		*old = s->topic, *t;
+	struct stream_spec	 spec;
+	const struct rules	*r;
+	struct error		 err;
+	int64_t			 id;
+	int			 rc;
+
+	id = s->rebind > s->last_id ? s->rebind : s->last_id;
+	if (rules_seen_id(old) > id)
+		id = rules_seen_id(old);
+	s->rebind = 0;
+	memset(&spec, 0, sizeof spec);
+	memset(&err, 0, sizeof err);
+	strlcpy_b(spec.realm, old->realm, sizeof spec.realm);
+	strlcpy_b(spec.app, old->app, sizeof spec.app);
+	strlcpy_b(spec.collection, old->collection, sizeof spec.collection);
+	strlcpy_b(spec.record_id, old->record_id, sizeof spec.record_id);
+	spec.types = old->types;	/* topic_get copies it */
+	spec.jwt = 1;
+	spec.claims = s->claims;
+	spec.user_filter = s->user_filter;
+	if ((r = rules_now(s->collection_id, id)) == NULL)
+		rc = error_set(&err, ERR_INTERNAL, "the rules cannot be read");
+	else
+		rc = broker_spec_bind(&spec, r, &err);
+	if (rc != 0) {
+		log_info("ending a stream of %.*s: %s", old->baselen, old->key,
+		    rc == RULE_UNSET ? "its rule is no longer set" :
+		    err.message);
+		replay_queue_remove(s);
+		stream_end(s);
+		goto done;
+	}
+	if (old->cursor == s)
+		old->cursor = TAILQ_NEXT(s, entry);
+	TAILQ_REMOVE(&old->streams, s, entry);
+	t = topic_get(&spec);	/* old, and its types, are still there */
+	s->topic = t;
+	TAILQ_INSERT_TAIL(&t->streams, s, entry);
+	if (t != old)
+		topic_release(old);
+	if (s->last_id < head) {
+		s->live = 0;
+		replay_queue_add(s);
+	} else {
+		s->live = 1;
+		replay_queue_remove(s);
+		conn_watch_drain(s->conn, 0);
+	}
+done:
+	filter_free(spec.filter);
+	free(spec.filter_text);
+	filter_free(spec.sub_filter);
+	free(spec.sub_text);
+}
+
 /* Subscribing. */
 
 static void
@@ -1188,24 +1525,13 @@ stream_reset(struct stream *s, int64_t id, const char *reason)
 		stream_check(s);
 }
 
-/* Loop thread: takes c over as a stream of spec's topic (spec is copied,
- * its filter taken), live from head, replayed from spec's last id, or
- * reset if that id was pruned or is unknown. */
-void
-broker_subscribe(struct conn *c, struct stream_spec *spec)
+/* Where a new stream starts: live from head, replayed from spec's last
+ * id, or reset if that id was pruned or is unknown. */
+static void
+stream_start(struct stream *s, const struct stream_spec *spec)
 {
-	struct stream	*s;
 	int64_t		 max;
 
-	s = xcalloc(1, sizeof *s);
-	s->conn = c;
-	s->topic = topic_get(spec);
-	strlcpy_b(s->token_id, spec->token_id, sizeof s->token_id);
-	s->expires_at = spec->expires_at;
-	TAILQ_INSERT_TAIL(&s->topic->streams, s, entry);
-	TAILQ_INSERT_TAIL(&all_streams, s, all);
-	__atomic_add_fetch(&nstreams, 1, __ATOMIC_RELAXED);
-	conn_set_stream(c, s);
 	s->last_id = head;
 	s->live = 1;
 	if (!spec->has_last_id)
@@ -1226,6 +1552,42 @@ broker_subscribe(struct conn *c, struct stream_spec *spec)
 	}
 }
 
+/* Loop thread: takes c over as a stream of spec's topic (spec is copied,
+ * its filters, claims and filter= text taken); see stream_start. */
+void
+broker_subscribe(struct conn *c, struct stream_spec *spec)
+{
+	struct stream	*s;
+
+	s = xcalloc(1, sizeof *s);
+	s->conn = c;
+	s->topic = topic_get(spec);
+	strlcpy_b(s->token_id, spec->token_id, sizeof s->token_id);
+	s->expires_at = spec->expires_at;
+	if (spec->jwt) {
+		s->collection_id = spec->collection_id;
+		s->claims = spec->claims;
+		s->user_filter = spec->user_filter;
+		spec->claims = spec->user_filter = NULL;
+	}
+	TAILQ_INSERT_TAIL(&s->topic->streams, s, entry);
+	TAILQ_INSERT_TAIL(&all_streams, s, all);
+	__atomic_add_fetch(&nstreams, 1, __ATOMIC_RELAXED);
+	conn_set_stream(c, s);
+	stream_expire_arm(s);
+	if (spec->jwt && !spec->has_last_id)
+		s->bound_at = spec->bound_at;
+	stream_start(s, spec);
+	/* Rules that changed after the worker read them: bound again
+	 * before anything more is sent (not here: that may end the
+	 * stream, and the caller still holds its connection). */
+	if (spec->jwt && rules_seen_id(s->topic) > spec->bound_at) {
+		s->rebind = rules_seen_id(s->topic);
+		s->live = 0;
+		replay_queue_add(s);
+	}
+}
+
 /* conn.c, loop thread, as the stream's connection goes (conn_close,
  * conn_end): frees s. Never from inside a store callback. */
 void
@@ -1240,6 +1602,10 @@ broker_stream_closed(struct stream *s)
 	TAILQ_REMOVE(&t->streams, s, entry);
 	TAILQ_REMOVE(&all_streams, s, all);
 	__atomic_sub_fetch(&nstreams, 1, __ATOMIC_RELAXED);
+	if (s->expire_ev != NULL)
+		event_free(s->expire_ev);
+	free(s->claims);
+	free(s->user_filter);
 	free(s);
 	topic_release(t);
 }
@@ -1295,13 +1661,47 @@ stream_token_end(struct stream *s, const char *why)
 {
 	char	 data[64];
 
-	snprintf(data, sizeof data, "{\"token_id\":\"%s\"}", s->token_id);
+	if (s->token_id[0] != '\0')
+		snprintf(data, sizeof data, "{\"token_id\":\"%s\"}",
+		    s->token_id);
+	else		/* an end user's JWT */
+		snprintf(data, sizeof data, "{\"expires_at\":%lld}",
+		    (long long)s->expires_at);
 	log_info("ending a stream of %.*s: %s", s->topic->baselen,
 	    s->topic->key, why);
 	if (stream_send_event(s, -1, why, data) == 0)
 		stream_end(s);
 	else
 		conn_close(s->conn);
+}
+
+static void
+stream_expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream	*s = arg;
+
+	(void)fd; (void)what;
+	stream_token_end(s, "token_expired");
+	conn_flush_all();
+}
+
+/* A stream whose token expires ends at that second, not at the next
+ * heartbeat. */
+static void
+stream_expire_arm(struct stream *s)
+{
+	struct timeval	 tv;
+	int64_t		 ms;
+
+	if (s->expires_at == 0)
+		return;
+	ms = s->expires_at * 1000 - time_now_ms();
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	s->expire_ev = evtimer_new(evbase, stream_expire_cb, s);
+	evtimer_add(s->expire_ev, &tv);
 }
 
 static void
@@ -1355,6 +1755,7 @@ void
 broker_init(struct event_base *base, struct store *st)
 {
 	store = st;
+	evbase = base;
 	revoked_seen = time_now_ms() / 1000;
 	if (store_token_watch_init(store) != 0)
 		log_warn("cannot index revoked tokens: %s", store_errmsg(store));
@@ -1394,4 +1795,5 @@ broker_free(void)
 	if (flush_ev != NULL)
 		event_free(flush_ev);
 	heartbeat_ev = replay_ev = flush_ev = NULL;
+	rules_seen_free();
 }

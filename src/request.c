@@ -56,6 +56,10 @@ request_free(struct request *req)
 	filter_free(req->spec.filter);
 	free(req->spec.filter_text);
 	free(req->spec.types);
+	free(req->spec.claims);
+	free(req->spec.user_filter);
+	filter_free(req->spec.sub_filter);
+	free(req->spec.sub_text);
 	free(req);
 }
 

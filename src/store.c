@@ -1589,13 +1589,14 @@ store_token_revoked_since(struct store *st, int64_t since,
 	return (rc == SQLITE_DONE ? STORE_OK : rc_map(st, rc));
 }
 
-/* The first collection_deleted event of the collection with after < id
- * <= upto: calls fn with it and returns its id; 0 if none, -1 on error.
+/* The first collection_deleted event of the collection (or, with rules,
+ * rules_changed) with after < id <= upto: calls fn with it and returns
+ * its id; 0 if none, -1 on error.
  * The names are copied (SQLITE_TRANSIENT): fn may not free them, but
  * nothing here depends on it. */
 int64_t
 store_event_collection_end(struct store *st, int64_t after, int64_t upto,
-    const char *realm, const char *app, const char *coll,
+    const char *realm, const char *app, const char *coll, int rules,
     void (*fn)(void *, const struct event_row *), void *arg)
 {
 	sqlite3_stmt		*s;
@@ -1606,7 +1607,8 @@ store_event_collection_end(struct store *st, int64_t after, int64_t upto,
 	if (sqlite3_prepare_v2(st->db, "SELECT id, realm, app, collection,"
 	    " record_id, type, data, prev FROM events WHERE id > ?1 AND id <= ?2"
 	    " AND realm = ?3 AND app = ?4 AND collection = ?5"
-	    " AND type = 'collection_deleted' AND record_id IS NULL"
+	    " AND (type = 'collection_deleted' OR"
+	    " (?6 AND type = 'rules_changed')) AND record_id IS NULL"
 	    " ORDER BY id LIMIT 1", -1, &s, NULL) != SQLITE_OK)
 		return (-1);
 	sqlite3_bind_int64(s, 1, after);
@@ -1614,6 +1616,7 @@ store_event_collection_end(struct store *st, int64_t after, int64_t upto,
 	sqlite3_bind_text(s, 3, realm, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 4, app, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 5, coll, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 6, rules != 0);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		/* The row's record_id IS NULL, so ev.record_id is NULL. */
 		event_from_row(s, &ev);

@@ -2671,6 +2671,149 @@ START_TEST(test_store_rules)
 }
 END_TEST
 
+/* An end user's stream spec bound to a collection's rules: the list rule
+ * && filter= as one filter whose canonical text names the topic (the
+ * same for the same user, another for another), whose bound owner term
+ * is indexed for fan-out, and the subscribe rule's three cases. */
+static void
+spec_bind(struct stream_spec *spec, const struct rules *r, const char *claims,
+    const char *user_filter, const char *record_id, int want)
+{
+	struct error	 e;
+
+	memset(spec, 0, sizeof *spec);
+	memset(&e, 0, sizeof e);
+	spec->jwt = 1;
+	spec->claims = xstrdup(claims);
+	spec->user_filter = user_filter != NULL ? xstrdup(user_filter) : NULL;
+	strlcpy_b(spec->record_id, record_id, sizeof spec->record_id);
+	ck_assert_msg(broker_spec_bind(spec, r, &e) == want, "%s: %s", claims,
+	    e.message);
+}
+
+static void
+spec_clear(struct stream_spec *spec)
+{
+	filter_free(spec->filter);
+	free(spec->filter_text);
+	free(spec->claims);
+	free(spec->user_filter);
+	filter_free(spec->sub_filter);
+	free(spec->sub_text);
+}
+
+/* The canonical text of a plain filter. */
+static char *
+canonical(const char *text)
+{
+	struct filter	*f = filter_ok(text);
+	char		*t = filter_text(f);
+
+	filter_free(f);
+	return (t);
+}
+
+START_TEST(test_stream_bind)
+{
+	struct stream_spec	 a, a2, b, st, none;
+	struct filter_rec	 rec;
+	struct filter_path	*fp, *want_fp;
+	struct filter		*want;
+	struct rules		 r;
+	char			*t, *key, *want_key;
+	json_object		*o;
+
+	memset(&r, 0, sizeof r);
+	r.text[RULE_LIST] = xstrdup("fields.owner = @token.sub");
+	r.text[RULE_SUBSCRIBE] = xstrdup("@event.type = \"public\" || "
+	    "@token.role = \"staff\"");
+
+	spec_bind(&a, &r, "{\"sub\":\"alice\"}", "fields.n > 1", "", 0);
+	t = canonical("fields.owner = \"alice\" && fields.n > 1");
+	ck_assert_str_eq(a.filter_text, t);
+	free(t);
+	/* The owner term, bound, is indexed by field and value. */
+	want = filter_ok("fields.owner = \"alice\"");
+	ck_assert_int_eq(filter_index_term(want, &want_fp, &want_key), 0);
+	ck_assert_int_eq(filter_index_term(a.filter, &fp, &key), 0);
+	ck_assert_str_eq(filter_path_text(fp), filter_path_text(want_fp));
+	ck_assert_str_eq(key, want_key);
+	filter_path_free(fp);
+	filter_path_free(want_fp);
+	free(key);
+	free(want_key);
+	filter_free(want);
+	/* What it lets through. */
+	t = "{\"id\":\"x\",\"created_at\":\"a\",\"updated_at\":\"a\","
+	    "\"fields\":{\"owner\":\"alice\",\"n\":2}}";
+	o = jsonutil_parse(t, strlen(t));
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(filter_rec_json(o, &rec), 0);
+	ck_assert_int_eq(filter_match(a.filter, &rec), 1);
+	json_object_object_add(rec.fields, "owner",
+	    json_object_new_string("bob"));
+	ck_assert_int_eq(filter_match(a.filter, &rec), 0);
+	json_object_put(o);
+	/* Custom events: only "public" for alice. */
+	ck_assert_int_eq(a.subscribe, SUBSCRIBE_SOME);
+	ck_assert_ptr_nonnull(a.sub_text);
+	memset(&rec, 0, sizeof rec);
+	rec.event_type = "public";
+	ck_assert_int_eq(filter_match(a.sub_filter, &rec), 1);
+	rec.event_type = "internal";
+	ck_assert_int_eq(filter_match(a.sub_filter, &rec), 0);
+
+	/* The same user shares the topic, another does not. */
+	spec_bind(&a2, &r, "{\"sub\":\"alice\",\"iat\":1}", "fields.n > 1", "",
+	    0);
+	ck_assert_str_eq(a2.filter_text, a.filter_text);
+	ck_assert_str_eq(a2.sub_text, a.sub_text);
+	spec_bind(&b, &r, "{\"sub\":\"bob\"}", "fields.n > 1", "", 0);
+	ck_assert_str_ne(b.filter_text, a.filter_text);
+
+	/* Staff: every custom event; no filter=: the rule alone. */
+	spec_bind(&st, &r, "{\"sub\":\"carol\",\"role\":\"staff\"}", NULL, "",
+	    0);
+	ck_assert_int_eq(st.subscribe, SUBSCRIBE_ALL);
+	ck_assert_ptr_null(st.sub_filter);
+	t = canonical("fields.owner = \"carol\"");
+	ck_assert_str_eq(st.filter_text, t);
+	free(t);
+
+	/* No sub: the owner rule matches nothing. */
+	spec_bind(&none, &r, "{}", NULL, "", 0);
+	ck_assert_ptr_nonnull(none.filter);
+	t = "{\"id\":\"x\",\"created_at\":\"a\",\"updated_at\":\"a\","
+	    "\"fields\":{}}";
+	o = jsonutil_parse(t, strlen(t));
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(filter_rec_json(o, &rec), 0);
+	ck_assert_int_eq(filter_match(none.filter, &rec), 0);
+	json_object_put(o);
+	spec_clear(&none);
+
+	/* "" for list: everything, no filter; subscribe unset: none. A
+	 * record's stream needs view. */
+	free(r.text[RULE_LIST]);
+	r.text[RULE_LIST] = xstrdup("");
+	free(r.text[RULE_SUBSCRIBE]);
+	r.text[RULE_SUBSCRIBE] = NULL;
+	spec_bind(&none, &r, "{\"sub\":\"alice\"}", NULL, "", 0);
+	ck_assert_ptr_null(none.filter);
+	ck_assert_str_eq(none.filter_text, "");
+	ck_assert_int_eq(none.subscribe, SUBSCRIBE_NONE);
+	spec_clear(&none);
+	spec_bind(&none, &r, "{\"sub\":\"alice\"}", NULL,
+	    "01J0000000000000000000000A", RULE_UNSET);
+	spec_clear(&none);
+
+	spec_clear(&a);
+	spec_clear(&a2);
+	spec_clear(&b);
+	spec_clear(&st);
+	rules_clear(&r);
+}
+END_TEST
 
 /* An HS256 JWT of exactly header and payload, signed with key. */
 static char *
@@ -3008,6 +3151,7 @@ main(void)
 	tcase_add_test(tc, test_filter_and);
 	tcase_add_test(tc, test_rule_records);
 	tcase_add_test(tc, test_store_rules);
+	tcase_add_test(tc, test_stream_bind);
 	tcase_add_test(tc, test_jwt_verify);
 	tcase_add_test(tc, test_jwt_keys);
 	suite_add_tcase(s, tc);
