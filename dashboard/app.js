@@ -18,7 +18,9 @@
  * The basalt dashboard: sign in with a token, browse collections and
  * records, edit records, and watch a collection's events live through an
  * event-stream reader built on fetch(), since EventSource cannot send an
- * Authorization header.
+ * Authorization header; with an admin token, manage the app's tokens and
+ * each collection's rules. A user of an app that trusts JWTs signs in with
+ * the realm, the app and a JWT, and sees what the rules let through.
  */
 
 'use strict';
@@ -352,6 +354,17 @@ async function errorOf(res) {
 }
 
 const TOKEN_KEY = 'basalt.token';
+const APP_KEY = 'basalt.app';	/* {realm, app} of a JWT's sign-in */
+const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const RULE_VERBS = [
+	['list', 'which records lists and streams show'],
+	['view', 'which records may be read one by one'],
+	['create', 'which records may be created (the record as stored)'],
+	['update', 'which records may be changed (before and after)'],
+	['delete', 'which records may be deleted'],
+	['publish', 'who may publish custom events'],
+	['subscribe', 'which custom events streams carry'],
+];
 const MAX_EVENTS = 500;
 
 const S = {
@@ -376,6 +389,9 @@ const S = {
 	stream: null,
 	editor: null,		/* {mode: 'new'|'edit', id, record} */
 	deleteArmed: null,
+	view: 'records',	/* or 'tokens' */
+	tokenSeq: 0,		/* counts token list loads */
+	revokeArmed: null,	/* {id, timer} of a first press on Revoke */
 };
 
 function $(id) {
@@ -466,6 +482,8 @@ function failed(err, where) {
 
 function showSignIn(error) {
 	$('app').hidden = true;
+	$('tokens-view').hidden = true;
+	$('views').hidden = true;
 	$('whoami').hidden = true;
 	$('signin').hidden = false;
 	const e = $('signin-error');
@@ -475,22 +493,45 @@ function showSignIn(error) {
 	$('token').focus();
 }
 
-async function signIn(token) {
+/* The sign-in form asks for a realm and an app with a JWT. */
+function signInKind() {
+	const jwt = $('kind-jwt').checked;
+	for (const e of document.querySelectorAll('.jwt-only'))
+		e.hidden = !jwt;
+	$('signin-token-label').textContent = jwt ? 'JWT' : 'Token';
+}
+
+/*
+ * Signs in with a service token (GET /api/token says its realm and app)
+ * or, given where = {realm, app}, with a user's JWT, which that app's
+ * keys check (GET .../apps/{app}/token).
+ */
+async function signIn(token, where) {
 	token = token.trim().replace(/^Bearer\s+/i, '');
 	if (token === '') {
-		showSignIn('Paste a token first.');
+		showSignIn(where ? 'Paste a JWT first.' : 'Paste a token first.');
+		return;
+	}
+	if (where && !(NAME_RE.test(where.realm) && NAME_RE.test(where.app))) {
+		showSignIn('Give the realm and the app: names of a-z, 0-9, _ ' +
+		    'and -.');
 		return;
 	}
 	S.token = token;
 	$('signin-submit').disabled = true;
+	$('signin-error').hidden = true;	/* the last attempt's */
 	let grant;
 	try {
-		grant = await api('GET', '/api/token');
+		grant = await api('GET', where ? '/api/realms/' +
+		    enc(where.realm) + '/apps/' + enc(where.app) + '/token' :
+		    '/api/token');
 	} catch (err) {
 		S.token = null;
 		/* Forget a token the API refused, not one it could not check. */
-		if (!(err instanceof ApiError) || err.status !== 0)
+		if (!(err instanceof ApiError) || err.status !== 0) {
 			sessionStorage.removeItem(TOKEN_KEY);
+			sessionStorage.removeItem(APP_KEY);
+		}
 		showSignIn('Sign-in failed: ' + (err instanceof ApiError ?
 		    err.text() : String(err)));
 		return;
@@ -498,11 +539,17 @@ async function signIn(token) {
 		$('signin-submit').disabled = false;
 	}
 	sessionStorage.setItem(TOKEN_KEY, token);
+	if (where)
+		sessionStorage.setItem(APP_KEY, JSON.stringify(where));
+	else
+		sessionStorage.removeItem(APP_KEY);
 	S.grant = grant;
 	S.base = '/api/realms/' + enc(grant.realm) + '/apps/' + enc(grant.app);
 	showGrant(grant);
 	$('signin').hidden = true;
-	$('app').hidden = false;
+	$('views').hidden = false;
+	$('view-tokens').hidden = !can('admin');
+	showView(location.hash === '#tokens' ? 'tokens' : 'records');
 	hideAlert();
 	await loadCollections();
 }
@@ -511,7 +558,13 @@ function showGrant(g) {
 	$('who-realm').textContent = g.realm;
 	$('who-app').textContent = g.app;
 	$('who-scopes').textContent = (g.scopes || []).join(', ') || 'none';
-	$('who-label').textContent = g.label || '(no label)';
+	if (g.kind === 'jwt') {
+		$('who-label-k').textContent = 'user';
+		$('who-label').textContent = g.sub;
+	} else {
+		$('who-label-k').textContent = 'token';
+		$('who-label').textContent = g.label || '(no label)';
+	}
 	let exp = 'never';
 	if (typeof g.expires_at === 'number')
 		exp = new Date(g.expires_at * 1000).toISOString();
@@ -528,18 +581,47 @@ function showGrant(g) {
 function signOut(why) {
 	stopStream();
 	sessionStorage.removeItem(TOKEN_KEY);
+	sessionStorage.removeItem(APP_KEY);
 	S.token = null;
 	S.grant = null;
 	S.collection = null;
 	S.query = null;
 	$('query').hidden = true;
 	closeEditor();
+	closeRules();
 	clearEvents();
+	hideSecret();
+	disarmRevoke();
+	S.view = 'records';
+	$('rules-open').hidden = true;
 	$('records').replaceChildren();
 	$('collections').replaceChildren();
+	$('tokens').replaceChildren();
 	hideAlert();
 	document.title = 'basalt dashboard';
 	showSignIn(why);
+}
+
+/* Views: the records of the collections, or (admin) the app's tokens at
+ * #tokens. The records view keeps its stream while the other is shown. */
+
+function showView(name) {
+	if (name === 'tokens' && !can('admin'))
+		name = 'records';
+	S.view = name;
+	$('app').hidden = name !== 'records';
+	$('tokens-view').hidden = name !== 'tokens';
+	for (const [id, v] of [['view-records', 'records'],
+	    ['view-tokens', 'tokens']]) {
+		if (v === name)
+			$(id).setAttribute('aria-current', 'page');
+		else
+			$(id).removeAttribute('aria-current');
+	}
+	if (name === 'tokens')
+		loadTokens();
+	else
+		hideSecret();
 }
 
 /* Collections. */
@@ -600,6 +682,7 @@ function openCollection(name) {
 		return;
 	stopStream();
 	closeEditor();
+	closeRules();
 	clearEvents();
 	S.collection = name;
 	S.query = { filter: '', sort: { key: 'id', desc: false } };
@@ -614,6 +697,7 @@ function openCollection(name) {
 	markCollection();
 	$('records-title').textContent = name;
 	$('record-new').disabled = !can('write');
+	$('rules-open').hidden = !can('admin');
 	$('live-toggle').disabled = false;
 	$('publish-fields').disabled = !can('write');
 	$('filter').value = '';
@@ -959,6 +1043,7 @@ async function openRecord(id) {
 }
 
 function showEditor(mode, rec) {
+	closeRules();
 	S.editor = { mode, id: rec ? rec.id : null, record: rec, dirty: false };
 	disarmDelete();
 	$('editor').hidden = false;
@@ -1157,6 +1242,14 @@ function onEvent(ev) {
 		json = false;
 	}
 	addEvent(ev, payload, json);
+	/* The token no longer holds: the stream ended for good (a JWT that
+	 * expired needs a new one, not a reconnection). */
+	if (ev.type === 'token_expired' || ev.type === 'token_revoked') {
+		signOut('Signed out: ' + (ev.type === 'token_expired' ?
+		    'the token has expired' : 'the token was revoked') +
+		    ' (' + ev.type + ').');
+		return;
+	}
 	const e = { type: ev.type, id: ev.lastEventId, payload };
 	if (S.loading !== 0)
 		S.pending.push(e);
@@ -1268,12 +1361,297 @@ async function publish(e) {
 	$('publish-note').textContent = 'published as #' + res.id;
 }
 
+/*
+ * Rules (admin): the seven rules of the open collection, as GET
+ * .../collections/{c} shows them, each unset (service tokens only), ""
+ * (any user with a valid JWT) or a condition; saved all at once with PATCH,
+ * which refuses a malformed one with its position ("rules.list: at 9: ...").
+ */
+
+function rulesRows() {
+	const rows = RULE_VERBS.map(([verb, help]) => {
+		const tr = el('tr');
+		tr.dataset.verb = verb;
+		const th = el('th');
+		th.scope = 'row';
+		th.append(el('code', 'verb', verb));
+		th.append(el('span', 'help', help));
+		const sel = el('select');
+		sel.id = 'rule-mode-' + verb;
+		sel.setAttribute('aria-label', verb + ': who');
+		for (const [v, text] of [['unset', 'service tokens only'],
+		    ['any', 'any signed-in user'], ['expr', 'users, when']]) {
+			const o = el('option', null, text);
+			o.value = v;
+			sel.append(o);
+		}
+		const input = el('input');
+		input.id = 'rule-' + verb;
+		input.spellcheck = false;
+		input.setAttribute('aria-label', verb + ': condition');
+		sel.addEventListener('change', () => {
+			input.disabled = sel.value !== 'expr';
+			if (sel.value === 'expr')
+				input.focus();
+		});
+		input.addEventListener('input', () =>
+		    input.removeAttribute('aria-invalid'));
+		const who = el('td');
+		who.append(sel);
+		const cond = el('td', 'cond');
+		cond.append(input);
+		tr.append(th, who, cond);
+		return tr;
+	});
+	$('rules-rows').replaceChildren(...rows);
+}
+
+function fillRules(rules) {
+	for (const [verb] of RULE_VERBS) {
+		const r = rules[verb];
+		const sel = $('rule-mode-' + verb), input = $('rule-' + verb);
+		sel.value = typeof r !== 'string' ? 'unset' : r === '' ? 'any' :
+		    'expr';
+		input.value = typeof r === 'string' ? r : '';
+		input.disabled = sel.value !== 'expr';
+		input.removeAttribute('aria-invalid');
+	}
+}
+
+async function openRules() {
+	if (S.collection === null || !can('admin'))
+		return;
+	closeEditor();
+	const name = S.collection;
+	let res;
+	try {
+		res = await api('GET', collectionPath(name));
+	} catch (err) {
+		failed(err);
+		return;
+	}
+	if (name !== S.collection)
+		return;
+	if (res === null || typeof res.rules !== 'object' || res.rules === null) {
+		showAlert('This server shows no rules for ' + name + '.');
+		return;
+	}
+	if ($('rules-rows').children.length === 0)
+		rulesRows();
+	fillRules(res.rules);
+	$('rules-title').textContent = 'Rules of ' + name;
+	$('rules-error').hidden = true;
+	$('rules-note').textContent = '';
+	$('rules').hidden = false;
+	$('rule-mode-list').focus();
+	$('rules').scrollIntoView({ block: 'nearest' });
+}
+
+function closeRules() {
+	$('rules').hidden = true;
+}
+
+async function saveRules() {
+	const name = S.collection;
+	const rules = {};
+	for (const [verb] of RULE_VERBS) {
+		const mode = $('rule-mode-' + verb).value;
+		rules[verb] = mode === 'unset' ? null : mode === 'any' ? '' :
+		    $('rule-' + verb).value.trim();
+	}
+	const err = $('rules-error');
+	err.hidden = true;
+	$('rules-note').textContent = '';
+	$('rules-save').disabled = true;
+	let res;
+	try {
+		res = await api('PATCH', collectionPath(name), { rules });
+		if (res === null || typeof res.rules !== 'object')
+			res = await api('GET', collectionPath(name));
+	} catch (x) {
+		failed(x, err);
+		/* The rule refused: "rules.list: at 9: ..." */
+		const m = /^rules\.([a-z]+):/.exec(x.message || '');
+		if (m !== null && $('rule-' + m[1]) !== null) {
+			$('rule-' + m[1]).setAttribute('aria-invalid', 'true');
+			$('rule-' + m[1]).focus();
+		}
+		return;
+	} finally {
+		$('rules-save').disabled = false;
+	}
+	if (name !== S.collection)
+		return;
+	fillRules(res.rules);
+	$('rules-note').textContent = 'Saved.';
+}
+
+/*
+ * Tokens (admin): the app's service tokens, as GET .../tokens lists them;
+ * a new one's secret is shown once, in the page only (never kept); a
+ * revocation takes two presses.
+ */
+
+async function loadTokens() {
+	const seq = ++S.tokenSeq;
+	let res;
+	try {
+		res = await api('GET', S.base + '/tokens');
+	} catch (err) {
+		if (seq === S.tokenSeq)
+			failed(err, $('tokens-error'));
+		return;
+	}
+	if (seq !== S.tokenSeq || S.grant === null)
+		return;
+	$('tokens-error').hidden = true;
+	disarmRevoke();
+	$('tokens').replaceChildren(...res.items.map(tokenRow));
+	if (res.items.length === 0) {
+		const td = el('td', 'muted', 'No tokens.');
+		td.colSpan = 7;
+		$('tokens').append(el('tr'));
+		$('tokens').lastChild.append(td);
+	}
+}
+
+function tokenRow(t) {
+	const tr = el('tr');
+	tr.dataset.id = t.id;
+	tr.dataset.state = t.state;
+	const state = el('td', 'state', t.state);
+	state.dataset.state = t.state;
+	const label = el('td', 'label', t.label);
+	if (t.label === '') {
+		label.textContent = '(no label)';
+		label.classList.add('muted');
+	}
+	const exp = t.expires_at === null ? 'never' : shortTime(t.expires_at);
+	const act = el('td', 'act');
+	if (t.state === 'active') {
+		const b = el('button', 'danger revoke', 'Revoke');
+		b.type = 'button';
+		b.title = 'Revoke token ' + t.id;
+		b.addEventListener('click', () => revokeToken(t.id, b));
+		act.append(b);
+	}
+	tr.append(el('td', 'id', t.id), el('td', 'scopes', t.scopes.join(', ')),
+	    label, el('td', 'when', shortTime(t.created_at)),
+	    el('td', 'when', exp), state, act);
+	if (t.revoked_at !== null)
+		state.title = 'revoked ' + t.revoked_at;
+	return tr;
+}
+
+function disarmRevoke() {
+	const a = S.revokeArmed;
+	S.revokeArmed = null;
+	if (a === null)
+		return;
+	clearTimeout(a.timer);
+	a.button.textContent = 'Revoke';
+}
+
+async function revokeToken(id, b) {
+	if (S.revokeArmed === null || S.revokeArmed.id !== id) {
+		disarmRevoke();
+		b.textContent = 'Press again to revoke';
+		S.revokeArmed = { id, button: b,
+		    timer: setTimeout(disarmRevoke, 5000) };
+		return;
+	}
+	disarmRevoke();
+	b.disabled = true;
+	try {
+		await api('DELETE', S.base + '/tokens/' + enc(id));
+	} catch (err) {
+		b.disabled = false;
+		failed(err, $('tokens-error'));
+		return;
+	}
+	/* Revoking the page's own token signs it out here. */
+	await loadTokens();
+}
+
+async function createToken(e) {
+	e.preventDefault();
+	const err = $('token-form-error');
+	err.hidden = true;
+	const scopes = [...document.querySelectorAll(
+	    '#token-form input[name="scope"]:checked')].map((c) => c.value);
+	if (scopes.length === 0) {
+		err.textContent = 'Choose at least one scope.';
+		err.hidden = false;
+		return;
+	}
+	const body = { scopes };
+	if ($('token-label').value !== '')
+		body.label = $('token-label').value;
+	const exp = $('token-expires').value.trim();
+	if (exp !== '')
+		body.expires_in = exp;
+	$('token-create').disabled = true;
+	let t;
+	try {
+		t = await api('POST', S.base + '/tokens', body);
+	} catch (x) {
+		failed(x, err);
+		return;
+	} finally {
+		$('token-create').disabled = false;
+	}
+	$('token-label').value = '';
+	$('token-expires').value = '';
+	showSecret(t);
+	await loadTokens();
+}
+
+function showSecret(t) {
+	$('token-secret-id').textContent = t.id;
+	$('token-secret').value = t.secret;
+	$('token-copy').textContent = 'Copy';
+	$('token-secret-box').hidden = false;
+	$('token-secret').focus();
+	$('token-secret').select();
+}
+
+function hideSecret() {
+	$('token-secret').value = '';
+	$('token-secret-id').textContent = '';
+	$('token-secret-box').hidden = true;
+}
+
+async function copySecret() {
+	const input = $('token-secret');
+	try {
+		await navigator.clipboard.writeText(input.value);
+	} catch (e) {
+		input.select();
+		document.execCommand('copy');
+	}
+	$('token-copy').textContent = 'Copied';
+}
+
 /* Wiring. */
 
 function wire() {
 	$('signin-form').addEventListener('submit', (e) => {
 		e.preventDefault();
-		signIn($('token').value);
+		signIn($('token').value, $('kind-jwt').checked ? {
+			realm: $('signin-realm').value.trim(),
+			app: $('signin-app').value.trim(),
+		} : null);
+	});
+	$('kind-service').addEventListener('change', signInKind);
+	$('kind-jwt').addEventListener('change', signInKind);
+	$('rules-open').addEventListener('click', openRules);
+	$('rules-close').addEventListener('click', closeRules);
+	$('rules-save').addEventListener('click', saveRules);
+	$('rules').addEventListener('keydown', (e) => {
+		if (e.key === 'Escape') {
+			closeRules();
+			$('rules-open').focus();
+		}
 	});
 	$('signout').addEventListener('click', () => signOut(''));
 	$('alert-close').addEventListener('click', hideAlert);
@@ -1333,9 +1711,31 @@ function wire() {
 	});
 	$('events-clear').addEventListener('click', clearEvents);
 	$('publish').addEventListener('submit', publish);
+	$('view-records').addEventListener('click', () => {
+		location.hash = S.collection !== null ?
+		    '#/' + enc(S.collection) : '#/';
+	});
+	$('view-tokens').addEventListener('click', () => {
+		location.hash = '#tokens';
+	});
+	$('tokens-reload').addEventListener('click', loadTokens);
+	$('token-form').addEventListener('submit', createToken);
+	$('token-copy').addEventListener('click', copySecret);
+	$('token-secret-done').addEventListener('click', () => {
+		hideSecret();
+		$('token-label').focus();
+	});
 	window.addEventListener('hashchange', () => {
+		if (S.grant === null)
+			return;
+		if (location.hash === '#tokens') {
+			showView('tokens');
+			return;
+		}
+		if (S.view !== 'records')
+			showView('records');
 		const want = wantedCollection();
-		if (S.grant !== null && want !== null)
+		if (want !== null)
 			openCollection(want);
 	});
 }
@@ -1343,8 +1743,21 @@ function wire() {
 function main() {
 	wire();
 	const saved = sessionStorage.getItem(TOKEN_KEY);
+	let where = null;
+	try {
+		where = JSON.parse(sessionStorage.getItem(APP_KEY));
+	} catch (e) {
+		/* none, or not ours: a service token */
+	}
+	if (where !== null && typeof where === 'object') {
+		$('kind-jwt').checked = true;
+		$('signin-realm').value = where.realm;
+		$('signin-app').value = where.app;
+	} else
+		where = null;
+	signInKind();
 	if (saved)
-		signIn(saved);
+		signIn(saved, where);
 	else
 		showSignIn('');
 }

@@ -124,8 +124,15 @@ body_object(struct api_ctx *ctx)
 	return (body_parse(ctx, MAX_JSON_DEPTH));
 }
 
+/* The same for the handlers of other files. */
+json_object *
+api_body(struct api_ctx *ctx)
+{
+	return (body_object(ctx));
+}
+
 /* Submits a write and maps a failed commit. */
-static int
+int
 api_write(struct api_ctx *ctx, int (*apply)(struct worker *,
     struct write_op *), void *arg)
 {

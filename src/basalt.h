@@ -561,6 +561,7 @@ struct api_ctx {
 	char		 record_id[ULID_LEN + 1];
 	char		 file[MAX_NAME_LEN + 1];	/* under /_/ */
 	char		 field[MAX_INDEX_FIELD_LEN + 1];	/* index */
+	char		 token_id[TOKEN_ID_LEN + 1];	/* tokens/{id} */
 	char		 kid[MAX_KID_LEN + 1];	/* a JWT key's */
 	int		 long_name;	/* a captured segment was too long */
 	struct grant	 grant;
@@ -595,6 +596,17 @@ int		 api_app_jwt_key_remove(struct api_ctx *);
 int		 api_indexes_list(struct api_ctx *);
 int		 api_index_create(struct api_ctx *);
 int		 api_index_drop(struct api_ctx *);
+/* The request's body as a JSON object, or NULL with 415 or 400 set. */
+json_object	*api_body(struct api_ctx *);
+/* Runs apply in the writer's next commit and waits: 0, or -1 with the
+ * request's err set. */
+int		 api_write(struct api_ctx *, int (*)(struct worker *,
+		    struct write_op *), void *);
+
+/* api_tokens.c: an app's service tokens, for admin tokens. */
+int		 api_tokens_list(struct api_ctx *);
+int		 api_token_create(struct api_ctx *);
+int		 api_token_revoke(struct api_ctx *);
 
 /* auth.c */
 /* Finds the request's token (Bearer header, or access_token when

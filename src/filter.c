@@ -2071,7 +2071,8 @@ filter_sort_leads(const struct filter_sort *s, const char *field)
 /*
  * Rules: a filter that also reads @token, @body and @event.type is bound
  * to their values before it runs. A comparison that reads a reference
- * which is missing, null or a string holding U+0000 is false; so is one
+ * which is missing, null, a string holding U+0000 or a number of 2^53
+ * or more (in magnitude) is false; so is one
  * of a record's value with a reference to an array or an object (a
  * literal is never one). A comparison of references only is decided
  * then and there, and the constants fold away, so that a bound rule is
@@ -2115,6 +2116,12 @@ ref_value(const struct foperand *o, const struct rule_env *env,
 	    strlen(json_object_get_string(j)))
 		return (-1);
 	fvalue_of(j, v);
+	/* So is a number beyond 2^53: as a double it would equal its
+	 * neighbours (a claim 9007199254740993 would be 9007199254740992,
+	 * another user's id). */
+	if (v->type == J_NUMBER && !(v->num > -9007199254740992.0 &&
+	    v->num < 9007199254740992.0))
+		return (-1);
 	return (0);
 }
 

@@ -24,6 +24,7 @@
  * sub. scope gives read and write (both when absent), never admin.
  */
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,26 +259,94 @@ es256_der(const unsigned char *sig, size_t len, unsigned char *out,
 	return (n > 0 ? (size_t)n : 0);
 }
 
+/*
+ * Decoding a DER key costs OpenSSL more than the verification itself
+ * (and takes its global locks), so each thread keeps the last keys it
+ * decoded, found by their exact bytes: the keys still come from the
+ * store on every request, so a key removed or replaced is never used.
+ */
+#define PKEY_CACHE	8
+
+struct pkey_cache {
+	struct {
+		unsigned char	*der;
+		size_t		 len;
+		EVP_PKEY	*pk;
+	}		 e[PKEY_CACHE];
+	size_t		 next;
+};
+
+static pthread_key_t	 pkey_tls;
+static pthread_once_t	 pkey_once = PTHREAD_ONCE_INIT;
+
+static void
+pkey_cache_free(void *arg)
+{
+	struct pkey_cache	*c = arg;
+	size_t			 i;
+
+	for (i = 0; i < PKEY_CACHE; i++) {
+		EVP_PKEY_free(c->e[i].pk);
+		free(c->e[i].der);
+	}
+	free(c);
+}
+
+static void
+pkey_cache_init(void)
+{
+	if (pthread_key_create(&pkey_tls, pkey_cache_free) != 0)
+		fatal("pthread_key_create failed");
+}
+
+/* k's key as OpenSSL's (the cache keeps it: do not free it), or NULL. */
+static EVP_PKEY *
+pkey_get(const struct jwt_key *k)
+{
+	struct pkey_cache	*c;
+	const unsigned char	*d = k->key;
+	EVP_PKEY		*pk;
+	size_t			 i;
+
+	pthread_once(&pkey_once, pkey_cache_init);
+	if ((c = pthread_getspecific(pkey_tls)) == NULL) {
+		c = xcalloc(1, sizeof *c);
+		if (pthread_setspecific(pkey_tls, c) != 0)
+			fatal("pthread_setspecific failed");
+	}
+	for (i = 0; i < PKEY_CACHE; i++)
+		if (c->e[i].pk != NULL && c->e[i].len == k->len &&
+		    memcmp(c->e[i].der, k->key, k->len) == 0)
+			return (c->e[i].pk);
+	if ((pk = d2i_PUBKEY(NULL, &d, k->len)) == NULL) {
+		ERR_clear_error();
+		return (NULL);
+	}
+	i = c->next++ % PKEY_CACHE;
+	EVP_PKEY_free(c->e[i].pk);
+	free(c->e[i].der);
+	c->e[i].der = xmalloc(k->len);
+	memcpy(c->e[i].der, k->key, k->len);
+	c->e[i].len = k->len;
+	c->e[i].pk = pk;
+	return (pk);
+}
+
 /* RS256 (RSASSA-PKCS1-v1_5 with SHA-256) and ES256 (ECDSA on P-256 with
  * SHA-256), with OpenSSL, the key as DER SubjectPublicKeyInfo. */
 static int
 verify_pkey(const struct jwt_key *k, const struct jwt_parts *p)
 {
-	const unsigned char	*d = k->key, *sig = p->sig;
+	const unsigned char	*sig = p->sig;
 	unsigned char		 der[128];
 	EVP_PKEY		*pk;
 	EVP_MD_CTX		*md;
 	size_t			 siglen = p->siglen;
 	int			 es = strcmp(k->alg, "ES256") == 0, ok = 0;
 
-	if ((pk = d2i_PUBKEY(NULL, &d, k->len)) == NULL) {
-		ERR_clear_error();
+	if ((pk = pkey_get(k)) == NULL ||
+	    EVP_PKEY_base_id(pk) != (es ? EVP_PKEY_EC : EVP_PKEY_RSA))
 		return (-1);
-	}
-	if (EVP_PKEY_base_id(pk) != (es ? EVP_PKEY_EC : EVP_PKEY_RSA)) {
-		EVP_PKEY_free(pk);
-		return (-1);
-	}
 	if (es) {
 		siglen = es256_der(p->sig, p->siglen, der, sizeof der);
 		sig = der;
@@ -288,7 +357,6 @@ verify_pkey(const struct jwt_key *k, const struct jwt_parts *p)
 		    (const unsigned char *)p->input, p->inputlen) == 1;
 		EVP_MD_CTX_free(md);
 	}
-	EVP_PKEY_free(pk);
 	ERR_clear_error();
 	return (ok ? 0 : -1);
 }
@@ -540,6 +608,7 @@ static int
 key_from_pkey(EVP_PKEY *pk, struct jwt_key *k, char *why, size_t whylen)
 {
 	unsigned char	*o;
+	BIGNUM		*e = NULL;
 	char		 group[64];
 	size_t		 n;
 	int		 bits, len, rc = -1;
@@ -552,6 +621,16 @@ key_from_pkey(EVP_PKEY *pk, struct jwt_key *k, char *why, size_t whylen)
 			    "bits, not %d", bits);
 			break;
 		}
+		/* OpenSSL verifies with any exponent; with e = 1 the
+		 * padded hash is its own signature. */
+		if (EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &e) != 1 ||
+		    !BN_is_odd(e) || BN_cmp(e, BN_value_one()) <= 0) {
+			BN_free(e);
+			snprintf(why, whylen, "an RSA key's exponent is odd and "
+			    "at least 3");
+			break;
+		}
+		BN_free(e);
 		key_init(k, "RS256");
 		rc = 0;
 		break;

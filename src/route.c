@@ -57,6 +57,12 @@ static const struct route {
 	    api_app_jwt_key_add, AUTH, SCOPE_ADMIN },
 	{ "DELETE", "/api/realms/:realm/apps/:app/jwt/keys/:kid",
 	    api_app_jwt_key_remove, AUTH, SCOPE_ADMIN },
+	{ "GET", "/api/realms/:realm/apps/:app/tokens",
+	    api_tokens_list, AUTH, SCOPE_ADMIN },
+	{ "POST", "/api/realms/:realm/apps/:app/tokens",
+	    api_token_create, AUTH, SCOPE_ADMIN },
+	{ "DELETE", "/api/realms/:realm/apps/:app/tokens/:token",
+	    api_token_revoke, AUTH, SCOPE_ADMIN },
 	{ "GET", "/api/realms/:realm/apps/:app/collections",
 	    api_collections_list, AUTH, SCOPE_READ },
 	{ "POST", "/api/realms/:realm/apps/:app/collections",
@@ -164,10 +170,13 @@ route_match(const struct route *r, char segs[][SEG_SIZE], int n,
 			strlcpy_b(ctx->field, segs[i], sizeof ctx->field);
 		else if (strcmp(p, ":kid") == 0)
 			strlcpy_b(ctx->kid, segs[i], sizeof ctx->kid);
+		else if (strcmp(p, ":token") == 0)
+			strlcpy_b(ctx->token_id, segs[i], sizeof ctx->token_id);
 		else
 			continue;
 		if (strlen(segs[i]) > (strcmp(p, ":id") == 0 ? ULID_LEN :
 		    strcmp(p, ":field") == 0 ? MAX_INDEX_FIELD_LEN :
+		    strcmp(p, ":token") == 0 ? TOKEN_ID_LEN :
 		    strcmp(p, ":kid") == 0 ? MAX_KID_LEN : MAX_NAME_LEN))
 			ctx->long_name = 1;
 	}

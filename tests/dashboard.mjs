@@ -1,11 +1,13 @@
 // The dashboard in headless Chromium, driven with playwright-core against
 // basalt behind lighttpd; started by tests/dashboard.sh, which sets URL
 // (basalt A), URL2 (basalt B on the same database), TOKEN (read, write,
-// admin), RTOKEN (read), BADTOKEN, COLLECTIONS, SCREENSHOT, CHROMIUM and T.
+// admin), RTOKEN (read), BADTOKEN, COLLECTIONS, SCREENSHOT, CHROMIUM, T,
+// HSKEY (the HS256 secret acme/web trusts) and OTHERKEY (one it does not).
 // Prints TAP. "@ctl stop" / "@ctl start" lines ask dashboard.sh to stop or
 // start basalt A, "@ctl prune" to cut the event log to its last 3 events;
 // the answer comes on stdin. The records view's filter, sort and live
-// hand-off are tried on a collection "tasks".
+// hand-off are tried on a collection "tasks"; the Tokens view on the app's
+// tokens; the Rules view, JWT sign-in and what users see on "todos".
 
 import { chromium } from 'playwright-core';
 import { execFile } from 'node:child_process';
@@ -579,6 +581,477 @@ async function liveFilterTests(page, lastList, byUpd, created) {
 	    'the pager counts them');
 }
 
+// ------------------------------------------------------------------ tokens
+
+const TOKENS = URL + APP + '/tokens';
+const secrets = [];	// made in the page: never in a URL
+
+// The ids the API lists, in its order.
+async function apiTokenIds() {
+	const r = await curl('GET', TOKENS, env.TOKEN);
+	return r.status === 200 ? r.json.items.map((t) => t.id) :
+	    ['status ' + r.status];
+}
+
+function tokenRowIds(page) {
+	return page.$$eval('#tokens tr[data-id]', (trs) =>
+	    trs.map((t) => t.dataset.id));
+}
+
+function tokenState([id, state]) {
+	const tr = document.querySelector('#tokens tr[data-id="' + id + '"]');
+	return tr !== null && tr.dataset.state === state;
+}
+
+async function tokenViewTests(newPage) {
+	during('tokens');
+	const page = await newPage({ width: 1366, height: 860 });
+	let posts = 0;
+	page.on('request', (q) => {
+		if (q.method() === 'POST' && q.url() === TOKENS)
+			posts++;
+	});
+	await page.goto(URL + '/_/');
+	await signInAs(page, env.TOKEN);
+	await within(page, 5000, () =>
+	    !document.getElementById('whoami').hidden);
+	ok(await page.isVisible('#view-tokens'),
+	    'an admin token sees the Tokens view button');
+	await page.click('#view-tokens');
+	let want = await apiTokenIds();
+	let ms = await within(page, 5000, (ids) => [...document
+	    .querySelectorAll('#tokens tr[data-id]')].map((t) => t.dataset.id)
+	    .join() === ids.join(), want);
+	ok(ms >= 0 && want.length >= 2 && page.url().endsWith('#tokens'),
+	    'the Tokens view lists the tokens the API lists, in its order (' +
+	    want.length + ')', await tokenRowIds(page), want);
+	const admin = (await curl('GET', TOKENS, env.TOKEN)).json.items
+	    .find((t) => t.label === 'test');
+	is(await page.$eval('#tokens tr[data-id="' + admin.id + '"]', (tr) =>
+	    [...tr.querySelectorAll('td')].slice(1, 3).concat(
+	    tr.querySelector('td.state')).map((td) => td.textContent)),
+	    ['read, write, admin', 'test', 'active'],
+	    'a row shows scopes, label and state');
+	ok(!(await page.isVisible('#app')), 'the records view is hidden');
+
+	// Refusals: none checked is the page's, a bad duration the API's.
+	await page.uncheck('#token-form input[value="read"]');
+	await page.click('#token-create');
+	let err = await page.textContent('#token-form-error');
+	ok(/at least one scope/.test(err) && posts === 0,
+	    'no scope checked: refused in the page, nothing sent', err);
+	during('bad duration', FAILED(400));
+	await page.check('#token-form input[value="read"]');
+	await page.fill('#token-expires', '10x');
+	await page.click('#token-create');
+	await within(page, 3000, (e) => document.getElementById(
+	    'token-form-error').textContent !== e, err);
+	err = await page.textContent('#token-form-error');
+	ok(/^400 invalid_parameter: .*expires_in/.test(err) && posts === 1,
+	    'a bad duration shows the API\'s 400', err);
+	is(await apiTokenIds(), want, 'and nothing is created');
+
+	// Create one: the secret is shown once and works.
+	during('create token');
+	await page.check('#token-form input[value="write"]');
+	await page.fill('#token-label', 'from the page <b id=xss3>');
+	await page.fill('#token-expires', '1d');
+	await page.click('#token-create');
+	ms = await within(page, 5000, () =>
+	    !document.getElementById('token-secret-box').hidden);
+	const secret = await page.inputValue('#token-secret');
+	const tid = await page.textContent('#token-secret-id');
+	secrets.push(secret);
+	ok(ms >= 0 && /^bas_/.test(secret) && /^[0-9a-f]{16}$/.test(tid),
+	    'a new token\'s secret and id are shown', tid);
+	let r = await curl('GET', URL + '/api/token', secret);
+	is([r.status, r.json && r.json.scopes, r.json && r.json.label],
+	    [200, ['read', 'write'], 'from the page <b id=xss3>'],
+	    'the secret works: GET /api/token shows what the page asked for');
+	r = await curl('GET', TOKENS, env.TOKEN);
+	const made = r.json.items.find((t) => t.id === tid);
+	const left = made && (Date.parse(made.expires_at) - Date.now()) / 1000;
+	ok(made && left > 86400 - 60 && left <= 86400,
+	    'it expires in a day', made);
+	want = await apiTokenIds();
+	ms = await within(page, 3000, (ids) => [...document
+	    .querySelectorAll('#tokens tr[data-id]')].map((t) => t.dataset.id)
+	    .join() === ids.join(), want);
+	ok(ms >= 0 && want.includes(tid), 'the list shows it');
+	ok(await page.$('#xss3') === null && (await page.$eval(
+	    '#tokens tr[data-id="' + tid + '"] td.label', (td) =>
+	    td.textContent)) === 'from the page <b id=xss3>',
+	    'a label that is markup shows as text');
+	is(await page.evaluate(() => [sessionStorage.length,
+	    localStorage.length]), [1, 0],
+	    'the secret is not kept: sessionStorage holds the sign-in alone');
+	ok(!(await page.evaluate((x) => sessionStorage.getItem('basalt.token')
+	    .includes(x), secret)), 'and not the new secret');
+	await page.screenshot({ path: env.T + '/dashboard-tokens.png' });
+	await page.click('#token-secret-done');
+	is(await page.evaluate(() => [document.getElementById(
+	    'token-secret-box').hidden, document.getElementById('token-secret')
+	    .value]), [true, ''], 'Done hides the secret and forgets it');
+
+	// A second page signed in with the new token watches posts live.
+	during('revoke', /^Failed to load resource: the server responded with a status of 401 /);
+	const other = await newPage({ width: 1024, height: 768 });
+	await other.goto(URL + '/_/#/posts');
+	await signInAs(other, secret);
+	ms = await within(other, 5000, stateIs, 'live');
+	ok(ms >= 0 && !(await other.isVisible('#view-tokens')),
+	    'a page signed in with it is live on posts, without Tokens');
+	// Signing out clears the events panel: keep what it showed.
+	await other.evaluate(() => {
+		window.__seen = [];
+		new MutationObserver((ms) => {
+			for (const m of ms)
+				for (const li of m.addedNodes)
+					window.__seen.push({ type: li.dataset.type,
+					    text: li.querySelector('.payload')
+					    .textContent });
+		}).observe(document.getElementById('events'),
+		    { childList: true });
+	});
+
+	// Revoke: the first press arms, the second revokes.
+	const rv = '#tokens tr[data-id="' + tid + '"] button.revoke';
+	await page.click(rv);
+	await page.waitForTimeout(300);
+	r = await curl('GET', URL + '/api/token', secret);
+	is([r.status, await page.textContent(rv)],
+	    [200, 'Press again to revoke'], 'one press on Revoke revokes nothing');
+	await page.click(rv);
+	ms = await within(page, 3000, tokenState, [tid, 'revoked']);
+	r = await curl('GET', URL + '/api/token', secret);
+	ok(ms >= 0 && r.status === 401,
+	    'the second press revokes it: the row says revoked, curl gets 401',
+	    'curl: ' + r.status);
+	ok(await page.$(rv) === null, 'a revoked token has no Revoke button');
+	ms = await within(other, 8000, () =>
+	    !document.getElementById('signin').hidden);
+	err = await other.textContent('#signin-error');
+	ok(ms >= 0 && /token was revoked \(token_revoked\)/.test(err),
+	    'the page using it is signed out within a heartbeat or two, ' +
+	    'saying why (' + ms + ' ms)', err);
+	const evs = await other.evaluate(() => window.__seen);
+	ok(evs.some((e) => e.type === 'token_revoked' && e.text.includes(tid)),
+	    'after its stream brought token_revoked', evs.map((e) => e.type));
+	await other.close();
+
+	// Back to the records.
+	during('tokens back');
+	await page.click('#view-records');
+	ms = await within(page, 3000, () =>
+	    !document.getElementById('app').hidden &&
+	    document.getElementById('tokens-view').hidden);
+	ok(ms >= 0, 'Records shows the records view again');
+	await page.close();
+}
+
+// ------------------------------------------------------------------ end users
+
+const TODOS = URL + APP + '/collections/todos';
+const SIGN = new globalThis.URL('jwt-sign.mjs', import.meta.url).pathname;
+const OWNER = 'fields.owner = @token.sub';
+
+// A JWT of acme/web for sub, HS256 with key (default HSKEY), and more
+// arguments of jwt-sign.mjs.
+async function jwt(sub, more = [], key = env.HSKEY) {
+	const r = await run('node', [SIGN, '--alg', 'HS256', '--key', key,
+	    '--sub', sub, ...more]);
+	return r.stdout.trim();
+}
+
+// Signs in with a JWT of realm/app (the form's second kind).
+async function signInJwt(page, realm, app, token) {
+	await page.check('#kind-jwt');
+	await page.fill('#signin-realm', realm);
+	await page.fill('#signin-app', app);
+	await page.fill('#token', token);
+	await page.press('#token', 'Enter');
+}
+
+function signedIn() {
+	return !document.getElementById('whoami').hidden &&
+	    document.getElementById('signin').hidden;
+}
+
+function signInError() {
+	return !document.getElementById('signin-error').hidden;
+}
+
+// JWT sign-in: who it shows, what the page refuses, what it keeps.
+async function jwtSignInTests(newPage) {
+	during('jwt sign-in');
+	const page = await newPage({ width: 1366, height: 860 });
+	let sent = 0;
+	page.on('request', (q) => {
+		if (q.url().startsWith(URL + '/api/'))
+			sent++;
+	});
+	await page.goto(URL + '/_/');
+	await page.check('#kind-jwt');
+	ok(await page.isVisible('#signin-realm') &&
+	    await page.isVisible('#signin-app') &&
+	    await page.textContent('#signin-token-label') === 'JWT',
+	    'a user\'s JWT: the form asks for realm, app and JWT');
+	const alice = await jwt('alice', ['--ttl', '600']);
+	await signInJwt(page, 'acme', 'Web!', alice);
+	let err = await page.textContent('#signin-error');
+	ok(/realm and the app/.test(err) && sent === 0,
+	    'a malformed app name is refused in the page, nothing sent', err);
+
+	during('bad jwts', FAILED(401));
+	for (const [what, token] of [
+	    ['a JWT signed with another key', await jwt('alice',
+		['--ttl', '600'], env.OTHERKEY)],
+	    ['an expired JWT', await jwt('alice', ['--iat',
+		String(Math.floor(Date.now() / 1000) - 900), '--exp',
+		String(Math.floor(Date.now() / 1000) - 300)])],
+	    ['alg none', await run('node', [SIGN, '--alg', 'none', '--key',
+		env.HSKEY, '--sub', 'alice', '--ttl', '600']).then((r) =>
+		r.stdout.trim())],
+	]) {
+		await signInJwt(page, 'acme', 'web', token);
+		const ms = await within(page, 5000, signInError);
+		err = await page.textContent('#signin-error');
+		ok(ms >= 0 && /^Sign-in failed: 401 unauthorized: /.test(err) &&
+		    !(await page.isVisible('#app')),
+		    what + ': the sign-in form shows the 401', err);
+	}
+	is(await page.evaluate(() => sessionStorage.length), 0,
+	    'a refused JWT is not kept');
+
+	during('jwt sign-in');
+	await signInJwt(page, 'acme', 'web', alice);
+	let ms = await within(page, 5000, () => !document.getElementById(
+	    'whoami').hidden && document.querySelectorAll(
+	    '#collections button').length > 0);
+	is([ms >= 0, ...await page.evaluate(() => ['realm', 'app', 'scopes',
+	    'label-k', 'label'].map((k) => document.getElementById('who-' + k)
+	    .textContent))],
+	    [true, 'acme', 'web', 'read, write', 'user', 'alice'],
+	    'signed in with alice\'s JWT: realm, app, scopes and user shown');
+	ok(!(await page.isVisible('#view-tokens')),
+	    'a JWT never sees the Tokens view');
+	is(await page.$$eval('#collections button', (bs) =>
+	    bs.map((b) => b.textContent).sort().join(' ') + ' '),
+	    env.COLLECTIONS, 'it lists the app\'s collections');
+	is(await page.evaluate(() => [sessionStorage.getItem('basalt.token'),
+	    sessionStorage.getItem('basalt.app')]),
+	    [alice, '{"realm":"acme","app":"web"}'],
+	    'the JWT and its realm and app are kept in sessionStorage');
+	await page.reload();
+	ms = await within(page, 5000, () => !document.getElementById(
+	    'whoami').hidden);
+	is([ms >= 0, await page.textContent('#who-label')], [true, 'alice'],
+	    'after a reload the page is signed in with the JWT again');
+	await page.click('#signout');
+	is(await page.evaluate(() => sessionStorage.length), 0,
+	    'signing out forgets the JWT');
+	await page.close();
+}
+
+// The rule of verb as curl gets it, null when unset.
+async function ruleOf(verb) {
+	const r = await curl('GET', TODOS, env.TOKEN);
+	return r.json && r.json.rules ? r.json.rules[verb] : 'status ' + r.status;
+}
+
+// The Rules view of todos: a malformed rule is refused with its place,
+// good ones are stored as the page shows them.
+async function rulesViewTests(newPage) {
+	during('rules view');
+	const page = await newPage({ width: 1366, height: 860 });
+	await page.goto(URL + '/_/#/todos');
+	await signInAs(page, env.TOKEN);
+	await within(page, 5000, stateIs, 'live');
+	ok(await page.isVisible('#rules-open'), 'an admin sees Rules on todos');
+	await page.click('#rules-open');
+	let ms = await within(page, 3000, () =>
+	    !document.getElementById('rules').hidden);
+	is([ms >= 0, ...await page.evaluate(() => [...document.querySelectorAll(
+	    '#rules-rows tr')].map((tr) => tr.dataset.verb + ':' +
+	    tr.querySelector('select').value))],
+	    [true, 'list:unset', 'view:unset', 'create:unset', 'update:unset',
+	    'delete:unset', 'publish:unset', 'subscribe:unset'],
+	    'the Rules view shows the seven rules, all unset');
+
+	during('bad rule', FAILED(400));
+	await page.selectOption('#rule-mode-list', 'expr');
+	await page.fill('#rule-list', 'fields.owner = ');
+	await page.click('#rules-save');
+	ms = await within(page, 3000, () =>
+	    !document.getElementById('rules-error').hidden);
+	const err = await page.textContent('#rules-error');
+	ok(ms >= 0 && /^400 invalid_filter: rules\.list: at \d+: ./.test(err),
+	    'a malformed list rule shows the API\'s 400 with its position', err);
+	is(await page.evaluate(() => [document.getElementById('rule-list')
+	    .getAttribute('aria-invalid'), document.activeElement.id]),
+	    ['true', 'rule-list'], 'the list rule is marked and focused');
+	is(await ruleOf('list'), null, 'nothing is stored');
+
+	during('rules');
+	for (const v of ['list', 'view', 'create', 'update', 'delete']) {
+		await page.selectOption('#rule-mode-' + v, 'expr');
+		await page.fill('#rule-' + v, OWNER);
+	}
+	await page.selectOption('#rule-mode-subscribe', 'any');
+	await page.click('#rules-save');
+	ms = await within(page, 3000, () => document.getElementById(
+	    'rules-note').textContent === 'Saved.');
+	const r = await curl('GET', TODOS, env.TOKEN);
+	const stored = r.json && r.json.rules;
+	ok(ms >= 0 && stored && ['list', 'view', 'create', 'update', 'delete']
+	    .every((v) => typeof stored[v] === 'string' &&
+	    stored[v].includes('@token.sub')) && stored.publish === null &&
+	    stored.subscribe === '',
+	    'saved: curl sees the owner rules, publish unset, subscribe ""',
+	    stored);
+	is(await page.evaluate(() => ['list', 'subscribe', 'publish'].map((v) =>
+	    [document.getElementById('rule-mode-' + v).value,
+	    document.getElementById('rule-' + v).value])),
+	    [['expr', stored && stored.list], ['any', ''], ['unset', '']],
+	    'the view shows the rules as stored');
+	await page.selectOption('#rule-mode-subscribe', 'unset');
+	await page.click('#rules-save');
+	await within(page, 3000, () => document.getElementById(
+	    'rules-note').textContent === 'Saved.');
+	is(await ruleOf('subscribe'), null, 'unset again: curl sees null');
+	await page.screenshot({ path: env.T + '/dashboard-rules.png' });
+	await page.close();
+}
+
+// What user A sees, live: only A's todos, through create, update into and
+// out of A's view, and delete; then the JWT's expiry ends the session.
+async function endUserTests(newPage) {
+	during('end users');
+	const mine = [], theirs = [];
+	async function todo(owner, title) {
+		const r = await curl('POST', TODOS + '/records', env.TOKEN,
+		    { owner, title });
+		(owner === 'alice' ? mine : theirs).push(r.json && r.json.id);
+		return r;
+	}
+	for (let i = 0; i < 3; i++) {
+		await todo('alice', 'alice-todo-' + i);
+		await todo('bob', 'bob-todo-' + i);
+	}
+	const page = await newPage({ width: 1366, height: 860 });
+	await page.goto(URL + '/_/#/todos');
+	await signInJwt(page, 'acme', 'web', await jwt('alice',
+	    ['--ttl', '600']));
+	let ms = await within(page, 5000, stateIs, 'live');
+	ok(ms >= 0 && await within(page, 3000, rowsAre, mine) >= 0,
+	    'alice\'s page opens todos live with her 3 todos alone',
+	    await rowIds(page));
+	await page.evaluate(() => {
+		window.__seen = [];
+		new MutationObserver((ms) => {
+			for (const m of ms)
+				for (const li of m.addedNodes)
+					window.__seen.push(li.dataset.type + ' ' +
+					    li.querySelector('.payload').textContent);
+		}).observe(document.getElementById('events'),
+		    { childList: true });
+	});
+
+	// Bob's write first, then hers: when hers shows, his had its turn.
+	await todo('bob', 'bob-todo-live');
+	let r = await todo('alice', 'alice-todo-live');
+	ms = await within(page, LIVE_MS, hasRow, r.json && r.json.id);
+	ok(ms >= 0 && await page.evaluate(rowsAre, mine),
+	    'her new todo shows within a second, bob\'s never (' + ms + ' ms)',
+	    await rowIds(page));
+
+	// Bob's todo updated into her view (then it is hers to see) and out
+	// again.
+	const moved = theirs[0];
+	r = await curl('PATCH', TODOS + '/records/' + moved, env.TOKEN,
+	    { owner: 'alice' });
+	ms = await within(page, LIVE_MS, hasRow, moved);
+	ok(r.status === 200 && ms >= 0,
+	    'a todo given to alice enters her table (' + ms + ' ms)');
+	r = await curl('PATCH', TODOS + '/records/' + moved, env.TOKEN,
+	    { owner: 'bob', title: 'secret of bob' });
+	ms = await within(page, LIVE_MS, noRow, moved);
+	ok(r.status === 200 && ms >= 0,
+	    'given back to bob, it leaves her table (' + ms + ' ms)');
+
+	// Deletes: hers goes, his is no event of hers.
+	await curl('DELETE', TODOS + '/records/' + theirs[1], env.TOKEN);
+	r = await curl('DELETE', TODOS + '/records/' + mine[0], env.TOKEN);
+	ms = await within(page, LIVE_MS, noRow, mine[0]);
+	ok(r.status === 204 && ms >= 0,
+	    'her deleted todo leaves her table (' + ms + ' ms)');
+	const seen = await page.evaluate(() => window.__seen);
+	is(seen.map((e) => e.split(' ')[0]), ['record_created',
+	    'record_entered', 'record_left', 'record_deleted'],
+	    'her events: created, entered, left, deleted; nothing of bob\'s');
+	const leaked = theirs.filter((id) => id !== moved).concat(
+	    ['bob-todo-1', 'bob-todo-2', 'bob-todo-live', 'secret of bob'])
+	    .filter((x) => seen.some((e) => e.includes(x)));
+	is(leaked, [], 'no id or title of bob\'s in any event she got');
+	ok(!seen.some((e) => e.startsWith('record_left') &&
+	    e.includes('secret of bob')),
+	    'the record_left event does not carry bob\'s new fields');
+
+	// The list rule changes while her page is open: the stream says
+	// reset (rules_changed) and the page reads its list again.
+	r = await curl('POST', TODOS + '/records', env.TOKEN,
+	    { owner: 'bob', title: 'bob-public', public: true });
+	const pub = r.json && r.json.id;
+	r = await curl('PATCH', TODOS, env.TOKEN,
+	    { rules: { list: OWNER + ' || fields.public = true' } });
+	ms = await within(page, 3000, hasRow, pub);
+	const reset = (await page.evaluate(() => window.__seen))
+	    .find((e) => e.startsWith('reset '));
+	ok(r.status === 200 && ms >= 0 && reset !== undefined &&
+	    reset.includes('rules_changed'), 'a new list rule: reset ' +
+	    '(rules_changed), and the table shows what it lets through (' +
+	    ms + ' ms)', reset);
+	r = await curl('PATCH', TODOS, env.TOKEN, { rules: { list: OWNER } });
+	ms = await within(page, 3000, noRow, pub);
+	ok(r.status === 200 && ms >= 0,
+	    'the old rule again: the public todo leaves her table');
+
+	// Her page's own writes go through the rules.
+	during('end user writes', FAILED(403));
+	await page.click('#record-new');
+	await page.fill('#editor-text', '{"owner": "bob", "title": "x"}');
+	await page.click('#editor-save');
+	await within(page, 3000, () =>
+	    !document.getElementById('editor-error').hidden);
+	const werr = await page.textContent('#editor-error');
+	ok(/^403 forbidden: /.test(werr),
+	    'creating a todo for bob in her page is refused (403)', werr);
+	during('end user writes');
+	await page.fill('#editor-text', '{"owner": "alice", "title": "mine"}');
+	await page.click('#editor-save');
+	ms = await within(page, 3000, () => document.getElementById(
+	    'editor-notice').textContent === 'Created.');
+	ok(ms >= 0, 'creating one for herself works');
+	await page.screenshot({ path: env.T + '/dashboard-user.png' });
+	await page.close();
+
+	// A JWT that expires while the page is open signs it out.
+	during('jwt expiry', FAILED(401));
+	const short = await newPage({ width: 1024, height: 768 });
+	await short.goto(URL + '/_/#/todos');
+	await signInJwt(short, 'acme', 'web', await jwt('alice',
+	    ['--ttl', '3']));
+	ms = await within(short, 5000, stateIs, 'live');
+	ok(ms >= 0, 'a page with a JWT of 3 seconds is live');
+	ms = await within(short, 8000, () =>
+	    !document.getElementById('signin').hidden);
+	const xerr = await short.textContent('#signin-error');
+	ok(ms >= 0 && /expired \(token_expired\)/.test(xerr),
+	    'at its expiry the page is signed out, saying why (' + ms +
+	    ' ms)', xerr);
+	await short.close();
+}
+
 async function main() {
 	const browser = await chromium.launch({
 		executablePath: env.CHROMIUM || '/usr/bin/chromium',
@@ -612,6 +1085,10 @@ async function main() {
 	}
 	try {
 		await tests(newPage);
+		await tokenViewTests(newPage);
+		await jwtSignInTests(newPage);
+		await rulesViewTests(newPage);
+		await endUserTests(newPage);
 		await queryTests(newPage);
 	} finally {
 		await browser.close();
@@ -624,7 +1101,7 @@ async function main() {
 	    .startsWith(URL + '/') && !r.split(' ')[1].startsWith('data:'));
 	is(outside, [], 'the pages fetched nothing from another origin');
 	const leaks = requests.filter((r) => r.includes(env.TOKEN) ||
-	    r.includes(env.RTOKEN));
+	    r.includes(env.RTOKEN) || secrets.some((x) => r.includes(x)));
 	is(leaks, [], 'no token in any URL the pages asked for');
 }
 
@@ -992,9 +1469,10 @@ async function tests(newPage) {
 	is(await kb.evaluate(() => [
 	    document.getElementById('who-scopes').textContent,
 	    document.getElementById('record-new').disabled,
-	    document.getElementById('publish-fields').disabled]),
-	    ['read', true, true],
-	    'a read-only token can watch but not create or publish');
+	    document.getElementById('publish-fields').disabled,
+	    document.getElementById('view-tokens').hidden]),
+	    ['read', true, true, true],
+	    'a read-only token can watch but not create, publish or see tokens');
 	r = await curl('POST', POSTS + '/records', env.TOKEN, { seen: 'by reader' });
 	ok(await within(kb, LIVE_MS, hasRow, r.json && r.json.id) >= 0,
 	    'the read-only page sees a new record live');

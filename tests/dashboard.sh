@@ -24,8 +24,17 @@ need_npm playwright-core
 
 demo_start
 basalt_cli collection create acme web comments &&
-	basalt_cli collection create acme web tasks ||
+	basalt_cli collection create acme web tasks &&
+	basalt_cli collection create acme web todos ||
 	bail_out "collection create failed"
+# The app trusts JWTs signed with an HS256 secret (HSKEY); OTHERKEY signs
+# JWTs it must refuse. tests/jwt-sign.mjs makes them.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/hs.key" &&
+	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/other.key" &&
+	basalt_cli app jwt acme web --hs256-secret-file "$T/hs.key" >/dev/null ||
+	bail_out "app jwt failed"
+HSKEY=$T/hs.key
+OTHERKEY=$T/other.key
 # A wrong token: a real one with its last character changed.
 case $TOKEN in
 *x)	BADTOKEN=${TOKEN%?}y ;;
@@ -90,7 +99,7 @@ node_too_new() {
 	' "$top_srcdir/tests/package-lock.json"
 }
 
-export URL URL2 TOKEN RTOKEN BADTOKEN T CHROMIUM
+export URL URL2 TOKEN RTOKEN BADTOKEN T CHROMIUM HSKEY OTHERKEY
 export COLLECTIONS="$(basalt_cli collection list acme web | sort | tr '\n' ' ')"
 export SCREENSHOT="$top_builddir/tests/dashboard-live.png"
 

@@ -188,6 +188,25 @@ like "$(jbody .error.message)" "does not accept JWTs" \
     "a JWT on an app without JWTs: the reason"
 as "$GOOD" GET "$URL/api/realms/acme/apps/nope/collections"
 is "$STATUS" 401 "a JWT on an app that does not exist: 401"
+# Keys are the app's: web's JWT on an app with a key of its own, and
+# a JWT of that app's key on web.
+basalt_cli app create acme web2 &&
+    basalt_cli collection create acme web2 posts && open_rules web2 &&
+    basalt_cli app jwt acme web2 --hs256-secret-file "$T/other.key" ||
+    bail_out "app web2"
+P=$URL/api/realms/acme/apps/web2/collections/posts refused "$GOOD" \
+    "a JWT of app web on app web2" "signature is wrong"
+refused "$(jwt --alg HS256 --key "$T/other.key" --sub alice)" \
+    "a JWT of app web2 on app web" "signature is wrong"
+as "$(jwt --alg HS256 --key "$T/other.key" --sub alice)" GET \
+    "$URL/api/realms/acme/apps/web2/collections/posts/records"
+is "$STATUS" 200 "app web2 takes a JWT of its own key"
+# access_token is for the two stream endpoints alone.
+http GET "$P/records?access_token=$GOOD"
+is "$STATUS" 401 "access_token on a list: 401"
+is "$(header WWW-Authenticate)" 'Bearer' "access_token on a list: no token"
+http GET "$B/token?access_token=$GOOD"
+is "$STATUS" 401 "access_token on .../token: 401"
 http GET "$P/records" -H "Authorization: Bearer bas_nothing"
 is "$(header WWW-Authenticate)" 'Bearer error="invalid_token"' \
     "an unknown service token: invalid_token"
@@ -196,6 +215,19 @@ is "$(header WWW-Authenticate)" 'Bearer' "no token at all: Bearer alone"
 TOKPART=$(printf '%s' "$GOOD" | cut -d. -f3)
 ! grep -qF -- "$TOKPART" "$T/basalt.log"
 ok $? "no JWT's signature is in the log"
+# A JWT refused in access_token: the log line has the path, not the query.
+BADQ=$(jwt --alg HS256 --key "$T/other.key" --iss https://id.example \
+    --aud web --sub mallory)
+http GET "$P/events?access_token=$BADQ" --max-time 3
+is "$STATUS" 401 "a bad JWT in access_token: 401"
+wait_until 5 grep -q "GET $PREFIX/events: JWT refused" "$T/basalt.log"
+ok $? "a bad JWT in access_token: the log names the path"
+for part in 1 2 3; do
+	! grep -qF -- "$(printf '%s' "$BADQ" | cut -d. -f$part)" "$T/basalt.log"
+	ok $? "a bad JWT in access_token: part $part is not in the log"
+done
+! grep -q "access_token" "$T/basalt.log"
+ok $? "no access_token in the log"
 
 # ---------------------------------------------------------------- scopes
 READ=$(jwt "${HS[@]}" --sub alice --scope read)
@@ -217,6 +249,10 @@ is "$STATUS" 403 "a JWT never has admin: collection create 403"
 is "$(jbody .error.code)" insufficient_scope "admin route: insufficient_scope"
 as "$ADMIN" GET "$B/jwt"
 is "$STATUS" 403 "a JWT cannot read the app's JWT keys"
+as "$ADMIN" POST "$B/tokens" '{"scopes":["read"],"label":"mine"}'
+is "$STATUS" 403 "a JWT cannot make a service token"
+as "$ADMIN" GET "$B/tokens"
+is "$STATUS" 403 "a JWT cannot list the service tokens"
 as "$ADMIN" GET "$B/token"
 is "$(jbody '.scopes | join(",")')" read,write "scope admin in a JWT is ignored"
 as "$READ" POST "$B/batch" \
@@ -281,6 +317,75 @@ DER=$(node -e 'const c = require("crypto"), fs = require("fs");
     console.log(i + "." + b(c.sign("sha256", Buffer.from(i),
 	c.createPrivateKey(fs.readFileSync(process.argv[1])))));' "$T/es.key")
 P=$ESP refused "$DER" "ES256 with a DER signature" "signature is wrong"
+# r and s as JOSE gives them, then out of their range: r or s 0, s + n
+# (the same value modulo n, 32 bytes still). s' = n - s is a signature
+# too (ECDSA's, JOSE asks nothing more): accepted, same claims.
+ESV=$(node -e 'const c = require("crypto"), fs = require("fs");
+    const b = (x) => Buffer.from(x).toString("base64url");
+    const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+    const hex = (v) => Buffer.from(v.toString(16).padStart(64, "0"), "hex");
+    const i = b(JSON.stringify({ alg: "ES256" })) + "." + b(JSON.stringify({
+	sub: "dave", exp: Math.floor(Date.now() / 1000) + 600 }));
+    const sig = c.sign("sha256", Buffer.from(i), { key:
+	c.createPrivateKey(fs.readFileSync(process.argv[1])),
+	dsaEncoding: "ieee-p1363" });
+    const r = BigInt("0x" + sig.subarray(0, 32).toString("hex"));
+    let s = BigInt("0x" + sig.subarray(32).toString("hex"));
+    /* s + n must fit in 32 bytes: take the low s of the pair. */
+    if (s > n / 2n) s = n - s;
+    const out = (r, s) => i + "." + b(Buffer.concat([hex(r), hex(s)]));
+    console.log([out(r, s), out(r, n - s), out(0n, s), out(r, 0n),
+	out(r, s + n), out(r + n < 2n ** 256n ? r + n : n, s)].join(" "));' \
+    "$T/es.key")
+read -r ES_LOW ES_HIGH ES_R0 ES_S0 ES_SN ES_RN <<<"$ESV"
+as "$ES_LOW" GET "$ESP/records"
+is "$STATUS" 200 "ES256: the low-s signature"
+as "$ES_HIGH" GET "$ESP/records"
+is "$STATUS" 200 "ES256: n - s, the other signature of the pair"
+P=$ESP refused "$ES_R0" "ES256: r = 0" "signature is wrong"
+P=$ESP refused "$ES_S0" "ES256: s = 0" "signature is wrong"
+P=$ESP refused "$ES_SN" "ES256: s + n" "signature is wrong"
+P=$ESP refused "$ES_RN" "ES256: r + n (or n)" "signature is wrong"
+
+# Keys are read on every request (decoded keys are kept by their bytes
+# alone): a key replaced or removed, even by the CLI of another process,
+# is refused on the next request.
+basalt_cli app jwt acme es --public-key-file "$T/es2.pub"
+P=$ESP refused "$ES" "ES256: a JWT of the key just replaced" \
+    "signature is wrong"
+as "$(jwt --alg ES256 --key "$T/es2.key" --sub dave)" GET "$ESP/records"
+is "$STATUS" 200 "ES256: a JWT of the new key"
+basalt_cli app jwt acme es --public-key-file "$T/es.pub"
+as "$ES" GET "$ESP/records"
+is "$STATUS" 200 "ES256: the first key back, its JWT accepted again"
+basalt_cli app jwt-key remove acme rs rk1
+P=$RSP refused "$RS" "RS256: a JWT of the key just removed" "kid"
+basalt_cli app jwt-key add acme rs --kid rk1 --public-key-file "$T/rs.pub"
+as "$RS" GET "$RSP/records"
+is "$STATUS" 200 "RS256: the key added again, its JWT accepted"
+# More keys than a worker keeps decoded: each JWT still finds its own.
+basalt_cli app create acme many && basalt_cli collection create acme many posts &&
+    open_rules many || bail_out "app many"
+for i in 0 1 2 3 4 5 6 7 8 9 10 11; do
+	node "$SIGN" --genkey ES256 --out "$T/m$i" --kid "m$i" ||
+	    bail_out "no EC key"
+done
+jq -c -s '{keys: [.[].keys[]]}' "$T"/m*.jwks >"$T/many.jwks"
+basalt_cli app jwt acme many --jwks-file "$T/many.jwks"
+ok $? "app jwt: a key set of 12 ES256 keys"
+MANY_OK=0
+for round in 1 2; do
+	for i in 0 1 2 3 4 5 6 7 8 9 10 11; do
+		as "$(jwt --alg ES256 --key "$T/m$i.key" --kid "m$i" --sub "u$i")" \
+		    GET "$URL/api/realms/acme/apps/many/token"
+		[ "$STATUS" = 200 ] && [ "$(jbody .sub)" = "u$i" ] &&
+		    MANY_OK=$((MANY_OK + 1))
+	done
+done
+is "$MANY_OK" 24 "12 keys, twice each: every JWT accepted with its own key"
+as "$(jwt --alg ES256 --key "$T/m3.key" --kid m4 --sub u3)" \
+    GET "$URL/api/realms/acme/apps/many/token"
+is "$STATUS" 401 "a JWT of key m3 under kid m4: 401"
 
 # ---------------------------------------------------------------- JWKS, rotation
 jq -c -s '{keys: ([.[].keys[]] + [{kty: "RSA", use: "enc", kid: "x", n: "AQAB", e: "AQAB"}])}' \

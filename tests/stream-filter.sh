@@ -401,6 +401,12 @@ bg_track $X_PID
 wait_until 5 grep -q '"open"' "$T/X.out"
 ok $? "restart: the EventSource opens"
 rand_writes 15
+# one write it takes, received before the restart: an EventSource that
+# has no event yet reconnects without Last-Event-ID, from the head
+send POST "$RP/records" '{"room":"r1","n":3}'
+jbody .id >>"$T/ids"
+wait_until 5 grep -q '"ev"' "$T/X.out"
+ok $? "restart: the EventSource has an event before basalt stops"
 basalt_stop
 basalt_start || bail_out "basalt did not restart"
 rand_writes 15

@@ -27,6 +27,9 @@
 
 #include <check.h>
 #include <event2/buffer.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -2216,7 +2219,9 @@ END_TEST
 static const char rule_claims[] = "{\"sub\":\"u1\",\"role\":\"admin\","
     "\"nulsub\":\"u1\\u0000x\","
     "\"groups\":[\"staff\",\"x\"],\"n\":5,\"obj\":{\"a\":1},\"nul\":null,"
-    "\"Name\":\"ANN\",\"x y\":{\"z\":\"Q\"},\"t\":true,\"a\":[1],\"b\":[1]}";
+    "\"Name\":\"ANN\",\"x y\":{\"z\":\"Q\"},\"t\":true,\"a\":[1],\"b\":[1],"
+    "\"big\":9007199254740993,\"nbig\":-9007199254740992,"
+    "\"fbig\":1e300,\"near\":9007199254740991}";
 static const char rule_body[] = "{\"fields\":{\"owner\":\"u1\",\"n\":2}}";
 
 /* Each rule bound to rule_claims and rule_body (event "chat" when the
@@ -2243,6 +2248,13 @@ static const struct {
 	{ RULE_LIST, "fields.t = @token.t", "fields.t = true" },
 	{ RULE_LIST, "fields.n in (1, @token.n)", "fields.n in (1, 5)" },
 	{ RULE_LIST, "fields.n in (1, @token.none)", "false" },
+	/* Numbers a double holds inexactly count as missing. */
+	{ RULE_LIST, "fields.uid = @token.big", "false" },
+	{ RULE_LIST, "fields.uid = @token.nbig", "false" },
+	{ RULE_LIST, "fields.uid < @token.fbig", "false" },
+	{ RULE_LIST, "@token.big > 1", "false" },
+	{ RULE_LIST, "fields.uid = @token.near",
+	    "fields.uid = 9007199254740991" },
 	{ RULE_LIST, "fields.s ~ @token.Name", "fields.s ~ \"ann\"" },
 	{ RULE_LIST, "fields.s !~ @token[\"x y\"].z", "fields.s !~ \"q\"" },
 	{ RULE_LIST, "fields.s ~ @token.n", "false" },
@@ -2965,6 +2977,16 @@ START_TEST(test_jwt_verify)
 	    "{\"sub\":7,\"exp\":%lld}", now + 60), -1);
 	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
 	    "{\"sub\":\"a\\u0000b\",\"exp\":%lld}", now + 60), -1);
+	/* Of duplicate keys the last one counts, for the checks and for
+	 * the claims rules read alike (RFC 7515 4: reject, or the last). */
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"a\",\"exp\":%lld,\"sub\":\"b\"}", now + 60), 0);
+	ck_assert_str_eq(g.sub, "b");
+	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
+	    "{\"sub\":\"a\",\"exp\":%lld,\"exp\":%lld}", now + 60, now - 100),
+	    -1);
+	ck_assert_int_eq(jwt_try(&t, "{\"alg\":\"HS256\",\"alg\":\"none\"}",
+	    JKEY, &g, "{\"sub\":\"u\",\"exp\":%lld}", now + 60), -1);
 	/* scope */
 	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
 	    "{\"sub\":\"u\",\"exp\":%lld,\"scope\":\"read\"}", now + 60), 0);
@@ -3017,6 +3039,42 @@ START_TEST(test_jwt_verify)
 	    "{\"sub\":\"u\",\"exp\":%lld,\"aud\":\"webx\"}", now + 60), -1);
 	ck_assert_int_eq(jwt_try(&t, H, JKEY, &g,
 	    "{\"sub\":\"u\",\"exp\":%lld}", now + 60), -1);
+	/* Base64url strictly: the signature's last character with its two
+	 * spare bits set, the header's with its spare bits set, padding. */
+	{
+		char	*tok, *c;
+		static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+
+		tok = jwt_make(H, "{\"sub\":\"u\",\"exp\":9999999999}", JKEY);
+		set.max_lifetime = 10000000000LL;
+		set.audience[0] = '\0';
+		ck_assert_int_eq(store_jwt_set(t.st, 1, &set, k, 2), STORE_OK);
+		memset(&g, 0, sizeof g);
+		ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), 0);
+		json_object_put(g.claims);
+		c = tok + strlen(tok) - 1;
+		*c = alpha[(strchr(alpha, *c) - alpha) | 3];
+		memset(&g, 0, sizeof g);
+		ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), -1);
+		ck_assert_str_eq(e.message, "the JWT's signature is not base64url");
+		free(tok);
+		/* {"alg":"HS256","kid":"k"} is 25 bytes: 34 characters, the
+		 * last with four spare bits. */
+		tok = jwt_make("{\"alg\":\"HS256\",\"kid\":\"k\"}",
+		    "{\"sub\":\"u\",\"exp\":9999999999}", JKEY);
+		ck_assert_int_eq(strchr(tok, '.') - tok, 34);
+		memset(&g, 0, sizeof g);
+		ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), 0);
+		json_object_put(g.claims);
+		c = strchr(tok, '.') - 1;
+		*c = alpha[(strchr(alpha, *c) - alpha) | 3];
+		memset(&g, 0, sizeof g);
+		ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), -1);
+		ck_assert_str_eq(e.message, "the JWT's header is not a base64url "
+		    "JSON object");
+		free(tok);
+	}
 	/* Malformed. */
 	memset(&e, 0, sizeof e);
 	ck_assert_int_eq(jwt_verify(t.st, 1, "e30.e30.", &g, &e), -1);
@@ -3024,6 +3082,108 @@ START_TEST(test_jwt_verify)
 	ck_assert_int_eq(jwt_verify(t.st, 1, "..", &g, &e), -1);
 	ck_assert_int_eq(e.code, ERR_INVALID_TOKEN);
 	ck_assert_ptr_null(g.claims);
+	tdb_close(&t);
+}
+END_TEST
+
+/* An ES256 JWT with kid, signed with pk. */
+static char *
+es256_jwt(EVP_PKEY *pk, const char *kid, long long exp)
+{
+	unsigned char	 der[80], raw[64];
+	const unsigned char *d = der;
+	char		*h, *hp, *p, *out, b[128], sig[100];
+	ECDSA_SIG	*es;
+	EVP_MD_CTX	*md;
+	size_t		 n = sizeof der;
+
+	xasprintf(&h, "{\"alg\":\"ES256\",\"kid\":\"%s\"}", kid);
+	xasprintf(&p, "{\"sub\":\"%s\",\"exp\":%lld}", kid, exp);
+	sodium_bin2base64(b, sizeof b, (unsigned char *)h, strlen(h),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	xasprintf(&hp, "%s.", b);
+	sodium_bin2base64(b, sizeof b, (unsigned char *)p, strlen(p),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	free(h);
+	free(p);
+	xasprintf(&out, "%s%s", hp, b);
+	free(hp);
+	ck_assert_ptr_nonnull(md = EVP_MD_CTX_new());
+	ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pk), 1);
+	ck_assert_int_eq(EVP_DigestSign(md, der, &n, (unsigned char *)out,
+	    strlen(out)), 1);
+	EVP_MD_CTX_free(md);
+	ck_assert_ptr_nonnull(es = d2i_ECDSA_SIG(NULL, &d, n));
+	ck_assert_int_eq(BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 32), 32);
+	ck_assert_int_eq(BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 32, 32), 32);
+	ECDSA_SIG_free(es);
+	sodium_bin2base64(sig, sizeof sig, raw, sizeof raw,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	hp = out;
+	xasprintf(&out, "%s.%s", hp, sig);
+	free(hp);
+	return (out);
+}
+
+/* More ES256 keys than a thread keeps decoded: each JWT is checked with
+ * its own key, whatever was decoded before. */
+START_TEST(test_jwt_es256_keys)
+{
+	struct jwt_settings	 set;
+	struct jwt_key		 k[12];
+	struct grant		 g;
+	struct error		 e;
+	struct tdb		 t;
+	EVP_PKEY		*pk[12];
+	unsigned char		*o;
+	char			*tok;
+	long long		 now = time_now_ms() / 1000;
+	int			 i, round, len;
+
+	tdb_open(&t);
+	memset(k, 0, sizeof k);
+	for (i = 0; i < 12; i++) {
+		ck_assert_ptr_nonnull(pk[i] = EVP_PKEY_Q_keygen(NULL, NULL, "EC",
+		    "P-256"));
+		len = i2d_PUBKEY(pk[i], NULL);
+		ck_assert(len > 0 && len <= MAX_JWT_KEY_LEN);
+		o = k[i].key;
+		k[i].len = i2d_PUBKEY(pk[i], &o);
+		strlcpy_b(k[i].alg, "ES256", sizeof k[i].alg);
+		snprintf(k[i].kid, sizeof k[i].kid, "k%d", i);
+	}
+	memset(&set, 0, sizeof set);
+	set.max_lifetime = 3600;
+	ck_assert_int_eq(store_jwt_set(t.st, 1, &set, k, 12), STORE_OK);
+	for (round = 0; round < 2; round++)
+		for (i = 0; i < 12; i++) {
+			tok = es256_jwt(pk[i], k[i].kid, now + 60);
+			memset(&g, 0, sizeof g);
+			memset(&e, 0, sizeof e);
+			ck_assert_msg(jwt_verify(t.st, 1, tok, &g, &e) == 0,
+			    "key %d: %s", i, e.message);
+			ck_assert_str_eq(g.sub, k[i].kid);
+			json_object_put(g.claims);
+			free(tok);
+		}
+	/* Signed by k3, sent as k4's; then k4 replaced by k3's key. */
+	tok = es256_jwt(pk[3], "k4", now + 60);
+	memset(&g, 0, sizeof g);
+	ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), -1);
+	k[4] = k[3];
+	strlcpy_b(k[4].kid, "k4", sizeof k[4].kid);
+	ck_assert_int_eq(store_jwt_set(t.st, 1, &set, k + 4, 1), STORE_OK);
+	ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), 0);
+	json_object_put(g.claims);
+	free(tok);
+	/* The key removed: refused at once. */
+	ck_assert_int_eq(store_jwt_key_remove(t.st, 1, "k4"), STORE_OK);
+	tok = es256_jwt(pk[3], "k4", now + 60);
+	memset(&g, 0, sizeof g);
+	ck_assert_int_eq(jwt_verify(t.st, 1, tok, &g, &e), -1);
+	free(tok);
+	for (i = 0; i < 12; i++)
+		EVP_PKEY_free(pk[i]);
 	tdb_close(&t);
 }
 END_TEST
@@ -3044,8 +3204,8 @@ START_TEST(test_jwt_keys)
 {
 	struct jwt_key	 k[MAX_JWT_KEYS];
 	json_object	*o;
-	char		 why[200];
-	size_t		 n;
+	char		 why[200], *t;
+	size_t		 n, i;
 
 	ck_assert_int_eq(jwt_key_pem(rsa_pem, strlen(rsa_pem), &k[0], why,
 	    sizeof why), 0);
@@ -3097,6 +3257,22 @@ START_TEST(test_jwt_keys)
 	o = json_tokener_parse("{\"kty\":\"RSA\",\"n\":\"AQAB\",\"e\":\"AQAB\"}");
 	ck_assert_int_eq(jwt_jwks(o, k, MAX_JWT_KEYS, &n, why, sizeof why), -1);
 	json_object_put(o);
+	/* An exponent of 1 (every padded hash its own signature) or 2. */
+	for (i = 0; i < 3; i++) {
+		xasprintf(&t, "{\"kty\":\"RSA\",\"n\":\"lbREMwtVH2K8xWcc9x1Q"
+		    "Dg_v_0HoiKHrmEjcXHpqJBeP_4Ev1LCuKzWKU7qfUz5rPoRT6v_si24sceWO"
+		    "YDZC08O2SjgjgwJxeUQSu3h7v_f-VGolwWYL_7oXDyRQU7IcHpXcSZ-7EoHP"
+		    "NmSgKFtm6MWRGXbyNHFl_L5NCODCVySGnQf661ByKeJKYn_RT04i5TjZhYWR"
+		    "R2AWibQAQM97zfVhdZql4GF0IQvDRT4GDliPxTRXmy4pbcPus8cGmXszIzNJ"
+		    "HwiK30JYcThrSJRh-pIs3q0VtaUoNd9Omlbi6VYwYWziKyUV4c9ygvEWS5yf"
+		    "jdef4TCD3vslBzZf2U6wqw\",\"e\":\"%s\"}",
+		    (const char *[]){ "AQ", "Ag", "Aw" }[i]);
+		o = json_tokener_parse(t);
+		free(t);
+		ck_assert_int_eq(jwt_jwks(o, k, MAX_JWT_KEYS, &n, why,
+		    sizeof why), i == 2 ? 0 : -1);
+		json_object_put(o);
+	}
 	/* Two keys, one kid. */
 	o = json_tokener_parse("{\"keys\":[{\"kty\":\"oct\",\"k\":"
 	    "\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\"},{\"kty\":\"oct\","
@@ -3154,6 +3330,7 @@ main(void)
 	tcase_add_test(tc, test_stream_bind);
 	tcase_add_test(tc, test_jwt_verify);
 	tcase_add_test(tc, test_jwt_keys);
+	tcase_add_test(tc, test_jwt_es256_keys);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
