@@ -434,6 +434,7 @@ extern __thread const char *log_rid;
 /* metrics.c: GET /api/metrics (metrics = off | open | token). Cheap
  * counters: each says which thread may call it. */
 enum { METRICS_OFF, METRICS_OPEN, METRICS_TOKEN };
+#define METRICS_ROUTES_MAX	64	/* rows of route.c's table counted */
 void		 metrics_request(const struct request *);	/* loop */
 void		 metrics_delivered(int n);			/* loop */
 void		 metrics_slow_consumer(void);			/* loop */

@@ -38,7 +38,7 @@
 #define STATUS_MIN	100
 #define STATUS_MAX	599
 #define NSTATUS		(STATUS_MAX - STATUS_MIN + 1)
-#define ROUTES_MAX	64	/* route.c's table fits */
+#define ROUTES_MAX	METRICS_ROUTES_MAX
 #define WEBHOOKS_MAX	1024	/* lag kept for this many webhooks */
 
 /* One writer: a relaxed load and store, no locked instruction. */

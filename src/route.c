@@ -106,6 +106,9 @@ static const struct route {
 	{ "GET", "/_/:file", api_dashboard, NO_AUTH, 0 },
 };
 
+_Static_assert(sizeof routes / sizeof routes[0] <= METRICS_ROUTES_MAX,
+    "metrics.c counts requests of METRICS_ROUTES_MAX routes at most");
+
 /* The pattern of the table's i-th route and its method in *method;
  * NULL past the end (metrics.c). */
 const char *
