@@ -63,20 +63,27 @@ struct hist {
 	uint64_t	 sum;
 };
 
-/* Requests: loop thread. */
-static uint64_t		 req_count[ROUTES_MAX + 1][NSTATUS];
-static struct hist	 req_dur;
-/* Streams: loop thread. */
-static uint64_t		 ev_delivered;
-static uint64_t		 slow_closed;
-/* Writer thread. */
-static struct hist	 batch_size;
-static struct hist	 commit_dur;
-/* Hooks: workers and the writer. */
-static uint64_t		 hook_calls, hook_failures, hook_timeouts;
-/* Webhooks: their delivery threads. */
-static uint64_t		 wh_ok, wh_failed;
-static struct hist	 wh_dur;
+/* Each thread's figures on cache lines of their own, so that no thread
+ * writes a line another one writes. */
+#define LINE	__attribute__((aligned(64)))
+
+static LINE struct {		/* the loop thread's */
+	uint64_t	 req_count[ROUTES_MAX + 1][NSTATUS];
+	struct hist	 req_dur;
+	uint64_t	 delivered;
+	uint64_t	 slow_closed;
+} lp;
+static LINE struct {		/* the writer thread's */
+	struct hist	 batch_size;
+	struct hist	 commit_dur;
+} wr;
+static LINE struct {		/* hooks: workers and the writer */
+	uint64_t	 calls, failures, timeouts;
+} hk;
+static LINE struct {		/* webhooks: their delivery threads */
+	uint64_t	 ok, failed;
+	struct hist	 dur;
+} wh;
 static pthread_mutex_t	 wh_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct wh_lag {
 	char		 id[64];
@@ -115,9 +122,9 @@ metrics_request(const struct request *req)
 		st = 500;
 	r = req->route_ix >= 0 && req->route_ix <= ROUTES_MAX ?
 	    req->route_ix : 0;
-	ADD1(&req_count[r][st - STATUS_MIN], 1);
+	ADD1(&lp.req_count[r][st - STATUS_MIN], 1);
 	us = time_mono_us() - req->started_us;
-	hist_add(&req_dur, dur_bounds, NDUR, us > 0 ? (uint64_t)us : 0, 0);
+	hist_add(&lp.req_dur, dur_bounds, NDUR, us > 0 ? (uint64_t)us : 0, 0);
 }
 
 /* Loop thread: n events went to a stream. */
@@ -126,7 +133,7 @@ metrics_delivered(int n)
 {
 	if (cfg->metrics == METRICS_OFF)
 		return;
-	ADD1(&ev_delivered, (uint64_t)n);
+	ADD1(&lp.delivered, (uint64_t)n);
 }
 
 /* Loop thread: a stream closed because its client fell behind. */
@@ -135,7 +142,7 @@ metrics_slow_consumer(void)
 {
 	if (cfg->metrics == METRICS_OFF)
 		return;
-	ADD1(&slow_closed, 1);
+	ADD1(&lp.slow_closed, 1);
 }
 
 /* Writer thread: a batch of n writes committed in us microseconds. */
@@ -144,8 +151,8 @@ metrics_commit(int n, int64_t us)
 {
 	if (cfg->metrics == METRICS_OFF)
 		return;
-	hist_add(&batch_size, size_bounds, NSIZE, (uint64_t)n, 0);
-	hist_add(&commit_dur, dur_bounds, NDUR, us > 0 ? (uint64_t)us : 0, 0);
+	hist_add(&wr.batch_size, size_bounds, NSIZE, (uint64_t)n, 0);
+	hist_add(&wr.commit_dur, dur_bounds, NDUR, us > 0 ? (uint64_t)us : 0, 0);
 }
 
 /* Any thread: a hook call ended; rc 0 if it went well, else timed_out
@@ -155,9 +162,9 @@ metrics_hook(int rc, int timed_out)
 {
 	if (cfg->metrics == METRICS_OFF)
 		return;
-	ADDN(&hook_calls, 1);
+	ADDN(&hk.calls, 1);
 	if (rc != 0)
-		ADDN(timed_out ? &hook_timeouts : &hook_failures, 1);
+		ADDN(timed_out ? &hk.timeouts : &hk.failures, 1);
 }
 
 /* Any thread: a webhook delivery (one request) ended, with a 2xx answer
@@ -165,8 +172,8 @@ metrics_hook(int rc, int timed_out)
 void
 metrics_webhook_delivery(int ok, double seconds)
 {
-	ADDN(ok ? &wh_ok : &wh_failed, 1);
-	hist_add(&wh_dur, dur_bounds, NDUR, seconds > 0 ?
+	ADDN(ok ? &wh.ok : &wh.failed, 1);
+	hist_add(&wh.dur, dur_bounds, NDUR, seconds > 0 ?
 	    (uint64_t)(seconds * 1e6) : 0, 1);
 }
 
@@ -306,7 +313,7 @@ api_metrics(struct api_ctx *ctx)
 		} else if ((pattern = route_pattern(r - 1, &method)) == NULL)
 			break;
 		for (s = 0; s < NSTATUS; s++) {
-			if ((v = GET(&req_count[r][s])) == 0)
+			if ((v = GET(&lp.req_count[r][s])) == 0)
 				continue;
 			snprintf(labels, sizeof labels, "route=\"%s\","
 			    "method=\"%s\",status=\"%d\"", pattern, method,
@@ -316,22 +323,22 @@ api_metrics(struct api_ctx *ctx)
 	}
 	hist_out(&o, "basalt_request_duration_seconds",
 	    "Time from a request's first record to its answer (for a "
-	    "stream, its opening).", &req_dur, dur_bounds, NDUR, 1e6);
+	    "stream, its opening).", &lp.req_dur, dur_bounds, NDUR, 1e6);
 
 	family(&o, "basalt_streams_open", "gauge", "Event streams open.");
 	sample_i(&o, "basalt_streams_open", broker_count());
 	family(&o, "basalt_events_delivered_total", "counter",
 	    "Events written to streams.");
-	sample(&o, "basalt_events_delivered_total", "", GET(&ev_delivered));
+	sample(&o, "basalt_events_delivered_total", "", GET(&lp.delivered));
 	family(&o, "basalt_streams_slow_closed_total", "counter",
 	    "Streams closed because their client fell behind.");
-	sample(&o, "basalt_streams_slow_closed_total", "", GET(&slow_closed));
+	sample(&o, "basalt_streams_slow_closed_total", "", GET(&lp.slow_closed));
 
 	hist_out(&o, "basalt_writer_batch_size",
-	    "Writes committed together in one transaction.", &batch_size,
+	    "Writes committed together in one transaction.", &wr.batch_size,
 	    size_bounds, NSIZE, 1);
 	hist_out(&o, "basalt_commit_duration_seconds",
-	    "Time a batch's commit took.", &commit_dur, dur_bounds, NDUR, 1e6);
+	    "Time a batch's commit took.", &wr.commit_dur, dur_bounds, NDUR, 1e6);
 
 	head = store_event_max(ctx->worker->store);
 	oldest = store_event_oldest(ctx->worker->store);
@@ -343,23 +350,23 @@ api_metrics(struct api_ctx *ctx)
 	sample_i(&o, "basalt_event_log_oldest_id", oldest);
 
 	family(&o, "basalt_hook_calls_total", "counter", "Hook calls.");
-	sample(&o, "basalt_hook_calls_total", "", GET(&hook_calls));
+	sample(&o, "basalt_hook_calls_total", "", GET(&hk.calls));
 	family(&o, "basalt_hook_failures_total", "counter",
 	    "Hook calls that threw, refused or ran out of memory.");
-	sample(&o, "basalt_hook_failures_total", "", GET(&hook_failures));
+	sample(&o, "basalt_hook_failures_total", "", GET(&hk.failures));
 	family(&o, "basalt_hook_timeouts_total", "counter",
 	    "Hook calls that ran out of time.");
-	sample(&o, "basalt_hook_timeouts_total", "", GET(&hook_timeouts));
+	sample(&o, "basalt_hook_timeouts_total", "", GET(&hk.timeouts));
 
 	family(&o, "basalt_webhook_deliveries_total", "counter",
 	    "Webhook requests answered with a 2xx.");
-	sample(&o, "basalt_webhook_deliveries_total", "", GET(&wh_ok));
+	sample(&o, "basalt_webhook_deliveries_total", "", GET(&wh.ok));
 	family(&o, "basalt_webhook_failures_total", "counter",
 	    "Webhook requests that failed: another status, a time-out or "
 	    "no connection.");
-	sample(&o, "basalt_webhook_failures_total", "", GET(&wh_failed));
+	sample(&o, "basalt_webhook_failures_total", "", GET(&wh.failed));
 	hist_out(&o, "basalt_webhook_delivery_duration_seconds",
-	    "Time a webhook request took.", &wh_dur, dur_bounds, NDUR, 1e6);
+	    "Time a webhook request took.", &wh.dur, dur_bounds, NDUR, 1e6);
 	pthread_mutex_lock(&wh_lock);
 	for (i = 0; i < wh_nlags; i++)
 		if (wh_lags[i].lag > lag)
