@@ -3,7 +3,8 @@
 # creates then gets, a connection per request) and per delivery
 # (`basalt-bench fanout`, SUBS streams, RATE events/s) over basalt's
 # FastCGI socket, with metrics = off and metrics = open, the two
-# interleaved, each on a new database, REPS times; prints the medians and
+# interleaved (off first, then on first), each on a new database, REPS
+# times; prints the medians and
 # the ratios on/off. Each "on" run is scraped once at its end, to check
 # that the figures moved.
 #
@@ -100,8 +101,12 @@ cpu_us() {
 	    sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
+# off first in odd rounds, on first in even ones: a drift of the machine
+# weighs on both alike.
 for r in $(seq "$REPS"); do
-	for mode in off on; do
+	order="off on"
+	[ $((r % 2)) = 0 ] && order="on off"
+	for mode in $order; do
 		fresh "$([ $mode = on ] && echo open || echo off)"
 		run "create-$mode" crud --op create -c "$CONC" -d "$SECS"
 		run "get-$mode" crud --op get -c "$CONC" -d "$SECS"
