@@ -117,9 +117,8 @@ metrics_request(const struct request *req)
 
 	if (cfg->metrics == METRICS_OFF)
 		return;
-
 	if (st < STATUS_MIN || st > STATUS_MAX)
-		st = 500;
+		st = 500;	/* cannot happen: basalt sends none */
 	r = req->route_ix >= 0 && req->route_ix <= ROUTES_MAX ?
 	    req->route_ix : 0;
 	ADD1(&lp.req_count[r][st - STATUS_MIN], 1);
@@ -168,7 +167,8 @@ metrics_hook(int rc, int timed_out)
 }
 
 /* Any thread: a webhook delivery (one request) ended, with a 2xx answer
- * if ok, after seconds. */
+ * if ok, after seconds. A delivery thread may hold no config: webhooks
+ * are counted whatever metrics says. */
 void
 metrics_webhook_delivery(int ok, double seconds)
 {
@@ -178,7 +178,8 @@ metrics_webhook_delivery(int ok, double seconds)
 }
 
 /* Any thread: the webhook id's lag (the log's head minus its cursor);
- * lag -1 forgets the webhook (deleted). */
+ * lag -1 forgets the webhook (deleted). Off every request's path: the
+ * lock is the delivery threads' and the scrape's. */
 void
 metrics_webhook_lag(const char *id, int64_t lag)
 {
