@@ -133,6 +133,7 @@ struct filter_band;
 #define MAX_PAGE_LIMIT		500
 #define MAX_EVENT_TYPE_LEN	64
 #define MAX_STREAM_TYPES	32	/* types= of a stream */
+#define MAX_FEED_COLLECTIONS	64	/* collections= of a change feed */
 #define MAX_LABEL_LEN		200
 #define MAX_BATCH_REQUESTS	1000	/* writes in one batch request */
 #define WRITER_BATCH_MAX	256	/* writes committed together */
@@ -208,6 +209,7 @@ enum err {
 	ERR_BUSY,
 	ERR_INVALID_TOKEN,	/* 401, a token was sent and is refused */
 	ERR_INSUFFICIENT_SCOPE,	/* 403, a JWT without the route's scope */
+	ERR_EVENTS_PRUNED,	/* 410, since= is older than the log keeps */
 	ERR__COUNT
 };
 
@@ -217,6 +219,8 @@ struct error {
 	char		 allow[64];	/* the Allow header with ERR_METHOD */
 	int		 logged;	/* the cause is in the log already */
 	int		 batch_index;	/* 1 + the batch's failing request */
+	int64_t		 oldest_id;	/* ERR_EVENTS_PRUNED: the oldest event
+					   the log keeps (0: none) */
 };
 
 struct config {
@@ -306,6 +310,17 @@ struct request {
 		struct filter *sub_filter;	/* SUBSCRIBE_SOME: the bound
 						   subscribe rule */
 		char	*sub_text;	/* its canonical text */
+		/* The change feed (api_changes.c): every event of the app,
+		 * or of the collections in colls (",a,b,"; NULL: all);
+		 * collection is "". As NDJSON it ends after end_at. An end
+		 * user's feed has each visible collection bound to its rules
+		 * (binds, sorted by name); the others are left out. */
+		int	 feed;
+		char	*colls;
+		int	 ndjson;
+		int64_t	 end_at;
+		struct feed_bind *binds;
+		size_t	 nbinds;
 	} spec;
 
 	/* Set when the request goes back to a worker after its write. */
@@ -560,6 +575,7 @@ void		 reply_error(struct request *);
 void		 reply_file(struct request *, const char *, const char *, size_t);
 /* The headers of an event stream; sets req->stream unless it is HEAD. */
 void		 reply_stream(struct request *);
+void		 reply_ndjson(struct request *, int stream);
 int		 error_set(struct error *, enum err, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 /* Marks the cause as logged in detail: reply_error will not log it. */
@@ -618,6 +634,12 @@ int		 api_app_jwt_key_remove(struct api_ctx *);
 int		 api_indexes_list(struct api_ctx *);
 int		 api_index_create(struct api_ctx *);
 int		 api_index_drop(struct api_ctx *);
+/* The parameters streams share, checked before anything is sent:
+ * Last-Event-ID (or last_event_id=), and filter= with types=. */
+int		 api_stream_last_id(struct api_ctx *, struct stream_spec *);
+int		 api_stream_filter(struct api_ctx *, struct stream_spec *);
+/* api_changes.c: the app's change feed, SSE or NDJSON. */
+int		 api_changes(struct api_ctx *);
 /* The request's body as a JSON object, or NULL with 415 or 400 set. */
 json_object	*api_body(struct api_ctx *);
 /* Runs apply in the writer's next commit and waits: 0, or -1 with the
@@ -717,7 +739,8 @@ int64_t		 store_event_append(struct store *, const char *realm, const char *app,
 		    const char *coll, const char *record_id, const char *type,
 		    const char *data, const char *prev);
 /* Events with after < id <= upto (upto 0: no bound), optionally for one
- * topic (realm NULL: all), in id order, at most limit. Returns the count. */
+ * topic (realm NULL: all; coll NULL: the whole app), in id order, at most
+ * limit. Returns the count. */
 int		 store_event_range(struct store *, int64_t after, int64_t upto,
 		    const char *realm, const char *app, const char *coll,
 		    const char *record_id, int limit,
@@ -1025,6 +1048,20 @@ void		 broker_reconfigure(void);
  * the list (view) rule is unset, or -1 with err set. */
 enum { SUBSCRIBE_NONE, SUBSCRIBE_ALL, SUBSCRIBE_SOME };
 int		 broker_spec_bind(struct stream_spec *, const struct rules *,
+		    struct error *);
+/* One collection of an end user's change feed, as broker_spec_bind bound
+ * it; broker_feed_free frees an array of n (NULL is fine). */
+struct feed_bind {
+	char		 collection[MAX_NAME_LEN + 1];
+	struct filter	*filter;	/* NULL: every record */
+	int		 subscribe;	/* SUBSCRIBE_* */
+	struct filter	*sub_filter;
+};
+void		 broker_feed_free(struct feed_bind *, size_t n);
+/* Any thread, on the caller's store: an end user's feed spec (jwt,
+ * claims, user_filter, colls, and collection_id set to the app's id)
+ * bound to each collection's rules (binds); 0, or -1 with err set. */
+int		 broker_feed_bind(struct store *, struct stream_spec *,
 		    struct error *);
 
 /* tail.c */

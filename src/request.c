@@ -60,6 +60,8 @@ request_free(struct request *req)
 	free(req->spec.user_filter);
 	filter_free(req->spec.sub_filter);
 	free(req->spec.sub_text);
+	free(req->spec.colls);
+	broker_feed_free(req->spec.binds, req->spec.nbinds);
 	free(req);
 }
 
