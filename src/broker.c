@@ -103,14 +103,17 @@
 #define REVOKED_OVERLAP	5	/* seconds looked back past the last look */
 
 /* What a frame does to the streams it is written to, besides. */
-enum { FRAME_GOES_ON, FRAME_END, FRAME_RULES };
+enum { FRAME_GOES_ON, FRAME_END, FRAME_RULES, FRAME_REBIND };
 
 /* An event framed for SSE, shared by the topics it goes to. */
 struct frame {
 	int			 refs;
 	int			 ends;		/* FRAME_END: the last one of a
 						   stream; FRAME_RULES: its
-						   rules are bound again */
+						   rules are bound again;
+						   FRAME_REBIND: the same
+						   after this event, whatever
+						   the binding's age */
 	size_t			 len;
 	char			 data[];
 };
@@ -196,6 +199,7 @@ enum variant {
 	V_END,			/* no frame, but its stream ends */
 	V_RULES,		/* reset: the rules changed */
 	V_KEEP,			/* as logged, but ends nothing (a feed) */
+	V_KEEP_REBIND,		/* ... and binds an end user's again */
 	V__COUNT
 };
 
@@ -904,7 +908,11 @@ pub_variant_feed(const struct topic *t, struct pub *p)
 		    b->sub_filter);
 	if (v == V_END)
 		return (V_NONE);
-	return (v == V_AS_IS && event_ends(p->ev->type) ? V_KEEP : v);
+	/* an end user's binding must not outlive its collection: one made
+	 * again under that name starts with no rules */
+	if (v == V_AS_IS && event_ends(p->ev->type))
+		return (t->jwt ? V_KEEP_REBIND : V_KEEP);
+	return (v);
 }
 
 static enum variant
@@ -952,8 +960,8 @@ pub_frame(struct pub *p, enum variant v)
 		if (v == V_ENTERED)
 			row.type = "record_entered";
 		f = frame_new(&row, p->ndjson);
-		if (v == V_KEEP)
-			f->ends = FRAME_GOES_ON;
+		if (v == V_KEEP || v == V_KEEP_REBIND)
+			f->ends = v == V_KEEP ? FRAME_GOES_ON : FRAME_REBIND;
 	}
 	f->refs = 1;
 	p->frames[v] = f;
@@ -1064,8 +1072,9 @@ topic_write(struct topic *t, struct stream *s)
 		for (j = i; j < t->nframes - 1 && !t->frames[j]->ends; j++)
 			continue;
 		n = j + 1 - i;
-		rules = t->frames[j]->ends == FRAME_RULES &&
-		    t->ids[j] > s->bound_at;
+		rules = (t->frames[j]->ends == FRAME_RULES &&
+		    t->ids[j] > s->bound_at) ||
+		    t->frames[j]->ends == FRAME_REBIND;
 		if (t->frames[j]->len == 0 ||
 		    (t->frames[j]->ends == FRAME_RULES && !rules))
 			n--;	/* an end without a frame (V_END), or a
@@ -1395,7 +1404,7 @@ replay_step(struct stream *s)
 	}
 	if (conn_flush(s->conn) == -1)
 		return;
-	if (r.end == FRAME_RULES) {
+	if (r.end == FRAME_RULES || r.end == FRAME_REBIND) {
 		stream_rebind(s);	/* and replays on under the new ones */
 		return;
 	}

@@ -274,6 +274,28 @@ is "$(q jr '[.events[] | .event] | join(",")')" "reset,record_created" \
 is "$(q jr '.events[0].data | fromjson | .reason')" rules_changed \
     "JWT SSE: the reset says rules_changed"
 
+# A collection deleted and made again under its name starts without
+# rules: a feed bound to the old one's shows nothing of the new one's.
+sub jd "$CH" -H "Authorization: Bearer $JA" -H "$SSE"
+wait_sub jd
+send POST "$B/collections" '{"name":"tmp"}'
+basalt_cli collection rules acme web tmp --list 'true' >/dev/null
+send POST "$B/collections/tmp/records" '{"n":1}'
+T1=$(jbody .id)
+http DELETE "$B/collections/tmp" -H "$AUTH"
+send POST "$B/collections" '{"name":"tmp"}'
+send POST "$B/collections/tmp/records" '{"n":2}'
+T2=$(jbody .id)
+mk alice a6
+wait_events jd 4
+sleep 0.3
+unsub jd
+is "$(q jd '[.events[] | .event + " " + (.data | fromjson | .id // .collection // .reason)] | join(",")')" \
+    "reset rules_changed,record_created $T1,collection_deleted tmp,record_created $ID" \
+    "JWT SSE: after its collection_deleted, a new collection of that name is not shown"
+grep -q "$T2" "$T/jd.out"
+isnt $? 0 "JWT SSE: not a byte of the new collection's record"
+
 # ======================================================================
 # Retention and ids the log does not hold
 # ======================================================================
