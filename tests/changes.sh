@@ -196,6 +196,18 @@ wait_until 5 grep -q '^:keepalive' "$T/hb.out"
 ok $? "SSE: heartbeats"
 unsub hb
 
+# A revoked token ends its feed, as it ends its streams.
+get "$B/tokens"
+RID=$(jbody '.items[] | select(.label == "reader") | .id')
+sub rv "$CH" -H "Authorization: Bearer $RTOKEN" -H "$SSE"
+wait_sub rv
+http DELETE "$B/tokens/$RID" -H "$AUTH"
+is "$STATUS" 204 "revoke: 204"
+wait_until 6 ended rv
+ok $? "SSE: the feed of a revoked token ends"
+like "$(tr -d '\r' <"$T/rv.out")" "event: token_revoked" \
+    "SSE: its last event is token_revoked"
+
 # ======================================================================
 # End users: JWT feeds under the rules
 # ======================================================================
