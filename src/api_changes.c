@@ -16,10 +16,10 @@
 
 /* An app's change feed: every event of the app (or of the collections
  * named) in log order from since= on, as SSE when the client accepts
- * text/event-stream (live, like a collection's stream) and as NDJSON
- * otherwise, up to the head the request saw. Everything is checked here,
- * before anything is sent; the broker sends the events (broker.c,
- * "Change feeds"), as NDJSON in replay steps that wait for the client. */
+ * text/event-stream (live, like a collection's stream: the broker's) and
+ * as NDJSON otherwise, up to the head the request saw, read here in
+ * parts, each once the client has taken most of the one before.
+ * Everything is checked before anything is sent. */
 
 #include <ctype.h>
 #include <errno.h>
@@ -197,7 +197,7 @@ changes_range(struct api_ctx *ctx, struct stream_spec *spec)
 static void
 changes_unknown(struct request *req, int64_t head)
 {
-	reply_ndjson(req, 0);
+	reply_ndjson(req);
 	if (strcmp(request_param(req, "REQUEST_METHOD"),
 	    "HEAD") == 0)
 		return;
@@ -206,12 +206,53 @@ changes_unknown(struct request *req, int64_t head)
 	    (long long)head);
 }
 
+/* Where an NDJSON answer is, between its parts. */
+struct changes_part {
+	struct broker_feed	*feed;
+	int64_t			 last;
+	int64_t			 end_at;
+	int64_t			 expires_at;	/* its token's, 0: never */
+};
+
+static void
+changes_part_free(void *arg)
+{
+	struct changes_part	*cp = arg;
+
+	broker_feed_free(cp->feed);
+	free(cp);
+}
+
+/* A worker, once the client took most of the last part: the next one,
+ * or the last. A token that expired meanwhile ends it as it ends
+ * streams; so does basalt stopping (the last id sent says where to go
+ * on). */
+static void
+changes_next(struct worker *w, struct request *req)
+{
+	struct changes_part	*cp = req->after_arg;
+	int			 rc;
+
+	if (cp->expires_at != 0 && cp->expires_at <= time_now_ms() / 1000) {
+		evbuffer_add_printf(req->out, "{\"type\":\"token_expired\","
+		    "\"data\":{\"expires_at\":%lld}}\n",
+		    (long long)cp->expires_at);
+		rc = 0;
+	} else if ((rc = broker_feed_page(cp->feed, w->store, &cp->last,
+	    cp->end_at, req->out)) == -1)
+		log_warn("a change feed ends early: the log cannot be read: %s",
+		    store_errmsg(w->store));
+	req->more = rc == 1 && !conn_stopping();
+	conn_complete(req);
+}
+
 int
 api_changes(struct api_ctx *ctx)
 {
 	struct request		*req = ctx->req;
 	struct stream_spec	*spec = &req->spec;
 	const char		*accept = request_param(req, "HTTP_ACCEPT");
+	struct changes_part	*cp;
 	int			 rc = 0;
 
 	memset(spec, 0, sizeof *spec);
@@ -235,9 +276,21 @@ api_changes(struct api_ctx *ctx)
 	/* it ends when its token is revoked or expires */
 	strlcpy_b(spec->token_id, ctx->grant.token_id, sizeof spec->token_id);
 	spec->expires_at = ctx->grant.expires_at;
-	if (spec->ndjson)
-		reply_ndjson(req, 1);
-	else
+	if (!spec->ndjson) {
 		reply_stream(req);
+		return (0);
+	}
+	reply_ndjson(req);
+	if (strcmp(request_param(req, "REQUEST_METHOD"), "HEAD") == 0)
+		return (0);
+	cp = xcalloc(1, sizeof *cp);
+	cp->last = spec->last_id;
+	cp->end_at = spec->end_at;
+	cp->expires_at = spec->expires_at;
+	cp->feed = broker_feed_new(spec);
+	req->after = changes_next;
+	req->after_arg = cp;
+	req->after_free = changes_part_free;
+	req->more = cp->last < cp->end_at;
 	return (0);
 }

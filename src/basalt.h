@@ -314,7 +314,9 @@ struct request {
 		 * or of the collections in colls (",a,b,"; NULL: all);
 		 * collection is "". As NDJSON it ends after end_at. An end
 		 * user's feed has each visible collection bound to its rules
-		 * (binds, sorted by name); the others are left out. */
+		 * (binds, sorted by name); the others are left out. NDJSON
+		 * is read by a worker in parts (broker_feed_page), never a
+		 * stream of the broker's. */
 		int	 feed;
 		char	*colls;
 		int	 ndjson;
@@ -323,9 +325,17 @@ struct request {
 		size_t	 nbinds;
 	} spec;
 
-	/* Set when the request goes back to a worker after its write. */
+	/* Set when the request goes back to a worker after its write, or
+	 * for its next part (more). after_free, if set, frees after_arg
+	 * with the request. */
 	void		(*after)(struct worker *, struct request *);
 	void		*after_arg;
+	void		(*after_free)(void *);
+	/* The answer comes in parts: req->out holds one, and the request
+	 * goes back to a worker (after) once the client has taken most of
+	 * it. The access log has its line after the first (logged). */
+	int		 more;
+	int		 logged;
 
 	struct request	*next;		/* queue link */
 };
@@ -575,7 +585,7 @@ void		 reply_error(struct request *);
 void		 reply_file(struct request *, const char *, const char *, size_t);
 /* The headers of an event stream; sets req->stream unless it is HEAD. */
 void		 reply_stream(struct request *);
-void		 reply_ndjson(struct request *, int stream);
+void		 reply_ndjson(struct request *);
 int		 error_set(struct error *, enum err, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 /* Marks the cause as logged in detail: reply_error will not log it. */
@@ -1050,19 +1060,30 @@ enum { SUBSCRIBE_NONE, SUBSCRIBE_ALL, SUBSCRIBE_SOME };
 int		 broker_spec_bind(struct stream_spec *, const struct rules *,
 		    struct error *);
 /* One collection of an end user's change feed, as broker_spec_bind bound
- * it; broker_feed_free frees an array of n (NULL is fine). */
+ * it; broker_binds_free frees an array of n (NULL is fine). */
 struct feed_bind {
 	char		 collection[MAX_NAME_LEN + 1];
 	struct filter	*filter;	/* NULL: every record */
 	int		 subscribe;	/* SUBSCRIBE_* */
 	struct filter	*sub_filter;
 };
-void		 broker_feed_free(struct feed_bind *, size_t n);
+void		 broker_binds_free(struct feed_bind *, size_t n);
 /* Any thread, on the caller's store: an end user's feed spec (jwt,
  * claims, user_filter, colls, and collection_id set to the app's id)
  * bound to each collection's rules (binds); 0, or -1 with err set. */
 int		 broker_feed_bind(struct store *, struct stream_spec *,
 		    struct error *);
+/* Any thread: an NDJSON feed read in pages by a worker, made from an
+ * end user's or a service token's feed spec (its filter, binds, claims
+ * and filter= taken). broker_feed_page appends to out the lines of the
+ * events after *last, up to end_at, at most REPLAY_BATCH events read,
+ * moving *last; 1 if there is more, 0 at the end (or after a reset for
+ * events pruned meanwhile), -1 on an error. */
+struct broker_feed;
+struct broker_feed *broker_feed_new(struct stream_spec *);
+void		 broker_feed_free(struct broker_feed *);
+int		 broker_feed_page(struct broker_feed *, struct store *,
+		    int64_t *last, int64_t end_at, struct evbuffer *out);
 
 /* tail.c */
 void		 tail_init(struct event_base *, struct store *);

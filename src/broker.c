@@ -57,8 +57,8 @@
  * same pub_variant, with each collection's rules bound apart for an end
  * user (struct feed_bind); a collection's end goes on as an event and
  * ends nothing. Live feeds sit on one list that each event is offered
- * to. An NDJSON feed is never live: it replays up to the head its
- * request saw, one line per event, then ends. */
+ * to. An NDJSON feed is no stream: a worker reads it in pages through
+ * a topic of its own (broker_feed_page), one line per event. */
 
 /*
  * An event, from its commit to a stream:
@@ -153,7 +153,6 @@ struct topic {
 	TAILQ_ENTRY(topic)	 sentry;	/* in its slot, or plain */
 
 	int			 feed;		/* an app's change feed */
-	int			 ndjson;	/* ... as NDJSON lines */
 	char			*colls;		/* ",a,b,"; NULL: all */
 	struct feed_bind	*binds;		/* an end user's, by name */
 	size_t			 nbinds;
@@ -232,7 +231,6 @@ struct stream {
 						   up to it */
 	int			 queued;	/* on the replay queue */
 	int64_t			 end_checked;	/* replay: no end up to it */
-	int64_t			 end_at;	/* NDJSON: ends after it */
 	char			 token_id[TOKEN_ID_LEN + 1];
 	int64_t			 expires_at;
 	struct event		*expire_ev;	/* ends it at expires_at */
@@ -580,10 +578,10 @@ topic_release(struct topic *t)
 	}
 	if (t->group != NULL)
 		group_remove(t);
-	if (t->feed && !t->ndjson)
+	if (t->feed)
 		TAILQ_REMOVE(&feeds, t, fentry);
 	free(t->colls);
-	broker_feed_free(t->binds, t->nbinds);
+	broker_binds_free(t->binds, t->nbinds);
 	filter_free(t->filter);
 	filter_free(t->sub_filter);
 	free(t->types);
@@ -699,7 +697,7 @@ stream_send_event(struct stream *s, int64_t id, const char *type,
 	ev.type = type;
 	ev.data = data;
 	ev.data_len = strlen(data);
-	text = s->topic->ndjson ? feed_line(&ev, &n) : sse_frame(&ev, &n);
+	text = sse_frame(&ev, &n);
 	rc = conn_write(s->conn, text, n);
 	free(text);
 	return (rc);
@@ -1286,7 +1284,6 @@ replay_row(void *arg, const struct event_row *ev)
 	if (r->full || r->end)
 		return;
 	pub_init(&p, ev);
-	p.ndjson = r->s->topic->ndjson;
 	if ((v = pub_variant(r->s->topic, &p)) != V_NONE)
 		replay_frame(r, pub_frame(&p, v), ev->id);
 	else {
@@ -1351,7 +1348,7 @@ replay_step(struct stream *s)
 	struct replay_ctx	 r = { s, 0, 0, 0, 0 };
 	struct topic		*t = s->topic;
 	struct frame		*endf;
-	int64_t			 upto = t->ndjson ? s->end_at : head, end_id = 0;
+	int64_t			 upto = head, end_id = 0;
 	int			 n;
 
 	if (s->rebind != 0) {
@@ -1372,8 +1369,6 @@ replay_step(struct stream *s)
 		replay_queue_remove(s);
 		conn_watch_drain(s->conn, 0);
 		stream_reset(s, head, "events_pruned");
-		if (t->ndjson)
-			stream_end(s);
 		return;
 	}
 	if ((endf = replay_end_find(s, upto, &end_id)) != NULL)
@@ -1410,10 +1405,6 @@ replay_step(struct stream *s)
 	}
 	if (n < REPLAY_BATCH && !r.full && end_id == 0) {
 		s->last_id = upto;
-		if (t->ndjson) {
-			stream_end(s);	/* the head its request saw */
-			return;
-		}
 		s->live = 1;
 		replay_queue_remove(s);	/* a drain may have queued it */
 		conn_watch_drain(s->conn, 0);
@@ -1574,7 +1565,7 @@ done:
 /* Change feeds. */
 
 void
-broker_feed_free(struct feed_bind *b, size_t n)
+broker_binds_free(struct feed_bind *b, size_t n)
 {
 	size_t	 i;
 
@@ -1668,19 +1659,19 @@ broker_feed_bind(struct store *st, struct stream_spec *spec,
 	}
 	free(c.names);
 	if (rc == -1) {
-		broker_feed_free(b, n);
+		broker_binds_free(b, n);
 		return (-1);
 	}
 	/* store_collection_list gives them by name, as bsearch needs */
-	broker_feed_free(spec->binds, spec->nbinds);
+	broker_binds_free(spec->binds, spec->nbinds);
 	spec->binds = b;
 	spec->nbinds = n;
 	return (0);
 }
 
-/* A feed's topic: shared by service tokens' live feeds that ask for
- * the same; an end user's or an NDJSON one is its stream's alone. Takes
- * the spec's filter and binds. */
+/* A feed's topic: shared by service tokens' feeds that ask for the
+ * same; an end user's is its stream's alone. Takes the spec's filter and
+ * binds. */
 static struct topic *
 feed_topic_get(struct stream_spec *spec)
 {
@@ -1689,7 +1680,7 @@ feed_topic_get(struct stream_spec *spec)
 	unsigned int	 h;
 
 	snprintf(base, sizeof base, "%s/%s/", spec->realm, spec->app);
-	if (spec->jwt || spec->ndjson)
+	if (spec->jwt)
 		xasprintf(&key, "%s\n@feed #%llu", base,
 		    (unsigned long long)++feed_serial);
 	else
@@ -1711,7 +1702,6 @@ feed_topic_get(struct stream_spec *spec)
 	t->next = buckets[h];
 	buckets[h] = t;
 	t->feed = 1;
-	t->ndjson = spec->ndjson;
 	t->jwt = spec->jwt;
 	t->filter = spec->jwt ? NULL : spec->filter;
 	if (!spec->jwt)
@@ -1724,9 +1714,146 @@ feed_topic_get(struct stream_spec *spec)
 	t->nbinds = spec->nbinds;
 	spec->binds = NULL;
 	spec->nbinds = 0;
-	if (!t->ndjson)
-		TAILQ_INSERT_TAIL(&feeds, t, fentry);
+	TAILQ_INSERT_TAIL(&feeds, t, fentry);
 	return (t);
+}
+
+/*
+ * NDJSON feeds, read by a worker in pages (api_changes.c): a topic of
+ * their own that no table holds, judged by the same pub_variant. A
+ * change of rules (newer than the binding) is written as the reset of
+ * the streams and a collection's end as itself; after either the feed
+ * is bound again, on the worker's store, before the next event.
+ */
+struct broker_feed {
+	struct topic		 t;
+	char			*claims;
+	char			*user_filter;
+	int64_t			 app_id;
+	int64_t			 bound_at;
+};
+
+struct feed_page {
+	struct broker_feed	*f;
+	struct evbuffer		*out;
+	int64_t			*last;
+	int			 rebind;	/* the rest waits for it */
+};
+
+/* Any thread: see basalt.h. */
+struct broker_feed *
+broker_feed_new(struct stream_spec *spec)
+{
+	struct broker_feed	*f;
+	struct topic		*t;
+
+	f = xcalloc(1, sizeof *f);
+	t = &f->t;
+	strlcpy_b(t->realm, spec->realm, sizeof t->realm);
+	strlcpy_b(t->app, spec->app, sizeof t->app);
+	TAILQ_INIT(&t->streams);
+	t->feed = 1;
+	t->jwt = spec->jwt;
+	t->filter = spec->filter;
+	spec->filter = NULL;
+	t->types = spec->types != NULL ? xstrdup(spec->types) : NULL;
+	t->colls = spec->colls != NULL ? xstrdup(spec->colls) : NULL;
+	t->binds = spec->binds;
+	t->nbinds = spec->nbinds;
+	spec->binds = NULL;
+	spec->nbinds = 0;
+	f->claims = spec->claims;
+	f->user_filter = spec->user_filter;
+	spec->claims = spec->user_filter = NULL;
+	f->app_id = spec->collection_id;
+	f->bound_at = spec->bound_at;
+	return (f);
+}
+
+void
+broker_feed_free(struct broker_feed *f)
+{
+	if (f == NULL)
+		return;
+	filter_free(f->t.filter);
+	free(f->t.types);
+	free(f->t.colls);
+	broker_binds_free(f->t.binds, f->t.nbinds);
+	free(f->claims);
+	free(f->user_filter);
+	free(f);
+}
+
+static void
+feed_page_row(void *arg, const struct event_row *ev)
+{
+	struct feed_page	*pg = arg;
+	struct pub		 p;
+	struct frame		*fr;
+	enum variant		 v;
+
+	if (pg->rebind)
+		return;
+	pub_init(&p, ev);
+	p.ndjson = 1;
+	v = pub_variant(&pg->f->t, &p);
+	if (v == V_RULES && ev->id <= pg->f->bound_at)
+		v = V_NONE;	/* its binding is newer */
+	if (v != V_NONE && v != V_END) {
+		fr = pub_frame(&p, v);
+		evbuffer_add(pg->out, fr->data, fr->len);
+	}
+	pg->rebind = v == V_RULES || v == V_KEEP_REBIND;
+	*pg->last = ev->id;
+	pub_clear(&p);
+}
+
+/* Any thread: see basalt.h. */
+int
+broker_feed_page(struct broker_feed *f, struct store *st, int64_t *last,
+    int64_t end_at, struct evbuffer *out)
+{
+	struct feed_page	 pg = { f, out, last, 0 };
+	struct stream_spec	 spec;
+	struct error		 err;
+	int			 n;
+
+	if (*last >= end_at)
+		return (0);
+	/* one snapshot for the pruned mark and the rows, as in replay */
+	if (store_read_begin(st) != STORE_OK)
+		return (-1);
+	if (store_event_pruned(st, f->t.realm, f->t.app) > *last) {
+		store_read_end(st);
+		evbuffer_add_printf(out, "{\"type\":\"reset\",\"data\":"
+		    "{\"reason\":\"events_pruned\",\"last_event_id\":%lld}}\n",
+		    (long long)end_at);
+		return (0);
+	}
+	n = store_event_range(st, *last, end_at, f->t.realm, f->t.app, NULL,
+	    NULL, REPLAY_BATCH, feed_page_row, &pg);
+	store_read_end(st);
+	if (n < 0)
+		return (-1);
+	if (pg.rebind) {
+		memset(&spec, 0, sizeof spec);
+		memset(&err, 0, sizeof err);
+		spec.jwt = 1;
+		spec.claims = f->claims;
+		spec.user_filter = f->user_filter;
+		spec.colls = f->t.colls;
+		spec.collection_id = f->app_id;
+		if (broker_feed_bind(st, &spec, &err) == -1) {
+			log_warn("a feed cannot be bound again: %s",
+			    err.message);
+			return (-1);
+		}
+		broker_binds_free(f->t.binds, f->t.nbinds);
+		f->t.binds = spec.binds;
+		f->t.nbinds = spec.nbinds;
+		f->bound_at = *last;
+	}
+	return (*last < end_at && (n == REPLAY_BATCH || pg.rebind) ? 1 : 0);
 }
 
 /* An end user's feed after a change of rules (its client got the reset):
@@ -1754,15 +1881,13 @@ feed_rebind(struct stream *s)
 		stream_end(s);
 		return;
 	}
-	broker_feed_free(t->binds, t->nbinds);
+	broker_binds_free(t->binds, t->nbinds);
 	t->binds = spec.binds;
 	t->nbinds = spec.nbinds;
-	if (s->last_id < (t->ndjson ? s->end_at : head)) {
+	if (s->last_id < head) {
 		s->live = 0;
 		replay_queue_add(s);
-	} else if (t->ndjson)
-		stream_end(s);
-	else {
+	} else {
 		s->live = 1;
 		replay_queue_remove(s);
 		conn_watch_drain(s->conn, 0);
@@ -1864,14 +1989,6 @@ stream_start(struct stream *s, const struct stream_spec *spec)
 
 	s->last_id = head;
 	s->live = 1;
-	if (spec->ndjson) {
-		/* checked by its worker: replayed up to end_at, then ended */
-		s->end_at = spec->end_at;
-		s->last_id = spec->has_last_id ? spec->last_id : 0;
-		s->live = 0;
-		replay_queue_add(s);
-		return;
-	}
 	if (spec->feed && spec->jwt && !spec->has_last_id)
 		s->last_id = spec->bound_at;	/* changes since its binding */
 	if (spec->feed && spec->jwt && !spec->has_last_id && s->last_id < head) {
@@ -1903,6 +2020,7 @@ broker_subscribe(struct conn *c, struct stream_spec *spec)
 {
 	struct stream	*s;
 
+	assert(!spec->ndjson);	/* a worker's (broker_feed_page) */
 	s = xcalloc(1, sizeof *s);
 	s->conn = c;
 	s->topic = topic_get(spec);
@@ -1919,7 +2037,7 @@ broker_subscribe(struct conn *c, struct stream_spec *spec)
 	__atomic_add_fetch(&nstreams, 1, __ATOMIC_RELAXED);
 	conn_set_stream(c, s);
 	stream_expire_arm(s);
-	if (spec->jwt && (!spec->has_last_id || spec->ndjson))
+	if (spec->jwt && !spec->has_last_id)
 		s->bound_at = spec->bound_at;
 	stream_start(s, spec);
 	/* Rules that changed after the worker read them: bound again
@@ -2066,7 +2184,7 @@ broker_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 		    bsearch(s->token_id, rv.ids, rv.n, sizeof *rv.ids,
 		    revoked_cmp) != NULL)
 			stream_token_end(s, "token_revoked");
-		else if (!s->topic->ndjson)
+		else
 			stream_send(s, beat, sizeof beat - 1);
 	}
 	free(rv.ids);

@@ -254,10 +254,10 @@ reply_stream(struct request *req)
 	    cfg->retry_ms);
 }
 
-/* The headers of a change feed as NDJSON; sets req->stream unless it is
- * HEAD or the body is all in req->out (stream 0). */
+/* The headers of a change feed as NDJSON; its lines follow in req->out,
+ * or in parts (req->more). */
 void
-reply_ndjson(struct request *req, int stream)
+reply_ndjson(struct request *req)
 {
 	req->status = 200;
 	evbuffer_add_printf(req->out, "Status: 200 OK\r\n"
@@ -267,8 +267,6 @@ reply_ndjson(struct request *req, int stream)
 	    "X-Request-Id: %s\r\n", req->rid);
 	reply_cors(req);
 	evbuffer_add(req->out, "\r\n", 2);
-	if (!reply_is_head(req))
-		req->stream = stream;
 }
 
 /* Every 5xx goes into the log once, with its cause and the path (never

@@ -61,7 +61,9 @@ request_free(struct request *req)
 	filter_free(req->spec.sub_filter);
 	free(req->spec.sub_text);
 	free(req->spec.colls);
-	broker_feed_free(req->spec.binds, req->spec.nbinds);
+	broker_binds_free(req->spec.binds, req->spec.nbinds);
+	if (req->after_free != NULL)
+		req->after_free(req->after_arg);
 	free(req);
 }
 
