@@ -113,6 +113,23 @@ HEAD=$(tail -n 1 "$T/more.ndjson" | jq -r .id)
 export_to "$T/none.ndjson" "$CH?since=$HEAD"
 is "$STATUS $(wc -c <"$T/none.ndjson")" "200 0" "since= the head: nothing"
 
+# A client that goes away in the middle of an export: the rest is not
+# read, and basalt goes on.
+curl -s --limit-rate 20k -H "$AUTH" "$CH" -o "$T/cut.ndjson" &
+CUT=$!
+bg_track $CUT
+sleep 1
+kill $CUT
+wait $CUT 2>/dev/null
+N=$(jq -s length "$T/cut.ndjson" 2>/dev/null || echo 0)
+ok "$([ "$(wc -c <"$T/cut.ndjson")" -gt 0 ] && [ "$(wc -l <"$T/cut.ndjson")" -lt 700 ]; echo $?)" \
+    "a slow export read in part ($(wc -c <"$T/cut.ndjson") bytes) when its client left"
+health_ok
+ok $? "basalt answers after a client left an export"
+http HEAD "$CH" -H "$AUTH"
+is "$STATUS $(header Content-Type) $(grep -c '"id":' "$T/.http-body")" \
+    "200 application/x-ndjson 0" "HEAD: the headers alone"
+
 # ======================================================================
 # collections=, types=, filter=
 # ======================================================================
