@@ -1076,8 +1076,8 @@ int		 broker_feed_bind(struct store *, struct stream_spec *,
 /* Any thread: an NDJSON feed read in pages by a worker, made from an
  * end user's or a service token's feed spec (its filter, binds, claims
  * and filter= taken). broker_feed_page appends to out the lines of the
- * events after *last, up to end_at, at most REPLAY_BATCH events read,
- * moving *last; 1 if there is more, 0 at the end (or after a reset for
+ * events after *last, up to end_at, at most REPLAY_BATCH events read
+ * and about stream_buffer_limit bytes, moving *last; 1 if there is more, 0 at the end (or after a reset for
  * events pruned meanwhile), -1 on an error. */
 struct broker_feed;
 struct broker_feed *broker_feed_new(struct stream_spec *);

@@ -1738,6 +1738,7 @@ struct feed_page {
 	struct evbuffer		*out;
 	int64_t			*last;
 	int			 rebind;	/* the rest waits for it */
+	int			 full;		/* the part has enough */
 };
 
 /* Any thread: see basalt.h. */
@@ -1792,8 +1793,13 @@ feed_page_row(void *arg, const struct event_row *ev)
 	struct frame		*fr;
 	enum variant		 v;
 
-	if (pg->rebind)
+	if (pg->rebind || pg->full)
 		return;
+	/* a part holds about what a stream may have waiting */
+	if (evbuffer_get_length(pg->out) >= cfg->stream_buffer_limit) {
+		pg->full = 1;
+		return;
+	}
 	pub_init(&p, ev);
 	p.ndjson = 1;
 	v = pub_variant(&pg->f->t, &p);
@@ -1813,7 +1819,7 @@ int
 broker_feed_page(struct broker_feed *f, struct store *st, int64_t *last,
     int64_t end_at, struct evbuffer *out)
 {
-	struct feed_page	 pg = { f, out, last, 0 };
+	struct feed_page	 pg = { f, out, last, 0, 0 };
 	struct stream_spec	 spec;
 	struct error		 err;
 	int			 n;
@@ -1853,7 +1859,8 @@ broker_feed_page(struct broker_feed *f, struct store *st, int64_t *last,
 		f->t.nbinds = spec.nbinds;
 		f->bound_at = *last;
 	}
-	return (*last < end_at && (n == REPLAY_BATCH || pg.rebind) ? 1 : 0);
+	return (*last < end_at && (n == REPLAY_BATCH || pg.rebind || pg.full) ?
+	    1 : 0);
 }
 
 /* An end user's feed after a change of rules (its client got the reset):

@@ -13,7 +13,9 @@
 need lighttpd jq node sqlite3
 need_npm eventsource
 
-demo_start
+# A small stream_buffer_limit: an export goes out in many parts, each
+# cut by its size rather than its count of events.
+demo_start stream_buffer_limit=16k
 send POST "$B/collections" '{"name":"notes"}'
 CH=$B/changes
 SSE='Accept: text/event-stream'
@@ -115,13 +117,12 @@ is "$STATUS $(wc -c <"$T/none.ndjson")" "200 0" "since= the head: nothing"
 
 # A client that goes away in the middle of an export: the rest is not
 # read, and basalt goes on.
-curl -s --limit-rate 20k -H "$AUTH" "$CH" -o "$T/cut.ndjson" &
+curl -s --limit-rate 1k -H "$AUTH" "$CH" -o "$T/cut.ndjson" &
 CUT=$!
 bg_track $CUT
 sleep 1
 kill $CUT
 wait $CUT 2>/dev/null
-N=$(jq -s length "$T/cut.ndjson" 2>/dev/null || echo 0)
 ok "$([ "$(wc -c <"$T/cut.ndjson")" -gt 0 ] && [ "$(wc -l <"$T/cut.ndjson")" -lt 700 ]; echo $?)" \
     "a slow export read in part ($(wc -c <"$T/cut.ndjson") bytes) when its client left"
 health_ok
