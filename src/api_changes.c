@@ -157,10 +157,10 @@ changes_first(void *arg, const struct event_row *ev)
 
 /*
  * NDJSON: where the answer ends (the head) and whether since is in the
- * log, read in the request's one snapshot. Without since it starts at the oldest event
- * the log keeps. 1 if since is no id of the log (the answer is then the
- * one reset line streams get), 0, or -1 with 410 and the oldest id if
- * retention took events after since.
+ * log, read in the request's one snapshot. Without since it starts at
+ * the oldest event the log keeps. 1 if since is no id of the log (the
+ * answer is then the one reset line streams get), 0, or -1 with 410 and
+ * the oldest id if retention took events after since.
  */
 static int
 changes_range(struct api_ctx *ctx, struct stream_spec *spec)
@@ -198,8 +198,7 @@ static void
 changes_unknown(struct request *req, int64_t head)
 {
 	reply_ndjson(req);
-	if (strcmp(request_param(req, "REQUEST_METHOD"),
-	    "HEAD") == 0)
+	if (strcmp(request_param(req, "REQUEST_METHOD"), "HEAD") == 0)
 		return;
 	evbuffer_add_printf(req->out, "{\"type\":\"reset\",\"data\":"
 	    "{\"reason\":\"unknown_event_id\",\"last_event_id\":%lld}}\n",
@@ -212,7 +211,31 @@ struct changes_part {
 	int64_t			 last;
 	int64_t			 end_at;
 	int64_t			 expires_at;	/* its token's, 0: never */
+	char			 token_id[TOKEN_ID_LEN + 1];	/* "": a JWT */
+	int64_t			 started;	/* unix seconds */
 };
+
+static void
+changes_revoked_one(void *arg, const char *id)
+{
+	struct changes_part	*cp = arg;
+
+	if (strcmp(id, cp->token_id) == 0)
+		cp->token_id[0] = '\0';	/* marks it revoked */
+}
+
+/* Whether the service token of the answer was revoked since it began
+ * (by any process): one indexed query a part. */
+static int
+changes_revoked(struct changes_part *cp, struct store *st)
+{
+	if (cp->token_id[0] == '\0')
+		return (0);
+	if (store_token_revoked_since(st, cp->started, changes_revoked_one,
+	    cp) != STORE_OK)
+		return (0);	/* looked at again at the next part */
+	return (cp->token_id[0] == '\0');
+}
 
 static void
 changes_part_free(void *arg)
@@ -224,19 +247,25 @@ changes_part_free(void *arg)
 }
 
 /* A worker, once the client took most of the last part: the next one,
- * or the last. A token that expired meanwhile ends it as it ends
- * streams; so does basalt stopping (the last id sent says where to go
- * on). */
+ * or the last. A token that expired or was revoked meanwhile ends it
+ * as it ends streams; so does basalt stopping (the last id sent says
+ * where to go on). */
 static void
 changes_next(struct worker *w, struct request *req)
 {
 	struct changes_part	*cp = req->after_arg;
+	char			 id[TOKEN_ID_LEN + 1];
 	int			 rc;
 
+	strlcpy_b(id, cp->token_id, sizeof id);
 	if (cp->expires_at != 0 && cp->expires_at <= time_now_ms() / 1000) {
 		evbuffer_add_printf(req->out, "{\"type\":\"token_expired\","
 		    "\"data\":{\"expires_at\":%lld}}\n",
 		    (long long)cp->expires_at);
+		rc = 0;
+	} else if (changes_revoked(cp, w->store)) {
+		evbuffer_add_printf(req->out, "{\"type\":\"token_revoked\","
+		    "\"data\":{\"token_id\":\"%s\"}}\n", id);
 		rc = 0;
 	} else if ((rc = broker_feed_page(cp->feed, w->store, &cp->last,
 	    cp->end_at, req->out)) == -1)
@@ -287,6 +316,9 @@ api_changes(struct api_ctx *ctx)
 	cp->last = spec->last_id;
 	cp->end_at = spec->end_at;
 	cp->expires_at = spec->expires_at;
+	strlcpy_b(cp->token_id, spec->token_id, sizeof cp->token_id);
+	/* revoked_at has a resolution of seconds: look a little back */
+	cp->started = time_now_ms() / 1000 - 5;
 	cp->feed = broker_feed_new(spec);
 	req->after = changes_next;
 	req->after_arg = cp;

@@ -352,4 +352,10 @@ is "$(q p1 '.events[0].event + " " + (.events[0].data | fromjson | .reason)')" \
 export_to "$T/kept.ndjson" "$CH"
 is "$(lines "$T/kept.ndjson")" "$(log)" "no since=: from the oldest event kept"
 
+# Stopped, so that a leak would be reported too.
+basalt_stop
+is "$?" 0 "basalt stops cleanly"
+ok "$(grep -qE 'Sanitizer|runtime error:' "$T/basalt.log"; [ $? -ne 0 ]
+    echo $?)" "no sanitizer report in basalt's log"
+
 done_testing
