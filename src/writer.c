@@ -92,6 +92,7 @@ writer_batch(struct write_op *batch)
 		return;
 	}
 	tail_wake();
+	webhook_wake();
 }
 
 /* One chunk of the retention sweep in its own transaction. When there is
