@@ -54,6 +54,16 @@ field() {	# field WEBHOOK N: column N of its `webhook list` line
 	    '$1 == w { print $n }'
 }
 
+# at_least N CMD...: CMD prints N words or more (for wait_until, which
+# runs its command again each time).
+at_least() {
+	[ "$("${@:2}" | wc -w)" -ge "$1" ]
+}
+
+field_is() {	# field_is WEBHOOK N VALUE
+	[ "$(field "$1" "$2")" = "$3" ]
+}
+
 write_posts() {	# write_posts N: N posts in one transaction
 	local reqs
 	reqs=$(seq "$1" | jq -c -s 'map({method: "POST",
@@ -92,7 +102,7 @@ is "$(basalt_cli webhook list acme web)" \
 # --- every event once, in order, at most 100 a request
 write_posts 120
 HTTP_MAX_TIME=10 send POST "$B/collections/other/records" '{"x":1}'
-wait_until 30 test "$(accepted "$W" | wc -w)" -ge 120
+wait_until 30 at_least 120 accepted "$W"
 is "$(accepted "$W")" "$(expected)" "the 120 events arrive once and in order"
 is "$(jq -s "[.[] | select(.webhook == \"$W\" and .ids != null)] |
     [length > 1, all(.sig), all(.ids | length <= 100),
@@ -103,7 +113,7 @@ is "$(jq -s "[.[] | select(.webhook == \"$W\" and .ids != null)] |
 is "$(jq -r "select(.webhook == \"$W\" and .status == 200) | .body[] |
     [.collection, .type, (.data | type)] | join(\" \")" "$LOG" | sort -u)" \
     "posts record_created object" "events of posts only, with their data"
-wait_until 5 test "$(field "$W" 7)" = "$(expected | awk '{ print $NF }')"
+wait_until 5 field_is "$W" 7 "$(expected | awk '{ print $NF }')"
 is "$(field "$W" 7)" "$(expected | awk '{ print $NF }')" \
     "list: the cursor is the last event delivered"
 
@@ -111,7 +121,7 @@ is "$(field "$W" 7)" "$(expected | awk '{ print $NF }')" \
 N0=$(wc -l <"$LOG")
 control fail=3
 write_posts 5
-wait_until 30 test "$(accepted "$W" | wc -w)" -ge 125
+wait_until 30 at_least 125 accepted "$W"
 is "$(accepted "$W")" "$(expected)" \
     "after three failures, every event once more and in order"
 is "$(tail -n +$((N0 + 1)) "$LOG" | jq -c 'select(.start == null) |
@@ -129,20 +139,34 @@ is "$(field "$W" 5)|$(field "$W" 6)|$(field "$W" 8)" "active|0|HTTP status 500" 
 control delay=2000
 N0=$(wc -l <"$LOG")
 write_posts 5
-wait_until 10 grep -q '"start":true' <(tail -n +$((N0 + 1)) "$LOG")
+started() {
+	tail -n +$((N0 + 1)) "$LOG" | grep -q '"start":true'
+}
+wait_until 10 started
 kill -KILL "$BASALT_PID"
 wait "$BASALT_PID" 2>/dev/null
 control delay=0
 basalt_start || bail_out "basalt did not restart"
-wait_until 40 test "$(firsts "$W" | wc -w)" -ge 130
+INFLIGHT=$(tail -n +$((N0 + 1)) "$LOG" | jq -r 'select(.start) | .ids[0]' |
+    head -n 1)
+times_accepted() {	# times_accepted ID: how often the receiver took it
+	accepted "$W" | tr ' ' '\n' | grep -cx "$1"
+}
+sent_twice() {
+	[ "$(times_accepted "$INFLIGHT")" -ge 2 ]
+}
+wait_until 40 sent_twice
+wait_until 10 at_least 130 firsts "$W"
 is "$(firsts "$W")" "$(expected)" \
     "kill -9 mid-delivery, restart: nothing lost, still in order"
+is "$(times_accepted "$INFLIGHT")" 2 \
+    "the request in flight at the kill is sent again after the restart"
 
 # --- paused after webhook_max_failures, resumed
 control fail=100
 N0=$(wc -l <"$LOG")
 write_posts 3
-wait_until 40 test "$(field "$W" 5)" = paused
+wait_until 40 field_is "$W" 5 paused
 is "$(field "$W" 5)|$(field "$W" 6)|$(field "$W" 8)" "paused|4|HTTP status 500" \
     "four failures in a row: paused, with the last error"
 sleep 2
@@ -151,7 +175,7 @@ is "$(tail -n +$((N0 + 1)) "$LOG" | jq -c 'select(.status == 500)' | wc -l)" 4 \
 control fail=0
 basalt_cli webhook resume acme web "$W"
 ok $? "resume: exits 0"
-wait_until 20 test "$(firsts "$W" | wc -w)" -ge 133
+wait_until 20 at_least 133 firsts "$W"
 is "$(firsts "$W")" "$(expected)" "resumed, it catches up from its cursor"
 is "$(field "$W" 5)|$(field "$W" 6)" "active|0" "list: active after the resume"
 
@@ -163,7 +187,7 @@ basalt_start || bail_out "basalt did not restart"
 W3=$(basalt_cli webhook create acme web "http://localhost:$RPORT/private" \
     --types record_created --secret-file "$T/hook.secret")
 write_posts 1
-wait_until 20 test "$(field "$W3" 6)" -ge 1
+wait_until 20 field_is "$W3" 6 1
 like "$(field "$W3" 5)|$(field "$W3" 8)" \
     '^failing\|address (127\.0\.0\.1|::1) refused: a private or loopback address' \
     "localhost is refused on the address it resolves to"
