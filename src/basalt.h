@@ -605,6 +605,11 @@ struct api_ctx {
 	struct scope_ids ids;
 };
 int		 api_health(struct api_ctx *);
+/* api_webhooks.c */
+int		 api_webhooks_list(struct api_ctx *);
+int		 api_webhook_create(struct api_ctx *);
+int		 api_webhook_delete(struct api_ctx *);
+int		 api_webhook_resume(struct api_ctx *);
 int		 api_token(struct api_ctx *);
 int		 api_collections_list(struct api_ctx *);
 int		 api_collection_create(struct api_ctx *);

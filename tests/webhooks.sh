@@ -194,6 +194,26 @@ like "$(field "$W3" 5)|$(field "$W3" 8)" \
 is "$(jq -r "select(.webhook == \"$W3\")" "$LOG" | wc -l)" 0 \
     "the receiver got nothing from it"
 basalt_cli webhook delete acme web "$W3"
+
+# --- over HTTP, for admin tokens
+http GET "$B/webhooks" -H "Authorization: Bearer $RTOKEN"
+is "$STATUS" 403 "HTTP: a read token may not list webhooks"
+send POST "$B/webhooks" '{"url":"gopher://example.com/"}'
+is "$STATUS|$(jbody .error.code)" "400|invalid_parameter" "HTTP: a gopher URL is refused"
+send POST "$B/webhooks" '{"url":"https://example.com/in","types":["record_deleted"]}'
+HW=$(jbody .id)
+is "$STATUS|$(jbody '[.url, (.types | join(",")), .collections, .state, (.secret | length)] | map(tostring) | join(" ")')|$(header Location)" \
+    "201|https://example.com/in record_deleted null active 64|/api/realms/acme/apps/web/webhooks/$HW" \
+    "HTTP: create answers 201 with the webhook and its new secret"
+get "$B/webhooks"
+is "$STATUS|$(jbody 'map(.id) | join(" ")')|$(jbody 'map(.secret) | unique | map(tostring) | join("")')" \
+    "200|$W $HW|null" "HTTP: the list has both, and no secret"
+send POST "$B/webhooks/$HW/resume" ''
+is "$STATUS|$(jbody .state)" "200|active" "HTTP: resume answers with the webhook"
+send DELETE "$B/webhooks/$HW" ''
+is "$STATUS" 204 "HTTP: delete answers 204"
+send DELETE "$B/webhooks/$HW" ''
+is "$STATUS" 404 "HTTP: a second delete, 404"
 is "$(basalt_cli webhook list acme web | cut -f1)" "$W" "delete: gone from the list"
 
 done_testing
