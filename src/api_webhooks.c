@@ -86,16 +86,18 @@ webhook_find(void *arg, const struct webhook *w)
 		a->found = webhook_json(w);
 }
 
-/* GET .../webhooks: the app's webhooks, by id. */
+/* GET .../webhooks: {"items":[...]}, the app's webhooks by id. */
 int
 api_webhooks_list(struct api_ctx *ctx)
 {
-	json_object	*o;
+	json_object	*o, *items;
 	int		 rc;
 
-	o = json_object_new_array();
+	o = json_object_new_object();
+	items = json_object_new_array();
+	json_object_object_add(o, "items", items);
 	rc = store_webhook_list(ctx->worker->store, ctx->ids.app_id, 0,
-	    webhook_add, o);
+	    webhook_add, items);
 	if (rc != STORE_OK) {
 		json_object_put(o);
 		return (error_store(&ctx->req->err, rc, "app"));

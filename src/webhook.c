@@ -464,6 +464,7 @@ webhook_main(void *arg)
 	int	 running;
 
 	(void)arg;
+	config_refresh();
 	while (!atomic_load(&stopping)) {
 		now = time_now_ms();
 		if (now >= next_poll) {
@@ -482,6 +483,7 @@ webhook_main(void *arg)
 		if (!atomic_load(&woken))
 			curl_multi_poll(multi, NULL, 0, WEBHOOK_POLL_MS, NULL);
 	}
+	config_unhold();
 	return (NULL);
 }
 

@@ -206,7 +206,7 @@ is "$STATUS|$(jbody '[.url, (.types | join(",")), .collections, .state, (.secret
     "201|https://example.com/in record_deleted null active 64|/api/realms/acme/apps/web/webhooks/$HW" \
     "HTTP: create answers 201 with the webhook and its new secret"
 get "$B/webhooks"
-is "$STATUS|$(jbody 'map(.id) | join(" ")')|$(jbody 'map(.secret) | unique | map(tostring) | join("")')" \
+is "$STATUS|$(jbody '.items | map(.id) | join(" ")')|$(jbody '.items | map(.secret) | unique | map(tostring) | join("")')" \
     "200|$W $HW|null" "HTTP: the list has both, and no secret"
 send POST "$B/webhooks/$HW/resume" ''
 is "$STATUS|$(jbody .state)" "200|active" "HTTP: resume answers with the webhook"
