@@ -43,7 +43,7 @@ usage(void)
 {
 	fprintf(stderr,
 "usage: basalt-bench MODE [options]\n"
-"modes: fanout, idle, crud, ceiling, soak\n"
+"modes: fanout, idle, crud, ceiling, soak, jwt (prints a JWT of --user)\n"
 "  --fcgi ADDR        talk FastCGI to basalt's socket (/path or host:port)\n"
 "  --http ADDR        talk HTTP to a web server (host:port)\n"
 "  --sub-fcgi/--sub-http ADDR, --pub-fcgi/--pub-http ADDR   per role\n"
@@ -53,6 +53,13 @@ usage(void)
 "  --token SECRET     bearer token\n"
 "  --kind K           events (custom events), records (creates), nchan\n"
 "  --rooms N          records in N rooms, each stream filtered on one\n"
+"  --owners N         the same with owners: records of N users (fields.owner\n"
+"                     u0 to uN-1), stream i filtered on user u(i mod N)\n"
+"  --jwt-secret-file F  with --owners: stream i signs in with an HS256 JWT\n"
+"                     of user u(i mod N) made with F's bytes, no filter\n"
+"  --jwt-ttl S        those JWTs' lifetime (default 3600)\n"
+"  --user U           jwt: the JWT's sub (default u0)\n"
+"  --unfiltered       with --rooms or --owners: streams take every record\n"
 "  -n, --subs N[,N]   subscribers (idle: one step per count)\n"
 "  -r, --rate R       publishes per second (fixed schedule)\n"
 "  -d, --seconds S    publishing, holding or CRUD time\n"
@@ -147,6 +154,11 @@ struct options {
 	const char	*kind;
 	int		 kind_set;
 	int		 rooms;
+	int		 owners;	/* rooms named by fields.owner */
+	int		 unfiltered;
+	const char	*jwt_secret_file;
+	long		 jwt_ttl;
+	const char	*user;
 	const char	*op;
 	const char	*subs;
 	double		 rate;
@@ -174,7 +186,8 @@ enum {
 	OPT_PUB_HTTP, OPT_PREFIX, OPT_SUB_URI, OPT_PUB_URI, OPT_TOKEN,
 	OPT_KIND, OPT_SIZE, OPT_PUB_CONC, OPT_SETTLE, OPT_DRAIN, OPT_OP,
 	OPT_PRELOAD, OPT_FCGI_KEEP, OPT_PID, OPT_CONNECT_CONC, OPT_CHURN,
-	OPT_AWAY, OPT_SAMPLE, OPT_ROOMS, OPT_QUERY
+	OPT_AWAY, OPT_SAMPLE, OPT_ROOMS, OPT_QUERY, OPT_OWNERS,
+	OPT_UNFILTERED, OPT_JWT_SECRET_FILE, OPT_JWT_TTL, OPT_USER
 };
 
 static const struct option longopts[] = {
@@ -190,6 +203,11 @@ static const struct option longopts[] = {
 	{ "token", required_argument, NULL, OPT_TOKEN },
 	{ "kind", required_argument, NULL, OPT_KIND },
 	{ "rooms", required_argument, NULL, OPT_ROOMS },
+	{ "owners", required_argument, NULL, OPT_OWNERS },
+	{ "unfiltered", no_argument, NULL, OPT_UNFILTERED },
+	{ "jwt-secret-file", required_argument, NULL, OPT_JWT_SECRET_FILE },
+	{ "jwt-ttl", required_argument, NULL, OPT_JWT_TTL },
+	{ "user", required_argument, NULL, OPT_USER },
 	{ "subs", required_argument, NULL, 'n' },
 	{ "rate", required_argument, NULL, 'r' },
 	{ "seconds", required_argument, NULL, 'd' },
@@ -261,7 +279,14 @@ parse_options(int argc, char **argv, struct options *o)
 		case OPT_PUB_URI: o->pub_uri = optarg; break;
 		case OPT_TOKEN: o->token = optarg; break;
 		case OPT_KIND: o->kind = optarg; o->kind_set = 1; break;
-		case OPT_ROOMS: o->rooms = (int)num(optarg); break;
+		case OPT_ROOMS: o->rooms = (int)num(optarg); o->owners = 0;
+			break;
+		case OPT_OWNERS: o->rooms = (int)num(optarg); o->owners = 1;
+			break;
+		case OPT_UNFILTERED: o->unfiltered = 1; break;
+		case OPT_JWT_SECRET_FILE: o->jwt_secret_file = optarg; break;
+		case OPT_JWT_TTL: o->jwt_ttl = (long)num(optarg); break;
+		case OPT_USER: o->user = optarg; break;
 		case 'n': o->subs = optarg; break;
 		case 'r': o->rate = num(optarg); break;
 		case 'd': o->seconds = num(optarg); break;
@@ -335,6 +360,16 @@ load_fill(struct options *o, struct load_opts *l, const char *kind,
 		    strcmp(kind, "records") == 0 ? "/records" : "/events");
 	l->token = o->token;
 	l->rooms = strcmp(kind, "records") == 0 ? o->rooms : 0;
+	l->room_field = o->owners ? "owner" : "room";
+	l->room_prefix = o->owners ? "u" : "r";
+	l->unfiltered = o->unfiltered;
+	if (o->jwt_secret_file != NULL) {
+		if (!o->owners || l->rooms <= 0 || o->unfiltered)
+			errx(1, "--jwt-secret-file needs --owners and records");
+		l->jwt_key = jwt_secret_read(o->jwt_secret_file,
+		    &l->jwt_keylen);
+		l->jwt_ttl = o->jwt_ttl > 0 ? o->jwt_ttl : 3600;
+	}
 	l->rate = o->rate;
 	l->seconds = o->seconds;
 	l->drain = o->drain;
@@ -350,6 +385,7 @@ run_fanout(struct options *o, int idle)
 {
 	struct fanout_opts	 f;
 	char			 sub[1024], pub[1024];
+	int			 rc;
 
 	memset(&f, 0, sizeof f);
 	load_fill(o, &f.l, o->kind, !idle, sub, pub, sizeof sub);
@@ -358,7 +394,9 @@ run_fanout(struct options *o, int idle)
 	f.verbose = o->verbose;
 	if (!idle && (f.l.rate <= 0 || f.l.seconds <= 0))
 		errx(1, "fanout needs --rate and --seconds above 0");
-	return (idle ? idle_run(&f) : fanout_run(&f));
+	rc = idle ? idle_run(&f) : fanout_run(&f);
+	free((void *)f.l.jwt_key);
+	return (rc);
 }
 
 static int
@@ -385,12 +423,31 @@ run_crud(struct options *o)
 	return (crud_run(&c));
 }
 
+/* One JWT, as the streams of a JWT run sign in with. */
+static int
+run_jwt(struct options *o)
+{
+	uint8_t	*key;
+	size_t	 keylen;
+	char	*jwt;
+
+	if (o->jwt_secret_file == NULL)
+		errx(1, "jwt needs --jwt-secret-file");
+	key = jwt_secret_read(o->jwt_secret_file, &keylen);
+	jwt = jwt_hs256(key, keylen, o->user != NULL ? o->user : "u0",
+	    time(NULL), o->jwt_ttl > 0 ? o->jwt_ttl : 3600);
+	printf("%s\n", jwt);
+	free(jwt);
+	free(key);
+	return (0);
+}
+
 static int
 run_soak(struct options *o)
 {
 	struct soak_opts	 k;
 	char			 sub[1024], pub[1024];
-	int			 counts[1];
+	int			 counts[1], rc;
 
 	memset(&k, 0, sizeof k);
 	load_fill(o, &k.l, o->kind_set ? o->kind : "records", 1, sub, pub,
@@ -404,7 +461,9 @@ run_soak(struct options *o)
 	k.sample = o->sample > 0 ? o->sample : 10;
 	if (k.l.seconds <= 0 || k.streams <= 0)
 		errx(1, "soak needs --seconds and --subs above 0");
-	return (soak_run(&k));
+	rc = soak_run(&k);
+	free((void *)k.l.jwt_key);
+	return (rc);
 }
 
 int
@@ -441,6 +500,8 @@ main(int argc, char **argv)
 		return (ceiling_run(counts[0], (int)(o.seconds > 0 ?
 		    o.seconds : 5), o.size_set ? o.size : 250));
 	}
+	if (strcmp(mode, "jwt") == 0)
+		return (run_jwt(&o));
 	base = bench_base_new();
 	if (strcmp(mode, "fanout") == 0)
 		rc = run_fanout(&o, 0);

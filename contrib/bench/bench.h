@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct event;
 struct event_base;
@@ -190,6 +191,11 @@ double		 proc_self_cpu(void);
 void		 proc_cpu_report(const struct procstat *, const struct procstat *);
 void		 proc_cpu_result(const struct procstat *, const struct procstat *);
 
+/* jwt.c */
+uint8_t		*jwt_secret_read(const char *, size_t *);
+char		*jwt_hs256(const uint8_t *, size_t, const char *sub, time_t,
+		    long ttl);
+
 /* ceiling.c */
 int		 ceiling_run(int pairs, int seconds, size_t frame);
 
@@ -267,6 +273,16 @@ struct load_opts {
 	int			 rooms;		/* records: seq k in room k % rooms,
 						   stream i filtered on room
 						   i % rooms; 0: none */
+	const char		*room_field;	/* the record's field naming its
+						   room: room (values rN) or
+						   owner (values uN) */
+	const char		*room_prefix;
+	int			 unfiltered;	/* streams take every room */
+	const uint8_t		*jwt_key;	/* HS256: stream i signs in as
+						   user u(i % rooms), with no
+						   filter; NULL: the token */
+	size_t			 jwt_keylen;
+	long			 jwt_ttl;
 	double			 rate;		/* publishes per second */
 	double			 seconds;
 	double			 drain;

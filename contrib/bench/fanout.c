@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -56,6 +57,7 @@ struct sub {
 	struct got	 got;
 	int64_t		 last_id;
 	int64_t		 max_seq;
+	char		*jwt;		/* its user's, with --jwt-secret-file */
 };
 
 static struct fan {
@@ -224,15 +226,36 @@ sub_retry(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Stream i's URI: with rooms, filtered on its room (fields.room =
- * "rN", percent-encoded). */
+ * "rN", percent-encoded), unless it takes every room or signs in as
+ * the room's user (the collection's list rule filters it then). */
 static const char *
 sub_uri(int i, char *buf, size_t size)
 {
-	if (F.o->l.rooms <= 0)
-		return (F.o->l.sub_uri);
-	snprintf(buf, size, "%s?filter=fields.room%%20%%3D%%20%%22r%d%%22",
-	    F.o->l.sub_uri, i % F.o->l.rooms);
+	const struct load_opts	*l = &F.o->l;
+
+	if (l->rooms <= 0 || l->unfiltered || l->jwt_key != NULL)
+		return (l->sub_uri);
+	snprintf(buf, size, "%s?filter=fields.%s%%20%%3D%%20%%22%s%d%%22",
+	    l->sub_uri, l->room_field, l->room_prefix, i % l->rooms);
 	return (buf);
+}
+
+/* Stream i's bearer secret: a JWT of user u(i % rooms), or the token. */
+static const char *
+sub_token(struct sub *s, int i)
+{
+	const struct load_opts	*l = &F.o->l;
+	char			 user[32];
+
+	if (l->jwt_key == NULL)
+		return (l->token);
+	if (s->jwt == NULL) {
+		snprintf(user, sizeof user, "%s%d", l->room_prefix,
+		    l->rooms > 0 ? i % l->rooms : i);
+		s->jwt = jwt_hs256(l->jwt_key, l->jwt_keylen, user,
+		    time(NULL), l->jwt_ttl);
+	}
+	return (s->jwt);
 }
 
 /* Opens subscribers up to F.want, a bounded number at a time. */
@@ -250,11 +273,12 @@ sub_pump(void)
 		sse_init(&s->sse, sub_event, s);
 		s->last_id = -1;
 		s->max_seq = -1;
-		s->got.room = F.o->l.rooms > 0 ? F.next % F.o->l.rooms : -1;
+		s->got.room = F.o->l.rooms > 0 && !F.o->l.unfiltered ?
+		    F.next % F.o->l.rooms : -1;
 		s->state = SUB_CONNECTING;
 		F.connecting++;
 		if (client_subscribe(&s->c, sub_uri(F.next, uri, sizeof uri),
-		    F.o->l.token) == -1) {
+		    sub_token(s, F.next)) == -1) {
 			F.connecting--;
 			s->state = SUB_NEW;
 			break;
@@ -327,7 +351,7 @@ fan_expected(void)
 	int64_t		 q;
 	int		 i, rooms = F.o->l.rooms;
 
-	if (rooms <= 0)
+	if (rooms <= 0 || F.o->l.unfiltered)
 		return ((uint64_t)SHARED_GET(F.pub.ok) * (F.open + F.ended));
 	if (F.ok_in_room == NULL) {	/* the publisher's state is final */
 		F.ok_in_room = xcalloc(rooms, sizeof *F.ok_in_room);
@@ -395,6 +419,7 @@ fan_free(void)
 		client_close(&F.subs[i].c);
 		sse_free(&F.subs[i].sse);
 		free(F.subs[i].got.seen);
+		free(F.subs[i].jwt);
 	}
 	pub_free(&F.pub);
 	event_free(F.retry);
@@ -509,12 +534,14 @@ fan_print(const struct tally *t, const struct stages *st, int n,
 static void
 fan_result(const struct tally *t, const struct stages *st, int n, double dps)
 {
-	printf("RESULT mode=fanout kind=%s subs=%d rooms=%d rate=%g seconds=%g "
+	printf("RESULT mode=fanout kind=%s subs=%d rooms=%d streams_by=%s "
+	    "rate=%g seconds=%g "
 	    "published=%" PRId64 " pub_failed=%" PRId64 " expected=%" PRIu64
 	    " delivered=%" PRIu64 " deliveries_per_s=%.0f missing=%" PRIu64
 	    " duplicates=%" PRIu64 " out_of_order=%" PRIu64 " mismatch=%" PRIu64
 	    " unexpected=%" PRIu64 " ended=%d failed_subs=%d", F.o->l.kind, n,
-	    F.o->l.rooms, F.o->l.rate, F.o->l.seconds, F.pub.ok, F.pub.failed,
+	    F.o->l.rooms, F.o->l.rooms <= 0 || F.o->l.unfiltered ? "all" :
+	    F.o->l.jwt_key != NULL ? "jwt" : "filter", F.o->l.rate, F.o->l.seconds, F.pub.ok, F.pub.failed,
 	    fan_expected(), F.unique, dps, t->missing, t->dup, t->ooo,
 	    F.mismatch, t->unexpected, F.ended, F.failed);
 	hist_result(&F.lat, "lat");

@@ -90,8 +90,9 @@ pub_send(struct publisher *p, struct pub_req *r, int64_t seq, uint64_t sched)
 		    p->type, sched, seq, p->pad);
 	else if (p->o->rooms > 0)
 		n = snprintf(body, sizeof body, "{\"t\":%" PRIu64 ",\"seq\":%"
-		    PRId64 ",\"room\":\"r%" PRId64 "\",\"pad\":\"%s\"}",
-		    sched, seq, seq % p->o->rooms, p->pad);
+		    PRId64 ",\"%s\":\"%s%" PRId64 "\",\"pad\":\"%s\"}",
+		    sched, seq, p->o->room_field, p->o->room_prefix,
+		    seq % p->o->rooms, p->pad);
 	else
 		n = snprintf(body, sizeof body, "{\"t\":%" PRIu64 ",\"seq\":%"
 		    PRId64 ",\"pad\":\"%s\"}", sched, seq, p->pad);
