@@ -5,7 +5,8 @@
 // JSON line per request to argv[4]: the status it answered, whether the
 // signature held, the webhook id, the Basalt-Event-Ids header and the ids
 // of the body. POST /control?fail=N&delay=MS makes it answer 500 to the
-// next N requests and wait MS before answering each.
+// next N requests and wait MS before answering each; slow=MS is the wait
+// on paths that start with /slow.
 
 import { createServer } from 'node:http';
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -24,7 +25,7 @@ const code = lines.slice(at, at + 3).map((l) => l.trim()).join('\n');
 const verify = new Function('req', 'body', 'secret', 'crypto',
     code + '\nreturn ok;');
 
-let fail = 0, delay = 0;
+let fail = 0, delay = 0, slow = 0;
 
 createServer((req, res) => {
 	const chunks = [];
@@ -35,6 +36,7 @@ createServer((req, res) => {
 		if (url.pathname === '/control') {
 			fail = Number(url.searchParams.get('fail') ?? fail);
 			delay = Number(url.searchParams.get('delay') ?? delay);
+			slow = Number(url.searchParams.get('slow') ?? slow);
 			res.end('ok\n');
 			return;
 		}
@@ -55,12 +57,13 @@ createServer((req, res) => {
 		const rec = { status, sig, ids, webhook: req.headers['basalt-webhook-id'],
 		    header_ids: req.headers['basalt-event-ids'],
 		    type: req.headers["content-type"], body: ids !== null ? JSON.parse(body) : body };
-		appendFileSync(logFile, JSON.stringify({ start: true, ids }) + '\n');
+		appendFileSync(logFile, JSON.stringify({ start: true, ids,
+		    webhook: req.headers['basalt-webhook-id'] }) + '\n');
 		setTimeout(() => {
 			appendFileSync(logFile, JSON.stringify(rec) + '\n');
 			res.statusCode = status;
 			res.end(status === 200 ? 'thanks\n' : 'no\n');
-		}, delay);
+		}, url.pathname.startsWith('/slow') ? slow : delay);
 	});
 }).listen(0, '127.0.0.1', function () {
 	console.log(this.address().port);

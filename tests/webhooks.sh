@@ -4,8 +4,9 @@
 # every event once and in order in batches of at most 100, a receiver
 # that fails three times then gets the same events again, kill -9 of
 # basalt mid-delivery losing nothing, a webhook paused after
-# webhook_max_failures and resumed, and a loopback address refused
-# without webhook_allow_private.
+# webhook_max_failures and resumed, a slow receiver that does not hold
+# another, a loopback address refused without webhook_allow_private, and
+# the same over HTTP.
 
 . "$top_srcdir/tests/lib.sh"
 
@@ -104,7 +105,7 @@ write_posts 120
 HTTP_MAX_TIME=10 send POST "$B/collections/other/records" '{"x":1}'
 wait_until 30 at_least 120 accepted "$W"
 is "$(accepted "$W")" "$(expected)" "the 120 events arrive once and in order"
-is "$(jq -s "[.[] | select(.webhook == \"$W\" and .ids != null)] |
+is "$(jq -s "[.[] | select(.webhook == \"$W\" and .ids != null and .start == null)] |
     [length > 1, all(.sig), all(.ids | length <= 100),
     all(.header_ids == (.ids | map(tostring) | join(\",\"))),
     all(.type == \"application/json\")] | map(tostring) | join(\" \")" "$LOG")" \
@@ -178,6 +179,23 @@ ok $? "resume: exits 0"
 wait_until 20 at_least 133 firsts "$W"
 is "$(firsts "$W")" "$(expected)" "resumed, it catches up from its cursor"
 is "$(field "$W" 5)|$(field "$W" 6)" "active|0" "list: active after the resume"
+
+# --- a slow receiver does not hold another webhook
+control slow=10000
+SW=$(basalt_cli webhook create acme web "$RURL/slow" --secret-file "$T/hook.secret")
+write_posts 1
+slow_started() {
+	jq -e --arg w "$SW" 'select(.start and .webhook == $w)' "$LOG" >/dev/null
+}
+wait_until 10 slow_started || diag "the slow webhook's request did not start"
+T0=$(date +%s%N)
+write_posts 2
+wait_until 10 at_least 136 firsts "$W"
+MS=$((($(date +%s%N) - T0) / 1000000))
+is "$(firsts "$W")" "$(expected)" "with a slow receiver hanging, the other gets its events"
+ok "$([ "$MS" -lt 2000 ]; echo $?)" \
+    "... in ${MS} ms, before the slow one's request times out (3 s)"
+basalt_cli webhook delete acme web "$SW"
 
 # --- loopback refused without webhook_allow_private
 basalt_stop || diag "basalt did not stop cleanly"
