@@ -391,6 +391,7 @@ const S = {
 	deleteArmed: null,
 	view: 'records',	/* or 'tokens' */
 	tokenSeq: 0,		/* counts token list loads */
+	webhookSeq: 0,		/* counts webhook list loads */
 	revokeArmed: null,	/* {id, timer} of a first press on Revoke */
 };
 
@@ -618,8 +619,10 @@ function showView(name) {
 		else
 			$(id).removeAttribute('aria-current');
 	}
-	if (name === 'tokens')
+	if (name === 'tokens') {
 		loadTokens();
+		loadWebhooks();
+	}
 	else
 		hideSecret();
 }
@@ -1515,6 +1518,48 @@ async function loadTokens() {
 	}
 }
 
+/* Webhooks (admin): the app's webhooks with their state, as
+ * GET .../webhooks lists them; read only. */
+
+async function loadWebhooks() {
+	const seq = ++S.webhookSeq;
+	let res;
+	try {
+		res = await api('GET', S.base + '/webhooks');
+	} catch (err) {
+		if (seq === S.webhookSeq)
+			failed(err, $('webhooks-error'));
+		return;
+	}
+	if (seq !== S.webhookSeq || S.grant === null)
+		return;
+	$('webhooks-error').hidden = true;
+	$('webhooks').replaceChildren(...res.items.map(webhookRow));
+	if (res.items.length === 0) {
+		const td = el('td', 'muted', 'No webhooks.');
+		td.colSpan = 6;
+		$('webhooks').append(el('tr'));
+		$('webhooks').lastChild.append(td);
+	}
+}
+
+function webhookRow(w) {
+	const tr = el('tr');
+	tr.dataset.id = w.id;
+	tr.dataset.state = w.state;
+	const events = [w.collections === null ? 'all collections' :
+	    w.collections.join(', '), w.types === null ? 'all types' :
+	    w.types.join(', ')].join('; ');
+	const state = el('td', 'state', w.state +
+	    (w.failures > 0 ? ' (' + w.failures + ')' : ''));
+	state.dataset.state = w.state;
+	tr.append(el('td', 'id', w.id), el('td', 'url', w.url),
+	    el('td', 'events', events), state,
+	    el('td', 'cursor', String(w.cursor)),
+	    el('td', 'error', w.last_error === null ? '' : w.last_error));
+	return tr;
+}
+
 function tokenRow(t) {
 	const tr = el('tr');
 	tr.dataset.id = t.id;
@@ -1719,6 +1764,7 @@ function wire() {
 		location.hash = '#tokens';
 	});
 	$('tokens-reload').addEventListener('click', loadTokens);
+	$('tokens-reload').addEventListener('click', loadWebhooks);
 	$('token-form').addEventListener('submit', createToken);
 	$('token-copy').addEventListener('click', copySecret);
 	$('token-secret-done').addEventListener('click', () => {

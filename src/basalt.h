@@ -121,6 +121,8 @@ struct filter_band;
 #define DEFAULT_RETENTION_COUNT		1000000
 #define DEFAULT_BUSY_TIMEOUT_MS		5000
 #define DEFAULT_HOOK_TIMEOUT_MS		1000
+#define DEFAULT_WEBHOOK_TIMEOUT_MS	10000
+#define DEFAULT_WEBHOOK_MAX_FAILURES	10
 
 /* Fixed limits. */
 #define MAX_WORKERS		256
@@ -168,6 +170,16 @@ struct filter_band;
 #define MAX_JWT_KEY_LEN		4096	/* bytes of a stored key */
 #define JWT_MIN_SECRET		32	/* bytes of an HS256 secret, at least */
 #define REQUEST_ID_MAX		128	/* bytes of an X-Request-Id */
+#define WEBHOOK_BATCH		100	/* events in one webhook request */
+#define WEBHOOK_POLL_MS		100	/* look for other processes' commits */
+#define WEBHOOK_SCAN_MS		1000	/* look for webhooks due a retry */
+#define WEBHOOK_BACKOFF_MAX	3600	/* seconds between retries, at most */
+#define WEBHOOK_LEASE_MARGIN_MS	5000	/* a lease outlives a request by it */
+#define WEBHOOK_ID_LEN		ULID_LEN
+#define WEBHOOK_SECRET_MIN	16	/* bytes of a secret, at least */
+#define WEBHOOK_SECRET_MAX	256
+#define WEBHOOK_URL_MAX		2048
+#define WEBHOOK_ERROR_MAX	255	/* bytes of a last error kept */
 
 /* Log levels. */
 enum {
@@ -249,6 +261,9 @@ struct config {
 	int		 metrics;	/* METRICS_* */
 	char		*metrics_token_file;
 	char		*metrics_token;	/* its secret, read at load */
+	int		 webhook_timeout_ms;
+	int		 webhook_max_failures;
+	int		 webhook_allow_private;
 	int		 refs;		/* snapshot holders (config.c) */
 };
 
@@ -637,6 +652,11 @@ struct api_ctx {
 };
 int		 api_health(struct api_ctx *);
 int		 api_metrics(struct api_ctx *);
+/* api_webhooks.c */
+int		 api_webhooks_list(struct api_ctx *);
+int		 api_webhook_create(struct api_ctx *);
+int		 api_webhook_delete(struct api_ctx *);
+int		 api_webhook_resume(struct api_ctx *);
 int		 api_token(struct api_ctx *);
 int		 api_collections_list(struct api_ctx *);
 int		 api_collection_create(struct api_ctx *);
@@ -1234,6 +1254,48 @@ void		 cors_check(struct store *, struct request *, const char *realm,
 		    const char *app);
 /* The answer to OPTIONS on a path that allows the methods in allow. */
 void		 cors_preflight(struct request *, const char *allow);
+
+/* store_webhook.c: a webhook as stored; the strings are the store's
+ * (valid during a callback) or the caller's. */
+struct webhook {
+	const char	*id;
+	const char	*realm;
+	const char	*app;
+	const char	*url;
+	const char	*collections;	/* ",a,b,"; NULL: all */
+	const char	*types;		/* ",t1,t2,"; NULL: all */
+	const char	*secret;
+	int64_t		 app_id;
+	int64_t		 cursor;	/* the last event id delivered */
+	int		 paused;
+	int		 failures;	/* in a row */
+	const char	*last_error;	/* NULL: none */
+	int64_t		 next_attempt_ms;
+};
+struct sqlite3	*store_sqlite(struct store *);
+int		 store_webhook_insert(struct store *, const struct webhook *);
+int		 store_webhook_list(struct store *, int64_t app_id, int64_t due_ms,
+		    void (*)(void *, const struct webhook *), void *);
+int		 store_webhook_delete(struct store *, int64_t app_id, const char *);
+int		 store_webhook_resume(struct store *, int64_t app_id, const char *);
+int		 store_webhook_lease(struct store *, const char *id,
+		    const char *holder, int64_t now_ms, int64_t until_ms);
+int		 store_webhook_release(struct store *, const char *holder);
+int		 store_webhook_delivered(struct store *, const char *id,
+		    const char *holder, int64_t cursor);
+int		 store_webhook_failed(struct store *, const char *id,
+		    const char *holder, const char *error, int64_t next_ms, int max);
+int		 store_webhook_events(struct store *, const struct webhook *,
+		    int limit, void (*)(void *, const struct event_row *,
+		    int64_t created_ms), void *);
+
+/* webhook.c */
+int		 webhook_start(void);	/* main thread */
+void		 webhook_stop(void);	/* main thread */
+void		 webhook_wake(void);	/* any thread */
+int		 webhook_url_check(const char *url, char *why, size_t);
+int		 webhook_list_parse(const char *, int names, char **out,
+		    char *why, size_t);
 
 /* store_backup.c */
 /* What store_backup copied or store_restore put in place. */

@@ -55,6 +55,10 @@ usage(void)
 	    "  token create REALM APP --scope read[,write][,admin]"
 	    " [--label TEXT] [--expires DURATION]\n"
 	    "  token list REALM APP | token revoke TOKEN_ID\n"
+	    "  webhook create REALM APP URL [--collections A,B] [--types T1,T2]"
+	    " [--secret-file F]\n"
+	    "  webhook list REALM APP | webhook delete REALM APP ID |"
+	    " webhook resume REALM APP ID\n"
 	    "  backup FILE [--force] | restore FILE\n");
 	return (1);
 }
@@ -781,6 +785,145 @@ cmd_token(int argc, char **argv)
 	return (usage());
 }
 
+static void
+print_webhook(void *arg, const struct webhook *w)
+{
+	char	 err[2 * WEBHOOK_ERROR_MAX + 1];
+
+	(void)arg;
+	log_escape(err, sizeof err, w->last_error != NULL ? w->last_error : "",
+	    w->last_error != NULL ? strlen(w->last_error) : 0);
+	/* ",a,b," shown as a,b; NULL as * */
+	printf("%s\t%s\t%.*s\t%.*s\t%s\t%d\t%lld\t%s\n", w->id, w->url,
+	    w->collections != NULL ? (int)strlen(w->collections) - 2 : 1,
+	    w->collections != NULL ? w->collections + 1 : "*",
+	    w->types != NULL ? (int)strlen(w->types) - 2 : 1,
+	    w->types != NULL ? w->types + 1 : "*", w->paused ? "paused" :
+	    w->failures > 0 ? "failing" : "active", w->failures,
+	    (long long)w->cursor, err[0] != '\0' ? err : "-");
+}
+
+/* A webhook's secret from a file: its first line, at least
+ * WEBHOOK_SECRET_MIN bytes. */
+static char *
+webhook_secret_file(const char *path)
+{
+	unsigned char	*buf;
+	size_t		 len;
+
+	if ((buf = read_file(path, WEBHOOK_SECRET_MAX + 2, &len)) == NULL)
+		return (NULL);
+	buf[strcspn((char *)buf, "\r\n")] = '\0';
+	if (strlen((char *)buf) < WEBHOOK_SECRET_MIN ||
+	    strlen((char *)buf) > WEBHOOK_SECRET_MAX) {
+		free(buf);
+		fail("the secret in '%s' must be %s bytes on its first line",
+		    path, "16 to 256");
+		return (NULL);
+	}
+	return ((char *)buf);
+}
+
+static int
+webhook_create(int argc, char **argv)
+{
+	struct webhook		 w;
+	struct scope_ids	 ids;
+	unsigned char		 raw[32];
+	char			 id[WEBHOOK_ID_LEN + 1], why[256];
+	char			*colls = NULL, *types = NULL, *secret = NULL;
+	int			 i, rc = 1, generated = 0;
+
+	if (argc < 5 || check_names(2, argv + 2))
+		return (argc < 5 ? usage() : 1);
+	if (webhook_url_check(argv[4], why, sizeof why) == -1)
+		return (fail("bad URL '%s': %s", argv[4], why));
+	for (i = 5; i < argc; i++) {
+		if (i + 1 == argc)
+			goto usage;
+		if (strcmp(argv[i], "--collections") == 0 && colls == NULL) {
+			if (webhook_list_parse(argv[++i], 1, &colls, why,
+			    sizeof why) == -1) {
+				fail("bad --collections: %s%s", why, "");
+				goto out;
+			}
+		} else if (strcmp(argv[i], "--types") == 0 && types == NULL) {
+			if (webhook_list_parse(argv[++i], 0, &types, why,
+			    sizeof why) == -1) {
+				fail("bad --types: %s%s", why, "");
+				goto out;
+			}
+		} else if (strcmp(argv[i], "--secret-file") == 0 &&
+		    secret == NULL) {
+			if ((secret = webhook_secret_file(argv[++i])) == NULL)
+				goto out;
+		} else
+			goto usage;
+	}
+	if (resolve(argv[2], argv[3], NULL, &ids) != 0)
+		goto out;
+	if (secret == NULL) {
+		randombytes_buf(raw, sizeof raw);
+		secret = xmalloc(2 * sizeof raw + 1);
+		sodium_bin2hex(secret, 2 * sizeof raw + 1, raw, sizeof raw);
+		generated = 1;
+	}
+	ulid_new(id);
+	memset(&w, 0, sizeof w);
+	w.id = id;
+	w.app_id = ids.app_id;
+	w.url = argv[4];
+	w.collections = colls;
+	w.types = types;
+	w.secret = secret;
+	if ((rc = result(store_webhook_insert(cli_store, &w), "webhook",
+	    id)) != 0)
+		goto out;
+	printf("%s\n", id);
+	if (generated) {
+		printf("%s\n", secret);
+		fprintf(stderr, "basalt: webhook %s created; its secret (the "
+		    "second line) is shown only once\n", id);
+	}
+	goto out;
+usage:
+	rc = usage();
+out:
+	free(colls);
+	free(types);
+	if (secret != NULL)
+		sodium_memzero(secret, strlen(secret));
+	free(secret);
+	return (rc);
+}
+
+static int
+cmd_webhook(int argc, char **argv)
+{
+	struct scope_ids	 ids;
+	int			 rc;
+
+	if (argc >= 2 && strcmp(argv[1], "create") == 0)
+		return (webhook_create(argc, argv));
+	if (argc < 4 || check_names(2, argv + 2))
+		return (argc < 4 ? usage() : 1);
+	if (argc == 4 && strcmp(argv[1], "list") == 0) {
+		if (resolve(argv[2], argv[3], NULL, &ids) != 0)
+			return (1);
+		return (result(store_webhook_list(cli_store, ids.app_id, 0,
+		    print_webhook, NULL), "", ""));
+	}
+	if (argc != 5 || (strcmp(argv[1], "delete") != 0 &&
+	    strcmp(argv[1], "resume") != 0))
+		return (usage());
+	if (resolve(argv[2], argv[3], NULL, &ids) != 0)
+		return (1);
+	rc = strcmp(argv[1], "delete") == 0 ?
+	    store_webhook_delete(cli_store, ids.app_id, argv[4]) :
+	    store_webhook_resume(cli_store, ids.app_id, argv[4]);
+	return (result(rc, "webhook", argv[4]));
+}
+
 /* backup FILE [--force]: a copy of the database while basalt serves it;
  * restore FILE: the database replaced by a copy, with basalt stopped.
  * Both on the database file itself: no upgrade of the database copied,
@@ -830,6 +973,7 @@ static const struct {
 	{ "collection", cmd_collection },
 	{ "index", cmd_index },
 	{ "token", cmd_token },
+	{ "webhook", cmd_webhook },
 };
 
 int

@@ -40,7 +40,7 @@ static pthread_mutex_t	 snapshot_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config	*current;	/* the published snapshot */
 
 enum kind { K_PATH, K_LISTEN, K_INT, K_LONG, K_SIZE, K_LEVEL, K_SYNC,
-    K_ORIGINS, K_PATH_OFF, K_METRICS };
+    K_ORIGINS, K_PATH_OFF, K_METRICS, K_BOOL };
 
 /* Every key, its kind, where it goes and its bounds. */
 static const struct key {
@@ -73,6 +73,9 @@ static const struct key {
 	{ "access_log", K_PATH_OFF, O(access_log), 0, 0 },
 	{ "metrics", K_METRICS, O(metrics), 0, 0 },
 	{ "metrics_token_file", K_PATH, O(metrics_token_file), 0, 0 },
+	{ "webhook_timeout_ms", K_INT, O(webhook_timeout_ms), 100, 600000 },
+	{ "webhook_max_failures", K_INT, O(webhook_max_failures), 1, 1000000 },
+	{ "webhook_allow_private", K_BOOL, O(webhook_allow_private), 0, 0 },
 #undef O
 };
 
@@ -102,6 +105,8 @@ config_new(void)
 	c->hooks_dir = xstrdup(SYSCONFDIR "/basalt/hooks");
 	c->hook_timeout_ms = DEFAULT_HOOK_TIMEOUT_MS;
 	c->log_level = LOG_LEVEL_INFO;
+	c->webhook_timeout_ms = DEFAULT_WEBHOOK_TIMEOUT_MS;
+	c->webhook_max_failures = DEFAULT_WEBHOOK_MAX_FAILURES;
 	c->dashboard_dir = xstrdup(DATADIR "/basalt/dashboard");
 	return (c);
 }
@@ -286,6 +291,14 @@ config_set(struct config *c, const struct key *k, const char *v, char *why,
 			*(int *)field = METRICS_OPEN;
 		else if (strcmp(v, "token") == 0)
 			*(int *)field = METRICS_TOKEN;
+		else
+			return (-1);
+		return (0);
+	case K_BOOL:
+		if (strcmp(v, "no") == 0)
+			*(int *)field = 0;
+		else if (strcmp(v, "yes") == 0)
+			*(int *)field = 1;
 		else
 			return (-1);
 		return (0);

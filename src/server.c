@@ -347,6 +347,8 @@ server_setup(int fd)
 	evsignal_add(sig_hup, NULL);
 	broker_init(base, loop_store);
 	tail_init(base, loop_store);
+	if (webhook_start() == -1)
+		return (-1);
 	if (writer_start() == -1 || worker_start(cfg->workers) == -1)
 		return (-1);
 	writer_prune();	/* apply retention at start, too */
@@ -360,6 +362,7 @@ server_teardown(void)
 	conn_reply_completed();		/* replies of the last requests */
 	writer_stop();
 	conn_reply_completed();		/* and of the last writes */
+	webhook_stop();
 	conn_shutdown_all(1);
 	access_close();
 	tail_free();

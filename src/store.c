@@ -38,7 +38,7 @@
 
 #include "basalt.h"
 
-#define SCHEMA_VERSION	6
+#define SCHEMA_VERSION	7
 
 static const char *schema_v1 =
     "CREATE TABLE realms ("
@@ -148,6 +148,24 @@ static const char *schema_v6 =
     " PRIMARY KEY (collection_id, verb)) WITHOUT ROWID;"
     "PRAGMA user_version = 6;";
 
+/* Version 7: webhooks (webhook.c). collections and types are ",a,b,",
+ * NULL for all; cursor is the last event id delivered; next_attempt and
+ * lease_expires are unix milliseconds; lease_holder names the process
+ * that delivers it ("pid:start"). */
+static const char *schema_v7 =
+    "CREATE TABLE webhooks ("
+    " id TEXT PRIMARY KEY,"
+    " app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
+    " url TEXT NOT NULL, collections TEXT, types TEXT,"
+    " secret TEXT NOT NULL, cursor INTEGER NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'active',"
+    " failures INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+    " next_attempt INTEGER NOT NULL DEFAULT 0,"
+    " lease_holder TEXT, lease_expires INTEGER NOT NULL DEFAULT 0,"
+    " created_at TEXT NOT NULL);"
+    "CREATE INDEX webhooks_app ON webhooks (app_id);"
+    "PRAGMA user_version = 7;";
+
 /* Each version's step from the one before, from version 2 on. */
 static const struct {
 	const char	**sql;
@@ -158,6 +176,7 @@ static const struct {
 	{ &schema_v4, "before-images in the event log" },
 	{ &schema_v5, "indexes on records' fields" },
 	{ &schema_v6, "JWT keys per app and rules per collection" },
+	{ &schema_v7, "webhooks" },
 };
 
 enum stmt {
@@ -1170,6 +1189,14 @@ store_event_unknown(struct store *st, int64_t id)
 
 	sqlite3_bind_int64(s, 1, id);
 	return (one_int(st, s, 0, NULL) != 0);
+}
+
+/* The SQLite connection under a store, for the statements of
+ * store_webhook.c; used by the store's thread only. */
+sqlite3 *
+store_sqlite(struct store *st)
+{
+	return (st->db);
 }
 
 /* The schema version this basalt makes: store_open upgrades any from 1

@@ -96,6 +96,7 @@ writer_batch(struct write_op *batch)
 	}
 	metrics_commit(n, time_mono_us() - t0);
 	tail_wake();
+	webhook_wake();
 }
 
 /* One chunk of the retention sweep in its own transaction. When there is

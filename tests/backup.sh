@@ -224,6 +224,7 @@ LAST=$(sqlite3 "$T/basalt.db" "SELECT seq FROM sqlite_sequence WHERE name = 'eve
 case $CUR in
 6)	DOWN='DROP TABLE jwt_settings; DROP TABLE jwt_keys;
 	    DROP TABLE collection_rules;' ;;
+7)	DOWN='DROP TABLE webhooks;' ;;
 *)	bail_out "tests/backup.sh does not know how to undo schema version $CUR" ;;
 esac
 sqlite3 "$T/basalt.db" ".backup '$T/prev.db'"

@@ -240,7 +240,8 @@ sqlite3 "$T/basalt.db" ".backup '$T/v2.db'"
 # (a version 2 database has neither app_cors nor what later versions add)
 sqlite3 "$T/v2.db" 'DROP TABLE app_cors; ALTER TABLE events DROP COLUMN prev;
     DROP TABLE collection_indexes; DROP TABLE jwt_settings;
-    DROP TABLE jwt_keys; DROP TABLE collection_rules; PRAGMA user_version = 2'
+    DROP TABLE jwt_keys; DROP TABLE collection_rules; DROP TABLE webhooks;
+    PRAGMA user_version = 2'
 "$BASALT" -c "$T/basalt.conf" --db "$T/v2.db" app cors acme web \
     https://up.example 2>"$T/err"
 is "$?|$(sqlite3 "$T/v2.db" 'PRAGMA user_version; SELECT origin FROM app_cors' |

@@ -617,7 +617,18 @@ async function tokenViewTests(newPage) {
 	    !document.getElementById('whoami').hidden);
 	ok(await page.isVisible('#view-tokens'),
 	    'an admin token sees the Tokens view button');
+	const hook = (await curl('POST', URL + APP + '/webhooks', env.TOKEN,
+	    { url: 'https://hooks.example/in', types: ['record_created'] }))
+	    .json;
 	await page.click('#view-tokens');
+	const hookMs = await within(page, 5000, (id) => document.querySelector(
+	    '#webhooks tr[data-id="' + id + '"]') !== null, hook.id);
+	is(hookMs >= 0 ? await page.$eval('#webhooks tr[data-id="' + hook.id +
+	    '"]', (tr) => [...tr.querySelectorAll('td')].slice(1, 3)
+	    .map((td) => td.textContent)) : 'no row',
+	    ['https://hooks.example/in', 'all collections; record_created'],
+	    'the Tokens view lists the webhooks with their URL and events');
+	await curl('DELETE', URL + APP + '/webhooks/' + hook.id, env.TOKEN);
 	let want = await apiTokenIds();
 	let ms = await within(page, 5000, (ids) => [...document
 	    .querySelectorAll('#tokens tr[data-id]')].map((t) => t.dataset.id)
