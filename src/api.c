@@ -1970,8 +1970,8 @@ api_events_publish(struct api_ctx *ctx)
 }
 
 /* The last event id the client has, from the header or the query. */
-static int
-stream_last_id(struct api_ctx *ctx, struct stream_spec *spec)
+int
+api_stream_last_id(struct api_ctx *ctx, struct stream_spec *spec)
 {
 	const char	*h = request_param(ctx->req, "HTTP_LAST_EVENT_ID");
 	char		 buf[32], *end;
@@ -2085,8 +2085,8 @@ stream_types(struct api_ctx *ctx, struct stream_spec *spec)
 /* filter= (the expression language of lists, README "Querying") and
  * types=, checked here so that a bad one is answered before the stream
  * starts; the broker takes the parsed filter. An empty filter is none. */
-static int
-stream_filter(struct api_ctx *ctx, struct stream_spec *spec)
+int
+api_stream_filter(struct api_ctx *ctx, struct stream_spec *spec)
 {
 	char	 buf[FILTER_MAX_LEN + 2];
 	int	 rc;
@@ -2186,7 +2186,8 @@ api_events_stream(struct api_ctx *ctx)
 	struct stream_spec	*spec = &req->spec;
 
 	memset(spec, 0, sizeof *spec);
-	if (stream_last_id(ctx, spec) == -1 || stream_filter(ctx, spec) == -1)
+	if (api_stream_last_id(ctx, spec) == -1 ||
+	    api_stream_filter(ctx, spec) == -1)
 		return (-1);
 	if (ctx->record_id[0] != '\0' && stream_record_check(ctx, spec) == -1)
 		return (-1);

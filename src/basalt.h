@@ -133,6 +133,7 @@ struct filter_band;
 #define MAX_PAGE_LIMIT		500
 #define MAX_EVENT_TYPE_LEN	64
 #define MAX_STREAM_TYPES	32	/* types= of a stream */
+#define MAX_FEED_COLLECTIONS	64	/* collections= of a change feed */
 #define MAX_LABEL_LEN		200
 #define MAX_BATCH_REQUESTS	1000	/* writes in one batch request */
 #define WRITER_BATCH_MAX	256	/* writes committed together */
@@ -208,6 +209,7 @@ enum err {
 	ERR_BUSY,
 	ERR_INVALID_TOKEN,	/* 401, a token was sent and is refused */
 	ERR_INSUFFICIENT_SCOPE,	/* 403, a JWT without the route's scope */
+	ERR_EVENTS_PRUNED,	/* 410, since= is older than the log keeps */
 	ERR__COUNT
 };
 
@@ -217,6 +219,8 @@ struct error {
 	char		 allow[64];	/* the Allow header with ERR_METHOD */
 	int		 logged;	/* the cause is in the log already */
 	int		 batch_index;	/* 1 + the batch's failing request */
+	int64_t		 oldest_id;	/* ERR_EVENTS_PRUNED: the oldest event
+					   the log keeps (0: none) */
 };
 
 struct config {
@@ -307,11 +311,32 @@ struct request {
 		struct filter *sub_filter;	/* SUBSCRIBE_SOME: the bound
 						   subscribe rule */
 		char	*sub_text;	/* its canonical text */
+		/* The change feed (api_changes.c): every event of the app,
+		 * or of the collections in colls (",a,b,"; NULL: all);
+		 * collection is "". As NDJSON it ends after end_at. An end
+		 * user's feed has each visible collection bound to its rules
+		 * (binds, sorted by name); the others are left out. NDJSON
+		 * is read by a worker in parts (broker_feed_page), never a
+		 * stream of the broker's. */
+		int	 feed;
+		char	*colls;
+		int	 ndjson;
+		int64_t	 end_at;
+		struct feed_bind *binds;
+		size_t	 nbinds;
 	} spec;
 
-	/* Set when the request goes back to a worker after its write. */
+	/* Set when the request goes back to a worker after its write, or
+	 * for its next part (more). after_free, if set, frees after_arg
+	 * with the request. */
 	void		(*after)(struct worker *, struct request *);
 	void		*after_arg;
+	void		(*after_free)(void *);
+	/* The answer comes in parts: req->out holds one, and the request
+	 * goes back to a worker (after) once the client has taken most of
+	 * it. The access log has its line after the first (logged). */
+	int		 more;
+	int		 logged;
 
 	struct request	*next;		/* queue link */
 };
@@ -561,6 +586,7 @@ void		 reply_error(struct request *);
 void		 reply_file(struct request *, const char *, const char *, size_t);
 /* The headers of an event stream; sets req->stream unless it is HEAD. */
 void		 reply_stream(struct request *);
+void		 reply_ndjson(struct request *);
 int		 error_set(struct error *, enum err, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 /* Marks the cause as logged in detail: reply_error will not log it. */
@@ -619,6 +645,12 @@ int		 api_app_jwt_key_remove(struct api_ctx *);
 int		 api_indexes_list(struct api_ctx *);
 int		 api_index_create(struct api_ctx *);
 int		 api_index_drop(struct api_ctx *);
+/* The parameters streams share, checked before anything is sent:
+ * Last-Event-ID (or last_event_id=), and filter= with types=. */
+int		 api_stream_last_id(struct api_ctx *, struct stream_spec *);
+int		 api_stream_filter(struct api_ctx *, struct stream_spec *);
+/* api_changes.c: the app's change feed, SSE or NDJSON. */
+int		 api_changes(struct api_ctx *);
 /* The request's body as a JSON object, or NULL with 415 or 400 set. */
 json_object	*api_body(struct api_ctx *);
 /* Runs apply in the writer's next commit and waits: 0, or -1 with the
@@ -718,7 +750,8 @@ int64_t		 store_event_append(struct store *, const char *realm, const char *app,
 		    const char *coll, const char *record_id, const char *type,
 		    const char *data, const char *prev);
 /* Events with after < id <= upto (upto 0: no bound), optionally for one
- * topic (realm NULL: all), in id order, at most limit. Returns the count. */
+ * topic (realm NULL: all; coll NULL: the whole app), in id order, at most
+ * limit. Returns the count. */
 int		 store_event_range(struct store *, int64_t after, int64_t upto,
 		    const char *realm, const char *app, const char *coll,
 		    const char *record_id, int limit,
@@ -1027,6 +1060,31 @@ void		 broker_reconfigure(void);
 enum { SUBSCRIBE_NONE, SUBSCRIBE_ALL, SUBSCRIBE_SOME };
 int		 broker_spec_bind(struct stream_spec *, const struct rules *,
 		    struct error *);
+/* One collection of an end user's change feed, as broker_spec_bind bound
+ * it; broker_binds_free frees an array of n (NULL is fine). */
+struct feed_bind {
+	char		 collection[MAX_NAME_LEN + 1];
+	struct filter	*filter;	/* NULL: every record */
+	int		 subscribe;	/* SUBSCRIBE_* */
+	struct filter	*sub_filter;
+};
+void		 broker_binds_free(struct feed_bind *, size_t n);
+/* Any thread, on the caller's store: an end user's feed spec (jwt,
+ * claims, user_filter, colls, and collection_id set to the app's id)
+ * bound to each collection's rules (binds); 0, or -1 with err set. */
+int		 broker_feed_bind(struct store *, struct stream_spec *,
+		    struct error *);
+/* Any thread: an NDJSON feed read in pages by a worker, made from an
+ * end user's or a service token's feed spec (its filter, binds, claims
+ * and filter= taken). broker_feed_page appends to out the lines of the
+ * events after *last, up to end_at, at most REPLAY_BATCH events read
+ * and about stream_buffer_limit bytes, moving *last; 1 if there is more, 0 at the end (or after a reset for
+ * events pruned meanwhile), -1 on an error. */
+struct broker_feed;
+struct broker_feed *broker_feed_new(struct stream_spec *);
+void		 broker_feed_free(struct broker_feed *);
+int		 broker_feed_page(struct broker_feed *, struct store *,
+		    int64_t *last, int64_t end_at, struct evbuffer *out);
 
 /* tail.c */
 void		 tail_init(struct event_base *, struct store *);

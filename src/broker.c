@@ -50,7 +50,15 @@
  * topic also says which custom events it takes (the subscribe rule). A
  * change of the rules (rules_changed in the log, never sent as such)
  * reaches it as a reset, after which it is bound to the rules as they
- * are then and replays from there (stream_rebind). */
+ * are then and replays from there (stream_rebind).
+ *
+ * The change feed of an app is a topic of its own kind (feed): it takes
+ * every event of the app, or of the collections it names, through the
+ * same pub_variant, with each collection's rules bound apart for an end
+ * user (struct feed_bind); a collection's end goes on as an event and
+ * ends nothing. Live feeds sit on one list that each event is offered
+ * to. An NDJSON feed is no stream: a worker reads it in pages through
+ * a topic of its own (broker_feed_page), one line per event. */
 
 /*
  * An event, from its commit to a stream:
@@ -95,14 +103,17 @@
 #define REVOKED_OVERLAP	5	/* seconds looked back past the last look */
 
 /* What a frame does to the streams it is written to, besides. */
-enum { FRAME_GOES_ON, FRAME_END, FRAME_RULES };
+enum { FRAME_GOES_ON, FRAME_END, FRAME_RULES, FRAME_REBIND };
 
 /* An event framed for SSE, shared by the topics it goes to. */
 struct frame {
 	int			 refs;
 	int			 ends;		/* FRAME_END: the last one of a
 						   stream; FRAME_RULES: its
-						   rules are bound again */
+						   rules are bound again;
+						   FRAME_REBIND: the same
+						   after this event, whatever
+						   the binding's age */
 	size_t			 len;
 	char			 data[];
 };
@@ -140,6 +151,12 @@ struct topic {
 	struct gpath		*gpath;		/* indexed: its term's path */
 	struct slot		*slot;		/* ... and value; NULL: plain */
 	TAILQ_ENTRY(topic)	 sentry;	/* in its slot, or plain */
+
+	int			 feed;		/* an app's change feed */
+	char			*colls;		/* ",a,b,"; NULL: all */
+	struct feed_bind	*binds;		/* an end user's, by name */
+	size_t			 nbinds;
+	TAILQ_ENTRY(topic)	 fentry;	/* on feeds, if live */
 };
 
 /*
@@ -180,6 +197,8 @@ enum variant {
 	V_LEFT,			/* record_left: updated out of it */
 	V_END,			/* no frame, but its stream ends */
 	V_RULES,		/* reset: the rules changed */
+	V_KEEP,			/* as logged, but ends nothing (a feed) */
+	V_KEEP_REBIND,		/* ... and binds an end user's again */
 	V__COUNT
 };
 
@@ -196,6 +215,7 @@ struct pub {
 	struct filter_rec	 rb, ra;
 	int			 has_before;	/* -1: not logged; 0: unusable */
 	int			 has_after;
+	int			 ndjson;	/* frames are NDJSON lines */
 	struct frame		*frames[V__COUNT];
 };
 
@@ -216,7 +236,7 @@ struct stream {
 	struct event		*expire_ev;	/* ends it at expires_at */
 	/* An end user's: what its rules are bound to again when they
 	 * change. */
-	int64_t			 collection_id;
+	int64_t			 collection_id;	/* a feed's: the app's id */
 	char			*claims;
 	char			*user_filter;
 	TAILQ_ENTRY(stream)	 entry;		/* in its topic */
@@ -231,6 +251,8 @@ static int			 ngroups;
 static TAILQ_HEAD(, topic)	 pending = TAILQ_HEAD_INITIALIZER(pending);
 static TAILQ_HEAD(, stream)	 all_streams = TAILQ_HEAD_INITIALIZER(all_streams);
 static TAILQ_HEAD(, stream)	 replay_queue = TAILQ_HEAD_INITIALIZER(replay_queue);
+static TAILQ_HEAD(, topic)	 feeds = TAILQ_HEAD_INITIALIZER(feeds);
+static uint64_t			 feed_serial;	/* names unshared feeds */
 static struct event		*heartbeat_ev, *replay_ev, *flush_ev;
 static struct event_base	*evbase;
 static struct store		*store;
@@ -259,9 +281,11 @@ static struct {
 static void	broker_heartbeat_arm(void);
 static void	stream_reset(struct stream *, int64_t, const char *);
 static void	stream_rebind(struct stream *);
+static void	feed_rebind(struct stream *);
 static void	stream_expire_arm(struct stream *);
 static void	rules_seen_set(const struct event_row *);
 static void	replay_queue_add(struct stream *);
+static struct topic *feed_topic_get(struct stream_spec *);
 
 /* The number of open streams: any thread (an atomic read). */
 int
@@ -491,6 +515,8 @@ topic_get(struct stream_spec *spec)
 	char		 base[512], *key, *jwt;
 	unsigned int	 h;
 
+	if (spec->feed)
+		return (feed_topic_get(spec));
 	topic_key(base, sizeof base, spec->realm, spec->app, spec->collection,
 	    spec->record_id);
 	if (spec->jwt) {
@@ -552,6 +578,10 @@ topic_release(struct topic *t)
 	}
 	if (t->group != NULL)
 		group_remove(t);
+	if (t->feed)
+		TAILQ_REMOVE(&feeds, t, fentry);
+	free(t->colls);
+	broker_binds_free(t->binds, t->nbinds);
 	filter_free(t->filter);
 	filter_free(t->sub_filter);
 	free(t->types);
@@ -606,15 +636,43 @@ event_rules(const struct event_row *ev)
 	    strcmp(ev->type, "rules_changed") == 0);
 }
 
-/* A log row as a frame to share between topics, framed by sse_frame. */
+/* A log row as one line of JSON for an NDJSON feed: its id (none if
+ * negative), type, collection and data (as JSON; as a string if it is
+ * not, in a row another writer made). xmalloc'd, its length in *len. */
+static char *
+feed_line(const struct event_row *ev, size_t *len)
+{
+	json_object	*o, *d = NULL;
+	char		*text;
+
+	o = json_object_new_object();
+	if (ev->id >= 0)
+		json_object_object_add(o, "id", json_object_new_int64(ev->id));
+	json_object_object_add(o, "type", json_object_new_string(
+	    ev->type != NULL && ev->type[0] != '\0' ? ev->type : "message"));
+	if (ev->collection != NULL)
+		json_object_object_add(o, "collection",
+		    json_object_new_string(ev->collection));
+	if (ev->data != NULL && jsonutil_parse_depth(ev->data, ev->data_len,
+	    MAX_JSON_DEPTH + 1, &d) == -1)
+		d = json_object_new_string_len(ev->data, (int)ev->data_len);
+	json_object_object_add(o, "data", d);
+	xasprintf(&text, "%s\n", jsonutil_string(o));
+	json_object_put(o);
+	*len = strlen(text);
+	return (text);
+}
+
+/* A log row as a frame to share between topics: sse_frame's, or an
+ * NDJSON line. */
 static struct frame *
-frame_new(const struct event_row *ev)
+frame_new(const struct event_row *ev, int ndjson)
 {
 	struct frame	*f;
 	char		*text;
 	size_t		 n;
 
-	text = sse_frame(ev, &n);
+	text = ndjson ? feed_line(ev, &n) : sse_frame(ev, &n);
 	f = xmalloc(sizeof *f + n + 1);
 	memcpy(f->data, text, n + 1);
 	free(text);
@@ -759,15 +817,16 @@ types_has(const char *types, const char *type)
 /* Whether an end user's topic takes a custom event: its subscribe rule
  * as bound to the token, on the event's type. */
 static int
-pub_subscribed(const struct topic *t, const struct event_row *ev)
+pub_subscribed(int subscribe, const struct filter *sub_filter,
+    const struct event_row *ev)
 {
 	struct filter_rec	 r;
 
-	if (t->subscribe != SUBSCRIBE_SOME)
-		return (t->subscribe == SUBSCRIBE_ALL);
+	if (subscribe != SUBSCRIBE_SOME)
+		return (subscribe == SUBSCRIBE_ALL);
 	memset(&r, 0, sizeof r);
 	r.event_type = ev->type != NULL ? ev->type : "";
-	return (filter_match(t->sub_filter, &r));
+	return (filter_match(sub_filter, &r));
 }
 
 /* What topic t takes of the event. An update logged without the record
@@ -777,7 +836,9 @@ pub_subscribed(const struct topic *t, const struct event_row *ev)
  * topic, which must never show a record its rules hide, gets neither the
  * record_left nor the delete of such a write. */
 static enum variant
-pub_variant(const struct topic *t, struct pub *p)
+pub_variant_of(const struct topic *t, struct pub *p,
+    const struct filter *filter, int subscribe,
+    const struct filter *sub_filter)
 {
 	enum variant	 v = V_AS_IS;
 	const char	*type;
@@ -786,12 +847,13 @@ pub_variant(const struct topic *t, struct pub *p)
 	if (event_rules(p->ev))
 		return (t->jwt ? V_RULES : V_NONE);
 	if (t->jwt && p->kind == EV_OTHER && p->ev->record_id == NULL &&
-	    !event_ends(p->ev->type) && !pub_subscribed(t, p->ev))
+	    !event_ends(p->ev->type) &&
+	    !pub_subscribed(subscribe, sub_filter, p->ev))
 		return (V_NONE);
-	if (t->filter != NULL && p->kind != EV_OTHER) {
+	if (filter != NULL && p->kind != EV_OTHER) {
 		pub_parse(p);
-		a = p->has_after > 0 && filter_match(t->filter, &p->ra);
-		b = p->has_before > 0 && filter_match(t->filter, &p->rb);
+		a = p->has_after > 0 && filter_match(filter, &p->ra);
+		b = p->has_before > 0 && filter_match(filter, &p->rb);
 		if (p->kind == EV_CREATED)
 			v = a ? V_AS_IS : V_NONE;
 		else if (p->kind == EV_DELETED)
@@ -812,6 +874,54 @@ pub_variant(const struct topic *t, struct pub *p)
 	return (event_ends(p->ev->type) ? V_END : V_NONE);
 }
 
+static int
+feed_bind_cmp(const void *key, const void *b)
+{
+	return (strcmp(key, ((const struct feed_bind *)b)->collection));
+}
+
+/* What a feed takes: the events of its collections, each judged as a
+ * stream of that collection would judge it (an end user's by that
+ * collection's rules, and only if it may list it); a collection's end
+ * ends nothing, and types= may leave it out. A change of rules resets
+ * an end user's feed whichever collection it is of: it may show one
+ * that was hidden. */
+static enum variant
+pub_variant_feed(const struct topic *t, struct pub *p)
+{
+	const struct feed_bind	*b;
+	enum variant		 v;
+
+	if (t->colls != NULL && !types_has(t->colls, p->ev->collection))
+		return (V_NONE);
+	if (!t->jwt)
+		v = pub_variant_of(t, p, t->filter, SUBSCRIBE_ALL, NULL);
+	else if (event_rules(p->ev))
+		return (V_RULES);
+	else if ((b = bsearch(p->ev->collection, t->binds, t->nbinds,
+	    sizeof *t->binds, feed_bind_cmp)) == NULL)
+		return (V_NONE);
+	else
+		v = pub_variant_of(t, p, b->filter, b->subscribe,
+		    b->sub_filter);
+	if (v == V_END)
+		return (V_NONE);
+	/* an end user's binding must not outlive its collection: one made
+	 * again under that name starts with no rules */
+	if (v == V_AS_IS && event_ends(p->ev->type))
+		return (t->jwt ? V_KEEP_REBIND : V_KEEP);
+	return (v);
+}
+
+static enum variant
+pub_variant(const struct topic *t, struct pub *p)
+{
+	if (t->feed)
+		return (pub_variant_feed(t, p));
+	return (pub_variant_of(t, p, t->filter, t->subscribe,
+	    t->sub_filter));
+}
+
 /* The event's frame of variant v, made once. */
 static struct frame *
 pub_frame(struct pub *p, enum variant v)
@@ -830,7 +940,7 @@ pub_frame(struct pub *p, enum variant v)
 		xasprintf((char **)&row.data, "{\"reason\":\"rules_changed\","
 		    "\"last_event_id\":%lld}", (long long)row.id);
 		row.data_len = strlen(row.data);
-		f = frame_new(&row);
+		f = frame_new(&row, p->ndjson);
 		f->ends = FRAME_RULES;
 		free((char *)row.data);
 	} else if (v == V_LEFT) {
@@ -842,12 +952,14 @@ pub_frame(struct pub *p, enum variant v)
 		row.type = "record_left";
 		row.data = jsonutil_string(o);
 		row.data_len = strlen(row.data);
-		f = frame_new(&row);
+		f = frame_new(&row, p->ndjson);
 		json_object_put(o);
 	} else {
 		if (v == V_ENTERED)
 			row.type = "record_entered";
-		f = frame_new(&row);
+		f = frame_new(&row, p->ndjson);
+		if (v == V_KEEP || v == V_KEEP_REBIND)
+			f->ends = v == V_KEEP ? FRAME_GOES_ON : FRAME_REBIND;
 	}
 	f->refs = 1;
 	p->frames[v] = f;
@@ -958,8 +1070,9 @@ topic_write(struct topic *t, struct stream *s)
 		for (j = i; j < t->nframes - 1 && !t->frames[j]->ends; j++)
 			continue;
 		n = j + 1 - i;
-		rules = t->frames[j]->ends == FRAME_RULES &&
-		    t->ids[j] > s->bound_at;
+		rules = (t->frames[j]->ends == FRAME_RULES &&
+		    t->ids[j] > s->bound_at) ||
+		    t->frames[j]->ends == FRAME_REBIND;
 		if (t->frames[j]->len == 0 ||
 		    (t->frames[j]->ends == FRAME_RULES && !rules))
 			n--;	/* an end without a frame (V_END), or a
@@ -1086,6 +1199,10 @@ broker_publish(const struct event_row *ev)
 		if (ngroups > 0 && (g = group_find(key)) != NULL)
 			group_offer(g, &p);
 	}
+	TAILQ_FOREACH(t, &feeds, fentry)
+		if (strcmp(t->app, ev->app) == 0 &&
+		    strcmp(t->realm, ev->realm) == 0)
+			topic_offer(t, &p);
 	pub_clear(&p);
 	head = ev->id;
 }
@@ -1259,7 +1376,8 @@ replay_step(struct stream *s)
 	in_store = 1;
 	n = end_id < 0 ? -1 :
 	    store_event_range(store, s->last_id, upto, t->realm, t->app,
-	    t->collection, t->record_id[0] != '\0' ? t->record_id : NULL,
+	    t->feed ? NULL : t->collection,
+	    t->record_id[0] != '\0' ? t->record_id : NULL,
 	    REPLAY_BATCH, replay_row, &r);
 	in_store = 0;
 	store_read_end(store);
@@ -1281,7 +1399,7 @@ replay_step(struct stream *s)
 	}
 	if (conn_flush(s->conn) == -1)
 		return;
-	if (r.end == FRAME_RULES) {
+	if (r.end == FRAME_RULES || r.end == FRAME_REBIND) {
 		stream_rebind(s);	/* and replays on under the new ones */
 		return;
 	}
@@ -1444,6 +1562,345 @@ done:
 	return (rc);
 }
 
+/* Change feeds. */
+
+void
+broker_binds_free(struct feed_bind *b, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		filter_free(b[i].filter);
+		filter_free(b[i].sub_filter);
+	}
+	free(b);
+}
+
+struct feed_colls {
+	char		(*names)[MAX_NAME_LEN + 1];
+	size_t		 n, cap;
+};
+
+static void
+feed_coll_add(void *arg, const char *name, const char *created)
+{
+	struct feed_colls	*c = arg;
+
+	(void)created;
+	if (c->n == c->cap) {
+		c->cap = c->cap == 0 ? 16 : c->cap * 2;
+		c->names = xrealloc(c->names, c->cap * sizeof *c->names);
+	}
+	strlcpy_b(c->names[c->n++], name, sizeof *c->names);
+}
+
+/* Binds one collection of an end user's feed; 1 if it is left out (its
+ * list rule is unset), 0 with b filled, or -1 with err set. */
+static int
+feed_bind_one(struct store *st, const struct stream_spec *spec,
+    int64_t coll_id, struct feed_bind *b, struct error *err)
+{
+	struct stream_spec	 one;
+	struct rules		 r;
+	int			 rc;
+
+	if ((rc = store_rules_get(st, coll_id, &r)) != STORE_OK)
+		return (error_store(err, rc, "collection"));
+	memset(&one, 0, sizeof one);
+	one.jwt = 1;
+	one.claims = spec->claims;
+	one.user_filter = spec->user_filter;
+	rc = broker_spec_bind(&one, &r, err);
+	rules_clear(&r);
+	if (rc != 0)
+		return (rc == RULE_UNSET ? 1 : -1);
+	b->filter = one.filter;
+	b->subscribe = one.subscribe;
+	b->sub_filter = one.sub_filter;
+	free(one.filter_text);
+	free(one.sub_text);
+	return (0);
+}
+
+/* Any thread, on st: binds an end user's feed (jwt, claims, user_filter,
+ * colls and collection_id, the app's id, set) to the rules of each
+ * collection of the app it names, as they are now: spec->binds, sorted
+ * by name, leaves out those whose list rule is unset. 0, or -1 with err
+ * set. */
+int
+broker_feed_bind(struct store *st, struct stream_spec *spec,
+    struct error *err)
+{
+	struct feed_colls	 c = { NULL, 0, 0 };
+	struct feed_bind	*b;
+	int64_t			 id;
+	size_t			 i, n = 0;
+	int			 rc = 0;
+
+	if ((rc = store_collection_list(st, spec->collection_id,
+	    feed_coll_add, &c)) != STORE_OK) {
+		free(c.names);
+		return (error_store(err, rc, "app"));
+	}
+	b = xcalloc(c.n + 1, sizeof *b);
+	for (i = 0; i < c.n && rc != -1; i++) {
+		if (spec->colls != NULL && !types_has(spec->colls, c.names[i]))
+			continue;
+		if ((rc = store_collection_id(st, spec->collection_id,
+		    c.names[i], &id)) == STORE_NOTFOUND) {
+			rc = 0;
+			continue;	/* deleted since */
+		}
+		if (rc != STORE_OK)
+			rc = error_store(err, rc, "collection");
+		else if ((rc = feed_bind_one(st, spec, id, &b[n], err)) == 0)
+			strlcpy_b(b[n++].collection, c.names[i],
+			    sizeof b->collection);
+	}
+	free(c.names);
+	if (rc == -1) {
+		broker_binds_free(b, n);
+		return (-1);
+	}
+	/* store_collection_list gives them by name, as bsearch needs */
+	broker_binds_free(spec->binds, spec->nbinds);
+	spec->binds = b;
+	spec->nbinds = n;
+	return (0);
+}
+
+/* A feed's topic: shared by service tokens' feeds that ask for the
+ * same; an end user's is its stream's alone. Takes the spec's filter and
+ * binds. */
+static struct topic *
+feed_topic_get(struct stream_spec *spec)
+{
+	struct topic	*t;
+	char		 base[512], *key;
+	unsigned int	 h;
+
+	snprintf(base, sizeof base, "%s/%s/", spec->realm, spec->app);
+	if (spec->jwt)
+		xasprintf(&key, "%s\n@feed #%llu", base,
+		    (unsigned long long)++feed_serial);
+	else
+		xasprintf(&key, "%s\n@feed %s\n%s\n%s", base,
+		    spec->colls != NULL ? spec->colls : "",
+		    spec->types != NULL ? spec->types : "",
+		    spec->filter_text != NULL ? spec->filter_text : "");
+	if ((t = topic_find(key)) != NULL) {
+		free(key);
+		return (t);
+	}
+	t = xcalloc(1, sizeof *t);
+	t->key = key;
+	t->baselen = (int)strlen(base);
+	strlcpy_b(t->realm, spec->realm, sizeof t->realm);
+	strlcpy_b(t->app, spec->app, sizeof t->app);
+	TAILQ_INIT(&t->streams);
+	h = topic_hash(key);
+	t->next = buckets[h];
+	buckets[h] = t;
+	t->feed = 1;
+	t->jwt = spec->jwt;
+	t->filter = spec->jwt ? NULL : spec->filter;
+	if (!spec->jwt)
+		spec->filter = NULL;
+	if (spec->types != NULL)
+		t->types = xstrdup(spec->types);
+	if (spec->colls != NULL)
+		t->colls = xstrdup(spec->colls);
+	t->binds = spec->binds;
+	t->nbinds = spec->nbinds;
+	spec->binds = NULL;
+	spec->nbinds = 0;
+	TAILQ_INSERT_TAIL(&feeds, t, fentry);
+	return (t);
+}
+
+/*
+ * NDJSON feeds, read by a worker in pages (api_changes.c): a topic of
+ * their own that no table holds, judged by the same pub_variant. A
+ * change of rules (newer than the binding) is written as the reset of
+ * the streams and a collection's end as itself; after either the feed
+ * is bound again, on the worker's store, before the next event.
+ */
+struct broker_feed {
+	struct topic		 t;
+	char			*claims;
+	char			*user_filter;
+	int64_t			 app_id;
+	int64_t			 bound_at;
+};
+
+struct feed_page {
+	struct broker_feed	*f;
+	struct evbuffer		*out;
+	int64_t			*last;
+	int			 rebind;	/* the rest waits for it */
+	int			 full;		/* the part has enough */
+};
+
+/* Any thread: see basalt.h. */
+struct broker_feed *
+broker_feed_new(struct stream_spec *spec)
+{
+	struct broker_feed	*f;
+	struct topic		*t;
+
+	f = xcalloc(1, sizeof *f);
+	t = &f->t;
+	strlcpy_b(t->realm, spec->realm, sizeof t->realm);
+	strlcpy_b(t->app, spec->app, sizeof t->app);
+	TAILQ_INIT(&t->streams);
+	t->feed = 1;
+	t->jwt = spec->jwt;
+	t->filter = spec->filter;
+	spec->filter = NULL;
+	t->types = spec->types != NULL ? xstrdup(spec->types) : NULL;
+	t->colls = spec->colls != NULL ? xstrdup(spec->colls) : NULL;
+	t->binds = spec->binds;
+	t->nbinds = spec->nbinds;
+	spec->binds = NULL;
+	spec->nbinds = 0;
+	f->claims = spec->claims;
+	f->user_filter = spec->user_filter;
+	spec->claims = spec->user_filter = NULL;
+	f->app_id = spec->collection_id;
+	f->bound_at = spec->bound_at;
+	return (f);
+}
+
+void
+broker_feed_free(struct broker_feed *f)
+{
+	if (f == NULL)
+		return;
+	filter_free(f->t.filter);
+	free(f->t.types);
+	free(f->t.colls);
+	broker_binds_free(f->t.binds, f->t.nbinds);
+	free(f->claims);
+	free(f->user_filter);
+	free(f);
+}
+
+static void
+feed_page_row(void *arg, const struct event_row *ev)
+{
+	struct feed_page	*pg = arg;
+	struct pub		 p;
+	struct frame		*fr;
+	enum variant		 v;
+
+	if (pg->rebind || pg->full)
+		return;
+	/* a part holds about what a stream may have waiting */
+	if (evbuffer_get_length(pg->out) >= cfg->stream_buffer_limit) {
+		pg->full = 1;
+		return;
+	}
+	pub_init(&p, ev);
+	p.ndjson = 1;
+	v = pub_variant(&pg->f->t, &p);
+	if (v == V_RULES && ev->id <= pg->f->bound_at)
+		v = V_NONE;	/* its binding is newer */
+	if (v != V_NONE && v != V_END) {
+		fr = pub_frame(&p, v);
+		evbuffer_add(pg->out, fr->data, fr->len);
+	}
+	pg->rebind = v == V_RULES || v == V_KEEP_REBIND;
+	*pg->last = ev->id;
+	pub_clear(&p);
+}
+
+/* Any thread: see basalt.h. */
+int
+broker_feed_page(struct broker_feed *f, struct store *st, int64_t *last,
+    int64_t end_at, struct evbuffer *out)
+{
+	struct feed_page	 pg = { f, out, last, 0, 0 };
+	struct stream_spec	 spec;
+	struct error		 err;
+	int			 n;
+
+	if (*last >= end_at)
+		return (0);
+	/* one snapshot for the pruned mark and the rows, as in replay */
+	if (store_read_begin(st) != STORE_OK)
+		return (-1);
+	if (store_event_pruned(st, f->t.realm, f->t.app) > *last) {
+		store_read_end(st);
+		evbuffer_add_printf(out, "{\"type\":\"reset\",\"data\":"
+		    "{\"reason\":\"events_pruned\",\"last_event_id\":%lld}}\n",
+		    (long long)end_at);
+		return (0);
+	}
+	n = store_event_range(st, *last, end_at, f->t.realm, f->t.app, NULL,
+	    NULL, REPLAY_BATCH, feed_page_row, &pg);
+	store_read_end(st);
+	if (n < 0)
+		return (-1);
+	if (pg.rebind) {
+		memset(&spec, 0, sizeof spec);
+		memset(&err, 0, sizeof err);
+		spec.jwt = 1;
+		spec.claims = f->claims;
+		spec.user_filter = f->user_filter;
+		spec.colls = f->t.colls;
+		spec.collection_id = f->app_id;
+		if (broker_feed_bind(st, &spec, &err) == -1) {
+			log_warn("a feed cannot be bound again: %s",
+			    err.message);
+			return (-1);
+		}
+		broker_binds_free(f->t.binds, f->t.nbinds);
+		f->t.binds = spec.binds;
+		f->t.nbinds = spec.nbinds;
+		f->bound_at = *last;
+	}
+	return (*last < end_at && (n == REPLAY_BATCH || pg.rebind || pg.full) ?
+	    1 : 0);
+}
+
+/* An end user's feed after a change of rules (its client got the reset):
+ * bound again to every collection's rules as they are now, it replays
+ * what it lacks from there. Its topic is its own. */
+static void
+feed_rebind(struct stream *s)
+{
+	struct topic		*t = s->topic;
+	struct stream_spec	 spec;
+	struct error		 err;
+
+	s->rebind = 0;
+	memset(&spec, 0, sizeof spec);
+	memset(&err, 0, sizeof err);
+	spec.jwt = 1;
+	spec.claims = s->claims;
+	spec.user_filter = s->user_filter;
+	spec.colls = t->colls;
+	spec.collection_id = s->collection_id;
+	if (broker_feed_bind(store, &spec, &err) == -1) {
+		log_info("ending a feed of %.*s: %s", t->baselen, t->key,
+		    err.message);
+		replay_queue_remove(s);
+		stream_end(s);
+		return;
+	}
+	broker_binds_free(t->binds, t->nbinds);
+	t->binds = spec.binds;
+	t->nbinds = spec.nbinds;
+	if (s->last_id < head) {
+		s->live = 0;
+		replay_queue_add(s);
+	} else {
+		s->live = 1;
+		replay_queue_remove(s);
+		conn_watch_drain(s->conn, 0);
+	}
+}
+
 /*
  * Binds an end user's stream again to its collection's rules as they are
  * now, and moves it to the topic of the new binding, from where it
@@ -1461,6 +1918,10 @@ stream_rebind(struct stream *s)
 	int64_t			 id;
 	int			 rc;
 
+	if (old->feed) {
+		feed_rebind(s);
+		return;
+	}
 	id = s->rebind > s->last_id ? s->rebind : s->last_id;
 	if (rules_seen_id(old) > id)
 		id = rules_seen_id(old);
@@ -1535,6 +1996,12 @@ stream_start(struct stream *s, const struct stream_spec *spec)
 
 	s->last_id = head;
 	s->live = 1;
+	if (spec->feed && spec->jwt && !spec->has_last_id)
+		s->last_id = spec->bound_at;	/* changes since its binding */
+	if (spec->feed && spec->jwt && !spec->has_last_id && s->last_id < head) {
+		s->live = 0;
+		replay_queue_add(s);
+	}
 	if (!spec->has_last_id)
 		return;
 	max = store_event_max(store);
@@ -1560,6 +2027,7 @@ broker_subscribe(struct conn *c, struct stream_spec *spec)
 {
 	struct stream	*s;
 
+	assert(!spec->ndjson);	/* a worker's (broker_feed_page) */
 	s = xcalloc(1, sizeof *s);
 	s->conn = c;
 	s->topic = topic_get(spec);

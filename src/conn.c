@@ -60,6 +60,8 @@ struct conn {
 	int			 waiting;	/* wev is added */
 	int			 dirty;		/* on the dirty list */
 	int			 watch_drain;
+	int			 paging;	/* req waits for the output to
+						   drain for its next part */
 	struct stream		*stream;
 	uint16_t		 stream_id;
 	uint64_t		 sent;		/* bytes the kernel took */
@@ -268,6 +270,12 @@ conn_written(struct conn *c)
 	if (c->watch_drain && c->stream != NULL &&
 	    conn_pending(c) < STREAM_LOW_WATER)
 		broker_stream_drained(c->stream);
+	if (c->paging && c->req != NULL &&
+	    conn_pending(c) < STREAM_LOW_WATER) {
+		c->paging = 0;
+		c->busy = 1;
+		worker_enqueue(c->req);	/* its next part */
+	}
 	return (0);
 }
 
@@ -511,7 +519,8 @@ conn_reply(struct request *req)
 
 	c->busy = 0;
 	if (c->fd == -1 || c->aborted) {
-		access_log(req, 0);	/* nobody to send it to */
+		if (!req->logged)
+			access_log(req, 0);	/* nobody to send it to */
 		if (c->fd != -1) {
 			conn_finish(c, req->id, FCGI_REQUEST_COMPLETE);
 			request_free(req);
@@ -525,8 +534,17 @@ conn_reply(struct request *req)
 	head = conn_pending(c) == 0;
 	len = evbuffer_get_length(req->out);
 	out = evbuffer_pullup(req->out, len);
-	conn_log(req, out, len);
+	if (!req->logged)
+		conn_log(req, out, len);
 	fcgi_stdout(conn_output(c), req->id, out, len);
+	if (req->more) {
+		/* a part: the next when the client has taken most of it */
+		req->logged = 1;
+		evbuffer_drain(req->out, len);
+		c->paging = 1;
+		conn_flush(c);
+		return;
+	}
 	c->req = NULL;
 	if (req->stream && !conn_stopping()) {
 		c->stream_id = req->id;
@@ -808,6 +826,7 @@ conn_abort(struct conn *c, const struct fcgi_header *h)
 	    FCGI_REQUEST_COMPLETE);
 	request_free(c->req);
 	c->req = NULL;
+	c->paging = 0;
 	c->closing = 1;
 	return (0);
 }

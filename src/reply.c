@@ -59,6 +59,8 @@ static const struct {
 	[ERR_INVALID_TOKEN] = { 401, "unauthorized", "the token is not valid" },
 	[ERR_INSUFFICIENT_SCOPE] = { 403, "insufficient_scope",
 	    "the token does not have the scope this needs" },
+	[ERR_EVENTS_PRUNED] = { 410, "events_pruned",
+	    "the log no longer holds these events" },
 };
 
 static const struct {
@@ -69,7 +71,7 @@ static const struct {
 	{ 204, "No Content" }, { 301, "Moved Permanently" }, { 400, "Bad Request" },
 	{ 401, "Unauthorized" }, { 403, "Forbidden" }, { 404, "Not Found" },
 	{ 405, "Method Not Allowed" }, { 408, "Request Timeout" },
-	{ 409, "Conflict" }, { 413, "Payload Too Large" },
+	{ 409, "Conflict" }, { 410, "Gone" }, { 413, "Payload Too Large" },
 	{ 415, "Unsupported Media Type" }, { 422, "Unprocessable Entity" },
 	{ 431, "Request Header Fields Too Large" },
 	{ 500, "Internal Server Error" }, { 503, "Service Unavailable" },
@@ -252,6 +254,21 @@ reply_stream(struct request *req)
 	    cfg->retry_ms);
 }
 
+/* The headers of a change feed as NDJSON; its lines follow in req->out,
+ * or in parts (req->more). */
+void
+reply_ndjson(struct request *req)
+{
+	req->status = 200;
+	evbuffer_add_printf(req->out, "Status: 200 OK\r\n"
+	    "Content-Type: application/x-ndjson\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "X-Accel-Buffering: no\r\n"
+	    "X-Request-Id: %s\r\n", req->rid);
+	reply_cors(req);
+	evbuffer_add(req->out, "\r\n", 2);
+}
+
 /* Every 5xx goes into the log once, with its cause and the path (never
  * the query, which may hold an access_token). */
 static void
@@ -314,6 +331,9 @@ reply_error(struct request *req)
 	    json_object_new_string(req->err.message));
 	o = json_object_new_object();
 	json_object_object_add(o, "error", e);
+	if (code == ERR_EVENTS_PRUNED)
+		json_object_object_add(e, "oldest_id",
+		    json_object_new_int64(req->err.oldest_id));
 	if (req->err.batch_index > 0)
 		json_object_object_add(o, "index",
 		    json_object_new_int(req->err.batch_index - 1));

@@ -54,6 +54,10 @@ request_free(struct request *req)
 	free(req->spec.user_filter);
 	filter_free(req->spec.sub_filter);
 	free(req->spec.sub_text);
+	free(req->spec.colls);
+	broker_binds_free(req->spec.binds, req->spec.nbinds);
+	if (req->after_free != NULL)
+		req->after_free(req->after_arg);
 	free(req);
 }
 

@@ -99,6 +99,8 @@ static const struct route {
 	{ "GET",
 	    "/api/realms/:realm/apps/:app/collections/:coll/records/:id/events",
 	    api_events_stream, AUTH_OR_QUERY, SCOPE_READ },
+	{ "GET", "/api/realms/:realm/apps/:app/changes",
+	    api_changes, AUTH_OR_QUERY, SCOPE_READ },
 	{ "POST", "/api/realms/:realm/apps/:app/batch", api_batch, AUTH,
 	    SCOPE_WRITE },
 	{ "GET", "/_", api_dashboard, NO_AUTH, 0 },

@@ -182,6 +182,7 @@ enum stmt {
 	S_EV_INSERT,
 	S_EV_RANGE,
 	S_EV_RANGE_TOPIC,
+	S_EV_RANGE_APP,
 	S_EV_RANGE_RECORD,
 	S_EV_MAX,
 	S_EV_UNKNOWN,
@@ -269,6 +270,9 @@ static const char *sql[S__COUNT] = {
 	[S_EV_RANGE_TOPIC] = "SELECT id, realm, app, collection, record_id, type,"
 	    " data, prev FROM events WHERE id > ?1 AND id <= ?2 AND realm = ?4"
 	    " AND app = ?5 AND collection = ?6 ORDER BY id LIMIT ?3",
+	[S_EV_RANGE_APP] = "SELECT id, realm, app, collection, record_id, type,"
+	    " data, prev FROM events WHERE id > ?1 AND id <= ?2 AND realm = ?4"
+	    " AND app = ?5 ORDER BY id LIMIT ?3",
 	[S_EV_RANGE_RECORD] = "SELECT id, realm, app, collection, record_id,"
 	    " type, data, prev FROM events WHERE id > ?1 AND id <= ?2"
 	    " AND realm = ?4 AND app = ?5 AND collection = ?6"
@@ -1110,6 +1114,8 @@ store_event_range(struct store *st, int64_t after, int64_t upto,
 
 	if (realm == NULL)
 		s = stmt(st, S_EV_RANGE);
+	else if (coll == NULL)
+		s = stmt(st, S_EV_RANGE_APP);
 	else if (record_id == NULL)
 		s = stmt(st, S_EV_RANGE_TOPIC);
 	else
@@ -1120,7 +1126,8 @@ store_event_range(struct store *st, int64_t after, int64_t upto,
 	if (realm != NULL) {
 		bind_text(s, 4, realm);
 		bind_text(s, 5, app);
-		bind_text(s, 6, coll);
+		if (coll != NULL)
+			bind_text(s, 6, coll);
 		if (record_id != NULL)
 			bind_text(s, 7, record_id);
 	}
