@@ -284,7 +284,8 @@ struct request {
 	char		 rid[REQUEST_ID_MAX + 1];	/* X-Request-Id, once
 							   params are in */
 
-	struct param	*params;
+	struct param	*params;	/* one allocation: the array, then
+					   the strings it points to */
 	size_t		 nparams;
 	size_t		 params_size;
 	struct evbuffer	*params_raw;	/* PARAMS stream until it ends */

@@ -615,21 +615,74 @@ conn_complete_cb(evutil_socket_t fd, short what, void *arg)
 	conn_reply_completed();
 }
 
+/* The parameters go into one allocation: the array of name/value
+ * pointers, then the strings they point to, each ending in a NUL. A
+ * first pass over the pairs sizes it, a second fills it. */
+struct params_fill {
+	struct request	*req;
+	size_t		 n;		/* pairs */
+	size_t		 bytes;		/* strings, with their NULs */
+	char		*p;		/* where the next string goes */
+};
+
+/* A value stops at a NUL inside it, as a C string would. */
+static size_t
+conn_param_vlen(const char *v, size_t vlen)
+{
+	const char	*nul;
+
+	if ((nul = memchr(v, '\0', vlen)) != NULL)
+		return ((size_t)(nul - v));
+	return (vlen);
+}
+
+static int
+conn_param_size_cb(void *arg, const char *n, size_t nlen, const char *v,
+    size_t vlen)
+{
+	struct params_fill	*pf = arg;
+
+	if (memchr(n, '\0', nlen) != NULL)
+		return (-1);
+	pf->n++;
+	pf->bytes += nlen + 1 + conn_param_vlen(v, vlen) + 1;
+	return (0);
+}
+
 static int
 conn_param_cb(void *arg, const char *n, size_t nlen, const char *v,
     size_t vlen)
 {
-	struct request	*req = arg;
+	struct params_fill	*pf = arg;
+	struct param		*prm = &pf->req->params[pf->req->nparams++];
 
-	if (memchr(n, '\0', nlen) != NULL)
-		return (-1);
-	req->params = xrealloc(req->params, (req->nparams + 1) *
-	    sizeof *req->params);
-	req->params[req->nparams].name = xstrndup(n, nlen);
-	req->params[req->nparams].value = xstrndup(v, memchr(v, '\0', vlen) !=
-	    NULL ? strlen(v) : vlen);
-	req->nparams++;
+	vlen = conn_param_vlen(v, vlen);
+	prm->name = pf->p;
+	memcpy(pf->p, n, nlen);
+	pf->p[nlen] = '\0';
+	pf->p += nlen + 1;
+	prm->value = pf->p;
+	memcpy(pf->p, v, vlen);
+	pf->p[vlen] = '\0';
+	pf->p += vlen + 1;
 	return (0);
+}
+
+/* Decodes the PARAMS stream into req->params; -1 if malformed. */
+static int
+conn_params_decode(struct request *req, const uint8_t *buf, size_t len)
+{
+	struct params_fill	 pf;
+
+	memset(&pf, 0, sizeof pf);
+	pf.req = req;
+	if (fcgi_params_decode(buf, len, conn_param_size_cb, &pf) == -1)
+		return (-1);
+	if (pf.n == 0)
+		return (0);
+	req->params = xmalloc(pf.n * sizeof *req->params + pf.bytes);
+	pf.p = (char *)(req->params + pf.n);
+	return (fcgi_params_decode(buf, len, conn_param_cb, &pf));
 }
 
 /* The request has arrived in full: to a worker with it. */
@@ -711,8 +764,8 @@ conn_params(struct conn *c, const struct fcgi_header *h, const uint8_t *body)
 	if (req->params_size > MAX_PARAMS_SIZE)
 		return (0);
 	len = evbuffer_get_length(req->params_raw);
-	if (fcgi_params_decode(evbuffer_pullup(req->params_raw, len), len,
-	    conn_param_cb, req) == -1)
+	if (conn_params_decode(req, evbuffer_pullup(req->params_raw, len),
+	    len) == -1)
 		return (-1);
 	evbuffer_free(req->params_raw);
 	req->params_raw = NULL;

@@ -38,15 +38,9 @@ request_param(struct request *req, const char *name)
 void
 request_free(struct request *req)
 {
-	size_t	 i;
-
 	if (req == NULL)
 		return;
-	for (i = 0; i < req->nparams; i++) {
-		free(req->params[i].name);
-		free(req->params[i].value);
-	}
-	free(req->params);
+	free(req->params);	/* the strings too: one allocation */
 	if (req->params_raw != NULL)
 		evbuffer_free(req->params_raw);
 	if (req->body != NULL)

@@ -57,20 +57,28 @@ START_TEST(test_route_split)
 }
 END_TEST
 
+/* Its parameters in one allocation, as the loop makes them. */
 static struct request *
 fake_request(const char *uri, const char *qs)
 {
 	struct request	*req = xcalloc(1, sizeof *req);
+	const char	*s[4] = { "REQUEST_URI", uri, "QUERY_STRING", qs };
+	size_t		 i, n = qs != NULL ? 2 : 1, len = 0;
+	char		*p;
 
-	req->params = xcalloc(2, sizeof *req->params);
-	req->params[0].name = xstrdup("REQUEST_URI");
-	req->params[0].value = xstrdup(uri);
-	req->nparams = 1;
-	if (qs != NULL) {
-		req->params[1].name = xstrdup("QUERY_STRING");
-		req->params[1].value = xstrdup(qs);
-		req->nparams = 2;
+	for (i = 0; i < 2 * n; i++)
+		len += strlen(s[i]) + 1;
+	req->params = xmalloc(n * sizeof *req->params + len);
+	p = (char *)(req->params + n);
+	for (i = 0; i < 2 * n; i++) {
+		memcpy(p, s[i], strlen(s[i]) + 1);
+		if (i % 2 == 0)
+			req->params[i / 2].name = p;
+		else
+			req->params[i / 2].value = p;
+		p += strlen(s[i]) + 1;
 	}
+	req->nparams = n;
 	return (req);
 }
 
