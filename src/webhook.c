@@ -290,6 +290,7 @@ webhook_deliver(const struct webhook *w, int64_t now)
 	struct delivery	*d;
 	struct batch	 b;
 	char		 h[256], *ids;
+	int64_t		 head;
 	int		 n;
 
 	if (store_webhook_lease(store, w->id, holder, now, now +
@@ -297,12 +298,20 @@ webhook_deliver(const struct webhook *w, int64_t now)
 		return;
 	memset(&b, 0, sizeof b);
 	b.events = json_object_new_array();
+	/* Every event up to head is committed before the scan starts: if
+	 * none of them is the webhook's, the cursor passes them all, so
+	 * that other collections' and types' events are not read again at
+	 * each commit. */
+	head = store_event_max(store);
 	n = store_webhook_events(store, w, WEBHOOK_BATCH, webhook_add_event,
 	    &b);
 	if (n <= 0) {
 		if (n < 0)
 			log_warn("webhook %s: reading the event log failed",
 			    w->id);
+		else if (head > w->cursor && store_webhook_delivered(store,
+		    w->id, holder, head) != STORE_OK)
+			log_warn("webhook %s: its cursor was not saved", w->id);
 		json_object_put(b.events);
 		return;
 	}
