@@ -96,6 +96,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	query(req, key);
 	query(req, "limit");
 	req->nparams = 2;
+	/* request_free frees the params as the one block the loop makes;
+	 * these strings are separate */
+	for (i = 0; i < 2; i++) {
+		free(req->params[i].name);
+		free(req->params[i].value);
+	}
 	request_free(req);
 	free(path);
 	free(qs);
