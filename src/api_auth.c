@@ -216,34 +216,6 @@ api_jwt_write(struct api_ctx *ctx, struct jwt_arg *a, int status)
 	return (0);
 }
 
-/* The body as a JSON object (Content-Type checked); NULL with err set. */
-static json_object *
-jwt_body(struct api_ctx *ctx)
-{
-	struct request	*req = ctx->req;
-	const char	*type = request_param(req, "CONTENT_TYPE");
-	json_object	*o;
-	size_t		 len;
-
-	if (type == NULL || strncasecmp(type, "application/json", 16) != 0 ||
-	    (type[16] != '\0' && type[16] != ';' && type[16] != ' ')) {
-		error_set(&req->err, ERR_MEDIA_TYPE, NULL);
-		return (NULL);
-	}
-	len = req->body != NULL ? evbuffer_get_length(req->body) : 0;
-	if (jsonutil_parse_depth(len > 0 ? (const char *)evbuffer_pullup(
-	    req->body, -1) : "", len, MAX_JSON_DEPTH, &o) == -1) {
-		error_set(&req->err, ERR_INVALID_JSON, NULL);
-		return (NULL);
-	}
-	if (!json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		error_set(&req->err, ERR_NOT_OBJECT, NULL);
-		return (NULL);
-	}
-	return (o);
-}
-
 /* A member that is a string without NUL bytes, NULL if absent or null;
  * -1 if it is something else. */
 static int
@@ -416,7 +388,7 @@ api_app_jwt_put(struct api_ctx *ctx)
 	int		 given;
 
 	memset(&a, 0, sizeof a);
-	if ((body = jwt_body(ctx)) == NULL)
+	if ((body = api_body(ctx)) == NULL)
 		return (-1);
 	if (settings_parse(body, &a.set, &ctx->req->err) == -1 ||
 	    keys_parse(body, "keys", &a, &given, &ctx->req->err) == -1) {
@@ -447,7 +419,7 @@ api_app_jwt_key_add(struct api_ctx *ctx)
 	int		 given;
 
 	memset(&a, 0, sizeof a);
-	if ((body = jwt_body(ctx)) == NULL)
+	if ((body = api_body(ctx)) == NULL)
 		return (-1);
 	if (keys_parse(body, NULL, &a, &given, &ctx->req->err) == -1) {
 		json_object_put(body);
