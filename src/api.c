@@ -2142,6 +2142,23 @@ stream_record_view(struct api_ctx *ctx, const struct rules *r)
 	    "record"));
 }
 
+/* An end user's stream: it keeps the claims and the client's filter to
+ * bind the rules to (again, when they change), and the log's end before
+ * the rules are read: a change after it is a reset. */
+void
+api_stream_jwt(struct api_ctx *ctx, struct stream_spec *spec, int64_t id)
+{
+	spec->jwt = 1;
+	spec->collection_id = id;
+	spec->claims = xstrdup(json_object_to_json_string_ext(
+	    ctx->grant.claims, JSON_C_TO_STRING_PLAIN));
+	spec->user_filter = spec->filter_text;
+	spec->filter_text = NULL;
+	filter_free(spec->filter);
+	spec->filter = NULL;
+	spec->bound_at = store_event_max(ctx->worker->store);
+}
+
 /* An end user's stream (a JWT) carries what the collection's rules,
  * bound to the token, let it see (broker_spec_bind): its filter is the
  * list rule (view for a record's stream) && filter=, and it keeps the
@@ -2153,17 +2170,7 @@ stream_rules(struct api_ctx *ctx, struct stream_spec *spec)
 	struct rules	 r;
 	int		 rc;
 
-	spec->jwt = 1;
-	spec->collection_id = ctx->ids.collection_id;
-	spec->claims = xstrdup(json_object_to_json_string_ext(
-	    ctx->grant.claims, JSON_C_TO_STRING_PLAIN));
-	spec->user_filter = spec->filter_text;
-	spec->filter_text = NULL;
-	filter_free(spec->filter);
-	spec->filter = NULL;
-	/* the log's end before the rules: the broker binds the stream
-	 * again if they changed after it */
-	spec->bound_at = store_event_max(ctx->worker->store);
+	api_stream_jwt(ctx, spec, ctx->ids.collection_id);
 	if ((rc = store_rules_get(ctx->worker->store, ctx->ids.collection_id,
 	    &r)) != STORE_OK)
 		return (error_store(err, rc, "collection"));

@@ -122,16 +122,7 @@ changes_rules(struct api_ctx *ctx, struct stream_spec *spec)
 	const char	*p, *e;
 	size_t		 i;
 
-	spec->jwt = 1;
-	spec->collection_id = ctx->ids.app_id;
-	spec->claims = xstrdup(json_object_to_json_string_ext(
-	    ctx->grant.claims, JSON_C_TO_STRING_PLAIN));
-	spec->user_filter = spec->filter_text;
-	spec->filter_text = NULL;
-	filter_free(spec->filter);
-	spec->filter = NULL;
-	/* the log's end before the rules: a change after it is a reset */
-	spec->bound_at = store_event_max(ctx->worker->store);
+	api_stream_jwt(ctx, spec, ctx->ids.app_id);
 	if (broker_feed_bind(ctx->worker->store, spec, err) == -1)
 		return (-1);
 	for (p = spec->colls; p != NULL && p[1] != '\0'; p = e) {
