@@ -131,6 +131,23 @@ api_body(struct api_ctx *ctx)
 	return (body_object(ctx));
 }
 
+/* 201 for what was made at .../apps/{a}/<what>/<id>, whose answer holds
+ * its secret, shown that once: no cache keeps it. Takes o. */
+void
+api_reply_secret(struct api_ctx *ctx, const char *what, const char *id,
+    json_object *o)
+{
+	char	*loc;
+
+	xasprintf(&loc, "/api/realms/%s/apps/%s/%s/%s", ctx->realm, ctx->app,
+	    what, id);
+	reply_header(ctx->req, "Location", loc);
+	free(loc);
+	reply_header(ctx->req, "Cache-Control", "no-store");
+	reply_json(ctx->req, 201, o);
+	json_object_put(o);
+}
+
 /* Submits a write and maps a failed commit. */
 int
 api_write(struct api_ctx *ctx, int (*apply)(struct worker *,

@@ -256,7 +256,7 @@ api_token_create(struct api_ctx *ctx)
 	struct token_arg a;
 	json_object	*body;
 	char		 secret[128] = "", id[TOKEN_ID_LEN + 1];
-	char		 hash[TOKEN_HASH_LEN + 1], *loc;
+	char		 hash[TOKEN_HASH_LEN + 1];
 	int		 rc;
 
 	memset(&a, 0, sizeof a);
@@ -279,14 +279,7 @@ api_token_create(struct api_ctx *ctx)
 		json_object_put(a.found);
 		return (-1);
 	}
-	xasprintf(&loc, "/api/realms/%s/apps/%s/tokens/%s", ctx->realm,
-	    ctx->app, id);
-	reply_header(ctx->req, "Location", loc);
-	free(loc);
-	/* The one answer with a secret in it: no cache keeps it. */
-	reply_header(ctx->req, "Cache-Control", "no-store");
-	reply_json(ctx->req, 201, a.found);
-	json_object_put(a.found);
+	api_reply_secret(ctx, "tokens", id, a.found);
 	log_info("token %s created for %s/%s over HTTP by token %s", id,
 	    ctx->realm, ctx->app, ctx->grant.token_id);
 	return (0);

@@ -213,7 +213,7 @@ api_webhook_create(struct api_ctx *ctx)
 	struct webhook_arg	 a;
 	json_object		*body;
 	unsigned char		 raw[32];
-	char			 id[WEBHOOK_ID_LEN + 1], *loc;
+	char			 id[WEBHOOK_ID_LEN + 1];
 	char			*colls = NULL, *types = NULL, *secret = NULL;
 	int			 rc, made = 0;
 
@@ -250,13 +250,7 @@ api_webhook_create(struct api_ctx *ctx)
 		json_object_put(a.found);
 		return (-1);
 	}
-	xasprintf(&loc, "/api/realms/%s/apps/%s/webhooks/%s", ctx->realm,
-	    ctx->app, id);
-	reply_header(ctx->req, "Location", loc);
-	free(loc);
-	reply_header(ctx->req, "Cache-Control", "no-store");
-	reply_json(ctx->req, 201, a.found);
-	json_object_put(a.found);
+	api_reply_secret(ctx, "webhooks", id, a.found);
 	log_info("webhook %s created for %s/%s over HTTP by token %s", id,
 	    ctx->realm, ctx->app, ctx->grant.token_id);
 	return (0);

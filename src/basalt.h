@@ -659,6 +659,8 @@ int		 api_webhook_create(struct api_ctx *);
 int		 api_webhook_delete(struct api_ctx *);
 int		 api_webhook_resume(struct api_ctx *);
 int		 api_token(struct api_ctx *);
+void		 api_reply_secret(struct api_ctx *, const char *what,
+		    const char *id, json_object *);
 void		 api_stream_jwt(struct api_ctx *, struct stream_spec *,
 		    int64_t id);
 int		 api_collections_list(struct api_ctx *);
