@@ -28,6 +28,7 @@
 
 #include <sys/types.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -80,7 +81,8 @@ struct conn {
 	uint16_t	 id;
 	int		 keep_conn;
 	int		 params_done;
-	int		 too_large;
+	int		 too_large;	/* the body */
+	int		 params_large;
 	struct buf	 params;
 	struct buf	 body;
 	int		 stream;
@@ -93,7 +95,9 @@ static int		 ep;
 static struct conn	*streams;
 static struct conn	*dead;		/* closed this turn, freed after it */
 static struct conn	*conns;		/* all of them */
-static size_t		 nstreams;
+static int		 listen_fd;
+static int		 accept_paused;	/* out of descriptors */
+static int		 lmark, tmark, smark;
 static int64_t		 last_id;
 static uint64_t		 rid;
 static uint64_t		 ulid_seq;
@@ -178,14 +182,16 @@ queue_stdout(struct conn *c, const char *data, size_t len)
 	uint8_t	 h[FCGI_HEADER_LEN];
 	size_t	 n;
 
-	do {
+	for (;;) {
 		n = len > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : len;
 		fcgi_header(h, FCGI_STDOUT, c->id, n);
 		buf_add(&c->out, h, sizeof h);
 		buf_add(&c->out, data, n);
+		if (n == len)
+			break;
 		data += n;
 		len -= n;
-	} while (len > 0);
+	}
 }
 
 static void
@@ -308,7 +314,6 @@ stream_unlink(struct conn *c)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	c->stream = 0;
-	nstreams--;
 }
 
 /* The event's frame as basalt's sse_frame makes it (data without line
@@ -645,7 +650,6 @@ open_stream(struct conn *c, int head)
 	if (streams != NULL)
 		streams->prev = c;
 	streams = c;
-	nstreams++;
 	return (conn_flush(c));
 }
 
@@ -709,9 +713,11 @@ dispatch(struct conn *c)
 		uri = "", ulen = 0;
 	for (plen = 0; plen < ulen && uri[plen] != '?'; plen++)
 		continue;
-	if (c->too_large)
-		rc = reply_error(c, buf_size(&c->params) > FLOOR_MAX_PARAMS ?
-		    431 : 413, "too_large", "request too large");
+	if (c->params_large)
+		rc = reply_error(c, 431, "headers_too_large",
+		    "request headers too large");
+	else if (c->too_large)
+		rc = reply_error(c, 413, "body_too_large", "body too large");
 	else if (((mlen == 3 && memcmp(m, "GET", 3) == 0) ||
 	    (mlen == 4 && memcmp(m, "HEAD", 4) == 0)) &&
 	    (ends_with(uri, plen, "/events") || ends_with(uri, plen, "/stream")))
@@ -754,7 +760,7 @@ record(struct conn *c, const uint8_t *h, const uint8_t *body, size_t len)
 		c->active = 1;
 		c->id = id;
 		c->keep_conn = body[2] & FCGI_KEEP_CONN;
-		c->params_done = c->too_large = 0;
+		c->params_done = c->too_large = c->params_large = 0;
 		buf_reset(&c->params);
 		buf_reset(&c->body);
 		return (0);
@@ -764,7 +770,7 @@ record(struct conn *c, const uint8_t *h, const uint8_t *body, size_t len)
 		if (len == 0)
 			c->params_done = 1;
 		else if (buf_size(&c->params) + len > FLOOR_MAX_PARAMS)
-			c->too_large = 1;
+			c->params_large = 1;
 		else
 			buf_add(&c->params, body, len);
 		return (0);
@@ -793,12 +799,14 @@ record(struct conn *c, const uint8_t *h, const uint8_t *body, size_t len)
 		return (0);
 	case FCGI_GET_VALUES:
 		{
-			static const uint8_t	 r[] = { 1, FCGI_GET_VALUES_RESULT,
-			    0, 0, 0, 17, 0, 0, 14, 1, 'F', 'C', 'G', 'I', '_',
-			    'M', 'P', 'X', 'S', '_', 'C', 'O', 'N', 'N', 'S',
-			    '0' };
+			static const char	 pair[] = "\017\001"
+			    FCGI_MPXS_CONNS "0";
+			uint8_t			 r[FCGI_HEADER_LEN];
 
+			fcgi_header(r, FCGI_GET_VALUES_RESULT, 0,
+			    sizeof pair - 1);
 			buf_add(&c->out, r, sizeof r);
+			buf_add(&c->out, pair, sizeof pair - 1);
 		}
 		return (0);
 	case FCGI_DATA:
@@ -892,8 +900,17 @@ conn_free(struct conn *c)
 static void
 conn_reap(void)
 {
-	struct conn	*c;
+	struct conn		*c;
 
+	struct epoll_event	 ev;
+
+	if (dead != NULL && accept_paused) {
+		memset(&ev, 0, sizeof ev);
+		ev.events = EPOLLIN;
+		ev.data.ptr = &lmark;
+		epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
+		accept_paused = 0;
+	}
 	while ((c = dead) != NULL) {
 		dead = c->dead;
 		buf_free(&c->in);
@@ -962,11 +979,14 @@ accept_all(int lfd)
 
 	for (;;) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EMFILE || errno == ENFILE)
-				warn("accept");
-			return;
+		if (fd == -1 && (errno == EMFILE || errno == ENFILE)) {
+			/* no busy loop: wait until a connection closes */
+			warn("accept");
+			epoll_ctl(ep, EPOLL_CTL_DEL, lfd, NULL);
+			accept_paused = 1;
 		}
+		if (fd == -1)
+			return;
 		c = calloc(1, sizeof *c);
 		if (c == NULL)
 			err(1, "calloc");
@@ -1009,14 +1029,14 @@ main(int argc, char **argv)
 		{ "heartbeat", required_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	static int			 lmark, tmark, smark;
 	struct epoll_event		 ev, evs[FLOOR_EVENTS];
 	struct itimerspec		 its;
+	struct rlimit			 rl;
 	const char			*where = NULL;
 	char				*end;
 	long				 hb = 15;
 	sigset_t			 sigs;
-	int				 lfd, tfd, sfd, n, i, ch, run = 1;
+	int				 tfd, sfd, n, i, ch, run = 1;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
@@ -1047,13 +1067,18 @@ main(int argc, char **argv)
 	memset(&its, 0, sizeof its);
 	its.it_value.tv_sec = its.it_interval.tv_sec = hb;
 	timerfd_settime(tfd, 0, &its, NULL);
-	lfd = listen_on(where);
+	/* as many streams as the hard limit allows */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	listen_fd = listen_on(where);
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		err(1, "epoll_create1");
 	memset(&ev, 0, sizeof ev);
 	ev.events = EPOLLIN;
 	ev.data.ptr = &lmark;
-	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+	epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev);
 	ev.data.ptr = &tmark;
 	epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
 	ev.data.ptr = &smark;
@@ -1069,7 +1094,7 @@ main(int argc, char **argv)
 			void	*p = evs[i].data.ptr;
 
 			if (p == &lmark)
-				accept_all(lfd);
+				accept_all(listen_fd);
 			else if (p == &tmark)
 				heartbeat(tfd);
 			else if (p == &smark)
