@@ -237,6 +237,16 @@ send DELETE "$B/webhooks/$HW" ''
 is "$STATUS" 204 "HTTP: delete answers 204"
 send DELETE "$B/webhooks/$HW" ''
 is "$STATUS" 404 "HTTP: a second delete, 404"
+send DELETE "$B/webhooks/not-an-id" ''
+is "$STATUS|$(jbody .error.code)|$(jbody .error.message)" \
+    "400|invalid_id|invalid webhook id 'not-an-id'" \
+    "HTTP: a malformed webhook id is named as one"
+send POST "$B/webhooks/${HW,,}/resume" ''
+is "$STATUS|$(jbody .error.message)" "400|invalid webhook id '${HW,,}'" \
+    "HTTP: ... on resume too"
+get "$B/collections/posts/records/not-an-id"
+is "$STATUS|$(jbody .error.message)" "400|invalid record id 'not-an-id'" \
+    "HTTP: a record's stays a record id"
 is "$(basalt_cli webhook list acme web | cut -f1)" "$W" "delete: gone from the list"
 
 done_testing
