@@ -442,6 +442,9 @@ webhook_done(struct delivery *d, CURLcode res)
 	else if (res != CURLE_OK)
 		snprintf(err, sizeof err, "%s", d->errbuf[0] != '\0' ?
 		    d->errbuf : curl_easy_strerror(res));
+	else if (code >= 300 && code < 400)
+		snprintf(err, sizeof err, "HTTP status %ld: redirects are not "
+		    "followed", code);
 	else
 		snprintf(err, sizeof err, "HTTP status %ld", code);
 	backoff = d->failures >= 12 ? WEBHOOK_BACKOFF_MAX :
