@@ -285,7 +285,7 @@ webhook_easy(struct delivery *d, const char *url)
 /* Starts the next request of w if this process holds its lease and there
  * are events after its cursor. */
 static void
-webhook_deliver(const struct webhook *w, int64_t now)
+webhook_deliver(struct webhook *w, int64_t now)
 {
 	struct delivery	*d;
 	struct batch	 b;
@@ -293,7 +293,7 @@ webhook_deliver(const struct webhook *w, int64_t now)
 	int64_t		 head;
 	int		 n;
 
-	if (store_webhook_lease(store, w->id, holder, now, now +
+	if (store_webhook_lease(store, w, holder, now, now +
 	    cfg->webhook_timeout_ms + WEBHOOK_LEASE_MARGIN_MS) != STORE_OK)
 		return;
 	memset(&b, 0, sizeof b);
