@@ -6,7 +6,9 @@
 # webhook's lease. Then kill -9 of that process while a request is in
 # flight (the receiver is slow): the other process takes over once the
 # lease has run out, and nothing is lost. Only the batch that was in
-# flight at the kill is sent twice: basalt never saw its answer.
+# flight at the kill is sent twice: basalt never saw its answer. Last,
+# the killed process is started again and the holder stopped with
+# SIGTERM: it lets its lease go, and the restarted one goes on at once.
 
 . "$top_srcdir/tests/lib.sh"
 
@@ -154,9 +156,9 @@ like "$(wc -l <<<"$HOLDERS")|$HOLDERS" "^1\|($PID1|$PID2):[0-9]+$" \
 # ======================================================================
 HPID=$(lease lease_holder | cut -d: -f1)
 if [ "$HPID" = "$PID1" ]; then
-	OTHER=$PID2 OURL=$URL2 HURL=$URL1
+	OTHER=$PID2 OURL=$URL2 HURL=$URL1 HSOCK=$T/basalt.sock
 else
-	OTHER=$PID1 OURL=$URL1 HURL=$URL2
+	OTHER=$PID1 OURL=$URL1 HURL=$URL2 HSOCK=$T/basalt2.sock
 fi
 control delay=2500
 N0=$(($(wc -l <"$LOG") + 1))
@@ -198,7 +200,36 @@ is "$(tail -n +2 "$T/phase2" | increasing)" true \
     "from the takeover on, Basalt-Event-Ids strictly increase again"
 is "$(jq -s '[.[] | .sig and .status == 200] | all' <"$T/phase2")" true \
     "every request signed and answered 200"
+
+# ======================================================================
+# A clean stop lets the lease go at once
+# ======================================================================
+basalt_start --listen "$HSOCK" || bail_out "the killed basalt did not restart"
+NEW=$BASALT_PID
+batch "$HURL" 3 back1
+N=$(expected | wc -w)
+wait_until 10 at_least "$N" firsts
+is "$(cat "$T/writes.back1")|$(firsts)" "200|$(expected)" \
+    "restarted, it takes writes; they are delivered"
+like "$(lease lease_holder)" "^$OTHER:" \
+    "... by the holder: a restarted process waits for a lease that runs"
 basalt_stop "$OTHER"
-is $? 0 "the other process exits cleanly"
+is $? 0 "SIGTERM: the holder exits cleanly"
+STOPPED=$(date +%s%3N)
+N0=$(($(wc -l <"$LOG") + 1))
+batch "$HURL" 3 back2
+N=$(expected | wc -w)
+wait_until 10 at_least "$N" firsts
+is "$(cat "$T/writes.back2")|$(firsts)" "200|$(expected)" \
+    "the restarted process delivers what is written next"
+T0=$(requests "$N0" | head -n 1 | jq .t0)
+ok "$([ $((T0 - STOPPED)) -lt 3000 ]; echo $?)" \
+    "... at once, without waiting for the lease to run out ($((T0 - STOPPED)) ms)"
+like "$(lease lease_holder)" "^$NEW:" "... and holds the lease"
+is "$(accepted | tr ' ' '\n' | awk 'NF' | sort -n | uniq -d | jq -s -c .)" \
+    "$(jq -c sort <<<"$INFLIGHT")" \
+    "still only the batch in flight at the kill came twice"
+basalt_stop "$NEW"
+is $? 0 "the restarted process exits cleanly"
 
 done_testing
