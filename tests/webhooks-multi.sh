@@ -108,7 +108,10 @@ HEAD0=$(db "SELECT coalesce(max(seq), 0) FROM sqlite_sequence
     WHERE name = 'events'")
 W=$(basalt_cli webhook create acme web "$RURL/hook" --collections posts \
     --secret-file "$T/hook.secret") || bail_out "webhook create failed"
-wait_until 10 eval '[ -n "$(lease lease_holder)" ]' ||
+held() {
+	[ -n "$(lease lease_holder)" ]
+}
+wait_until 10 held ||
 	bail_out "no process took the webhook's lease"
 
 # ======================================================================
@@ -190,7 +193,8 @@ is "$(accepted | tr ' ' '\n' | awk 'NF' | sort -n | uniq -d | jq -s -c .)" \
     "only the batch in flight at the kill came twice"
 requests "$N0" >"$T/phase2"
 TAKE=$(sed -n 2p "$T/phase2")
-is "$(jq -c .ids[:$(jq length <<<"$INFLIGHT")] <<<"$TAKE")" "$INFLIGHT" \
+is "$(jq -c --argjson n "$(jq length <<<"$INFLIGHT")" '.ids[:$n]' <<<"$TAKE")" \
+    "$INFLIGHT" \
     "the first request after the kill starts again with that batch"
 T0=$(jq .t0 <<<"$TAKE")
 ok "$([ "$T0" -ge "$EXPIRES" ] && [ "$T0" -lt $((EXPIRES + 3000)) ]; echo $?)" \
