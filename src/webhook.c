@@ -424,8 +424,10 @@ webhook_done(struct delivery *d, CURLcode res)
 	    secs);
 	if (res == CURLE_OK && code >= 200 && code < 300) {
 		rc = store_webhook_delivered(store, d->id, holder, d->last_id);
+		/* deleted, or its lease went to another process, whose
+		   figures show its lag from now on */
 		if (rc == STORE_NOTFOUND)
-			metrics_webhook_lag(d->id, -1);	/* deleted */
+			metrics_webhook_lag(d->id, -1);
 		else if (rc != STORE_OK)
 			log_warn("webhook %s: its cursor was not saved; the "
 			    "events will be sent again", d->id);
