@@ -520,6 +520,16 @@ conn_write_frames(struct conn *c, const struct iovec *frames, int n)
 	return (0);
 }
 
+/* Loop thread: starts loading the fields a write to c reads into the
+ * cache, while the caller does something else. A pass over thousands of
+ * streams finds every connection cold. */
+void
+conn_prefetch(const struct conn *c)
+{
+	__builtin_prefetch(c);
+	__builtin_prefetch((const char *)c + 64);
+}
+
 /* Loop thread: ends c's request (its stream, if any, is closed first)
  * and closes c once the output is out. The caller must not use c again. */
 void
