@@ -584,8 +584,10 @@ void		 conn_watch_drain(struct conn *, int on);
 int		 conn_flush(struct conn *);	/* -1: the connection is gone */
 void		 conn_flush_all(void);	/* write what events queued */
 struct iovec;
-/* Frames, each one STDOUT record, written at once if nothing waits. */
+/* Frames, in as few STDOUT records as fit, written at once if nothing
+ * waits. */
 int		 conn_write_frames(struct conn *, const struct iovec *, int);
+void		 conn_prefetch(const struct conn *);	/* a write comes soon */
 void		 conn_shutdown_all(int all);
 int		 conn_busy_count(void);
 
@@ -1283,7 +1285,7 @@ int		 store_webhook_list(struct store *, int64_t app_id, int64_t due_ms,
 		    void (*)(void *, const struct webhook *), void *);
 int		 store_webhook_delete(struct store *, int64_t app_id, const char *);
 int		 store_webhook_resume(struct store *, int64_t app_id, const char *);
-int		 store_webhook_lease(struct store *, const char *id,
+int		 store_webhook_lease(struct store *, struct webhook *,
 		    const char *holder, int64_t now_ms, int64_t until_ms);
 int		 store_webhook_release(struct store *, const char *holder);
 int		 store_webhook_delivered(struct store *, const char *id,
