@@ -4,12 +4,13 @@
 # order, over FastCGI directly and through lighttpd; a stream through
 # lighttpd carries the same bytes as basalt's for the same write (but for
 # ids and times), with heartbeats; a reader that stops reading loses
-# nothing, and a stream that closes is freed.
+# nothing and gets its backlog in shared records, and a stream that
+# closes is freed.
 
 . "$top_srcdir/tests/lib.sh"
 
 need_bench
-need lighttpd jq
+need lighttpd jq node
 
 FLOOR=$top_builddir/contrib/bench/basalt-floor
 [ -x "$FLOOR" ] || skip_all "contrib/bench/basalt-floor is not built"
@@ -119,7 +120,6 @@ pad=$(printf '%*s' 30000 '' | tr ' ' y)
 for i in $(seq 200); do
 	printf '{"type":"big","payload":{"i":%d,"pad":"%s"}}\n' "$i" "$pad"
 done >"$T/big.json"
-fails=0
 while read -r line; do
 	curl -s -o /dev/null -w '%{http_code}\n' -H "$J" \
 	    --data-binary "$line" "$FURL$PREFIX/events"
@@ -132,6 +132,40 @@ is "$(grep -c '^event: big$' "$T/slow.out")" 200 \
 is "$(grep -A1 '^event: big$' "$T/slow.out" | grep -o '"i":[0-9]*' |
     awk -F: '$2 != NR { bad++ } END { print bad + 0 }')" 0 \
     "in order"
+
+# A stream straight on the socket that reads nothing for 6 s while 300
+# events of 4 kB come: the backlog the floor queues goes out with the
+# events that reach the stream together in one STDOUT record, as basalt
+# sends them, each event whole and no record over 65,535 bytes.
+LATE_MS=6000 node "$FP" late "$T/floor.sock" 1 30 "$PREFIX/events" \
+    >"$T/late.json" &
+LATE=$!
+bg_track "$LATE"
+wait_until 5 grep -q ready "$T/late.json"
+pad=$(printf '%*s' 4000 '' | tr ' ' z)
+printf '{"type":"backlog","payload":{"pad":"%s"}}' "$pad" >"$T/small.json"
+urls=()
+for i in $(seq 300); do
+	urls+=("$FURL$PREFIX/events")
+done
+curl -s -w '\n%{http_code}\n' -H "$J" \
+    --data-binary @"$T/small.json" "${urls[@]}" >"$T/small.codes"
+is "$(grep -c '^202$' "$T/small.codes")" 300 "300 events of 4 kB published"
+sleep 7
+kill -TERM "$LATE"
+wait "$LATE"
+late=$(tail -n 1 "$T/late.json")
+per=$(jq -c '[.stdout[0][] | [scan("(?m)^event: backlog$")] | length |
+    select(. > 0)]' <<<"$late")
+diag "events per STDOUT record: $per"
+is "$(jq 'add' <<<"$per")" 300 "the late reader gets the 300 events"
+ok "$(jq -e 'max > 1' <<<"$per" >/dev/null; echo $?)" \
+    "its backlog came in shared records"
+is "$(jq '[.stdout[0][1:][] | select(test("^(id: [0-9]+\nevent: [a-z]+\n"
+    + "data: [^\n]*\n\n|:keepalive\n\n)+$") | not)] | length' <<<"$late")" 0 \
+    "every record after the opening holds whole events"
+is "$(jq '[.stdout[0][] | utf8bytelength | select(. > 65535)] | length' \
+    <<<"$late")" 0 "no record is over 65,535 bytes"
 
 # Closed streams are freed: the floor holds no connection for them.
 socks() {

@@ -73,6 +73,8 @@ struct conn {
 	int		 fd;
 	int		 polling_out;	/* EPOLLOUT asked for */
 	int		 closing;	/* close once the output is out */
+	size_t		 tail;		/* the last queued STDOUT record
+					   starts this far from the end */
 	struct buf	 in;
 	struct buf	 out;
 
@@ -182,6 +184,7 @@ queue_stdout(struct conn *c, const char *data, size_t len)
 	uint8_t	 h[FCGI_HEADER_LEN];
 	size_t	 n;
 
+	c->tail = 0;
 	for (;;) {
 		n = len > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : len;
 		fcgi_header(h, FCGI_STDOUT, c->id, n);
@@ -199,6 +202,7 @@ queue_end(struct conn *c, uint16_t id, uint8_t protostatus)
 {
 	uint8_t	 r[FCGI_HEADER_LEN + 8];
 
+	c->tail = 0;
 	fcgi_header(r, FCGI_END_REQUEST, id, 8);
 	memset(r + FCGI_HEADER_LEN, 0, 8);
 	r[FCGI_HEADER_LEN + 4] = protostatus;
@@ -256,8 +260,32 @@ conn_flush(struct conn *c)
 	return (0);
 }
 
-/* One STDOUT record of frame to stream c, in one write when nothing
- * waits before it; what the kernel does not take is queued. */
+/* Adds frame to the last record queued on c, which no write has begun,
+ * when they fit in one together (as basalt puts the events that reach a
+ * stream together in one record). 0 if it did. */
+static int
+stream_append(struct conn *c, const char *frame, size_t len)
+{
+	uint8_t	*h;
+	size_t	 have;
+
+	if (c->tail == 0 || c->tail > buf_size(&c->out))
+		return (-1);
+	h = (uint8_t *)c->out.p + c->out.len - c->tail;
+	have = (size_t)(h[4] << 8 | h[5]);
+	if (h[1] != FCGI_STDOUT || have == 0 || have + len > FCGI_MAX_LENGTH)
+		return (-1);
+	have += len;
+	h[4] = (uint8_t)(have >> 8);
+	h[5] = (uint8_t)have;
+	buf_add(&c->out, frame, len);
+	c->tail += len;
+	return (0);
+}
+
+/* Frame to stream c: one STDOUT record in one write when nothing waits
+ * before it; else queued, and what the kernel does not take is queued
+ * too, the rest waiting for EPOLLOUT. */
 static void
 stream_send(struct conn *c, const char *frame, size_t len)
 {
@@ -267,7 +295,11 @@ stream_send(struct conn *c, const char *frame, size_t len)
 	size_t		 done;
 
 	if (buf_size(&c->out) > 0 || len > FCGI_MAX_LENGTH) {
-		queue_stdout(c, frame, len);
+		if (stream_append(c, frame, len) == -1) {
+			queue_stdout(c, frame, len);
+			if (len <= FCGI_MAX_LENGTH)
+				c->tail = FCGI_HEADER_LEN + len;
+		}
 		if (buf_size(&c->out) > FLOOR_MAX_QUEUED) {
 			warnx("closing a stream that does not read");
 			conn_free(c);
@@ -290,6 +322,7 @@ stream_send(struct conn *c, const char *frame, size_t len)
 	done = n == -1 ? 0 : (size_t)n;
 	if (done == sizeof h + len)
 		return;
+	c->tail = 0;		/* a record begun: nothing may join it */
 	if (done < sizeof h) {
 		buf_add(&c->out, h + done, sizeof h - done);
 		buf_add(&c->out, frame, len);
