@@ -4,7 +4,7 @@
 # server with its contrib/ config, nchan, and the floor behind each
 # server when it is built. Every run delivers every event; the table has
 # a row per target, and a size above the open-file limit is skipped by
-# every target with the reason.
+# every target with the reason. Then --at-limit under a low limit.
 
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/servers-lib.sh"
@@ -90,4 +90,33 @@ if have_server caddy; then
 fi
 
 [ "$_tap_failed" -eq 0 ] || diag "$(cat "$log")"
+
+# --at-limit under a limit of 700 open files a process: lighttpd holds
+# (700 - 200) / 2 streams, nchan 700 - 200; each runs at that count.
+if have_server lighttpd; then
+	failed=$_tap_failed
+	log=$T/limit.log
+	out=$T/limit-results
+	(ulimit -n 700 && bash "$top_srcdir/contrib/bench/run" --servers lighttpd \
+	    --basalt "$BASALT" --bench "$BENCH" --floor-bin "$FLOOR_BIN" -d 2 \
+	    --drain 1 --reps 1 --sizes "" --at-limit 10 --out "$out") \
+	    >"$log" 2>&1
+	is "$?" 0 "run --at-limit exits 0"
+	limit_targets="basalt-lighttpd:250"
+	[ -x "$FLOOR_BIN" ] && limit_targets="$limit_targets floor-lighttpd:250"
+	[[ " $targets " = *" nchan "* ]] && limit_targets="nchan:500 $limit_targets"
+	for tn in $limit_targets; do
+		t=${tn%:*} n=${tn#*:}
+		l=$t@limit
+		is "$(res "$l" subs)" "$n" "$t at the limit: $n streams"
+		is "$(res "$l" delivered)" $((n * 20)) \
+		    "$t at the limit: $((n * 20)) delivered"
+		is "$(res "$l" missing)/$(res "$l" failed_subs)" 0/0 \
+		    "$t at the limit: none missing, every stream opened"
+		like "$(awk -v t="$t" '$1 == t' "$log")" \
+		    "^$t +$n +[0-9]+ +[0-9.]+ +[0-9.]+ +0 " \
+		    "$t at the limit: its row in the table"
+	done
+	[ "$_tap_failed" -eq "$failed" ] || diag "$(cat "$log")"
+fi
 done_testing
