@@ -69,6 +69,8 @@ for t in $targets; do
 	like "$(grep -F "skipped: $t at $files x 1: " "$log")" \
 	    "need [0-9]+ descriptors .*the limit is $files" \
 	    "$t: skips $files streams, and says why"
+	like "$(sed -n "/^$files subscribers x 1 /,\$p" "$log" | awk -v t="$t" '$1 == t')" \
+	    "^$t +skipped: $files streams need " "$t: the skip is in that size's table"
 done
 
 # The settings the bench adds are listed, each server's own.
