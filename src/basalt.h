@@ -1283,7 +1283,7 @@ int		 store_webhook_list(struct store *, int64_t app_id, int64_t due_ms,
 		    void (*)(void *, const struct webhook *), void *);
 int		 store_webhook_delete(struct store *, int64_t app_id, const char *);
 int		 store_webhook_resume(struct store *, int64_t app_id, const char *);
-int		 store_webhook_lease(struct store *, const char *id,
+int		 store_webhook_lease(struct store *, struct webhook *,
 		    const char *holder, int64_t now_ms, int64_t until_ms);
 int		 store_webhook_release(struct store *, const char *holder);
 int		 store_webhook_delivered(struct store *, const char *id,

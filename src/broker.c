@@ -259,6 +259,8 @@ static struct store		*store;
 static int64_t			 head;		/* the last event published */
 static int			 nstreams;
 static int			 heartbeat_now;
+static int			 pump_delivered;	/* frames written in this
+						   pump, for the metrics */
 static int			 in_store;	/* inside a store callback */
 static int64_t			 revoked_seen;	/* tokens revoked since */
 
@@ -1080,8 +1082,7 @@ topic_write(struct topic *t, struct stream *s)
 				   change older than the stream's rules */
 		if (n > 0 && conn_write_frames(s->conn, t->iov + i, n) == -1)
 			return;		/* closing or gone */
-		if (n > 0)
-			metrics_delivered(n);
+		pump_delivered += n > 0 ? n : 0;
 		s->last_id = t->ids[j];
 		if (t->frames[j]->ends == FRAME_END) {
 			stream_end(s);
@@ -1140,6 +1141,11 @@ broker_pump(int budget)
 	if (!TAILQ_EMPTY(&pending) && flush_ev != NULL)
 		event_active(flush_ev, EV_READ, 0);
 	conn_flush_all();	/* what was queued behind unsent output */
+	/* counted once a pump, not once a stream */
+	if (pump_delivered > 0) {
+		metrics_delivered(pump_delivered);
+		pump_delivered = 0;
+	}
 }
 
 static void

@@ -34,7 +34,7 @@ static const struct {
 	[ERR_INVALID_JSON] = { 400, "invalid_json", "the body is not valid JSON" },
 	[ERR_NOT_OBJECT] = { 400, "not_an_object", "the body must be a JSON object" },
 	[ERR_INVALID_NAME] = { 400, "invalid_name", "invalid name" },
-	[ERR_INVALID_ID] = { 400, "invalid_id", "invalid record id" },
+	[ERR_INVALID_ID] = { 400, "invalid_id", "invalid id" },
 	[ERR_INVALID_PARAMETER] = { 400, "invalid_parameter", "invalid parameter" },
 	[ERR_INVALID_EVENT] = { 400, "invalid_event", "invalid event" },
 	[ERR_INVALID_FILTER] = { 400, "invalid_filter", "invalid filter" },
@@ -182,7 +182,8 @@ reply_cors(struct request *req)
 	if (req->cors_origin[0] == '\0')
 		return;
 	reply_header(req, "Access-Control-Allow-Origin", req->cors_origin);
-	reply_header(req, "Access-Control-Expose-Headers", "Location");
+	reply_header(req, "Access-Control-Expose-Headers",
+	    "Location, X-Request-Id");
 }
 
 /* Puts the status line before the headers and ends them. */

@@ -208,14 +208,21 @@ route_match(const struct route *r, char segs[][SEG_SIZE], int n,
 	return (1);
 }
 
+/* What the :id of a route names, for its errors. */
+static const char *
+route_id_kind(const struct route *r)
+{
+	return (strstr(r->pattern, "/webhooks/:id") != NULL ? "webhook" :
+	    "record");
+}
+
 /* 400 for malformed names in the path. */
 static int
-route_check_names(struct api_ctx *ctx, char segs[][SEG_SIZE], int n)
+route_check_names(struct api_ctx *ctx, const struct route *r)
 {
 	struct error	*err = &ctx->req->err;
 	int		 i;
 
-	(void)segs; (void)n;
 	if (ctx->long_name)
 		return (error_set(err, ctx->record_id[0] != '\0' &&
 		    strlen(ctx->record_id) == ULID_LEN ? ERR_INVALID_ID :
@@ -230,8 +237,8 @@ route_check_names(struct api_ctx *ctx, char segs[][SEG_SIZE], int n)
 			    "[a-z0-9][a-z0-9_-]{0,62}", name));
 	}
 	if (ctx->record_id[0] != '\0' && !ulid_valid(ctx->record_id))
-		return (error_set(err, ERR_INVALID_ID,
-		    "invalid record id '%s'", ctx->record_id));
+		return (error_set(err, ERR_INVALID_ID, "invalid %s id '%s'",
+		    route_id_kind(r), ctx->record_id));
 	return (0);
 }
 
@@ -269,13 +276,12 @@ route_resolve(struct api_ctx *ctx)
 }
 
 static int
-route_run(struct api_ctx *ctx, const struct route *r, char segs[][SEG_SIZE],
-    int n)
+route_run(struct api_ctx *ctx, const struct route *r)
 {
 	if (r->auth != NO_AUTH &&
 	    auth_token(ctx, r->auth == AUTH_OR_QUERY) == -1)
 		return (-1);
-	if (route_check_names(ctx, segs, n) == -1)
+	if (route_check_names(ctx, r) == -1)
 		return (-1);
 	if (r->auth != NO_AUTH && auth_jwt(ctx, r->auth == AUTH_OR_QUERY) == -1)
 		return (-1);
@@ -418,11 +424,39 @@ route_batch(struct api_ctx *batch, struct api_ctx *sub, const char *path,
 		return (error_set(err, ERR_INVALID_BATCH, "only record writes "
 		    "may be in a batch: POST collections/NAME/records, PATCH, "
 		    "PUT or DELETE collections/NAME/records/ID"));
-	if (route_check_names(sub, segs, n) == -1 ||
+	if (route_check_names(sub, r) == -1 ||
 	    auth_allow(sub, r->scope) == -1 || route_resolve(sub) == -1)
 		return (-1);
 	*fn = r->fn;
 	return (0);
+}
+
+/* The first route of the path, whatever its method, with its captures
+ * in ctx (for a 405); NULL if none. */
+static const struct route *
+route_path(struct api_ctx *ctx, char segs[][SEG_SIZE], int n)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (route_match(&routes[i], segs, n, ctx))
+			return (&routes[i]);
+	return (NULL);
+}
+
+/* What the access log shows of a request to route r: its pattern, never
+ * the path, and the realm/app the path names. */
+static void
+route_log_as(struct api_ctx *ctx, const struct route *r)
+{
+	struct request	*req = ctx->req;
+
+	if (r == NULL)
+		return;
+	req->route = r->pattern;
+	if (name_valid(ctx->realm) && name_valid(ctx->app))
+		snprintf(req->log_scope, sizeof req->log_scope, "%s/%s",
+		    ctx->realm, ctx->app);
 }
 
 int
@@ -459,6 +493,8 @@ route_dispatch(struct worker *w, struct request *req)
 		return (0);
 	}
 	if ((r = route_find(&ctx, segs, n)) == NULL) {
+		if (req->err.code == ERR_METHOD)
+			route_log_as(&ctx, route_path(&ctx, segs, n));
 		/* No route has OPTIONS: it finds the path's methods. */
 		if (req->err.code == ERR_METHOD &&
 		    strcmp(ctx.method, "OPTIONS") == 0)
@@ -467,12 +503,8 @@ route_dispatch(struct worker *w, struct request *req)
 			reply_error(req);
 		return (0);
 	}
-	/* What the access log shows: the pattern, never the path. */
-	req->route = r->pattern;
+	route_log_as(&ctx, r);
 	req->route_ix = (int)(r - routes) + 1;
-	if (name_valid(ctx.realm) && name_valid(ctx.app))
-		snprintf(req->log_scope, sizeof req->log_scope, "%s/%s",
-		    ctx.realm, ctx.app);
 	if (r->auth != NO_AUTH && (rc = store_read_begin(w->store)) !=
 	    STORE_OK) {
 		error_store(&req->err, rc, NULL);
@@ -480,7 +512,7 @@ route_dispatch(struct worker *w, struct request *req)
 		return (0);
 	}
 	/* After API_PENDING req belongs to the writer: do not touch it. */
-	if ((rc = route_run(&ctx, r, segs, n)) == -1)
+	if ((rc = route_run(&ctx, r)) == -1)
 		reply_error(req);
 	/* A JWT's claims live as long as the handler. */
 	json_object_put(ctx.grant.claims);

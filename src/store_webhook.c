@@ -180,24 +180,38 @@ store_webhook_resume(struct store *st, int64_t app_id, const char *id)
 	return (wh_run(db, s));
 }
 
-/* Takes or renews the lease on webhook id for holder until until_ms:
- * STORE_OK if holder has it, STORE_NOTFOUND if another holder's lease
- * runs still or the webhook is gone or paused. */
+/* Takes or renews the lease on webhook w for holder until until_ms if it
+ * is due at now_ms: STORE_OK, with w's cursor and failures as they are
+ * under the lease, or STORE_NOTFOUND if another holder's lease runs still
+ * or the webhook is gone, paused or not due. (What was read before the
+ * lease may be what the previous holder has changed since.) */
 int
-store_webhook_lease(struct store *st, const char *id, const char *holder,
+store_webhook_lease(struct store *st, struct webhook *w, const char *holder,
     int64_t now_ms, int64_t until_ms)
 {
 	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
+	int		 rc;
 
 	s = wh_prepare(db, "UPDATE webhooks SET lease_holder = ?2,"
 	    " lease_expires = ?4 WHERE id = ?1 AND state = 'active'"
-	    " AND (lease_holder = ?2 OR lease_expires < ?3)");
-	wh_text(s, 1, id);
+	    " AND next_attempt <= ?3 AND (lease_holder = ?2 OR"
+	    " lease_expires < ?3) RETURNING cursor, failures");
+	wh_text(s, 1, w->id);
 	wh_text(s, 2, holder);
 	sqlite3_bind_int64(s, 3, now_ms);
 	sqlite3_bind_int64(s, 4, until_ms);
-	return (wh_run(db, s));
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		w->cursor = sqlite3_column_int64(s, 0);
+		w->failures = sqlite3_column_int(s, 1);
+		rc = sqlite3_step(s);
+		rc = wh_rc(db, rc);
+	} else if (rc == SQLITE_DONE)
+		rc = STORE_NOTFOUND;
+	else
+		rc = wh_rc(db, rc);
+	sqlite3_finalize(s);
+	return (rc);
 }
 
 /* Lets go of every lease of holder (at a clean stop). */

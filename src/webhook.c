@@ -285,7 +285,7 @@ webhook_easy(struct delivery *d, const char *url)
 /* Starts the next request of w if this process holds its lease and there
  * are events after its cursor. */
 static void
-webhook_deliver(const struct webhook *w, int64_t now)
+webhook_deliver(struct webhook *w, int64_t now)
 {
 	struct delivery	*d;
 	struct batch	 b;
@@ -293,7 +293,7 @@ webhook_deliver(const struct webhook *w, int64_t now)
 	int64_t		 head;
 	int		 n;
 
-	if (store_webhook_lease(store, w->id, holder, now, now +
+	if (store_webhook_lease(store, w, holder, now, now +
 	    cfg->webhook_timeout_ms + WEBHOOK_LEASE_MARGIN_MS) != STORE_OK)
 		return;
 	memset(&b, 0, sizeof b);
@@ -424,8 +424,10 @@ webhook_done(struct delivery *d, CURLcode res)
 	    secs);
 	if (res == CURLE_OK && code >= 200 && code < 300) {
 		rc = store_webhook_delivered(store, d->id, holder, d->last_id);
+		/* deleted, or its lease went to another process, whose
+		   figures show its lag from now on */
 		if (rc == STORE_NOTFOUND)
-			metrics_webhook_lag(d->id, -1);	/* deleted */
+			metrics_webhook_lag(d->id, -1);
 		else if (rc != STORE_OK)
 			log_warn("webhook %s: its cursor was not saved; the "
 			    "events will be sent again", d->id);
@@ -442,6 +444,9 @@ webhook_done(struct delivery *d, CURLcode res)
 	else if (res != CURLE_OK)
 		snprintf(err, sizeof err, "%s", d->errbuf[0] != '\0' ?
 		    d->errbuf : curl_easy_strerror(res));
+	else if (code >= 300 && code < 400)
+		snprintf(err, sizeof err, "HTTP status %ld: redirects are not "
+		    "followed", code);
 	else
 		snprintf(err, sizeof err, "HTTP status %ld", code);
 	backoff = d->failures >= 12 ? WEBHOOK_BACKOFF_MAX :

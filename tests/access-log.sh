@@ -78,13 +78,20 @@ is "$STATUS|$(header X-Request-Id)" "401|unauth-2" \
 line unauth-2
 fields_are "stream 401" "acme/web GET $RP/events 401 $(bytes)"
 
-# --- an unknown path and a 405: no route to show
+# --- an unknown path: no route to show; a 405: the route of its path
 http GET "$URL/api/nope/x?y=1" -H 'X-Request-Id: nope-1'
 is "$STATUS|$(header X-Request-Id)" "404|nope-1" "no such endpoint: 404 with the id"
 line nope-1
 fields_are "no route" "- GET - 404 $(bytes)"
-http PUT "$P/records" -H "$AUTH" -H 'X-Request-Id: method-1'
+http PUT "$P/records?x=qsecret" -H "$AUTH" -H 'X-Request-Id: method-1'
 is "$STATUS|$(header X-Request-Id)" "405|method-1" "405 with the id"
+line method-1
+fields_are "405" "acme/web PUT $RP/records 405 $(bytes)"
+http DELETE "$B/webhooks/01ARZ3NDEKTSV4RRFFQ69G5FAV/resume" -H "$AUTH" \
+    -H 'X-Request-Id: method-2'
+line method-2
+fields_are "405 on a path with an id" \
+    "acme/web DELETE /api/realms/:realm/apps/:app/webhooks/:id/resume 405 $(bytes)"
 
 # --- ids that are not taken: a new one instead
 for bad in 'has space' 'semi;colon' "$(printf 'x%.0s' $(seq 129))" \

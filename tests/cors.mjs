@@ -30,9 +30,11 @@ async function probe([posts, token, title]) {
 
 	try {
 		const r = await fetch(posts + '/records?limit=1', { headers: auth });
+		out.rid = /^[0-9a-f]{16}$/.test(r.headers.get('X-Request-Id')) ?
+		    'readable' : 'hidden';
 		out.list = r.status + ' ' + Array.isArray((await r.json()).items);
 	} catch (e) {
-		out.list = e.name;
+		out.list = out.rid = e.name;
 	}
 	try {
 		const r = await fetch(posts + '/records', {
@@ -79,6 +81,7 @@ async function probe([posts, token, title]) {
 // What the page tries, by the name probe gives its result.
 const CHECKS = {
 	list: 'fetch with a token',
+	rid: 'reading the answer\'s X-Request-Id',
 	error: 'reading an error answer (401)',
 	write: 'a POST with a JSON body (preflighted)',
 	stream: 'an EventSource with access_token, getting the page\'s write',
@@ -111,10 +114,11 @@ async function main() {
 			    [POSTS, env.TOKEN, title]);
 			await ctx.close();
 			const want = allowed ? { list: '200 true',
-			    error: '401 unauthorized', write: '201',
-			    stream: 'record_created ' + title } :
-			    { list: 'TypeError', error: 'TypeError',
-			    write: 'TypeError', stream: 'error' };
+			    rid: 'readable', error: '401 unauthorized',
+			    write: '201', stream: 'record_created ' + title } :
+			    { list: 'TypeError', rid: 'TypeError',
+			    error: 'TypeError', write: 'TypeError',
+			    stream: 'error' };
 			for (const [k, what] of Object.entries(CHECKS))
 				ok(r[k] === want[k], origin + (allowed ?
 				    ' (allowed): ' + what + ' works' :

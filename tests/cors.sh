@@ -56,7 +56,8 @@ is "$STATUS|$(header "$ACAO")|$(header Vary)" "200||Origin" \
 get "$B/collections" -H "Origin: $PAGE"
 is "$STATUS" 200 "the app's origin: 200"
 cors_is "... Access-Control-Allow-Origin: $PAGE, Vary: Origin" "$PAGE"
-is "$(header Access-Control-Expose-Headers)" Location "... Location exposed"
+is "$(header Access-Control-Expose-Headers)" "Location, X-Request-Id" \
+    "... Location and X-Request-Id exposed"
 get "$B/collections" -H "Origin: $EVIL"
 is "$STATUS|$(jbody '.items | length')" "200|1" \
     "another origin: still answered (CORS is not authentication)"
@@ -253,7 +254,7 @@ like "$(cat "$T/err")" 'schema upgraded to version 3' "... which is logged"
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$CHROMIUM" ] || ! command -v node >/dev/null 2>&1 ||
     [ ! -d "$top_srcdir/tests/node_modules/playwright-core" ]; then
-	skip_tests 9 "no chromium, node or playwright-core (cd tests && npm install)"
+	skip_tests 11 "no chromium, node or playwright-core (cd tests && npm install)"
 	done_testing
 fi
 basalt_config

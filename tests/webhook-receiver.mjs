@@ -3,10 +3,14 @@
 // request's Basalt-Signature with the three lines of the README's
 // "Webhooks" (README is argv[2], the secret file argv[3]) and appends one
 // JSON line per request to argv[4]: the status it answered, whether the
-// signature held, the webhook id, the Basalt-Event-Ids header and the ids
-// of the body. POST /control?fail=N&delay=MS makes it answer 500 to the
-// next N requests and wait MS before answering each; slow=MS is the wait
-// on paths that start with /slow.
+// signature held, the webhook id, the Basalt-Event-Ids header, the ids
+// of the body, the path, and when the request arrived (t0) and was
+// answered (t1), in milliseconds since the epoch; a line with "start"
+// and t0 is written as each request arrives. POST
+// /control?fail=N&delay=MS makes it answer 500 to the next N requests
+// and wait MS before answering each; slow=MS is the wait on paths that
+// start with /slow. Paths that start with /redirect are answered 302 to
+// /target on the same server.
 
 import { createServer } from 'node:http';
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -40,6 +44,7 @@ createServer((req, res) => {
 			res.end('ok\n');
 			return;
 		}
+		const t0 = Date.now();
 		let sig = false, ids = null;
 		try {
 			sig = verify(req, body, secret, crypto);
@@ -51,19 +56,26 @@ createServer((req, res) => {
 		} catch (e) {
 			ids = null;
 		}
-		const status = fail > 0 ? 500 : 200;
-		if (fail > 0)
+		const redirect = url.pathname.startsWith('/redirect');
+		const status = redirect ? 302 : fail > 0 ? 500 : 200;
+		if (fail > 0 && !redirect)
 			fail--;
 		const rec = { status, sig, ids, webhook: req.headers['basalt-webhook-id'],
 		    header_ids: req.headers['basalt-event-ids'],
-		    type: req.headers["content-type"], body: ids !== null ? JSON.parse(body) : body };
+		    type: req.headers["content-type"], body: ids !== null ? JSON.parse(body) : body,
+		    path: url.pathname, t0 };
 		appendFileSync(logFile, JSON.stringify({ start: true, ids,
-		    webhook: req.headers['basalt-webhook-id'] }) + '\n');
+		    webhook: req.headers['basalt-webhook-id'], path: url.pathname,
+		    t0 }) + '\n');
 		setTimeout(() => {
+			rec.t1 = Date.now();
 			appendFileSync(logFile, JSON.stringify(rec) + '\n');
 			res.statusCode = status;
+			if (redirect)
+				res.setHeader('Location', 'http://' +
+				    req.headers.host + '/target');
 			res.end(status === 200 ? 'thanks\n' : 'no\n');
-		}, url.pathname.startsWith('/slow') ? slow : delay);
+		}, url.pathname.startsWith('/slow') ? slow : redirect ? 0 : delay);
 	});
 }).listen(0, '127.0.0.1', function () {
 	console.log(this.address().port);

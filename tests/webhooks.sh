@@ -5,8 +5,8 @@
 # that fails three times then gets the same events again, kill -9 of
 # basalt mid-delivery losing nothing, a webhook paused after
 # webhook_max_failures and resumed, a slow receiver that does not hold
-# another, a loopback address refused without webhook_allow_private, and
-# the same over HTTP.
+# another, a redirect counted as a failure and not followed, a loopback
+# address refused without webhook_allow_private, and the same over HTTP.
 
 . "$top_srcdir/tests/lib.sh"
 
@@ -202,6 +202,29 @@ ok "$([ "$MS" -lt 2000 ]; echo $?)" \
     "... in ${MS} ms, before the slow one's request times out (3 s)"
 basalt_cli webhook delete acme web "$SW"
 
+# --- a redirect is not followed: it counts as a failure
+RW=$(basalt_cli webhook create acme web "$RURL/redirect" --types record_created \
+    --secret-file "$T/hook.secret")
+CUR0=$(field "$RW" 7)
+write_posts 1
+wait_until 20 field_is "$RW" 6 1
+is "$(field "$RW" 5)|$(field "$RW" 6)|$(field "$RW" 7)|$(field "$RW" 8)" \
+    "failing|1|$CUR0|HTTP status 302: redirects are not followed" \
+    "list: a 302 answer is a failure, the cursor stays, the last error says why"
+get "$B/webhooks"
+is "$(jbody ".items[] | select(.id == \"$RW\") |
+    [.state, .failures, .cursor, .last_error] | map(tostring) | join(\"|\")")" \
+    "failing|1|$CUR0|HTTP status 302: redirects are not followed" \
+    "HTTP: the webhook shows as failing, with that error"
+wait_until 10 field_is "$RW" 6 2
+RQ=$(jq -r "select(.webhook == \"$RW\" and .start == null) |
+    [.path, .status] | join(\" \")" "$LOG")
+is "$(sort -u <<<"$RQ")|$(wc -l <<<"$RQ")" "/redirect 302|2" \
+    "the receiver saw two tries, each on the webhook's path, answered 302"
+is "$(jq -r 'select(.path == "/target")' "$LOG" | wc -l)" 0 \
+    "the Location's path was never requested"
+basalt_cli webhook delete acme web "$RW"
+
 # --- loopback refused without webhook_allow_private
 basalt_stop || diag "basalt did not stop cleanly"
 # shellcheck disable=SC2086
@@ -237,6 +260,16 @@ send DELETE "$B/webhooks/$HW" ''
 is "$STATUS" 204 "HTTP: delete answers 204"
 send DELETE "$B/webhooks/$HW" ''
 is "$STATUS" 404 "HTTP: a second delete, 404"
+send DELETE "$B/webhooks/not-an-id" ''
+is "$STATUS|$(jbody .error.code)|$(jbody .error.message)" \
+    "400|invalid_id|invalid webhook id 'not-an-id'" \
+    "HTTP: a malformed webhook id is named as one"
+send POST "$B/webhooks/${HW,,}/resume" ''
+is "$STATUS|$(jbody .error.message)" "400|invalid webhook id '${HW,,}'" \
+    "HTTP: ... on resume too"
+get "$B/collections/posts/records/not-an-id"
+is "$STATUS|$(jbody .error.message)" "400|invalid record id 'not-an-id'" \
+    "HTTP: a record's stays a record id"
 is "$(basalt_cli webhook list acme web | cut -f1)" "$W" "delete: gone from the list"
 
 done_testing

@@ -10,7 +10,14 @@
 #
 #   contrib/bench/metrics.sh [--basalt PATH] [--bench PATH] [--reps N]
 #                            [-d SECONDS] [-c CLIENTS] [--subs N]
-#                            [--rate N]
+#                            [--rate N] [--instructions]
+#
+# --instructions: instead, counts instructions with valgrind's callgrind
+# (exact where CPU time is not): one run each of creates, gets and
+# fan-out with metrics = open, basalt under callgrind from its first
+# request to its last, and prints per operation all of basalt's
+# instructions and those spent in the metrics_* functions (the clock
+# read a request's figures need included), and the share.
 #
 # Measure a build without sanitizers. Uses tests/lib.sh, as
 # contrib/bench/run does.
@@ -24,6 +31,7 @@ SECS=10
 CONC=64
 SUBS=500
 RATE=200
+INSTR=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--basalt) BASALT=$2; shift ;;
@@ -33,8 +41,10 @@ while [ $# -gt 0 ]; do
 	-c) CONC=$2; shift ;;
 	--subs) SUBS=$2; shift ;;
 	--rate) RATE=$2; shift ;;
+	--instructions) INSTR=1 ;;
 	*) echo "usage: $0 [--basalt PATH] [--bench PATH] [--reps N]" \
-	    "[-d SECONDS] [-c CLIENTS] [--subs N] [--rate N]" >&2; exit 64 ;;
+	    "[-d SECONDS] [-c CLIENTS] [--subs N] [--rate N]" \
+	    "[--instructions]" >&2; exit 64 ;;
 	esac
 	shift
 done
@@ -100,6 +110,67 @@ cpu_us() {
 	    printf "%.3f\n", 1e6 * v[c] / v[n] }' |
 	    sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
+
+# instructions OP ARGS...: one run of basalt-bench ARGS against a basalt
+# under callgrind with metrics = open; prints the instructions per
+# operation (ok requests, or deliveries for fanout), in all and in the
+# metrics_* functions with what they call (callgrind's inclusive cost:
+# the clock read that ends a request's time is in it; the one at its
+# start is made with metrics off too, for the access log and time-outs).
+instructions() {
+	local op=$1 out=$T/cg n all mine
+	shift
+	[ -n "${BASALT_PID:-}" ] && basalt_stop
+	rm -f "$T"/basalt.db* "$T/basalt.sock" "$out".*
+	basalt_config log_level=warn metrics=open
+	basalt_cli realm create bench >/dev/null &&
+	    basalt_cli app create bench bench >/dev/null &&
+	    basalt_cli collection create bench bench c >/dev/null &&
+	    TOKEN=$(basalt_cli token create bench bench --scope read,write \
+	    --label bench 2>/dev/null) || { echo "$0: the CLI failed" >&2; exit 1; }
+	valgrind --tool=callgrind --instr-atstart=no \
+	    --callgrind-out-file="$out.%p" "$BASALT" -c "$T/basalt.conf" \
+	    serve 2>>"$T/basalt.log" &
+	BASALT_PID=$!
+	bg_track "$BASALT_PID"
+	wait_until 60 unix_open "$T/basalt.sock" ||
+	    { echo "$0: basalt under valgrind did not start" >&2; exit 1; }
+	callgrind_control -i on "$BASALT_PID" >/dev/null 2>&1
+	"$BENCH" "$@" --fcgi "$T/basalt.sock" --prefix "$PREFIX" \
+	    --token "$TOKEN" >"$T/run.log" 2>&1
+	callgrind_control -i off "$BASALT_PID" >/dev/null 2>&1
+	callgrind_control -d "$BASALT_PID" >/dev/null 2>&1
+	basalt_stop
+	n=$(grep '^RESULT' "$T/run.log" | tr ' ' '\n' | awk -F= -v op="$op" '
+	    (op == "fanout" && $1 == "delivered") ||
+	    (op != "fanout" && $1 == "ok") { print $2 }')
+	all=0 mine=0
+	for f in "$out".*; do
+		set -- $(callgrind_annotate --auto=no --threshold=100 \
+		    --inclusive=yes "$f" 2>/dev/null | tr -d , | awk '
+		    /PROGRAM TOTALS/ { a = $1 }
+		    /metrics\.c:metrics_/ { m += $1 }
+		    END { print a + 0, m + 0 }')
+		all=$((all + $1)) mine=$((mine + $2))
+	done
+	printf '%-8s %10s %14.0f %12.1f %8.3f%%\n' "$op" "$n" \
+	    "$(awk -v a="$all" -v n="$n" 'BEGIN { print a / n }')" \
+	    "$(awk -v a="$mine" -v n="$n" 'BEGIN { print a / n }')" \
+	    "$(awk -v a="$all" -v m="$mine" 'BEGIN { print 100 * m / a }')"
+}
+
+if [ -n "$INSTR" ]; then
+	command -v valgrind >/dev/null && command -v callgrind_annotate \
+	    >/dev/null || { echo "$0: valgrind is missing" >&2; exit 1; }
+	echo "instructions per operation under callgrind, metrics = open," \
+	    "$SECS s each over FastCGI"
+	printf '%-8s %10s %14s %12s %9s\n' what count instr/op \
+	    metrics/op share
+	instructions create crud --op create -c "$CONC" -d "$SECS"
+	instructions get crud --op get -c "$CONC" -d "$SECS"
+	instructions fanout fanout -n "$SUBS" -r "$RATE" -d "$SECS"
+	exit 0
+fi
 
 # off first in odd rounds, on first in even ones: a drift of the machine
 # weighs on both alike.
