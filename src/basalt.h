@@ -584,8 +584,10 @@ void		 conn_watch_drain(struct conn *, int on);
 int		 conn_flush(struct conn *);	/* -1: the connection is gone */
 void		 conn_flush_all(void);	/* write what events queued */
 struct iovec;
-/* Frames, each one STDOUT record, written at once if nothing waits. */
+/* Frames, in as few STDOUT records as fit, written at once if nothing
+ * waits. */
 int		 conn_write_frames(struct conn *, const struct iovec *, int);
+void		 conn_prefetch(const struct conn *);	/* a write comes soon */
 void		 conn_shutdown_all(int all);
 int		 conn_busy_count(void);
 

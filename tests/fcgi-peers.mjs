@@ -21,11 +21,13 @@
 // connections are open, and when all are closed, after SECONDS, or at
 // SIGTERM, one JSON line:
 //	{"count":N,"closed":K,"close_after":[seconds, ...],"replies":["...", ...],
-//	 "records":[["STDOUT","STDOUT_END","END_REQUEST"], ...]}
+//	 "records":[["STDOUT","STDOUT_END","END_REQUEST"], ...],
+//	 "stdout":[["text of one record", ...], ...]}
 // close_after holds, for each connection basalt closed, the seconds between
 // connecting and the close; replies the FCGI_STDOUT text basalt sent;
 // records the types of the records basalt sent on each connection
-// (STDOUT_END is the empty STDOUT record that closes the output).
+// (STDOUT_END is the empty STDOUT record that closes the output);
+// stdout the text of each non-empty STDOUT record, record by record.
 
 import net from 'node:net';
 
@@ -137,16 +139,21 @@ function recordTypes(buf) {
 	return types;
 }
 
-function stdoutText(buf) {
-	let out = '', off = 0;
+function stdoutRecords(buf) {
+	const out = [];
+	let off = 0;
 	while (off + 8 <= buf.length) {
 		const type = buf[off + 1], len = buf.readUInt16BE(off + 4);
 		const pad = buf[off + 6];
-		if (type === STDOUT)
-			out += buf.subarray(off + 8, off + 8 + len).toString();
+		if (type === STDOUT && len > 0)
+			out.push(buf.subarray(off + 8, off + 8 + len));
 		off += 8 + len + pad;
 	}
 	return out;
+}
+
+function stdoutText(buf) {
+	return Buffer.concat(stdoutRecords(buf)).toString();
 }
 
 for (let i = 0; i < count; i++) {
@@ -217,6 +224,8 @@ function report() {
 		close_after: closed.map((c) => c.closedAfter),
 		replies: conns.map((c) => stdoutText(c.got)).filter((s) => s),
 		records: conns.map((c) => recordTypes(c.got)),
+		stdout: conns.map((c) => stdoutRecords(c.got).map((b) =>
+		    b.toString())),
 		written: conns.map((c) => c.written),
 	});
 	for (const c of conns)
