@@ -6,6 +6,13 @@
 # A starter takes the backend, a unix socket path (default $T/basalt.sock)
 # or 127.0.0.1:PORT, sets PORT, URL and SERVER_PID, and returns 1 when the
 # server did not come up (its error log is then shown as TAP diagnostics).
+#
+# Settings outside the snippets, for benchmarks that need more open
+# streams than a test: LIGHTTPD_EXTRA (global lines of lighttpd's config),
+# NGINX_MAIN (nginx's main context, default "worker_processes 1;"),
+# NGINX_EVENTS (its events block, default "worker_connections 256;"),
+# APACHE_EXTRA (lines of httpd.conf) and CADDY_GLOBAL (lines of the
+# Caddyfile's global options).
 
 PATH=$PATH:/usr/sbin:/sbin
 CONTRIB=$top_srcdir/contrib
@@ -67,6 +74,7 @@ server.document-root = "$dir/htdocs"
 server.bind = "127.0.0.1"
 server.port = $PORT
 server.errorlog = "$SERVER_LOG"
+${LIGHTTPD_EXTRA:-}
 include "$snippet"
 EOF
 }
@@ -132,11 +140,11 @@ _nginx_conf() {
 	cat >"$dir/nginx.conf" <<EOF
 daemon off;
 master_process on;
-worker_processes 1;
+${NGINX_MAIN:-worker_processes 1;}
 $user
 pid $dir/nginx.pid;
 error_log $SERVER_LOG info;
-events { worker_connections 256; }
+events { ${NGINX_EVENTS:-worker_connections 256;} }
 http {
 	${NGINX_HTTP:-}
 	access_log $dir/logs/access.log;
@@ -198,6 +206,7 @@ Mutex file:$dir/run default
 ErrorLog "$SERVER_LOG"
 LogLevel info
 DocumentRoot "$dir/htdocs"
+${APACHE_EXTRA:-}
 Include "$dir/basalt.conf"
 EOF
 }
@@ -227,6 +236,7 @@ _caddy_conf() {
 	admin off
 	auto_https off
 	storage file_system $dir/data
+	${CADDY_GLOBAL:-}
 }
 http://127.0.0.1:$PORT {
 	import $dir/basalt.caddy

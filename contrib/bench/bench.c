@@ -77,6 +77,9 @@ usage(void)
 "  --away S           soak: seconds a stream stays away (default 1)\n"
 "  --sample S         soak: seconds between samples of the server (10)\n"
 "  --pid P[,P...]     processes whose CPU and RSS to report\n"
+"  --pid-backend P[,P...]\n"
+"                     fanout: the backend behind the web server of --pid,\n"
+"                     whose CPU is reported apart (cpu_backend_s)\n"
 "  -v                 a line per second while publishing\n");
 	exit(1);
 }
@@ -175,6 +178,8 @@ struct options {
 	int		 fcgi_keep;
 	pid_t		 pids[BENCH_MAX_PIDS];
 	int		 npids;
+	pid_t		 bpids[BENCH_MAX_PIDS];
+	int		 nbpids;
 	int		 verbose;
 	double		 churn;
 	double		 away;
@@ -187,7 +192,8 @@ enum {
 	OPT_KIND, OPT_SIZE, OPT_PUB_CONC, OPT_SETTLE, OPT_DRAIN, OPT_OP,
 	OPT_PRELOAD, OPT_FCGI_KEEP, OPT_PID, OPT_CONNECT_CONC, OPT_CHURN,
 	OPT_AWAY, OPT_SAMPLE, OPT_ROOMS, OPT_QUERY, OPT_OWNERS,
-	OPT_UNFILTERED, OPT_JWT_SECRET_FILE, OPT_JWT_TTL, OPT_USER
+	OPT_UNFILTERED, OPT_JWT_SECRET_FILE, OPT_JWT_TTL, OPT_USER,
+	OPT_PID_BACKEND
 };
 
 static const struct option longopts[] = {
@@ -222,6 +228,7 @@ static const struct option longopts[] = {
 	{ "query", required_argument, NULL, OPT_QUERY },
 	{ "fcgi-keep", no_argument, NULL, OPT_FCGI_KEEP },
 	{ "pid", required_argument, NULL, OPT_PID },
+	{ "pid-backend", required_argument, NULL, OPT_PID_BACKEND },
 	{ "churn", required_argument, NULL, OPT_CHURN },
 	{ "away", required_argument, NULL, OPT_AWAY },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
@@ -305,6 +312,10 @@ parse_options(int argc, char **argv, struct options *o)
 			o->npids = proc_parse_pids(optarg, o->pids,
 			    BENCH_MAX_PIDS);
 			break;
+		case OPT_PID_BACKEND:
+			o->nbpids = proc_parse_pids(optarg, o->bpids,
+			    BENCH_MAX_PIDS);
+			break;
 		case OPT_CHURN: o->churn = num(optarg); break;
 		case OPT_AWAY: o->away = num(optarg); break;
 		case OPT_SAMPLE: o->sample = num(optarg); break;
@@ -378,6 +389,8 @@ load_fill(struct options *o, struct load_opts *l, const char *kind,
 	l->connect_conc = o->connect_conc > 0 ? o->connect_conc : 1;
 	l->pids = o->pids;
 	l->npids = o->npids;
+	l->bpids = o->bpids;
+	l->nbpids = o->nbpids;
 }
 
 static int

@@ -34,7 +34,7 @@ struct event_base;
 #define BENCH_BODY_KEEP		4096		/* response body kept for parsing */
 #define BENCH_LINE_MAX		(64 * 1024)	/* longest SSE line accepted */
 #define BENCH_CONNECTING	256		/* subscribers connecting at once */
-#define BENCH_MAX_PIDS		16
+#define BENCH_MAX_PIDS		64	/* Apache's master and children */
 #define HIST_SUB_BITS		5		/* 32 buckets per power of two */
 #define HIST_BUCKETS		(64 << HIST_SUB_BITS)
 
@@ -134,6 +134,8 @@ struct procstat {
 	double		 self_cpu;	/* the bench's own */
 	double		 mach_busy;	/* the whole machine's */
 	double		 mach_total;
+	double		 backend_cpu;	/* of the --pid-backend processes */
+	int		 backend_ok;
 };
 
 /* bench.c */
@@ -184,6 +186,7 @@ void		 hist_result(const struct hist *, const char *prefix);
 /* proc.c */
 int		 proc_parse_pids(const char *, pid_t *, int);
 void		 proc_read(const pid_t *, int, struct procstat *);
+void		 proc_read_backend(const pid_t *, int, struct procstat *);
 void		 proc_raise_nofile(void);
 long		 proc_self_rss_kb(void);
 void		 proc_machine(double *busy, double *total);
@@ -291,6 +294,9 @@ struct load_opts {
 	int			 connect_conc;
 	const pid_t		*pids;
 	int			 npids;
+	const pid_t		*bpids;		/* the backend behind a web
+						   server, measured apart */
+	int			 nbpids;
 };
 
 /* fanout.c */

@@ -572,11 +572,13 @@ fanout_run(const struct fanout_opts *o)
 	n = subs_connect(o->subs[0]);
 	loop_until(NULL, o->settle);
 	proc_read(o->l.pids, o->l.npids, &st.idle);
+	proc_read_backend(o->l.bpids, o->l.nbpids, &st.idle);
 	print_ps("idle", &st.idle);
 	st.peak = st.idle;
 
 	fan_publish(&st.peak);
 	proc_read(o->l.pids, o->l.npids, &st.after);
+	proc_read_backend(o->l.bpids, o->l.nbpids, &st.after);
 	print_ps("after", &st.after);
 	fan_tally(&t);
 

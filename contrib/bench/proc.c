@@ -111,6 +111,26 @@ proc_read(const pid_t *pids, int n, struct procstat *ps)
 	}
 }
 
+/* Adds the CPU seconds of the backend processes to a sample taken by
+ * proc_read, so that a web server and the backend behind it are
+ * measured apart. */
+void
+proc_read_backend(const pid_t *pids, int n, struct procstat *ps)
+{
+	double	 cpu;
+	int	 i;
+
+	ps->backend_cpu = 0;
+	ps->backend_ok = n > 0;
+	for (i = 0; i < n; i++) {
+		if (proc_cpu(pids[i], &cpu) == -1) {
+			ps->backend_ok = 0;
+			continue;
+		}
+		ps->backend_cpu += cpu;
+	}
+}
+
 /* The machine's busy and total CPU seconds, from /proc/stat. */
 void
 proc_machine(double *busy, double *total)
@@ -149,6 +169,14 @@ proc_self_rss_kb(void)
 	return (proc_rss(getpid()));
 }
 
+/* The backend's CPU seconds between two samples, 0 if not measured. */
+static double
+proc_backend_cpu(const struct procstat *a, const struct procstat *b)
+{
+	return (a->backend_ok && b->backend_ok ? b->backend_cpu -
+	    a->backend_cpu : 0);
+}
+
 /* Who used the CPU between two samples: the measured server, the bench,
  * and everything else on the machine (other load disturbs a run). */
 void
@@ -156,13 +184,17 @@ proc_cpu_report(const struct procstat *a, const struct procstat *b)
 {
 	double	 wall = (b->mach_total - a->mach_total) / sysconf(_SC_NPROCESSORS_ONLN);
 	double	 srv = b->cpu - a->cpu, self = b->self_cpu - a->self_cpu;
-	double	 rest = (b->mach_busy - a->mach_busy) - srv - self;
+	double	 be = proc_backend_cpu(a, b);
+	double	 rest = (b->mach_busy - a->mach_busy) - srv - be - self;
 
 	if (wall <= 0)
 		return;
-	printf("cpu over %.1f s: server %.2f s (%.0f%% of a core), bench %.2f s"
-	    " (%.0f%%), rest of machine %.2f s (%.0f%%)\n", wall, srv,
-	    100 * srv / wall, self, 100 * self / wall, rest < 0 ? 0 : rest,
+	printf("cpu over %.1f s: server %.2f s (%.0f%% of a core), ", wall, srv,
+	    100 * srv / wall);
+	if (b->backend_ok)
+		printf("backend %.2f s (%.0f%%), ", be, 100 * be / wall);
+	printf("bench %.2f s (%.0f%%), rest of machine %.2f s (%.0f%%)\n",
+	    self, 100 * self / wall, rest < 0 ? 0 : rest,
 	    rest < 0 ? 0 : 100 * rest / wall);
 }
 
@@ -170,10 +202,13 @@ void
 proc_cpu_result(const struct procstat *a, const struct procstat *b)
 {
 	double	 srv = b->cpu - a->cpu, self = b->self_cpu - a->self_cpu;
-	double	 rest = (b->mach_busy - a->mach_busy) - srv - self;
+	double	 be = proc_backend_cpu(a, b);
+	double	 rest = (b->mach_busy - a->mach_busy) - srv - be - self;
 
-	printf(" cpu_server_s=%.2f cpu_bench_s=%.2f cpu_other_s=%.2f", srv,
-	    self, rest < 0 ? 0 : rest);
+	printf(" cpu_server_s=%.2f", srv);
+	if (b->backend_ok)
+		printf(" cpu_backend_s=%.2f", be);
+	printf(" cpu_bench_s=%.2f cpu_other_s=%.2f", self, rest < 0 ? 0 : rest);
 }
 
 /* Big runs need more descriptors than the default soft limit. */
