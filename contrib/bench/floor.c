@@ -459,14 +459,15 @@ iso_now(char *buf, size_t size, uint64_t *ms)
 	struct timespec	 ts;
 	struct tm	 tm;
 	time_t		 t;
+	size_t		 n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	*ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	t = ts.tv_sec;
 	gmtime_r(&t, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(*ms % 1000));
+	/* strftime: the compiler cannot bound snprintf's %d fields */
+	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, size - n, ".%03dZ", (int)(*ms % 1000));
 }
 
 /* A ULID of 26 characters as basalt's record ids: the time in ms, then
