@@ -1280,6 +1280,7 @@ struct webhook {
 	int64_t		 next_attempt_ms;
 };
 struct sqlite3	*store_sqlite(struct store *);
+struct sqlite3_stmt *store_stmt_ext(struct store *, int, const char *);
 int		 store_webhook_insert(struct store *, const struct webhook *);
 int		 store_webhook_list(struct store *, int64_t app_id, int64_t due_ms,
 		    void (*)(void *, const struct webhook *), void *);

@@ -392,9 +392,12 @@ static const char *sql[S__COUNT] = {
 	[S_ROLLBACK_TO] = "ROLLBACK TO op",
 };
 
+#define STORE_EXT_STMTS	16
+
 struct store {
 	sqlite3		*db;
 	sqlite3_stmt	*stmt[S__COUNT];
+	sqlite3_stmt	*ext[STORE_EXT_STMTS];	/* store_stmt_ext's */
 };
 
 /* The prepared statement, reset and ready to bind. */
@@ -409,6 +412,26 @@ stmt(struct store *st, enum stmt which)
 			fatal("sqlite prepare: %s: %s", sqlite3_errmsg(st->db),
 			    sql[which]);
 		st->stmt[which] = s;
+	}
+	return (s);
+}
+
+/* A statement of the store's other files (store_webhook.c), prepared on
+ * its first use in slot and kept as long as st: a slot always holds the
+ * same SQL, and the caller resets the statement when done with it. */
+sqlite3_stmt *
+store_stmt_ext(struct store *st, int slot, const char *q)
+{
+	sqlite3_stmt	*s;
+
+	if (slot < 0 || slot >= STORE_EXT_STMTS)
+		fatal("store_stmt_ext: slot %d", slot);
+	if ((s = st->ext[slot]) == NULL) {
+		if (sqlite3_prepare_v3(st->db, q, -1,
+		    SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+			fatal("sqlite prepare: %s: %s", sqlite3_errmsg(st->db),
+			    q);
+		st->ext[slot] = s;
 	}
 	return (s);
 }
@@ -613,6 +636,8 @@ store_close(struct store *st)
 		return;
 	for (i = 0; i < S__COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	for (i = 0; i < STORE_EXT_STMTS; i++)
+		sqlite3_finalize(st->ext[i]);
 	sqlite3_close(st->db);
 	free(st);
 }

@@ -51,14 +51,25 @@ wh_rc(sqlite3 *db, int rc)
 	}
 }
 
-static sqlite3_stmt *
-wh_prepare(sqlite3 *db, const char *q)
-{
-	sqlite3_stmt	*s;
+/* The statements, each prepared once per store (store_stmt_ext): the
+ * delivery thread runs them after every commit. */
+enum {
+	WH_INSERT,
+	WH_LIST,
+	WH_DELETE,
+	WH_RESUME,
+	WH_LEASE,
+	WH_RELEASE,
+	WH_DELIVERED,
+	WH_FAILED,
+	WH_EVENTS
+};
 
-	if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
-		fatal("sqlite prepare: %s: %s", sqlite3_errmsg(db), q);
-	return (s);
+static void
+wh_done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
 }
 
 static void
@@ -70,14 +81,14 @@ wh_text(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
 }
 
-/* Runs a statement that changes rows and finalizes it: STORE_NOTFOUND if
- * it changed none. */
+/* Runs a statement that changes rows and resets it: STORE_NOTFOUND if it
+ * changed none. */
 static int
 wh_run(sqlite3 *db, sqlite3_stmt *s)
 {
 	int	 rc = wh_rc(db, sqlite3_step(s));
 
-	sqlite3_finalize(s);
+	wh_done(s);
 	if (rc == STORE_OK && sqlite3_changes(db) == 0)
 		rc = STORE_NOTFOUND;
 	return (rc);
@@ -93,7 +104,8 @@ store_webhook_insert(struct store *st, const struct webhook *w)
 	char		 ts[TIMESTAMP_LEN + 1];
 
 	time_iso(time_now_ms(), ts);
-	s = wh_prepare(db, "INSERT INTO webhooks (id, app_id, url,"
+	s = store_stmt_ext(st, WH_INSERT,
+	    "INSERT INTO webhooks (id, app_id, url,"
 	    " collections, types, secret, cursor, created_at)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, coalesce((SELECT seq"
 	    " FROM sqlite_sequence WHERE name = 'events'), 0), ?7)");
@@ -138,7 +150,8 @@ store_webhook_list(struct store *st, int64_t app_id, int64_t due_ms,
 	struct webhook	 w;
 	int		 rc;
 
-	s = wh_prepare(db, "SELECT " WEBHOOK_COLUMNS WEBHOOK_FROM
+	s = store_stmt_ext(st, WH_LIST,
+	    "SELECT " WEBHOOK_COLUMNS WEBHOOK_FROM
 	    " WHERE (?1 = 0 OR w.app_id = ?1) AND (?2 = 0 OR"
 	    " (w.state = 'active' AND w.next_attempt <= ?2)) ORDER BY w.id");
 	sqlite3_bind_int64(s, 1, app_id);
@@ -148,7 +161,7 @@ store_webhook_list(struct store *st, int64_t app_id, int64_t due_ms,
 		fn(arg, &w);
 	}
 	rc = wh_rc(db, rc);
-	sqlite3_finalize(s);
+	wh_done(s);
 	return (rc);
 }
 
@@ -159,7 +172,8 @@ store_webhook_delete(struct store *st, int64_t app_id, const char *id)
 	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 
-	s = wh_prepare(db, "DELETE FROM webhooks WHERE app_id = ? AND id = ?");
+	s = store_stmt_ext(st, WH_DELETE,
+	    "DELETE FROM webhooks WHERE app_id = ? AND id = ?");
 	sqlite3_bind_int64(s, 1, app_id);
 	wh_text(s, 2, id);
 	return (wh_run(db, s));
@@ -173,7 +187,8 @@ store_webhook_resume(struct store *st, int64_t app_id, const char *id)
 	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 
-	s = wh_prepare(db, "UPDATE webhooks SET state = 'active',"
+	s = store_stmt_ext(st, WH_RESUME,
+	    "UPDATE webhooks SET state = 'active',"
 	    " failures = 0, next_attempt = 0 WHERE app_id = ? AND id = ?");
 	sqlite3_bind_int64(s, 1, app_id);
 	wh_text(s, 2, id);
@@ -193,7 +208,8 @@ store_webhook_lease(struct store *st, struct webhook *w, const char *holder,
 	sqlite3_stmt	*s;
 	int		 rc;
 
-	s = wh_prepare(db, "UPDATE webhooks SET lease_holder = ?2,"
+	s = store_stmt_ext(st, WH_LEASE,
+	    "UPDATE webhooks SET lease_holder = ?2,"
 	    " lease_expires = ?4 WHERE id = ?1 AND state = 'active'"
 	    " AND next_attempt <= ?3 AND (lease_holder = ?2 OR"
 	    " lease_expires < ?3) RETURNING cursor, failures");
@@ -210,7 +226,7 @@ store_webhook_lease(struct store *st, struct webhook *w, const char *holder,
 		rc = STORE_NOTFOUND;
 	else
 		rc = wh_rc(db, rc);
-	sqlite3_finalize(s);
+	wh_done(s);
 	return (rc);
 }
 
@@ -222,7 +238,8 @@ store_webhook_release(struct store *st, const char *holder)
 	sqlite3_stmt	*s;
 	int		 rc;
 
-	s = wh_prepare(db, "UPDATE webhooks SET lease_expires = 0"
+	s = store_stmt_ext(st, WH_RELEASE,
+	    "UPDATE webhooks SET lease_expires = 0"
 	    " WHERE lease_holder = ?");
 	wh_text(s, 1, holder);
 	rc = wh_run(db, s);
@@ -238,7 +255,8 @@ store_webhook_delivered(struct store *st, const char *id, const char *holder,
 	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 
-	s = wh_prepare(db, "UPDATE webhooks SET cursor = max(cursor, ?3),"
+	s = store_stmt_ext(st, WH_DELIVERED,
+	    "UPDATE webhooks SET cursor = max(cursor, ?3),"
 	    " failures = 0, next_attempt = 0 WHERE id = ?1"
 	    " AND lease_holder = ?2");
 	wh_text(s, 1, id);
@@ -256,7 +274,8 @@ store_webhook_failed(struct store *st, const char *id, const char *holder,
 	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 
-	s = wh_prepare(db, "UPDATE webhooks SET failures = failures + 1,"
+	s = store_stmt_ext(st, WH_FAILED,
+	    "UPDATE webhooks SET failures = failures + 1,"
 	    " last_error = ?3, next_attempt = ?4, state = CASE"
 	    " WHEN failures + 1 >= ?5 THEN 'paused' ELSE state END"
 	    " WHERE id = ?1 AND lease_holder = ?2");
@@ -280,7 +299,8 @@ store_webhook_events(struct store *st, const struct webhook *w, int limit,
 	struct event_row ev;
 	int		 rc, n = 0;
 
-	s = wh_prepare(db, "SELECT id, collection, record_id, type, data,"
+	s = store_stmt_ext(st, WH_EVENTS,
+	    "SELECT id, collection, record_id, type, data,"
 	    " created_ms FROM events WHERE realm = ?1 AND app = ?2"
 	    " AND id > ?3 AND (?4 IS NULL OR"
 	    " instr(?4, ',' || collection || ',') > 0) AND (?5 IS NULL OR"
@@ -305,6 +325,6 @@ store_webhook_events(struct store *st, const struct webhook *w, int limit,
 		n++;
 	}
 	rc = wh_rc(db, rc);
-	sqlite3_finalize(s);
+	wh_done(s);
 	return (rc == STORE_OK ? n : -1);
 }
