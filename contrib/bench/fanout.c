@@ -485,6 +485,15 @@ fan_publish(struct procstat *peak)
 		if (sent == F.pub.total && now_ns() > end &&
 		    now_ns() - quiet > (uint64_t)(F.o->l.drain * 1e9))
 			break;
+		/* A server that takes no more connections (lighttpd out
+		 * of descriptors) never answers: the run ends 30 s after
+		 * its time, with what was sent. */
+		if (now_ns() > end + (uint64_t)((F.o->l.drain + 30) * 1e9)) {
+			warnx("publishing: only %" PRId64 " of %" PRId64
+			    " sent 30 s after the run's time", sent,
+			    (int64_t)F.pub.total);
+			break;
+		}
 	}
 	/* Answers still out after the drain are given up on. */
 	SHARED_SET(F.pub_stop, 1);
