@@ -283,16 +283,19 @@ webhook_easy(struct delivery *d, const char *url)
 }
 
 /* Starts the next request of w if this process holds its lease and there
- * are events after its cursor. */
+ * are events after its cursor. The lease runs webhook_timeout_ms plus
+ * WEBHOOK_LEASE_MARGIN_MS from now, and the request starts at once: it
+ * ends before the lease does. */
 static void
-webhook_deliver(struct webhook *w, int64_t now)
+webhook_deliver(struct webhook *w)
 {
 	struct delivery	*d;
 	struct batch	 b;
 	char		 h[256], *ids;
-	int64_t		 head;
-	int		 n;
+	int64_t		 head, now;
+	int		 n, running;
 
+	now = time_now_ms();
 	if (store_webhook_lease(store, w, holder, now, now +
 	    cfg->webhook_timeout_ms + WEBHOOK_LEASE_MARGIN_MS) != STORE_OK)
 		return;
@@ -305,6 +308,15 @@ webhook_deliver(struct webhook *w, int64_t now)
 	head = store_event_max(store);
 	n = store_webhook_events(store, w, WEBHOOK_BATCH, webhook_add_event,
 	    &b);
+	/* The lease counts from before its statement waited on the
+	 * database's lock, if it did (another process's long write): it may
+	 * have run out already, and another process taken it over. It is
+	 * taken again on the next scan, from then. */
+	if (time_now_ms() - now > WEBHOOK_LEASE_MARGIN_MS / 2) {
+		json_object_put(b.events);
+		atomic_store(&woken, 1);
+		return;
+	}
 	if (n <= 0) {
 		if (n < 0)
 			log_warn("webhook %s: reading the event log failed",
@@ -336,6 +348,8 @@ webhook_deliver(struct webhook *w, int64_t now)
 	webhook_easy(d, w->url);
 	d->next = flight;
 	flight = d;
+	/* its time starts now, not after the scan's other webhooks */
+	curl_multi_perform(multi, &running);
 }
 
 static int
@@ -394,7 +408,7 @@ webhook_scan(int64_t now)
 	for (i = 0; i < due.n; i++) {
 		w = &due.w[i];
 		if (!atomic_load(&stopping))
-			webhook_deliver(w, now);
+			webhook_deliver(w);
 		free((char *)w->id);
 		free((char *)w->realm);
 		free((char *)w->app);
