@@ -109,6 +109,14 @@ is "$STATUS" 400 "a custom event without a type: 400"
 http GET "$FURL/api/health"
 is "$STATUS" 404 "anything else: 404"
 is "$(jbody .error.code)" not_found "with a JSON error"
+# A path long enough that the answer's headers with its Location take
+# more than 1 kB: they are sent all the same.
+long=$(printf '%*s' 1200 '' | tr ' ' c)
+http POST "$FURL/api/realms/acme/apps/web/collections/$long/records" \
+    -H "$J" --data-binary '{"a":1}'
+is "$STATUS" 201 "a record create on a path of over 1,200 bytes: 201"
+like "$(header Location)" "/$long/records/[0-9A-Z]{26}\$" \
+    "its Location names the record"
 
 # A reader that stops reading: the floor queues its stream (lighttpd
 # stops taking it when its own buffer is full) and loses nothing.

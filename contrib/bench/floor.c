@@ -419,16 +419,19 @@ reply(struct conn *c, int status, const char *location, const char *body,
     size_t len)
 {
 	char	*out;
+	size_t	 room;
 	int	 n;
 
-	/* the headers and the body in one record, as basalt sends them */
-	out = xmalloc(1024 + len);
-	n = snprintf(out, 1024, "Status: %d %s\r\n%s%s%s"
+	/* the headers and the body in one record, as basalt sends them;
+	 * the Location is as long as the request's path */
+	room = 1024 + (location != NULL ? strlen(location) : 0);
+	out = xmalloc(room + len);
+	n = snprintf(out, room, "Status: %d %s\r\n%s%s%s"
 	    "X-Request-Id: %016" PRIx64 "\r\nVary: Origin\r\n"
 	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
 	    status, status_text(status), location ? "Location: " : "",
 	    location ? location : "", location ? "\r\n" : "", ++rid, len);
-	if (n < 0 || n >= 1024)
+	if (n < 0 || (size_t)n >= room)
 		n = 0;
 	memcpy(out + n, body, len);
 	queue_stdout(c, out, (size_t)n + len);
