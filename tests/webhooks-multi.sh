@@ -167,9 +167,10 @@ control delay=2500
 N0=$(($(wc -l <"$LOG") + 1))
 batch "$HURL" 5 kh
 batch "$OURL" 5 ko
+# (jq -e exits 0 on empty input: the output is what counts)
 started() {
-	tail -n +"$N0" "$LOG" | jq -e --arg w "$W" \
-	    'select(.start and .webhook == $w)' >/dev/null
+	[ -n "$(tail -n +"$N0" "$LOG" | jq -c --arg w "$W" \
+	    'select(.start and .webhook == $w)')" ]
 }
 wait_until 10 started || bail_out "no request started"
 EXPIRES=$(lease lease_expires)
