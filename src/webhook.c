@@ -292,7 +292,7 @@ webhook_deliver(struct webhook *w)
 	struct delivery	*d;
 	struct batch	 b;
 	char		 h[256], *ids;
-	int64_t		 head, now;
+	int64_t		 cursor, head, now;
 	int		 n, running;
 
 	now = time_now_ms();
@@ -309,13 +309,22 @@ webhook_deliver(struct webhook *w)
 	n = store_webhook_events(store, w, WEBHOOK_BATCH, webhook_add_event,
 	    &b);
 	/* The lease counts from before its statement waited on the
-	 * database's lock, if it did (another process's long write): it may
-	 * have run out already, and another process taken it over. It is
-	 * taken again on the next scan, from then. */
+	 * database's lock, if it did (another process's long write), and
+	 * before a long read of the log: it may have run out already. It is
+	 * renewed from now, unless another process holds it or the cursor
+	 * moved meanwhile; if that waits on the lock again, the next scan
+	 * tries anew. */
 	if (time_now_ms() - now > WEBHOOK_LEASE_MARGIN_MS / 2) {
-		json_object_put(b.events);
-		atomic_store(&woken, 1);
-		return;
+		cursor = w->cursor;
+		now = time_now_ms();
+		if (store_webhook_lease(store, w, holder, now, now +
+		    cfg->webhook_timeout_ms + WEBHOOK_LEASE_MARGIN_MS) !=
+		    STORE_OK || w->cursor != cursor ||
+		    time_now_ms() - now > WEBHOOK_LEASE_MARGIN_MS / 2) {
+			json_object_put(b.events);
+			atomic_store(&woken, 1);
+			return;
+		}
 	}
 	if (n <= 0) {
 		if (n < 0)
