@@ -18,6 +18,7 @@
  * loop and its signals (SIGTERM stops, SIGHUP reloads), the retention
  * timer, and the threads started and stopped in order. */
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -382,12 +383,33 @@ server_teardown(void)
 	event_base_free(base);
 }
 
+/* Each stream holds a descriptor: the soft open-file limit goes up to the
+ * hard one (service managers and shells start most processes at 1,024).
+ * Returns the limit in force. */
+static long long
+server_raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return (-1);
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1 &&
+		    getrlimit(RLIMIT_NOFILE, &rl) == -1)
+			return (-1);
+	}
+	return (rl.rlim_cur == RLIM_INFINITY ? -1 : (long long)rl.rlim_cur);
+}
+
 int
 server_run(const char *addr)
 {
-	int	 fd, rc = 0;
+	long long	 nofile;
+	int		 fd, rc = 0;
 
 	signal(SIGPIPE, SIG_IGN);
+	nofile = server_raise_nofile();
 	event_set_log_callback(server_log_cb);
 	if (evthread_use_pthreads() == -1)
 		fatal("libevent has no pthreads support");
@@ -398,9 +420,9 @@ server_run(const char *addr)
 	if (server_setup(fd) == -1)
 		rc = 1;
 	else {
-		log_info("basalt %s serving on %s with %d workers", VERSION,
-		    addr != NULL && *addr != '\0' ? addr : "the inherited socket",
-		    cfg->workers);
+		log_info("basalt %s serving on %s with %d workers, open-file "
+		    "limit %lld", VERSION, addr != NULL && *addr != '\0' ?
+		    addr : "the inherited socket", cfg->workers, nofile);
 		event_base_dispatch(base);
 		log_info("stopped");
 	}
