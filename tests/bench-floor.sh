@@ -175,6 +175,20 @@ is "$(jq '[.stdout[0][1:][] | select(test("^(id: [0-9]+\nevent: [a-z]+\n"
 is "$(jq '[.stdout[0][] | utf8bytelength | select(. > 65535)] | length' \
     <<<"$late")" 0 "no record is over 65,535 bytes"
 
+# A record of another type (FCGI_GET_VALUES's answer) queued on a stream
+# after an event's: the next event starts a record of its own instead of
+# going into the bytes at the place the event's record began, taken for
+# its header.
+"$FLOOR" --listen "$T/floor2.sock" --heartbeat 86400 2>"$T/floor2.log" &
+F2=$!
+bg_track "$F2"
+wait_until 10 unix_open "$T/floor2.sock" || bail_out "a second floor did not start"
+tail=$(timeout 60 node "$top_srcdir/tests/floor-tail.mjs" "$T/floor2.sock")
+diag "$tail"
+is "$(jq -c '[.parsed, .events, .last_whole]' <<<"$tail")" '[true,102,true]' \
+    "GET_VALUES on a stream behind: every record well formed, every event whole"
+stop_pid "$F2"
+
 # Closed streams are freed: the floor holds no connection for them.
 socks() {
 	find "/proc/$FLOOR_PID/fd" -lname 'socket:*' 2>/dev/null | wc -l

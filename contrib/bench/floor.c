@@ -842,6 +842,7 @@ record(struct conn *c, const uint8_t *h, const uint8_t *body, size_t len)
 
 			fcgi_header(r, FCGI_GET_VALUES_RESULT, 0,
 			    sizeof pair - 1);
+			c->tail = 0;	/* no STDOUT record last now */
 			buf_add(&c->out, r, sizeof r);
 			buf_add(&c->out, pair, sizeof pair - 1);
 		}
@@ -855,6 +856,7 @@ record(struct conn *c, const uint8_t *h, const uint8_t *body, size_t len)
 			fcgi_header(r, FCGI_UNKNOWN_TYPE, 0, 8);
 			memset(r + FCGI_HEADER_LEN, 0, 8);
 			r[FCGI_HEADER_LEN] = h[1];
+			c->tail = 0;
 			buf_add(&c->out, r, sizeof r);
 		}
 		return (0);
