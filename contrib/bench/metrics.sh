@@ -10,7 +10,10 @@
 #
 #   contrib/bench/metrics.sh [--basalt PATH] [--bench PATH] [--reps N]
 #                            [-d SECONDS] [-c CLIENTS] [--subs N]
-#                            [--rate N] [--instructions]
+#                            [--rate N] [--instructions] [--same]
+#
+# --same: both arms with metrics = off, run and printed as above: the
+# spread of the method itself on this machine, to read the ratios by.
 #
 # --instructions: instead, counts instructions with valgrind's callgrind
 # (exact where CPU time is not): one run each of creates, gets and
@@ -32,6 +35,7 @@ CONC=64
 SUBS=500
 RATE=200
 INSTR=
+SAME=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--basalt) BASALT=$2; shift ;;
@@ -42,9 +46,10 @@ while [ $# -gt 0 ]; do
 	--subs) SUBS=$2; shift ;;
 	--rate) RATE=$2; shift ;;
 	--instructions) INSTR=1 ;;
+	--same) SAME=1 ;;
 	*) echo "usage: $0 [--basalt PATH] [--bench PATH] [--reps N]" \
 	    "[-d SECONDS] [-c CLIENTS] [--subs N] [--rate N]" \
-	    "[--instructions]" >&2; exit 64 ;;
+	    "[--instructions] [--same]" >&2; exit 64 ;;
 	esac
 	shift
 done
@@ -178,11 +183,12 @@ for r in $(seq "$REPS"); do
 	order="off on"
 	[ $((r % 2)) = 0 ] && order="on off"
 	for mode in $order; do
-		fresh "$([ $mode = on ] && echo open || echo off)"
+		fresh "$([ $mode = on ] && [ -z "$SAME" ] && echo open ||
+		    echo off)"
 		run "create-$mode" crud --op create -c "$CONC" -d "$SECS"
 		run "get-$mode" crud --op get -c "$CONC" -d "$SECS"
 		run "fanout-$mode" fanout -n "$SUBS" -r "$RATE" -d "$SECS"
-		[ $mode = on ] && counted=$(scraped)
+		[ $mode = on ] && [ -z "$SAME" ] && counted=$(scraped)
 		echo "rep $r $mode: create $(last "create-$mode" req_per_s)/s," \
 		    "get $(last "get-$mode" req_per_s)/s," \
 		    "$(last "fanout-$mode" deliveries_per_s) deliveries/s" \
