@@ -1281,6 +1281,7 @@ struct webhook {
 };
 struct sqlite3	*store_sqlite(struct store *);
 struct sqlite3_stmt *store_stmt_ext(struct store *, int, const char *);
+int		 store_rc(struct store *, int);
 int		 store_webhook_insert(struct store *, const struct webhook *);
 int		 store_webhook_list(struct store *, int64_t app_id, int64_t due_ms,
 		    void (*)(void *, const struct webhook *), void *);

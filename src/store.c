@@ -462,6 +462,13 @@ rc_map(struct store *st, int rc)
 	}
 }
 
+/* rc_map for the store's other files (store_webhook.c). */
+int
+store_rc(struct store *st, int rc)
+{
+	return (rc_map(st, rc));
+}
+
 /* Runs a statement that returns no rows. */
 static int
 run(struct store *st, sqlite3_stmt *s)

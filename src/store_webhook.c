@@ -32,25 +32,6 @@
 #define WEBHOOK_FROM	" FROM webhooks w JOIN apps a ON a.id = w.app_id" \
 	" JOIN realms r ON r.id = a.realm_id"
 
-static int
-wh_rc(sqlite3 *db, int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_DONE:
-	case SQLITE_ROW:
-		return (STORE_OK);
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return (STORE_BUSY);
-	case SQLITE_CONSTRAINT:
-		return (STORE_EXISTS);
-	default:
-		log_error("sqlite: %s", sqlite3_errmsg(db));
-		return (STORE_ERROR);
-	}
-}
-
 /* The statements, each prepared once per store (store_stmt_ext): the
  * delivery thread runs them after every commit. */
 enum {
@@ -84,12 +65,12 @@ wh_text(sqlite3_stmt *s, int i, const char *v)
 /* Runs a statement that changes rows and resets it: STORE_NOTFOUND if it
  * changed none. */
 static int
-wh_run(sqlite3 *db, sqlite3_stmt *s)
+wh_run(struct store *st, sqlite3_stmt *s)
 {
-	int	 rc = wh_rc(db, sqlite3_step(s));
+	int	 rc = store_rc(st, sqlite3_step(s));
 
 	wh_done(s);
-	if (rc == STORE_OK && sqlite3_changes(db) == 0)
+	if (rc == STORE_OK && sqlite3_changes(store_sqlite(st)) == 0)
 		rc = STORE_NOTFOUND;
 	return (rc);
 }
@@ -99,7 +80,6 @@ wh_run(sqlite3 *db, sqlite3_stmt *s)
 int
 store_webhook_insert(struct store *st, const struct webhook *w)
 {
-	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 	char		 ts[TIMESTAMP_LEN + 1];
 
@@ -116,7 +96,7 @@ store_webhook_insert(struct store *st, const struct webhook *w)
 	wh_text(s, 5, w->types);
 	wh_text(s, 6, w->secret);
 	wh_text(s, 7, ts);
-	return (wh_run(db, s));
+	return (wh_run(st, s));
 }
 
 static void
@@ -145,7 +125,6 @@ int
 store_webhook_list(struct store *st, int64_t app_id, int64_t due_ms,
     void (*fn)(void *, const struct webhook *), void *arg)
 {
-	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 	struct webhook	 w;
 	int		 rc;
@@ -160,7 +139,7 @@ store_webhook_list(struct store *st, int64_t app_id, int64_t due_ms,
 		wh_row(s, &w);
 		fn(arg, &w);
 	}
-	rc = wh_rc(db, rc);
+	rc = store_rc(st, rc);
 	wh_done(s);
 	return (rc);
 }
@@ -169,14 +148,13 @@ store_webhook_list(struct store *st, int64_t app_id, int64_t due_ms,
 int
 store_webhook_delete(struct store *st, int64_t app_id, const char *id)
 {
-	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 
 	s = store_stmt_ext(st, WH_DELETE,
 	    "DELETE FROM webhooks WHERE app_id = ? AND id = ?");
 	sqlite3_bind_int64(s, 1, app_id);
 	wh_text(s, 2, id);
-	return (wh_run(db, s));
+	return (wh_run(st, s));
 }
 
 /* Makes the app's webhook id active again, its failures forgotten and its
@@ -184,7 +162,6 @@ store_webhook_delete(struct store *st, int64_t app_id, const char *id)
 int
 store_webhook_resume(struct store *st, int64_t app_id, const char *id)
 {
-	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 
 	s = store_stmt_ext(st, WH_RESUME,
@@ -192,7 +169,7 @@ store_webhook_resume(struct store *st, int64_t app_id, const char *id)
 	    " failures = 0, next_attempt = 0 WHERE app_id = ? AND id = ?");
 	sqlite3_bind_int64(s, 1, app_id);
 	wh_text(s, 2, id);
-	return (wh_run(db, s));
+	return (wh_run(st, s));
 }
 
 /* Takes or renews the lease on webhook w for holder until until_ms if it
@@ -204,7 +181,6 @@ int
 store_webhook_lease(struct store *st, struct webhook *w, const char *holder,
     int64_t now_ms, int64_t until_ms)
 {
-	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 	int		 rc;
 
@@ -221,11 +197,11 @@ store_webhook_lease(struct store *st, struct webhook *w, const char *holder,
 		w->cursor = sqlite3_column_int64(s, 0);
 		w->failures = sqlite3_column_int(s, 1);
 		rc = sqlite3_step(s);
-		rc = wh_rc(db, rc);
+		rc = store_rc(st, rc);
 	} else if (rc == SQLITE_DONE)
 		rc = STORE_NOTFOUND;
 	else
-		rc = wh_rc(db, rc);
+		rc = store_rc(st, rc);
 	wh_done(s);
 	return (rc);
 }
@@ -234,7 +210,6 @@ store_webhook_lease(struct store *st, struct webhook *w, const char *holder,
 int
 store_webhook_release(struct store *st, const char *holder)
 {
-	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 	int		 rc;
 
@@ -242,7 +217,7 @@ store_webhook_release(struct store *st, const char *holder)
 	    "UPDATE webhooks SET lease_expires = 0"
 	    " WHERE lease_holder = ?");
 	wh_text(s, 1, holder);
-	rc = wh_run(db, s);
+	rc = wh_run(st, s);
 	return (rc == STORE_NOTFOUND ? STORE_OK : rc);
 }
 
@@ -252,7 +227,6 @@ int
 store_webhook_delivered(struct store *st, const char *id, const char *holder,
     int64_t cursor)
 {
-	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 
 	s = store_stmt_ext(st, WH_DELIVERED,
@@ -262,7 +236,7 @@ store_webhook_delivered(struct store *st, const char *id, const char *holder,
 	wh_text(s, 1, id);
 	wh_text(s, 2, holder);
 	sqlite3_bind_int64(s, 3, cursor);
-	return (wh_run(db, s));
+	return (wh_run(st, s));
 }
 
 /* A delivery failed with error: one more failure in a row, the next
@@ -271,7 +245,6 @@ int
 store_webhook_failed(struct store *st, const char *id, const char *holder,
     const char *error, int64_t next_ms, int max)
 {
-	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 
 	s = store_stmt_ext(st, WH_FAILED,
@@ -284,7 +257,7 @@ store_webhook_failed(struct store *st, const char *id, const char *holder,
 	wh_text(s, 3, error);
 	sqlite3_bind_int64(s, 4, next_ms);
 	sqlite3_bind_int(s, 5, max);
-	return (wh_run(db, s));
+	return (wh_run(st, s));
 }
 
 /* Calls fn for at most limit events of w's app after w's cursor, in log
@@ -294,7 +267,6 @@ store_webhook_events(struct store *st, const struct webhook *w, int limit,
     void (*fn)(void *, const struct event_row *, int64_t created_ms),
     void *arg)
 {
-	sqlite3		*db = store_sqlite(st);
 	sqlite3_stmt	*s;
 	struct event_row ev;
 	int		 rc, n = 0;
@@ -324,7 +296,7 @@ store_webhook_events(struct store *st, const struct webhook *w, int limit,
 		fn(arg, &ev, sqlite3_column_int64(s, 5));
 		n++;
 	}
-	rc = wh_rc(db, rc);
+	rc = store_rc(st, rc);
 	wh_done(s);
 	return (rc == STORE_OK ? n : -1);
 }
