@@ -435,6 +435,23 @@ _lighttpd_run() {
 	exec lighttpd -D -f "$T/lighttpd-$PORT.conf"
 }
 
+# receiver_start: tests/webhook-receiver.mjs on a free port, checking
+# signatures with the secret in $T/hook.secret (made here) and appending
+# what it receives to LOG ($T/received.ndjson); sets RPORT and RURL.
+receiver_start() {
+	LOG=$T/received.ndjson
+	: >"$LOG"
+	head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/hook.secret"
+	echo >>"$T/hook.secret"
+	node "$top_srcdir/tests/webhook-receiver.mjs" "$top_srcdir/README" \
+	    "$T/hook.secret" "$LOG" >"$T/receiver.port" 2>"$T/receiver.err" &
+	bg_track $!
+	wait_until 10 test -s "$T/receiver.port" ||
+	    bail_out "the receiver did not start"
+	RPORT=$(cat "$T/receiver.port")
+	RURL=http://127.0.0.1:$RPORT
+}
+
 # ---------------------------------------------------------------- fixtures
 
 # demo_setup: realm acme, app web, collection posts; TOKEN has read, write

@@ -12,15 +12,7 @@
 
 need lighttpd curl jq node sqlite3
 
-LOG=$T/received.ndjson
-: >"$LOG"
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/hook.secret"
-echo >>"$T/hook.secret"
-node "$top_srcdir/tests/webhook-receiver.mjs" "$top_srcdir/README" \
-    "$T/hook.secret" "$LOG" >"$T/receiver.port" 2>"$T/receiver.err" &
-bg_track $!
-wait_until 10 test -s "$T/receiver.port" || bail_out "the receiver did not start"
-RURL=http://127.0.0.1:$(cat "$T/receiver.port")
+receiver_start
 
 # A lease lasts 4 s plus 5 s; the lock below is held 12 s, and the
 # statement that takes a lease waits up to 30 s for it.

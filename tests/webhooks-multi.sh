@@ -14,15 +14,7 @@
 
 need lighttpd curl jq node sqlite3
 
-LOG=$T/received.ndjson
-: >"$LOG"
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/hook.secret"
-echo >>"$T/hook.secret"
-node "$top_srcdir/tests/webhook-receiver.mjs" "$top_srcdir/README" \
-    "$T/hook.secret" "$LOG" >"$T/receiver.port" 2>"$T/receiver.err" &
-bg_track $!
-wait_until 10 test -s "$T/receiver.port" || bail_out "the receiver did not start"
-RURL=http://127.0.0.1:$(cat "$T/receiver.port")
+receiver_start
 
 # A lease lasts webhook_timeout_ms plus 5 s from the start of a request.
 demo_start webhook_allow_private=yes webhook_timeout_ms=3000 \

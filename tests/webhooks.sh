@@ -12,16 +12,7 @@
 
 need lighttpd curl jq node sqlite3
 
-LOG=$T/received.ndjson
-: >"$LOG"
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/hook.secret"
-echo >>"$T/hook.secret"
-node "$top_srcdir/tests/webhook-receiver.mjs" "$top_srcdir/README" \
-    "$T/hook.secret" "$LOG" >"$T/receiver.port" 2>"$T/receiver.err" &
-bg_track $!
-wait_until 10 test -s "$T/receiver.port" || bail_out "the receiver did not start"
-RPORT=$(cat "$T/receiver.port")
-RURL=http://127.0.0.1:$RPORT
+receiver_start
 
 SETTINGS="webhook_timeout_ms=3000 webhook_max_failures=4"
 # shellcheck disable=SC2086
