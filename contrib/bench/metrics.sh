@@ -64,8 +64,9 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null
 RESULTS=$T/results
 PREFIX=/api/realms/bench/apps/bench/collections/c
 
-# fresh MODE: a new basalt on a new database with metrics = MODE.
-fresh() {
+# setup MODE: a new database with realm bench, app bench, collection c
+# and TOKEN, and basalt.conf with metrics = MODE.
+setup() {
 	[ -n "${BASALT_PID:-}" ] && basalt_stop
 	rm -f "$T"/basalt.db* "$T/basalt.sock"
 	basalt_config log_level=warn "metrics=$1"
@@ -74,6 +75,11 @@ fresh() {
 	    basalt_cli collection create bench bench c >/dev/null &&
 	    TOKEN=$(basalt_cli token create bench bench --scope read,write \
 	    --label bench 2>/dev/null) || { echo "$0: the CLI failed" >&2; exit 1; }
+}
+
+# fresh MODE: a new basalt on a new database with metrics = MODE.
+fresh() {
+	setup "$1"
 	basalt_start || exit 1
 }
 
@@ -125,14 +131,8 @@ cpu_us() {
 instructions() {
 	local op=$1 out=$T/cg n all mine
 	shift
-	[ -n "${BASALT_PID:-}" ] && basalt_stop
-	rm -f "$T"/basalt.db* "$T/basalt.sock" "$out".*
-	basalt_config log_level=warn metrics=open
-	basalt_cli realm create bench >/dev/null &&
-	    basalt_cli app create bench bench >/dev/null &&
-	    basalt_cli collection create bench bench c >/dev/null &&
-	    TOKEN=$(basalt_cli token create bench bench --scope read,write \
-	    --label bench 2>/dev/null) || { echo "$0: the CLI failed" >&2; exit 1; }
+	rm -f "$out".*
+	setup open
 	valgrind --tool=callgrind --instr-atstart=no \
 	    --callgrind-out-file="$out.%p" "$BASALT" -c "$T/basalt.conf" \
 	    serve 2>>"$T/basalt.log" &
