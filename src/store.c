@@ -14,11 +14,14 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* SQLite: the schema and every statement basalt runs. Statements are
- * prepared once, bound with parameters, never built from input.
+/* The schema and every statement basalt runs, on a SQLite or PostgreSQL
+ * connection (db.h); above the store nothing knows which. Statements are
+ * written for SQLite, with PostgreSQL's text beside them where it differs
+ * (store_sql_pg.h); they are prepared once, bound with parameters, never
+ * built from input.
  *
- * A store is one connection, opened without SQLite's mutex: one thread at
- * a time uses it. The loop opens the workers' and the writer's before their
+ * A store is one connection (without SQLite's mutex): one thread at a
+ * time uses it. The loop opens the workers' and the writer's before their
  * threads start and closes them once the threads are joined. Writes run on
  * the writer, in its batch's transaction (store_begin, then a savepoint per
  * write), or from the CLI with none; a worker's reads run inside
@@ -26,8 +29,9 @@
  *
  * Results are STORE_OK (0) or negative: STORE_NOTFOUND no such row,
  * STORE_EXISTS a constraint failed (a name or id taken, a parent gone),
- * STORE_BUSY the database stayed locked past busy_timeout_ms, STORE_ERROR
- * anything else. What a callback is given is valid only during the call. */
+ * STORE_BUSY the database stayed locked past busy_timeout_ms,
+ * STORE_UNAVAILABLE PostgreSQL cannot be reached (or did not answer in
+ * time), STORE_ERROR anything else. What a callback is given is valid only during the call. */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -741,8 +745,9 @@ store_errmsg(struct store *st)
 	return (db_errmsg(st->db));
 }
 
-/* BEGIN IMMEDIATE: the write lock now, or STORE_BUSY after busy_timeout_ms.
- * Ended by store_commit or store_rollback. */
+/* BEGIN IMMEDIATE: the write lock now, or STORE_BUSY after busy_timeout_ms
+ * (PostgreSQL: BEGIN; its locks are taken row by row). Ended by
+ * store_commit or store_rollback. */
 int
 store_begin(struct store *st)
 {
@@ -1476,8 +1481,9 @@ store_event_prune(struct store *st, int64_t before_ms, long keep, int budget,
 	return (n + m);
 }
 
-/* SQLite's data_version, which changes when another connection, of any
- * process, commits: what the tail polls. 0 on an error. */
+/* A number that changes when another connection, of any process,
+ * commits (SQLite's data_version; on PostgreSQL the log's head): what the
+ * tail polls. 0 on an error. */
 int64_t
 store_data_version(struct store *st)
 {
@@ -1896,7 +1902,8 @@ store_index_list(struct store *st, int64_t coll_id,
 /* " INDEXED BY <the index on field>" in by, "" if field is NULL or has
  * none. Without statistics SQLite prefers the primary key's order to an
  * expression index: the caller names the index that serves the query
- * (filter_narrows, filter_sort_leads). */
+ * (filter_narrows, filter_sort_leads). PostgreSQL has no such clause:
+ * its planner weighs the index itself. */
 static int
 record_index(struct store *st, int64_t coll_id, const char *field,
     char by[64])
@@ -1905,7 +1912,7 @@ record_index(struct store *st, int64_t coll_id, const char *field,
 	int	 rc;
 
 	by[0] = '\0';
-	if (field == NULL)
+	if (field == NULL || db_kind(st->db) == DB_PG)
 		return (STORE_OK);
 	id = one_int(st, stmt_id_name(st, S_IDX_FIND, coll_id, field), 0, &rc);
 	if (rc == STORE_OK)
@@ -1923,6 +1930,7 @@ record_query(struct store *st, const char *prefix, int64_t coll_id,
     const struct filter_sql *order, int limit, int *rc)
 {
 	struct dbq	*s = NULL;
+	const char	*all = db_kind(st->db) == DB_PG ? "true" : "1";
 	char		*q;
 	int		 i, next = 1;
 
@@ -1932,9 +1940,9 @@ record_query(struct store *st, const char *prefix, int64_t coll_id,
 	xasprintf(&q, "%sSELECT id, fields, created_at, updated_at"
 	    " FROM records%s WHERE collection_id = %lld AND (%s) AND (%s)"
 	    " AND (%s) ORDER BY %s LIMIT ?", prefix, by, (long long)coll_id,
-	    parts[0] != NULL ? parts[0]->sql : "1",
-	    parts[1] != NULL ? parts[1]->sql : "1",
-	    parts[2] != NULL ? parts[2]->sql : "1",
+	    parts[0] != NULL ? parts[0]->sql : all,
+	    parts[1] != NULL ? parts[1]->sql : all,
+	    parts[2] != NULL ? parts[2]->sql : all,
 	    order != NULL ? order->sql : "id");
 	s = db_prepare(st->db, q);
 	free(q);
@@ -1960,11 +1968,12 @@ struct record_run {
 	const struct filter_sql	*after;
 	const struct filter_band *bands;
 	const struct filter_sql	*order;
-	const char		*prefix;	/* "" or EXPLAIN QUERY PLAN */
+	const char		*prefix;	/* "" or the dialect's EXPLAIN */
 	void			(*row)(struct record_run *, struct dbq *);
 	void			(*fn)(void *, const struct record *);
 	void			*arg;
 	char			*plan;
+	int			 plan_col;	/* the column of a plan's text */
 };
 
 /* Runs the statement of each band (or the one statement) while fewer
@@ -2015,7 +2024,7 @@ record_run_plan(struct record_run *q, struct dbq *s)
 {
 	char	*n;
 
-	xasprintf(&n, "%s%s\n", q->plan, dbq_text(s, 3));
+	xasprintf(&n, "%s%s\n", q->plan, dbq_text(s, q->plan_col));
 	free(q->plan);
 	q->plan = n;
 }
@@ -2037,13 +2046,14 @@ store_record_query(struct store *st, int64_t coll_id, const char *index,
     int limit, void (*fn)(void *, const struct record *), void *arg)
 {
 	struct record_run q = { index, where, after, bands, order, "",
-	    record_run_record, fn, arg, NULL };
+	    record_run_record, fn, arg, NULL, 0 };
 
 	return (record_run(st, coll_id, &q, limit));
 }
 
-/* SQLite's plan for the same query, the lines of each statement joined
- * by newlines, in *plan (the caller frees it). */
+/* The database's plan for the same query (SQLite's EXPLAIN QUERY PLAN
+ * details, PostgreSQL's EXPLAIN lines), the lines of each statement
+ * joined by newlines, in *plan (the caller frees it). */
 int
 store_record_plan(struct store *st, int64_t coll_id, const char *index,
     const struct filter_sql *where, const struct filter_sql *after,
@@ -2051,9 +2061,14 @@ store_record_plan(struct store *st, int64_t coll_id, const char *index,
     char **plan)
 {
 	struct record_run q = { index, where, after, bands, order,
-	    "EXPLAIN QUERY PLAN ", record_run_plan, NULL, NULL, xstrdup("") };
+	    "EXPLAIN QUERY PLAN ", record_run_plan, NULL, NULL, xstrdup(""),
+	    3 };
 	int		 rc;
 
+	if (db_kind(st->db) == DB_PG) {
+		q.prefix = "EXPLAIN ";
+		q.plan_col = 0;
+	}
 	/* A plan has a row per step: the limit of 1 must not stop it. */
 	rc = record_run(st, coll_id, &q, INT32_MAX);
 	*plan = q.plan;
