@@ -48,27 +48,27 @@ static const struct copy_table {
 	const char	*order;
 	const char	*where;
 } copy_tables[] = {
-	{ "realms", "id, name, created_at", "itt", "id" },
-	{ "apps", "id, realm_id, name, created_at", "iitt", "id" },
-	{ "collections", "id, app_id, name, created_at", "iitt", "id" },
+	{ "realms", "id, name, created_at", "itt", "id", NULL },
+	{ "apps", "id, realm_id, name, created_at", "iitt", "id", NULL },
+	{ "collections", "id, app_id, name, created_at", "iitt", "id", NULL },
 	{ "records", "collection_id, id, fields, created_at, updated_at",
-	    "itttt", "collection_id, id" },
+	    "itttt", "collection_id, id", NULL },
 	{ "events", "id, created_ms, realm, app, collection, record_id, type,"
-	    " data, prev", "iittttttt", "id" },
+	    " data, prev", "iittttttt", "id", NULL },
 	{ "app_log", "realm, app, events, pruned_through", "ttii",
-	    "realm, app" },
+	    "realm, app", NULL },
 	{ "tokens", "id, app_id, hash, scopes, label, created_at, expires_at,"
-	    " revoked_at", "tititiii", "id" },
-	{ "app_cors", "app_id, origin", "it", "app_id, origin" },
+	    " revoked_at", "tititiii", "id", NULL },
+	{ "app_cors", "app_id, origin", "it", "app_id, origin", NULL },
 	{ "jwt_settings", "app_id, issuer, audience, max_lifetime", "itti",
-	    "app_id" },
+	    "app_id", NULL },
 	{ "jwt_keys", "app_id, kid, alg, key, created_at", "ittbt",
-	    "app_id, kid" },
+	    "app_id, kid", NULL },
 	{ "collection_rules", "collection_id, verb, rule", "itt",
-	    "collection_id, verb" },
+	    "collection_id, verb", NULL },
 	{ "webhooks", "id, app_id, url, collections, types, secret, cursor,"
 	    " state, failures, last_error, next_attempt, created_at",
-	    "tittttititit", "id" },
+	    "tittttititit", "id", NULL },
 	/* the schema's version is each store's own */
 	{ "meta", "key, value", "ti", "key", " WHERE key <> 'schema_version'" },
 };
