@@ -1151,6 +1151,13 @@ void		 tail_drain(void);	/* at shutdown: publish every new event */
 void		 tail_wake(void);	/* any thread: a local commit happened */
 void		 tail_free(void);
 
+/* store_notify.c: a store's notifications of new events. PostgreSQL
+ * LISTENs on basalt_events; SQLite has none (no socket, never notified).
+ * Used by the store's thread. */
+int		 store_listen(struct store *);	/* 1, 0 on SQLite, or -1 */
+int		 store_notify_fd(struct store *);	/* -1: none now */
+int		 store_notified(struct store *);	/* how many; never blocks */
+
 /* hooks_load.c */
 struct hooks	*hooks_new(void);
 void		 hooks_free(struct hooks *);

@@ -232,9 +232,9 @@ tail_wait(int ms, int only_wake)
 	for (;;) {
 		pfd[0].fd = wake_fd[0];
 		pfd[0].events = POLLIN;
-		pfd[1].fd = -1;
+		pfd[1].fd = only_wake ? -1 : store_notify_fd(store);
 		pfd[1].events = POLLIN;
-		n = 1;
+		n = pfd[1].fd != -1 ? 2 : 1;
 		left = (end - time_mono_us() + 999) / 1000;
 		if (left <= 0 || atomic_load(&stopping))
 			return (0);
@@ -242,6 +242,8 @@ tail_wait(int ms, int only_wake)
 			continue;	/* the time-out, or EINTR */
 		if (pfd[0].revents != 0)
 			tail_woken();
+		if (n == 2 && pfd[1].revents != 0)
+			store_notified(store);
 		if (!only_wake)
 			return (1);
 	}
@@ -254,7 +256,7 @@ tail_main(void *arg)
 	int	 listening, look, rc, backoff = 0;
 
 	(void)arg;
-	listening = 0;
+	listening = store_listen(store);
 	dv = store_data_version(store);
 	while (!atomic_load(&stopping)) {
 		if (backoff > 0) {
@@ -269,7 +271,10 @@ tail_main(void *arg)
 		if (!look && v == dv)
 			continue;
 		dv = v;
-		rc = tail_read();
+		/* A notification that came in during a read may be for a
+		 * commit the read did not see. */
+		while ((rc = tail_read()) == 0 && store_notified(store) > 0)
+			;
 		if (atomic_load(&stopping))
 			break;
 		if (rc == -1) {
@@ -285,6 +290,8 @@ tail_main(void *arg)
 			log_info("reading the event log again");
 			backoff = 0;
 		}
+		if (listening == -1)
+			listening = store_listen(store);
 	}
 	return (NULL);
 }
