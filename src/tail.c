@@ -70,7 +70,7 @@ static atomic_int		 wake_pending;
 static atomic_int		 stopping;
 
 /* The queue from the thread to the loop, under lock. held counts the
- * batches queued and the one being published: the thread waits for room
+ * batches queued and those being published: the thread waits for room
  * beyond TAIL_QUEUE_MAX, so a burst cannot grow it. */
 static pthread_mutex_t		 lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t		 room = PTHREAD_COND_INITIALIZER;
@@ -252,17 +252,17 @@ tail_wait(int ms, int only_wake)
 static void *
 tail_main(void *arg)
 {
-	int64_t	 dv, v;
+	int64_t	 dv = -1, v;
 	int	 listening, look, rc, backoff = 0;
 
 	(void)arg;
 	listening = store_listen(store);
-	dv = store_data_version(store);
+	look = 1;	/* for commits since tail_init took the log's end */
 	while (!atomic_load(&stopping)) {
 		if (backoff > 0) {
 			tail_wait(backoff, 1);
 			look = 1;
-		} else
+		} else if (!look)
 			look = tail_wait(listening != 0 ? TAIL_POLL_PG_MS :
 			    TAIL_POLL_MS, 0);
 		if (atomic_load(&stopping))
@@ -271,6 +271,7 @@ tail_main(void *arg)
 		if (!look && v == dv)
 			continue;
 		dv = v;
+		look = 0;
 		/* A notification that came in during a read may be for a
 		 * commit the read did not see. */
 		while ((rc = tail_read()) == 0 && store_notified(store) > 0)
@@ -296,8 +297,7 @@ tail_main(void *arg)
 	return (NULL);
 }
 
-/* Loop: gives a batch's events to the broker, one write per stream for
- * the batch, and frees it. */
+/* Loop: gives a batch's events to the broker and frees it. */
 static void
 tail_publish(struct tail_batch *b)
 {
@@ -307,30 +307,33 @@ tail_publish(struct tail_batch *b)
 		broker_publish(&b->rows[i]);
 		last_id = b->rows[i].id;
 	}
-	broker_flush();
 	free(b);
 }
 
-/* Loop: one batch a turn, so that requests and heartbeats go on between
- * the batches of a burst. */
+/* Loop: publishes every batch queued since the last turn, then one write
+ * per stream for all of them, as when the loop read the log itself. */
 static void
 tail_ready_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct tail_queue	 q = TAILQ_HEAD_INITIALIZER(q);
 	struct tail_batch	*b;
+	int			 n = 0;
 
 	(void)fd; (void)what; (void)arg;
 	pthread_mutex_lock(&lock);
-	if ((b = TAILQ_FIRST(&queue)) != NULL)
-		TAILQ_REMOVE(&queue, b, entry);
+	TAILQ_CONCAT(&q, &queue, entry);
 	pthread_mutex_unlock(&lock);
-	if (b == NULL)
+	while ((b = TAILQ_FIRST(&q)) != NULL) {
+		TAILQ_REMOVE(&q, b, entry);
+		tail_publish(b);
+		n++;
+	}
+	if (n == 0)
 		return;
-	tail_publish(b);
+	broker_flush();
 	pthread_mutex_lock(&lock);
-	held--;
+	held -= n;
 	pthread_cond_signal(&room);
-	if (!TAILQ_EMPTY(&queue))
-		event_active(ready_ev, EV_READ, 0);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -369,6 +372,8 @@ tail_join(int publish)
 		else
 			free(b);
 	}
+	if (publish)
+		broker_flush();
 }
 
 /* Loop, at shutdown: ends the thread, and publishes every event
