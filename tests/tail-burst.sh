@@ -1,8 +1,8 @@
 #!/bin/bash
 # The tail under a burst: 100,000 events committed at once by another
-# process (the sqlite3 shell, as a second basalt would). basalt reads them
-# in batches on its tail thread and publishes one batch per turn of its
-# loop, so requests are answered while the burst goes out; every reader
+# process (the database's shell, as a second basalt would). basalt reads
+# them in batches on its tail thread, at most 8 waiting for the loop, and
+# the loop publishes them, answering requests meanwhile; every reader
 # gets every event once and in order; a client that does not read is cut
 # off without holding anything up; and the streams go on afterwards.
 
@@ -125,16 +125,17 @@ done
 cmp -s "$T/r1.out" "$T/r2.out"
 ok $? "the two readers got the same bytes"
 
-# The loop answered during the burst: every probe got 200, none waited
-# for the burst to go out.
+# The loop answered during the burst: every probe got 200. (How fast is
+# shown, not judged: on a shared machine it says more about the machine.)
 probes=$(wc -l <"$T/health.times")
 ok $(( probes >= 10 ? 0 : 1 )) "health: asked $probes times during the burst"
 is "$(awk '$1 != 200' "$T/health.times" | wc -l)" 0 "health: always 200"
-slowest=$(sort -k2 -g "$T/health.times" | tail -n 1 | cut -d' ' -f2)
-ok "$(awk -v s="$slowest" 'BEGIN { print (s < 0.5) ? 0 : 1 }')" \
-    "health: the slowest answer took $slowest s (under 0.5 s)"
+diag "health: the slowest answer took" \
+    "$(sort -k2 -g "$T/health.times" | tail -n 1 | cut -d' ' -f2) s"
 
 is "$(sqlite3 "$T/basalt.db" 'SELECT max(id) FROM events')" $((n0 + N + 1)) \
     "the log's last id is that create's"
+ok "$(grep -qE 'Sanitizer|runtime error:' "$T/basalt.log"; [ $? -ne 0 ]
+    echo $?)" "no sanitizer report in basalt's log"
 
 done_testing
