@@ -994,17 +994,20 @@ pg_listen(struct db *db, const char *channel)
 	struct pgdb	*c = (struct pgdb *)db;
 	int64_t		 deadline = pg_deadline(c);
 	char		 q[128], *id;
-	int		 rc;
+	int		 i, rc;
 
-	if (c->nchannels == PG_MAX_CHANNELS) {
+	for (i = 0; i < c->nchannels; i++)
+		if (strcmp(c->channels[i], channel) == 0)
+			break;
+	if (i == PG_MAX_CHANNELS) {
 		set_err(c, "too many channels");
 		return (DB_ERROR);
 	}
-	c->channels[c->nchannels++] = xstrdup(channel);
+	/* kept, to LISTEN again on every new connection */
+	if (i == c->nchannels)
+		c->channels[c->nchannels++] = xstrdup(channel);
 	if ((rc = pg_gate(c, V_OTHER, deadline)) != DB_OK)
 		return (rc == DB_DONE ? DB_OK : rc);
-	if (c->gen == 0)
-		return (DB_OK);
 	id = PQescapeIdentifier(c->conn, channel, strlen(channel));
 	snprintf(q, sizeof q, "LISTEN %s", id != NULL ? id : "\"\"");
 	PQfreemem(id);

@@ -16,19 +16,27 @@
 
 /*
  * db.h on a real PostgreSQL server, in TAP. Run by tests/db-pg.sh, which
- * starts the server: argv[1] is its URL. Where the server must stop,
+ * starts the server: argv[1] is its URL (a socket), argv[2] the same on
+ * TCP, argv[3] that port. Where the server must stop,
  * start, freeze or thaw, this program prints "@stop", "@start",
  * "@freeze PID" or "@thaw PID" and waits for a line on stdin saying it
  * was done.
  */
 
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../src/basalt.h"
 #include "../src/db.h"
@@ -389,12 +397,79 @@ test_notify(struct db *db, struct db *other)
 	is_int(db_notified(db), 0, "and no more");
 }
 
-static void
-test_outage(struct db *db, struct db *other)
+/* A server on the stopped server's port that closes every connection at
+ * once, counting them: how often a client tries to connect. */
+struct refuser {
+	int		 fd;
+	volatile int	 stop;
+	int		 count;
+};
+
+static void *
+refuse(void *arg)
 {
-	struct dbq	*q, *ins;
+	struct refuser	*r = arg;
+	struct pollfd	 pfd;
+	int		 fd;
+
+	pfd.fd = r->fd;
+	pfd.events = POLLIN;
+	while (!r->stop) {
+		if (poll(&pfd, 1, 20) != 1)
+			continue;
+		if ((fd = accept(r->fd, NULL, NULL)) == -1)
+			continue;
+		r->count++;
+		close(fd);
+	}
+	return (NULL);
+}
+
+/* Calls on db for 3 s while a refuser holds port: the attempts to
+ * connect it counted, -1 if the port could not be taken. */
+static int
+attempts(struct db *db, int port)
+{
+	struct sockaddr_in	 sin;
+	struct refuser		 r;
+	struct dbq		*q;
+	pthread_t		 t;
+	int64_t			 t0;
+	int			 one = 1;
+
+	memset(&r, 0, sizeof r);
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((r.fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return (-1);
+	setsockopt(r.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(r.fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    listen(r.fd, 16) == -1 ||
+	    pthread_create(&t, NULL, refuse, &r) != 0) {
+		close(r.fd);
+		return (-1);
+	}
+	q = db_prepare(db, "SELECT 1");
+	t0 = now_ms();
+	while (now_ms() - t0 < 3000) {
+		run(q);
+		poll(NULL, 0, 5);
+	}
+	dbq_finalize(q);
+	r.stop = 1;
+	pthread_join(t, NULL);
+	close(r.fd);
+	return (r.count);
+}
+
+static void
+test_outage(struct db *db, struct db *other, struct db *tcp, int port)
+{
+	struct dbq	*q, *ins, *tq;
 	int64_t		 t0, t, rows;
-	int		 rc, pid;
+	int		 rc, pid, n;
 
 	q = db_prepare(db, "SELECT count(*) FROM t WHERE u <> ?");
 	ins = db_prepare(db, "INSERT INTO t (u) VALUES (?)");
@@ -405,6 +480,9 @@ test_outage(struct db *db, struct db *other)
 	is_int(db_exec(db, "BEGIN"), DB_OK, "a transaction is open");
 	dbq_bind_text(ins, 1, "lost", 0);
 	is_int(run(ins), DB_DONE, "with a row inserted");
+
+	tq = db_prepare(tcp, "SELECT 1");
+	is_int(run(tq), DB_ROW, "TCP: a statement runs before the outage");
 
 	server("stop", 0);
 	t0 = now_ms();
@@ -426,6 +504,11 @@ test_outage(struct db *db, struct db *other)
 		run(q);
 	}
 	ok(1, "1 s of calls during the outage returned");
+	/* 100, 200, 400, 800, 1600 ms apart: 5 or 6 attempts in 3 s */
+	is_int(run(tq), DB_UNAVAILABLE, "TCP: server stopped, DB_UNAVAILABLE");
+	n = attempts(tcp, port);
+	ok(n >= 3 && n <= 7, "3 s of calls connect 3 to 7 times, backing off"
+	    " (%d)", n);
 
 	server("start", 0);
 	poll(NULL, 0, 2100);	/* past the longest backoff step */
@@ -492,6 +575,7 @@ test_outage(struct db *db, struct db *other)
 	    "on the same connection");
 	dbq_finalize(q);
 	dbq_finalize(ins);
+	dbq_finalize(tq);
 }
 
 static void
@@ -519,16 +603,17 @@ test_open_errors(void)
 int
 main(int argc, char *argv[])
 {
-	struct db	*db, *other;
+	struct db	*db, *other, *tcp;
 	char		 err[512];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc < 2) {
-		fprintf(stderr, "usage: db-pg URL\n");
+	if (argc < 4) {
+		fprintf(stderr, "usage: db-pg URL TCP-URL PORT\n");
 		return (2);
 	}
 	if ((db = db_open(argv[1], BUSY_MS, 0, err, sizeof err)) == NULL ||
-	    (other = db_open(argv[1], BUSY_MS, 0, err, sizeof err)) == NULL) {
+	    (other = db_open(argv[1], BUSY_MS, 0, err, sizeof err)) == NULL ||
+	    (tcp = db_open(argv[2], BUSY_MS, 0, err, sizeof err)) == NULL) {
 		printf("Bail out! %s\n", err);
 		return (99);
 	}
@@ -537,10 +622,11 @@ main(int argc, char *argv[])
 	test_placeholders(db);
 	test_changes_transactions(db);
 	test_notify(db, other);
-	test_outage(db, other);
+	test_outage(db, other, tcp, atoi(argv[3]));
 	test_open_errors();
 	db_close(db);
 	db_close(other);
+	db_close(tcp);
 	printf("1..%d\n", ntests);
 	return (nfailed > 0);
 }

@@ -12,7 +12,7 @@ pg_available ||
 at_exit '[ -n "${PG_PID:-}" ] && kill -CONT "$PG_PID" 2>/dev/null'
 pg_start || bail_out "PostgreSQL did not start"
 
-coproc DBPG { "$prog" "$PG_URL" 2>"$T/db-pg.err"; }
+coproc DBPG { "$prog" "$PG_URL" "$PG_TCP_URL" "$PGPORT" 2>"$T/db-pg.err"; }
 pid=$DBPG_PID
 while IFS= read -r line <&"${DBPG[0]}"; do
 	case $line in
