@@ -234,11 +234,14 @@ pg_fail(struct pgdb *c, const PGresult *res)
 	if (msg == NULL || *msg == '\0')
 		msg = PQerrorMessage(c->conn);
 	set_err(c, msg);
-	if (PQstatus(c->conn) == CONNECTION_BAD || state == NULL ||
-	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
+	if (PQstatus(c->conn) == CONNECTION_BAD || (state != NULL &&
+	    ((strncmp(state, "08", 2) == 0 && strcmp(state, "08P01") != 0) ||
+	    strncmp(state, "57P", 3) == 0))) {
 		pg_drop(c, c->err);
 		return (DB_UNAVAILABLE);
 	}
+	if (state == NULL)	/* found by libpq, not the server */
+		return (DB_ERROR);
 	if (strncmp(state, "23", 2) == 0)
 		return (DB_CONSTRAINT);
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
@@ -269,10 +272,15 @@ pg_results(struct pgdb *c, int64_t deadline, PGresult **keep)
 	int		 rc = DB_OK, r;
 
 	for (;;) {
-		if (pg_wait(c, deadline) == -1)
+		/* a failure may have dropped the connection */
+		if (c->conn == NULL) {
 			rc = DB_UNAVAILABLE;
-		if (c->conn == NULL)
 			break;
+		}
+		if (pg_wait(c, deadline) == -1) {
+			rc = DB_UNAVAILABLE;
+			break;
+		}
 		if ((res = PQgetResult(c->conn)) == NULL)
 			break;
 		switch (PQresultStatus(res)) {
