@@ -47,6 +47,15 @@
 #if defined(SCHEMA_VERSION) && !defined(BASALT_STORE_SQL_PG_STORE)
 #define BASALT_STORE_SQL_PG_STORE
 
+/*
+ * The channel every node LISTENs on for new events. A trigger on the
+ * events table notifies it, so no writer can forget to: PostgreSQL sends
+ * the notification when the transaction commits, once per transaction
+ * however many events it appended (same channel, same empty payload),
+ * and never for one rolled back.
+ */
+#define STORE_PG_CHANNEL	"basalt_events"
+
 #if SCHEMA_VERSION != 7
 #error "schema_pg is schema version 7: bring it up to SCHEMA_VERSION"
 #endif
@@ -117,6 +126,13 @@ static const char *schema_pg =
     " END $$;"
     "CREATE TRIGGER events_count AFTER INSERT ON events"
     " FOR EACH ROW EXECUTE FUNCTION events_count();"
+    "CREATE FUNCTION events_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    " PERFORM pg_notify('" STORE_PG_CHANNEL "', '');"
+    " RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER events_notify AFTER INSERT ON events"
+    " FOR EACH STATEMENT EXECUTE FUNCTION events_notify();"
     "CREATE TABLE app_cors ("
     " app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
     " origin text COLLATE \"C\" NOT NULL,"

@@ -447,6 +447,105 @@ meaning_checks(PGconn *c)
 	    wh_text_of(w), 2, V("0", "0"), "w1");
 }
 
+/* Notifications that arrived on c within ms milliseconds, on the
+ * store's channel. */
+static int
+notified(PGconn *c, int ms)
+{
+	struct pollfd	 p = { PQsocket(c), POLLIN, 0 };
+	PGnotify	*n;
+	int		 count = 0;
+
+	poll(&p, 1, ms);
+	PQconsumeInput(c);
+	while ((n = PQnotifies(c)) != NULL) {
+		if (strcmp(n->relname, STORE_PG_CHANNEL) == 0)
+			count++;
+		PQfreemem(n);
+	}
+	return (count);
+}
+
+static void
+notify_checks(PGconn *a, PGconn *b)
+{
+	char	 why[64];
+	int	 n;
+
+	run(b, "LISTEN " STORE_PG_CHANNEL, 0, NULL, NULL, 0);
+	RUN0(a, S_BEGIN);
+	event(a, "an event in a transaction", "8");
+	event(a, "and another", "9");
+	n = notified(b, 300);
+	snprintf(why, sizeof why, "%d", n);
+	check(n == 0, "no notification before the commit", why);
+	RUN0(a, S_COMMIT);
+	n = notified(b, 2000);
+	snprintf(why, sizeof why, "%d", n);
+	check(n == 1, "one notification for the transaction's two events",
+	    why);
+	RUN0(a, S_BEGIN);
+	event(a, "an event rolled back", "10");
+	RUN0(a, S_ROLLBACK);
+	n = notified(b, 300);
+	snprintf(why, sizeof why, "%d", n);
+	check(n == 0, "none for a transaction rolled back", why);
+	run(b, "UNLISTEN *", 0, NULL, NULL, 0);
+}
+
+/* A connection to database db of conninfo's server. */
+static PGconn *
+connect_to(const char *conninfo, const char *db)
+{
+	const char	*k[] = { "dbname", "dbname", NULL };
+	const char	*v[] = { conninfo, db, NULL };
+
+	return (PQconnectdbParams(k, v, 1));
+}
+
+/* Creates the empty databases of the checks: basalt_sql_check, sorting
+ * by an ICU locale where the server has ICU (so that a column not in
+ * "C" would sort otherwise), and basalt_sql_ascii, in SQL_ASCII. */
+static int
+databases(const char *conninfo)
+{
+	PGconn		*c = PQconnectdb(conninfo);
+	PGresult	*r;
+	int		 rc = 0;
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "connect: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return (-1);
+	}
+	PQclear(PQexec(c, "SET client_min_messages = warning"));
+	PQclear(PQexec(c, "DROP DATABASE IF EXISTS basalt_sql_check"));
+	PQclear(PQexec(c, "DROP DATABASE IF EXISTS basalt_sql_ascii"));
+	r = PQexec(c, "CREATE DATABASE basalt_sql_check TEMPLATE template0"
+	    " ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		printf("#\tno ICU: the default locale: %s",
+		    PQresultErrorMessage(r));
+		PQclear(r);
+		r = PQexec(c, "CREATE DATABASE basalt_sql_check"
+		    " TEMPLATE template0 ENCODING 'UTF8'");
+	}
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "%s", PQresultErrorMessage(r));
+		rc = -1;
+	}
+	PQclear(r);
+	r = PQexec(c, "CREATE DATABASE basalt_sql_ascii TEMPLATE template0"
+	    " ENCODING 'SQL_ASCII' LOCALE 'C'");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "%s", PQresultErrorMessage(r));
+		rc = -1;
+	}
+	PQclear(r);
+	PQfinish(c);
+	return (rc);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -458,9 +557,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: pg-sql conninfo types\n");
 		return (2);
 	}
-	c = PQconnectdb(argv[1]);
-	a = PQconnectdb(argv[1]);
-	b = PQconnectdb(argv[1]);
+	if (databases(argv[1]) == -1)
+		return (2);
+	c = connect_to(argv[1], "basalt_sql_ascii");
+	r = PQexec(c, schema_pg);
+	check(PQresultStatus(r) == PGRES_FATAL_ERROR &&
+	    strstr(PQresultErrorMessage(r), "UTF8") != NULL,
+	    "schema_pg refuses a database not in UTF8",
+	    PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+
+	c = connect_to(argv[1], "basalt_sql_check");
+	a = connect_to(argv[1], "basalt_sql_check");
+	b = connect_to(argv[1], "basalt_sql_check");
 	if (PQstatus(c) != CONNECTION_OK || PQstatus(a) != CONNECTION_OK ||
 	    PQstatus(b) != CONNECTION_OK) {
 		fprintf(stderr, "connect: %s", PQerrorMessage(c));
@@ -479,6 +589,7 @@ main(int argc, char **argv)
 		    spec_of(argv[2], wh[i].name));
 	meaning_checks(c);
 	order_checks(a, b, c);
+	notify_checks(a, b);
 	PQfinish(a);
 	PQfinish(b);
 	PQfinish(c);
