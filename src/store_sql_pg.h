@@ -19,9 +19,9 @@
  * run on PostgreSQL (15 or later). An entry left NULL means SQLite's text
  * runs as it is. Placeholders stay ? and ?N: the driver numbers them.
  *
- * Included twice: by store.c after its sql[] (SCHEMA_VERSION defined:
- * schema_pg and sql_pg) and by store_webhook.c after its WH_ enum
- * (WEBHOOK_COLUMNS defined: webhook_sql_pg).
+ * Included by store.c, after its sql[]. webhook_sql_pg is store_webhook.c's,
+ * indexed by its WH_ numbers, which the store uses as the statements'
+ * slots (store_stmt_ext).
  *
  * Text columns are COLLATE "C": names, ids and origins sort and compare
  * byte by byte, as SQLite's BINARY does, whatever the database's locale.
@@ -44,8 +44,8 @@
  * tail polls (PRAGMA data_version on SQLite).
  */
 
-#if defined(SCHEMA_VERSION) && !defined(BASALT_STORE_SQL_PG_STORE)
-#define BASALT_STORE_SQL_PG_STORE
+#ifndef BASALT_STORE_SQL_PG_H
+#define BASALT_STORE_SQL_PG_H
 
 /*
  * The channel every node LISTENs on for new events. A trigger on the
@@ -220,22 +220,32 @@ static const char *sql_pg[S__COUNT] = {
 	[S_BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ",
 };
 
-#endif
+/* store_webhook.c's WH_ enum, in its order (tests/pg-sql.sh checks
+ * that they agree). */
+enum {
+	PG_WH_INSERT,
+	PG_WH_LIST,
+	PG_WH_DELETE,
+	PG_WH_RESUME,
+	PG_WH_LEASE,
+	PG_WH_RELEASE,
+	PG_WH_DELIVERED,
+	PG_WH_FAILED,
+	PG_WH_EVENTS,
+	PG_WH__COUNT
+};
 
-#if defined(WEBHOOK_COLUMNS) && !defined(BASALT_STORE_SQL_PG_WEBHOOK)
-#define BASALT_STORE_SQL_PG_WEBHOOK
-
-/* store_webhook.c's statements, by its WH_ enum. The casts: PostgreSQL
+/* store_webhook.c's statements, by its WH_ numbers. The casts: PostgreSQL
  * cannot tell the type of a parameter from IS NULL alone. */
-static const char *webhook_sql_pg[16] = {
-	[WH_INSERT] = "INSERT INTO webhooks (id, app_id, url,"
+static const char *webhook_sql_pg[PG_WH__COUNT] = {
+	[PG_WH_INSERT] = "INSERT INTO webhooks (id, app_id, url,"
 	    " collections, types, secret, cursor, created_at)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
 	    " (SELECT last_id FROM log_head), ?7)",
-	[WH_DELIVERED] = "UPDATE webhooks SET cursor = greatest(cursor, ?3),"
+	[PG_WH_DELIVERED] = "UPDATE webhooks SET cursor = greatest(cursor, ?3),"
 	    " failures = 0, next_attempt = 0 WHERE id = ?1"
 	    " AND lease_holder = ?2",
-	[WH_EVENTS] = "SELECT id, collection, record_id, type, data,"
+	[PG_WH_EVENTS] = "SELECT id, collection, record_id, type, data,"
 	    " created_ms FROM events WHERE realm = ?1 AND app = ?2"
 	    " AND id > ?3 AND (?4::text IS NULL OR"
 	    " strpos(?4, ',' || collection || ',') > 0) AND (?5::text IS NULL"

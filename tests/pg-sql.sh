@@ -75,7 +75,14 @@ src=$top_srcdir/src
 	    "$src/store_webhook.c"
 	perl -0777 -ne 'print "$1\n" if /^(enum \{\s*WH_.*?^\};)/ms' \
 	    "$src/store_webhook.c"
-	echo '#include "store_sql_pg.h"'
+	# store_sql_pg.h's copy of the WH_ numbers must be store_webhook.c's.
+	perl -0777 -ne 'if (/^(enum \{\s*WH_.*?^\};)/ms) {
+	    my @m = $1 =~ /^\s*(WH_\w+),?\s*$/mg;
+	    printf "_Static_assert((int)PG_%s == (int)%s, \"%s\");\n",
+		$_, $_, $_ for @m;
+	    print "_Static_assert(PG_WH__COUNT == ", scalar @m,
+		", \"store_sql_pg.h has not every WH_\");\n" }' \
+	    "$src/store_webhook.c"
 	echo 'static const struct { const char *name; int ix;'
 	echo '    const char *sql; } wh[] = {'
 	perl -0777 -ne 'print "\t{ \"$1\", $1, $2 },\n" while
@@ -108,7 +115,7 @@ WH_INSERT=tittttt WH_LIST=ii WH_DELETE=it WH_RESUME=it WH_LEASE=ttii
 WH_RELEASE=t WH_DELIVERED=tti WH_FAILED=tttii WH_EVENTS=ttitti"
 TYPES=$(echo $TYPES)
 
-if ! $CC -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -o "$T/pg-sql" \
+if ! $CC -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -o "$T/pg-sql" \
     -I"$T" -I"$src" $(pkg-config --cflags libpq) \
     "$top_srcdir/tests/pg-sql.c" $(pkg-config --libs libpq) \
     >"$T/cc.log" 2>&1; then
