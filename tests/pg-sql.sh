@@ -16,7 +16,7 @@ pkg-config --exists libpq ||
 # The server: lib.sh's when it has one, else one of our own.
 if declare -F pg_start >/dev/null; then
 	pg_available || skip_all "PostgreSQL is not installed"
-	pg_start
+	pg_start || bail_out "PostgreSQL does not start"
 	CONNINFO=$PG_URL
 else
 	PGBIN=
