@@ -38,10 +38,13 @@
  * roll back, then reads the value it left. Ids are therefore given in
  * commit order, with no gap: once last_id = N is visible, every event up
  * to N is committed and visible too, and a rolled back write (or
- * savepoint) gives its id back. last_id never goes down when events are
- * pruned: it is the highest id ever given, what sqlite_sequence is on
- * SQLite, and it moves on every commit that appends, which is what the
- * tail polls (PRAGMA data_version on SQLite).
+ * savepoint) gives its id back. The price: appends are one at a time
+ * across every node, each holding the row from its first event to its
+ * commit, so a batch should append late and commit soon after. last_id
+ * never goes down when events are pruned: it is the highest id ever
+ * given, what sqlite_sequence is on SQLite, and it moves on every commit
+ * that appends, which is what the tail polls (PRAGMA data_version on
+ * SQLite).
  */
 
 #ifndef BASALT_STORE_SQL_PG_H
