@@ -26,7 +26,9 @@
  *
  * Usage: pg-sql CONNINFO TYPES, TYPES a list of "NAME=SPEC" words, SPEC
  * a letter per parameter: i (int64), b (blob), t (text or NULL). Prints
- * one line per check: "ok<TAB>what" or "not ok<TAB>what<TAB>why".
+ * one line per check: "ok<TAB>what" or "not ok<TAB>what<TAB>why", then
+ * "col<TAB>table.column" for each column of the schema. With
+ * --sqlite-schema, prints SQLite's schema, every version's step.
  */
 
 #include <poll.h>
@@ -493,6 +495,22 @@ notify_checks(PGconn *a, PGconn *b)
 	run(b, "UNLISTEN *", 0, NULL, NULL, 0);
 }
 
+/* Prints "col<TAB>table.column" for each column of the schema's
+ * tables, for pg-sql.sh to compare with SQLite's. */
+static void
+columns(PGconn *c)
+{
+	PGresult	*r;
+	int		 i;
+
+	r = PQexec(c, "SELECT table_name || '.' || column_name"
+	    " FROM information_schema.columns"
+	    " WHERE table_schema = current_schema() ORDER BY 1");
+	for (i = 0; i < PQntuples(r); i++)
+		printf("col\t%s\n", PQgetvalue(r, i, 0));
+	PQclear(r);
+}
+
 /* A connection to database db of conninfo's server. */
 static PGconn *
 connect_to(const char *conninfo, const char *db)
@@ -553,8 +571,15 @@ main(int argc, char **argv)
 	PGresult	*r;
 	size_t		 i;
 
+	if (argc == 2 && strcmp(argv[1], "--sqlite-schema") == 0) {
+		for (i = 0; i < sizeof sqlite_schemas /
+		    sizeof sqlite_schemas[0]; i++)
+			printf("%s\n", *sqlite_schemas[i]);
+		return (0);
+	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: pg-sql conninfo types\n");
+		fprintf(stderr, "usage: pg-sql conninfo types\n"
+		    "       pg-sql --sqlite-schema\n");
 		return (2);
 	}
 	if (databases(argv[1]) == -1)
@@ -590,6 +615,7 @@ main(int argc, char **argv)
 	meaning_checks(c);
 	order_checks(a, b, c);
 	notify_checks(a, b);
+	columns(c);
 	PQfinish(a);
 	PQfinish(b);
 	PQfinish(c);

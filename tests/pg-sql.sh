@@ -8,7 +8,7 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-need perl pkg-config
+need perl pkg-config sqlite3
 CC=${CC:-cc}
 pkg-config --exists libpq ||
     skip_all "no libpq (Debian: apt-get install libpq-dev)"
@@ -60,6 +60,12 @@ src=$top_srcdir/src
 {
 	grep '^#define SCHEMA_VERSION' "$src/store.c"
 	grep '^#define STORE_RESTORE_GAP' "$src/basalt.h"
+	sed -n '/^static const char \*schema_v1 =/,/^\/\* Each version/p' \
+	    "$src/store.c" | sed '$d'
+	echo 'static const char **sqlite_schemas[] = {'
+	sed -n 's/^static const char \*\(schema_v[0-9]*\) =.*/	\&\1,/p' \
+	    "$src/store.c"
+	echo '};'
 	sed -n '/^enum stmt {/,/^};/p' "$src/store.c"
 	sed -n '/^static const char \*sql\[S__COUNT\] = {/,/^};/p' \
 	    "$src/store.c"
@@ -127,7 +133,9 @@ is "$(cat "$T/cc.log")" "" "tests/pg-sql.c builds without warnings"
 "$T/pg-sql" "$CONNINFO" "$TYPES" >"$T/out" 2>"$T/err"
 rc=$?
 while IFS=$'\t' read -r res what why; do
-	if [ "$res" = "#" ]; then
+	if [ "$res" = col ]; then
+		echo "$what" >>"$T/pg-columns"
+	elif [ "$res" = "#" ]; then
 		diag "$what"
 	elif [ "$res" = ok ]; then
 		ok 0 "$what"
@@ -147,5 +155,25 @@ is "$nwh" \
 	my @m = $1 =~ /^\s*WH_\w+,?\s*$/mg; print scalar @m }' \
 	"$src/store_webhook.c")" \
     "every webhook statement's text was found"
+
+# The same tables and columns as SQLite's schema after every step, but
+# log_head (where SQLite has sqlite_sequence).
+if "$T/pg-sql" --sqlite-schema | sqlite3 "$T/sqlite.db" 2>"$T/sqlite.err"
+then
+	sqlite3 "$T/sqlite.db" "SELECT m.name || '.' || p.name
+	    FROM sqlite_master m, pragma_table_info(m.name) p
+	    WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+	    ORDER BY 1" >"$T/sqlite-columns"
+	grep -v '^log_head\.' "$T/pg-columns" >"$T/pg-columns-shared"
+	is "$(diff "$T/sqlite-columns" "$T/pg-columns-shared")" "" \
+	    "schema_pg has SQLite's tables and columns, no more, no fewer"
+	# Version 4's column and version 7's: every step ran.
+	is "$(grep -x 'events\.prev\|webhooks\.lease_expires' \
+	    "$T/sqlite-columns" | tr '\n' ' ')" \
+	    "events.prev webhooks.lease_expires " \
+	    "SQLite's schema is the last version's"
+else
+	ok 1 "SQLite's schema loads: $(cat "$T/sqlite.err")"
+fi
 
 done_testing
