@@ -217,8 +217,11 @@ static const char *sql_pg[S__COUNT] = {
 	    " max_lifetime) VALUES (?, ?) ON CONFLICT DO NOTHING",
 	/* Moves on every commit that appends to the log, from any node. */
 	[S_DATA_VERSION] = "SELECT last_id FROM log_head",
-	/* The write lock is log_head's row, taken by the first append. */
-	[S_BEGIN] = "BEGIN",
+	/* The write lock is log_head's row, taken by the first append.
+	 * Read committed whatever the server's default: an append that
+	 * waited for another's commit then reads the value it left, where
+	 * repeatable read would fail it. */
+	[S_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
 	/* One snapshot for all the reads, as SQLite's read transaction. */
 	[S_BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ",
 };

@@ -296,6 +296,12 @@ order_checks(PGconn *a, PGconn *b, PGconn *reader)
 {
 	char	 got[256], why[300];
 
+	/* Whatever the server's default isolation. */
+	run(a, "SET default_transaction_isolation = 'repeatable read'", 0,
+	    NULL, NULL, 0);
+	run(b, "SET default_transaction_isolation = 'repeatable read'", 0,
+	    NULL, NULL, 0);
+
 	/* a appends and holds its transaction open; b's append waits. */
 	RUN0(a, S_BEGIN);
 	event(a, "an append in an open transaction takes the next id", "5");
