@@ -51,7 +51,7 @@
 #define BASALT_STORE_SQL_PG_H
 
 /*
- * The channel every node LISTENs on for new events. A trigger on the
+ * The channel every node LISTENs on for new events. The trigger on the
  * events table notifies it, so no writer can forget to: PostgreSQL sends
  * the notification when the transaction commits, once per transaction
  * however many events it appended (same channel, same empty payload),
@@ -59,12 +59,21 @@
  */
 #define STORE_PG_CHANNEL	"basalt_events"
 
+/* The advisory lock of retention sweeps (S_EV_OLDEST). */
+#define STORE_PG_PRUNE_LOCK	"7238300716"
+
 #if SCHEMA_VERSION != 7
 #error "schema_pg is schema version 7: bring it up to SCHEMA_VERSION"
 #endif
 
-/* The whole schema at version 7, for an empty database, in one script.
- * The app_log trigger of version 2 is a plpgsql function here. */
+/*
+ * The whole schema at version 7, for an empty database, in one script.
+ * The app_log trigger of version 2 is a plpgsql function here, run once
+ * per statement with the rows it inserted: one update of an app's row
+ * per statement, not per event, so that a bulk insert (basalt copy) does
+ * not pile up a version of the row per event. It notifies the channel
+ * too.
+ */
 static const char *schema_pg =
     "DO $$ BEGIN"
     " IF current_setting('server_encoding') <> 'UTF8' THEN"
@@ -120,22 +129,18 @@ static const char *schema_pg =
     " pruned_through bigint NOT NULL DEFAULT 0,"
     " PRIMARY KEY (realm, app));"
     "CREATE INDEX events_app ON events (realm, app, id);"
-    "CREATE FUNCTION events_count() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "CREATE FUNCTION events_added() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN"
     " INSERT INTO app_log AS l (realm, app, events)"
-    "  VALUES (NEW.realm, NEW.app, 1)"
-    "  ON CONFLICT (realm, app) DO UPDATE SET events = l.events + 1;"
-    " RETURN NULL;"
-    " END $$;"
-    "CREATE TRIGGER events_count AFTER INSERT ON events"
-    " FOR EACH ROW EXECUTE FUNCTION events_count();"
-    "CREATE FUNCTION events_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
-    " BEGIN"
+    "  SELECT realm, app, count(*) FROM added GROUP BY realm, app"
+    "  ON CONFLICT (realm, app) DO UPDATE"
+    "  SET events = l.events + excluded.events;"
     " PERFORM pg_notify('" STORE_PG_CHANNEL "', '');"
     " RETURN NULL;"
     " END $$;"
-    "CREATE TRIGGER events_notify AFTER INSERT ON events"
-    " FOR EACH STATEMENT EXECUTE FUNCTION events_notify();"
+    "CREATE TRIGGER events_added AFTER INSERT ON events"
+    " REFERENCING NEW TABLE AS added"
+    " FOR EACH STATEMENT EXECUTE FUNCTION events_added();"
     "CREATE TABLE app_cors ("
     " app_id bigint NOT NULL REFERENCES apps(id) ON DELETE CASCADE,"
     " origin text COLLATE \"C\" NOT NULL,"
@@ -187,6 +192,12 @@ static const char *sql_pg[S__COUNT] = {
 	    " WHEN key ~ '^" STORE_RESTORE_GAP "[0-9]{1,18}$'"
 	    " THEN CAST(substr(key, length('" STORE_RESTORE_GAP "') + 1)"
 	    " AS bigint) END)",
+	/* The first statement of every retention sweep: sweeps of different
+	 * nodes take turns, holding this lock until they commit, so that
+	 * none counts events another has just deleted. */
+	[S_EV_OLDEST] = "WITH l AS (SELECT pg_advisory_xact_lock("
+	    STORE_PG_PRUNE_LOCK ")) SELECT created_ms FROM events, l"
+	    " ORDER BY id LIMIT 1",
 	[S_EV_PRUNED] = "SELECT greatest(coalesce((SELECT pruned_through"
 	    " FROM app_log WHERE realm = ?1 AND app = ?2), 0),"
 	    " (SELECT value FROM meta WHERE key = 'pruned_through'))",

@@ -340,6 +340,44 @@ order_checks(PGconn *a, PGconn *b, PGconn *reader)
 	    NULL, "3,4,5,6,7");
 }
 
+/* Events inserted by one statement (as basalt copy may) are counted. */
+static void
+bulk_checks(PGconn *c)
+{
+	run(c, "BEGIN", 0, NULL, NULL, 0);
+	run(c, "INSERT INTO events (id, created_ms, realm, app, collection,"
+	    " type, data) SELECT 100 + g, 1, 'r', CASE WHEN g % 3 = 0 THEN"
+	    " 'z' ELSE 'a' END, 'c', 'created', '{}'"
+	    " FROM generate_series(1, 30) g", 0, NULL, NULL, 0);
+	expect(c, "a statement's 30 events are counted by app",
+	    "SELECT string_agg(app || '=' || events, ',' ORDER BY app)"
+	    " FROM app_log WHERE realm = 'r'", 0, NULL, "a=25,z=10");
+	run(c, "ROLLBACK", 0, NULL, NULL, 0);
+}
+
+/* Two retention sweeps take turns. */
+static void
+prune_checks(PGconn *a, PGconn *b)
+{
+	char	*q = dollars(text_of(S_EV_OLDEST));
+	char	 got[256];
+
+	RUN0(a, S_BEGIN);
+	EXPECT0(a, "a sweep starts with the oldest event's time",
+	    S_EV_OLDEST, "1000");
+	RUN0(b, S_BEGIN);
+	PQsendQueryParams(b, q, 0, NULL, NULL, NULL, NULL, 0);
+	free(q);
+	check(still_waiting(b, 500), "a second sweep waits for the first",
+	    "it did not wait");
+	RUN0(a, S_COMMIT);
+	check(!still_waiting(b, 5000), "and starts once the first commits",
+	    "still waiting 5 s after the commit");
+	event_result(b, got, sizeof got);
+	check(strcmp(got, "1000") == 0, "with the oldest event's time", got);
+	RUN0(b, S_ROLLBACK);
+}
+
 static void
 meaning_checks(PGconn *c)
 {
@@ -621,6 +659,8 @@ main(int argc, char **argv)
 	meaning_checks(c);
 	order_checks(a, b, c);
 	notify_checks(a, b);
+	prune_checks(a, b);
+	bulk_checks(c);
 	columns(c);
 	PQfinish(a);
 	PQfinish(b);
