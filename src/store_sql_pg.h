@@ -59,6 +59,9 @@
  */
 #define STORE_PG_CHANNEL	"basalt_events"
 
+/* A setting that, 'on', stops the events' trigger (see schema_pg). */
+#define STORE_PG_COPYING	"basalt.copying"
+
 /* The advisory lock of retention sweeps (S_EV_OLDEST). */
 #define STORE_PG_PRUNE_LOCK	"7238300716"
 
@@ -72,7 +75,9 @@
  * per statement with the rows it inserted: one update of an app's row
  * per statement, not per event, so that a bulk insert (basalt copy) does
  * not pile up a version of the row per event. It notifies the channel
- * too.
+ * too. basalt copy, which inserts the events one by one and the source's
+ * app_log after them, turns it off for its transaction with
+ * SET LOCAL STORE_PG_COPYING = 'on'.
  */
 static const char *schema_pg =
     "DO $$ BEGIN"
@@ -131,6 +136,9 @@ static const char *schema_pg =
     "CREATE INDEX events_app ON events (realm, app, id);"
     "CREATE FUNCTION events_added() RETURNS trigger LANGUAGE plpgsql AS $$"
     " BEGIN"
+    " IF current_setting('" STORE_PG_COPYING "', true) = 'on' THEN"
+    "  RETURN NULL;"
+    " END IF;"
     " INSERT INTO app_log AS l (realm, app, events)"
     "  SELECT realm, app, count(*) FROM added GROUP BY realm, app"
     "  ON CONFLICT (realm, app) DO UPDATE"

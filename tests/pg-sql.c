@@ -353,6 +353,15 @@ bulk_checks(PGconn *c)
 	    "SELECT string_agg(app || '=' || events, ',' ORDER BY app)"
 	    " FROM app_log WHERE realm = 'r'", 0, NULL, "a=25,z=10");
 	run(c, "ROLLBACK", 0, NULL, NULL, 0);
+
+	run(c, "BEGIN", 0, NULL, NULL, 0);
+	run(c, "SET LOCAL " STORE_PG_COPYING " = 'on'", 0, NULL, NULL, 0);
+	run(c, "INSERT INTO events (id, created_ms, realm, app, collection,"
+	    " type, data) VALUES (100, 1, 'r', 'y', 'c', 'created', '{}')", 0,
+	    NULL, NULL, 0);
+	expect(c, "a copy's events are not counted", "SELECT count(*)"
+	    " FROM app_log WHERE app = 'y'", 0, NULL, "0");
+	run(c, "ROLLBACK", 0, NULL, NULL, 0);
 }
 
 /* Two retention sweeps take turns. */

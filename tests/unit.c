@@ -31,9 +31,9 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <sodium.h>
-#include <sqlite3.h>
 
 #include "../src/basalt.h"
+#include "../src/db.h"
 
 START_TEST(test_route_split)
 {
@@ -1007,7 +1007,7 @@ END_TEST
 struct tdb {
 	char		 path[64];
 	struct store	*st;
-	sqlite3		*db;
+	struct db	*db;
 	int64_t		 coll;
 };
 
@@ -1032,7 +1032,8 @@ tdb_open(struct tdb *t)
 	    created), STORE_OK);
 	ck_assert_int_eq(store_collection_id(t->st, ids.app_id, "c",
 	    &t->coll), STORE_OK);
-	ck_assert_int_eq(sqlite3_open(t->path, &t->db), SQLITE_OK);
+	t->db = db_open(t->path, 1000, 0, err, sizeof err);
+	ck_assert_msg(t->db != NULL, "%s", err);
 }
 
 static void
@@ -1040,7 +1041,7 @@ tdb_close(struct tdb *t)
 {
 	char	 p[80];
 
-	sqlite3_close(t->db);
+	db_close(t->db);
 	store_close(t->st);
 	unlink(t->path);
 	snprintf(p, sizeof p, "%s-wal", t->path);
@@ -1082,25 +1083,25 @@ tdb_ids(struct tdb *t, const struct filter_sql *where,
     const struct filter_sql *order)
 {
 	struct evbuffer	*b = evbuffer_new();
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	char		*sql;
 	int		 next, rc;
 
 	xasprintf(&sql, "SELECT id FROM records WHERE collection_id = ? AND"
 	    " (%s) ORDER BY %s", where != NULL ? where->sql : "1",
 	    order != NULL ? order->sql : "id");
-	rc = sqlite3_prepare_v2(t->db, sql, -1, &s, NULL);
-	ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(t->db));
-	sqlite3_bind_int64(s, 1, t->coll);
+	s = db_prepare(t->db, sql);
+	ck_assert_msg(s != NULL, "%s: %s", sql, db_errmsg(t->db));
+	dbq_bind_int64(s, 1, t->coll);
 	next = 2;
 	if (where != NULL)
 		ck_assert_int_ne(next = filter_sql_bind(where, s, next), -1);
 	if (order != NULL)
 		ck_assert_int_ne(filter_sql_bind(order, s, next), -1);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		evbuffer_add_printf(b, "%s\n", sqlite3_column_text(s, 0));
-	ck_assert_msg(rc == SQLITE_DONE, "%s: %s", sql, sqlite3_errmsg(t->db));
-	sqlite3_finalize(s);
+	while ((rc = dbq_step(s)) == DB_ROW)
+		evbuffer_add_printf(b, "%s\n", dbq_text(s, 0));
+	ck_assert_msg(rc == DB_DONE, "%s: %s", sql, db_errmsg(t->db));
+	dbq_finalize(s);
 	free(sql);
 	return (buf_string(b));
 }
@@ -1680,7 +1681,7 @@ agree_batch(struct tdb *t, const struct trec *recs, struct filter **f,
     struct filter_sql *w, char **text, int n, int first)
 {
 	struct evbuffer	*b = evbuffer_new();
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	char		*sql, *ids, *mem;
 	int		 i, k = 0, next = 1, rc, v, count[AGREE_BATCH] = { 0 };
 	int		 some = 0;
@@ -1691,19 +1692,18 @@ agree_batch(struct tdb *t, const struct trec *recs, struct filter **f,
 	evbuffer_add_printf(b, " FROM records WHERE collection_id = ? "
 	    "ORDER BY id");
 	sql = buf_string(b);
-	ck_assert_msg(sqlite3_prepare_v2(t->db, sql, -1, &s, NULL) ==
-	    SQLITE_OK, "seed %llu: %s", agree_seed, sqlite3_errmsg(t->db));
+	ck_assert_msg((s = db_prepare(t->db, sql)) != NULL, "seed %llu: %s",
+	    agree_seed, db_errmsg(t->db));
 	for (i = 0; i < n; i++)	/* the columns' values come first */
 		ck_assert_int_ne(next = filter_sql_bind(&w[i], s, next), -1);
-	sqlite3_bind_int64(s, next, t->coll);
+	dbq_bind_int64(s, next, t->coll);
 	/* No ck_assert per value: each one costs a write to a pipe. */
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && k < AGREE_RECORDS) {
-		if (strcmp((const char *)sqlite3_column_text(s, 0),
-		    recs[k].id) != 0)
+	while ((rc = dbq_step(s)) == DB_ROW && k < AGREE_RECORDS) {
+		if (strcmp(dbq_text(s, 0), recs[k].id) != 0)
 			ck_abort_msg("record %d is not %s", k, recs[k].id);
 		for (i = 0; i < n; i++) {
-			v = sqlite3_column_type(s, i + 1) == SQLITE_INTEGER ?
-			    sqlite3_column_int(s, i + 1) : -1;
+			v = dbq_null(s, i + 1) ? -1 :
+			    (int)dbq_int64(s, i + 1);
 			if (v != filter_match(f[i], &recs[k].r))
 				ck_abort_msg("seed %llu, filter %d: %s\n"
 				    "record %s: SQL %d\n%s", agree_seed,
@@ -1713,9 +1713,9 @@ agree_batch(struct tdb *t, const struct trec *recs, struct filter **f,
 		}
 		k++;
 	}
-	ck_assert_int_eq(rc, SQLITE_DONE);
+	ck_assert_int_eq(rc, DB_DONE);
 	ck_assert_int_eq(k, AGREE_RECORDS);
-	sqlite3_finalize(s);
+	dbq_finalize(s);
 	free(sql);
 	for (i = 0; i < n; i++)
 		some += count[i] > 0 && count[i] < AGREE_RECORDS;
