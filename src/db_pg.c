@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <libpq-fe.h>
@@ -426,7 +427,7 @@ pg_gate(struct pgdb *c, enum pg_verb verb, int64_t deadline)
 		}
 		if ((rc = pg_connect(c, deadline)) != DB_OK)
 			return (rc);
-		log_info("postgresql: connected");
+		log_info("postgresql: connected again");
 	}
 	if (c->ndealloc > 0 &&
 	    PQtransactionStatus(c->conn) != PQTRANS_INERROR) {
