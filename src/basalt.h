@@ -899,6 +899,8 @@ struct filter_bind {
 };
 struct filter_sql {
 	char		*sql;
+	char		*sql_pg;	/* the same in PostgreSQL's dialect,
+					   which binds the same values */
 	struct filter_bind *binds;
 	size_t		 nbinds;
 };
@@ -936,6 +938,8 @@ int		 filter_sort_after_bands(const struct filter_sort *,
  * index on field serves a filter (=, in or a range on it that every
  * match passes) or a sort (its first key). */
 int		 filter_index_exprs(const char *field, char **out,
+		    struct error *);
+int		 filter_index_exprs_pg(const char *field, char **out,
 		    struct error *);
 int		 filter_narrows(const struct filter *, const char *field);
 int		 filter_sort_leads(const struct filter_sort *,

@@ -32,6 +32,9 @@
 #include <openssl/x509.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#ifdef HAVE_LIBPQ
+#include <libpq-fe.h>
+#endif
 
 #include "../src/basalt.h"
 
@@ -1003,13 +1006,22 @@ START_TEST(test_filter_limits)
 END_TEST
 
 /* A records table in a real database file, made by store.c, with a
- * connection of its own to query it. */
+ * connection of its own to query it; and, when BASALT_TEST_PG names a
+ * PostgreSQL database (tests/filter-pg.sh), a copy of its records there
+ * that every query runs on too (tpg_*). */
 struct tdb {
 	char		 path[64];
 	struct store	*st;
 	sqlite3		*db;
 	int64_t		 coll;
+	void		*pg;		/* PGconn */
+	int		 pg_stale;	/* records not copied yet */
 };
+
+static void	 tpg_open(struct tdb *);
+static void	 tpg_close(struct tdb *);
+static char	*tpg_ids(struct tdb *, const struct filter_sql *,
+		    const struct filter_sql *);
 
 static void
 tdb_open(struct tdb *t)
@@ -1033,6 +1045,7 @@ tdb_open(struct tdb *t)
 	ck_assert_int_eq(store_collection_id(t->st, ids.app_id, "c",
 	    &t->coll), STORE_OK);
 	ck_assert_int_eq(sqlite3_open(t->path, &t->db), SQLITE_OK);
+	tpg_open(t);
 }
 
 static void
@@ -1040,6 +1053,7 @@ tdb_close(struct tdb *t)
 {
 	char	 p[80];
 
+	tpg_close(t);
 	sqlite3_close(t->db);
 	store_close(t->st);
 	unlink(t->path);
@@ -1062,6 +1076,7 @@ tdb_insert(struct tdb *t, const char *id, const char *fields,
 	strlcpy_b(r.created_at, created, sizeof r.created_at);
 	strlcpy_b(r.updated_at, updated, sizeof r.updated_at);
 	ck_assert_int_eq(store_record_insert(t->st, t->coll, &r), STORE_OK);
+	t->pg_stale = 1;
 }
 
 /* A string of what evbuffer b holds, which it frees. */
@@ -1076,6 +1091,245 @@ buf_string(struct evbuffer *b)
 	return (s);
 }
 
+/*
+ * PostgreSQL. Statements are written as the store writes them, with ?
+ * and ?N, and sent as its driver sends them: numbered $N (outside
+ * quotes), values as text with their types.
+ */
+#ifdef HAVE_LIBPQ
+#define TPG_MAX_PARAMS	1024
+
+struct tpg_params {
+	int		 n;
+	char		*vals[TPG_MAX_PARAMS];
+	unsigned int	 types[TPG_MAX_PARAMS];	/* Oid */
+};
+
+static void
+tpg_param(struct tpg_params *p, unsigned int type, char *val)
+{
+	ck_assert_int_lt(p->n, TPG_MAX_PARAMS);
+	p->types[p->n] = type;
+	p->vals[p->n++] = val;
+}
+
+static void
+tpg_int(struct tpg_params *p, int64_t i)
+{
+	char	*v;
+
+	xasprintf(&v, "%lld", (long long)i);
+	tpg_param(p, 20, v);		/* int8 */
+}
+
+static void
+tpg_filter(struct tpg_params *p, const struct filter_sql *q)
+{
+	const struct filter_bind *b;
+	char		*v;
+	size_t		 i;
+
+	for (i = 0; i < q->nbinds; i++) {
+		b = &q->binds[i];
+		switch (b->type) {
+		case FILTER_BIND_TEXT:
+			tpg_param(p, 0, xstrdup(b->text));
+			break;
+		case FILTER_BIND_DOUBLE:
+			xasprintf(&v, "%.17g", b->d);
+			tpg_param(p, 701, v);	/* float8 */
+			break;
+		case FILTER_BIND_INT:
+			tpg_int(p, b->i);
+			break;
+		}
+	}
+}
+
+static void
+tpg_params_clear(struct tpg_params *p)
+{
+	int	 i;
+
+	for (i = 0; i < p->n; i++)
+		free(p->vals[i]);
+	p->n = 0;
+}
+
+/* sql with its ? and ?N as $N, as PostgreSQL wants them. */
+static char *
+tpg_numbered(const char *sql)
+{
+	struct evbuffer	*b = evbuffer_new();
+	const char	*p;
+	char		 quote = 0;
+	long		 n, high = 0;
+
+	for (p = sql; *p != '\0'; p++) {
+		if (quote != 0 || *p == '\'' || *p == '"') {
+			if (quote == 0)
+				quote = *p;
+			else if (*p == quote)
+				quote = 0;
+			evbuffer_add(b, p, 1);
+			continue;
+		}
+		if (*p != '?') {
+			evbuffer_add(b, p, 1);
+			continue;
+		}
+		if (p[1] >= '0' && p[1] <= '9') {
+			n = strtol(p + 1, (char **)&p, 10);
+			p--;
+		} else
+			n = high + 1;
+		if (n > high)
+			high = n;
+		evbuffer_add_printf(b, "$%ld", n);
+	}
+	return (buf_string(b));
+}
+
+static PGresult *
+tpg_run(struct tdb *t, const char *sql, struct tpg_params *p)
+{
+	PGresult	*res;
+	char		*q = tpg_numbered(sql);
+
+	res = PQexecParams(t->pg, q, p != NULL ? p->n : 0, p != NULL ?
+	    p->types : NULL, p != NULL ? (const char *const *)p->vals : NULL,
+	    NULL, NULL, 0);
+	ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK ||
+	    PQresultStatus(res) == PGRES_COMMAND_OK, "%s\n%s",
+	    PQresultErrorMessage(res), q);
+	free(q);
+	if (p != NULL)
+		tpg_params_clear(p);
+	return (res);
+}
+
+static void
+tpg_exec(struct tdb *t, const char *sql)
+{
+	PQclear(tpg_run(t, sql, NULL));
+}
+
+static void
+tpg_open(struct tdb *t)
+{
+	const char	*url = getenv("BASALT_TEST_PG");
+
+	t->pg = NULL;
+	if (url == NULL || *url == '\0')
+		return;
+	t->pg = PQconnectdb(url);
+	ck_assert_msg(PQstatus(t->pg) == CONNECTION_OK, "%s",
+	    PQerrorMessage(t->pg));
+	tpg_exec(t, "SET client_min_messages = warning");
+	tpg_exec(t, "DROP TABLE IF EXISTS records");
+	/* The records table's columns, as the store's schema has them. */
+	tpg_exec(t, "CREATE TABLE records (id text PRIMARY KEY, "
+	    "collection_id bigint NOT NULL, fields text NOT NULL, "
+	    "created_at text NOT NULL, updated_at text NOT NULL)");
+	t->pg_stale = 1;
+}
+
+static void
+tpg_close(struct tdb *t)
+{
+	if (t->pg == NULL)
+		return;
+	tpg_exec(t, "DROP TABLE records");
+	PQfinish(t->pg);
+	t->pg = NULL;
+}
+
+/* Copies the records of SQLite's table into PostgreSQL's. */
+static void
+tpg_sync(struct tdb *t)
+{
+	struct tpg_params p;
+	sqlite3_stmt	*s;
+	int		 i, rc;
+
+	if (!t->pg_stale)
+		return;
+	memset(&p, 0, sizeof p);
+	tpg_exec(t, "BEGIN");
+	tpg_exec(t, "DELETE FROM records");
+	ck_assert_int_eq(sqlite3_prepare_v2(t->db, "SELECT id, collection_id,"
+	    " fields, created_at, updated_at FROM records", -1, &s, NULL),
+	    SQLITE_OK);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		for (i = 0; i < 5; i++)
+			tpg_param(&p, 0, xstrdup((const char *)
+			    sqlite3_column_text(s, i)));
+		PQclear(tpg_run(t, "INSERT INTO records VALUES (?, ?::int8, ?, "
+		    "?, ?)", &p));
+	}
+	ck_assert_int_eq(rc, SQLITE_DONE);
+	sqlite3_finalize(s);
+	tpg_exec(t, "COMMIT");
+	tpg_exec(t, "ANALYZE records");
+	t->pg_stale = 0;
+}
+
+/* tdb_ids on PostgreSQL. */
+static char *
+tpg_ids(struct tdb *t, const struct filter_sql *where,
+    const struct filter_sql *order)
+{
+	struct evbuffer	*b = evbuffer_new();
+	struct tpg_params p;
+	PGresult	*res;
+	char		*sql;
+	int		 i;
+
+	tpg_sync(t);
+	memset(&p, 0, sizeof p);
+	xasprintf(&sql, "SELECT id FROM records WHERE collection_id = ? AND"
+	    " (%s) ORDER BY %s", where != NULL ? where->sql_pg : "TRUE",
+	    order != NULL ? order->sql_pg : "id COLLATE \"C\"");
+	tpg_int(&p, t->coll);
+	if (where != NULL)
+		tpg_filter(&p, where);
+	if (order != NULL)
+		tpg_filter(&p, order);
+	res = tpg_run(t, sql, &p);
+	for (i = 0; i < PQntuples(res); i++)
+		evbuffer_add_printf(b, "%s\n", PQgetvalue(res, i, 0));
+	PQclear(res);
+	free(sql);
+	return (buf_string(b));
+}
+#else
+static void
+tpg_open(struct tdb *t)
+{
+	const char	*url = getenv("BASALT_TEST_PG");
+
+	t->pg = NULL;
+	ck_assert_msg(url == NULL || *url == '\0', "BASALT_TEST_PG is set, "
+	    "but this build has no PostgreSQL (libpq)");
+}
+
+static void
+tpg_close(struct tdb *t)
+{
+	(void)t;
+}
+
+static char *
+tpg_ids(struct tdb *t, const struct filter_sql *where,
+    const struct filter_sql *order)
+{
+	(void)t;
+	(void)where;
+	(void)order;
+	return (xstrdup(""));
+}
+#endif
+
 /* The ids that SELECT selects with where and order, one per line. */
 static char *
 tdb_ids(struct tdb *t, const struct filter_sql *where,
@@ -1083,7 +1337,7 @@ tdb_ids(struct tdb *t, const struct filter_sql *where,
 {
 	struct evbuffer	*b = evbuffer_new();
 	sqlite3_stmt	*s;
-	char		*sql;
+	char		*sql, *ids, *pg;
 	int		 next, rc;
 
 	xasprintf(&sql, "SELECT id FROM records WHERE collection_id = ? AND"
@@ -1102,7 +1356,16 @@ tdb_ids(struct tdb *t, const struct filter_sql *where,
 	ck_assert_msg(rc == SQLITE_DONE, "%s: %s", sql, sqlite3_errmsg(t->db));
 	sqlite3_finalize(s);
 	free(sql);
-	return (buf_string(b));
+	ids = buf_string(b);
+	/* PostgreSQL selects the same, in the same order. */
+	if (t->pg != NULL) {
+		pg = tpg_ids(t, where, order);
+		ck_assert_msg(strcmp(ids, pg) == 0, "PostgreSQL: %s\n%s",
+		    where != NULL ? where->sql_pg : "",
+		    order != NULL ? order->sql_pg : "");
+		free(pg);
+	}
+	return (ids);
 }
 
 static const char filter_record[] = "{\"s\":\"Hello World\",\"n\":5,"
@@ -1562,6 +1825,7 @@ sql_and(const struct filter_sql *a, const struct filter_sql *b,
 	size_t	 i;
 
 	xasprintf(&out->sql, "(%s) AND (%s)", a->sql, b->sql);
+	xasprintf(&out->sql_pg, "(%s) AND (%s)", a->sql_pg, b->sql_pg);
 	out->nbinds = a->nbinds + b->nbinds;
 	out->binds = xcalloc(out->nbinds + 1, sizeof *out->binds);
 	for (i = 0; i < out->nbinds; i++) {
