@@ -1382,6 +1382,18 @@ sq_rank_is(struct sqlbuf *sb, const struct sqlopd *q, int r)
 	sb_add(sb, " = %d AND ", r);
 }
 
+/* On PostgreSQL, before a plain field's text is compared: its number,
+ * which is 0 then, so that an index on (rank, number, text) is sought
+ * by the text too. */
+static void
+sq_text_seek(struct sqlbuf *sb, const struct sqlopd *q, int v)
+{
+	if (!sb->pg || v != V_STR || q->kind != SQ_FIELD || !q->plain)
+		return;
+	pg_opd(sb, q, PG_NUM, 0);
+	sb_add(sb, " = 0::float8 AND ");
+}
+
 static void
 sq_literal(struct sqlbuf *sb, const struct fvalue *v)
 {
@@ -1431,6 +1443,7 @@ sq_compare(struct sqlbuf *sb, const struct sqlopd *q, const char *op,
 		return;
 	default:
 		sq_rank_is(sb, q, fvalue_rank(v));
+		sq_text_seek(sb, q, v_of_rank(fvalue_rank(v)));
 		sq_value(sb, q, v_of_rank(fvalue_rank(v)), "");
 		sb_add(sb, " %s ", op);
 		sq_literal(sb, v);
@@ -1466,6 +1479,7 @@ sq_in(struct sqlbuf *sb, const struct sqlopd *q, const struct fvalue *vals,
 		sep = " OR ";
 		sb_add(sb, "(");
 		sq_rank_is(sb, q, t == J_NUMBER ? 3 : 4);
+		sq_text_seek(sb, q, t == J_NUMBER ? V_NUM : V_STR);
 		sq_value(sb, q, t == J_NUMBER ? V_NUM : V_STR, "");
 		sb_add(sb, " IN (");
 		for (i = 0, k = 0; i < n; i++) {
@@ -2112,6 +2126,7 @@ filter_sort_after_bands(const struct filter_sort *s, json_object *key,
 	for (i = 0; i < 2; i++) {
 		sq_rank(&sb[i], &q);
 		sb_add(&sb[i], " = %d AND ", r);
+		sq_text_seek(&sb[i], &q, v_of_rank(r));
 		sq_value(&sb[i], &q, v_of_rank(r), "");
 		sb_add(&sb[i], " %s ", desc ? "<=" : ">=");
 		sq_key_value(&sb[i], &q, &v, 0);

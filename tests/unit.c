@@ -1935,6 +1935,59 @@ agree_sorts(struct tdb *t, const struct trec *recs)
 	free(idx);
 }
 
+#ifdef HAVE_LIBPQ
+/* agree_batch on PostgreSQL: each filter a column, true or false. */
+static void
+agree_batch_pg(struct tdb *t, const struct trec *recs, struct filter **f,
+    struct filter_sql *w, char **text, int n, int first)
+{
+	struct evbuffer	*b = evbuffer_new();
+	struct tpg_params p;
+	PGresult	*res;
+	const char	*v;
+	char		*sql;
+	int		 i, k;
+
+	tpg_sync(t);
+	memset(&p, 0, sizeof p);
+	evbuffer_add_printf(b, "SELECT id");
+	for (i = 0; i < n; i++) {
+		evbuffer_add_printf(b, ", %s", w[i].sql_pg);
+		tpg_filter(&p, &w[i]);
+	}
+	evbuffer_add_printf(b, " FROM records WHERE collection_id = ? "
+	    "ORDER BY id COLLATE \"C\"");
+	tpg_int(&p, t->coll);
+	sql = buf_string(b);
+	res = tpg_run(t, sql, &p);
+	ck_assert_int_eq(PQntuples(res), AGREE_RECORDS);
+	for (k = 0; k < AGREE_RECORDS; k++) {
+		if (strcmp(PQgetvalue(res, k, 0), recs[k].id) != 0)
+			ck_abort_msg("record %d is not %s", k, recs[k].id);
+		for (i = 0; i < n; i++) {
+			v = PQgetisnull(res, k, i + 1) ? "null" :
+			    PQgetvalue(res, k, i + 1);
+			if (strcmp(v, filter_match(f[i], &recs[k].r) ? "t" :
+			    "f") != 0)
+				ck_abort_msg("seed %llu, filter %d: %s\n"
+				    "record %s: PostgreSQL %s\n%s", agree_seed,
+				    first + i, text[i], recs[k].id, v,
+				    w[i].sql_pg);
+		}
+	}
+	PQclear(res);
+	free(sql);
+}
+#else
+static void
+agree_batch_pg(struct tdb *t, const struct trec *recs, struct filter **f,
+    struct filter_sql *w, char **text, int n, int first)
+{
+	(void)t, (void)recs, (void)f, (void)w, (void)text, (void)n,
+	    (void)first;
+}
+#endif
+
 /* A batch of filters as one SELECT, each a column that must be 0 or 1:
  * SQLite then parses each record's JSON once for all of them. Every
  * row must agree with filter_match; the batch's first filter also runs
@@ -1983,6 +2036,8 @@ agree_batch(struct tdb *t, const struct trec *recs, struct filter **f,
 	free(sql);
 	for (i = 0; i < n; i++)
 		some += count[i] > 0 && count[i] < AGREE_RECORDS;
+	if (t->pg != NULL)
+		agree_batch_pg(t, recs, f, w, text, n, first);
 
 	ids = tdb_ids(t, &w[0], NULL);
 	b = evbuffer_new();
@@ -2354,30 +2409,31 @@ plan_of(struct tdb *t, const char *filter, const char *sort,
 	return (plan);
 }
 
+static const struct {
+	const char	*filter;
+	const char	*sort;
+	const char	*after;
+	int		 uses;	/* the index on status */
+} plan_cases[] = {
+	{ "fields.status = \"s3\"", "id", NULL, 1 },
+	{ "fields.status in (\"s1\", \"s2\")", "id", NULL, 1 },
+	{ "fields.status > 5 && fields.status <= 9", "id", NULL, 1 },
+	{ "fields.status = \"s3\" && fields.n > 1", "id", NULL, 1 },
+	{ NULL, "fields.status", NULL, 1 },
+	{ NULL, "-fields.status", NULL, 1 },
+	{ NULL, "fields.status", "[\"s5\","
+	    "\"01JAAAAAAAAAAAAAAAAAAAAA50\"]", 1 },
+	{ NULL, "-fields.status", "[\"s5\","
+	    "\"01JAAAAAAAAAAAAAAAAAAAAA50\"]", 1 },
+	{ "fields.n = 3", "id", NULL, 0 },
+	{ "fields.status = \"s3\" || fields.n = 3", "id", NULL, 0 },
+	{ "fields.status != \"s3\"", "id", NULL, 0 },
+	{ NULL, "fields.n", NULL, 0 },
+	{ "fields[\"status\"] = 's3'", "id", NULL, 1 },
+};
+
 START_TEST(test_filter_plan)
 {
-	static const struct {
-		const char	*filter;
-		const char	*sort;
-		const char	*after;
-		int		 uses;	/* the index on status */
-	} plans[] = {
-		{ "fields.status = \"s3\"", "id", NULL, 1 },
-		{ "fields.status in (\"s1\", \"s2\")", "id", NULL, 1 },
-		{ "fields.status > 5 && fields.status <= 9", "id", NULL, 1 },
-		{ "fields.status = \"s3\" && fields.n > 1", "id", NULL, 1 },
-		{ NULL, "fields.status", NULL, 1 },
-		{ NULL, "-fields.status", NULL, 1 },
-		{ NULL, "fields.status", "[\"s5\","
-		    "\"01JAAAAAAAAAAAAAAAAAAAAA50\"]", 1 },
-		{ NULL, "-fields.status", "[\"s5\","
-		    "\"01JAAAAAAAAAAAAAAAAAAAAA50\"]", 1 },
-		{ "fields.n = 3", "id", NULL, 0 },
-		{ "fields.status = \"s3\" || fields.n = 3", "id", NULL, 0 },
-		{ "fields.status != \"s3\"", "id", NULL, 0 },
-		{ NULL, "fields.n", NULL, 0 },
-		{ "fields[\"status\"] = 's3'", "id", NULL, 1 },
-	};
 	struct tdb	 t;
 	struct error	 e;
 	char		 id[ULID_LEN + 1], *fields, *exprs, *plan;
@@ -2398,16 +2454,16 @@ START_TEST(test_filter_plan)
 	ck_assert_int_eq(store_index_create(t.st, t.coll, "fields.status",
 	    exprs, MAX_COLLECTION_INDEXES), STORE_EXISTS);
 	free(exprs);
-	for (i = 0; i < sizeof plans / sizeof plans[0]; i++) {
-		plan = plan_of(&t, plans[i].filter, plans[i].sort,
-		    plans[i].after);
+	for (i = 0; i < sizeof plan_cases / sizeof plan_cases[0]; i++) {
+		plan = plan_of(&t, plan_cases[i].filter, plan_cases[i].sort,
+		    plan_cases[i].after);
 		ck_assert_msg((strstr(plan, "records_field_1") != NULL) ==
-		    plans[i].uses, "%s, sort %s:\n%s", plans[i].filter,
-		    plans[i].sort, plan);
+		    plan_cases[i].uses, "%s, sort %s:\n%s", plan_cases[i].filter,
+		    plan_cases[i].sort, plan);
 		/* A sort the index serves needs no sorting of its own. */
-		if (plans[i].uses && plans[i].filter == NULL)
+		if (plan_cases[i].uses && plan_cases[i].filter == NULL)
 			ck_assert_msg(strstr(plan, "TEMP B-TREE") == NULL,
-			    "sort %s:\n%s", plans[i].sort, plan);
+			    "sort %s:\n%s", plan_cases[i].sort, plan);
 		free(plan);
 	}
 	ck_assert_int_eq(store_index_drop(t.st, t.coll, "fields.status"),
@@ -2426,6 +2482,132 @@ START_TEST(test_filter_plan)
 }
 END_TEST
 
+
+#ifdef HAVE_LIBPQ
+/* plan_of on PostgreSQL: EXPLAIN of each statement the store would run
+ * (one per band), the lines joined by newlines. */
+static char *
+plan_of_pg(struct tdb *t, const char *filter, const char *sort,
+    const char *after)
+{
+	struct filter	*f = NULL;
+	struct filter_sort *s = NULL;
+	struct filter_sql where, order, next;
+	struct filter_band bands[2];
+	struct tpg_params p;
+	struct evbuffer	*b = evbuffer_new();
+	struct error	 e;
+	json_object	*key;
+	PGresult	*res;
+	char		*sql;
+	int		 i, k, nbands = 0;
+
+	memset(&where, 0, sizeof where);
+	memset(&next, 0, sizeof next);
+	memset(bands, 0, sizeof bands);
+	memset(&p, 0, sizeof p);
+	if (filter != NULL) {
+		ck_assert_int_eq(filter_parse(filter, &f, &e), 0);
+		filter_sql(f, &where);
+	}
+	ck_assert_int_eq(filter_sort_parse(sort, &s, &e), 0);
+	filter_sort_sql(s, &order);
+	if (after != NULL) {
+		key = jsonutil_parse(after, strlen(after));
+		ck_assert_int_eq(filter_sort_after_sql(s, key, &next, &e), 0);
+		nbands = filter_sort_after_bands(s, key, bands);
+		json_object_put(key);
+	}
+	for (i = 0; i < (nbands > 0 ? 2 : 1); i++) {
+		/* As store_record_query writes it: the collection's id
+		 * written in, so that its partial index applies. */
+		xasprintf(&sql, "EXPLAIN SELECT id, fields, created_at, "
+		    "updated_at FROM records WHERE collection_id = %lld AND "
+		    "(%s) AND (%s) AND (%s) ORDER BY %s LIMIT ?",
+		    (long long)t->coll, f != NULL ? where.sql_pg : "TRUE",
+		    after != NULL ? next.sql_pg : "TRUE",
+		    nbands > 0 ? bands[i].where.sql_pg : "TRUE",
+		    nbands > 0 ? bands[i].order.sql_pg : order.sql_pg);
+		if (f != NULL)
+			tpg_filter(&p, &where);
+		if (after != NULL)
+			tpg_filter(&p, &next);
+		if (nbands > 0) {
+			tpg_filter(&p, &bands[i].where);
+			tpg_filter(&p, &bands[i].order);
+		} else
+			tpg_filter(&p, &order);
+		tpg_int(&p, 20);
+		res = tpg_run(t, sql, &p);
+		for (k = 0; k < PQntuples(res); k++)
+			evbuffer_add_printf(b, "%s\n", PQgetvalue(res, k, 0));
+		PQclear(res);
+		free(sql);
+	}
+	for (i = 0; i < 2; i++) {
+		filter_sql_free(&bands[i].where);
+		filter_sql_free(&bands[i].order);
+	}
+	filter_sql_free(&where);
+	filter_sql_free(&order);
+	filter_sql_free(&next);
+	filter_free(f);
+	filter_sort_free(s);
+	return (buf_string(b));
+}
+
+/* The same on PostgreSQL, with its expressions (filter_index_exprs_pg)
+ * and its planner's own choice: 20,000 records, 1,000 statuses. */
+START_TEST(test_filter_plan_pg)
+{
+	struct tdb	 t;
+	struct error	 e;
+	char		*exprs, *sql, *plan;
+	size_t		 i;
+
+	tdb_open(&t);
+	ck_assert_msg(t.pg != NULL, "BASALT_TEST_PG names no database");
+	tpg_sync(&t);
+	xasprintf(&sql, "INSERT INTO records SELECT "
+	    "'01JAAAAAAAAAAAAAAAAAA' || lpad(i::text, 5, '0'), %lld, "
+	    "'{\"status\":\"s' || (i %% 1000) || '\",\"n\":' || i || '}', "
+	    "'2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' "
+	    "FROM generate_series(0, 19999) AS i", (long long)t.coll);
+	tpg_exec(&t, sql);
+	free(sql);
+	ck_assert_int_eq(filter_index_exprs_pg("fields.status", &exprs, &e),
+	    0);
+	/* As store_index_create writes it. */
+	xasprintf(&sql, "CREATE INDEX records_field_1 ON records "
+	    "(collection_id, %s) WHERE collection_id = %lld", exprs,
+	    (long long)t.coll);
+	tpg_exec(&t, sql);
+	free(sql);
+	free(exprs);
+	tpg_exec(&t, "ANALYZE records");
+	for (i = 0; i < sizeof plan_cases / sizeof plan_cases[0]; i++) {
+		plan = plan_of_pg(&t, plan_cases[i].filter,
+		    plan_cases[i].sort, plan_cases[i].after);
+		ck_assert_msg((strstr(plan, "records_field_1") != NULL) ==
+		    plan_cases[i].uses, "%s, sort %s:\n%s",
+		    plan_cases[i].filter, plan_cases[i].sort, plan);
+		/* A sort the index serves needs no sorting of its own. */
+		if (plan_cases[i].uses && plan_cases[i].filter == NULL)
+			ck_assert_msg(strstr(plan, "Sort") == NULL,
+			    "sort %s:\n%s", plan_cases[i].sort, plan);
+		free(plan);
+	}
+	tpg_exec(&t, "DROP INDEX records_field_1");
+	plan = plan_of_pg(&t, "fields.status = \"s3\"", "fields.status",
+	    NULL);
+	ck_assert_msg(strstr(plan, "records_field_") == NULL, "%s", plan);
+	free(plan);
+	ck_assert_int_eq(filter_index_exprs_pg("fields[\"a\"]", &exprs, &e),
+	    -1);
+	tdb_close(&t);
+}
+END_TEST
+#endif
 
 /*
  * Rules (rules.c, filter.c): what each verb may read, binding to a token
@@ -3646,6 +3828,11 @@ main(void)
 	tcase_add_test(tc, test_filter_index);
 	tcase_add_test(tc, test_filter_index_sound);
 	tcase_add_test(tc, test_filter_plan);
+#ifdef HAVE_LIBPQ
+	/* tests/filter-pg.sh: the same on PostgreSQL. */
+	if (getenv("BASALT_TEST_PG") != NULL)
+		tcase_add_test(tc, test_filter_plan_pg);
+#endif
 	tcase_add_test(tc, test_rule_parse);
 	tcase_add_test(tc, test_rule_bind);
 	tcase_add_test(tc, test_filter_text);
