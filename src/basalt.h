@@ -872,10 +872,10 @@ int64_t		 store_event_collection_end(struct store *, int64_t after,
  * over the records table's columns (id, fields, created_at, updated_at,
  * unqualified), which bind the same values in the same order; its ? are
  * numbered by position, so a WHERE's values are bound before its ORDER
- * BY's (filter_sql_bind returns the next index). PostgreSQL's reads
- * where SQLite's reads 1 or 0 TRUE or FALSE. Keys made of letters,
- * digits, _ and - are written into the SQL (an index on that expression
- * can serve them); other paths and every value are bound. */
+ * BY's (filter_sql_bind returns the next index). Where SQLite's
+ * conditions are 1 or 0, PostgreSQL's are TRUE or FALSE. Keys made of
+ * letters, digits, _ and - are written into the SQL (an index on that
+ * expression can serve them); other paths and every value are bound. */
 struct filter;
 struct filter_sort;
 /* What a filter or sort reads of a record; fields NULL counts as {}. */
