@@ -1133,10 +1133,13 @@ struct sqlopd {
 enum { PG_RANK, PG_NUM, PG_STR, PG_JSON, PG_ARRAY, PG_ISARRAY };
 
 /* The record's JSON, as PostgreSQL reads it: strings cut at an escaped
- * U+0000 (after an even run of backslashes) up to their closing quote. */
+ * U+0000 (after an even run of backslashes) up to their closing quote
+ * (\x22). The literals hold neither ? nor a double quote, which the
+ * driver would have to tell from placeholders and names. */
 #define PG_DOC	"(CASE WHEN strpos(fields, '\\u0000') > 0 THEN " \
-	"regexp_replace(fields, '((?:^|[^\\\\])(?:\\\\\\\\)*)\\\\u0000" \
-	"(?:[^\"\\\\]|\\\\.)*\"', '\\1\"', 'g') ELSE fields END)::json"
+	"regexp_replace(fields, '((^|[^\\\\])(\\\\\\\\)*)\\\\u0000" \
+	"([^\\x22\\\\]|\\\\.)*\\x22', '\\1' || chr(34), 'g') ELSE fields " \
+	"END)::json"
 
 /* A JSON number's text as a double, without the error PostgreSQL gives
  * where strtod overflows or underflows: the infinities, and 0. */
@@ -1268,7 +1271,8 @@ pg_opd(struct sqlbuf *sb, const struct sqlopd *q, int what, int uses)
 	sb_add(sb, " FROM (SELECT %s AS j FROM (SELECT ARRAY(SELECT "
 	    "json_array_elements_text(('[' || replace(substr(", j.s);
 	sb_text(sb, q->path);
-	sb_add(sb, "::text, 3), '\".\"', '\",\"') || ']')::json)) AS k");
+	sb_add(sb, "::text, 3), chr(34) || '.' || chr(34), chr(34) || ',' "
+	    "|| chr(34)) || ']')::json)) AS k");
 	for (k = 1; k < uses; k++) {
 		sb_add(sb, ", ");
 		sb_text(sb, q->path);
