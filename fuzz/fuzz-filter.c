@@ -30,9 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "basalt.h"
+#include "db.h"
 
 static const char *const fixed[] = {
 	"{\"s\":\"Hello World\",\"n\":5,\"f\":1.5,\"t\":true,\"z\":null,"
@@ -52,7 +51,7 @@ static const char claims_text[] = "{\"sub\":\"x\",\"s\":\"Hello World\","
     "\"z\":null,\"t\":true}";
 static const char body_text[] = "{\"s\":\"hello\",\"n\":1.5,\"a\":{\"b\":\"c\"}}";
 
-static sqlite3		*db;
+static struct db	*db;
 static json_object	*claims, *body;
 static json_object	*fields[NFIXED];
 static struct filter_rec recs[NFIXED];
@@ -61,7 +60,8 @@ static const char *const ids[NFIXED] = { "A", "B", "C", "D" };
 static void
 setup(void)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
+	char		 err[256];
 	size_t		 i;
 
 	if (db != NULL)
@@ -70,12 +70,12 @@ setup(void)
 	    &claims) == -1 || jsonutil_parse_value(body_text,
 	    strlen(body_text), &body) == -1)
 		abort();
-	if (sqlite3_open(":memory:", &db) != SQLITE_OK ||
-	    sqlite3_exec(db, "CREATE TABLE records (n INTEGER PRIMARY KEY,"
+	if ((db = db_open(":memory:", 1000, 0, err, sizeof err)) == NULL ||
+	    db_exec(db, "CREATE TABLE records (n INTEGER PRIMARY KEY,"
 	    " id TEXT NOT NULL, fields TEXT NOT NULL, created_at TEXT NOT NULL,"
-	    " updated_at TEXT NOT NULL)", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT INTO records VALUES (?, ?, ?, ?, ?)",
-	    -1, &s, NULL) != SQLITE_OK)
+	    " updated_at TEXT NOT NULL)") != DB_OK ||
+	    (s = db_prepare(db, "INSERT INTO records VALUES (?, ?, ?, ?, ?)"))
+	    == NULL)
 		abort();
 	for (i = 0; i < NFIXED; i++) {
 		if (jsonutil_parse_value(fixed[i], strlen(fixed[i]),
@@ -85,17 +85,16 @@ setup(void)
 		recs[i].created_at = i % 2 ? "2026-01-01" : "2026-01-02";
 		recs[i].updated_at = "2026-02-01";
 		recs[i].fields = fields[i];
-		sqlite3_bind_int64(s, 1, (int64_t)i);
-		sqlite3_bind_text(s, 2, recs[i].id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 3, jsonutil_string(fields[i]), -1,
-		    SQLITE_TRANSIENT);
-		sqlite3_bind_text(s, 4, recs[i].created_at, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 5, recs[i].updated_at, -1, SQLITE_STATIC);
-		if (sqlite3_step(s) != SQLITE_DONE)
+		dbq_bind_int64(s, 1, (int64_t)i);
+		dbq_bind_text(s, 2, recs[i].id, 0);
+		dbq_bind_text(s, 3, jsonutil_string(fields[i]), DB_COPY);
+		dbq_bind_text(s, 4, recs[i].created_at, 0);
+		dbq_bind_text(s, 5, recs[i].updated_at, 0);
+		if (dbq_step(s) != DB_DONE)
 			abort();
-		sqlite3_reset(s);
+		dbq_reset(s);
 	}
-	sqlite3_finalize(s);
+	dbq_finalize(s);
 }
 
 /* The records SQL selects with the where parts (ANDed; NULL ones left
@@ -105,7 +104,7 @@ static void
 run_parts(const struct filter_sql *const *where, size_t nwhere,
     const struct filter_sql *order, char out[NFIXED + 1])
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	char		*sql, *w, *t;
 	size_t		 i, n = 0;
 	int		 next = 1, rc;
@@ -121,7 +120,7 @@ run_parts(const struct filter_sql *const *where, size_t nwhere,
 	xasprintf(&sql, "SELECT n FROM records WHERE %s ORDER BY %s", w,
 	    order != NULL ? order->sql : "n");
 	free(w);
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+	if ((s = db_prepare(db, sql)) == NULL)
 		abort();
 	for (i = 0; i < nwhere; i++)
 		if (where[i] != NULL &&
@@ -129,12 +128,12 @@ run_parts(const struct filter_sql *const *where, size_t nwhere,
 			abort();
 	if (order != NULL && filter_sql_bind(order, s, next) == -1)
 		abort();
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < NFIXED)
-		out[n++] = (char)('0' + sqlite3_column_int(s, 0));
-	if (rc != SQLITE_DONE)
+	while ((rc = dbq_step(s)) == DB_ROW && n < NFIXED)
+		out[n++] = (char)('0' + dbq_int64(s, 0));
+	if (rc != DB_DONE)
 		abort();
 	out[n] = '\0';
-	sqlite3_finalize(s);
+	dbq_finalize(s);
 	free(sql);
 }
 

@@ -32,8 +32,8 @@
 struct evbuffer;
 struct event_base;
 struct filter;
-struct sqlite3;
-struct sqlite3_stmt;
+struct db;
+struct dbq;
 struct stream;
 struct worker;
 struct conn;
@@ -219,6 +219,7 @@ enum err {
 	ERR_HOOK_FAILED,
 	ERR_INTERNAL,
 	ERR_BUSY,
+	ERR_UNAVAILABLE,	/* 503, PostgreSQL cannot be reached now */
 	ERR_INVALID_TOKEN,	/* 401, a token was sent and is refused */
 	ERR_INSUFFICIENT_SCOPE,	/* 403, a JWT without the route's scope */
 	ERR_EVENTS_PRUNED,	/* 410, since= is older than the log keeps */
@@ -425,7 +426,8 @@ enum {
 	STORE_NOTFOUND = -2,
 	STORE_EXISTS = -3,
 	STORE_BUSY = -4,
-	STORE_FULL = -5		/* a limit of the schema's was reached */
+	STORE_FULL = -5,	/* a limit of the schema's was reached */
+	STORE_UNAVAILABLE = -6	/* PostgreSQL cannot be reached now */
 };
 
 /* A write run by the writer thread inside a group-committed transaction. */
@@ -726,9 +728,9 @@ void		 auth_new_secret(char *secret, size_t, char id[TOKEN_ID_LEN + 1]);
 int		 auth_scopes_parse(const char *, int *);
 void		 auth_scopes_format(int, char *, size_t);
 
-/* store.c */
+/* store.c: target is a SQLite file's path or a postgresql:// URI. */
 struct store;
-struct store	*store_open(const char *path, int busy_timeout_ms, int sync_full,
+struct store	*store_open(const char *target, int busy_timeout_ms, int sync_full,
 		    char *err, size_t errlen);
 void		 store_close(struct store *);
 int		 store_begin(struct store *);	/* BEGIN IMMEDIATE */
@@ -912,7 +914,7 @@ int		 filter_match(const struct filter *, const struct filter_rec *);
 int		 filter_rec_json(json_object *record, struct filter_rec *);
 void		 filter_sql(const struct filter *, struct filter_sql *);
 void		 filter_sql_free(struct filter_sql *);
-int		 filter_sql_bind(const struct filter_sql *, struct sqlite3_stmt *,
+int		 filter_sql_bind(const struct filter_sql *, struct dbq *,
 		    int first);
 int		 filter_sort_parse(const char *, struct filter_sort **,
 		    struct error *);
@@ -1286,8 +1288,8 @@ struct webhook {
 	const char	*last_error;	/* NULL: none */
 	int64_t		 next_attempt_ms;
 };
-struct sqlite3	*store_sqlite(struct store *);
-struct sqlite3_stmt *store_stmt_ext(struct store *, int, const char *);
+struct db	*store_db(struct store *);
+struct dbq	*store_stmt_ext(struct store *, int, const char *);
 int		 store_rc(struct store *, int);
 int		 store_webhook_insert(struct store *, const struct webhook *);
 int		 store_webhook_list(struct store *, int64_t app_id, int64_t due_ms,

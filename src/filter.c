@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #include "basalt.h"
+#include "db.h"
 
 /*
  * Meaning, shared by both back ends (README "Querying" is the user's
@@ -1634,32 +1634,29 @@ filter_sql(const struct filter *f, struct filter_sql *out)
 	sb_finish2(sb, out);
 }
 
-/* Binds q's values to stmt from parameter first on; returns the next
- * parameter's index, or -1. */
+/* Binds q's values (copies) to stmt from parameter first on; returns the
+ * next parameter's index. A binding that fails fails the first step. */
 int
-filter_sql_bind(const struct filter_sql *q, struct sqlite3_stmt *stmt,
-    int first)
+filter_sql_bind(const struct filter_sql *q, struct dbq *stmt, int first)
 {
 	const struct filter_bind *b;
 	size_t			 i;
-	int			 rc = SQLITE_OK;
 
-	for (i = 0; i < q->nbinds && rc == SQLITE_OK; i++) {
+	for (i = 0; i < q->nbinds; i++) {
 		b = &q->binds[i];
 		switch (b->type) {
 		case FILTER_BIND_TEXT:
-			rc = sqlite3_bind_text(stmt, first++, b->text, -1,
-			    SQLITE_TRANSIENT);
+			dbq_bind_text(stmt, first++, b->text, DB_COPY);
 			break;
 		case FILTER_BIND_DOUBLE:
-			rc = sqlite3_bind_double(stmt, first++, b->d);
+			dbq_bind_double(stmt, first++, b->d);
 			break;
 		case FILTER_BIND_INT:
-			rc = sqlite3_bind_int64(stmt, first++, b->i);
+			dbq_bind_int64(stmt, first++, b->i);
 			break;
 		}
 	}
-	return (rc == SQLITE_OK ? first : -1);
+	return (first);
 }
 
 /*

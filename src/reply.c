@@ -56,6 +56,8 @@ static const struct {
 	[ERR_HOOK_FAILED] = { 500, "hook_failed", "a hook failed" },
 	[ERR_INTERNAL] = { 500, "internal_error", "internal error" },
 	[ERR_BUSY] = { 503, "database_busy", "the database is busy; try again" },
+	[ERR_UNAVAILABLE] = { 503, "database_unavailable",
+	    "the database is unavailable; try again" },
 	[ERR_INVALID_TOKEN] = { 401, "unauthorized", "the token is not valid" },
 	[ERR_INSUFFICIENT_SCOPE] = { 403, "insufficient_scope",
 	    "the token does not have the scope this needs" },
@@ -147,6 +149,8 @@ error_store(struct error *err, int rc, const char *what)
 	switch (rc) {
 	case STORE_BUSY:
 		return (error_set(err, ERR_BUSY, NULL));
+	case STORE_UNAVAILABLE:
+		return (error_set(err, ERR_UNAVAILABLE, NULL));
 	case STORE_NOTFOUND:
 		return (error_set(err, ERR_NOT_FOUND, "%s not found", what));
 	case STORE_EXISTS:

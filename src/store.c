@@ -14,11 +14,14 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* SQLite: the schema and every statement basalt runs. Statements are
- * prepared once, bound with parameters, never built from input.
+/* The schema and every statement basalt runs, on a SQLite or PostgreSQL
+ * connection (db.h); above the store nothing knows which. Statements are
+ * written for SQLite, with PostgreSQL's text beside them where it differs
+ * (store_sql_pg.h); they are prepared once, bound with parameters, never
+ * built from input.
  *
- * A store is one connection, opened without SQLite's mutex: one thread at
- * a time uses it. The loop opens the workers' and the writer's before their
+ * A store is one connection (without SQLite's mutex): one thread at a
+ * time uses it. The loop opens the workers' and the writer's before their
  * threads start and closes them once the threads are joined. Writes run on
  * the writer, in its batch's transaction (store_begin, then a savepoint per
  * write), or from the CLI with none; a worker's reads run inside
@@ -26,17 +29,17 @@
  *
  * Results are STORE_OK (0) or negative: STORE_NOTFOUND no such row,
  * STORE_EXISTS a constraint failed (a name or id taken, a parent gone),
- * STORE_BUSY the database stayed locked past busy_timeout_ms, STORE_ERROR
- * anything else. What a callback is given is valid only during the call. */
+ * STORE_BUSY the database stayed locked past busy_timeout_ms,
+ * STORE_UNAVAILABLE PostgreSQL cannot be reached (or did not answer in
+ * time), STORE_ERROR anything else. What a callback is given is valid only during the call. */
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
-#include <sqlite3.h>
-
 #include "basalt.h"
+#include "db.h"
 
 #define SCHEMA_VERSION	7
 
@@ -284,7 +287,8 @@ static const char *sql[S__COUNT] = {
 	    " FROM records WHERE collection_id = ? AND id > ?"
 	    " ORDER BY id LIMIT ?",
 	[S_EV_INSERT] = "INSERT INTO events (created_ms, realm, app, collection,"
-	    " record_id, type, data, prev) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	    " record_id, type, data, prev) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+	    " RETURNING id",
 	[S_EV_RANGE] = "SELECT id, realm, app, collection, record_id, type, data,"
 	    " prev FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
 	[S_EV_RANGE_TOPIC] = "SELECT id, realm, app, collection, record_id, type,"
@@ -349,7 +353,7 @@ static const char *sql[S__COUNT] = {
 	    " VALUES (?, ?)",
 	[S_CORS_CLEAR] = "DELETE FROM app_cors WHERE app_id = ?",
 	[S_IDX_INSERT] = "INSERT INTO collection_indexes (collection_id,"
-	    " field, created_at) VALUES (?, ?, ?)",
+	    " field, created_at) VALUES (?, ?, ?) RETURNING id",
 	[S_IDX_COUNT] = "SELECT count(*) FROM collection_indexes"
 	    " WHERE collection_id = ?",
 	[S_IDX_FIND] = "SELECT id FROM collection_indexes"
@@ -392,72 +396,90 @@ static const char *sql[S__COUNT] = {
 	[S_ROLLBACK_TO] = "ROLLBACK TO op",
 };
 
+/* PostgreSQL's schema and its text of the statements above that SQLite's
+ * does not serve (NULL: the same text), and of store_webhook.c's. */
+#include "store_sql_pg.h"
+
 #define STORE_EXT_STMTS	16
 
 struct store {
-	sqlite3		*db;
-	sqlite3_stmt	*stmt[S__COUNT];
-	sqlite3_stmt	*ext[STORE_EXT_STMTS];	/* store_stmt_ext's */
+	struct db	*db;
+	struct dbq	*stmt[S__COUNT];
+	struct dbq	*ext[STORE_EXT_STMTS];	/* store_stmt_ext's */
 };
 
-/* The prepared statement, reset and ready to bind. */
-static sqlite3_stmt *
-stmt(struct store *st, enum stmt which)
+/* Prepares q once for the store's life; a statement of ours that does not
+ * prepare is a broken invariant. */
+static struct dbq *
+prepare(struct store *st, const char *q)
 {
-	sqlite3_stmt	*s = st->stmt[which];
+	struct dbq	*s;
 
-	if (s == NULL) {
-		if (sqlite3_prepare_v3(st->db, sql[which], -1,
-		    SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
-			fatal("sqlite prepare: %s: %s", sqlite3_errmsg(st->db),
-			    sql[which]);
-		st->stmt[which] = s;
-	}
+	if ((s = db_prepare(st->db, q)) == NULL)
+		fatal("prepare: %s: %s", db_errmsg(st->db), q);
 	return (s);
 }
 
-/* A statement of the store's other files (store_webhook.c), prepared on
+/* The prepared statement, reset and ready to bind: the text of the
+ * store's dialect. */
+static struct dbq *
+stmt(struct store *st, enum stmt which)
+{
+	const char	*q = sql[which];
+
+	if (st->stmt[which] == NULL) {
+		if (db_kind(st->db) == DB_PG && sql_pg[which] != NULL)
+			q = sql_pg[which];
+		st->stmt[which] = prepare(st, q);
+	}
+	return (st->stmt[which]);
+}
+
+/*
+ * A statement of the store's other files (store_webhook.c), prepared on
  * its first use in slot and kept as long as st: a slot always holds the
- * same SQL, and the caller resets the statement when done with it. */
-sqlite3_stmt *
+ * same SQL, and the caller resets the statement when done with it. q is
+ * SQLite's text; on PostgreSQL, webhook_sql_pg[slot] when it has one
+ * (the slots are store_webhook.c's WH_ numbers), else q as well.
+ */
+struct dbq *
 store_stmt_ext(struct store *st, int slot, const char *q)
 {
-	sqlite3_stmt	*s;
-
-	if (slot < 0 || slot >= STORE_EXT_STMTS)
+	if (slot < 0 || slot >= STORE_EXT_STMTS ||
+	    slot >= (int)(sizeof webhook_sql_pg / sizeof webhook_sql_pg[0]))
 		fatal("store_stmt_ext: slot %d", slot);
-	if ((s = st->ext[slot]) == NULL) {
-		if (sqlite3_prepare_v3(st->db, q, -1,
-		    SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
-			fatal("sqlite prepare: %s: %s", sqlite3_errmsg(st->db),
-			    q);
-		st->ext[slot] = s;
+	if (st->ext[slot] == NULL) {
+		if (db_kind(st->db) == DB_PG && webhook_sql_pg[slot] != NULL)
+			q = webhook_sql_pg[slot];
+		st->ext[slot] = prepare(st, q);
 	}
-	return (s);
+	return (st->ext[slot]);
 }
 
 static void
-done(sqlite3_stmt *s)
+done(struct dbq *s)
 {
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
+	dbq_reset(s);
 }
 
+/* A result of db.h as the store's. Any other failure is logged with the
+ * database's message. */
 static int
 rc_map(struct store *st, int rc)
 {
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_DONE:
-	case SQLITE_ROW:
+	switch (rc) {
+	case DB_OK:
+	case DB_DONE:
+	case DB_ROW:
 		return (STORE_OK);
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
+	case DB_BUSY:
 		return (STORE_BUSY);
-	case SQLITE_CONSTRAINT:
+	case DB_CONSTRAINT:
 		return (STORE_EXISTS);
+	case DB_UNAVAILABLE:
+		return (STORE_UNAVAILABLE);
 	default:
-		log_error("sqlite: %s", sqlite3_errmsg(st->db));
+		log_error("database: %s", db_errmsg(st->db));
 		return (STORE_ERROR);
 	}
 }
@@ -471,9 +493,9 @@ store_rc(struct store *st, int rc)
 
 /* Runs a statement that returns no rows. */
 static int
-run(struct store *st, sqlite3_stmt *s)
+run(struct store *st, struct dbq *s)
 {
-	int	 rc = sqlite3_step(s);
+	int	 rc = dbq_step(s);
 
 	done(s);
 	return (rc_map(st, rc));
@@ -481,50 +503,47 @@ run(struct store *st, sqlite3_stmt *s)
 
 /* Runs a statement that changes rows: STORE_NOTFOUND if it changed none. */
 static int
-run_changes(struct store *st, sqlite3_stmt *s)
+run_changes(struct store *st, struct dbq *s)
 {
 	int	 rc;
 
 	if ((rc = run(st, s)) != STORE_OK)
 		return (rc);
-	return (sqlite3_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
+	return (db_changes(st->db) == 0 ? STORE_NOTFOUND : STORE_OK);
 }
 
 /* The result of a step that looked for one row: STORE_NOTFOUND if none. */
 static int
 row_rc(struct store *st, int rc)
 {
-	return (rc == SQLITE_DONE ? STORE_NOTFOUND : rc_map(st, rc));
+	return (rc == DB_DONE ? STORE_NOTFOUND : rc_map(st, rc));
 }
 
 static void
-bind_text(sqlite3_stmt *s, int i, const char *v)
+bind_text(struct dbq *s, int i, const char *v)
 {
-	if (v == NULL)
-		sqlite3_bind_null(s, i);
-	else
-		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	dbq_bind_text(s, i, v, 0);
 }
 
 /* The statement with an id in ?1 and a name in ?2: what most statements
  * on a realm's apps, an app's collections or a collection's records take. */
-static sqlite3_stmt *
+static struct dbq *
 stmt_id_name(struct store *st, enum stmt which, int64_t id, const char *name)
 {
-	sqlite3_stmt	*s = stmt(st, which);
+	struct dbq	*s = stmt(st, which);
 
-	sqlite3_bind_int64(s, 1, id);
+	dbq_bind_int64(s, 1, id);
 	bind_text(s, 2, name);
 	return (s);
 }
 
 /* The statement with a realm's name in ?1 and an app's in ?2: the event
  * log's statements on one app. */
-static sqlite3_stmt *
+static struct dbq *
 stmt_realm_app(struct store *st, enum stmt which, const char *realm,
     const char *app)
 {
-	sqlite3_stmt	*s = stmt(st, which);
+	struct dbq	*s = stmt(st, which);
 
 	bind_text(s, 1, realm);
 	bind_text(s, 2, app);
@@ -533,49 +552,63 @@ stmt_realm_app(struct store *st, enum stmt which, const char *realm,
 
 /* One integer from a one-column query; def when there is no row. */
 static int64_t
-one_int(struct store *st, sqlite3_stmt *s, int64_t def, int *rcp)
+one_int(struct store *st, struct dbq *s, int64_t def, int *rcp)
 {
-	int	 rc = sqlite3_step(s);
+	int	 rc = dbq_step(s);
 	int64_t	 v = def;
 
-	if (rc == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
+	if (rc == DB_ROW)
+		v = dbq_int64(s, 0);
 	done(s);
 	if (rcp != NULL)
 		*rcp = row_rc(st, rc);
 	return (v);
 }
 
+/* Runs an INSERT ... RETURNING id: the new row's id, or -1 with *rcp (if
+ * not NULL) set. */
+static int64_t
+insert_id(struct store *st, struct dbq *s, int *rcp)
+{
+	int64_t	 id = -1;
+	int	 rc;
+
+	if ((rc = dbq_step(s)) == DB_ROW) {
+		id = dbq_int64(s, 0);
+		rc = dbq_step(s);
+	}
+	done(s);
+	if ((rc = rc_map(st, rc)) != STORE_OK)
+		id = -1;
+	if (rcp != NULL)
+		*rcp = rc;
+	return (id);
+}
+
 /* Runs fixed SQL, never input: one or more statements, no rows. A failure
- * other than SQLITE_BUSY is logged with SQLite's message. */
+ * other than busy or unavailable is logged with the database's message. */
 static int
 store_exec(struct store *st, const char *q)
 {
-	char	*msg = NULL;
-	int	 rc;
-
-	rc = sqlite3_exec(st->db, q, NULL, NULL, &msg);
-	if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
-		log_error("sqlite: %s", msg != NULL ? msg : "?");
-	sqlite3_free(msg);
-	return (rc_map(st, rc));
+	return (rc_map(st, db_exec(st->db, q)));
 }
 
 static int
 store_migrate(struct store *st, char *err, size_t errlen)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	size_t		 i;
 	int		 version, created = 0;
 
 	if (store_begin(st) != STORE_OK) {
 		snprintf(err, errlen, "cannot lock the database: %s",
-		    sqlite3_errmsg(st->db));
+		    db_errmsg(st->db));
 		return (-1);
 	}
-	sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
-	version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
-	sqlite3_finalize(s);
+	s = db_prepare(st->db, "PRAGMA user_version");
+	version = s != NULL && dbq_step(s) == DB_ROW ?
+	    (int)dbq_int64(s, 0) : -1;
+	dbq_finalize(s);
 	if (version == 0 && store_exec(st, schema_v1) == STORE_OK &&
 	    store_exec(st, "PRAGMA user_version = 1") == STORE_OK)
 		version = created = 1;
@@ -597,35 +630,90 @@ store_migrate(struct store *st, char *err, size_t errlen)
 	return (store_commit(st) == STORE_OK ? 0 : -1);
 }
 
-/* Opens or creates the database at path (WAL, foreign keys on), schema at
+/* One integer from fixed SQL run once; -1 if it gives none. */
+static int64_t
+query_int(struct store *st, const char *q)
+{
+	struct dbq	*s;
+	int64_t		 v = -1;
+
+	if ((s = db_prepare(st->db, q)) == NULL)
+		return (-1);
+	if (dbq_step(s) == DB_ROW && !dbq_null(s, 0))
+		v = dbq_int64(s, 0);
+	dbq_finalize(s);
+	return (v);
+}
+
+/*
+ * PostgreSQL: an empty database gets schema_pg, which is the schema at
+ * SCHEMA_VERSION and records it in meta; any other must be at that
+ * version. Nodes that start together on an empty database take turns:
+ * the transaction holds an advisory lock until it ends.
+ */
+static int
+store_migrate_pg(struct store *st, char *err, size_t errlen)
+{
+	int64_t	 empty, version;
+
+	if (schema_pg == NULL) {
+		snprintf(err, errlen, "PostgreSQL schema missing");
+		return (-1);
+	}
+	if (store_exec(st, "BEGIN") != STORE_OK ||
+	    query_int(st, "SELECT count(*) FROM"
+	    " (SELECT pg_advisory_xact_lock(7238300715)) l") == -1 ||
+	    (empty = query_int(st, "SELECT to_regclass('meta') IS NULL")) ==
+	    -1) {
+		snprintf(err, errlen, "cannot read the database: %s",
+		    db_errmsg(st->db));
+		store_rollback(st);
+		return (-1);
+	}
+	if (empty && store_exec(st, schema_pg) != STORE_OK) {
+		snprintf(err, errlen, "cannot create the schema: %s",
+		    db_errmsg(st->db));
+		store_rollback(st);
+		return (-1);
+	}
+	version = query_int(st, "SELECT value FROM meta"
+	    " WHERE key = 'schema_version'");
+	if (version != SCHEMA_VERSION) {
+		snprintf(err, errlen, "database schema version %lld is not %d",
+		    (long long)version, SCHEMA_VERSION);
+		store_rollback(st);
+		return (-1);
+	}
+	if (store_exec(st, "COMMIT") != STORE_OK) {
+		snprintf(err, errlen, "cannot create the schema: %s",
+		    db_errmsg(st->db));
+		store_rollback(st);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Opens the database at target: a SQLite file's path (created if missing,
+ * WAL, foreign keys on) or a PostgreSQL URI (db_open), schema at
  * SCHEMA_VERSION. A store to free with store_close, or NULL and err set. */
 struct store *
-store_open(const char *path, int busy_ms, int sync_full, char *err,
+store_open(const char *target, int busy_ms, int sync_full, char *err,
     size_t errlen)
 {
 	struct store	*st;
 	int		 rc;
 
 	st = xcalloc(1, sizeof *st);
-	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, st->db != NULL ?
-		    sqlite3_errmsg(st->db) : "cannot open");
-		store_close(st);
+	if ((st->db = db_open(target, busy_ms, sync_full, err, errlen)) ==
+	    NULL) {
+		free(st);
 		return (NULL);
 	}
-	sqlite3_busy_timeout(st->db, busy_ms);
-	sqlite3_extended_result_codes(st->db, 0);
-	if (store_exec(st, "PRAGMA journal_mode = WAL") != STORE_OK ||
-	    store_exec(st, sync_full ? "PRAGMA synchronous = FULL" :
-	    "PRAGMA synchronous = NORMAL") != STORE_OK ||
-	    store_exec(st, "PRAGMA foreign_keys = ON") != STORE_OK) {
-		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st->db));
-		store_close(st);
-		return (NULL);
-	}
-	if (store_migrate(st, err, errlen) == -1) {
+	if (db_kind(st->db) == DB_PG)
+		rc = store_migrate_pg(st, err, errlen);
+	else
+		rc = store_migrate(st, err, errlen);
+	if (rc == -1) {
 		store_close(st);
 		return (NULL);
 	}
@@ -642,23 +730,24 @@ store_close(struct store *st)
 	if (st == NULL)
 		return;
 	for (i = 0; i < S__COUNT; i++)
-		sqlite3_finalize(st->stmt[i]);
+		dbq_finalize(st->stmt[i]);
 	for (i = 0; i < STORE_EXT_STMTS; i++)
-		sqlite3_finalize(st->ext[i]);
-	sqlite3_close(st->db);
+		dbq_finalize(st->ext[i]);
+	db_close(st->db);
 	free(st);
 }
 
-/* SQLite's message for the last failure on st: its string, valid until
- * the next call on st. */
+/* The database's message for the last failure on st: its string, valid
+ * until the next call on st. */
 const char *
 store_errmsg(struct store *st)
 {
-	return (sqlite3_errmsg(st->db));
+	return (db_errmsg(st->db));
 }
 
-/* BEGIN IMMEDIATE: the write lock now, or STORE_BUSY after busy_timeout_ms.
- * Ended by store_commit or store_rollback. */
+/* BEGIN IMMEDIATE: the write lock now, or STORE_BUSY after busy_timeout_ms
+ * (PostgreSQL: BEGIN; its locks are taken row by row). Ended by
+ * store_commit or store_rollback. */
 int
 store_begin(struct store *st)
 {
@@ -679,7 +768,7 @@ store_read_begin(struct store *st)
 void
 store_read_end(struct store *st)
 {
-	if (!sqlite3_get_autocommit(st->db))
+	if (db_in_transaction(st->db))
 		run(st, stmt(st, S_COMMIT));
 }
 
@@ -696,7 +785,7 @@ store_commit(struct store *st)
 int
 store_rollback(struct store *st)
 {
-	if (sqlite3_get_autocommit(st->db))
+	if (!db_in_transaction(st->db))
 		return (STORE_OK);
 	return (run(st, stmt(st, S_ROLLBACK)));
 }
@@ -738,7 +827,7 @@ now_iso(char out[TIMESTAMP_LEN + 1])
 static int
 index_drop_id(struct store *st, int64_t id)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	char		 q[64];
 	int		 rc;
 
@@ -748,7 +837,7 @@ index_drop_id(struct store *st, int64_t id)
 	if ((rc = store_exec(st, q)) != STORE_OK)
 		return (rc);
 	s = stmt(st, S_IDX_DELETE);
-	sqlite3_bind_int64(s, 1, id);
+	dbq_bind_int64(s, 1, id);
 	return (run(st, s));
 }
 
@@ -758,7 +847,7 @@ static int
 indexes_drop(struct store *st, const char *realm, const char *app,
     int64_t app_id, const char *coll)
 {
-	sqlite3_stmt	*s = stmt(st, S_IDX_UNDER);
+	struct dbq	*s = stmt(st, S_IDX_UNDER);
 	int64_t		*ids = NULL;
 	size_t		 n = 0, i;
 	int		 rc;
@@ -766,12 +855,12 @@ indexes_drop(struct store *st, const char *realm, const char *app,
 	bind_text(s, 1, realm);
 	bind_text(s, 2, app);
 	if (app_id != 0)
-		sqlite3_bind_int64(s, 3, app_id);
+		dbq_bind_int64(s, 3, app_id);
 	bind_text(s, 4, coll);
 	/* Read them all first: no DDL while the statement runs. */
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = dbq_step(s)) == DB_ROW) {
 		ids = xrealloc(ids, (n + 1) * sizeof *ids);
-		ids[n++] = sqlite3_column_int64(s, 0);
+		ids[n++] = dbq_int64(s, 0);
 	}
 	done(s);
 	rc = rc_map(st, rc);
@@ -789,12 +878,15 @@ indexes_drop(struct store *st, const char *realm, const char *app,
  * can be used again, so an index must not outlive its collection.
  */
 static int
-owner_delete(struct store *st, sqlite3_stmt *del, const char *realm,
+owner_delete(struct store *st, struct dbq *del, const char *realm,
     const char *app, int64_t app_id, const char *coll)
 {
-	int	 rc;
+	int	 rc, own;
 
-	if ((rc = store_exec(st, "SAVEPOINT owner_delete")) != STORE_OK) {
+	/* PostgreSQL has no savepoint outside a transaction. */
+	own = db_kind(st->db) == DB_PG && !db_in_transaction(st->db);
+	if ((rc = store_exec(st, own ? "BEGIN" :
+	    "SAVEPOINT owner_delete")) != STORE_OK) {
 		done(del);
 		return (rc);
 	}
@@ -802,6 +894,11 @@ owner_delete(struct store *st, sqlite3_stmt *del, const char *realm,
 		rc = run_changes(st, del);
 	else
 		done(del);
+	if (own) {
+		if (rc != STORE_OK || (rc = store_commit(st)) != STORE_OK)
+			store_rollback(st);
+		return (rc);
+	}
 	if (rc != STORE_OK)
 		store_exec(st, "ROLLBACK TO owner_delete");
 	store_exec(st, "RELEASE owner_delete");
@@ -814,7 +911,7 @@ owner_delete(struct store *st, sqlite3_stmt *del, const char *realm,
 int
 store_realm_create(struct store *st, const char *name)
 {
-	sqlite3_stmt	*s = stmt(st, S_REALM_INSERT);
+	struct dbq	*s = stmt(st, S_REALM_INSERT);
 	char		 now[TIMESTAMP_LEN + 1];
 
 	now_iso(now);
@@ -828,7 +925,7 @@ store_realm_create(struct store *st, const char *name)
 int
 store_realm_delete(struct store *st, const char *name)
 {
-	sqlite3_stmt	*s = stmt(st, S_REALM_DELETE);
+	struct dbq	*s = stmt(st, S_REALM_DELETE);
 
 	bind_text(s, 1, name);
 	return (owner_delete(st, s, name, NULL, 0, NULL));
@@ -836,13 +933,13 @@ store_realm_delete(struct store *st, const char *name)
 
 /* Calls fn with the first column of every row. */
 static int
-each_name(struct store *st, sqlite3_stmt *s, void (*fn)(void *, const char *),
+each_name(struct store *st, struct dbq *s, void (*fn)(void *, const char *),
     void *arg)
 {
 	int	 rc;
 
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		fn(arg, (const char *)sqlite3_column_text(s, 0));
+	while ((rc = dbq_step(s)) == DB_ROW)
+		fn(arg, dbq_text(s, 0));
 	done(s);
 	return (rc_map(st, rc));
 }
@@ -852,9 +949,9 @@ static int
 each_name_of(struct store *st, enum stmt which, int64_t id,
     void (*fn)(void *, const char *), void *arg)
 {
-	sqlite3_stmt	*s = stmt(st, which);
+	struct dbq	*s = stmt(st, which);
 
-	sqlite3_bind_int64(s, 1, id);
+	dbq_bind_int64(s, 1, id);
 	return (each_name(st, s, fn, arg));
 }
 
@@ -868,7 +965,7 @@ store_realm_list(struct store *st, void (*fn)(void *, const char *), void *arg)
 static int64_t
 realm_id(struct store *st, const char *realm, int *rc)
 {
-	sqlite3_stmt	*s = stmt(st, S_REALM_ID);
+	struct dbq	*s = stmt(st, S_REALM_ID);
 
 	bind_text(s, 1, realm);
 	return (one_int(st, s, 0, rc));
@@ -876,7 +973,7 @@ realm_id(struct store *st, const char *realm, int *rc)
 
 /* The statement with the realm's id in ?1 and the app's name in ?2; NULL,
  * with *rc set, if the realm cannot be found. */
-static sqlite3_stmt *
+static struct dbq *
 app_stmt(struct store *st, enum stmt which, const char *realm,
     const char *app, int *rc)
 {
@@ -893,7 +990,7 @@ app_stmt(struct store *st, enum stmt which, const char *realm,
 int
 store_app_create(struct store *st, const char *realm, const char *app)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	char		 now[TIMESTAMP_LEN + 1];
 	int		 rc;
 
@@ -909,7 +1006,7 @@ store_app_create(struct store *st, const char *realm, const char *app)
 int
 store_app_delete(struct store *st, const char *realm, const char *app)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	int		 rc;
 
 	if ((s = app_stmt(st, S_APP_DELETE, realm, app, &rc)) == NULL)
@@ -923,7 +1020,7 @@ int
 store_app_list(struct store *st, const char *realm,
     void (*fn)(void *, const char *), void *arg)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	int64_t		 rid;
 	int		 rc;
 
@@ -931,7 +1028,7 @@ store_app_list(struct store *st, const char *realm,
 	if (rc != STORE_OK)
 		return (rc);
 	s = stmt(st, S_APP_LIST);
-	sqlite3_bind_int64(s, 1, rid);
+	dbq_bind_int64(s, 1, rid);
 	return (each_name(st, s, fn, arg));
 }
 
@@ -941,7 +1038,7 @@ int
 store_resolve(struct store *st, const char *realm, const char *app,
     const char *coll, struct scope_ids *ids, const char **missing)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	int		 rc;
 
 	memset(ids, 0, sizeof *ids);
@@ -964,7 +1061,7 @@ int
 store_collection_id(struct store *st, int64_t app_id, const char *name,
     int64_t *id)
 {
-	sqlite3_stmt	*s = stmt_id_name(st, S_COLL_ID, app_id, name);
+	struct dbq	*s = stmt_id_name(st, S_COLL_ID, app_id, name);
 	int		 rc;
 
 	*id = one_int(st, s, 0, &rc);
@@ -979,7 +1076,7 @@ int
 store_collection_create(struct store *st, int64_t app_id, const char *name,
     char created[TIMESTAMP_LEN + 1])
 {
-	sqlite3_stmt	*s = stmt_id_name(st, S_COLL_INSERT, app_id, name);
+	struct dbq	*s = stmt_id_name(st, S_COLL_INSERT, app_id, name);
 
 	now_iso(created);
 	bind_text(s, 3, created);
@@ -1001,13 +1098,13 @@ int
 store_collection_list(struct store *st, int64_t app_id,
     void (*fn)(void *, const char *, const char *), void *arg)
 {
-	sqlite3_stmt	*s = stmt(st, S_COLL_LIST);
+	struct dbq	*s = stmt(st, S_COLL_LIST);
 	int		 rc;
 
-	sqlite3_bind_int64(s, 1, app_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		fn(arg, (const char *)sqlite3_column_text(s, 0),
-		    (const char *)sqlite3_column_text(s, 1));
+	dbq_bind_int64(s, 1, app_id);
+	while ((rc = dbq_step(s)) == DB_ROW)
+		fn(arg, dbq_text(s, 0),
+		    dbq_text(s, 1));
 	done(s);
 	return (rc_map(st, rc));
 }
@@ -1024,13 +1121,13 @@ store_record_clear(struct record *r)
 }
 
 static void
-record_from_row(sqlite3_stmt *s, struct record *r)
+record_from_row(struct dbq *s, struct record *r)
 {
-	strlcpy_b(r->id, (const char *)sqlite3_column_text(s, 0), sizeof r->id);
-	r->fields = xstrdup((const char *)sqlite3_column_text(s, 1));
-	strlcpy_b(r->created_at, (const char *)sqlite3_column_text(s, 2),
+	strlcpy_b(r->id, dbq_text(s, 0), sizeof r->id);
+	r->fields = xstrdup(dbq_text(s, 1));
+	strlcpy_b(r->created_at, dbq_text(s, 2),
 	    sizeof r->created_at);
-	strlcpy_b(r->updated_at, (const char *)sqlite3_column_text(s, 3),
+	strlcpy_b(r->updated_at, dbq_text(s, 3),
 	    sizeof r->updated_at);
 }
 
@@ -1040,10 +1137,10 @@ int
 store_record_get(struct store *st, int64_t coll_id, const char *id,
     struct record *r)
 {
-	sqlite3_stmt	*s = stmt_id_name(st, S_REC_GET, coll_id, id);
+	struct dbq	*s = stmt_id_name(st, S_REC_GET, coll_id, id);
 	int		 rc;
 
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+	if ((rc = dbq_step(s)) == DB_ROW)
 		record_from_row(s, r);
 	done(s);
 	return (row_rc(st, rc));
@@ -1054,7 +1151,7 @@ store_record_get(struct store *st, int64_t coll_id, const char *id,
 int
 store_record_insert(struct store *st, int64_t coll_id, const struct record *r)
 {
-	sqlite3_stmt	*s = stmt_id_name(st, S_REC_INSERT, coll_id, r->id);
+	struct dbq	*s = stmt_id_name(st, S_REC_INSERT, coll_id, r->id);
 
 	bind_text(s, 3, r->fields);
 	bind_text(s, 4, r->created_at);
@@ -1067,11 +1164,11 @@ store_record_insert(struct store *st, int64_t coll_id, const struct record *r)
 int
 store_record_update(struct store *st, int64_t coll_id, const struct record *r)
 {
-	sqlite3_stmt	*s = stmt(st, S_REC_UPDATE);
+	struct dbq	*s = stmt(st, S_REC_UPDATE);
 
 	bind_text(s, 1, r->fields);
 	bind_text(s, 2, r->updated_at);
-	sqlite3_bind_int64(s, 3, coll_id);
+	dbq_bind_int64(s, 3, coll_id);
 	bind_text(s, 4, r->id);
 	return (run_changes(st, s));
 }
@@ -1089,19 +1186,19 @@ int
 store_record_list(struct store *st, int64_t coll_id, const char *after,
     int limit, void (*fn)(void *, const struct record *), void *arg)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	struct record	 r;
 	int		 rc;
 
 	if (after != NULL) {
 		s = stmt_id_name(st, S_REC_LIST_AFTER, coll_id, after);
-		sqlite3_bind_int(s, 3, limit);
+		dbq_bind_int64(s, 3, limit);
 	} else {
 		s = stmt(st, S_REC_LIST);
-		sqlite3_bind_int64(s, 1, coll_id);
-		sqlite3_bind_int(s, 2, limit);
+		dbq_bind_int64(s, 1, coll_id);
+		dbq_bind_int64(s, 2, limit);
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = dbq_step(s)) == DB_ROW) {
 		memset(&r, 0, sizeof r);
 		record_from_row(s, &r);
 		fn(arg, &r);
@@ -1116,18 +1213,18 @@ store_record_list(struct store *st, int64_t coll_id, const char *after,
 /* A row of (id, realm, app, collection, record_id, type, data, prev); the
  * strings are the statement's, valid until its next step or reset. */
 static void
-event_from_row(sqlite3_stmt *s, struct event_row *ev)
+event_from_row(struct dbq *s, struct event_row *ev)
 {
-	ev->id = sqlite3_column_int64(s, 0);
-	ev->realm = (const char *)sqlite3_column_text(s, 1);
-	ev->app = (const char *)sqlite3_column_text(s, 2);
-	ev->collection = (const char *)sqlite3_column_text(s, 3);
-	ev->record_id = (const char *)sqlite3_column_text(s, 4);
-	ev->type = (const char *)sqlite3_column_text(s, 5);
-	ev->data = (const char *)sqlite3_column_text(s, 6);
-	ev->data_len = (size_t)sqlite3_column_bytes(s, 6);
-	ev->prev = (const char *)sqlite3_column_text(s, 7);
-	ev->prev_len = (size_t)sqlite3_column_bytes(s, 7);
+	ev->id = dbq_int64(s, 0);
+	ev->realm = dbq_text(s, 1);
+	ev->app = dbq_text(s, 2);
+	ev->collection = dbq_text(s, 3);
+	ev->record_id = dbq_text(s, 4);
+	ev->type = dbq_text(s, 5);
+	ev->data = dbq_text(s, 6);
+	ev->data_len = (size_t)dbq_bytes(s, 6);
+	ev->prev = dbq_text(s, 7);
+	ev->prev_len = (size_t)dbq_bytes(s, 7);
 }
 
 /* Appends an event stamped now (the app_log trigger counts it); the
@@ -1138,9 +1235,9 @@ store_event_append(struct store *st, const char *realm, const char *app,
     const char *coll, const char *record_id, const char *type,
     const char *data, const char *prev)
 {
-	sqlite3_stmt	*s = stmt(st, S_EV_INSERT);
+	struct dbq	*s = stmt(st, S_EV_INSERT);
 
-	sqlite3_bind_int64(s, 1, time_now_ms());
+	dbq_bind_int64(s, 1, time_now_ms());
 	bind_text(s, 2, realm);
 	bind_text(s, 3, app);
 	bind_text(s, 4, coll);
@@ -1148,9 +1245,7 @@ store_event_append(struct store *st, const char *realm, const char *app,
 	bind_text(s, 6, type);
 	bind_text(s, 7, data);
 	bind_text(s, 8, prev);
-	if (run(st, s) != STORE_OK)
-		return (-1);
-	return (sqlite3_last_insert_rowid(st->db));
+	return (insert_id(st, s, NULL));
 }
 
 /* Calls fn with the events after < id <= upto (upto <= 0: no bound) of one
@@ -1161,7 +1256,7 @@ store_event_range(struct store *st, int64_t after, int64_t upto,
     const char *record_id, int limit,
     void (*fn)(void *, const struct event_row *), void *arg)
 {
-	sqlite3_stmt		*s;
+	struct dbq		*s;
 	struct event_row	 ev;
 	int			 rc, n = 0;
 
@@ -1173,9 +1268,9 @@ store_event_range(struct store *st, int64_t after, int64_t upto,
 		s = stmt(st, S_EV_RANGE_TOPIC);
 	else
 		s = stmt(st, S_EV_RANGE_RECORD);
-	sqlite3_bind_int64(s, 1, after);
-	sqlite3_bind_int64(s, 2, upto > 0 ? upto : INT64_MAX);
-	sqlite3_bind_int(s, 3, limit);
+	dbq_bind_int64(s, 1, after);
+	dbq_bind_int64(s, 2, upto > 0 ? upto : INT64_MAX);
+	dbq_bind_int64(s, 3, limit);
 	if (realm != NULL) {
 		bind_text(s, 4, realm);
 		bind_text(s, 5, app);
@@ -1184,7 +1279,7 @@ store_event_range(struct store *st, int64_t after, int64_t upto,
 		if (record_id != NULL)
 			bind_text(s, 7, record_id);
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((rc = dbq_step(s)) == DB_ROW) {
 		event_from_row(s, &ev);
 		fn(arg, &ev);
 		n++;
@@ -1217,16 +1312,16 @@ store_event_oldest(struct store *st)
 int
 store_event_unknown(struct store *st, int64_t id)
 {
-	sqlite3_stmt	*s = stmt(st, S_EV_UNKNOWN);
+	struct dbq	*s = stmt(st, S_EV_UNKNOWN);
 
-	sqlite3_bind_int64(s, 1, id);
+	dbq_bind_int64(s, 1, id);
 	return (one_int(st, s, 0, NULL) != 0);
 }
 
-/* The SQLite connection under a store, for the statements of
- * store_webhook.c; used by the store's thread only. */
-sqlite3 *
-store_sqlite(struct store *st)
+/* The connection under a store, for the statements of store_webhook.c;
+ * used by the store's thread only. */
+struct db *
+store_db(struct store *st)
 {
 	return (st->db);
 }
@@ -1254,17 +1349,17 @@ store_event_pruned(struct store *st, const char *realm, const char *app)
 static int
 prune_through(struct store *st, int64_t cut)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 
 	s = stmt(st, S_EV_MARK_ALL);
-	sqlite3_bind_int64(s, 1, cut);
+	dbq_bind_int64(s, 1, cut);
 	if (run(st, s) != STORE_OK)
 		return (-1);
 	s = stmt(st, S_EV_DELETE);
-	sqlite3_bind_int64(s, 1, cut);
+	dbq_bind_int64(s, 1, cut);
 	if (run(st, s) != STORE_OK)
 		return (-1);
-	return (sqlite3_changes(st->db));
+	return (db_changes(st->db));
 }
 
 /* Events older than before_ms, at most budget of the oldest. Ids are
@@ -1273,7 +1368,7 @@ prune_through(struct store *st, int64_t cut)
 static int
 prune_old(struct store *st, int64_t before_ms, int budget)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	int64_t		 oldest, lim, cut;
 	int		 rc;
 
@@ -1281,11 +1376,11 @@ prune_old(struct store *st, int64_t before_ms, int budget)
 	if (rc == STORE_NOTFOUND || oldest >= before_ms)
 		return (rc == STORE_NOTFOUND || rc == STORE_OK ? 0 : -1);
 	s = stmt(st, S_EV_NTH);
-	sqlite3_bind_int(s, 1, budget - 1);
+	dbq_bind_int64(s, 1, budget - 1);
 	lim = one_int(st, s, INT64_MAX, NULL);
 	s = stmt(st, S_EV_FIRST_NEW);
-	sqlite3_bind_int64(s, 1, lim);
-	sqlite3_bind_int64(s, 2, before_ms);
+	dbq_bind_int64(s, 1, lim);
+	dbq_bind_int64(s, 2, before_ms);
 	cut = one_int(st, s, 0, &rc);
 	cut = rc == STORE_OK ? cut - 1 : lim;
 	return (prune_through(st, cut));
@@ -1301,12 +1396,12 @@ struct app_over {
 static int
 prune_app(struct store *st, const char *realm, const char *app, int n)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	int64_t		 cut;
 	int		 rc, deleted;
 
 	s = stmt_realm_app(st, S_EV_APP_NTH, realm, app);
-	sqlite3_bind_int(s, 3, n - 1);
+	dbq_bind_int64(s, 3, n - 1);
 	cut = one_int(st, s, 0, &rc);
 	if (rc == STORE_NOTFOUND) {
 		/* The count was wrong (events deleted by hand): fix it. */
@@ -1316,13 +1411,13 @@ prune_app(struct store *st, const char *realm, const char *app, int n)
 	if (rc != STORE_OK)
 		return (-1);
 	s = stmt_realm_app(st, S_EV_APP_DELETE, realm, app);
-	sqlite3_bind_int64(s, 3, cut);
+	dbq_bind_int64(s, 3, cut);
 	if (run(st, s) != STORE_OK)
 		return (-1);
-	deleted = sqlite3_changes(st->db);
+	deleted = db_changes(st->db);
 	s = stmt_realm_app(st, S_EV_APP_MARK, realm, app);
-	sqlite3_bind_int(s, 3, deleted);
-	sqlite3_bind_int64(s, 4, cut);
+	dbq_bind_int64(s, 3, deleted);
+	dbq_bind_int64(s, 4, cut);
 	return (run(st, s) == STORE_OK ? deleted : -1);
 }
 
@@ -1331,16 +1426,16 @@ prune_app(struct store *st, const char *realm, const char *app, int n)
 static int
 prune_count(struct store *st, long keep, int budget, int *more)
 {
-	sqlite3_stmt	*s = stmt(st, S_EV_OVER);
+	struct dbq	*s = stmt(st, S_EV_OVER);
 	struct app_over	 over[PRUNE_APPS];
 	int		 rc, i, n = 0, k, total = 0;
 
-	sqlite3_bind_int64(s, 1, keep);
-	sqlite3_bind_int(s, 2, PRUNE_APPS);
-	while (n < PRUNE_APPS && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		over[n].realm = xstrdup((const char *)sqlite3_column_text(s, 0));
-		over[n].app = xstrdup((const char *)sqlite3_column_text(s, 1));
-		over[n].excess = sqlite3_column_int64(s, 2);
+	dbq_bind_int64(s, 1, keep);
+	dbq_bind_int64(s, 2, PRUNE_APPS);
+	while (n < PRUNE_APPS && (rc = dbq_step(s)) == DB_ROW) {
+		over[n].realm = xstrdup(dbq_text(s, 0));
+		over[n].app = xstrdup(dbq_text(s, 1));
+		over[n].excess = dbq_int64(s, 2);
 		n++;
 	}
 	done(s);
@@ -1386,8 +1481,9 @@ store_event_prune(struct store *st, int64_t before_ms, long keep, int budget,
 	return (n + m);
 }
 
-/* SQLite's data_version, which changes when another connection, of any
- * process, commits: what the tail polls. 0 on an error. */
+/* A number that changes when another connection, of any process,
+ * commits (SQLite's data_version; on PostgreSQL the log's head): what the
+ * tail polls. 0 on an error. */
 int64_t
 store_data_version(struct store *st)
 {
@@ -1402,15 +1498,15 @@ int
 store_token_insert(struct store *st, const char *id, int64_t app_id,
     const char *hash, int scopes, const char *label, int64_t expires_at)
 {
-	sqlite3_stmt	*s = stmt(st, S_TOK_INSERT);
+	struct dbq	*s = stmt(st, S_TOK_INSERT);
 
 	bind_text(s, 1, id);
-	sqlite3_bind_int64(s, 2, app_id);
+	dbq_bind_int64(s, 2, app_id);
 	bind_text(s, 3, hash);
-	sqlite3_bind_int(s, 4, scopes);
+	dbq_bind_int64(s, 4, scopes);
 	bind_text(s, 5, label);
-	sqlite3_bind_int64(s, 6, time_now_ms() / 1000);
-	sqlite3_bind_int64(s, 7, expires_at);
+	dbq_bind_int64(s, 6, time_now_ms() / 1000);
+	dbq_bind_int64(s, 7, expires_at);
 	return (run(st, s));
 }
 
@@ -1420,24 +1516,24 @@ int
 store_token_lookup(struct store *st, const char *hash, struct grant *g,
     int64_t *revoked_at)
 {
-	sqlite3_stmt	*s = stmt(st, S_TOK_LOOKUP);
+	struct dbq	*s = stmt(st, S_TOK_LOOKUP);
 	int		 rc;
 
 	bind_text(s, 1, hash);
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		strlcpy_b(g->token_id, (const char *)sqlite3_column_text(s, 0),
+	if ((rc = dbq_step(s)) == DB_ROW) {
+		strlcpy_b(g->token_id, dbq_text(s, 0),
 		    sizeof g->token_id);
-		strlcpy_b(g->realm, (const char *)sqlite3_column_text(s, 1),
+		strlcpy_b(g->realm, dbq_text(s, 1),
 		    sizeof g->realm);
-		strlcpy_b(g->app, (const char *)sqlite3_column_text(s, 2),
+		strlcpy_b(g->app, dbq_text(s, 2),
 		    sizeof g->app);
-		g->scopes = sqlite3_column_int(s, 3);
-		strlcpy_b(g->label, (const char *)sqlite3_column_text(s, 4),
+		g->scopes = (int)dbq_int64(s, 3);
+		strlcpy_b(g->label, dbq_text(s, 4),
 		    sizeof g->label);
-		g->expires_at = sqlite3_column_int64(s, 5);
-		*revoked_at = sqlite3_column_int64(s, 6);
-		g->realm_id = sqlite3_column_int64(s, 7);
-		g->app_id = sqlite3_column_int64(s, 8);
+		g->expires_at = dbq_int64(s, 5);
+		*revoked_at = dbq_int64(s, 6);
+		g->realm_id = dbq_int64(s, 7);
+		g->app_id = dbq_int64(s, 8);
 	}
 	done(s);
 	return (row_rc(st, rc));
@@ -1448,9 +1544,9 @@ store_token_lookup(struct store *st, const char *hash, struct grant *g,
 int
 store_token_revoke(struct store *st, const char *id)
 {
-	sqlite3_stmt	*s = stmt(st, S_TOK_REVOKE);
+	struct dbq	*s = stmt(st, S_TOK_REVOKE);
 
-	sqlite3_bind_int64(s, 1, time_now_ms() / 1000);
+	dbq_bind_int64(s, 1, time_now_ms() / 1000);
 	bind_text(s, 2, id);
 	return (run_changes(st, s));
 }
@@ -1461,21 +1557,21 @@ int
 store_token_list(struct store *st, int64_t app_id,
     void (*fn)(void *, const struct grant *, int64_t, int64_t), void *arg)
 {
-	sqlite3_stmt	*s = stmt(st, S_TOK_LIST);
+	struct dbq	*s = stmt(st, S_TOK_LIST);
 	struct grant	 g;
 	int		 rc;
 
-	sqlite3_bind_int64(s, 1, app_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	dbq_bind_int64(s, 1, app_id);
+	while ((rc = dbq_step(s)) == DB_ROW) {
 		memset(&g, 0, sizeof g);
-		strlcpy_b(g.token_id, (const char *)sqlite3_column_text(s, 0),
+		strlcpy_b(g.token_id, dbq_text(s, 0),
 		    sizeof g.token_id);
-		g.scopes = sqlite3_column_int(s, 1);
-		strlcpy_b(g.label, (const char *)sqlite3_column_text(s, 2),
+		g.scopes = (int)dbq_int64(s, 1);
+		strlcpy_b(g.label, dbq_text(s, 2),
 		    sizeof g.label);
-		g.expires_at = sqlite3_column_int64(s, 4);
-		fn(arg, &g, sqlite3_column_int64(s, 3),
-		    sqlite3_column_int64(s, 5));
+		g.expires_at = dbq_int64(s, 4);
+		fn(arg, &g, dbq_int64(s, 3),
+		    dbq_int64(s, 5));
 	}
 	done(s);
 	return (rc_map(st, rc));
@@ -1486,17 +1582,17 @@ store_token_list(struct store *st, int64_t app_id,
 int
 store_jwt_get(struct store *st, int64_t app_id, struct jwt_settings *set)
 {
-	sqlite3_stmt	*s = stmt(st, S_JWT_GET);
+	struct dbq	*s = stmt(st, S_JWT_GET);
 	int		 rc;
 
 	memset(set, 0, sizeof *set);
-	sqlite3_bind_int64(s, 1, app_id);
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		strlcpy_b(set->issuer, (const char *)sqlite3_column_text(s, 0),
+	dbq_bind_int64(s, 1, app_id);
+	if ((rc = dbq_step(s)) == DB_ROW) {
+		strlcpy_b(set->issuer, dbq_text(s, 0),
 		    sizeof set->issuer);
-		strlcpy_b(set->audience, (const char *)sqlite3_column_text(s, 1),
+		strlcpy_b(set->audience, dbq_text(s, 1),
 		    sizeof set->audience);
-		set->max_lifetime = sqlite3_column_int64(s, 2);
+		set->max_lifetime = dbq_int64(s, 2);
 	}
 	done(s);
 	return (row_rc(st, rc));
@@ -1507,26 +1603,26 @@ int
 store_jwt_keys(struct store *st, int64_t app_id,
     void (*fn)(void *, const struct jwt_key *), void *arg)
 {
-	sqlite3_stmt	*s = stmt(st, S_JWT_KEYS);
+	struct dbq	*s = stmt(st, S_JWT_KEYS);
 	struct jwt_key	*k;
 	const char	*t;
 	int		 rc, n;
 
 	k = xmalloc(sizeof *k);
-	sqlite3_bind_int64(s, 1, app_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	dbq_bind_int64(s, 1, app_id);
+	while ((rc = dbq_step(s)) == DB_ROW) {
 		memset(k, 0, sizeof *k);
-		strlcpy_b(k->kid, (const char *)sqlite3_column_text(s, 0),
+		strlcpy_b(k->kid, dbq_text(s, 0),
 		    sizeof k->kid);
-		strlcpy_b(k->alg, (const char *)sqlite3_column_text(s, 1),
+		strlcpy_b(k->alg, dbq_text(s, 1),
 		    sizeof k->alg);
-		n = sqlite3_column_bytes(s, 2);
+		n = dbq_bytes(s, 2);
 		if (n < 0 || (size_t)n > sizeof k->key)
 			continue;
 		if (n > 0)
-			memcpy(k->key, sqlite3_column_blob(s, 2), n);
+			memcpy(k->key, dbq_blob(s, 2), n);
 		k->len = n;
-		if ((t = (const char *)sqlite3_column_text(s, 3)) != NULL)
+		if ((t = dbq_text(s, 3)) != NULL)
 			strlcpy_b(k->created_at, t, sizeof k->created_at);
 		fn(arg, k);
 	}
@@ -1539,12 +1635,12 @@ store_jwt_keys(struct store *st, int64_t app_id,
 static int
 jwt_key_insert(struct store *st, int64_t app_id, const struct jwt_key *k)
 {
-	sqlite3_stmt	*s = stmt_id_name(st, S_JWT_KEY_INSERT, app_id, k->kid);
+	struct dbq	*s = stmt_id_name(st, S_JWT_KEY_INSERT, app_id, k->kid);
 	char		 now[TIMESTAMP_LEN + 1];
 
 	time_iso(time_now_ms(), now);
 	bind_text(s, 3, k->alg);
-	sqlite3_bind_blob(s, 4, k->key, k->len, SQLITE_STATIC);
+	dbq_bind_blob(s, 4, k->key, k->len, 0);
 	bind_text(s, 5, now);
 	return (run(st, s));
 }
@@ -1553,18 +1649,18 @@ int
 store_jwt_set(struct store *st, int64_t app_id, const struct jwt_settings *set,
     const struct jwt_key *keys, size_t n)
 {
-	sqlite3_stmt	*s = stmt(st, S_JWT_SET);
+	struct dbq	*s = stmt(st, S_JWT_SET);
 	size_t		 i;
 	int		 rc;
 
-	sqlite3_bind_int64(s, 1, app_id);
+	dbq_bind_int64(s, 1, app_id);
 	bind_text(s, 2, set->issuer[0] != '\0' ? set->issuer : NULL);
 	bind_text(s, 3, set->audience[0] != '\0' ? set->audience : NULL);
-	sqlite3_bind_int64(s, 4, set->max_lifetime);
+	dbq_bind_int64(s, 4, set->max_lifetime);
 	if ((rc = run(st, s)) != STORE_OK || keys == NULL)
 		return (rc);
 	s = stmt(st, S_JWT_KEYS_CLEAR);
-	sqlite3_bind_int64(s, 1, app_id);
+	dbq_bind_int64(s, 1, app_id);
 	if ((rc = run(st, s)) != STORE_OK)
 		return (rc);
 	for (i = 0; i < n; i++)
@@ -1576,33 +1672,33 @@ store_jwt_set(struct store *st, int64_t app_id, const struct jwt_settings *set,
 int
 store_jwt_off(struct store *st, int64_t app_id)
 {
-	sqlite3_stmt	*s = stmt(st, S_JWT_KEYS_CLEAR);
+	struct dbq	*s = stmt(st, S_JWT_KEYS_CLEAR);
 	int		 rc;
 
-	sqlite3_bind_int64(s, 1, app_id);
+	dbq_bind_int64(s, 1, app_id);
 	if ((rc = run(st, s)) != STORE_OK)
 		return (rc);
 	s = stmt(st, S_JWT_OFF);
-	sqlite3_bind_int64(s, 1, app_id);
+	dbq_bind_int64(s, 1, app_id);
 	return (run(st, s));
 }
 
 int
 store_jwt_key_add(struct store *st, int64_t app_id, const struct jwt_key *k)
 {
-	sqlite3_stmt	*s = stmt(st, S_JWT_KEY_COUNT);
+	struct dbq	*s = stmt(st, S_JWT_KEY_COUNT);
 	int64_t		 n;
 	int		 rc;
 
-	sqlite3_bind_int64(s, 1, app_id);
+	dbq_bind_int64(s, 1, app_id);
 	n = one_int(st, s, 0, &rc);
 	if (rc != STORE_OK)
 		return (rc);
 	if (n >= MAX_JWT_KEYS)
 		return (STORE_FULL);
 	s = stmt(st, S_JWT_DEFAULT);
-	sqlite3_bind_int64(s, 1, app_id);
-	sqlite3_bind_int64(s, 2, JWT_MAX_LIFETIME);
+	dbq_bind_int64(s, 1, app_id);
+	dbq_bind_int64(s, 2, JWT_MAX_LIFETIME);
 	if ((rc = run(st, s)) != STORE_OK)
 		return (rc);
 	return (jwt_key_insert(st, app_id, k));
@@ -1632,11 +1728,11 @@ int
 store_cors_set(struct store *st, int64_t app_id, const char *const *origins,
     size_t n)
 {
-	sqlite3_stmt	*s = stmt(st, S_CORS_CLEAR);
+	struct dbq	*s = stmt(st, S_CORS_CLEAR);
 	size_t		 i;
 	int		 rc;
 
-	sqlite3_bind_int64(s, 1, app_id);
+	dbq_bind_int64(s, 1, app_id);
 	if ((rc = run(st, s)) != STORE_OK)
 		return (rc);
 	for (i = 0; i < n; i++)
@@ -1652,7 +1748,7 @@ int
 store_cors_allowed(struct store *st, const char *realm, const char *app,
     const char *origin)
 {
-	sqlite3_stmt	*s = stmt_realm_app(st, S_CORS_ALLOWED, realm, app);
+	struct dbq	*s = stmt_realm_app(st, S_CORS_ALLOWED, realm, app);
 	int		 rc;
 
 	bind_text(s, 3, origin);
@@ -1678,55 +1774,56 @@ int
 store_token_revoked_since(struct store *st, int64_t since,
     void (*fn)(void *, const char *), void *arg)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	int		 rc;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT id FROM tokens"
-	    " WHERE revoked_at >= ?", -1, &s, NULL) != SQLITE_OK)
+	if ((s = db_prepare(st->db, "SELECT id FROM tokens"
+	    " WHERE revoked_at >= ?")) == NULL)
 		return (STORE_ERROR);
-	sqlite3_bind_int64(s, 1, since > 1 ? since : 1);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		fn(arg, (const char *)sqlite3_column_text(s, 0));
-	sqlite3_finalize(s);
-	return (rc == SQLITE_DONE ? STORE_OK : rc_map(st, rc));
+	dbq_bind_int64(s, 1, since > 1 ? since : 1);
+	while ((rc = dbq_step(s)) == DB_ROW)
+		fn(arg, dbq_text(s, 0));
+	dbq_finalize(s);
+	return (rc == DB_DONE ? STORE_OK : rc_map(st, rc));
 }
 
 /* The first collection_deleted event of the collection (or, with rules,
  * rules_changed) with after < id <= upto: calls fn with it and returns
  * its id; 0 if none, -1 on error.
- * The names are copied (SQLITE_TRANSIENT): fn may not free them, but
+ * The names are copied (DB_COPY): fn may not free them, but
  * nothing here depends on it. */
 int64_t
 store_event_collection_end(struct store *st, int64_t after, int64_t upto,
     const char *realm, const char *app, const char *coll, int rules,
     void (*fn)(void *, const struct event_row *), void *arg)
 {
-	sqlite3_stmt		*s;
+	struct dbq		*s;
 	struct event_row	 ev;
 	int64_t			 id = 0;
 	int			 rc;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT id, realm, app, collection,"
+	/* Both dialects: ?6 is compared, not taken as a boolean. */
+	if ((s = db_prepare(st->db, "SELECT id, realm, app, collection,"
 	    " record_id, type, data, prev FROM events WHERE id > ?1 AND id <= ?2"
 	    " AND realm = ?3 AND app = ?4 AND collection = ?5"
 	    " AND (type = 'collection_deleted' OR"
-	    " (?6 AND type = 'rules_changed')) AND record_id IS NULL"
-	    " ORDER BY id LIMIT 1", -1, &s, NULL) != SQLITE_OK)
+	    " (?6 <> 0 AND type = 'rules_changed')) AND record_id IS NULL"
+	    " ORDER BY id LIMIT 1")) == NULL)
 		return (-1);
-	sqlite3_bind_int64(s, 1, after);
-	sqlite3_bind_int64(s, 2, upto);
-	sqlite3_bind_text(s, 3, realm, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 4, app, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 5, coll, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(s, 6, rules != 0);
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	dbq_bind_int64(s, 1, after);
+	dbq_bind_int64(s, 2, upto);
+	dbq_bind_text(s, 3, realm, DB_COPY);
+	dbq_bind_text(s, 4, app, DB_COPY);
+	dbq_bind_text(s, 5, coll, DB_COPY);
+	dbq_bind_int64(s, 6, rules != 0);
+	if ((rc = dbq_step(s)) == DB_ROW) {
 		/* The row's record_id IS NULL, so ev.record_id is NULL. */
 		event_from_row(s, &ev);
 		id = ev.id;
 		fn(arg, &ev);
 	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+	dbq_finalize(s);
+	if (rc != DB_ROW && rc != DB_DONE) {
 		rc_map(st, rc);
 		return (-1);
 	}
@@ -1747,13 +1844,13 @@ int
 store_index_create(struct store *st, int64_t coll_id, const char *field,
     const char *exprs, int max)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	char		*q, now[TIMESTAMP_LEN + 1];
 	int64_t		 n, id;
 	int		 rc;
 
 	s = stmt(st, S_IDX_COUNT);
-	sqlite3_bind_int64(s, 1, coll_id);
+	dbq_bind_int64(s, 1, coll_id);
 	n = one_int(st, s, 0, &rc);
 	if (rc != STORE_OK)
 		return (rc);
@@ -1762,9 +1859,8 @@ store_index_create(struct store *st, int64_t coll_id, const char *field,
 	s = stmt_id_name(st, S_IDX_INSERT, coll_id, field);
 	now_iso(now);
 	bind_text(s, 3, now);
-	if ((rc = run(st, s)) != STORE_OK)
+	if ((id = insert_id(st, s, &rc)) == -1)
 		return (rc);
-	id = sqlite3_last_insert_rowid(st->db);
 	/*
 	 * DDL cannot bind. The name and the collection's id are integers
 	 * from the database, never from the client, and the expressions
@@ -1785,7 +1881,7 @@ store_index_create(struct store *st, int64_t coll_id, const char *field,
 int
 store_index_drop(struct store *st, int64_t coll_id, const char *field)
 {
-	sqlite3_stmt	*s = stmt_id_name(st, S_IDX_FIND, coll_id, field);
+	struct dbq	*s = stmt_id_name(st, S_IDX_FIND, coll_id, field);
 	int64_t		 id;
 	int		 rc;
 
@@ -1806,7 +1902,8 @@ store_index_list(struct store *st, int64_t coll_id,
 /* " INDEXED BY <the index on field>" in by, "" if field is NULL or has
  * none. Without statistics SQLite prefers the primary key's order to an
  * expression index: the caller names the index that serves the query
- * (filter_narrows, filter_sort_leads). */
+ * (filter_narrows, filter_sort_leads). PostgreSQL has no such clause:
+ * its planner weighs the index itself. */
 static int
 record_index(struct store *st, int64_t coll_id, const char *field,
     char by[64])
@@ -1815,7 +1912,7 @@ record_index(struct store *st, int64_t coll_id, const char *field,
 	int	 rc;
 
 	by[0] = '\0';
-	if (field == NULL)
+	if (field == NULL || db_kind(st->db) == DB_PG)
 		return (STORE_OK);
 	id = one_int(st, stmt_id_name(st, S_IDX_FIND, coll_id, field), 0, &rc);
 	if (rc == STORE_OK)
@@ -1827,12 +1924,13 @@ record_index(struct store *st, int64_t coll_id, const char *field,
 /* A statement of store_record_query, prepared (with prefix before it)
  * and bound: the records that match every one of parts (where, after
  * and a band; NULL: none), in order. NULL with *rc set if it cannot be. */
-static sqlite3_stmt *
+static struct dbq *
 record_query(struct store *st, const char *prefix, int64_t coll_id,
     const char *by, const struct filter_sql *parts[3],
     const struct filter_sql *order, int limit, int *rc)
 {
-	sqlite3_stmt	*s = NULL;
+	struct dbq	*s = NULL;
+	const char	*all = db_kind(st->db) == DB_PG ? "true" : "1";
 	char		*q;
 	int		 i, next = 1;
 
@@ -1842,26 +1940,23 @@ record_query(struct store *st, const char *prefix, int64_t coll_id,
 	xasprintf(&q, "%sSELECT id, fields, created_at, updated_at"
 	    " FROM records%s WHERE collection_id = %lld AND (%s) AND (%s)"
 	    " AND (%s) ORDER BY %s LIMIT ?", prefix, by, (long long)coll_id,
-	    parts[0] != NULL ? parts[0]->sql : "1",
-	    parts[1] != NULL ? parts[1]->sql : "1",
-	    parts[2] != NULL ? parts[2]->sql : "1",
+	    parts[0] != NULL ? parts[0]->sql : all,
+	    parts[1] != NULL ? parts[1]->sql : all,
+	    parts[2] != NULL ? parts[2]->sql : all,
 	    order != NULL ? order->sql : "id");
-	*rc = sqlite3_prepare_v2(st->db, q, -1, &s, NULL);
+	s = db_prepare(st->db, q);
 	free(q);
-	for (i = 0; i < 3 && *rc == SQLITE_OK; i++)
-		if (parts[i] != NULL &&
-		    (next = filter_sql_bind(parts[i], s, next)) == -1)
-			*rc = sqlite3_errcode(st->db);
-	if (*rc == SQLITE_OK && order != NULL &&
-	    (next = filter_sql_bind(order, s, next)) == -1)
-		*rc = sqlite3_errcode(st->db);
-	if (*rc == SQLITE_OK)
-		*rc = sqlite3_bind_int(s, next, limit);
-	if (*rc != SQLITE_OK) {
-		*rc = rc_map(st, *rc);
-		sqlite3_finalize(s);
+	if (s == NULL) {
+		*rc = rc_map(st, DB_ERROR);
 		return (NULL);
 	}
+	/* A binding that fails fails the first step. */
+	for (i = 0; i < 3; i++)
+		if (parts[i] != NULL)
+			next = filter_sql_bind(parts[i], s, next);
+	if (order != NULL)
+		next = filter_sql_bind(order, s, next);
+	dbq_bind_int64(s, next, limit);
 	*rc = STORE_OK;
 	return (s);
 }
@@ -1873,11 +1968,12 @@ struct record_run {
 	const struct filter_sql	*after;
 	const struct filter_band *bands;
 	const struct filter_sql	*order;
-	const char		*prefix;	/* "" or EXPLAIN QUERY PLAN */
-	void			(*row)(struct record_run *, sqlite3_stmt *);
+	const char		*prefix;	/* "" or the dialect's EXPLAIN */
+	void			(*row)(struct record_run *, struct dbq *);
 	void			(*fn)(void *, const struct record *);
 	void			*arg;
 	char			*plan;
+	int			 plan_col;	/* the column of a plan's text */
 };
 
 /* Runs the statement of each band (or the one statement) while fewer
@@ -1887,7 +1983,7 @@ record_run(struct store *st, int64_t coll_id, struct record_run *q,
     int limit)
 {
 	const struct filter_sql	*parts[3] = { q->where, q->after, NULL };
-	sqlite3_stmt		*s;
+	struct dbq		*s;
 	char			 by[64];
 	int			 rc, b, n = 0;
 
@@ -1900,12 +1996,12 @@ record_run(struct store *st, int64_t coll_id, struct record_run *q,
 		    limit - n, &rc);
 		if (s == NULL)
 			return (rc);
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		while ((rc = dbq_step(s)) == DB_ROW) {
 			q->row(q, s);
 			n++;
 		}
 		rc = rc_map(st, rc);
-		sqlite3_finalize(s);
+		dbq_finalize(s);
 		if (rc != STORE_OK)
 			return (rc);
 	}
@@ -1913,7 +2009,7 @@ record_run(struct store *st, int64_t coll_id, struct record_run *q,
 }
 
 static void
-record_run_record(struct record_run *q, sqlite3_stmt *s)
+record_run_record(struct record_run *q, struct dbq *s)
 {
 	struct record	 r;
 
@@ -1924,11 +2020,11 @@ record_run_record(struct record_run *q, sqlite3_stmt *s)
 }
 
 static void
-record_run_plan(struct record_run *q, sqlite3_stmt *s)
+record_run_plan(struct record_run *q, struct dbq *s)
 {
 	char	*n;
 
-	xasprintf(&n, "%s%s\n", q->plan, sqlite3_column_text(s, 3));
+	xasprintf(&n, "%s%s\n", q->plan, dbq_text(s, q->plan_col));
 	free(q->plan);
 	q->plan = n;
 }
@@ -1950,13 +2046,14 @@ store_record_query(struct store *st, int64_t coll_id, const char *index,
     int limit, void (*fn)(void *, const struct record *), void *arg)
 {
 	struct record_run q = { index, where, after, bands, order, "",
-	    record_run_record, fn, arg, NULL };
+	    record_run_record, fn, arg, NULL, 0 };
 
 	return (record_run(st, coll_id, &q, limit));
 }
 
-/* SQLite's plan for the same query, the lines of each statement joined
- * by newlines, in *plan (the caller frees it). */
+/* The database's plan for the same query (SQLite's EXPLAIN QUERY PLAN
+ * details, PostgreSQL's EXPLAIN lines), the lines of each statement
+ * joined by newlines, in *plan (the caller frees it). */
 int
 store_record_plan(struct store *st, int64_t coll_id, const char *index,
     const struct filter_sql *where, const struct filter_sql *after,
@@ -1964,9 +2061,14 @@ store_record_plan(struct store *st, int64_t coll_id, const char *index,
     char **plan)
 {
 	struct record_run q = { index, where, after, bands, order,
-	    "EXPLAIN QUERY PLAN ", record_run_plan, NULL, NULL, xstrdup("") };
+	    "EXPLAIN QUERY PLAN ", record_run_plan, NULL, NULL, xstrdup(""),
+	    3 };
 	int		 rc;
 
+	if (db_kind(st->db) == DB_PG) {
+		q.prefix = "EXPLAIN ";
+		q.plan_col = 0;
+	}
 	/* A plan has a row per step: the limit of 1 must not stop it. */
 	rc = record_run(st, coll_id, &q, INT32_MAX);
 	*plan = q.plan;
@@ -1980,16 +2082,16 @@ store_record_plan(struct store *st, int64_t coll_id, const char *index,
 int
 store_rules_get(struct store *st, int64_t collection_id, struct rules *r)
 {
-	sqlite3_stmt	*s = stmt(st, S_RULES_GET);
+	struct dbq	*s = stmt(st, S_RULES_GET);
 	enum rule_verb	 v;
 	const char	*verb, *text;
 	int		 rc;
 
 	memset(r, 0, sizeof *r);
-	sqlite3_bind_int64(s, 1, collection_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		verb = (const char *)sqlite3_column_text(s, 0);
-		text = (const char *)sqlite3_column_text(s, 1);
+	dbq_bind_int64(s, 1, collection_id);
+	while ((rc = dbq_step(s)) == DB_ROW) {
+		verb = dbq_text(s, 0);
+		text = dbq_text(s, 1);
 		if (verb == NULL || text == NULL ||
 		    rule_verb_parse(verb, &v) == -1 || r->text[v] != NULL)
 			continue;
@@ -2006,18 +2108,18 @@ store_rules_get(struct store *st, int64_t collection_id, struct rules *r)
 int
 store_rules_set(struct store *st, int64_t collection_id, const struct rules *r)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	int		 i, rc;
 
 	s = stmt(st, S_RULES_CLEAR);
-	sqlite3_bind_int64(s, 1, collection_id);
+	dbq_bind_int64(s, 1, collection_id);
 	if ((rc = run(st, s)) != STORE_OK)
 		return (rc);
 	for (i = 0; i < RULE__COUNT; i++) {
 		if (r->text[i] == NULL)
 			continue;
 		s = stmt(st, S_RULES_INSERT);
-		sqlite3_bind_int64(s, 1, collection_id);
+		dbq_bind_int64(s, 1, collection_id);
 		bind_text(s, 2, rule_name((enum rule_verb)i));
 		bind_text(s, 3, r->text[i]);
 		if ((rc = run(st, s)) != STORE_OK)

@@ -22,9 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "basalt.h"
+#include "db.h"
 
 #define WEBHOOK_COLUMNS	"w.id, r.name, a.name, w.url, w.collections," \
 	" w.types, w.secret, w.app_id, w.cursor, w.state = 'paused'," \
@@ -33,7 +32,9 @@
 	" JOIN realms r ON r.id = a.realm_id"
 
 /* The statements, each prepared once per store (store_stmt_ext): the
- * delivery thread runs them after every commit. */
+ * delivery thread runs them after every commit. On PostgreSQL the store
+ * takes webhook_sql_pg[WH_x] (store_sql_pg.h) where SQLite's text does
+ * not serve. */
 enum {
 	WH_INSERT,
 	WH_LIST,
@@ -47,30 +48,20 @@ enum {
 };
 
 static void
-wh_done(sqlite3_stmt *s)
+wh_text(struct dbq *s, int i, const char *v)
 {
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-}
-
-static void
-wh_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v == NULL)
-		sqlite3_bind_null(s, i);
-	else
-		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	dbq_bind_text(s, i, v, 0);
 }
 
 /* Runs a statement that changes rows and resets it: STORE_NOTFOUND if it
  * changed none. */
 static int
-wh_run(struct store *st, sqlite3_stmt *s)
+wh_run(struct store *st, struct dbq *s)
 {
-	int	 rc = store_rc(st, sqlite3_step(s));
+	int	 rc = store_rc(st, dbq_step(s));
 
-	wh_done(s);
-	if (rc == STORE_OK && sqlite3_changes(store_sqlite(st)) == 0)
+	dbq_reset(s);
+	if (rc == STORE_OK && db_changes(store_db(st)) == 0)
 		rc = STORE_NOTFOUND;
 	return (rc);
 }
@@ -80,7 +71,7 @@ wh_run(struct store *st, sqlite3_stmt *s)
 int
 store_webhook_insert(struct store *st, const struct webhook *w)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	char		 ts[TIMESTAMP_LEN + 1];
 
 	time_iso(time_now_ms(), ts);
@@ -90,7 +81,7 @@ store_webhook_insert(struct store *st, const struct webhook *w)
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, coalesce((SELECT seq"
 	    " FROM sqlite_sequence WHERE name = 'events'), 0), ?7)");
 	wh_text(s, 1, w->id);
-	sqlite3_bind_int64(s, 2, w->app_id);
+	dbq_bind_int64(s, 2, w->app_id);
 	wh_text(s, 3, w->url);
 	wh_text(s, 4, w->collections);
 	wh_text(s, 5, w->types);
@@ -100,22 +91,22 @@ store_webhook_insert(struct store *st, const struct webhook *w)
 }
 
 static void
-wh_row(sqlite3_stmt *s, struct webhook *w)
+wh_row(struct dbq *s, struct webhook *w)
 {
 	memset(w, 0, sizeof *w);
-	w->id = (const char *)sqlite3_column_text(s, 0);
-	w->realm = (const char *)sqlite3_column_text(s, 1);
-	w->app = (const char *)sqlite3_column_text(s, 2);
-	w->url = (const char *)sqlite3_column_text(s, 3);
-	w->collections = (const char *)sqlite3_column_text(s, 4);
-	w->types = (const char *)sqlite3_column_text(s, 5);
-	w->secret = (const char *)sqlite3_column_text(s, 6);
-	w->app_id = sqlite3_column_int64(s, 7);
-	w->cursor = sqlite3_column_int64(s, 8);
-	w->paused = sqlite3_column_int(s, 9);
-	w->failures = sqlite3_column_int(s, 10);
-	w->last_error = (const char *)sqlite3_column_text(s, 11);
-	w->next_attempt_ms = sqlite3_column_int64(s, 12);
+	w->id = dbq_text(s, 0);
+	w->realm = dbq_text(s, 1);
+	w->app = dbq_text(s, 2);
+	w->url = dbq_text(s, 3);
+	w->collections = dbq_text(s, 4);
+	w->types = dbq_text(s, 5);
+	w->secret = dbq_text(s, 6);
+	w->app_id = dbq_int64(s, 7);
+	w->cursor = dbq_int64(s, 8);
+	w->paused = (int)dbq_int64(s, 9);
+	w->failures = (int)dbq_int64(s, 10);
+	w->last_error = dbq_text(s, 11);
+	w->next_attempt_ms = dbq_int64(s, 12);
 }
 
 /* Calls fn for each webhook of the app (app_id 0: of every app), by id;
@@ -125,7 +116,7 @@ int
 store_webhook_list(struct store *st, int64_t app_id, int64_t due_ms,
     void (*fn)(void *, const struct webhook *), void *arg)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	struct webhook	 w;
 	int		 rc;
 
@@ -133,14 +124,14 @@ store_webhook_list(struct store *st, int64_t app_id, int64_t due_ms,
 	    "SELECT " WEBHOOK_COLUMNS WEBHOOK_FROM
 	    " WHERE (?1 = 0 OR w.app_id = ?1) AND (?2 = 0 OR"
 	    " (w.state = 'active' AND w.next_attempt <= ?2)) ORDER BY w.id");
-	sqlite3_bind_int64(s, 1, app_id);
-	sqlite3_bind_int64(s, 2, due_ms);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	dbq_bind_int64(s, 1, app_id);
+	dbq_bind_int64(s, 2, due_ms);
+	while ((rc = dbq_step(s)) == DB_ROW) {
 		wh_row(s, &w);
 		fn(arg, &w);
 	}
 	rc = store_rc(st, rc);
-	wh_done(s);
+	dbq_reset(s);
 	return (rc);
 }
 
@@ -148,11 +139,11 @@ store_webhook_list(struct store *st, int64_t app_id, int64_t due_ms,
 int
 store_webhook_delete(struct store *st, int64_t app_id, const char *id)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 
 	s = store_stmt_ext(st, WH_DELETE,
 	    "DELETE FROM webhooks WHERE app_id = ? AND id = ?");
-	sqlite3_bind_int64(s, 1, app_id);
+	dbq_bind_int64(s, 1, app_id);
 	wh_text(s, 2, id);
 	return (wh_run(st, s));
 }
@@ -162,12 +153,12 @@ store_webhook_delete(struct store *st, int64_t app_id, const char *id)
 int
 store_webhook_resume(struct store *st, int64_t app_id, const char *id)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 
 	s = store_stmt_ext(st, WH_RESUME,
 	    "UPDATE webhooks SET state = 'active',"
 	    " failures = 0, next_attempt = 0 WHERE app_id = ? AND id = ?");
-	sqlite3_bind_int64(s, 1, app_id);
+	dbq_bind_int64(s, 1, app_id);
 	wh_text(s, 2, id);
 	return (wh_run(st, s));
 }
@@ -181,7 +172,7 @@ int
 store_webhook_lease(struct store *st, struct webhook *w, const char *holder,
     int64_t now_ms, int64_t until_ms)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	int		 rc;
 
 	s = store_stmt_ext(st, WH_LEASE,
@@ -191,18 +182,18 @@ store_webhook_lease(struct store *st, struct webhook *w, const char *holder,
 	    " lease_expires < ?3) RETURNING cursor, failures");
 	wh_text(s, 1, w->id);
 	wh_text(s, 2, holder);
-	sqlite3_bind_int64(s, 3, now_ms);
-	sqlite3_bind_int64(s, 4, until_ms);
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		w->cursor = sqlite3_column_int64(s, 0);
-		w->failures = sqlite3_column_int(s, 1);
-		rc = sqlite3_step(s);
+	dbq_bind_int64(s, 3, now_ms);
+	dbq_bind_int64(s, 4, until_ms);
+	if ((rc = dbq_step(s)) == DB_ROW) {
+		w->cursor = dbq_int64(s, 0);
+		w->failures = (int)dbq_int64(s, 1);
+		rc = dbq_step(s);
 		rc = store_rc(st, rc);
-	} else if (rc == SQLITE_DONE)
+	} else if (rc == DB_DONE)
 		rc = STORE_NOTFOUND;
 	else
 		rc = store_rc(st, rc);
-	wh_done(s);
+	dbq_reset(s);
 	return (rc);
 }
 
@@ -210,7 +201,7 @@ store_webhook_lease(struct store *st, struct webhook *w, const char *holder,
 int
 store_webhook_release(struct store *st, const char *holder)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	int		 rc;
 
 	s = store_stmt_ext(st, WH_RELEASE,
@@ -227,7 +218,7 @@ int
 store_webhook_delivered(struct store *st, const char *id, const char *holder,
     int64_t cursor)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 
 	s = store_stmt_ext(st, WH_DELIVERED,
 	    "UPDATE webhooks SET cursor = max(cursor, ?3),"
@@ -235,7 +226,7 @@ store_webhook_delivered(struct store *st, const char *id, const char *holder,
 	    " AND lease_holder = ?2");
 	wh_text(s, 1, id);
 	wh_text(s, 2, holder);
-	sqlite3_bind_int64(s, 3, cursor);
+	dbq_bind_int64(s, 3, cursor);
 	return (wh_run(st, s));
 }
 
@@ -245,7 +236,7 @@ int
 store_webhook_failed(struct store *st, const char *id, const char *holder,
     const char *error, int64_t next_ms, int max)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 
 	s = store_stmt_ext(st, WH_FAILED,
 	    "UPDATE webhooks SET failures = failures + 1,"
@@ -255,8 +246,8 @@ store_webhook_failed(struct store *st, const char *id, const char *holder,
 	wh_text(s, 1, id);
 	wh_text(s, 2, holder);
 	wh_text(s, 3, error);
-	sqlite3_bind_int64(s, 4, next_ms);
-	sqlite3_bind_int(s, 5, max);
+	dbq_bind_int64(s, 4, next_ms);
+	dbq_bind_int64(s, 5, max);
 	return (wh_run(st, s));
 }
 
@@ -267,7 +258,7 @@ store_webhook_events(struct store *st, const struct webhook *w, int limit,
     void (*fn)(void *, const struct event_row *, int64_t created_ms),
     void *arg)
 {
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	struct event_row ev;
 	int		 rc, n = 0;
 
@@ -279,24 +270,24 @@ store_webhook_events(struct store *st, const struct webhook *w, int limit,
 	    " instr(?5, ',' || type || ',') > 0) ORDER BY id LIMIT ?6");
 	wh_text(s, 1, w->realm);
 	wh_text(s, 2, w->app);
-	sqlite3_bind_int64(s, 3, w->cursor);
+	dbq_bind_int64(s, 3, w->cursor);
 	wh_text(s, 4, w->collections);
 	wh_text(s, 5, w->types);
-	sqlite3_bind_int(s, 6, limit);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	dbq_bind_int64(s, 6, limit);
+	while ((rc = dbq_step(s)) == DB_ROW) {
 		memset(&ev, 0, sizeof ev);
-		ev.id = sqlite3_column_int64(s, 0);
+		ev.id = dbq_int64(s, 0);
 		ev.realm = w->realm;
 		ev.app = w->app;
-		ev.collection = (const char *)sqlite3_column_text(s, 1);
-		ev.record_id = (const char *)sqlite3_column_text(s, 2);
-		ev.type = (const char *)sqlite3_column_text(s, 3);
-		ev.data = (const char *)sqlite3_column_text(s, 4);
-		ev.data_len = sqlite3_column_bytes(s, 4);
-		fn(arg, &ev, sqlite3_column_int64(s, 5));
+		ev.collection = dbq_text(s, 1);
+		ev.record_id = dbq_text(s, 2);
+		ev.type = dbq_text(s, 3);
+		ev.data = dbq_text(s, 4);
+		ev.data_len = dbq_bytes(s, 4);
+		fn(arg, &ev, dbq_int64(s, 5));
 		n++;
 	}
 	rc = store_rc(st, rc);
-	wh_done(s);
+	dbq_reset(s);
 	return (rc == STORE_OK ? n : -1);
 }

@@ -31,12 +31,12 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <sodium.h>
-#include <sqlite3.h>
 #ifdef HAVE_LIBPQ
 #include <libpq-fe.h>
 #endif
 
 #include "../src/basalt.h"
+#include "../src/db.h"
 
 START_TEST(test_route_split)
 {
@@ -1012,7 +1012,7 @@ END_TEST
 struct tdb {
 	char		 path[64];
 	struct store	*st;
-	sqlite3		*db;
+	struct db	*db;
 	int64_t		 coll;
 	void		*pg;		/* PGconn */
 	int		 pg_stale;	/* records not copied yet */
@@ -1044,7 +1044,8 @@ tdb_open(struct tdb *t)
 	    created), STORE_OK);
 	ck_assert_int_eq(store_collection_id(t->st, ids.app_id, "c",
 	    &t->coll), STORE_OK);
-	ck_assert_int_eq(sqlite3_open(t->path, &t->db), SQLITE_OK);
+	t->db = db_open(t->path, 1000, 0, err, sizeof err);
+	ck_assert_msg(t->db != NULL, "%s", err);
 	tpg_open(t);
 }
 
@@ -1054,7 +1055,7 @@ tdb_close(struct tdb *t)
 	char	 p[80];
 
 	tpg_close(t);
-	sqlite3_close(t->db);
+	db_close(t->db);
 	store_close(t->st);
 	unlink(t->path);
 	snprintf(p, sizeof p, "%s-wal", t->path);
@@ -1249,7 +1250,7 @@ static void
 tpg_sync(struct tdb *t)
 {
 	struct tpg_params p;
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	int		 i, rc;
 
 	if (!t->pg_stale)
@@ -1257,18 +1258,17 @@ tpg_sync(struct tdb *t)
 	memset(&p, 0, sizeof p);
 	tpg_exec(t, "BEGIN");
 	tpg_exec(t, "DELETE FROM records");
-	ck_assert_int_eq(sqlite3_prepare_v2(t->db, "SELECT id, collection_id,"
-	    " fields, created_at, updated_at FROM records", -1, &s, NULL),
-	    SQLITE_OK);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	s = db_prepare(t->db, "SELECT id, collection_id, fields, created_at,"
+	    " updated_at FROM records");
+	ck_assert_ptr_nonnull(s);
+	while ((rc = dbq_step(s)) == DB_ROW) {
 		for (i = 0; i < 5; i++)
-			tpg_param(&p, 0, xstrdup((const char *)
-			    sqlite3_column_text(s, i)));
+			tpg_param(&p, 0, xstrdup(dbq_text(s, i)));
 		PQclear(tpg_run(t, "INSERT INTO records VALUES (?, ?::int8, ?, "
 		    "?, ?)", &p));
 	}
-	ck_assert_int_eq(rc, SQLITE_DONE);
-	sqlite3_finalize(s);
+	ck_assert_int_eq(rc, DB_DONE);
+	dbq_finalize(s);
 	tpg_exec(t, "COMMIT");
 	tpg_exec(t, "ANALYZE records");
 	t->pg_stale = 0;
@@ -1336,25 +1336,25 @@ tdb_ids(struct tdb *t, const struct filter_sql *where,
     const struct filter_sql *order)
 {
 	struct evbuffer	*b = evbuffer_new();
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	char		*sql, *ids, *pg;
 	int		 next, rc;
 
 	xasprintf(&sql, "SELECT id FROM records WHERE collection_id = ? AND"
 	    " (%s) ORDER BY %s", where != NULL ? where->sql : "1",
 	    order != NULL ? order->sql : "id");
-	rc = sqlite3_prepare_v2(t->db, sql, -1, &s, NULL);
-	ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(t->db));
-	sqlite3_bind_int64(s, 1, t->coll);
+	s = db_prepare(t->db, sql);
+	ck_assert_msg(s != NULL, "%s: %s", sql, db_errmsg(t->db));
+	dbq_bind_int64(s, 1, t->coll);
 	next = 2;
 	if (where != NULL)
 		ck_assert_int_ne(next = filter_sql_bind(where, s, next), -1);
 	if (order != NULL)
 		ck_assert_int_ne(filter_sql_bind(order, s, next), -1);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		evbuffer_add_printf(b, "%s\n", sqlite3_column_text(s, 0));
-	ck_assert_msg(rc == SQLITE_DONE, "%s: %s", sql, sqlite3_errmsg(t->db));
-	sqlite3_finalize(s);
+	while ((rc = dbq_step(s)) == DB_ROW)
+		evbuffer_add_printf(b, "%s\n", dbq_text(s, 0));
+	ck_assert_msg(rc == DB_DONE, "%s: %s", sql, db_errmsg(t->db));
+	dbq_finalize(s);
 	free(sql);
 	ids = buf_string(b);
 	/* PostgreSQL selects the same, in the same order. */
@@ -1997,7 +1997,7 @@ agree_batch(struct tdb *t, const struct trec *recs, struct filter **f,
     struct filter_sql *w, char **text, int n, int first)
 {
 	struct evbuffer	*b = evbuffer_new();
-	sqlite3_stmt	*s;
+	struct dbq	*s;
 	char		*sql, *ids, *mem;
 	int		 i, k = 0, next = 1, rc, v, count[AGREE_BATCH] = { 0 };
 	int		 some = 0;
@@ -2008,19 +2008,18 @@ agree_batch(struct tdb *t, const struct trec *recs, struct filter **f,
 	evbuffer_add_printf(b, " FROM records WHERE collection_id = ? "
 	    "ORDER BY id");
 	sql = buf_string(b);
-	ck_assert_msg(sqlite3_prepare_v2(t->db, sql, -1, &s, NULL) ==
-	    SQLITE_OK, "seed %llu: %s", agree_seed, sqlite3_errmsg(t->db));
+	ck_assert_msg((s = db_prepare(t->db, sql)) != NULL, "seed %llu: %s",
+	    agree_seed, db_errmsg(t->db));
 	for (i = 0; i < n; i++)	/* the columns' values come first */
 		ck_assert_int_ne(next = filter_sql_bind(&w[i], s, next), -1);
-	sqlite3_bind_int64(s, next, t->coll);
+	dbq_bind_int64(s, next, t->coll);
 	/* No ck_assert per value: each one costs a write to a pipe. */
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW && k < AGREE_RECORDS) {
-		if (strcmp((const char *)sqlite3_column_text(s, 0),
-		    recs[k].id) != 0)
+	while ((rc = dbq_step(s)) == DB_ROW && k < AGREE_RECORDS) {
+		if (strcmp(dbq_text(s, 0), recs[k].id) != 0)
 			ck_abort_msg("record %d is not %s", k, recs[k].id);
 		for (i = 0; i < n; i++) {
-			v = sqlite3_column_type(s, i + 1) == SQLITE_INTEGER ?
-			    sqlite3_column_int(s, i + 1) : -1;
+			v = dbq_null(s, i + 1) ? -1 :
+			    (int)dbq_int64(s, i + 1);
 			if (v != filter_match(f[i], &recs[k].r))
 				ck_abort_msg("seed %llu, filter %d: %s\n"
 				    "record %s: SQL %d\n%s", agree_seed,
@@ -2030,9 +2029,9 @@ agree_batch(struct tdb *t, const struct trec *recs, struct filter **f,
 		}
 		k++;
 	}
-	ck_assert_int_eq(rc, SQLITE_DONE);
+	ck_assert_int_eq(rc, DB_DONE);
 	ck_assert_int_eq(k, AGREE_RECORDS);
-	sqlite3_finalize(s);
+	dbq_finalize(s);
 	free(sql);
 	for (i = 0; i < n; i++)
 		some += count[i] > 0 && count[i] < AGREE_RECORDS;
