@@ -44,7 +44,9 @@ own_pg_start() {
 }
 
 if declare -F pg_start >/dev/null; then
-	pg_start
+	pg_available || skip_all "PostgreSQL is not installed" \
+	    "(Debian: apt-get install postgresql)"
+	pg_start || bail_out "PostgreSQL did not start"
 else
 	own_pg_start
 fi
