@@ -37,7 +37,8 @@ own_pg_start() {
 	"${run[@]}" "${bin}pg_ctl -D $T/pg/data -w -l $T/pg/log -o \
 	    '-k $T/pg -c listen_addresses= -c fsync=off' start" \
 	    >/dev/null 2>&1 || bail_out "PostgreSQL did not start"
-	at_exit "${run[*]@Q} ${bin@Q}'pg_ctl -D $T/pg/data -m fast stop' >/dev/null 2>&1"
+	at_exit "${run[*]@Q} ${bin@Q}'pg_ctl -D $T/pg/data -m fast stop' \
+	    >/dev/null 2>&1"
 	"${bin}psql" -X -q -h "$T/pg" -U basalt -d postgres \
 	    -c 'CREATE DATABASE basalt' || bail_out "no database"
 	PG_URL="postgresql://basalt@/basalt?host=$T/pg"
