@@ -1324,6 +1324,16 @@ struct store_copy {
 	int64_t		 gap_through;	/* restore: ids past event_id up to it
 					   are unknown (0: none) */
 };
+/* store_copy.c: what store_copy_db copied. */
+struct copy_counts {
+	int64_t		 event_id;	/* the event log's head, kept */
+	int64_t		 records;
+	int64_t		 events;
+	int64_t		 rows;		/* of the other tables */
+};
+int		 store_copy_db(const char *from, const char *to, int busy_ms,
+		    struct copy_counts *, char *err, size_t);
+int		 store_target_is_pg(const char *);
 int		 store_backup(const char *db, const char *file, int force,
 		    struct store_copy *, char *err, size_t);
 int		 store_restore(const char *db, const char *file, int busy_ms,

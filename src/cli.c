@@ -59,7 +59,8 @@ usage(void)
 	    " [--secret-file F]\n"
 	    "  webhook list REALM APP | webhook delete REALM APP ID |"
 	    " webhook resume REALM APP ID\n"
-	    "  backup FILE [--force] | restore FILE\n");
+	    "  backup FILE [--force] | restore FILE\n"
+	    "  copy SOURCE DEST\n");
 	return (1);
 }
 
@@ -940,6 +941,10 @@ cmd_backup(int argc, char **argv, const char *dbpath)
 		force = 1;
 	else if (argc != 2 || argv[1][0] == '-')
 		return (usage());
+	if (store_target_is_pg(dbpath))
+		return (fail("%s and restore are SQLite's: on PostgreSQL use "
+		    "pg_dump and pg_restore (see \"Scaling out\" in the "
+		    "README)%s", "backup", ""));
 	if (strcmp(argv[0], "backup") == 0)
 		rc = store_backup(dbpath, argv[1], force, &c, err, sizeof err);
 	else
@@ -964,6 +969,27 @@ cmd_backup(int argc, char **argv, const char *dbpath)
 	return (0);
 }
 
+/* copy SOURCE DEST: the whole database from one store to another (a
+ * path or a postgresql:// URI each), into an empty one, ids kept. */
+static int
+cmd_copy(int argc, char **argv)
+{
+	struct copy_counts	 c;
+	char			 err[1024];
+
+	if (argc != 3 || argv[1][0] == '-' || argv[2][0] == '-')
+		return (usage());
+	if (store_copy_db(argv[1], argv[2], cfg->busy_timeout_ms, &c, err,
+	    sizeof err) == -1)
+		return (fail("%s%s", err, ""));
+	printf("%lld\n", (long long)c.event_id);
+	fprintf(stderr, "basalt: copied %lld records, %lld events and %lld "
+	    "other rows; the event log goes on past id %lld\n",
+	    (long long)c.records, (long long)c.events, (long long)c.rows,
+	    (long long)c.event_id);
+	return (0);
+}
+
 static const struct {
 	const char	*name;
 	int		(*fn)(int, char **);
@@ -985,6 +1011,8 @@ cli_main(int argc, char **argv, const char *dbpath)
 
 	if (strcmp(argv[0], "backup") == 0 || strcmp(argv[0], "restore") == 0)
 		return (cmd_backup(argc, argv, dbpath));
+	if (strcmp(argv[0], "copy") == 0)
+		return (cmd_copy(argc, argv));
 	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (strcmp(argv[0], commands[i].name) == 0)
 			break;
