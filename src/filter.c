@@ -1130,7 +1130,7 @@ struct sqlopd {
 };
 
 /* What PostgreSQL reads of an operand (pg_opd). */
-enum { PG_RANK, PG_NUM, PG_STR, PG_JSON, PG_ARRAY, PG_ISARRAY };
+enum { PG_RANK, PG_NUM, PG_STR, PG_ARRAY, PG_ISARRAY };
 
 /* The record's JSON, as PostgreSQL reads it: strings cut at an escaped
  * U+0000 (after an even run of backslashes) up to their closing quote
@@ -1215,9 +1215,6 @@ pg_expr(struct sqlbuf *sb, const char *j, int what)
 		    "(%1$s) #>> '{}' WHEN 'array' THEN (%1$s)::text "
 		    "WHEN 'object' THEN (%1$s)::text ELSE '' END) COLLATE \"C\"",
 		    j);
-		break;
-	case PG_JSON:
-		sb_add(sb, "%s", j);
 		break;
 	case PG_ARRAY:	/* json_array_elements refuses anything else */
 		sb_add(sb, "CASE WHEN json_typeof(%1$s) = 'array' THEN %1$s "
