@@ -300,12 +300,21 @@ unix_open() {
 # basalt_config [KEY=VALUE...]: (re)writes $T/basalt.conf from the test
 # defaults below plus the given keys (a given key replaces a default).
 # Each call starts again from the defaults.
+#
+# BASALT_TEST_DB=pg (the PostgreSQL leg of make check, tests/pg/*.sh):
+# the database is a PostgreSQL server of the test's own (pg_start), not
+# $T/basalt.db.
 basalt_config() {
-	local kv key seen arg
+	local kv key seen arg db=$T/basalt.db
 	mkdir -p "$T/hooks"
+	if [ "${BASALT_TEST_DB:-}" = pg ]; then
+		[ -n "${PG_URL:-}" ] || pg_start ||
+		    bail_out "no PostgreSQL server for the test"
+		db=$PG_URL
+	fi
 	{
 		echo "# written by tests/lib.sh"
-		for kv in "database=$T/basalt.db" "listen=$T/basalt.sock" \
+		for kv in "database=$db" "listen=$T/basalt.sock" \
 		    heartbeat_interval=1 log_level=debug "hooks_dir=$T/hooks" \
 		    "dashboard_dir=$top_srcdir/dashboard"; do
 			key=${kv%%=*}
@@ -319,6 +328,21 @@ basalt_config() {
 			echo "${kv%%=*} = ${kv#*=}"
 		done
 	} >"$T/basalt.conf"
+}
+
+# dbsql SQL: runs SQL on the test's database (sqlite3 on $T/basalt.db, or
+# psql on the PostgreSQL leg's), prints rows as a|b lines.
+dbsql() {
+	if [ "${BASALT_TEST_DB:-}" = pg ]; then
+		psql -X -q -At -v ON_ERROR_STOP=1 "$PG_URL" -c "$1"
+	else
+		sqlite3 -cmd '.timeout 5000' "$T/basalt.db" "$1"
+	fi
+}
+
+# on_pg: true on the PostgreSQL leg.
+on_pg() {
+	[ "${BASALT_TEST_DB:-}" = pg ]
 }
 
 # basalt_cli ARGS...: the admin CLI on the test's configuration.
