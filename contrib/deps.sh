@@ -4,10 +4,11 @@
 set -eu
 
 build="libfcgi-dev libjson-c-dev libsqlite3-dev libevent-dev libsodium-dev libssl-dev
- libcurl4-openssl-dev duktape-dev check autoconf automake pkg-config make gcc"
+ libcurl4-openssl-dev duktape-dev libpq-dev check autoconf automake pkg-config make
+ gcc"
 demo="lighttpd curl"
 test="lighttpd nginx apache2 caddy spawn-fcgi libnginx-mod-nchan curl
- chromium sqlite3 procps psmisc jq mandoc iproute2
+ chromium sqlite3 postgresql procps psmisc jq mandoc iproute2
  clang libclang-rt-14-dev
  prometheus"
 

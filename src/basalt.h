@@ -879,12 +879,14 @@ int64_t		 store_event_collection_end(struct store *, int64_t after,
 /* filter.c: the expression language of filters and sorts (README
  * "Querying"), parsed once, then evaluated in memory or run as SQL. A
  * parsed filter or sort is read-only and may be shared by threads. The
- * SQL is SQLite's, over the records table's columns (id, fields,
- * created_at, updated_at, unqualified); its ? are numbered by position,
- * so a WHERE's values are bound before its ORDER BY's (filter_sql_bind
- * returns the next index). Keys made of letters, digits, _ and - are
- * written into the SQL as '$."a"."b"' (an index on that expression can
- * serve them); other paths and every value are bound. */
+ * SQL comes in two dialects, SQLite's (sql) and PostgreSQL's (sql_pg),
+ * over the records table's columns (id, fields, created_at, updated_at,
+ * unqualified), which bind the same values in the same order; its ? are
+ * numbered by position, so a WHERE's values are bound before its ORDER
+ * BY's (filter_sql_bind returns the next index). Where SQLite's
+ * conditions are 1 or 0, PostgreSQL's are TRUE or FALSE. Keys made of
+ * letters, digits, _ and - are written into the SQL (an index on that
+ * expression can serve them); other paths and every value are bound. */
 struct filter;
 struct filter_sort;
 /* What a filter or sort reads of a record; fields NULL counts as {}. */
@@ -910,6 +912,8 @@ struct filter_bind {
 };
 struct filter_sql {
 	char		*sql;
+	char		*sql_pg;	/* the same in PostgreSQL's dialect,
+					   which binds the same values */
 	struct filter_bind *binds;
 	size_t		 nbinds;
 };
@@ -943,10 +947,13 @@ struct filter_band {
 };
 int		 filter_sort_after_bands(const struct filter_sort *,
 		    json_object *key, struct filter_band bands[2]);
-/* An index's expressions for fields.a.b (plain names only); whether an
- * index on field serves a filter (=, in or a range on it that every
+/* An index's expressions for fields.a.b (plain names only), in
+ * SQLite's dialect or PostgreSQL's (_pg, each in parentheses); whether
+ * an index on field serves a filter (=, in or a range on it that every
  * match passes) or a sort (its first key). */
 int		 filter_index_exprs(const char *field, char **out,
+		    struct error *);
+int		 filter_index_exprs_pg(const char *field, char **out,
 		    struct error *);
 int		 filter_narrows(const struct filter *, const char *field);
 int		 filter_sort_leads(const struct filter_sort *,

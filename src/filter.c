@@ -985,6 +985,7 @@ struct sqlbuf {
 	size_t			 size;
 	struct filter_bind	*binds;
 	size_t			 nbinds;
+	int			 pg;	/* PostgreSQL's dialect */
 };
 
 static void __attribute__((format(printf, 2, 3)))
@@ -1048,6 +1049,32 @@ sb_finish(struct sqlbuf *sb, struct filter_sql *out)
 	out->nbinds = sb->nbinds;
 }
 
+static void
+sb_init(struct sqlbuf sb[2])
+{
+	memset(sb, 0, 2 * sizeof *sb);
+	sb[1].pg = 1;
+}
+
+/* The two dialects' texts of one statement into out: their values are
+ * the same, in the same order, so either text takes the one list. */
+static void
+sb_finish2(struct sqlbuf sb[2], struct filter_sql *out)
+{
+	size_t	 i;
+
+	assert(sb[0].nbinds == sb[1].nbinds);
+	for (i = 0; i < sb[1].nbinds; i++) {
+		assert(sb[0].binds[i].type == sb[1].binds[i].type);
+		free(sb[1].binds[i].text);
+	}
+	free(sb[1].binds);
+	if (sb[1].s == NULL)
+		sb_add(&sb[1], "%s", "");
+	sb_finish(&sb[0], out);
+	out->sql_pg = sb[1].s;
+}
+
 /* Frees what out holds (not out itself) and clears it. */
 void
 filter_sql_free(struct filter_sql *q)
@@ -1058,23 +1085,39 @@ filter_sql_free(struct filter_sql *q)
 		free(q->binds[i].text);
 	free(q->binds);
 	free(q->sql);
+	free(q->sql_pg);
 	memset(q, 0, sizeof *q);
 }
 
 /*
- * The SQLite dialect: how an operand reads in SQL. This section is all
- * that another store (PostgreSQL's jsonb_typeof, #>) would write again.
+ * The two dialects: how an operand reads in SQL.
  *
- * An operand reads as two expressions: its rank in the one total order
- * (0 missing or null, 1 false, 2 true, 3 numbers, 4 strings, 5 arrays
- * and objects) and its value within the rank (a number as a double, a
- * string's text, an array's or object's JSON text, 0 for the first
- * three ranks, so that neither is ever NULL). Comparisons, in (...),
- * ORDER BY and the cursor's row values all read an operand through
- * exactly these two expressions, so that an index on (collection_id,
- * rank, value) of a plain path serves them all (filter_index_exprs).
- * Every term is written so that it is 0 or 1, never NULL, so NOT is
- * exact.
+ * An operand reads as its rank in the one total order (0 missing or
+ * null, 1 false, 2 true, 3 numbers, 4 strings, 5 arrays and objects)
+ * and its value within the rank (a number as a double, a string's text,
+ * an array's or object's JSON text, 0 for the first three ranks, so that
+ * neither is ever NULL). Comparisons, in (...), ORDER BY and the
+ * cursor's row values all read an operand through exactly these
+ * expressions, so that an index on (collection_id, rank, value) of a
+ * plain path serves them all (filter_index_exprs). Every term is
+ * written so that it is false or true, never NULL, so NOT is exact.
+ *
+ * SQLite's value is one expression of mixed type. PostgreSQL's column
+ * has one type: there the value is two, the number (float8, 0 unless a
+ * number) and the text (COLLATE "C", so that strings compare by their
+ * bytes; '' unless a string, array or object), and a comparison with a
+ * literal reads the one of the literal's type. PostgreSQL reads
+ * records.fields as json, not jsonb, so that an array or object reads
+ * back as the very text the table holds; a key on an array is missing
+ * (->, never #>, which would take "0" as an index); a number too large
+ * for a double is an infinity, as in SQLite. Its json refuses to read
+ * a string that holds U+0000: such a string is cut there first, which
+ * is where SQLite's json_extract ends it.
+ *
+ * Both texts are built by the same calls and bind the same values in the
+ * same order (sb_finish2 checks it): where SQLite binds a path that is
+ * not written in (sq_path) n times, PostgreSQL's text binds it n times
+ * too, reading it once in a subquery.
  */
 enum { SQ_COLUMN, SQ_FIELD, SQ_ELEMENT };
 
@@ -1083,7 +1126,27 @@ struct sqlopd {
 	const char	*column;	/* SQ_COLUMN */
 	char		*path;		/* SQ_FIELD: $."a"."b" */
 	int		 plain;		/* the path is written in */
+	const struct foperand *opd;	/* SQ_FIELD */
 };
+
+/* What PostgreSQL reads of an operand (pg_opd). */
+enum { PG_RANK, PG_NUM, PG_STR, PG_ARRAY, PG_ISARRAY };
+
+/* The record's JSON, as PostgreSQL reads it: strings cut at an escaped
+ * U+0000 (after an even run of backslashes) up to their closing quote
+ * (\x22). The literals hold neither ? nor a double quote, which the
+ * driver would have to tell from placeholders and names. */
+#define PG_DOC	"(CASE WHEN strpos(fields, '\\u0000') > 0 THEN " \
+	"regexp_replace(fields, '((^|[^\\\\])(\\\\\\\\)*)\\\\u0000" \
+	"([^\\x22\\\\]|\\\\.)*\\x22', '\\1' || chr(34), 'g') ELSE fields " \
+	"END)::json"
+
+/* A JSON number's text as a double, without the error PostgreSQL gives
+ * where strtod overflows or underflows: the infinities, and 0. */
+#define PG_F8	"CASE WHEN %1$s >= 1.797693134862315807937e308 THEN " \
+	"'Infinity'::float8 WHEN %1$s <= -1.797693134862315807937e308 " \
+	"THEN '-Infinity'::float8 WHEN abs(%1$s) <= " \
+	"2.4703282292062327209e-324 THEN 0::float8 ELSE %1$s::float8 END"
 
 static void
 sqlopd_init(struct sqlopd *q, const struct foperand *o)
@@ -1102,6 +1165,7 @@ sqlopd_init(struct sqlopd *q, const struct foperand *o)
 	}
 	q->kind = SQ_FIELD;
 	q->plain = 1;
+	q->opd = o;
 	memset(&sb, 0, sizeof sb);
 	sb_add(&sb, "$");
 	for (i = 0; i < o->nkeys; i++) {
@@ -1126,6 +1190,95 @@ sq_path(struct sqlbuf *sb, const struct sqlopd *q)
 		sb_text(sb, q->path);
 }
 
+/* What PostgreSQL reads (PG_*) of the JSON value j, an expression. */
+static void
+pg_expr(struct sqlbuf *sb, const char *j, int what)
+{
+	char	*num;
+
+	switch (what) {
+	case PG_RANK:
+		sb_add(sb, "CASE json_typeof(%1$s) WHEN 'boolean' THEN CASE "
+		    "WHEN (%1$s)::text = 'true' THEN 2 ELSE 1 END "
+		    "WHEN 'number' THEN 3 WHEN 'string' THEN 4 "
+		    "WHEN 'array' THEN 5 WHEN 'object' THEN 5 ELSE 0 END", j);
+		break;
+	case PG_NUM:
+		xasprintf(&num, "(%s)::text::numeric", j);
+		sb_add(sb, "CASE WHEN json_typeof(%s) = 'number' THEN ", j);
+		sb_add(sb, PG_F8, num);
+		sb_add(sb, " ELSE 0::float8 END");
+		free(num);
+		break;
+	case PG_STR:
+		sb_add(sb, "(CASE json_typeof(%1$s) WHEN 'string' THEN "
+		    "(%1$s) #>> '{}' WHEN 'array' THEN (%1$s)::text "
+		    "WHEN 'object' THEN (%1$s)::text ELSE '' END) COLLATE \"C\"",
+		    j);
+		break;
+	case PG_ARRAY:	/* json_array_elements refuses anything else */
+		sb_add(sb, "CASE WHEN json_typeof(%1$s) = 'array' THEN %1$s "
+		    "END", j);
+		break;
+	default:
+		sb_add(sb, "coalesce(json_typeof(%s) = 'array', FALSE)", j);
+	}
+}
+
+/* What PostgreSQL reads of the operand, where SQLite's text binds its
+ * path (if it is not written in) uses times. */
+static void
+pg_opd(struct sqlbuf *sb, const struct sqlopd *q, int what, int uses)
+{
+	struct sqlbuf	 j;
+	size_t		 i;
+	int		 k;
+
+	if (q->kind == SQ_COLUMN) {
+		if (what == PG_RANK)
+			sb_add(sb, "4");
+		else if (what == PG_NUM)
+			sb_add(sb, "0::float8");
+		else
+			sb_add(sb, "%s COLLATE \"C\"", q->column);
+		return;
+	}
+	if (q->kind == SQ_ELEMENT) {
+		pg_expr(sb, "je.v", what);
+		return;
+	}
+	memset(&j, 0, sizeof j);
+	sb_add(&j, "(%s", PG_DOC);
+	for (i = 0; i < q->opd->nkeys; i++) {
+		if (q->plain)
+			sb_add(&j, " -> '%s'", q->opd->keys[i]);
+		else
+			sb_add(&j, " -> p.k[%zu]", i + 1);
+	}
+	sb_add(&j, ")");
+	if (q->plain) {
+		pg_expr(sb, j.s, what);
+		free(j.s);
+		return;
+	}
+	/* The path's keys from its bound text, $."k1"."k2" (a key holds no
+	 * double quote), read once; its other uses are bound and unread. */
+	sb_add(sb, "(SELECT ");
+	pg_expr(sb, "s.j", what);
+	sb_add(sb, " FROM (SELECT %s AS j FROM (SELECT ARRAY(SELECT "
+	    "json_array_elements_text(('[' || replace(substr(", j.s);
+	sb_text(sb, q->path);
+	sb_add(sb, "::text, 3), chr(34) || '.' || chr(34), chr(34) || ',' "
+	    "|| chr(34)) || ']')::json)) AS k");
+	for (k = 1; k < uses; k++) {
+		sb_add(sb, ", ");
+		sb_text(sb, q->path);
+		sb_add(sb, "::text AS u%d", k);
+	}
+	sb_add(sb, ") AS p) AS s)");
+	free(j.s);
+}
+
 /* A field's JSON type as json_type() names it, NULL when missing; or
  * its value as json_extract() gives it. */
 static void
@@ -1144,6 +1297,10 @@ sq_json(struct sqlbuf *sb, const struct sqlopd *q, int type)
 static void
 sq_rank(struct sqlbuf *sb, const struct sqlopd *q)
 {
+	if (sb->pg) {
+		pg_opd(sb, q, PG_RANK, 1);
+		return;
+	}
 	if (q->kind == SQ_COLUMN) {
 		sb_add(sb, "4");
 		return;
@@ -1155,12 +1312,32 @@ sq_rank(struct sqlbuf *sb, const struct sqlopd *q)
 	    " WHEN 'array' THEN 5 WHEN 'object' THEN 5 ELSE 0 END");
 }
 
-/* The operand's value within its rank. */
+/* Which of PostgreSQL's values to read (sq_value). */
+enum { V_NUM, V_STR, V_BOTH };
+
+/*
+ * The operand's value within its rank, then dir ("", " DESC"). On
+ * PostgreSQL: the number (V_NUM), the text (V_STR) or both (V_BOTH,
+ * each followed by dir; a column has only its text).
+ */
 static void
-sq_value(struct sqlbuf *sb, const struct sqlopd *q)
+sq_value(struct sqlbuf *sb, const struct sqlopd *q, int v, const char *dir)
 {
+	if (sb->pg) {
+		if (v == V_BOTH && q->kind == SQ_COLUMN)
+			v = V_STR;
+		if (v != V_STR) {
+			pg_opd(sb, q, PG_NUM, v == V_BOTH ? 2 : 4);
+			sb_add(sb, "%s%s", dir, v == V_BOTH ? ", " : "");
+		}
+		if (v != V_NUM) {
+			pg_opd(sb, q, PG_STR, v == V_BOTH ? 2 : 4);
+			sb_add(sb, "%s", dir);
+		}
+		return;
+	}
 	if (q->kind == SQ_COLUMN) {
-		sb_add(sb, "%s", q->column);
+		sb_add(sb, "%s%s", q->column, dir);
 		return;
 	}
 	sb_add(sb, "CASE WHEN ");
@@ -1171,7 +1348,26 @@ sq_value(struct sqlbuf *sb, const struct sqlopd *q)
 	sq_json(sb, q, 1);
 	sb_add(sb, " IN ('text', 'array', 'object') THEN ");
 	sq_json(sb, q, 0);
-	sb_add(sb, " ELSE 0 END");
+	sb_add(sb, " ELSE 0 END%s", dir);
+}
+
+/* Which value a literal of rank r is compared with. */
+static int
+v_of_rank(int r)
+{
+	return (r <= 3 ? V_NUM : V_STR);
+}
+
+static const char *
+sq_false(const struct sqlbuf *sb)
+{
+	return (sb->pg ? "FALSE" : "0");
+}
+
+static const char *
+sq_true(const struct sqlbuf *sb)
+{
+	return (sb->pg ? "TRUE" : "1");
 }
 
 /* "rank = r AND ", which a column (a string) has only for r = 4. */
@@ -1180,11 +1376,23 @@ sq_rank_is(struct sqlbuf *sb, const struct sqlopd *q, int r)
 {
 	if (q->kind == SQ_COLUMN) {
 		if (r != 4)
-			sb_add(sb, "0 AND ");
+			sb_add(sb, "%s AND ", sq_false(sb));
 		return;
 	}
 	sq_rank(sb, q);
 	sb_add(sb, " = %d AND ", r);
+}
+
+/* On PostgreSQL, before a plain field's text is compared: its number,
+ * which is 0 then, so that an index on (rank, number, text) is sought
+ * by the text too. */
+static void
+sq_text_seek(struct sqlbuf *sb, const struct sqlopd *q, int v)
+{
+	if (!sb->pg || v != V_STR || q->kind != SQ_FIELD || !q->plain)
+		return;
+	pg_opd(sb, q, PG_NUM, 0);
+	sb_add(sb, " = 0::float8 AND ");
 }
 
 static void
@@ -1193,12 +1401,18 @@ sq_literal(struct sqlbuf *sb, const struct fvalue *v)
 	switch (v->type) {
 	case J_BOOL:
 		sb_int(sb, (int64_t)v->num);
+		if (sb->pg)
+			sb_add(sb, "::int8");
 		break;
 	case J_NUMBER:
 		sb_double(sb, v->num);
+		if (sb->pg)
+			sb_add(sb, "::float8");
 		break;
 	default:
 		sb_text(sb, v->str);
+		if (sb->pg)
+			sb_add(sb, "::text");
 	}
 }
 
@@ -1215,12 +1429,12 @@ sq_compare(struct sqlbuf *sb, const struct sqlopd *q, const char *op,
 	case J_NULL:
 		/* Nothing is below or above null but null itself. */
 		sq_rank_is(sb, q, 0);
-		sb_add(sb, "%s)", strict ? "0" : "1");
+		sb_add(sb, "%s)", strict ? sq_false(sb) : sq_true(sb));
 		return;
 	case J_BOOL:
 		/* Within the booleans the rank is the order: false, true. */
 		if (q->kind == SQ_COLUMN) {
-			sb_add(sb, "0)");
+			sb_add(sb, "%s)", sq_false(sb));
 			return;
 		}
 		sq_rank(sb, q);
@@ -1230,7 +1444,8 @@ sq_compare(struct sqlbuf *sb, const struct sqlopd *q, const char *op,
 		return;
 	default:
 		sq_rank_is(sb, q, fvalue_rank(v));
-		sq_value(sb, q);
+		sq_text_seek(sb, q, v_of_rank(fvalue_rank(v)));
+		sq_value(sb, q, v_of_rank(fvalue_rank(v)), "");
 		sb_add(sb, " %s ", op);
 		sq_literal(sb, v);
 		sb_add(sb, ")");
@@ -1265,7 +1480,8 @@ sq_in(struct sqlbuf *sb, const struct sqlopd *q, const struct fvalue *vals,
 		sep = " OR ";
 		sb_add(sb, "(");
 		sq_rank_is(sb, q, t == J_NUMBER ? 3 : 4);
-		sq_value(sb, q);
+		sq_text_seek(sb, q, t == J_NUMBER ? V_NUM : V_STR);
+		sq_value(sb, q, t == J_NUMBER ? V_NUM : V_STR, "");
 		sb_add(sb, " IN (");
 		for (i = 0, k = 0; i < n; i++) {
 			if (vals[i].type != t)
@@ -1283,11 +1499,20 @@ static void
 sq_contains(struct sqlbuf *sb, const struct sqlopd *q, const char *needle)
 {
 	/* lower() folds ASCII letters only, as contains_fold does (the
-	 * needle is in lower case already). */
+	 * needle is in lower case already); PostgreSQL's would fold more. */
 	sb_add(sb, "(");
 	sq_rank_is(sb, q, 4);
+	if (sb->pg) {
+		sb_add(sb, "strpos(translate(");
+		sq_value(sb, q, V_STR, "");
+		sb_add(sb, ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', "
+		    "'abcdefghijklmnopqrstuvwxyz'), ");
+		sb_text(sb, needle);
+		sb_add(sb, "::text) > 0)");
+		return;
+	}
 	sb_add(sb, "instr(lower(");
-	sq_value(sb, q);
+	sq_value(sb, q, V_STR, "");
 	sb_add(sb, "), ");
 	sb_text(sb, needle);
 	sb_add(sb, ") > 0)");
@@ -1299,7 +1524,17 @@ sq_has(struct sqlbuf *sb, const struct sqlopd *q, const struct fvalue *v)
 	struct sqlopd	 e = { .kind = SQ_ELEMENT };
 
 	if (q->kind == SQ_COLUMN) {	/* a string is no array */
-		sb_add(sb, "0");
+		sb_add(sb, "%s", sq_false(sb));
+		return;
+	}
+	if (sb->pg) {
+		sb_add(sb, "(");
+		pg_opd(sb, q, PG_ISARRAY, 1);
+		sb_add(sb, " AND EXISTS (SELECT 1 FROM json_array_elements(");
+		pg_opd(sb, q, PG_ARRAY, 1);
+		sb_add(sb, ") AS je(v) WHERE ");
+		sq_compare(sb, &e, "=", v);
+		sb_add(sb, "))");
 		return;
 	}
 	sb_add(sb, "(coalesce(");
@@ -1325,7 +1560,7 @@ sq_term(struct sqlbuf *sb, const struct fnode *n)
 	for (i = 0; i < n->nvals && n->vals[i].ref == NULL; i++)
 		;
 	if (n->opd.kind > OPD_FIELD || i < n->nvals) {
-		sb_add(sb, "0");
+		sb_add(sb, "%s", sq_false(sb));
 		return;
 	}
 	sqlopd_init(&q, &n->opd);
@@ -1370,8 +1605,10 @@ sq_node(struct sqlbuf *sb, const struct fnode *n)
 		sq_node(sb, n->kids[0]);
 		break;
 	case FN_TRUE:
+		sb_add(sb, "%s", sq_true(sb));
+		break;
 	case FN_FALSE:
-		sb_add(sb, "%d", n->kind == FN_TRUE);
+		sb_add(sb, "%s", sq_false(sb));
 		break;
 	default:
 		sq_term(sb, n);
@@ -1379,17 +1616,19 @@ sq_node(struct sqlbuf *sb, const struct fnode *n)
 }
 
 /* The filter as a WHERE condition over the records table's columns (id,
- * fields, created_at, updated_at, unqualified), with its values to bind
- * in out (freed by filter_sql_free). It selects exactly the records
- * filter_match accepts. */
+ * fields, created_at, updated_at, unqualified), in both dialects, with
+ * its values to bind in out (freed by filter_sql_free). It selects
+ * exactly the records filter_match accepts. */
 void
 filter_sql(const struct filter *f, struct filter_sql *out)
 {
-	struct sqlbuf	 sb;
+	struct sqlbuf	 sb[2];
+	int		 i;
 
-	memset(&sb, 0, sizeof sb);
-	sq_node(&sb, f->root);
-	sb_finish(&sb, out);
+	sb_init(sb);
+	for (i = 0; i < 2; i++)
+		sq_node(&sb[i], f->root);
+	sb_finish2(sb, out);
 }
 
 /* Binds q's values (copies) to stmt from parameter first on; returns the
@@ -1566,8 +1805,7 @@ sq_order(struct sqlbuf *sb, const struct filter_sort *s, int rank_fixed)
 			sq_rank(sb, &q);
 			sb_add(sb, "%s, ", dir);
 		}
-		sq_value(sb, &q);
-		sb_add(sb, "%s", dir);
+		sq_value(sb, &q, V_BOTH, dir);
 		free(q.path);
 	}
 }
@@ -1577,11 +1815,13 @@ sq_order(struct sqlbuf *sb, const struct filter_sort *s, int rank_fixed)
 void
 filter_sort_sql(const struct filter_sort *s, struct filter_sql *out)
 {
-	struct sqlbuf	 sb;
+	struct sqlbuf	 sb[2];
+	int		 i;
 
-	memset(&sb, 0, sizeof sb);
-	sq_order(&sb, s, 0);
-	sb_finish(&sb, out);
+	sb_init(sb);
+	for (i = 0; i < 2; i++)
+		sq_order(&sb[i], s, 0);
+	sb_finish2(sb, out);
 }
 
 /* The record's values of the sort keys, as a JSON array (a cursor to
@@ -1602,29 +1842,40 @@ filter_sort_key(const struct filter_sort *s, const struct filter_rec *r)
 }
 
 /* A key's value v as sq_value gives it, bound, after its rank (for a
- * field) if rank is set. */
+ * field) if rank is set. On PostgreSQL, with rank, the number and the
+ * text (V_BOTH); without, the one of its rank (v_of_rank). */
 static void
 sq_key_value(struct sqlbuf *sb, const struct sqlopd *q,
     const struct fvalue *v, int rank)
 {
-	int	 r = fvalue_rank(v);
+	const char	*num = sb->pg ? "::float8" : "";
+	const char	*str = sb->pg ? "::text" : "";
+	int		 r = fvalue_rank(v);
 
 	if (q->kind == SQ_COLUMN) {
 		sb_text(sb, v->str);
+		sb_add(sb, "%s", str);
 		return;
 	}
 	if (rank) {
 		sb_int(sb, r);
-		sb_add(sb, ", ");
+		sb_add(sb, "%s, ", sb->pg ? "::int8" : "");
 	}
 	if (r < 3)
 		sb_int(sb, 0);
 	else if (r == 3)
 		sb_double(sb, v->num);
-	else if (r == 4)
+	if (r <= 3) {
+		sb_add(sb, "%s%s", num, sb->pg && rank ? ", ''" : "");
+		return;
+	}
+	if (sb->pg && rank)
+		sb_add(sb, "0::float8, ");
+	if (r == 4)
 		sb_text(sb, v->str);
 	else
 		sb_text(sb, jsonutil_string(v->obj));
+	sb_add(sb, "%s", str);
 }
 
 /* Keys from..to of the sort as a row value: their expressions, or (vals)
@@ -1650,7 +1901,7 @@ sq_row(struct sqlbuf *sb, const struct filter_sort *s, size_t from,
 				sq_rank(sb, &q);
 				sb_add(sb, ", ");
 			}
-			sq_value(sb, &q);
+			sq_value(sb, &q, V_BOTH, "");
 		}
 		free(q.path);
 	}
@@ -1667,6 +1918,40 @@ sq_row_cmp(struct sqlbuf *sb, const struct filter_sort *s, size_t from,
 	sq_row(sb, s, from, to, key, 1);
 }
 
+/* filter_sort_after_sql's condition, for a key that fits the sort. */
+static void
+sq_after(struct sqlbuf *sb, const struct filter_sort *s, json_object *key)
+{
+	size_t		 i, run;
+	const char	*op;
+
+	for (run = 1; run < s->nkeys; run++)
+		if (s->keys[run].desc != s->keys[0].desc)
+			break;
+	op = s->keys[0].desc ? "<" : ">";
+	sb_add(sb, "(");
+	if (run == s->nkeys) {
+		sq_row_cmp(sb, s, 0, run, key, op);
+		sb_add(sb, ")");
+		return;
+	}
+	sq_row_cmp(sb, s, 0, run, key, s->keys[0].desc ? "<=" : ">=");
+	sb_add(sb, " AND ");
+	for (i = 0; i < s->nkeys; i++) {
+		op = s->keys[i].desc ? "<" : ">";
+		sb_add(sb, "(");
+		sq_row_cmp(sb, s, i, i + 1, key, op);
+		if (i + 1 == s->nkeys)
+			break;
+		sb_add(sb, " OR (");
+		sq_row_cmp(sb, s, i, i + 1, key, "=");
+		sb_add(sb, " AND ");
+	}
+	for (i = 0; i + 1 < s->nkeys; i++)
+		sb_add(sb, "))");
+	sb_add(sb, "))");
+}
+
 /* The records strictly after the key (an array from filter_sort_key) in
  * the sort, as a WHERE condition like filter_sql's. -1 with
  * ERR_INVALID_PARAMETER if key does not fit the sort.
@@ -1680,10 +1965,9 @@ int
 filter_sort_after_sql(const struct filter_sort *s, json_object *key,
     struct filter_sql *out, struct error *err)
 {
-	struct sqlbuf	 sb;
+	struct sqlbuf	 sb[2];
 	struct fvalue	 v;
-	size_t		 i, run;
-	const char	*op;
+	size_t		 i;
 
 	memset(out, 0, sizeof *out);
 	if (!json_object_is_type(key, json_type_array) ||
@@ -1696,34 +1980,10 @@ filter_sort_after_sql(const struct filter_sort *s, json_object *key,
 			return (error_set(err, ERR_INVALID_PARAMETER,
 			    "the cursor does not fit the sort"));
 	}
-	for (run = 1; run < s->nkeys; run++)
-		if (s->keys[run].desc != s->keys[0].desc)
-			break;
-	memset(&sb, 0, sizeof sb);
-	op = s->keys[0].desc ? "<" : ">";
-	sb_add(&sb, "(");
-	if (run == s->nkeys) {
-		sq_row_cmp(&sb, s, 0, run, key, op);
-		sb_add(&sb, ")");
-		sb_finish(&sb, out);
-		return (0);
-	}
-	sq_row_cmp(&sb, s, 0, run, key, s->keys[0].desc ? "<=" : ">=");
-	sb_add(&sb, " AND ");
-	for (i = 0; i < s->nkeys; i++) {
-		op = s->keys[i].desc ? "<" : ">";
-		sb_add(&sb, "(");
-		sq_row_cmp(&sb, s, i, i + 1, key, op);
-		if (i + 1 == s->nkeys)
-			break;
-		sb_add(&sb, " OR (");
-		sq_row_cmp(&sb, s, i, i + 1, key, "=");
-		sb_add(&sb, " AND ");
-	}
-	for (i = 0; i + 1 < s->nkeys; i++)
-		sb_add(&sb, "))");
-	sb_add(&sb, "))");
-	sb_finish(&sb, out);
+	sb_init(sb);
+	for (i = 0; i < 2; i++)
+		sq_after(&sb[i], s, key);
+	sb_finish2(sb, out);
 	return (0);
 }
 
@@ -1849,30 +2109,37 @@ int
 filter_sort_after_bands(const struct filter_sort *s, json_object *key,
     struct filter_band bands[2])
 {
-	struct sqlbuf	 sb;
+	struct sqlbuf	 sb[2];
 	struct sqlopd	 q;
 	struct fvalue	 v;
-	int		 desc = s->keys[0].desc;
+	int		 i, r, desc = s->keys[0].desc;
 
 	memset(bands, 0, 2 * sizeof *bands);
 	sqlopd_init(&q, &s->keys[0].opd);
 	if (q.kind != SQ_FIELD)
 		return (0);
 	fvalue_of(json_object_array_get_idx(key, 0), &v);
-	memset(&sb, 0, sizeof sb);
-	sq_rank(&sb, &q);
-	sb_add(&sb, " = %d AND ", fvalue_rank(&v));
-	sq_value(&sb, &q);
-	sb_add(&sb, " %s ", desc ? "<=" : ">=");
-	sq_key_value(&sb, &q, &v, 0);
-	sb_finish(&sb, &bands[0].where);
-	memset(&sb, 0, sizeof sb);
-	sq_order(&sb, s, 1);
-	sb_finish(&sb, &bands[0].order);
-	memset(&sb, 0, sizeof sb);
-	sq_rank(&sb, &q);
-	sb_add(&sb, " %s %d", desc ? "<" : ">", fvalue_rank(&v));
-	sb_finish(&sb, &bands[1].where);
+	r = fvalue_rank(&v);
+	sb_init(sb);
+	for (i = 0; i < 2; i++) {
+		sq_rank(&sb[i], &q);
+		sb_add(&sb[i], " = %d AND ", r);
+		sq_text_seek(&sb[i], &q, v_of_rank(r));
+		sq_value(&sb[i], &q, v_of_rank(r), "");
+		sb_add(&sb[i], " %s ", desc ? "<=" : ">=");
+		sq_key_value(&sb[i], &q, &v, 0);
+	}
+	sb_finish2(sb, &bands[0].where);
+	sb_init(sb);
+	for (i = 0; i < 2; i++)
+		sq_order(&sb[i], s, 1);
+	sb_finish2(sb, &bands[0].order);
+	sb_init(sb);
+	for (i = 0; i < 2; i++) {
+		sq_rank(&sb[i], &q);
+		sb_add(&sb[i], " %s %d", desc ? "<" : ">", r);
+	}
+	sb_finish2(sb, &bands[1].where);
 	filter_sort_sql(s, &bands[1].order);
 	free(q.path);
 	return (2);
@@ -1883,11 +2150,9 @@ filter_sort_after_bands(const struct filter_sort *s, json_object *key,
  * way: a plain path, fields.a.b with names of letters, digits, _ and -.
  */
 
-/* The index's expressions for field, "rank, value" as sq_rank and
- * sq_value write them, in *out (the caller frees it); -1 with
- * ERR_INVALID_PARAMETER if field is not fields.NAME[.NAME...]. */
-int
-filter_index_exprs(const char *field, char **out, struct error *err)
+/* The index's expressions for field in a dialect (pg), in *out. */
+static int
+index_exprs(const char *field, int pg, char **out, struct error *err)
 {
 	struct fparse	 fp;
 	struct foperand	 o;
@@ -1907,14 +2172,40 @@ filter_index_exprs(const char *field, char **out, struct error *err)
 	}
 	sqlopd_init(&q, &o);
 	memset(&sb, 0, sizeof sb);
+	sb.pg = pg;
+	/* PostgreSQL wants an expression in parentheses. */
+	sb_add(&sb, "%s", pg ? "(" : "");
 	sq_rank(&sb, &q);
-	sb_add(&sb, ", ");
-	sq_value(&sb, &q);
+	sb_add(&sb, "%s, %s", pg ? ")" : "", pg ? "(" : "");
+	sq_value(&sb, &q, V_NUM, "");
+	if (pg) {
+		sb_add(&sb, "), (");
+		sq_value(&sb, &q, V_STR, "");
+		/* Every sort ends with id: the index holds it too, so
+		 * that it gives the whole order. */
+		sb_add(&sb, "), (id COLLATE \"C\")");
+	}
 	assert(q.plain && sb.nbinds == 0);
 	free(q.path);
 	operand_clear(&o);
 	*out = sb.s;
 	return (0);
+}
+
+/* The index's expressions for field, "rank, value" as sq_rank and
+ * sq_value write them, in *out (the caller frees it); -1 with
+ * ERR_INVALID_PARAMETER if field is not fields.NAME[.NAME...]. */
+int
+filter_index_exprs(const char *field, char **out, struct error *err)
+{
+	return (index_exprs(field, 0, out, err));
+}
+
+/* The same for PostgreSQL: rank, number, text and id. */
+int
+filter_index_exprs_pg(const char *field, char **out, struct error *err)
+{
+	return (index_exprs(field, 1, out, err));
 }
 
 /*

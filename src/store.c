@@ -1845,7 +1845,8 @@ store_index_create(struct store *st, int64_t coll_id, const char *field,
     const char *exprs, int max)
 {
 	struct dbq	*s;
-	char		*q, now[TIMESTAMP_LEN + 1];
+	struct error	 e;
+	char		*q, *pgx = NULL, now[TIMESTAMP_LEN + 1];
 	int64_t		 n, id;
 	int		 rc;
 
@@ -1869,11 +1870,19 @@ store_index_create(struct store *st, int64_t coll_id, const char *field,
 	 * store_record_query writes the same collection_id = <id> so that
 	 * SQLite sees the index applies.
 	 */
+	/* PostgreSQL's expressions for the same field: a column has one
+	 * type there (rank, number, text, then id). */
+	if (db_kind(st->db) == DB_PG) {
+		if (filter_index_exprs_pg(field, &pgx, &e) == -1)
+			return (STORE_ERROR);
+		exprs = pgx;
+	}
 	xasprintf(&q, "CREATE INDEX records_field_%lld ON records"
 	    " (collection_id, %s) WHERE collection_id = %lld", (long long)id,
 	    exprs, (long long)coll_id);
 	rc = store_exec(st, q);
 	free(q);
+	free(pgx);
 	return (rc);
 }
 
@@ -1930,9 +1939,18 @@ record_query(struct store *st, const char *prefix, int64_t coll_id,
     const struct filter_sql *order, int limit, int *rc)
 {
 	struct dbq	*s = NULL;
-	const char	*all = db_kind(st->db) == DB_PG ? "true" : "1";
+	int		 pg = db_kind(st->db) == DB_PG;
+	const char	*all = pg ? "true" : "1";
+	const char	*text[4];
 	char		*q;
 	int		 i, next = 1;
+
+	/* filter.c's text in this database's dialect. */
+	for (i = 0; i < 3; i++)
+		text[i] = parts[i] == NULL ? all : pg ? parts[i]->sql_pg :
+		    parts[i]->sql;
+	text[3] = order == NULL ? (pg ? "id COLLATE \"C\"" : "id") : pg ?
+	    order->sql_pg : order->sql;
 
 	/* The collection's id is written in, not bound: it is the
 	 * database's integer, and SQLite uses a collection's partial index
@@ -1940,10 +1958,7 @@ record_query(struct store *st, const char *prefix, int64_t coll_id,
 	xasprintf(&q, "%sSELECT id, fields, created_at, updated_at"
 	    " FROM records%s WHERE collection_id = %lld AND (%s) AND (%s)"
 	    " AND (%s) ORDER BY %s LIMIT ?", prefix, by, (long long)coll_id,
-	    parts[0] != NULL ? parts[0]->sql : all,
-	    parts[1] != NULL ? parts[1]->sql : all,
-	    parts[2] != NULL ? parts[2]->sql : all,
-	    order != NULL ? order->sql : "id");
+	    text[0], text[1], text[2], text[3]);
 	s = db_prepare(st->db, q);
 	free(q);
 	if (s == NULL) {

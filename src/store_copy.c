@@ -279,6 +279,13 @@ store_copy_db(const char *from, const char *to, int busy_ms,
 		copy_fail(err, errlen, "destination", store_db(dst));
 		goto out;
 	}
+	/* PostgreSQL's events trigger counts each app's events as they are
+	 * inserted, a row update per event: the copy brings the counts. */
+	if (db_kind(store_db(dst)) == DB_PG && db_exec(store_db(dst),
+	    "SET LOCAL basalt.copying = 'on'") != DB_OK) {
+		copy_fail(err, errlen, "destination", store_db(dst));
+		goto rollback;
+	}
 	for (i = 0; i < sizeof copy_tables / sizeof copy_tables[0]; i++) {
 		/* The event log's trigger counted the copied events; the
 		 * source's counts and marks replace them, as its meta rows

@@ -535,7 +535,12 @@ get "$G/records?limit=500"
 before_list=$(jnorm "$BODY")
 basalt_stop
 is $? 0 "SIGTERM: basalt exits with status 0"
-is "$(head -c 15 "$T/basalt.db")" "SQLite format 3" "the database is an SQLite file"
+if on_pg; then
+	is "$(dbsql "SELECT count(*) FROM records WHERE id = '$R2'")" 1 \
+	    "the records are in PostgreSQL's tables"
+else
+	is "$(head -c 15 "$T/basalt.db")" "SQLite format 3" "the database is an SQLite file"
+fi
 basalt_config max_body_size=1k request_timeout=2
 basalt_start || bail_out "basalt did not restart"
 wait_until 5 health_ok

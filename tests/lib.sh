@@ -300,12 +300,21 @@ unix_open() {
 # basalt_config [KEY=VALUE...]: (re)writes $T/basalt.conf from the test
 # defaults below plus the given keys (a given key replaces a default).
 # Each call starts again from the defaults.
+#
+# BASALT_TEST_DB=pg (the PostgreSQL leg of make check, tests/pg/*.sh):
+# the database is a PostgreSQL server of the test's own (pg_start), not
+# $T/basalt.db.
 basalt_config() {
-	local kv key seen arg
+	local kv key seen arg db=$T/basalt.db
 	mkdir -p "$T/hooks"
+	if [ "${BASALT_TEST_DB:-}" = pg ]; then
+		[ -n "${PG_URL:-}" ] || pg_start ||
+		    bail_out "no PostgreSQL server for the test"
+		db=$PG_URL
+	fi
 	{
 		echo "# written by tests/lib.sh"
-		for kv in "database=$T/basalt.db" "listen=$T/basalt.sock" \
+		for kv in "database=$db" "listen=$T/basalt.sock" \
 		    heartbeat_interval=1 log_level=debug "hooks_dir=$T/hooks" \
 		    "dashboard_dir=$top_srcdir/dashboard"; do
 			key=${kv%%=*}
@@ -319,6 +328,21 @@ basalt_config() {
 			echo "${kv%%=*} = ${kv#*=}"
 		done
 	} >"$T/basalt.conf"
+}
+
+# dbsql SQL: runs SQL on the test's database (sqlite3 on $T/basalt.db, or
+# psql on the PostgreSQL leg's), prints rows as a|b lines.
+dbsql() {
+	if [ "${BASALT_TEST_DB:-}" = pg ]; then
+		psql -X -q -At -v ON_ERROR_STOP=1 "$PG_URL" -c "$1"
+	else
+		sqlite3 -cmd '.timeout 5000' "$T/basalt.db" "$1"
+	fi
+}
+
+# on_pg: true on the PostgreSQL leg.
+on_pg() {
+	[ "${BASALT_TEST_DB:-}" = pg ]
 }
 
 # basalt_cli ARGS...: the admin CLI on the test's configuration.
@@ -362,6 +386,104 @@ _basalt_up() {
 # returns its exit status.
 basalt_stop() {
 	stop_pid "${1:-$BASALT_PID}" 10
+}
+
+# ---------------------------------------------------------------- postgresql
+
+# pg_available: PostgreSQL's server programs are installed, in PATH or
+# under /usr/lib/postgresql/*/bin (Debian's postgresql package); sets
+# PG_BIN to their folder.
+pg_available() {
+	local d
+	d=$(command -v pg_ctl 2>/dev/null)
+	if [ -n "$d" ] && [ -x "$(dirname "$d")/initdb" ]; then
+		PG_BIN=$(dirname "$(readlink -f "$d")")
+		return 0
+	fi
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV); do
+		if [ -x "$d/pg_ctl" ] && [ -x "$d/initdb" ]; then
+			PG_BIN=$d
+			return 0
+		fi
+	done
+	return 1
+}
+
+# pg_start: a PostgreSQL server of the test's own, its data in $T/pg
+# (made by initdb the first time, kept when started again after
+# pg_stop), with fsync on and the default synchronous_commit. It listens
+# on a socket in $T/pg and on 127.0.0.1:PGPORT (a free port, the same
+# one again on a restart), trusts local connections, and holds an empty
+# database basalt owned by user basalt. initdb refuses to run as root:
+# then the server runs as $SUDO_USER, else as nobody. Sets PGPORT
+# (exported), PG_URL (the socket), PG_TCP_URL (the port), PG_DATA and
+# PG_PID (the postmaster); pg_stop runs at exit. Returns 1 if the server
+# did not start (the end of its log, $T/pg.log, is shown).
+pg_start() {
+	local dir=$T/pg try
+	pg_available || { diag "pg_start: PostgreSQL is not installed"; return 1; }
+	PG_DATA=$dir/data
+	_pg_user=
+	if [ "$(id -u)" = 0 ]; then
+		_pg_user=${SUDO_USER:-nobody}
+		[ "$_pg_user" = root ] && _pg_user=nobody
+		chmod o+x "$T"
+	fi
+	if [ ! -d "$PG_DATA" ]; then
+		mkdir -p "$dir" && : >"$T/pg.log" || return 1
+		[ -z "$_pg_user" ] || chown "$_pg_user" "$dir" "$T/pg.log"
+		_pg_as "$PG_BIN/initdb" -D "$PG_DATA" -A trust -U basalt \
+		    -E UTF8 --locale=C.UTF-8 >>"$T/pg.log" 2>&1 || {
+			diag "pg_start: initdb failed:"
+			diag "$(tail -n 15 "$T/pg.log")"
+			return 1
+		}
+		PGPORT=
+	fi
+	for try in 1 2 3; do
+		[ -n "${PGPORT:-}" ] || PGPORT=$(free_port)
+		_pg_as "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$T/pg.log" -w -t 30 \
+		    -o "-p $PGPORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=on" \
+		    start >/dev/null 2>&1 && break
+		diag "pg_start: no server on port $PGPORT (try $try):"
+		diag "$(tail -n 5 "$T/pg.log")"
+		PGPORT=
+	done
+	[ -n "${PGPORT:-}" ] || return 1
+	export PGPORT
+	PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid")
+	PG_URL="postgresql://basalt@/basalt?host=$dir"
+	PG_TCP_URL="postgresql://basalt@127.0.0.1:$PGPORT/basalt"
+	if [ -z "${_pg_atexit:-}" ]; then
+		at_exit pg_stop
+		_pg_atexit=1
+	fi
+	if [ ! -f "$dir/created" ]; then
+		_pg_as "$PG_BIN/createdb" -h "$dir" -p "$PGPORT" -U basalt \
+		    -O basalt basalt >>"$T/pg.log" 2>&1 || {
+			diag "pg_start: createdb failed:"
+			diag "$(tail -n 5 "$T/pg.log")"
+			return 1
+		}
+		: >"$dir/created"
+	fi
+}
+
+# pg_stop: stops pg_start's server (fast: open sessions are ended), if it
+# runs; its data stays for another pg_start.
+pg_stop() {
+	[ -n "${PG_DATA:-}" ] && [ -f "$PG_DATA/postmaster.pid" ] || return 0
+	_pg_as "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop \
+	    >/dev/null 2>&1
+}
+
+# _pg_as CMD...: CMD as the server's user (see pg_start).
+_pg_as() {
+	if [ -n "${_pg_user:-}" ]; then
+		runuser -u "$_pg_user" -- "$@"
+	else
+		"$@"
+	fi
 }
 
 # ---------------------------------------------------------------- web servers
