@@ -2224,6 +2224,7 @@ api_events_stream(struct api_ctx *ctx)
 	/* the stream ends when its token is revoked or expires */
 	strlcpy_b(spec->token_id, ctx->grant.token_id, sizeof spec->token_id);
 	spec->expires_at = ctx->grant.expires_at;
+	broker_spec_start(ctx->worker->store, spec);
 	reply_stream(req);
 	return (0);
 }

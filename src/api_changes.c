@@ -297,6 +297,7 @@ api_changes(struct api_ctx *ctx)
 	strlcpy_b(spec->token_id, ctx->grant.token_id, sizeof spec->token_id);
 	spec->expires_at = ctx->grant.expires_at;
 	if (!spec->ndjson) {
+		broker_spec_start(ctx->worker->store, spec);
 		reply_stream(req);
 		return (0);
 	}

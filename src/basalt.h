@@ -45,16 +45,20 @@ struct filter_band;
 /*
  * Threads
  *
- * basalt serve runs three kinds of thread; nothing else starts threads.
+ * basalt serve runs these threads (and webhook.c's sender); nothing else
+ * starts threads.
  *
  * The loop (the main thread; server.c, conn.c, broker.c) runs the
  * libevent base. It alone owns every socket and struct conn, the streams
- * and topics, the replay's read connection (loop_store), timers and
- * signals, and it alone publishes a new configuration (SIGHUP). It never
- * blocks on the database's lock or on user code.
+ * and topics, timers and signals, and it alone publishes a new
+ * configuration (SIGHUP). It never reads the database, nor blocks on
+ * its lock or on user code.
  *
  * The tail (tail.c, one) reads the event log on its own store and queues
  * batches of events for the loop, which publishes them.
+ *
+ * The broker's reader (broker.c, one) does the streams' reads on its own
+ * store (replay, revoked tokens, rules) and hands the rows to the loop.
  *
  * The workers (worker.c, cfg->workers of them) take complete requests from
  * one queue and run the handlers (route.c, api.c, auth.c, reply.c, the
@@ -321,6 +325,12 @@ struct request {
 		char	 record_id[ULID_LEN + 1];	/* "" for the collection */
 		int	 has_last_id;
 		int64_t	 last_id;
+		/* Read by the worker for a stream that resumes
+		 * (broker_spec_start): the log's last id, the app's newest
+		 * pruned id, and whether last_id is unknown to the log. */
+		int64_t	 start_max;
+		int64_t	 start_pruned;
+		int	 start_unknown;
 		char	 token_id[TOKEN_ID_LEN + 1];	/* ends it if revoked */
 		int64_t	 expires_at;	/* unix seconds, 0 for never */
 		struct filter *filter;	/* filter=, or NULL: the broker takes
@@ -1103,10 +1113,15 @@ void		 worker_free(struct worker *);
 /* server.c */
 int		 server_run(const char *listen);
 
-/* broker.c: the loop thread's streams. */
+/* broker.c: the loop thread's streams. The loop never reads the
+ * database itself: a reader thread does, on the store broker_init gets
+ * (replay, revoked tokens, rules), and hands the rows back. */
 struct stream;
-void		 broker_init(struct event_base *, struct store *);
+int		 broker_init(struct event_base *, struct store *);
 void		 broker_free(void);
+/* Worker: what a resuming stream's start compares with (start_*), read
+ * on the worker's store; spec's last_id, realm and app set. */
+void		 broker_spec_start(struct store *, struct stream_spec *);
 /* Takes over a connection whose request asked for a stream, and the
  * spec's filter (spec->filter is NULL after). */
 void		 broker_subscribe(struct conn *, struct stream_spec *);

@@ -89,6 +89,7 @@
 
 #include <assert.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,8 @@
 #define TOPIC_BUCKETS	4096
 #define SLOT_BUCKETS	16384
 #define REVOKED_OVERLAP	5	/* seconds looked back past the last look */
+#define READS_IN_FLIGHT	64	/* streams' reads queued to the reader */
+#define READ_RETRY_MS	500	/* a failed read is tried again after */
 
 /* What a frame does to the streams it is written to, besides. */
 enum { FRAME_GOES_ON, FRAME_END, FRAME_RULES, FRAME_REBIND };
@@ -138,6 +141,8 @@ struct topic {
 	struct stream		*cursor;	/* the pass's next stream */
 	int			 in_pass;
 	int64_t			 pass_upto;	/* every stream has these */
+	int			 hold;		/* replays in flight: frames */
+	int64_t			 hold_from;	/* after this id are kept */
 	TAILQ_ENTRY(topic)	 pending;
 	struct topic		*next;		/* hash chain */
 
@@ -229,7 +234,9 @@ struct stream {
 	int64_t			 bound_at;	/* a new stream bound to rules no
 						   older: no reset for changes
 						   up to it */
-	int			 queued;	/* on the replay queue */
+	int			 queued;	/* on the replay queue (1) or
+						   waiting to retry (2) */
+	struct rread		*reading;	/* its read in flight */
 	int64_t			 end_checked;	/* replay: no end up to it */
 	char			 token_id[TOKEN_ID_LEN + 1];
 	int64_t			 expires_at;
@@ -255,7 +262,6 @@ static TAILQ_HEAD(, topic)	 feeds = TAILQ_HEAD_INITIALIZER(feeds);
 static uint64_t			 feed_serial;	/* names unshared feeds */
 static struct event		*heartbeat_ev, *replay_ev, *flush_ev;
 static struct event_base	*evbase;
-static struct store		*store;
 static int64_t			 head;		/* the last event published */
 static int			 nstreams;
 static int			 heartbeat_now;
@@ -288,6 +294,86 @@ static void	stream_expire_arm(struct stream *);
 static void	rules_seen_set(const struct event_row *);
 static void	replay_queue_add(struct stream *);
 static struct topic *feed_topic_get(struct stream_spec *);
+
+/* Tokens revoked since the last look (by any process: the CLI revokes
+ * in its own), sorted, for bsearch. */
+struct revoked {
+	char		(*ids)[TOKEN_ID_LEN + 1];
+	size_t		 n, cap;
+};
+
+/*
+ * The reader: a thread with a store of its own does the broker's reads
+ * (a step of replay, the tokens revoked, a collection's rules, an end
+ * user's feed bound again), so that a slow or unreachable database holds
+ * up no stream and no heartbeat. The loop queues a request (one at a
+ * time per stream, READS_IN_FLIGHT at most for streams); the thread
+ * fills it in (rows copied) and hands it back with event_active; the
+ * loop then does with the rows what it did when it read them itself. A
+ * stream that closes meanwhile only forgets its request (s is NULL):
+ * the answer is dropped. A failed read is tried again READ_RETRY_MS
+ * later; the stream stays open and gets its heartbeats.
+ *
+ * While a replay step is in flight the head moves on: the step reads up
+ * to the head as it was (upto), and the stream's topic keeps the frames
+ * after upto (hold) until the answer is in, so the stream takes them
+ * from there when it goes live: nothing twice and nothing missed.
+ */
+enum { RD_REPLAY, RD_REVOKED, RD_RULES, RD_FEED_BIND };
+
+struct rread {
+	int			 kind;
+	struct stream		*s;		/* NULL: cancelled or none */
+	struct topic		*held;		/* RD_REPLAY: its topic */
+	int			 rc;		/* STORE_OK, or why not */
+	TAILQ_ENTRY(rread)	 entry;
+
+	/* RD_REPLAY */
+	char			 realm[MAX_NAME_LEN + 1];
+	char			 app[MAX_NAME_LEN + 1];
+	char			 collection[MAX_NAME_LEN + 1];
+	char			 record_id[ULID_LEN + 1];
+	int			 feed, jwt;
+	int64_t			 last_id, upto, from;
+	int64_t			 pruned;
+	int64_t			 end_id;	/* 0: no end up to upto */
+	struct event_row	*end_row;
+	struct event_row	**rows;
+	int			 nrows;		/* rows copied */
+	int			 n;		/* store_event_range's */
+
+	/* RD_REVOKED */
+	int64_t			 since, now;
+	struct revoked		 rv;
+
+	/* RD_RULES: collection_id's as of the change rules_id */
+	int64_t			 collection_id, rules_id;
+	struct rules		 rules;
+
+	/* RD_FEED_BIND */
+	struct stream_spec	 spec;
+	struct error		 err;
+};
+TAILQ_HEAD(rread_queue, rread);
+
+static struct store		*rd_store;
+static pthread_t		 rd_thread;
+static int			 rd_started;
+static int			 rd_stopping;	/* under rd_lock */
+static pthread_mutex_t		 rd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t		 rd_cond = PTHREAD_COND_INITIALIZER;
+static struct rread_queue	 rd_todo = TAILQ_HEAD_INITIALIZER(rd_todo);
+static struct rread_queue	 rd_done = TAILQ_HEAD_INITIALIZER(rd_done);
+static struct event		*rd_ev, *retry_ev;
+static int			 rd_streams;	/* streams' reads in flight */
+static struct rread		*rd_revoked;	/* the look in flight */
+static TAILQ_HEAD(, stream)	 retry_queue = TAILQ_HEAD_INITIALIZER(retry_queue);
+
+static struct rread *rread_new(int, struct stream *);
+static void	rread_submit(struct rread *);
+static void	rread_detach(struct rread *);
+static void	rules_read(struct stream *, int64_t);
+static void	topic_drop(struct topic *, int64_t);
 
 /* The number of open streams: any thread (an atomic read). */
 int
@@ -582,6 +668,8 @@ topic_release(struct topic *t)
 		group_remove(t);
 	if (t->feed)
 		TAILQ_REMOVE(&feeds, t, fentry);
+	t->hold = 0;
+	topic_drop(t, INT64_MAX);	/* frames held for a replay */
 	free(t->colls);
 	broker_binds_free(t->binds, t->nbinds);
 	filter_free(t->filter);
@@ -1030,6 +1118,8 @@ topic_drop(struct topic *t, int64_t upto)
 {
 	int	 i, k;
 
+	if (t->hold > 0 && upto > t->hold_from)
+		upto = t->hold_from;	/* a replay in flight needs them */
 	for (k = 0; k < t->nframes && t->ids[k] <= upto; k++)
 		frame_unref(t->frames[k]);
 	for (i = k; i < t->nframes; i++) {
@@ -1140,7 +1230,8 @@ topic_pump(struct topic *t, int *budget)
 	 * ones arrived during the pass and need another. */
 	t->in_pass = 0;
 	topic_drop(t, t->pass_upto);
-	return (t->nframes == 0);
+	/* frames a replay holds wait for the next event, not a pass */
+	return (t->nframes == 0 || t->ids[t->nframes - 1] <= t->pass_upto);
 }
 
 /* Writes pending frames to at most budget streams (all if -1). */
@@ -1249,7 +1340,7 @@ broker_set_head(int64_t id)
 static void
 replay_queue_add(struct stream *s)
 {
-	if (s->queued)
+	if (s->queued || s->reading != NULL)
 		return;
 	s->queued = 1;
 	TAILQ_INSERT_TAIL(&replay_queue, s, replay);
@@ -1259,10 +1350,36 @@ replay_queue_add(struct stream *s)
 static void
 replay_queue_remove(struct stream *s)
 {
-	if (!s->queued)
-		return;
+	if (s->queued == 1)
+		TAILQ_REMOVE(&replay_queue, s, replay);
+	else if (s->queued == 2)
+		TAILQ_REMOVE(&retry_queue, s, replay);
 	s->queued = 0;
-	TAILQ_REMOVE(&replay_queue, s, replay);
+}
+
+/* A stream whose read failed tries again later; it stays open. */
+static void
+read_retry(struct stream *s)
+{
+	struct timeval	 tv = { 0, READ_RETRY_MS * 1000 };
+
+	replay_queue_remove(s);
+	s->queued = 2;
+	TAILQ_INSERT_TAIL(&retry_queue, s, replay);
+	if (!evtimer_pending(retry_ev, NULL))
+		evtimer_add(retry_ev, &tv);
+}
+
+static void
+read_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream	*s;
+
+	(void)fd; (void)what; (void)arg;
+	while ((s = TAILQ_FIRST(&retry_queue)) != NULL) {
+		replay_queue_remove(s);
+		replay_queue_add(s);
+	}
 }
 
 struct replay_ctx {
@@ -1346,55 +1463,58 @@ replay_end_row(void *arg, const struct event_row *ev)
 	pub_clear(&p);
 }
 
-/* A record stream ends with its collection, whose end is not one of the
- * record's events (nor is a change of the collection's rules, which an
- * end user's stream must see): the first such end after the stream's
- * position, up to upto, or NULL. Looks only at ids it has not looked at
- * before. */
-static struct frame *
-replay_end_find(struct stream *s, int64_t upto, int64_t *id)
-{
-	struct topic		*t = s->topic;
-	struct replay_end	 e = { t, NULL };
-	int64_t			 from;
-
-	from = s->end_checked > s->last_id ? s->end_checked : s->last_id;
-	if (t->record_id[0] == '\0' || from >= upto)
-		return (NULL);
-	in_store = 1;
-	*id = store_event_collection_end(store, from, upto, t->realm, t->app,
-	    t->collection, t->jwt, replay_end_row, &e);
-	in_store = 0;
-	if (*id > 0)
-		return (e.f);
-	if (*id == 0)
-		s->end_checked = upto;
-	return (NULL);
-}
-
-/* One step of replay: the next batch of the stream's events up to head. */
+/* One step of replay: the reader reads the next batch of the stream's
+ * events up to head (rread_replay); replay_answer goes on with them. */
 static void
 replay_step(struct stream *s)
 {
-	struct replay_ctx	 r = { s, 0, 0, 0, 0 };
-	struct topic		*t = s->topic;
-	struct frame		*endf;
-	int64_t			 upto = head, end_id = 0;
-	int			 n;
+	struct topic	*t = s->topic;
+	struct rread	*q;
 
 	if (s->rebind != 0) {
 		stream_rebind(s);	/* then replays, or is live */
 		return;
 	}
+	q = rread_new(RD_REPLAY, s);
+	strlcpy_b(q->realm, t->realm, sizeof q->realm);
+	strlcpy_b(q->app, t->app, sizeof q->app);
+	strlcpy_b(q->collection, t->collection, sizeof q->collection);
+	strlcpy_b(q->record_id, t->record_id, sizeof q->record_id);
+	q->feed = t->feed;
+	q->jwt = t->jwt;
+	q->last_id = s->last_id;
+	q->upto = head;
+	q->from = s->end_checked > s->last_id ? s->end_checked : s->last_id;
+	q->held = t;
+	if (t->hold++ == 0 || head < t->hold_from)
+		t->hold_from = head;
+	rread_submit(q);
+}
 
-	/* One snapshot for the pruned mark and the rows: a retention sweep
-	 * between the two would take events from under the stream unseen. */
-	if (store_read_begin(store) != STORE_OK) {
-		replay_queue_add(s);	/* the database is busy: next turn */
+/*
+ * The answer to a step of replay. A record stream ends with its
+ * collection, whose end is not one of the record's events (nor is a
+ * change of the collection's rules, which an end user's stream must
+ * see): the reader looked for the first such end after the stream's
+ * position up to upto (end_row), and read the rows before it. Once the
+ * stream has every event up to upto it goes live, and takes from its
+ * topic the frames published meanwhile (held for it).
+ */
+static void
+replay_answer(struct stream *s, struct rread *q)
+{
+	struct replay_ctx	 r = { s, 0, 0, 0, 0 };
+	struct topic		*t = s->topic;
+	struct replay_end	 e = { t, NULL };
+	struct frame		*endf = NULL;
+	int64_t			 upto = q->upto, end_id = q->end_id;
+	int			 i, n = q->n;
+
+	if (q->rc != STORE_OK) {
+		read_retry(s);	/* busy or unreachable: later */
 		return;
 	}
-	if (store_event_pruned(store, t->realm, t->app) > s->last_id) {
-		store_read_end(store);
+	if (q->pruned > s->last_id) {
 		log_info("a resuming stream of %.*s lost events to retention "
 		    "during its replay; sending reset", t->baselen, t->key);
 		replay_queue_remove(s);
@@ -1402,24 +1522,17 @@ replay_step(struct stream *s)
 		stream_reset(s, head, "events_pruned");
 		return;
 	}
-	if ((endf = replay_end_find(s, upto, &end_id)) != NULL)
+	if (q->record_id[0] != '\0' && q->from < upto && end_id == 0)
+		s->end_checked = upto;
+	if (end_id > 0) {
+		replay_end_row(&e, q->end_row);
+		endf = e.f;
 		upto = end_id - 1;
-	in_store = 1;
-	n = end_id < 0 ? -1 :
-	    store_event_range(store, s->last_id, upto, t->realm, t->app,
-	    t->feed ? NULL : t->collection,
-	    t->record_id[0] != '\0' ? t->record_id : NULL,
-	    REPLAY_BATCH, replay_row, &r);
-	in_store = 0;
-	store_read_end(store);
-	/* The store is done with t's names: from here s may close. */
-	if (n < 0) {
-		if (endf != NULL)
-			frame_unref(endf);
-		log_warn("replay failed; closing the stream to be resumed");
-		conn_close(s->conn);
-		return;
 	}
+	in_store = 1;
+	for (i = 0; i < q->nrows; i++)
+		replay_row(&r, q->rows[i]);
+	in_store = 0;
 	if (endf != NULL && n < REPLAY_BATCH && !r.full)
 		replay_frame(&r, endf, end_id);
 	if (endf != NULL)
@@ -1439,6 +1552,9 @@ replay_step(struct stream *s)
 		s->live = 1;
 		replay_queue_remove(s);	/* a drain may have queued it */
 		conn_watch_drain(s->conn, 0);
+		/* what was published during the read; may close s */
+		if (t->nframes > 0 && t->ids[t->nframes - 1] > s->last_id)
+			topic_write(t, s);
 		return;
 	}
 	if (conn_pending(s->conn) == 0 ||
@@ -1455,12 +1571,15 @@ broker_replay_cb(evutil_socket_t fd, short what, void *arg)
 	int		 n = TAILQ_FIRST(&replay_queue) != NULL ? 64 : 0;
 
 	(void)fd; (void)what; (void)arg;
-	/* A bounded number of steps per turn keeps the loop responsive. */
-	while (n-- > 0 && (s = TAILQ_FIRST(&replay_queue)) != NULL) {
+	/* A bounded number of steps per turn keeps the loop responsive,
+	 * and of reads in flight the reader's queue short; the answers
+	 * activate this again. */
+	while (n-- > 0 && rd_streams < READS_IN_FLIGHT &&
+	    (s = TAILQ_FIRST(&replay_queue)) != NULL) {
 		replay_queue_remove(s);
 		replay_step(s);
 	}
-	if (!TAILQ_EMPTY(&replay_queue))
+	if (!TAILQ_EMPTY(&replay_queue) && rd_streams < READS_IN_FLIGHT)
 		event_active(replay_ev, EV_READ, 0);
 }
 
@@ -1515,25 +1634,16 @@ rules_seen_id(const struct topic *t)
 	return ((rs = rules_seen_find(key)) != NULL ? rs->id : 0);
 }
 
-/* A collection's rules as they are now: read once for the change id and
- * kept for the other streams bound again for it. NULL if unreadable. */
+/* A collection's rules as they are now, read once (by the reader) for
+ * the change id and kept for the other streams bound again for it; NULL
+ * if not read yet. */
 static const struct rules *
 rules_now(int64_t collection_id, int64_t id)
 {
 	if (rules_cache.collection_id == collection_id &&
 	    rules_cache.id == id)
 		return (&rules_cache.rules);
-	rules_clear(&rules_cache.rules);
-	rules_cache.collection_id = 0;
-	if (store_rules_get(store, collection_id, &rules_cache.rules) !=
-	    STORE_OK) {
-		log_warn("cannot read the rules of a collection: %s",
-		    store_errmsg(store));
-		return (NULL);
-	}
-	rules_cache.collection_id = collection_id;
-	rules_cache.id = id;
-	return (&rules_cache.rules);
+	return (NULL);
 }
 
 static void
@@ -1895,33 +2005,51 @@ broker_feed_page(struct broker_feed *f, struct store *st, int64_t *last,
 }
 
 /* An end user's feed after a change of rules (its client got the reset):
- * bound again to every collection's rules as they are now, it replays
- * what it lacks from there. Its topic is its own. */
+ * bound again to every collection's rules as they are now (by the
+ * reader: feed_answer), it replays what it lacks from there. Its topic
+ * is its own. s->rebind stays set until it is bound. */
 static void
 feed_rebind(struct stream *s)
 {
-	struct topic		*t = s->topic;
-	struct stream_spec	 spec;
-	struct error		 err;
+	struct rread	*q;
 
-	s->rebind = 0;
-	memset(&spec, 0, sizeof spec);
-	memset(&err, 0, sizeof err);
-	spec.jwt = 1;
-	spec.claims = s->claims;
-	spec.user_filter = s->user_filter;
-	spec.colls = t->colls;
-	spec.collection_id = s->collection_id;
-	if (broker_feed_bind(store, &spec, &err) == -1) {
+	q = rread_new(RD_FEED_BIND, s);
+	q->spec.jwt = 1;
+	q->spec.claims = xstrdup(s->claims);
+	q->spec.user_filter = s->user_filter != NULL ?
+	    xstrdup(s->user_filter) : NULL;
+	q->spec.colls = s->topic->colls != NULL ?
+	    xstrdup(s->topic->colls) : NULL;
+	q->spec.collection_id = s->collection_id;
+	if (s->rebind == 0)
+		s->rebind = 1;
+	s->live = 0;
+	replay_queue_remove(s);
+	rread_submit(q);
+}
+
+static void
+feed_answer(struct stream *s, struct rread *q)
+{
+	struct topic	*t = s->topic;
+
+	if (q->rc != STORE_OK && (q->err.code == ERR_BUSY ||
+	    q->err.code == ERR_UNAVAILABLE)) {
+		read_retry(s);
+		return;
+	}
+	if (q->rc != STORE_OK) {
 		log_info("ending a feed of %.*s: %s", t->baselen, t->key,
-		    err.message);
-		replay_queue_remove(s);
+		    q->err.message);
 		stream_end(s);
 		return;
 	}
+	s->rebind = 0;
 	broker_binds_free(t->binds, t->nbinds);
-	t->binds = spec.binds;
-	t->nbinds = spec.nbinds;
+	t->binds = q->spec.binds;
+	t->nbinds = q->spec.nbinds;
+	q->spec.binds = NULL;
+	q->spec.nbinds = 0;
 	if (s->last_id < head) {
 		s->live = 0;
 		replay_queue_add(s);
@@ -1956,6 +2084,10 @@ stream_rebind(struct stream *s)
 	id = s->rebind > s->last_id ? s->rebind : s->last_id;
 	if (rules_seen_id(old) > id)
 		id = rules_seen_id(old);
+	if ((r = rules_now(s->collection_id, id)) == NULL) {
+		rules_read(s, id);	/* rules_answer binds it */
+		return;
+	}
 	s->rebind = 0;
 	memset(&spec, 0, sizeof spec);
 	memset(&err, 0, sizeof err);
@@ -1967,10 +2099,7 @@ stream_rebind(struct stream *s)
 	spec.jwt = 1;
 	spec.claims = s->claims;
 	spec.user_filter = s->user_filter;
-	if ((r = rules_now(s->collection_id, id)) == NULL)
-		rc = error_set(&err, ERR_INTERNAL, "the rules cannot be read");
-	else
-		rc = broker_spec_bind(&spec, r, &err);
+	rc = broker_spec_bind(&spec, r, &err);
 	if (rc != 0) {
 		log_info("ending a stream of %.*s: %s", old->baselen, old->key,
 		    rc == RULE_UNSET ? "its rule is no longer set" :
@@ -2017,9 +2146,20 @@ stream_reset(struct stream *s, int64_t id, const char *reason)
 		stream_check(s);
 }
 
+/* Worker: see basalt.h. Read in the request's snapshot. */
+void
+broker_spec_start(struct store *st, struct stream_spec *spec)
+{
+	if (!spec->has_last_id)
+		return;
+	spec->start_max = store_event_max(st);
+	spec->start_pruned = store_event_pruned(st, spec->realm, spec->app);
+	spec->start_unknown = store_event_unknown(st, spec->last_id);
+}
+
 /* Where a new stream starts: live from head, replayed from spec's last
  * id, or reset if that id was pruned or is unknown (past the head, or
- * left out by a restore). */
+ * left out by a restore), as the worker read them (broker_spec_start). */
 static void
 stream_start(struct stream *s, const struct stream_spec *spec)
 {
@@ -2035,12 +2175,12 @@ stream_start(struct stream *s, const struct stream_spec *spec)
 	}
 	if (!spec->has_last_id)
 		return;
-	max = store_event_max(store);
-	if (spec->last_id < store_event_pruned(store, spec->realm, spec->app)) {
+	max = spec->start_max;
+	if (spec->last_id < spec->start_pruned) {
 		stream_reset(s, max > head ? max : head, "events_pruned");
 		return;
 	}
-	if (store_event_unknown(store, spec->last_id)) {
+	if (spec->start_unknown) {
 		stream_reset(s, max > head ? max : head, "unknown_event_id");
 		return;
 	}
@@ -2096,6 +2236,8 @@ broker_stream_closed(struct stream *s)
 	struct topic	*t = s->topic;
 
 	assert(!in_store);	/* the store may be reading t's names */
+	if (s->reading != NULL)
+		rread_detach(s->reading);	/* its answer is dropped */
 	replay_queue_remove(s);
 	if (t->cursor == s)
 		t->cursor = TAILQ_NEXT(s, entry);
@@ -2111,13 +2253,6 @@ broker_stream_closed(struct stream *s)
 }
 
 /* Heartbeats. */
-
-/* Tokens revoked since the last look (by any process: the CLI revokes
- * in its own), sorted, for bsearch. */
-struct revoked {
-	char		(*ids)[TOKEN_ID_LEN + 1];
-	size_t		 n, cap;
-};
 
 static void
 revoked_add(void *arg, const char *id)
@@ -2137,21 +2272,27 @@ revoked_cmp(const void *a, const void *b)
 	return (strcmp(a, b));
 }
 
-/* One indexed query per heartbeat. Looks back a few seconds past the
- * last look: revoked_at has a resolution of seconds, and a stream may
- * start just after a look with a token revoked just before it. */
+/* One indexed query per heartbeat, by the reader (revoked_answer). Looks
+ * back a few seconds past the last look: revoked_at has a resolution of
+ * seconds, and a stream may start just after a look with a token revoked
+ * just before it. A failed look is made again at the next heartbeat,
+ * from the same second. */
 static void
-revoked_load(struct revoked *r, int64_t now)
+revoked_ask(int64_t now)
 {
-	int64_t	 since = revoked_seen - REVOKED_OVERLAP;
+	struct rread	*q;
 
-	revoked_seen = now;
-	if (TAILQ_EMPTY(&all_streams))
+	if (rd_revoked != NULL)
+		return;		/* the last look is not back yet */
+	if (TAILQ_EMPTY(&all_streams)) {
+		revoked_seen = now;
 		return;
-	if (store_token_revoked_since(store, since, revoked_add, r) != 0)
-		log_warn("cannot read revoked tokens; will retry");
-	if (r->n > 1)
-		qsort(r->ids, r->n, sizeof *r->ids, revoked_cmp);
+	}
+	q = rread_new(RD_REVOKED, NULL);
+	q->since = revoked_seen - REVOKED_OVERLAP;
+	q->now = now;
+	rd_revoked = q;
+	rread_submit(q);
 }
 
 /* Ends a stream whose token no longer holds, with an event (no id: it
@@ -2209,24 +2350,18 @@ broker_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
 	static const char	 beat[] = ":keepalive\n\n";
 	struct stream		*s, *next;
-	struct revoked		 rv = { NULL, 0, 0 };
 	int64_t			 now = time_now_ms() / 1000;
 
 	(void)fd; (void)what; (void)arg;
-	revoked_load(&rv, now);
 	for (s = TAILQ_FIRST(&all_streams); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, all);
 		if (s->expires_at != 0 && s->expires_at <= now)
 			stream_token_end(s, "token_expired");
-		else if (rv.n > 0 && s->token_id[0] != '\0' &&
-		    bsearch(s->token_id, rv.ids, rv.n, sizeof *rv.ids,
-		    revoked_cmp) != NULL)
-			stream_token_end(s, "token_revoked");
 		else
 			stream_send(s, beat, sizeof beat - 1);
 	}
-	free(rv.ids);
 	conn_flush_all();
+	revoked_ask(now);
 	if (heartbeat_now != cfg->heartbeat_interval)
 		broker_heartbeat_arm();
 }
@@ -2249,21 +2384,352 @@ broker_reconfigure(void)
 	broker_heartbeat_arm();
 }
 
-/* Loop thread, once at start. st is the loop's store, used but not owned:
- * the caller closes it after broker_free. */
-void
+/* The reader. */
+
+/* Reader thread: a copy of ev and its strings in one allocation. */
+static struct event_row *
+row_copy(const struct event_row *ev)
+{
+	const char		*src[7] = { ev->realm, ev->app, ev->collection,
+				    ev->record_id, ev->type, ev->data,
+				    ev->prev };
+	const char		**dst[7];
+	struct event_row	*c;
+	size_t			 len[7], total = sizeof *c;
+	char			*p;
+	int			 i;
+
+	for (i = 0; i < 7; i++) {
+		len[i] = i == 5 ? ev->data_len : i == 6 ? ev->prev_len :
+		    src[i] != NULL ? strlen(src[i]) : 0;
+		if (src[i] != NULL)
+			total += len[i] + 1;
+	}
+	c = xmalloc(total);
+	*c = *ev;
+	dst[0] = &c->realm;
+	dst[1] = &c->app;
+	dst[2] = &c->collection;
+	dst[3] = &c->record_id;
+	dst[4] = &c->type;
+	dst[5] = &c->data;
+	dst[6] = &c->prev;
+	p = (char *)(c + 1);
+	for (i = 0; i < 7; i++) {
+		if (src[i] == NULL) {
+			*dst[i] = NULL;
+			continue;
+		}
+		memcpy(p, src[i], len[i]);
+		p[len[i]] = '\0';
+		*dst[i] = p;
+		p += len[i] + 1;
+	}
+	return (c);
+}
+
+static void
+rread_row(void *arg, const struct event_row *ev)
+{
+	struct rread	*q = arg;
+
+	if (q->nrows < REPLAY_BATCH)
+		q->rows[q->nrows++] = row_copy(ev);
+}
+
+static void
+rread_end_row(void *arg, const struct event_row *ev)
+{
+	struct rread	*q = arg;
+
+	free(q->end_row);
+	q->end_row = row_copy(ev);
+}
+
+/* Reader thread: a step of replay, in one snapshot for the pruned mark
+ * and the rows (a retention sweep between the two would take events
+ * from under the stream unseen). */
+static void
+rread_replay(struct rread *q)
+{
+	struct store	*st = rd_store;
+	int64_t		 upto = q->upto;
+
+	if ((q->rc = store_read_begin(st)) != STORE_OK)
+		return;
+	if ((q->pruned = store_event_pruned(st, q->realm, q->app)) >
+	    q->last_id) {
+		store_read_end(st);
+		return;
+	}
+	if (q->record_id[0] != '\0' && q->from < upto) {
+		q->end_id = store_event_collection_end(st, q->from, upto,
+		    q->realm, q->app, q->collection, q->jwt, rread_end_row, q);
+		if (q->end_id < 0) {
+			store_read_end(st);
+			q->rc = STORE_ERROR;
+			return;
+		}
+		if (q->end_id > 0)
+			upto = q->end_id - 1;
+	}
+	q->rows = xcalloc(REPLAY_BATCH, sizeof *q->rows);
+	q->n = store_event_range(st, q->last_id, upto, q->realm, q->app,
+	    q->feed ? NULL : q->collection,
+	    q->record_id[0] != '\0' ? q->record_id : NULL,
+	    REPLAY_BATCH, rread_row, q);
+	store_read_end(st);
+	if (q->n < 0)
+		q->rc = STORE_ERROR;
+}
+
+/* Reader thread: does q. */
+static void
+rread_run(struct rread *q)
+{
+	switch (q->kind) {
+	case RD_REPLAY:
+		rread_replay(q);
+		break;
+	case RD_REVOKED:
+		q->rc = store_token_revoked_since(rd_store, q->since,
+		    revoked_add, &q->rv) != 0 ? STORE_ERROR : STORE_OK;
+		break;
+	case RD_RULES:
+		q->rc = store_rules_get(rd_store, q->collection_id, &q->rules);
+		break;
+	case RD_FEED_BIND:
+		q->rc = broker_feed_bind(rd_store, &q->spec, &q->err) == -1 ?
+		    STORE_ERROR : STORE_OK;
+		break;
+	}
+}
+
+static void *
+rread_main(void *arg)
+{
+	struct rread	*q;
+
+	(void)arg;
+	pthread_mutex_lock(&rd_lock);
+	for (;;) {
+		while (TAILQ_EMPTY(&rd_todo) && !rd_stopping)
+			pthread_cond_wait(&rd_cond, &rd_lock);
+		if (rd_stopping)
+			break;
+		q = TAILQ_FIRST(&rd_todo);
+		TAILQ_REMOVE(&rd_todo, q, entry);
+		pthread_mutex_unlock(&rd_lock);
+		rread_run(q);
+		pthread_mutex_lock(&rd_lock);
+		TAILQ_INSERT_TAIL(&rd_done, q, entry);
+		event_active(rd_ev, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&rd_lock);
+	return (NULL);
+}
+
+/* Loop: a request of s (NULL: the broker's own). */
+static struct rread *
+rread_new(int kind, struct stream *s)
+{
+	struct rread	*q;
+
+	q = xcalloc(1, sizeof *q);
+	q->kind = kind;
+	q->s = s;
+	return (q);
+}
+
+/* Loop: hands q to the reader; it is the stream's one read in flight. */
+static void
+rread_submit(struct rread *q)
+{
+	if (q->s != NULL) {
+		assert(q->s->reading == NULL);
+		q->s->reading = q;
+		rd_streams++;
+	}
+	pthread_mutex_lock(&rd_lock);
+	TAILQ_INSERT_TAIL(&rd_todo, q, entry);
+	pthread_cond_signal(&rd_cond);
+	pthread_mutex_unlock(&rd_lock);
+}
+
+/* Loop: q is no longer its stream's, and its topic keeps no frames for
+ * it. */
+static void
+rread_detach(struct rread *q)
+{
+	if (q->held != NULL) {
+		q->held->hold--;
+		q->held = NULL;
+	}
+	if (q->s != NULL) {
+		q->s->reading = NULL;
+		q->s = NULL;
+		rd_streams--;
+	}
+}
+
+static void
+rread_free(struct rread *q)
+{
+	int	 i;
+
+	for (i = 0; i < q->nrows; i++)
+		free(q->rows[i]);
+	free(q->rows);
+	free(q->end_row);
+	free(q->rv.ids);
+	rules_clear(&q->rules);
+	free(q->spec.claims);
+	free(q->spec.user_filter);
+	free(q->spec.colls);
+	broker_binds_free(q->spec.binds, q->spec.nbinds);
+	free(q);
+}
+
+/* Loop: a collection's rules, for a stream bound again as of the change
+ * id. */
+static void
+rules_read(struct stream *s, int64_t id)
+{
+	struct rread	*q;
+
+	s->rebind = id;		/* kept until it is bound */
+	s->live = 0;
+	replay_queue_remove(s);
+	q = rread_new(RD_RULES, s);
+	q->collection_id = s->collection_id;
+	q->rules_id = id;
+	rread_submit(q);
+}
+
+static void
+rules_answer(struct stream *s, struct rread *q)
+{
+	if (q->rc == STORE_OK) {
+		rules_clear(&rules_cache.rules);
+		rules_cache.rules = q->rules;
+		memset(&q->rules, 0, sizeof q->rules);
+		rules_cache.collection_id = q->collection_id;
+		rules_cache.id = q->rules_id;
+		stream_rebind(s);
+	} else if (q->rc == STORE_NOTFOUND) {
+		log_info("ending a stream of %.*s: the rules cannot be read",
+		    s->topic->baselen, s->topic->key);
+		stream_end(s);
+	} else
+		read_retry(s);
+}
+
+/* Loop: the tokens revoked since the last look end their streams. */
+static void
+revoked_answer(struct rread *q)
+{
+	struct stream	*s, *next;
+	struct revoked	*r = &q->rv;
+
+	if (q->rc != STORE_OK) {
+		log_warn("cannot read revoked tokens; will retry");
+		return;
+	}
+	revoked_seen = q->now;
+	if (r->n == 0)
+		return;
+	if (r->n > 1)
+		qsort(r->ids, r->n, sizeof *r->ids, revoked_cmp);
+	for (s = TAILQ_FIRST(&all_streams); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, all);
+		if (s->token_id[0] != '\0' && bsearch(s->token_id, r->ids,
+		    r->n, sizeof *r->ids, revoked_cmp) != NULL)
+			stream_token_end(s, "token_revoked");
+	}
+}
+
+/* Loop: the reader's answers, in the order it gave them. */
+static void
+rread_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rread_queue	 done = TAILQ_HEAD_INITIALIZER(done);
+	struct rread		*q;
+	struct stream		*s;
+
+	(void)fd; (void)what; (void)arg;
+	pthread_mutex_lock(&rd_lock);
+	TAILQ_CONCAT(&done, &rd_done, entry);
+	pthread_mutex_unlock(&rd_lock);
+	while ((q = TAILQ_FIRST(&done)) != NULL) {
+		TAILQ_REMOVE(&done, q, entry);
+		if (q->kind == RD_REVOKED) {
+			rd_revoked = NULL;
+			revoked_answer(q);
+		} else if ((s = q->s) != NULL) {
+			rread_detach(q);
+			if (q->kind == RD_REPLAY)
+				replay_answer(s, q);
+			else if (q->kind == RD_RULES)
+				rules_answer(s, q);
+			else
+				feed_answer(s, q);
+		}
+		rread_free(q);
+	}
+	if (!TAILQ_EMPTY(&replay_queue))
+		event_active(replay_ev, EV_READ, 0);
+	conn_flush_all();
+}
+
+/* Loop: ends the reader; requests left are dropped. */
+static void
+rread_stop(void)
+{
+	struct rread	*q;
+
+	if (!rd_started)
+		return;
+	pthread_mutex_lock(&rd_lock);
+	rd_stopping = 1;
+	pthread_cond_broadcast(&rd_cond);
+	pthread_mutex_unlock(&rd_lock);
+	pthread_join(rd_thread, NULL);
+	rd_started = 0;
+	TAILQ_CONCAT(&rd_todo, &rd_done, entry);
+	while ((q = TAILQ_FIRST(&rd_todo)) != NULL) {
+		TAILQ_REMOVE(&rd_todo, q, entry);
+		rread_detach(q);
+		rread_free(q);
+	}
+	rd_revoked = NULL;
+}
+
+/* Loop thread, once at start. st becomes the reader's store, used but
+ * not owned: the caller closes it after broker_free. -1 (logged) if the
+ * reader cannot start. */
+int
 broker_init(struct event_base *base, struct store *st)
 {
-	store = st;
+	rd_store = st;
 	evbase = base;
 	revoked_seen = time_now_ms() / 1000;
-	if (store_token_watch_init(store) != 0)
-		log_warn("cannot index revoked tokens: %s", store_errmsg(store));
+	if (store_token_watch_init(rd_store) != 0)
+		log_warn("cannot index revoked tokens: %s",
+		    store_errmsg(rd_store));
 	heartbeat_ev = event_new(base, -1, EV_PERSIST, broker_heartbeat_cb,
 	    NULL);
 	replay_ev = event_new(base, -1, 0, broker_replay_cb, NULL);
 	flush_ev = event_new(base, -1, 0, broker_flush_cb, NULL);
+	rd_ev = event_new(base, -1, 0, rread_done_cb, NULL);
+	retry_ev = evtimer_new(base, read_retry_cb, NULL);
 	broker_heartbeat_arm();
+	rd_stopping = 0;
+	if (pthread_create(&rd_thread, NULL, rread_main, NULL) != 0) {
+		log_error("broker: cannot start its reader thread");
+		return (-1);
+	}
+	rd_started = 1;
+	return (0);
 }
 
 /* Ends every stream cleanly after the frames it is owed: the web server
@@ -2285,9 +2751,15 @@ broker_free(void)
 {
 	struct stream	*s;
 
+	rread_stop();
 	broker_pump(-1);
 	while ((s = TAILQ_FIRST(&all_streams)) != NULL)
 		conn_close(s->conn);
+	if (rd_ev != NULL)
+		event_free(rd_ev);
+	if (retry_ev != NULL)
+		event_free(retry_ev);
+	rd_ev = retry_ev = NULL;
 	if (heartbeat_ev != NULL)
 		event_free(heartbeat_ev);
 	if (replay_ev != NULL)
