@@ -44,7 +44,7 @@
 
 static struct event_base	*base;
 static struct evconnlistener	*listener;
-static struct store		*read_store, *tail_store;
+static struct store		*loop_store, *tail_store;
 static struct event		*prune_ev, *stop_check_ev;
 static struct event		*sig_term, *sig_int, *sig_hup;
 static int			 stop_ticks;
@@ -319,7 +319,7 @@ server_setup(int fd)
 	char		 err[512];
 
 	config_publish(cfg);	/* from now on, snapshots only */
-	if ((read_store = store_open(cfg->database, cfg->busy_timeout_ms,
+	if ((loop_store = store_open(cfg->database, cfg->busy_timeout_ms,
 	    cfg->synchronous_full, err, sizeof err)) == NULL ||
 	    (tail_store = store_open(cfg->database, cfg->busy_timeout_ms,
 	    cfg->synchronous_full, err, sizeof err)) == NULL) {
@@ -348,7 +348,7 @@ server_setup(int fd)
 	evsignal_add(sig_term, NULL);
 	evsignal_add(sig_int, NULL);
 	evsignal_add(sig_hup, NULL);
-	if (broker_init(base, read_store) == -1 ||
+	if (broker_init(base, loop_store) == -1 ||	/* its reader's */
 	    tail_init(base, tail_store) == -1)
 		return (-1);
 	if (webhook_start() == -1)
@@ -379,7 +379,7 @@ server_teardown(void)
 	event_free(sig_int);
 	event_free(sig_hup);
 	store_close(tail_store);	/* its thread has ended in tail_free */
-	store_close(read_store);	/* the broker's reader ended in
+	store_close(loop_store);	/* the broker's reader ended in
 					   broker_free */
 	if (unix_path != NULL) {
 		unlink(unix_path);
