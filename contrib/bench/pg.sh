@@ -20,11 +20,14 @@
 #
 #   contrib/bench/pg.sh [--basalt PATH] [--bench PATH] [--reps N]
 #                       [-d SECONDS] [-c CLIENTS] [--subs N] [--rate R]
-#                       [--idle N] [--runs LIST] [--out FILE]
+#                       [--idle N] [--runs LIST] [--pg-set KEY=VALUE]...
+#                       [--out FILE]
 #
 # --runs: which of sqlite,pg,pg2 to run (default all three); --idle 0
-# skips the idle streams. Measure a build without sanitizers; the load
-# generator runs on the same cores as basalt and PostgreSQL.
+# skips the idle streams; --pg-set sets a PostgreSQL setting for the
+# whole run (ALTER SYSTEM, then a reload), e.g. synchronous_commit=off to
+# see what the WAL flush costs. Measure a build without sanitizers; the
+# load generator runs on the same cores as basalt and PostgreSQL.
 
 set -u
 
@@ -38,10 +41,11 @@ RATE=100
 IDLE=5000
 RUNS=sqlite,pg,pg2
 OUT=
+PGSET=
 usage() {
 	echo "usage: $0 [--basalt PATH] [--bench PATH] [--reps N]" \
 	    "[-d SECONDS] [-c CLIENTS] [--subs N] [--rate R] [--idle N]" \
-	    "[--runs sqlite,pg,pg2] [--out FILE]" >&2
+	    "[--runs sqlite,pg,pg2] [--pg-set KEY=VALUE]... [--out FILE]" >&2
 	exit 64
 }
 while [ $# -gt 0 ]; do
@@ -56,6 +60,7 @@ while [ $# -gt 0 ]; do
 	--idle) IDLE=$2; shift ;;
 	--runs) RUNS=$2; shift ;;
 	--out) OUT=$2; shift ;;
+	--pg-set) PGSET="$PGSET $2"; shift ;;
 	*) usage ;;
 	esac
 	shift
@@ -77,6 +82,12 @@ DBN=0
 case ,$RUNS, in
 *,pg*) pg_start || { echo "$0: PostgreSQL did not start" >&2; exit 1; } ;;
 esac
+for kv in $PGSET; do
+	psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" -c "ALTER SYSTEM SET \
+	    ${kv%%=*} = '${kv#*=}'" -c "SELECT pg_reload_conf()" >/dev/null ||
+	    { echo "$0: cannot set $kv" >&2; exit 1; }
+	echo "PostgreSQL: $kv"
+done
 
 # cpu PID...: the CPU seconds (user and system) of the processes, and of
 # their children that have ended and been waited for.
