@@ -12,7 +12,10 @@ BASALT_TEST_DB=pg
 need lighttpd jq
 pg_available || skip_all "PostgreSQL is not installed"
 
-demo_start log_level=info busy_timeout_ms=500
+# Each database call waits up to 3 s: long enough that a read on the
+# loop, while the server does not answer, would show as heartbeats
+# missing.
+demo_start log_level=info busy_timeout_ms=3000
 
 # keepalives NAME: the heartbeats NAME got so far.
 keepalives() {
