@@ -18,7 +18,8 @@
  * event (framed once, written to every live stream of its topics),
  * heartbeats, the replay that brings a resuming stream up to the live
  * position, and closing streams whose client stopped reading. Everything
- * here runs on the event loop thread.
+ * here runs on the event loop thread, but the reads of the database,
+ * which the broker's reader thread does (see struct rread).
  *
  * Fan-out goes in passes over a topic's streams, FLUSH_STREAMS at a time
  * per turn of the loop, so that requests are still read and answered
@@ -80,8 +81,9 @@
  *
  * Commits of other processes take the same road: tail_poll_cb sees
  * PRAGMA data_version move and calls tail_run. A stream that resumes
- * reads its backlog from the log (replay_step) until it reaches the head,
- * then takes frames from topic_write like the others.
+ * gets its backlog from the log (replay_step asks the reader, which reads
+ * it; replay_answer writes it) until it reaches the head, then takes
+ * frames from topic_write like the others.
  */
 
 #include <sys/queue.h>

@@ -379,8 +379,7 @@ server_teardown(void)
 	event_free(sig_int);
 	event_free(sig_hup);
 	store_close(tail_store);	/* its thread has ended in tail_free */
-	store_close(loop_store);	/* the broker's reader ended in
-					   broker_free */
+	store_close(loop_store);
 	if (unix_path != NULL) {
 		unlink(unix_path);
 		free(unix_path);
