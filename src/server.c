@@ -252,6 +252,7 @@ server_keep_fixed(struct config *c)
 	c->listen = cfg->listen != NULL ? xstrdup(cfg->listen) : NULL;
 	c->workers = cfg->workers;
 	c->synchronous_full = cfg->synchronous_full;
+	c->database_timeout_ms = cfg->database_timeout_ms;
 }
 
 /* SIGHUP: a new snapshot from the file, published whole; requests and
@@ -319,7 +320,7 @@ server_setup(int fd)
 	char		 err[512];
 
 	config_publish(cfg);	/* from now on, snapshots only */
-	if ((loop_store = store_open(cfg->database, cfg->busy_timeout_ms,
+	if ((loop_store = store_open(cfg->database, config_db_timeout(cfg),
 	    cfg->synchronous_full, err, sizeof err)) == NULL) {
 		log_error("%s", err);
 		return (-1);
