@@ -38,9 +38,11 @@
 #include <event2/thread.h>
 
 #include "basalt.h"
+#include "db.h"
 
 #define LISTEN_BACKLOG	1024
 #define STOP_GRACE	10	/* seconds to finish requests in flight */
+#define LOOP_DB_TIMEOUT_MS	200	/* PostgreSQL: the loop's calls */
 
 static struct event_base	*base;
 static struct evconnlistener	*listener;
@@ -318,9 +320,16 @@ server_setup(int fd)
 {
 	struct timeval	 tv = { PRUNE_INTERVAL, 0 };
 	char		 err[512];
+	int		 limit;
 
 	config_publish(cfg);	/* from now on, snapshots only */
-	if ((loop_store = store_open(cfg->database, config_db_timeout(cfg),
+	/* The loop's own reads (replay steps, revoked tokens) hold up every
+	 * connection while they wait: on PostgreSQL they get a short limit,
+	 * so that a server that stopped answering stalls the loop briefly. */
+	limit = config_db_timeout(cfg);
+	if (db_target_is_pg(cfg->database) && limit > LOOP_DB_TIMEOUT_MS)
+		limit = LOOP_DB_TIMEOUT_MS;
+	if ((loop_store = store_open(cfg->database, limit,
 	    cfg->synchronous_full, err, sizeof err)) == NULL) {
 		log_error("%s", err);
 		return (-1);
