@@ -323,6 +323,19 @@ server_setup(int fd)
 	int		 limit;
 
 	config_publish(cfg);	/* from now on, snapshots only */
+	/* On PostgreSQL the schema is made or upgraded first, with the
+	 * longer of the two limits: that may take longer than a request
+	 * may wait for one call. */
+	if (db_target_is_pg(cfg->database)) {
+		limit = cfg->busy_timeout_ms > cfg->database_timeout_ms ?
+		    cfg->busy_timeout_ms : cfg->database_timeout_ms;
+		if ((loop_store = store_open(cfg->database, limit,
+		    cfg->synchronous_full, err, sizeof err)) == NULL) {
+			log_error("%s", err);
+			return (-1);
+		}
+		store_close(loop_store);
+	}
 	/* The loop's own reads (replay steps, revoked tokens) hold up every
 	 * connection while they wait: on PostgreSQL they get a short limit,
 	 * so that a server that stopped answering stalls the loop briefly. */
@@ -366,6 +379,14 @@ server_setup(int fd)
 	return (0);
 }
 
+/* An event that server_setup may not have made, if it failed before. */
+static void
+server_event_free(struct event *ev)
+{
+	if (ev != NULL)
+		event_free(ev);
+}
+
 static void
 server_teardown(void)
 {
@@ -380,11 +401,11 @@ server_teardown(void)
 	broker_free();
 	if (listener != NULL)
 		evconnlistener_free(listener);
-	event_free(stop_check_ev);
-	event_free(prune_ev);
-	event_free(sig_term);
-	event_free(sig_int);
-	event_free(sig_hup);
+	server_event_free(stop_check_ev);
+	server_event_free(prune_ev);
+	server_event_free(sig_term);
+	server_event_free(sig_int);
+	server_event_free(sig_hup);
 	store_close(loop_store);
 	if (unix_path != NULL) {
 		unlink(unix_path);

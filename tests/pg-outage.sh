@@ -18,7 +18,7 @@ pg_start || bail_out "PostgreSQL did not start"
 # A request that meets a frozen server waits for one call of its worker
 # at most (database_timeout_ms and db_pg's margin of 50 ms) and one of
 # the loop's (200 ms), which sends the answer.
-demo_start database_timeout_ms=600
+demo_start database_timeout_ms=500
 
 # ms: the time now, in milliseconds.
 ms() {
