@@ -73,24 +73,27 @@ writer() {
 }
 
 # hopper NAME NODE: reads the stream for 1 to 3 s at a time, then
-# resumes on the other node with the last id it got (Last-Event-ID),
-# until $T/final holds the last id and it has it. Its ids, from the
-# complete events of every connection, go to $T/NAME.ids; the nodes it
-# read from to $T/NAME.nodes.
+# resumes on the other node with the last id it got (Last-Event-ID; 0 the
+# first time, so that it starts with the first event),
+# until $T/final holds the last id and it has it (or 30 s later). Its
+# ids, from the complete events of every connection, go to $T/NAME.ids;
+# the nodes it read from to $T/NAME.nodes.
 hopper() {
-	local name=$1 node=$2 last= seg=0 p h
+	local name=$1 node=$2 last=0 seg=0 p end=
 	: >"$T/$name.ids"
 	while :; do
-		if [ -s "$T/final" ] && [ -n "$last" ] &&
-		    [ "$last" -ge "$(cat "$T/final")" ]; then
-			break
+		if [ -s "$T/final" ]; then
+			[ "$last" -ge "$(cat "$T/final")" ] &&
+			    break
+			# 30 s to catch up, then the checks below tell
+			[ -n "$end" ] || end=$((SECONDS + 30))
+			[ "$SECONDS" -lt "$end" ] || break
 		fi
 		seg=$((seg + 1))
 		p=$(node_p "$node")
-		h=()
-		[ -z "$last" ] || h=(-H "Last-Event-ID: $last")
 		curl -sN --max-time "$((1 + RANDOM % 3))" -H "$AUTH" \
-		    "${h[@]}" "$p/events" >"$T/$name.seg" 2>/dev/null
+		    -H "Last-Event-ID: $last" "$p/events" >"$T/$name.seg" \
+		    2>/dev/null
 		node "$SC" parse <"$T/$name.seg" |
 		    jq -r '.events[].id' >>"$T/$name.ids"
 		[ -s "$T/$name.ids" ] && last=$(tail -n 1 "$T/$name.ids")

@@ -114,6 +114,9 @@ outage_checks() {
 	    "503 database_unavailable 1" "$what: a write gets 503 too"
 	ok "$([ "$el" -lt 1000 ]; echo $?)" \
 	    "$what: the write is answered within a second ($el ms)"
+	http GET "$P/events" -H "$AUTH" --max-time 3
+	is "$STATUS $(jbody .error.code) $(header Retry-After)" \
+	    "503 database_unavailable 1" "$what: a new stream gets 503"
 	b0=$(beats s1)
 	c0=$(cpu_ms "$BASALT_PID")
 	sleep 3
