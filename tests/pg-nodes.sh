@@ -199,6 +199,8 @@ for u in "$P1" "$P2"; do
 	is "$STATUS" 401 "revoke: refused by ${u%%/api*}"
 done
 
+is "$(cat "$T"/basalt*.log | grep -c 'Sanitizer\|runtime error')" 0 \
+    "no sanitizer report"
 ok "$(kill -0 "$BASALT_PID" && kill -0 "$N2_PID"; echo $?)" \
     "both nodes still run"
 basalt_stop

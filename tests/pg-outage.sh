@@ -1,12 +1,13 @@
 #!/bin/bash
 # PostgreSQL goes away under load, through lighttpd: writers and
-# subscribers run while the server is stopped (connections refused) and
-# then frozen (SIGSTOP: it accepts and never answers). Meanwhile every
-# request gets 503 database_unavailable with Retry-After: 1 within a
-# second, open streams keep their heartbeats, and basalt does not spin.
-# Once the server is back, writes work without a restart, and at the end
-# every acknowledged write is in the database and every subscriber got
-# every committed event exactly once, in order.
+# subscribers run while the server is stopped (connections refused), then
+# frozen (SIGSTOP: it accepts and never answers). Meanwhile every request
+# gets 503 database_unavailable with Retry-After: 1 within a second, open
+# streams keep their heartbeats, and basalt does not spin. Then basalt's
+# connections are ended under it, writes in flight. Each time, writes
+# work again without a restart, and at the end every acknowledged write
+# is in the database and every subscriber got every committed event
+# exactly once, in order.
 
 BASALT_TEST_DB=pg
 . "$top_srcdir/tests/lib.sh"
@@ -173,6 +174,26 @@ wait_until 10 acked_ge $((n + 20))
 ok $? "frozen: the writers go on"
 
 # ======================================================================
+# basalt's connections are ended under it (the server stays up), five
+# times: writes in flight, in a batch or at its commit, lose theirs.
+# ======================================================================
+killed=0
+for i in 1 2 3 4 5; do
+	n=$(dbsql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	    WHERE application_name = 'basalt'")
+	killed=$((killed + n))
+	sleep 0.3
+done
+ok "$([ "$killed" -ge 5 ]; echo $?)" \
+    "terminated: $killed of basalt's connections ended"
+t0=$(ms)
+wait_until 10 write_ok
+ok $? "terminated: a write works again ($(( $(ms) - t0 )) ms)"
+n=$(acked)
+wait_until 10 acked_ge $((n + 20))
+ok $? "terminated: the writers go on"
+
+# ======================================================================
 # The end: nothing acknowledged lost, every event once and in order.
 # ======================================================================
 touch "$T/stop"
@@ -216,6 +237,8 @@ for s in s1 s2 s3; do
 	is "$(diff "$T/db-ids" "$T/$s.ids" | head -5)" "" \
 	    "$s: every committed event once, in order ($(wc -l <"$T/$s.ids") events)"
 done
+is "$(cat "$T"/basalt*.log | grep -c 'Sanitizer\|runtime error')" 0 \
+    "no sanitizer report"
 ok "$(kill -0 "$BASALT_PID"; echo $?)" "basalt still runs"
 basalt_stop
 is $? 0 "basalt stops cleanly"
