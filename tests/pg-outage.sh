@@ -16,13 +16,10 @@ need lighttpd jq curl
 pg_available || skip_all "PostgreSQL's server programs are not installed"
 pg_start || bail_out "PostgreSQL did not start"
 
-# With a frozen server, every call that tries to connect again waits for
-# the whole limit (database_timeout_ms and db_pg's margin of 50 ms): a
-# read may wait for a worker held by a write that waits for the writer's
-# attempt, then for its own attempt, then for the loop's (200 ms at
-# most), which sends the answer. A limit of 300 ms keeps that under a
-# second.
-demo_start database_timeout_ms=300
+# The default limit (database_timeout_ms, 800 ms): with a frozen server
+# the first call waits it out, and the process's other connections then
+# fail at once until one of them sees the server answer again.
+demo_start
 
 # ms: the time now, in milliseconds.
 ms() {

@@ -11,7 +11,7 @@ BASALT_TEST_DB=pg
 need lighttpd jq
 pg_available || skip_all "PostgreSQL is not installed"
 
-demo_start log_level=info busy_timeout_ms=500
+demo_start log_level=info database_timeout_ms=500
 
 # keepalives NAME: the heartbeats NAME got so far.
 keepalives() {

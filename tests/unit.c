@@ -214,7 +214,7 @@ START_TEST(test_config)
 	unlink(p);
 	/* database_timeout_ms: PostgreSQL's limit; SQLite keeps its busy
 	 * timeout */
-	ck_assert_int_eq(c->database_timeout_ms, 1000);
+	ck_assert_int_eq(c->database_timeout_ms, 800);
 	p = write_conf("database_timeout_ms = 250\nbusy_timeout_ms = 700\n");
 	ck_assert_int_eq(config_load(c, p, 0, err, sizeof err), 0);
 	ck_assert_int_eq(c->database_timeout_ms, 250);
