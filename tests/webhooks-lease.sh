@@ -66,7 +66,16 @@ if on_pg; then
 		    'ping', '{\"n\":1}' FROM h;"
 		echo 'SELECT pg_sleep(12);'
 		echo 'COMMIT;'
-	} | psql -X -q -At -v ON_ERROR_STOP=1 "$PG_URL" >/dev/null
+	} | psql -X -q -At -v ON_ERROR_STOP=1 "$PG_URL" >/dev/null &
+	LOCKER=$!
+	lease_waits() {
+		[ "$(dbsql "SELECT count(*) FROM pg_stat_activity
+		    WHERE wait_event_type = 'Lock'
+		    AND query LIKE 'UPDATE webhooks SET lease_holder%'")" -ge 1 ]
+	}
+	wait_until 11 lease_waits
+	ok $? "the statement that takes the lease waits on the locked row"
+	wait "$LOCKER"
 else
 	{
 		echo 'BEGIN IMMEDIATE;'
