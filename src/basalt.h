@@ -144,6 +144,7 @@ struct filter_band;
 #define MAX_LABEL_LEN		200
 #define MAX_BATCH_REQUESTS	1000	/* writes in one batch request */
 #define WRITER_BATCH_MAX	256	/* writes committed together */
+#define WRITER_BATCH_MAX_PG	64	/* the same on PostgreSQL */
 #define REPLAY_BATCH		256	/* events read per replay step */
 #define TAIL_BATCH		1024	/* events read per tail step */
 #define FLUSH_STREAMS		1024	/* streams written per loop turn */
@@ -1307,6 +1308,7 @@ struct webhook {
 	const char	*last_error;	/* NULL: none */
 	int64_t		 next_attempt_ms;
 };
+int		 store_batch_max(struct store *);
 struct db	*store_db(struct store *);
 struct dbq	*store_stmt_ext(struct store *, int, const char *);
 int		 store_rc(struct store *, int);

@@ -1326,6 +1326,17 @@ store_db(struct store *st)
 	return (st->db);
 }
 
+/* The writes the writer commits together, each in a savepoint: on
+ * PostgreSQL a savepoint is a subtransaction, and past 64 open in one
+ * transaction every other session's snapshots get slower (the cache of
+ * subtransaction ids per backend overflows). */
+int
+store_batch_max(struct store *st)
+{
+	return (db_kind(st->db) == DB_PG ? WRITER_BATCH_MAX_PG :
+	    WRITER_BATCH_MAX);
+}
+
 /* The schema version this basalt makes: store_open upgrades any from 1
  * up to it. */
 int

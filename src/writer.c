@@ -132,9 +132,10 @@ static void *
 writer_main(void *arg)
 {
 	struct write_op	*batch, *op, *next, **tailp;
-	int		 n, prune;
+	int		 n, prune, max;
 
 	(void)arg;
+	max = store_batch_max(writer->store);
 	for (;;) {
 		pthread_mutex_lock(&writer_lock);
 		while (queue_head == NULL && !prune_wanted && !writer_stopping)
@@ -145,7 +146,7 @@ writer_main(void *arg)
 		}
 		batch = queue_head;
 		for (n = 0, tailp = &queue_head; *tailp != NULL &&
-		    n < WRITER_BATCH_MAX; n++)
+		    n < max; n++)
 			tailp = &(*tailp)->next;
 		queue_head = *tailp;
 		*tailp = NULL;
