@@ -808,6 +808,7 @@ int		 store_index_list(struct store *, int64_t coll_id,
 		    void (*)(void *, const char *), void *);
 /* Appends an event (prev: the record before an update or delete, else
  * NULL); returns its id, or -1. */
+int		 store_event_append_rc(struct store *);
 int64_t		 store_event_append(struct store *, const char *realm, const char *app,
 		    const char *coll, const char *record_id, const char *type,
 		    const char *data, const char *prev);

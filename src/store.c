@@ -406,6 +406,7 @@ struct store {
 	struct db	*db;
 	struct dbq	*stmt[S__COUNT];
 	struct dbq	*ext[STORE_EXT_STMTS];	/* store_stmt_ext's */
+	int		 append_rc;	/* store_event_append's last */
 };
 
 /* Prepares q once for the store's life; a statement of ours that does not
@@ -1229,7 +1230,8 @@ event_from_row(struct dbq *s, struct event_row *ev)
 
 /* Appends an event stamped now (the app_log trigger counts it); the
  * writer's, in a write's savepoint. prev is the record before an update
- * or delete, NULL otherwise. Returns its id, or -1. */
+ * or delete, NULL otherwise. Returns its id, or -1 (why:
+ * store_event_append_rc). */
 int64_t
 store_event_append(struct store *st, const char *realm, const char *app,
     const char *coll, const char *record_id, const char *type,
@@ -1245,7 +1247,15 @@ store_event_append(struct store *st, const char *realm, const char *app,
 	bind_text(s, 6, type);
 	bind_text(s, 7, data);
 	bind_text(s, 8, prev);
-	return (insert_id(st, s, NULL));
+	return (insert_id(st, s, &st->append_rc));
+}
+
+/* Why the last store_event_append on st failed: STORE_BUSY,
+ * STORE_UNAVAILABLE, ... (STORE_OK if it did not). */
+int
+store_event_append_rc(struct store *st)
+{
+	return (st->append_rc);
 }
 
 /* Calls fn with the events after < id <= upto (upto <= 0: no bound) of one
