@@ -47,11 +47,14 @@ struct filter_band;
  *
  * basalt serve runs three kinds of thread; nothing else starts threads.
  *
- * The loop (the main thread; server.c, conn.c, broker.c, tail.c) runs the
+ * The loop (the main thread; server.c, conn.c, broker.c) runs the
  * libevent base. It alone owns every socket and struct conn, the streams
- * and topics, the tail's read connection (loop_store), timers and signals,
- * and it alone publishes a new configuration (SIGHUP). It never blocks on
- * the database's lock or on user code.
+ * and topics, the replay's read connection (loop_store), timers and
+ * signals, and it alone publishes a new configuration (SIGHUP). It never
+ * blocks on the database's lock or on user code.
+ *
+ * The tail (tail.c, one) reads the event log on its own store and queues
+ * batches of events for the loop, which publishes them.
  *
  * The workers (worker.c, cfg->workers of them) take complete requests from
  * one queue and run the handlers (route.c, api.c, auth.c, reply.c, the
@@ -71,9 +74,10 @@ struct filter_band;
  * (writer_submit waits; writer_submit_async returns API_PENDING and the
  * op's done_cb runs on the writer, which then completes the request or
  * queues it for a worker again with req->after set). After its commit the
- * writer calls tail_wake(); the loop then reads the new events from the
- * database (tail.c) and fans them out (broker.c). Events reach the
- * loop only through the log, never by a pointer.
+ * writer calls tail_wake(); the tail then reads the new events from the
+ * database and queues copies of them for the loop (tail.c), which fans
+ * them out (broker.c). Events reach the loop only through the log, never
+ * by a pointer into another thread's work.
  *
  * Which functions may be called from where:
  *   any thread	  conn_complete, conn_stopping, tail_wake,
@@ -143,6 +147,11 @@ struct filter_band;
 #define TAIL_BATCH		1024	/* events read per tail step */
 #define FLUSH_STREAMS		1024	/* streams written per loop turn */
 #define TAIL_POLL_MS		10	/* look for other processes' commits */
+#define TAIL_POLL_PG_MS		250	/* the same on PostgreSQL, besides
+					   its notifications */
+#define TAIL_QUEUE_MAX		8	/* batches read, not yet published */
+#define TAIL_RETRY_MS		50	/* after a failed read, doubling */
+#define TAIL_RETRY_MAX_MS	1000
 #define PRUNE_INTERVAL		60	/* seconds between retention sweeps */
 #define PRUNE_BATCH		2000	/* events deleted per transaction */
 #define PRUNE_APPS		64	/* apps trimmed per transaction */
@@ -1143,11 +1152,18 @@ void		 broker_feed_free(struct broker_feed *);
 int		 broker_feed_page(struct broker_feed *, struct store *,
 		    int64_t *last, int64_t end_at, struct evbuffer *out);
 
-/* tail.c */
-void		 tail_init(struct event_base *, struct store *);
-void		 tail_run(void);	/* read and publish every new event */
+/* tail.c: reads the log on a thread and store of its own (see the file) */
+int		 tail_init(struct event_base *, struct store *);
+void		 tail_drain(void);	/* at shutdown: publish every new event */
 void		 tail_wake(void);	/* any thread: a local commit happened */
 void		 tail_free(void);
+
+/* store_notify.c: a store's notifications of new events. PostgreSQL
+ * LISTENs on basalt_events; SQLite has none (no socket, never notified).
+ * Used by the store's thread. */
+int		 store_listen(struct store *);	/* 1, 0 on SQLite, or -1 */
+int		 store_notify_fd(struct store *);	/* -1: none now */
+int		 store_notified(struct store *);	/* how many; never blocks */
 
 /* hooks_load.c */
 struct hooks	*hooks_new(void);

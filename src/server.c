@@ -44,7 +44,7 @@
 
 static struct event_base	*base;
 static struct evconnlistener	*listener;
-static struct store		*loop_store;
+static struct store		*loop_store, *tail_store;
 static struct event		*prune_ev, *stop_check_ev;
 static struct event		*sig_term, *sig_int, *sig_hup;
 static int			 stop_ticks;
@@ -236,7 +236,7 @@ server_stop(void)
 	log_info("stopping: finishing requests and ending %d streams",
 	    broker_count());
 	evconnlistener_disable(listener);
-	tail_run();		/* events committed until now go out first */
+	tail_drain();		/* events committed until now go out first */
 	broker_end_all();
 	evtimer_add(stop_check_ev, &tv);
 }
@@ -320,6 +320,8 @@ server_setup(int fd)
 
 	config_publish(cfg);	/* from now on, snapshots only */
 	if ((loop_store = store_open(cfg->database, cfg->busy_timeout_ms,
+	    cfg->synchronous_full, err, sizeof err)) == NULL ||
+	    (tail_store = store_open(cfg->database, cfg->busy_timeout_ms,
 	    cfg->synchronous_full, err, sizeof err)) == NULL) {
 		log_error("%s", err);
 		return (-1);
@@ -347,7 +349,8 @@ server_setup(int fd)
 	evsignal_add(sig_int, NULL);
 	evsignal_add(sig_hup, NULL);
 	broker_init(base, loop_store);
-	tail_init(base, loop_store);
+	if (tail_init(base, tail_store) == -1)
+		return (-1);
 	if (webhook_start() == -1)
 		return (-1);
 	if (writer_start() == -1 || worker_start(cfg->workers) == -1)
@@ -375,6 +378,7 @@ server_teardown(void)
 	event_free(sig_term);
 	event_free(sig_int);
 	event_free(sig_hup);
+	store_close(tail_store);	/* its thread has ended in tail_free */
 	store_close(loop_store);
 	if (unix_path != NULL) {
 		unlink(unix_path);

@@ -14,22 +14,330 @@
  * OR IN CONNECTION WITH THE USE OR PERFORMANCE OF THIS SOFTWARE.
  */
 
-/* The tail of the event log: reads events committed since the last look
- * and hands them to the broker in id order. Woken at once by this
- * process's writer, and every TAIL_POLL_MS by a cheap check of
- * PRAGMA data_version, which moves when another process commits. Both
- * paths run the same code, so no event is delivered twice or out of
- * order. */
+/* The tail of the event log. A thread of its own reads, on a store of its
+ * own, the events committed since its last look and hands them to the
+ * loop in batches, in id order; the loop gives them to the broker. The
+ * thread looks when this process's writer wakes it (tail_wake), when
+ * PostgreSQL notifies a commit (LISTEN), and at every poll: on SQLite
+ * every TAIL_POLL_MS after a cheap check of PRAGMA data_version, which
+ * moves when another process commits; on PostgreSQL, where the
+ * notification is the fast path, every TAIL_POLL_PG_MS. All paths run the
+ * same read after the last id handed over, so no event is delivered twice
+ * or out of order, and the loop never waits on the database: a slow or
+ * unreachable one holds up no stream and no heartbeat. */
+
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "basalt.h"
 
-static struct store	*store;
-static struct event	*wake_ev, *poll_ev;
-static int64_t		 last_id;
-static int64_t		 data_version;
+/* A batch of events read in one step: the rows and their strings in one
+ * allocation, freed once published. */
+struct tail_batch {
+	TAILQ_ENTRY(tail_batch)	 entry;
+	int			 n;
+	struct event_row	 rows[];
+};
+TAILQ_HEAD(tail_queue, tail_batch);
 
+/* A row being read, its strings at offsets in the thread's buffer. */
+enum { F_REALM, F_APP, F_COLL, F_RECORD, F_TYPE, F_DATA, F_PREV, F__COUNT };
+#define F_NULL	SIZE_MAX
+struct tail_scratch {
+	int64_t	 id;
+	size_t	 off[F__COUNT];		/* F_NULL: NULL */
+	size_t	 len[F__COUNT];
+};
+
+static struct store		*store;	/* the thread's; the loop's once
+					   the thread has ended */
+static struct event		*ready_ev;
+static pthread_t		 thread;
+static int			 started;
+static int			 wake_fd[2] = { -1, -1 };
+static atomic_int		 wake_pending;
+static atomic_int		 stopping;
+
+/* The queue from the thread to the loop, under lock. held counts the
+ * batches queued and those being published: the thread waits for room
+ * beyond TAIL_QUEUE_MAX, so a burst cannot grow it. */
+static pthread_mutex_t		 lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t		 room = PTHREAD_COND_INITIALIZER;
+static struct tail_queue	 queue = TAILQ_HEAD_INITIALIZER(queue);
+static int			 held;
+
+/* The thread's. */
+static int64_t			 read_id;	/* the last id queued */
+static struct tail_scratch	*scratch;	/* TAIL_BATCH rows */
+static int			 nscratch;
+static char			*buf;
+static size_t			 buflen, bufsize;
+
+/* The loop's. */
+static int64_t			 last_id;	/* the last id published */
+
+/* Thread: keeps a copy of s (len bytes and a NUL) in buf; its offset. */
+static size_t
+tail_keep(const char *s, size_t len)
+{
+	size_t	 off;
+
+	if (s == NULL)
+		return (F_NULL);
+	if (bufsize - buflen < len + 1) {
+		bufsize = bufsize * 2 > buflen + len + 1 ?
+		    bufsize * 2 : buflen + len + 1 + 4096;
+		buf = xrealloc(buf, bufsize);
+	}
+	off = buflen;
+	memcpy(buf + off, s, len);
+	buf[off + len] = '\0';
+	buflen += len + 1;
+	return (off);
+}
+
+/* Thread: the store's callback, a row copied into the scratch. */
+static void
+tail_collect(void *arg, const struct event_row *ev)
+{
+	struct tail_scratch	*r = &scratch[nscratch++];
+	const char		*s[F__COUNT] = { ev->realm, ev->app,
+				    ev->collection, ev->record_id, ev->type,
+				    ev->data, ev->prev };
+	int			 i;
+
+	(void)arg;
+	r->id = ev->id;
+	for (i = 0; i < F__COUNT; i++) {
+		if (i == F_DATA)
+			r->len[i] = ev->data_len;
+		else if (i == F_PREV)
+			r->len[i] = ev->prev_len;
+		else
+			r->len[i] = s[i] != NULL ? strlen(s[i]) : 0;
+		r->off[i] = tail_keep(s[i], r->len[i]);
+	}
+}
+
+/* Thread: the scratch as one allocation. */
+static struct tail_batch *
+tail_batch_new(void)
+{
+	struct tail_batch	*b;
+	struct tail_scratch	*r;
+	struct event_row	*ev;
+	const char		**f[F__COUNT];
+	char			*strs;
+	size_t			 head;
+	int			 i, j;
+
+	head = sizeof *b + (size_t)nscratch * sizeof b->rows[0];
+	b = xmalloc(head + buflen);
+	strs = (char *)b + head;
+	memcpy(strs, buf, buflen);
+	b->n = nscratch;
+	for (i = 0; i < nscratch; i++) {
+		r = &scratch[i];
+		ev = &b->rows[i];
+		f[F_REALM] = &ev->realm;
+		f[F_APP] = &ev->app;
+		f[F_COLL] = &ev->collection;
+		f[F_RECORD] = &ev->record_id;
+		f[F_TYPE] = &ev->type;
+		f[F_DATA] = &ev->data;
+		f[F_PREV] = &ev->prev;
+		ev->id = r->id;
+		for (j = 0; j < F__COUNT; j++)
+			*f[j] = r->off[j] == F_NULL ? NULL : strs + r->off[j];
+		ev->data_len = r->len[F_DATA];
+		ev->prev_len = r->len[F_PREV];
+	}
+	return (b);
+}
+
+/* Thread: queues the scratch for the loop, waiting for room. -1 when
+ * stopping (nothing queued: the loop reads it again). */
+static int
+tail_queue_scratch(void)
+{
+	struct tail_batch	*b = tail_batch_new();
+
+	pthread_mutex_lock(&lock);
+	while (held >= TAIL_QUEUE_MAX && !atomic_load(&stopping))
+		pthread_cond_wait(&room, &lock);
+	if (atomic_load(&stopping)) {
+		pthread_mutex_unlock(&lock);
+		free(b);
+		return (-1);
+	}
+	read_id = b->rows[b->n - 1].id;	/* b is the loop's from here */
+	TAILQ_INSERT_TAIL(&queue, b, entry);
+	held++;
+	pthread_mutex_unlock(&lock);
+	event_active(ready_ev, EV_READ, 0);
+	return (0);
+}
+
+/* Thread: reads and queues every event after read_id. 0, or -1 if a read
+ * failed or the thread stops (what was read before is queued). */
+static int
+tail_read(void)
+{
+	int	 n;
+
+	do {
+		nscratch = 0;
+		buflen = 0;
+		n = store_event_range(store, read_id, 0, NULL, NULL, NULL,
+		    NULL, TAIL_BATCH, tail_collect, NULL);
+		if (nscratch > 0 && tail_queue_scratch() == -1)
+			return (-1);
+	} while (n == TAIL_BATCH);
+	return (n < 0 ? -1 : 0);
+}
+
+/* Thread: empties the wake pipe. A commit after this writes again; one
+ * before it is seen by the read that follows. */
+static void
+tail_woken(void)
+{
+	char	 b[64];
+
+	while (read(wake_fd[0], b, sizeof b) > 0)
+		;
+	atomic_store(&wake_pending, 0);
+}
+
+/* Thread: waits up to ms for a wake or a notification; 1 if one came,
+ * 0 on the time-out. With only_wake, a notification does not count
+ * and the whole time is waited unless stopping. */
+static int
+tail_wait(int ms, int only_wake)
+{
+	struct pollfd	 pfd[2];
+	int64_t		 end = time_mono_us() + (int64_t)ms * 1000, left;
+	int		 n;
+
+	for (;;) {
+		pfd[0].fd = wake_fd[0];
+		pfd[0].events = POLLIN;
+		pfd[1].fd = only_wake ? -1 : store_notify_fd(store);
+		pfd[1].events = POLLIN;
+		n = pfd[1].fd != -1 ? 2 : 1;
+		left = (end - time_mono_us() + 999) / 1000;
+		if (left <= 0 || atomic_load(&stopping))
+			return (0);
+		if (poll(pfd, n, (int)left) <= 0)
+			continue;	/* the time-out, or EINTR */
+		if (pfd[0].revents != 0)
+			tail_woken();
+		if (n == 2 && pfd[1].revents != 0)
+			store_notified(store);
+		if (!only_wake)
+			return (1);
+	}
+}
+
+static void *
+tail_main(void *arg)
+{
+	int64_t	 dv = -1, v;
+	int	 listening, look, rc, backoff = 0;
+
+	(void)arg;
+	listening = store_listen(store);
+	look = 1;	/* for commits since tail_init took the log's end */
+	while (!atomic_load(&stopping)) {
+		if (backoff > 0) {
+			tail_wait(backoff, 1);
+			look = 1;
+		} else if (!look)
+			look = tail_wait(listening != 0 ? TAIL_POLL_PG_MS :
+			    TAIL_POLL_MS, 0);
+		if (atomic_load(&stopping))
+			break;
+		v = store_data_version(store);
+		if (!look && v == dv)
+			continue;
+		dv = v;
+		look = 0;
+		/* A notification that came in during a read may be for a
+		 * commit the read did not see. */
+		while ((rc = tail_read()) == 0 && store_notified(store) > 0)
+			;
+		if (atomic_load(&stopping))
+			break;
+		if (rc == -1) {
+			if (backoff == 0)
+				log_warn("reading the event log failed; will "
+				    "retry");
+			backoff = backoff == 0 ? TAIL_RETRY_MS :
+			    backoff * 2 > TAIL_RETRY_MAX_MS ?
+			    TAIL_RETRY_MAX_MS : backoff * 2;
+			continue;
+		}
+		if (backoff > 0) {
+			log_info("reading the event log again");
+			backoff = 0;
+		}
+		if (listening == -1)
+			listening = store_listen(store);
+	}
+	return (NULL);
+}
+
+/* Loop: gives a batch's events to the broker and frees it. */
+static void
+tail_publish(struct tail_batch *b)
+{
+	int	 i;
+
+	for (i = 0; i < b->n; i++) {
+		broker_publish(&b->rows[i]);
+		last_id = b->rows[i].id;
+	}
+	free(b);
+}
+
+/* Loop: publishes every batch queued since the last turn, then one write
+ * per stream for all of them, as when the loop read the log itself. */
+static void
+tail_ready_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct tail_queue	 q = TAILQ_HEAD_INITIALIZER(q);
+	struct tail_batch	*b;
+	int			 n = 0;
+
+	(void)fd; (void)what; (void)arg;
+	pthread_mutex_lock(&lock);
+	TAILQ_CONCAT(&q, &queue, entry);
+	pthread_mutex_unlock(&lock);
+	while ((b = TAILQ_FIRST(&q)) != NULL) {
+		TAILQ_REMOVE(&q, b, entry);
+		tail_publish(b);
+		n++;
+	}
+	if (n == 0)
+		return;
+	broker_flush();
+	pthread_mutex_lock(&lock);
+	held -= n;
+	pthread_cond_signal(&room);
+	pthread_mutex_unlock(&lock);
+}
+
+/* Loop: the store callback of the last read, after the thread ended. */
 static void
 tail_row(void *arg, const struct event_row *ev)
 {
@@ -38,67 +346,123 @@ tail_row(void *arg, const struct event_row *ev)
 	last_id = ev->id;
 }
 
+/* Loop: ends the thread; the batches it left are dropped with
+ * publish 0, else published. */
+static void
+tail_join(int publish)
+{
+	struct tail_batch	*b;
+	char			 c = 0;
+
+	if (!started)
+		return;
+	atomic_store(&stopping, 1);
+	pthread_mutex_lock(&lock);
+	pthread_cond_broadcast(&room);
+	pthread_mutex_unlock(&lock);
+	if (write(wake_fd[1], &c, 1) == -1 && errno != EAGAIN)
+		log_warn("tail: cannot wake its thread: %s", strerror(errno));
+	pthread_join(thread, NULL);
+	started = 0;
+	while ((b = TAILQ_FIRST(&queue)) != NULL) {
+		TAILQ_REMOVE(&queue, b, entry);
+		held--;
+		if (publish)
+			tail_publish(b);
+		else
+			free(b);
+	}
+	if (publish)
+		broker_flush();
+}
+
+/* Loop, at shutdown: ends the thread, and publishes every event
+ * committed until now, read on the loop from the thread's store (at most
+ * the store's time limit on PostgreSQL). */
 void
-tail_run(void)
+tail_drain(void)
 {
 	int	 n;
 
+	if (!started)
+		return;
+	tail_join(1);
 	do {
-		n = store_event_range(store, last_id, 0, NULL, NULL, NULL, NULL,
-		    TAIL_BATCH, tail_row, NULL);
-		broker_flush();	/* one write per stream per batch */
+		n = store_event_range(store, last_id, 0, NULL, NULL, NULL,
+		    NULL, TAIL_BATCH, tail_row, NULL);
+		broker_flush();
 	} while (n == TAIL_BATCH);
 	if (n < 0)
-		log_warn("reading the event log failed; will retry");
+		log_warn("reading the event log failed at shutdown: events "
+		    "after %lld were not sent", (long long)last_id);
 }
 
-static void
-tail_wake_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd; (void)what; (void)arg;
-	data_version = store_data_version(store);
-	tail_run();
-}
-
-static void
-tail_poll_cb(evutil_socket_t fd, short what, void *arg)
-{
-	int64_t	 v;
-
-	(void)fd; (void)what; (void)arg;
-	v = store_data_version(store);
-	if (v == data_version)
-		return;
-	data_version = v;
-	tail_run();
-}
-
+/* Any thread: a local commit happened. One byte in the pipe until the
+ * thread takes it. */
 void
 tail_wake(void)
 {
-	event_active(wake_ev, EV_READ, 0);
+	char	 c = 0;
+
+	if (wake_fd[1] == -1 || atomic_exchange(&wake_pending, 1))
+		return;
+	if (write(wake_fd[1], &c, 1) == -1 && errno != EAGAIN)
+		log_warn("tail: cannot wake its thread: %s", strerror(errno));
 }
 
-void
+/* Loop, at start-up: st becomes the tail's (closed by the caller after
+ * tail_free). Events from the log's end on are published; the thread
+ * starts. -1 (logged) if it cannot. */
+int
 tail_init(struct event_base *base, struct store *st)
 {
-	struct timeval	 tv = { 0, TAIL_POLL_MS * 1000 };
+	int	 i;
 
 	store = st;
-	last_id = store_event_max(store);
+	last_id = read_id = store_event_max(store);
 	broker_set_head(last_id);
-	data_version = store_data_version(store);
-	wake_ev = event_new(base, -1, 0, tail_wake_cb, NULL);
-	poll_ev = event_new(base, -1, EV_PERSIST, tail_poll_cb, NULL);
-	evtimer_add(poll_ev, &tv);
+	scratch = xcalloc(TAIL_BATCH, sizeof *scratch);
+	if (pipe(wake_fd) == -1) {
+		log_error("tail: pipe: %s", strerror(errno));
+		return (-1);
+	}
+	for (i = 0; i < 2; i++)
+		if (fcntl(wake_fd[i], F_SETFL, O_NONBLOCK) == -1 ||
+		    fcntl(wake_fd[i], F_SETFD, FD_CLOEXEC) == -1) {
+			log_error("tail: fcntl: %s", strerror(errno));
+			return (-1);
+		}
+	ready_ev = event_new(base, -1, 0, tail_ready_cb, NULL);
+	atomic_store(&stopping, 0);
+	atomic_store(&wake_pending, 0);
+	if (pthread_create(&thread, NULL, tail_main, NULL) != 0) {
+		log_error("tail: cannot start its thread");
+		return (-1);
+	}
+	started = 1;
+	return (0);
 }
 
+/* Loop, at teardown: ends the thread if still running (its batches are
+ * dropped) and frees what the tail holds; the store stays open. */
 void
 tail_free(void)
 {
-	if (wake_ev != NULL)
-		event_free(wake_ev);
-	if (poll_ev != NULL)
-		event_free(poll_ev);
-	wake_ev = poll_ev = NULL;
+	int	 i;
+
+	tail_join(0);
+	if (ready_ev != NULL)
+		event_free(ready_ev);
+	ready_ev = NULL;
+	for (i = 0; i < 2; i++) {
+		if (wake_fd[i] != -1)
+			close(wake_fd[i]);
+		wake_fd[i] = -1;
+	}
+	free(scratch);
+	free(buf);
+	scratch = NULL;
+	buf = NULL;
+	buflen = bufsize = 0;
+	store = NULL;
 }
