@@ -58,8 +58,8 @@ is "$(awk '/^id: / { getline e; getline d; getline b;
     "curl: every frame is id, event, data, blank line"
 
 # SIGTERM right behind a commit by another process (here the sqlite3
-# shell or psql, as a second basalt would): 2,000 idle streams first, then two
-# curl readers, which come last in the fan-out, after the first 1,024
+# shell or psql, as a second basalt would): 2,000 idle streams first, then
+# two curl readers, which come last in the fan-out, after the first 1,024
 # streams of a pass. basalt reads the log once more when it stops and
 # finishes every pass before the streams end, so both readers get all 300
 # events and then the end of the response.
