@@ -313,7 +313,8 @@ for u in "$URL/_/" "$URL/_/app.js"; do
 done
 
 # --- item 6: a write while another process holds the lock (SQLite's
-# write lock; on PostgreSQL the row of log_head that every append locks)
+# write lock; on PostgreSQL log_head's row, which every write transaction
+# locks first)
 lines0=$(wc -l <"$T/basalt.log")
 if on_pg; then
 	dbsql "BEGIN; SELECT 1 FROM log_head FOR UPDATE; SELECT pg_sleep(3);
