@@ -12,9 +12,14 @@ pg_available ||
 at_exit '[ -n "${PG_PID:-}" ] && kill -CONT "$PG_PID" 2>/dev/null'
 pg_start || bail_out "PostgreSQL did not start"
 
-coproc DBPG { "$prog" "$PG_URL" "$PG_TCP_URL" "$PGPORT" 2>"$T/db-pg.err"; }
-pid=$DBPG_PID
-while IFS= read -r line <&"${DBPG[0]}"; do
+# Two pipes rather than a coproc: bash closes a coproc's descriptors when
+# it exits, and its last lines (the plan) could be lost unread.
+mkfifo "$T/db-pg.in" "$T/db-pg.out" || bail_out "mkfifo failed"
+"$prog" "$PG_URL" "$PG_TCP_URL" "$PGPORT" <"$T/db-pg.in" >"$T/db-pg.out" \
+    2>"$T/db-pg.err" &
+pid=$!
+exec 4>"$T/db-pg.in" 3<"$T/db-pg.out"
+while IFS= read -r line <&3; do
 	case $line in
 	@stop)		pg_stop ;;
 	@start)		pg_start ;;
@@ -23,8 +28,9 @@ while IFS= read -r line <&"${DBPG[0]}"; do
 	"@thaw "*)	kill -CONT "$PG_PID" "${line#@thaw }" ;;
 	*)		printf '%s\n' "$line"; continue ;;
 	esac
-	echo done >&"${DBPG[1]}"
+	echo done >&4
 done
+exec 3<&- 4>&-
 wait "$pid"
 rc=$?
 [ "$rc" = 0 ] || diag "$(cat "$T/db-pg.err")"

@@ -9,7 +9,7 @@
 
 UNIT=$top_builddir/tests/unit
 [ -x "$UNIT" ] || skip_all "no tests/unit (configure found no Check)"
-grep -q -e '-DHAVE_LIBPQ' "$top_builddir/Makefile" 2>/dev/null ||
+grep -q '^#define HAVE_LIBPQ 1' "$top_builddir/config.h" 2>/dev/null ||
     skip_all "basalt is built without PostgreSQL (libpq)"
 
 # A throw-away server in $T: initdb refuses to run as root, so it runs
