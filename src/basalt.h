@@ -124,6 +124,7 @@ struct filter_band;
 #define DEFAULT_RETENTION_SECONDS	86400
 #define DEFAULT_RETENTION_COUNT		1000000
 #define DEFAULT_BUSY_TIMEOUT_MS		5000
+#define DEFAULT_DATABASE_TIMEOUT_MS	1000
 #define DEFAULT_HOOK_TIMEOUT_MS		1000
 #define DEFAULT_WEBHOOK_TIMEOUT_MS	10000
 #define DEFAULT_WEBHOOK_MAX_FAILURES	10
@@ -260,6 +261,7 @@ struct config {
 	long		 retention_count;
 	int		 synchronous_full;
 	int		 busy_timeout_ms;
+	int		 database_timeout_ms;	/* PostgreSQL's calls */
 	char		*hooks_dir;
 	int		 hook_timeout_ms;
 	int		 hook_calls_per_app;	/* 0: half the workers */
@@ -521,6 +523,7 @@ int		 config_parse_size(const char *, size_t *);
 int		 config_check_listen(const char *, char *why, size_t);
 int		 config_parse_duration(const char *, int64_t *);
 const char	*config_default_path(void);
+int		 config_db_timeout(const struct config *);
 void		 config_publish(struct config *);	/* loop thread */
 void		 config_refresh(void);		/* any thread */
 void		 config_unhold(void);		/* a thread that ends */
