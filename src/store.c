@@ -248,6 +248,7 @@ enum stmt {
 	S_RULES_INSERT,
 	S_DATA_VERSION,
 	S_BEGIN,
+	S_WRITE_LOCK,
 	S_BEGIN_READ,
 	S_COMMIT,
 	S_ROLLBACK,
@@ -746,13 +747,22 @@ store_errmsg(struct store *st)
 	return (db_errmsg(st->db));
 }
 
-/* BEGIN IMMEDIATE: the write lock now, or STORE_BUSY after busy_timeout_ms
- * (PostgreSQL: BEGIN; its locks are taken row by row). Ended by
- * store_commit or store_rollback. */
+/* BEGIN IMMEDIATE: the write lock now, or STORE_BUSY after busy_timeout_ms.
+ * On PostgreSQL the write lock is log_head's row (S_WRITE_LOCK), taken
+ * here too: a write that waits for another node's lock then fails here,
+ * busy, not in the middle of its batch. Ended by store_commit or
+ * store_rollback. */
 int
 store_begin(struct store *st)
 {
-	return (run(st, stmt(st, S_BEGIN)));
+	int	 rc;
+
+	if ((rc = run(st, stmt(st, S_BEGIN))) != STORE_OK ||
+	    db_kind(st->db) != DB_PG)
+		return (rc);
+	if ((rc = run(st, stmt(st, S_WRITE_LOCK))) != STORE_OK)
+		run(st, stmt(st, S_ROLLBACK));
+	return (rc);
 }
 
 /* One read transaction around a request's reads or a replay step: one
