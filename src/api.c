@@ -568,8 +568,8 @@ apply_collection_delete(struct worker *w, struct write_op *op)
 	    ctx->collection);
 	if (store_event_append(w->store, ctx->realm, ctx->app, ctx->collection,
 	    NULL, "collection_deleted", data, NULL) == -1)
-		return (error_set(op->err, ERR_INTERNAL,
-		    "cannot append the event"));
+		return (error_store(op->err, store_event_append_rc(w->store),
+		    NULL));
 	return (0);
 }
 
@@ -1321,7 +1321,7 @@ rec_append_event(struct worker *w, struct rec_arg *a, const char *type,
 
 	if (store_event_append(w->store, ctx->realm, ctx->app, ctx->collection,
 	    a->rec.id, type, data, a->prev) == -1)
-		return (error_set(err, ERR_INTERNAL, "cannot append the event"));
+		return (error_store(err, store_event_append_rc(w->store), NULL));
 	return (0);
 }
 
@@ -1912,8 +1912,8 @@ apply_publish(struct worker *w, struct write_op *op)
 	a->id = store_event_append(w->store, ctx->realm, ctx->app,
 	    ctx->collection, NULL, a->type, a->data, NULL);
 	if (a->id == -1)
-		return (error_set(op->err, ERR_INTERNAL,
-		    "cannot append the event"));
+		return (error_store(op->err, store_event_append_rc(w->store),
+		    NULL));
 	return (0);
 }
 

@@ -128,6 +128,7 @@ struct filter_band;
 #define DEFAULT_RETENTION_SECONDS	86400
 #define DEFAULT_RETENTION_COUNT		1000000
 #define DEFAULT_BUSY_TIMEOUT_MS		5000
+#define DEFAULT_DATABASE_TIMEOUT_MS	800
 #define DEFAULT_HOOK_TIMEOUT_MS		1000
 #define DEFAULT_WEBHOOK_TIMEOUT_MS	10000
 #define DEFAULT_WEBHOOK_MAX_FAILURES	10
@@ -147,6 +148,7 @@ struct filter_band;
 #define MAX_LABEL_LEN		200
 #define MAX_BATCH_REQUESTS	1000	/* writes in one batch request */
 #define WRITER_BATCH_MAX	256	/* writes committed together */
+#define WRITER_BATCH_MAX_PG	64	/* the same on PostgreSQL */
 #define REPLAY_BATCH		256	/* events read per replay step */
 #define TAIL_BATCH		1024	/* events read per tail step */
 #define FLUSH_STREAMS		1024	/* streams written per loop turn */
@@ -264,6 +266,7 @@ struct config {
 	long		 retention_count;
 	int		 synchronous_full;
 	int		 busy_timeout_ms;
+	int		 database_timeout_ms;	/* PostgreSQL's calls */
 	char		*hooks_dir;
 	int		 hook_timeout_ms;
 	int		 hook_calls_per_app;	/* 0: half the workers */
@@ -531,6 +534,7 @@ int		 config_parse_size(const char *, size_t *);
 int		 config_check_listen(const char *, char *why, size_t);
 int		 config_parse_duration(const char *, int64_t *);
 const char	*config_default_path(void);
+int		 config_db_timeout(const struct config *);
 void		 config_publish(struct config *);	/* loop thread */
 void		 config_refresh(void);		/* any thread */
 void		 config_unhold(void);		/* a thread that ends */
@@ -814,6 +818,7 @@ int		 store_index_list(struct store *, int64_t coll_id,
 		    void (*)(void *, const char *), void *);
 /* Appends an event (prev: the record before an update or delete, else
  * NULL); returns its id, or -1. */
+int		 store_event_append_rc(struct store *);
 int64_t		 store_event_append(struct store *, const char *realm, const char *app,
 		    const char *coll, const char *record_id, const char *type,
 		    const char *data, const char *prev);
@@ -1319,6 +1324,7 @@ struct webhook {
 	const char	*last_error;	/* NULL: none */
 	int64_t		 next_attempt_ms;
 };
+int		 store_batch_max(struct store *);
 struct db	*store_db(struct store *);
 struct dbq	*store_stmt_ext(struct store *, int, const char *);
 int		 store_rc(struct store *, int);

@@ -31,6 +31,7 @@
 #include <sodium.h>
 
 #include "basalt.h"
+#include "db.h"
 
 #define METRICS_TOKEN_MAX	1024
 
@@ -64,6 +65,7 @@ static const struct key {
 	{ "event_retention_count", K_LONG, O(retention_count), 1, LONG_MAX },
 	{ "synchronous", K_SYNC, O(synchronous_full), 0, 0 },
 	{ "busy_timeout_ms", K_INT, O(busy_timeout_ms), 0, 600000 },
+	{ "database_timeout_ms", K_INT, O(database_timeout_ms), 10, 600000 },
 	{ "hooks_dir", K_PATH, O(hooks_dir), 0, 0 },
 	{ "hook_timeout_ms", K_INT, O(hook_timeout_ms), 1, 600000 },
 	{ "hook_calls_per_app", K_INT, O(hook_calls_per_app), 0, MAX_WORKERS },
@@ -85,6 +87,16 @@ config_default_path(void)
 	return (SYSCONFDIR "/basalt.conf");
 }
 
+/* The time limit the server's stores are opened with: SQLite's busy
+ * timeout, or on PostgreSQL the limit of every call to the server. */
+int
+config_db_timeout(const struct config *c)
+{
+	if (db_target_is_pg(c->database))
+		return (c->database_timeout_ms);
+	return (c->busy_timeout_ms);
+}
+
 struct config *
 config_new(void)
 {
@@ -102,6 +114,7 @@ config_new(void)
 	c->retention_seconds = DEFAULT_RETENTION_SECONDS;
 	c->retention_count = DEFAULT_RETENTION_COUNT;
 	c->busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS;
+	c->database_timeout_ms = DEFAULT_DATABASE_TIMEOUT_MS;
 	c->hooks_dir = xstrdup(SYSCONFDIR "/basalt/hooks");
 	c->hook_timeout_ms = DEFAULT_HOOK_TIMEOUT_MS;
 	c->log_level = LOG_LEVEL_INFO;

@@ -22,6 +22,14 @@
  * than a backoff step (100 ms, doubling to 2 s) after the last failure,
  * and statements are prepared again on the new connection as they run.
  *
+ * The process's connections share what they saw of the server: once one
+ * of them timed out or could not connect (not when a connection of
+ * before a restart turns out closed), the others fail at once rather
+ * than each waiting out its own limit, and one call per backoff step
+ * goes to the server to see whether it is back (pg_down, pg_probe). So
+ * during an outage the first call waits at most its limit, and the rest
+ * answer at once.
+ *
  * A timed-out query is not cancelled with PQcancel: in libpq 15 it
  * waits without a limit for the server's answer, which a server that
  * stopped answering never gives. statement_timeout, set at connect to
@@ -32,6 +40,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -47,7 +56,8 @@
 
 #define PG_BACKOFF_MIN_MS	100
 #define PG_BACKOFF_MAX_MS	2000
-#define PG_MARGIN_MS		50	/* beyond statement_timeout */
+#define PG_MARGIN_MS		50	/* statement_timeout is this short of
+					   the limit */
 #define PG_DEFAULT_LIMIT_MS	5000	/* when busy_ms is 0 */
 #define PG_MAX_PARAMS		999
 #define PG_MAX_CHANNELS		4
@@ -146,6 +156,68 @@ notice(void *arg, const char *msg)
 	log_debug("postgresql: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
+/* The server as the process's connections last saw it: 0 when it
+ * answered, else the time before which no call goes to it. */
+static pthread_mutex_t	 pg_state_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t		 pg_down_until;
+static int		 pg_down_backoff = PG_BACKOFF_MIN_MS;
+static int		 pg_is_down;	/* read without the lock: a hint */
+
+/* A connection failed (timed out, refused, lost): every connection of
+ * the process fails at once until the next backoff step. */
+static void
+pg_down(void)
+{
+	int64_t	 now = now_ms();
+
+	pthread_mutex_lock(&pg_state_lock);
+	if (!pg_is_down || pg_down_until <= now) {
+		pg_down_until = now + pg_down_backoff;
+		pg_down_backoff = pg_down_backoff * 2 > PG_BACKOFF_MAX_MS ?
+		    PG_BACKOFF_MAX_MS : pg_down_backoff * 2;
+	}
+	__atomic_store_n(&pg_is_down, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&pg_state_lock);
+}
+
+/* The server answered. */
+static void
+pg_up(void)
+{
+	if (!__atomic_load_n(&pg_is_down, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&pg_state_lock);
+	__atomic_store_n(&pg_is_down, 0, __ATOMIC_RELAXED);
+	pg_down_until = 0;
+	pg_down_backoff = PG_BACKOFF_MIN_MS;
+	pthread_mutex_unlock(&pg_state_lock);
+}
+
+/* Whether a call may go to the server now: always while it is up; while
+ * it is down, one call per backoff step (the probe), which holds the
+ * others off until it is answered or fails. */
+static int
+pg_probe(int limit_ms)
+{
+	int64_t	 now;
+	int	 go = 0;
+
+	if (!__atomic_load_n(&pg_is_down, __ATOMIC_RELAXED))
+		return (1);
+	now = now_ms();
+	pthread_mutex_lock(&pg_state_lock);
+	if (!pg_is_down)
+		go = 1;
+	else if (now >= pg_down_until) {
+		/* the others wait for this call's answer, up to its limit
+		 * and a step more */
+		pg_down_until = now + limit_ms + pg_down_backoff;
+		go = 1;
+	}
+	pthread_mutex_unlock(&pg_state_lock);
+	return (go);
+}
+
 /* Drops the connection after a failure or a timeout. A transaction open
  * on it is lost: pg_gate refuses the statements that would run as if it
  * were not. */
@@ -209,6 +281,7 @@ pg_wait(struct pgdb *c, int64_t deadline)
 			set_err(c, "no answer from PostgreSQL within the time"
 			    " limit");
 			pg_drop(c, c->err);
+			pg_down();
 			return (-1);
 		}
 		if (r == -1 || !PQconsumeInput(c->conn))
@@ -284,6 +357,7 @@ pg_results(struct pgdb *c, int64_t deadline, PGresult **keep)
 		}
 		if ((res = PQgetResult(c->conn)) == NULL)
 			break;
+		pg_up();
 		switch (PQresultStatus(res)) {
 		case PGRES_COMMAND_OK:
 			pg_count(c, res);
@@ -360,7 +434,10 @@ pg_connect(struct pgdb *c, int64_t deadline)
 	c->gen++;
 	c->names = 0;
 	c->ndealloc = 0;
-	snprintf(q, sizeof q, "SET statement_timeout = %d", c->busy_ms);
+	/* the server ends a query a little before the call gives up */
+	snprintf(q, sizeof q, "SET statement_timeout = %d",
+	    c->limit_ms > 2 * PG_MARGIN_MS ? c->limit_ms - PG_MARGIN_MS :
+	    c->limit_ms);
 	if (pg_simple(c, q, deadline) != DB_OK)
 		goto fail;
 	for (i = 0; i < c->nchannels; i++) {
@@ -382,6 +459,7 @@ fail:
 		PQfinish(c->conn);
 		c->conn = NULL;
 	}
+	pg_down();
 	c->next_try = now_ms() + c->backoff;
 	c->backoff = c->backoff * 2 > PG_BACKOFF_MAX_MS ? PG_BACKOFF_MAX_MS :
 	    c->backoff * 2;
@@ -420,8 +498,12 @@ pg_gate(struct pgdb *c, enum pg_verb verb, int64_t deadline)
 			break;
 		}
 	}
+	if (!pg_probe(c->limit_ms)) {
+		set_err(c, "PostgreSQL is unavailable");
+		return (DB_UNAVAILABLE);
+	}
 	if (c->conn == NULL) {
-		if (now_ms() < c->next_try) {
+		if (now_ms() < c->next_try && pg_is_down) {
 			set_err(c, "PostgreSQL is unavailable");
 			return (DB_UNAVAILABLE);
 		}
@@ -485,8 +567,7 @@ pg_open(const char *target, int busy_ms, int sync_full, char *err,
 	c->base.ops = &db_pg_ops;
 	c->target = xstrdup(target);
 	c->busy_ms = busy_ms > 0 ? busy_ms : 0;
-	c->limit_ms = (busy_ms > 0 ? busy_ms : PG_DEFAULT_LIMIT_MS) +
-	    PG_MARGIN_MS;
+	c->limit_ms = busy_ms > 0 ? busy_ms : PG_DEFAULT_LIMIT_MS;
 	c->backoff = PG_BACKOFF_MIN_MS;
 	if (pg_connect(c, pg_deadline(c)) != DB_OK) {
 		snprintf(err, errlen, "postgresql: %s", c->err);

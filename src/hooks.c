@@ -407,8 +407,8 @@ hooks_pubs_apply(struct store *st, const char *realm, const char *app,
 			return (-1);
 		if (store_event_append(st, realm, app, e->coll, NULL, e->type,
 		    e->data, NULL) == -1)
-			return (error_set(err, ERR_INTERNAL,
-			    "cannot append the event"));
+			return (error_store(err, store_event_append_rc(st),
+			    NULL));
 	}
 	return (0);
 }

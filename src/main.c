@@ -29,6 +29,7 @@
 #include <sodium.h>
 
 #include "basalt.h"
+#include "db.h"
 
 static int
 main_usage(void)
@@ -44,8 +45,12 @@ main_usage(void)
 static void
 main_db_dir(const char *db)
 {
-	char	*copy = xstrdup(db), *dir = dirname(copy);
+	char	*copy, *dir;
 
+	if (db_target_is_pg(db))	/* a server's, not a file */
+		return;
+	copy = xstrdup(db);
+	dir = dirname(copy);
 	if (mkdir(dir, 0750) == -1 && errno != EEXIST)
 		log_debug("mkdir %s: %s", dir, strerror(errno));
 	free(copy);

@@ -325,6 +325,9 @@ reply_error(struct request *req)
 	if (code == ERR_INSUFFICIENT_SCOPE)
 		reply_header(req, "WWW-Authenticate",
 		    "Bearer error=\"insufficient_scope\"");
+	/* the database is locked or unreachable for now: ask again soon */
+	if (errors[code].status == 503)
+		reply_header(req, "Retry-After", "1");
 	if (code == ERR_METHOD && req->err.allow[0] != '\0')
 		reply_header(req, "Allow", req->err.allow);
 	e = json_object_new_object();

@@ -38,6 +38,7 @@
 #include <event2/thread.h>
 
 #include "basalt.h"
+#include "db.h"
 
 #define LISTEN_BACKLOG	1024
 #define STOP_GRACE	10	/* seconds to finish requests in flight */
@@ -252,6 +253,7 @@ server_keep_fixed(struct config *c)
 	c->listen = cfg->listen != NULL ? xstrdup(cfg->listen) : NULL;
 	c->workers = cfg->workers;
 	c->synchronous_full = cfg->synchronous_full;
+	c->database_timeout_ms = cfg->database_timeout_ms;
 }
 
 /* SIGHUP: a new snapshot from the file, published whole; requests and
@@ -317,11 +319,28 @@ server_setup(int fd)
 {
 	struct timeval	 tv = { PRUNE_INTERVAL, 0 };
 	char		 err[512];
+	int		 limit;
 
 	config_publish(cfg);	/* from now on, snapshots only */
-	if ((loop_store = store_open(cfg->database, cfg->busy_timeout_ms,
+	/* On PostgreSQL the schema is made or upgraded first, with the
+	 * longer of the two limits: that may take longer than a request
+	 * may wait for one call. */
+	if (db_target_is_pg(cfg->database)) {
+		limit = cfg->busy_timeout_ms > cfg->database_timeout_ms ?
+		    cfg->busy_timeout_ms : cfg->database_timeout_ms;
+		if ((loop_store = store_open(cfg->database, limit,
+		    cfg->synchronous_full, err, sizeof err)) == NULL) {
+			log_error("%s", err);
+			return (-1);
+		}
+		store_close(loop_store);
+	}
+	/* loop_store is the broker's reader's (replay steps, revoked
+	 * tokens, rules), on a thread of its own: the loop never waits on
+	 * it, so it has the limit of every other call. */
+	if ((loop_store = store_open(cfg->database, config_db_timeout(cfg),
 	    cfg->synchronous_full, err, sizeof err)) == NULL ||
-	    (tail_store = store_open(cfg->database, cfg->busy_timeout_ms,
+	    (tail_store = store_open(cfg->database, config_db_timeout(cfg),
 	    cfg->synchronous_full, err, sizeof err)) == NULL) {
 		log_error("%s", err);
 		return (-1);
@@ -359,6 +378,14 @@ server_setup(int fd)
 	return (0);
 }
 
+/* An event that server_setup may not have made, if it failed before. */
+static void
+server_event_free(struct event *ev)
+{
+	if (ev != NULL)
+		event_free(ev);
+}
+
 static void
 server_teardown(void)
 {
@@ -373,11 +400,11 @@ server_teardown(void)
 	broker_free();
 	if (listener != NULL)
 		evconnlistener_free(listener);
-	event_free(stop_check_ev);
-	event_free(prune_ev);
-	event_free(sig_term);
-	event_free(sig_int);
-	event_free(sig_hup);
+	server_event_free(stop_check_ev);
+	server_event_free(prune_ev);
+	server_event_free(sig_term);
+	server_event_free(sig_int);
+	server_event_free(sig_hup);
 	store_close(tail_store);	/* its thread has ended in tail_free */
 	store_close(loop_store);
 	if (unix_path != NULL) {

@@ -248,6 +248,7 @@ enum stmt {
 	S_RULES_INSERT,
 	S_DATA_VERSION,
 	S_BEGIN,
+	S_WRITE_LOCK,
 	S_BEGIN_READ,
 	S_COMMIT,
 	S_ROLLBACK,
@@ -406,6 +407,7 @@ struct store {
 	struct db	*db;
 	struct dbq	*stmt[S__COUNT];
 	struct dbq	*ext[STORE_EXT_STMTS];	/* store_stmt_ext's */
+	int		 append_rc;	/* store_event_append's last */
 };
 
 /* Prepares q once for the store's life; a statement of ours that does not
@@ -745,13 +747,22 @@ store_errmsg(struct store *st)
 	return (db_errmsg(st->db));
 }
 
-/* BEGIN IMMEDIATE: the write lock now, or STORE_BUSY after busy_timeout_ms
- * (PostgreSQL: BEGIN; its locks are taken row by row). Ended by
- * store_commit or store_rollback. */
+/* BEGIN IMMEDIATE: the write lock now, or STORE_BUSY after busy_timeout_ms.
+ * On PostgreSQL the write lock is log_head's row (S_WRITE_LOCK), taken
+ * here too: a write that waits for another node's lock then fails here,
+ * busy, not in the middle of its batch. Ended by store_commit or
+ * store_rollback. */
 int
 store_begin(struct store *st)
 {
-	return (run(st, stmt(st, S_BEGIN)));
+	int	 rc;
+
+	if ((rc = run(st, stmt(st, S_BEGIN))) != STORE_OK ||
+	    db_kind(st->db) != DB_PG)
+		return (rc);
+	if ((rc = run(st, stmt(st, S_WRITE_LOCK))) != STORE_OK)
+		run(st, stmt(st, S_ROLLBACK));
+	return (rc);
 }
 
 /* One read transaction around a request's reads or a replay step: one
@@ -1229,7 +1240,8 @@ event_from_row(struct dbq *s, struct event_row *ev)
 
 /* Appends an event stamped now (the app_log trigger counts it); the
  * writer's, in a write's savepoint. prev is the record before an update
- * or delete, NULL otherwise. Returns its id, or -1. */
+ * or delete, NULL otherwise. Returns its id, or -1 (why:
+ * store_event_append_rc). */
 int64_t
 store_event_append(struct store *st, const char *realm, const char *app,
     const char *coll, const char *record_id, const char *type,
@@ -1245,7 +1257,15 @@ store_event_append(struct store *st, const char *realm, const char *app,
 	bind_text(s, 6, type);
 	bind_text(s, 7, data);
 	bind_text(s, 8, prev);
-	return (insert_id(st, s, NULL));
+	return (insert_id(st, s, &st->append_rc));
+}
+
+/* Why the last store_event_append on st failed: STORE_BUSY,
+ * STORE_UNAVAILABLE, ... (STORE_OK if it did not). */
+int
+store_event_append_rc(struct store *st)
+{
+	return (st->append_rc);
 }
 
 /* Calls fn with the events after < id <= upto (upto <= 0: no bound) of one
@@ -1324,6 +1344,17 @@ struct db *
 store_db(struct store *st)
 {
 	return (st->db);
+}
+
+/* The writes the writer commits together, each in a savepoint: on
+ * PostgreSQL a savepoint is a subtransaction, and past 64 open in one
+ * transaction every other session's snapshots get slower (the cache of
+ * subtransaction ids per backend overflows). */
+int
+store_batch_max(struct store *st)
+{
+	return (db_kind(st->db) == DB_PG ? WRITER_BATCH_MAX_PG :
+	    WRITER_BATCH_MAX);
 }
 
 /* The schema version this basalt makes: store_open upgrades any from 1

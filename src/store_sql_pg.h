@@ -38,9 +38,10 @@
  * roll back, then reads the value it left. Ids are therefore given in
  * commit order, with no gap: once last_id = N is visible, every event up
  * to N is committed and visible too, and a rolled back write (or
- * savepoint) gives its id back. The price: appends are one at a time
- * across every node, each holding the row from its first event to its
- * commit, so a batch should append late and commit soon after. last_id
+ * savepoint) gives its id back. The price: writes are one at a time
+ * across every node, each transaction holding the row from its start
+ * (store_begin takes it, as SQLite's BEGIN IMMEDIATE takes the write lock)
+ * to its commit, so a batch should commit soon after it begins. last_id
  * never goes down when events are pruned: it is the highest id ever
  * given, what sqlite_sequence is on SQLite, and it moves on every commit
  * that appends, which is what the tail polls (PRAGMA data_version on
@@ -236,11 +237,15 @@ static const char *sql_pg[S__COUNT] = {
 	    " max_lifetime) VALUES (?, ?) ON CONFLICT DO NOTHING",
 	/* Moves on every commit that appends to the log, from any node. */
 	[S_DATA_VERSION] = "SELECT last_id FROM log_head",
-	/* The write lock is log_head's row, taken by the first append.
-	 * Read committed whatever the server's default: an append that
+	/* Read committed whatever the server's default: an append that
 	 * waited for another's commit then reads the value it left, where
 	 * repeatable read would fail it. */
 	[S_BEGIN] = "BEGIN ISOLATION LEVEL READ COMMITTED",
+	/* The write lock, as SQLite's BEGIN IMMEDIATE: log_head's row,
+	 * which the appends lock anyway, taken by store_begin so that a
+	 * write transaction waits (up to the time limit) before it does
+	 * anything, and all of them lock the same rows in the same order. */
+	[S_WRITE_LOCK] = "SELECT last_id FROM log_head FOR NO KEY UPDATE",
 	/* One snapshot for all the reads, as SQLite's read transaction. */
 	[S_BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ",
 };

@@ -40,7 +40,7 @@ worker_new(int index, char *err, size_t errlen)
 
 	w = xcalloc(1, sizeof *w);
 	w->index = index;
-	w->store = store_open(cfg->database, cfg->busy_timeout_ms,
+	w->store = store_open(cfg->database, config_db_timeout(cfg),
 	    cfg->synchronous_full, err, errlen);
 	if (w->store == NULL) {
 		free(w);

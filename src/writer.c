@@ -53,17 +53,21 @@ writer_apply(struct write_op *op)
 /* The batch's transaction could not begin (ran 0) or commit (ran 1): every
  * write that would have stood gets the cause. A write whose apply failed
  * keeps its own cause; writes queue with rc -1, so before they ran there
- * is none to keep. */
+ * is none to keep. A commit whose connection to PostgreSQL broke is not
+ * known to have happened: its writes are not acknowledged (503
+ * database_unavailable), and a client that sends one again may find it
+ * done. */
 static void
 writer_fail_all(struct write_op *batch, int rc, int ran)
 {
 	struct write_op	*op;
 
+	if (rc != STORE_BUSY && rc != STORE_UNAVAILABLE)
+		rc = STORE_ERROR;
 	for (op = batch; op != NULL; op = op->next) {
 		if (ran && op->rc != 0)
 			continue;
-		op->rc = error_store(op->err, rc == STORE_BUSY ? STORE_BUSY :
-		    STORE_ERROR, NULL);
+		op->rc = error_store(op->err, rc, NULL);
 	}
 }
 
@@ -128,9 +132,10 @@ static void *
 writer_main(void *arg)
 {
 	struct write_op	*batch, *op, *next, **tailp;
-	int		 n, prune;
+	int		 n, prune, max;
 
 	(void)arg;
+	max = store_batch_max(writer->store);
 	for (;;) {
 		pthread_mutex_lock(&writer_lock);
 		while (queue_head == NULL && !prune_wanted && !writer_stopping)
@@ -141,7 +146,7 @@ writer_main(void *arg)
 		}
 		batch = queue_head;
 		for (n = 0, tailp = &queue_head; *tailp != NULL &&
-		    n < WRITER_BATCH_MAX; n++)
+		    n < max; n++)
 			tailp = &(*tailp)->next;
 		queue_head = *tailp;
 		*tailp = NULL;

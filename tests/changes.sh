@@ -36,10 +36,16 @@ batch() {
 # log [WHERE]: the app's events in the log as "id type collection data"
 # lines, data as compact JSON (rules_changed is never sent as such).
 log() {
-	sqlite3 -json "$T/basalt.db" "SELECT id, type, collection, data
-	    FROM events WHERE realm = 'acme' AND app = 'web'
-	    AND type != 'rules_changed' ${1:-} ORDER BY id" |
-	    jq -r '.[] | "\(.id) \(.type) \(.collection) \(.data | fromjson | tojson)"'
+	local w="FROM events WHERE realm = 'acme' AND app = 'web'
+	    AND type != 'rules_changed' ${1:-}"
+	if on_pg; then
+		dbsql "SELECT coalesce(json_agg(json_build_object('id', id,
+		    'type', type, 'collection', collection, 'data', data)
+		    ORDER BY id), '[]') $w"
+	else
+		sqlite3 -json "$T/basalt.db" "SELECT id, type, collection, data
+		    $w ORDER BY id"
+	fi | jq -r '.[] | "\(.id) \(.type) \(.collection) \(.data | fromjson | tojson)"'
 }
 
 # lines FILE: an NDJSON answer as log prints the log.
@@ -330,17 +336,22 @@ isnt $? 0 "JWT SSE: not a byte of the new collection's record"
 # Retention and ids the log does not hold
 # ======================================================================
 export_to "$T/u.ndjson" "$CH?since=999999999"
-MAX=$(sqlite3 "$T/basalt.db" "SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+# the head: the highest id ever given (log_head on PostgreSQL)
+if on_pg; then
+	MAX=$(dbsql "SELECT last_id FROM log_head")
+else
+	MAX=$(dbsql "SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+fi
 is "$STATUS $(jq -c . "$T/u.ndjson")" \
     "200 {\"type\":\"reset\",\"data\":{\"reason\":\"unknown_event_id\",\"last_event_id\":$MAX}}" \
     "since= past the head: the reset of the streams, with the head"
 basalt_config event_retention_count=10
 kill -HUP "$BASALT_PID"
-left() { sqlite3 "$T/basalt.db" "SELECT count(*) FROM events WHERE app = 'web'"; }
+left() { dbsql "SELECT count(*) FROM events WHERE app = 'web'"; }
 swept() { [ "$(left)" = 10 ]; }
 wait_until 10 swept
 ok $? "retention kept the newest 10 events"
-OLDEST=$(sqlite3 "$T/basalt.db" "SELECT min(id) FROM events WHERE app = 'web'")
+OLDEST=$(dbsql "SELECT min(id) FROM events WHERE app = 'web'")
 get "$CH?since=1"
 expect_error 410 events_pruned "since= older than the log keeps"
 is "$(jbody .error.oldest_id)" "$OLDEST" "410: the oldest id the log keeps"

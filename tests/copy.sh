@@ -56,6 +56,11 @@ is "$(psql -X -q -At "$PG_URL" -c "SELECT count(*) FROM events")" \
 "$BASALT" copy "$T/basalt.db" "$T/basalt.db" 2>/dev/null
 is $? 1 "copy onto itself: exit 1"
 
+"$BASALT" --db "$PG_URL" backup "$T/pg-backup.db" 2>"$T/backup.err"
+is $? 1 "basalt backup of a PostgreSQL database: exit 1"
+like "$(cat "$T/backup.err")" "pg_dump" "basalt backup of a PostgreSQL database: names PostgreSQL's tools"
+ok "$([ ! -e "$T/pg-backup.db" ]; echo $?)" "basalt backup of a PostgreSQL database: no file made"
+
 basalt_config "database=$PG_URL"
 basalt_start || bail_out "basalt did not start on PostgreSQL"
 get "$P/records?limit=100"

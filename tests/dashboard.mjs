@@ -1332,8 +1332,11 @@ async function tests(newPage) {
 	await page.fill('#publish-type', 'chat');
 	await page.fill('#publish-payload', '{"text": "hi from the page"}');
 	await page.click('#publish-submit');
+	// The event may come on the stream before the answer to the POST,
+	// which writes the note: wait for both.
 	ms = await within(page, 3000, () =>
-	    document.querySelector('#events li[data-type="chat"]') !== null);
+	    document.querySelector('#events li[data-type="chat"]') !== null &&
+	    /#\d+/.test(document.getElementById('publish-note').textContent));
 	const note = await page.textContent('#publish-note');
 	const chatId = (/#(\d+)/.exec(note) || [])[1];
 	const chat = (await events(page)).find((e) => e.type === 'chat');

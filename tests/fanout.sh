@@ -58,8 +58,8 @@ is "$(awk '/^id: / { getline e; getline d; getline b;
     "curl: every frame is id, event, data, blank line"
 
 # SIGTERM right behind a commit by another process (here the sqlite3
-# shell, as a second basalt would): 2,000 idle streams first, then two
-# curl readers, which come last in the fan-out, after the first 1,024
+# shell or psql, as a second basalt would): 2,000 idle streams first, then
+# two curl readers, which come last in the fan-out, after the first 1,024
 # streams of a pass. basalt reads the log once more when it stops and
 # finishes every pass before the streams end, so both readers get all 300
 # events and then the end of the response.
@@ -80,13 +80,21 @@ for r in 1 2; do
 	eval "LAST$r=$!"
 done
 wait_until 10 streams_at_least 2002
-n0=$(sqlite3 "$T/basalt.db" 'SELECT max(id) FROM events')
-sqlite3 "$T/basalt.db" ".timeout 5000" "WITH RECURSIVE c(k) AS
-    (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < 300)
-    INSERT INTO events (created_ms, realm, app, collection, record_id,
-    type, data) SELECT 0, 'acme', 'web', 'posts', NULL, 'note',
-    '{\"k\":' || k || '}' FROM c" &&
-    kill -TERM "$BASALT_PID"
+n0=$(dbsql 'SELECT max(id) FROM events')
+if on_pg; then
+	dbsql "WITH h AS (UPDATE log_head SET last_id = last_id + 300
+	    RETURNING last_id - 300 AS base)
+	    INSERT INTO events (id, created_ms, realm, app, collection,
+	    record_id, type, data) SELECT h.base + k, 0, 'acme', 'web',
+	    'posts', NULL, 'note', '{\"k\":' || k || '}'
+	    FROM h, generate_series(1, 300) AS k" >/dev/null
+else
+	sqlite3 "$T/basalt.db" ".timeout 5000" "WITH RECURSIVE c(k) AS
+	    (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < 300)
+	    INSERT INTO events (created_ms, realm, app, collection, record_id,
+	    type, data) SELECT 0, 'acme', 'web', 'posts', NULL, 'note',
+	    '{\"k\":' || k || '}' FROM c"
+fi && kill -TERM "$BASALT_PID"
 ok $? "stop: 300 events committed by another process, then SIGTERM"
 wait "$LAST1"
 is $? 0 "stop: the first reader's response ended cleanly"

@@ -86,10 +86,12 @@ for bad in $'a\tb' $'a\nb' $'a\rb' $'a\033[2Jb'; do
 done
 is "$(basalt_cli token list acme web | wc -l)" "$n0" "... and no token was made"
 
-# a label planted behind the CLI's back
-sqlite3 "$T/basalt.db" "UPDATE tokens SET label = 'x' || char(9) || 'y' ||
-    char(10) || 'fake' || char(9) || 'line' WHERE label = 'reader'" ||
-    bail_out "sqlite3 could not plant a label"
+# a label planted behind the CLI's back (char() is chr() on PostgreSQL)
+chr=char
+on_pg && chr=chr
+dbsql "UPDATE tokens SET label = 'x' || $chr(9) || 'y' ||
+    $chr(10) || 'fake' || $chr(9) || 'line' WHERE label = 'reader'" ||
+    bail_out "could not plant a label"
 basalt_cli token list acme web >"$T/list.txt"
 is "$(wc -l <"$T/list.txt")" "$n0" "token list: one line per token"
 is "$(awk -F'\t' 'NF != 6' "$T/list.txt" | wc -l)" 0 \
@@ -181,7 +183,7 @@ for path in /_// /_//index.html /_/index.html/; do
 	expect_error 404 not_found "GET $path"
 done
 # nothing was published to the empty names on the way
-is "$(sqlite3 "$T/basalt.db" "SELECT count(*) FROM events WHERE realm = '' OR
+is "$(dbsql "SELECT count(*) FROM events WHERE realm = '' OR
     app = '' OR collection = ''")" 0 "no event with an empty name in the log"
 
 # --- item 11: a hook's thrown text is one log line, and the error has no
@@ -286,10 +288,10 @@ is "$(printf '%s' "$msg" | tr -d -c '\000-\037\177' | wc -c)" 0 \
 # --- item 12: a stream on a record that does not exist
 send POST "$P/records" '{"title":"gone"}'
 R2=$(jbody .id)
-before=$(sqlite3 "$T/basalt.db" "SELECT max(id) FROM events")
+before=$(dbsql "SELECT max(id) FROM events")
 http DELETE "$P/records/$R2" -H "$AUTH"
 is "$STATUS" 204 "a record is deleted"
-after=$(sqlite3 "$T/basalt.db" "SELECT max(id) FROM events")
+after=$(dbsql "SELECT max(id) FROM events")
 HTTP_MAX_TIME=3 http GET "$P/records/$R2/events" -H "$AUTH"
 expect_error 404 not_found "a stream on a deleted record without Last-Event-ID"
 HTTP_MAX_TIME=3 http GET "$P/records/$R2/events" -H "$AUTH" \
@@ -310,14 +312,24 @@ for u in "$URL/_/" "$URL/_/app.js"; do
 	    "GET ${u#$URL}: Content-Security-Policy: frame-ancestors 'none'"
 done
 
-# --- item 6: a write while another process holds the lock
+# --- item 6: a write while another process holds the lock (SQLite's
+# write lock; on PostgreSQL log_head's row, which every write transaction
+# locks first)
 lines0=$(wc -l <"$T/basalt.log")
-printf '.timeout 5000\nBEGIN IMMEDIATE;\n.shell sleep 3\nCOMMIT;\n' |
-    sqlite3 "$T/basalt.db" >/dev/null 2>&1 &
-HOLDER=$!
+if on_pg; then
+	dbsql "BEGIN; SELECT 1 FROM log_head FOR UPDATE; SELECT pg_sleep(3);
+	    COMMIT;" >/dev/null 2>&1 &
+	HOLDER=$!
+	locked() { ! dbsql 'SELECT 1 FROM log_head FOR UPDATE NOWAIT' \
+	    >/dev/null 2>&1; }
+else
+	printf '.timeout 5000\nBEGIN IMMEDIATE;\n.shell sleep 3\nCOMMIT;\n' |
+	    sqlite3 "$T/basalt.db" >/dev/null 2>&1 &
+	HOLDER=$!
+	locked() { ! sqlite3 -cmd '.timeout 0' "$T/basalt.db" \
+	    'BEGIN IMMEDIATE; ROLLBACK;' >/dev/null 2>&1; }
+fi
 bg_track "$HOLDER"
-locked() { ! sqlite3 -cmd '.timeout 0' "$T/basalt.db" 'BEGIN IMMEDIATE; ROLLBACK;' \
-    >/dev/null 2>&1; }
 wait_until 5 locked || diag "the lock was not seen taken"
 send POST "$P/records" '{"title":"blocked"}'
 expect_error 503 database_busy "a write past busy_timeout_ms while another process holds the lock"

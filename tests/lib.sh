@@ -237,6 +237,8 @@ _cleanup() {
 	for pid in "${_bg_pids[@]}"; do
 		stop_pid "$pid" 5 >/dev/null 2>&1
 	done
+	# PostgreSQL last: basalt reads the log once more as it stops
+	[ -z "${_pg_atexit:-}" ] || pg_stop
 	if [ -n "${BASALT_TEST_KEEP:-}" ] && [ "${BASALT_TEST_KEEP}" != 0 ]; then
 		echo "# kept $T" >&2
 	else
@@ -454,10 +456,7 @@ pg_start() {
 	PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid")
 	PG_URL="postgresql://basalt@/basalt?host=$dir"
 	PG_TCP_URL="postgresql://basalt@127.0.0.1:$PGPORT/basalt"
-	if [ -z "${_pg_atexit:-}" ]; then
-		at_exit pg_stop
-		_pg_atexit=1
-	fi
+	_pg_atexit=1	# _cleanup stops it after the test's processes
 	if [ ! -f "$dir/created" ]; then
 		_pg_as "$PG_BIN/createdb" -h "$dir" -p "$PGPORT" -U basalt \
 		    -O basalt basalt >>"$T/pg.log" 2>&1 || {

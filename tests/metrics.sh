@@ -142,7 +142,7 @@ is "$(delta a b "$BSUM")|$(delta a b "$BCOUNT")|$(delta a b "$CCOUNT")" \
     "5|5|5" "writer: 5 batches of 1 write, 5 commits"
 is "$(delta a b "$HEAD")" 5 "the log's head moved by 5"
 is "$(val b "$OLDEST")" 1 "the log's oldest id is 1"
-is "$(val b "$HEAD")" "$(sqlite3 "$T/basalt.db" 'SELECT max(id) FROM events')" \
+is "$(val b "$HEAD")" "$(dbsql 'SELECT max(id) FROM events')" \
     "the head is the log's last id"
 
 # --- a stream: opened, 3 events delivered, closed

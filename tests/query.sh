@@ -7,7 +7,8 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-need lighttpd jq sqlite3
+need lighttpd jq
+if on_pg; then need psql; else need sqlite3; fi
 
 demo_start
 
@@ -245,7 +246,18 @@ expect_error 400 invalid_parameter "limit must be a number from 1 to 500" \
 # Indexes over HTTP (admin) and from the CLI
 # ======================================================================
 IX=$P/indexes
-DB=$T/basalt.db
+
+# nindexes: the records_field_ indexes in the database.
+nindexes() {
+	if on_pg; then
+		dbsql "SELECT count(*) FROM pg_indexes
+		    WHERE indexname LIKE 'records_field_%'"
+	else
+		dbsql "SELECT count(*) FROM sqlite_master WHERE type = 'index'
+		    AND name LIKE 'records_field_%'"
+	fi
+}
+
 FA=$(enc 'fields.kind = "a" || fields.meta.lang in ("en", "de")')
 BEFORE=$(ids_of "limit=500&filter=$FA")
 send POST "$IX" '{"field":"fields.kind"}'
@@ -305,14 +317,12 @@ basalt_cli index drop acme web posts fields.f5
 is "$?" 0 "basalt index drop"
 is "$(basalt_cli index drop acme web posts fields.f5 2>&1)" \
     "basalt: index on 'fields.f5' not found" "the CLI: dropped twice"
-is "$(sqlite3 "$DB" "SELECT count(*) FROM sqlite_master WHERE type = 'index'
-    AND name LIKE 'records_field_%'")" 6 "six indexes in the database"
+is "$(nindexes)" 6 "six indexes in the database"
 
 # An index goes with its collection, its app and its realm.
 http DELETE "$P" -H "$AUTH"
 is "$STATUS" 204 "the collection is deleted"
-is "$(sqlite3 "$DB" "SELECT count(*) FROM sqlite_master WHERE type = 'index'
-    AND name LIKE 'records_field_%'")" 0 "its indexes with it"
+is "$(nindexes)" 0 "its indexes with it"
 send POST "$B/collections" '{"name":"posts"}'
 get "$IX"
 is "$(jq -c .items <<<"$BODY")" '[]' "a new collection of the name has none"
@@ -321,12 +331,10 @@ basalt_cli app create acme other >/dev/null
 basalt_cli collection create acme other c >/dev/null
 basalt_cli index create acme other c fields.b >/dev/null
 basalt_cli app delete acme web
-is "$(sqlite3 "$DB" "SELECT group_concat(field) FROM collection_indexes")" \
+is "$(dbsql "SELECT field FROM collection_indexes" | paste -sd,)" \
     "fields.b" "an app's indexes go with it"
 basalt_cli realm delete acme
-is "$(sqlite3 "$DB" "SELECT count(*) FROM sqlite_master WHERE type = 'index'
-    AND name LIKE 'records_field_%'") $(sqlite3 "$DB" \
-    "SELECT count(*) FROM collection_indexes")" "0 0" \
+is "$(nindexes) $(dbsql "SELECT count(*) FROM collection_indexes")" "0 0" \
     "a realm's indexes go with it"
 
 done_testing

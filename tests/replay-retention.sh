@@ -15,16 +15,27 @@ basalt_config
 basalt_start || bail_out "basalt serve did not start"
 demo_setup
 
-# N events of 1 KB from another process, as a long history.
-sqlite3 "$T/basalt.db" >/dev/null <<SQL || bail_out "sqlite3 insert failed"
+# N events of 1 KB from another process, as a long history. On
+# PostgreSQL the ids come from log_head, as basalt's appends take them.
+if on_pg; then
+	dbsql "WITH h AS (UPDATE log_head SET last_id = last_id + $N
+	    RETURNING last_id - $N AS base)
+	    INSERT INTO events (id, created_ms, realm, app, collection,
+	    record_id, type, data) SELECT h.base + i,
+	    CAST(extract(epoch FROM now()) AS bigint) * 1000, 'acme', 'web',
+	    'posts', NULL, 'tick', '\"' || repeat('x', 1000) || '\"'
+	    FROM h, generate_series(1, $N) AS i" >/dev/null
+else
+	sqlite3 "$T/basalt.db" >/dev/null <<SQL
 .timeout 5000
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $N)
 INSERT INTO events (created_ms, realm, app, collection, record_id, type, data)
 SELECT CAST(strftime('%s','now') AS INTEGER) * 1000, 'acme', 'web', 'posts',
     NULL, 'tick', '"' || printf('%.1000c', 'x') || '"' FROM n;
 SQL
-FIRST=$(sqlite3 "$T/basalt.db" "SELECT min(id) FROM events WHERE type = 'tick'")
-LAST=$(sqlite3 "$T/basalt.db" "SELECT max(id) FROM events WHERE type = 'tick'")
+fi || bail_out "the insert failed"
+FIRST=$(dbsql "SELECT min(id) FROM events WHERE type = 'tick'")
+LAST=$(dbsql "SELECT max(id) FROM events WHERE type = 'tick'")
 is "$((LAST - FIRST + 1))" "$N" "the history holds $N events"
 
 # The peer resumes from before the first and reads nothing for 4 s.
@@ -35,7 +46,7 @@ bg_track $PEER
 sleep 1.5
 basalt_config event_retention_count=10
 kill -HUP "$BASALT_PID"
-ticks_left() { sqlite3 "$T/basalt.db" "SELECT count(*) FROM events WHERE type = 'tick'"; }
+ticks_left() { dbsql "SELECT count(*) FROM events WHERE type = 'tick'"; }
 swept() { [ "$(ticks_left)" = 10 ]; }
 wait_until 10 swept
 ok $? "the sweep left the newest 10 events ($(ticks_left))"

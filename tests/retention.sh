@@ -86,10 +86,10 @@ is "$(resume "$EB" "$TOKEN_B" "${BB[6]}")" "$(ticks "${BB[@]:7}")" \
     "overflow: A's pruning leaves B's stream as it was"
 
 basalt_stop
-is "$(sqlite3 "$T/basalt.db" "SELECT realm || '/' || app || '=' || events \
+is "$(dbsql "SELECT realm || '/' || app || '=' || events \
     FROM app_log ORDER BY realm, app" | tr '\n' ' ')" "acme/web=5 other/burst=5 " \
     "counts: each app keeps 5 events in the log"
-is "$(sqlite3 "$T/basalt.db" 'SELECT count(*) FROM events')" 10 \
+is "$(dbsql 'SELECT count(*) FROM events')" 10 \
     "counts: 10 events in all (2 apps x 5)"
 
 # ======================================================================
@@ -99,7 +99,7 @@ basalt_config event_retention_seconds=1
 basalt_start || bail_out "basalt did not restart"
 sleep 1.2
 kill -HUP "$BASALT_PID"
-wait_until 15 eval '[ "$(sqlite3 "$T/basalt.db" "SELECT count(*) FROM events")" = 0 ]'
+wait_until 15 eval '[ "$(dbsql "SELECT count(*) FROM events")" = 0 ]'
 ok $? "age: events older than event_retention_seconds are deleted"
 like "$(resume "$EA" "$TOKEN" "${A[2]}")" '^reset:[0-9]+$' "age: A gets a reset"
 like "$(resume "$EB" "$TOKEN_B" "${BB[6]}")" '^reset:[0-9]+$' "age: B gets a reset"
@@ -110,6 +110,8 @@ basalt_stop
 # ======================================================================
 # A version 1 database: upgraded in place, nothing lost
 # ======================================================================
+# SQLite's own history: PostgreSQL's schema starts at version 7, so on
+# the PostgreSQL leg too this part runs on an SQLite file.
 # The schema that basalt 0.1 (version 1) created, as it shipped.
 V1=$T/v1.db
 sqlite3 "$V1" >/dev/null <<'EOF'

@@ -21,7 +21,7 @@ err() {
 
 # changes: the rules_changed events in the log, one line each.
 changes() {
-	sqlite3 "$T/basalt.db" "SELECT realm, app, collection,
+	dbsql "SELECT realm, app, collection,
 	    coalesce(record_id, 'NULL'), data FROM events
 	    WHERE type = 'rules_changed' ORDER BY id"
 }
@@ -195,7 +195,7 @@ http DELETE "$C" -H "$AUTH"
 is "$STATUS" 204 "delete the collection"
 basalt_cli collection create acme web posts
 is "$(rules)" "$NONE" "a collection made again has no rules"
-is "$(sqlite3 "$T/basalt.db" 'SELECT count(*) FROM collection_rules')" 0 \
+is "$(dbsql 'SELECT count(*) FROM collection_rules')" 0 \
     "none left in the database"
 
 done_testing

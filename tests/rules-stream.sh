@@ -11,7 +11,8 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-need lighttpd jq node sqlite3
+need lighttpd jq node
+if on_pg; then need psql; else need sqlite3; fi
 need_npm eventsource
 
 # A long heartbeat: a stream that ends at its expiry does so on its own
@@ -255,7 +256,7 @@ sub chs "$TD/events" -H "$AUTH"
 wait_sub ch && wait_sub chrec && wait_sub chs
 mk bob bob-secret-7;	B4=$ID
 rules --list 'fields.owner = @token.sub || fields.shared = true'
-RID=$(sqlite3 "$T/basalt.db" "SELECT max(id) FROM events WHERE type = 'rules_changed'")
+RID=$(dbsql "SELECT max(id) FROM events WHERE type = 'rules_changed'")
 mk bob shared-by-bob;	B5=$ID
 send PATCH "$TD/records/$B5" '{"shared":true}'
 mk bob bob-secret-8

@@ -1,9 +1,9 @@
 #!/bin/bash
 # A hostile event log: rows written into the database by another process
-# (sqlite3 here) with a type holding line breaks and data holding CR, LF
-# and CRLF. Through lighttpd, a live stream and a resumed one must carry
-# each row as one event that a client reads back (sse_frame's rules: a
-# type byte outside [A-Za-z0-9_.:-] as '_', one data: line per line).
+# (sqlite3 or psql here) with a type holding line breaks and data holding
+# CR, LF and CRLF. Through lighttpd, a live stream and a resumed one must
+# carry each row as one event that a client reads back (sse_frame's rules:
+# a type byte outside [A-Za-z0-9_.:-] as '_', one data: line per line).
 
 . "$top_srcdir/tests/lib.sh"
 
@@ -11,14 +11,29 @@ need lighttpd sqlite3
 
 demo_start
 
-# insert TYPE DATA: one event row of acme/web/posts, as another process.
+# hex TEXT: TEXT's bytes in hex.
+hex() {
+	printf '%s' "$1" | od -An -tx1 | tr -d ' \n'
+}
+
+# insert TYPE DATA: one event row of acme/web/posts, as another process
+# (on PostgreSQL with its id from log_head, as basalt's appends take it).
 insert() {
-	sqlite3 -cmd ".timeout 5000" "$T/basalt.db" "INSERT INTO events
-	    (created_ms, realm, app, collection, record_id, type, data) VALUES
-	    (CAST(strftime('%s','now') AS INTEGER) * 1000, 'acme', 'web',
-	    'posts', NULL, CAST(X'$(printf '%s' "$1" | od -An -tx1 |
-	    tr -d ' \n')' AS TEXT), CAST(X'$(printf '%s' "$2" | od -An -tx1 |
-	    tr -d ' \n')' AS TEXT))"
+	if on_pg; then
+		dbsql "WITH h AS (UPDATE log_head SET last_id = last_id + 1
+		    RETURNING last_id) INSERT INTO events (id, created_ms, realm,
+		    app, collection, record_id, type, data) SELECT h.last_id,
+		    CAST(extract(epoch FROM now()) AS bigint) * 1000, 'acme',
+		    'web', 'posts', NULL,
+		    convert_from(decode('$(hex "$1")', 'hex'), 'UTF8'),
+		    convert_from(decode('$(hex "$2")', 'hex'), 'UTF8') FROM h"
+	else
+		sqlite3 -cmd ".timeout 5000" "$T/basalt.db" "INSERT INTO events
+		    (created_ms, realm, app, collection, record_id, type, data)
+		    VALUES (CAST(strftime('%s','now') AS INTEGER) * 1000, 'acme',
+		    'web', 'posts', NULL, CAST(X'$(hex "$1")' AS TEXT),
+		    CAST(X'$(hex "$2")' AS TEXT))"
+	fi
 }
 
 # The live stream, open before the rows are written.

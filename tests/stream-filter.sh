@@ -10,7 +10,8 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-need lighttpd jq sqlite3
+need lighttpd jq
+if on_pg; then need psql; else need sqlite3; fi
 
 # A collection whose writes the before-hooks see (the writer then checks
 # that the record did not change under them).
@@ -46,7 +47,7 @@ expect_error() {
 # prevs RECORD: "type prev" for each event of the record, prev NULL shown
 # as -, in log order.
 prevs() {
-	sqlite3 "$T/basalt.db" "SELECT type || ' ' || coalesce(prev, '-')
+	dbsql "SELECT type || ' ' || coalesce(prev, '-')
 	    FROM events WHERE record_id = '$1' ORDER BY id"
 }
 
@@ -70,7 +71,7 @@ record_updated $V0
 record_updated $V1
 record_deleted $V2" \
     "prev: none for a create; for an update or delete, the record as GET showed it before"
-is "$(sqlite3 "$T/basalt.db" "SELECT coalesce(prev, '-') FROM events
+is "$(dbsql "SELECT coalesce(prev, '-') FROM events
     WHERE type = 'chat'")" - "prev: none for a custom event"
 wait_events s1 5
 unsub s1

@@ -247,8 +247,8 @@ is "$(q gr '.events[-1].id')" "$DEL" "delete: the same event on both"
 http GET "$G/records/$GR" -H "$AUTH"
 is "$STATUS" 404 "delete: the records are gone"
 # One event for the deletion, not one per record.
-command -v sqlite3 >/dev/null 2>&1 &&
-    sqlite3 "$T/basalt.db" "SELECT type FROM events WHERE collection = 'gone'" \
+{ on_pg || command -v sqlite3 >/dev/null 2>&1; } &&
+    dbsql "SELECT type FROM events WHERE collection = 'gone'" \
     >"$T/gone.types" &&
     is "$(sort "$T/gone.types" | uniq -c | awk '{ print $2 ":" $1 }' | tr '\n' ' ')" \
     "collection_deleted:1 record_created:1 record_updated:1 " \

@@ -15,7 +15,7 @@ pg_available || skip_all "PostgreSQL is not installed"
 # Each database call waits up to 3 s: long enough that a read on the
 # loop, while the server does not answer, would show as heartbeats
 # missing.
-demo_start log_level=info busy_timeout_ms=3000
+demo_start log_level=info database_timeout_ms=3000
 
 # keepalives NAME: the heartbeats NAME got so far.
 keepalives() {

@@ -212,6 +212,21 @@ START_TEST(test_config)
 	ck_assert_int_eq(config_load(c, p, 0, err, sizeof err), -1);
 	ck_assert(strstr(err, "bad value for access_log") != NULL);
 	unlink(p);
+	/* database_timeout_ms: PostgreSQL's limit; SQLite keeps its busy
+	 * timeout */
+	ck_assert_int_eq(c->database_timeout_ms, 800);
+	p = write_conf("database_timeout_ms = 250\nbusy_timeout_ms = 700\n");
+	ck_assert_int_eq(config_load(c, p, 0, err, sizeof err), 0);
+	ck_assert_int_eq(c->database_timeout_ms, 250);
+	ck_assert_int_eq(config_db_timeout(c), 700);
+	free(c->database);
+	c->database = xstrdup("postgresql://basalt@/basalt?host=/tmp");
+	ck_assert_int_eq(config_db_timeout(c), 250);
+	unlink(p);
+	p = write_conf("database_timeout_ms = 0\n");
+	ck_assert_int_eq(config_load(c, p, 0, err, sizeof err), -1);
+	ck_assert(strstr(err, "bad value for database_timeout_ms") != NULL);
+	unlink(p);
 	config_free(c);
 }
 END_TEST

@@ -10,7 +10,8 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-need lighttpd curl jq node sqlite3
+need lighttpd curl jq node
+if on_pg; then need psql; else need sqlite3; fi
 
 receiver_start
 
@@ -25,7 +26,11 @@ control() {
 }
 
 db() {
-	sqlite3 -cmd '.timeout 30000' "$T/basalt.db" "$@"
+	if on_pg; then
+		dbsql "$@"
+	else
+		sqlite3 -cmd '.timeout 30000' "$T/basalt.db" "$@"
+	fi
 }
 
 lease() {
@@ -46,15 +51,41 @@ control delay=3000
 
 # Another process writes an event and holds the lock 12 s before its
 # commit; the first process's scans wait on it to renew the lease.
+# (SQLite's lock is the database's; on PostgreSQL it is the webhook's row,
+# which the lease's UPDATE waits for, and the log's head, which the
+# event's id comes from.)
 LOCKED=$(date +%s%3N)
-{
-	echo 'BEGIN IMMEDIATE;'
-	echo "INSERT INTO events (created_ms, realm, app, collection,
-	    record_id, type, data) VALUES ($LOCKED, 'acme', 'web', 'posts',
-	    NULL, 'ping', '{\"n\":1}');"
-	echo '.shell sleep 12'
-	echo 'COMMIT;'
-} | sqlite3 -cmd '.timeout 10000' "$T/basalt.db"
+if on_pg; then
+	{
+		echo 'BEGIN;'
+		echo "SELECT 1 FROM webhooks WHERE id = '$W' FOR UPDATE;"
+		echo "WITH h AS (UPDATE log_head SET last_id = last_id + 1
+		    RETURNING last_id) INSERT INTO events (id, created_ms,
+		    realm, app, collection, record_id, type, data)
+		    SELECT h.last_id, $LOCKED, 'acme', 'web', 'posts', NULL,
+		    'ping', '{\"n\":1}' FROM h;"
+		echo 'SELECT pg_sleep(12);'
+		echo 'COMMIT;'
+	} | psql -X -q -At -v ON_ERROR_STOP=1 "$PG_URL" >/dev/null &
+	LOCKER=$!
+	lease_waits() {
+		[ "$(dbsql "SELECT count(*) FROM pg_stat_activity
+		    WHERE wait_event_type = 'Lock'
+		    AND query LIKE 'UPDATE webhooks SET lease_holder%'")" -ge 1 ]
+	}
+	wait_until 11 lease_waits
+	ok $? "the statement that takes the lease waits on the locked row"
+	wait "$LOCKER"
+else
+	{
+		echo 'BEGIN IMMEDIATE;'
+		echo "INSERT INTO events (created_ms, realm, app, collection,
+		    record_id, type, data) VALUES ($LOCKED, 'acme', 'web',
+		    'posts', NULL, 'ping', '{\"n\":1}');"
+		echo '.shell sleep 12'
+		echo 'COMMIT;'
+	} | sqlite3 -cmd '.timeout 10000' "$T/basalt.db"
+fi
 is $? 0 "another process held the lock 12 s and wrote an event"
 EV=$(db "SELECT max(id) FROM events")
 

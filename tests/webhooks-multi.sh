@@ -12,7 +12,8 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-need lighttpd curl jq node sqlite3
+need lighttpd curl jq node
+if on_pg; then need psql; else need sqlite3; fi
 
 receiver_start
 
@@ -30,7 +31,7 @@ control() {
 }
 
 db() {
-	sqlite3 -cmd '.timeout 5000' "$T/basalt.db" "$@"
+	dbsql "$@"
 }
 
 # lease COLUMN: the webhook's lease_holder or lease_expires.
@@ -96,8 +97,13 @@ batch() {
 	    >"$T/writes.$3"
 }
 
-HEAD0=$(db "SELECT coalesce(max(seq), 0) FROM sqlite_sequence
-    WHERE name = 'events'")
+# the highest event id ever given (log_head on PostgreSQL)
+if on_pg; then
+	HEAD0=$(db "SELECT last_id FROM log_head")
+else
+	HEAD0=$(db "SELECT coalesce(max(seq), 0) FROM sqlite_sequence
+	    WHERE name = 'events'")
+fi
 W=$(basalt_cli webhook create acme web "$RURL/hook" --collections posts \
     --secret-file "$T/hook.secret") || bail_out "webhook create failed"
 held() {

@@ -10,7 +10,8 @@
 
 . "$top_srcdir/tests/lib.sh"
 
-need lighttpd curl jq node sqlite3
+need lighttpd curl jq node
+if on_pg; then need psql; else need sqlite3; fi
 
 receiver_start
 
@@ -37,7 +38,7 @@ firsts() {
 # expected: the ids of the posts events written since the webhook was
 # made.
 expected() {
-	sqlite3 "$T/basalt.db" "SELECT id FROM events WHERE app = 'web' AND
+	dbsql "SELECT id FROM events WHERE app = 'web' AND
 	    collection = 'posts' AND id > $HEAD0 ORDER BY id" | tr '\n' ' '
 }
 
@@ -82,8 +83,13 @@ ok $? "delete: exits 0"
 basalt_cli webhook delete acme web "$W2" 2>"$T/err"
 is "$?|$(cat "$T/err")" "1|basalt: webhook '$W2' not found" \
     "delete: a second time, not found"
-HEAD0=$(sqlite3 "$T/basalt.db" "SELECT coalesce(max(seq), 0) FROM sqlite_sequence
-    WHERE name = 'events'")
+# the highest event id ever given (log_head on PostgreSQL)
+if on_pg; then
+	HEAD0=$(dbsql "SELECT last_id FROM log_head")
+else
+	HEAD0=$(dbsql "SELECT coalesce(max(seq), 0) FROM sqlite_sequence
+	    WHERE name = 'events'")
+fi
 W=$(basalt_cli webhook create acme web "$RURL/hook" --collections posts \
     --secret-file "$T/hook.secret")
 like "$W" '^[0-9A-Z]{26}$' "create: with a secret file, prints the id alone"
@@ -107,7 +113,7 @@ is "$(jq -r "select(.webhook == \"$W\" and .status == 200) | .body[] |
     "posts record_created object" "events of posts only, with their data"
 # the cursor passes the last event delivered and, once no later event is
 # the webhook's, the other collection's too: they are not read again
-HEADNOW=$(sqlite3 "$T/basalt.db" "SELECT max(id) FROM events")
+HEADNOW=$(dbsql "SELECT max(id) FROM events")
 [ "$HEADNOW" -gt "$(expected | awk 'END { print $NF }')" ] ||
     bail_out "the other collection's event is not after the posts'"
 wait_until 5 field_is "$W" 7 "$HEADNOW"
