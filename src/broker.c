@@ -65,22 +65,26 @@
  * An event, from its commit to a stream:
  *
  * writer  writer_batch commits the record and its event row together,
- *         then tail_wake (any thread) wakes the loop.
- * loop    tail_wake_cb -> tail_run reads the log after the last id seen
- *         (store_event_range, TAIL_BATCH rows a step); each row goes
- *         through tail_row to broker_publish, which frames it once
+ *         then tail_wake (any thread) wakes the tail's thread.
+ * tail    tail_main reads the log after the last id it handed over
+ *         (tail_read: store_event_range, TAIL_BATCH rows a step), copies
+ *         each step into a batch and queues it for the loop.
+ * loop    tail_ready_cb -> tail_publish: each row goes
+ *         to broker_publish, which frames it once
  *         (frame_new -> sse_frame) and queues the frame on its
  *         collection's topic and its record's (topic_queue; a
  *         collection_deleted on the collection's record topics too).
- *         After each step, broker_flush -> broker_pump: topic_pump passes
+ *         After the batches queued, broker_flush -> broker_pump: topic_pump passes
  *         over a topic's streams, FLUSH_STREAMS a turn (the rest in
  *         broker_flush_cb), and topic_write gives each live stream the
  *         frames it lacks in one conn_write_frames (writev), then ends it
  *         after its collection's end (stream_end) or closes it if its
  *         client is too far behind (stream_check).
  *
- * Commits of other processes take the same road: tail_poll_cb sees
- * PRAGMA data_version move and calls tail_run. A stream that resumes
+ * Commits of other processes take the same road: the tail's thread sees
+ * store_data_version move (SQLite's PRAGMA data_version; on PostgreSQL a
+ * notification, or log_head's last id as the fall-back) and reads the
+ * log. A stream that resumes
  * gets its backlog from the log (replay_step asks the reader, which reads
  * it; replay_answer writes it) until it reaches the head, then takes
  * frames from topic_write like the others.
