@@ -105,6 +105,7 @@ struct pgparam {
 	int		 binary;
 	unsigned	 oid;
 	int		 owned;
+	char		 num[40];	/* a number's text, val points here */
 };
 
 struct pgq {
@@ -798,13 +799,11 @@ static void
 pg_bind_int64(struct dbq *bq, int i, int64_t v)
 {
 	struct pgparam	*p;
-	char		 buf[32];
 
 	if ((p = pg_param((struct pgq *)bq, i)) == NULL)
 		return;
-	p->len = snprintf(buf, sizeof buf, "%" PRId64, v);
-	p->val = xstrdup(buf);
-	p->owned = 1;
+	p->len = snprintf(p->num, sizeof p->num, "%" PRId64, v);
+	p->val = p->num;
 	p->oid = OID_INT8;
 }
 
@@ -812,13 +811,11 @@ static void
 pg_bind_double(struct dbq *bq, int i, double v)
 {
 	struct pgparam	*p;
-	char		 buf[40];
 
 	if ((p = pg_param((struct pgq *)bq, i)) == NULL)
 		return;
-	p->len = snprintf(buf, sizeof buf, "%.17g", v);
-	p->val = xstrdup(buf);
-	p->owned = 1;
+	p->len = snprintf(p->num, sizeof p->num, "%.17g", v);
+	p->val = p->num;
 	p->oid = OID_FLOAT8;
 }
 
