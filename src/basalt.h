@@ -441,6 +441,22 @@ struct event_row {
 	size_t		 prev_len;
 };
 
+/* event_copy.c: event rows copied with their strings by a thread that read
+ * them, to hand to the loop; the rows taken are one allocation. */
+struct event_rows {
+	int			 n;
+	struct event_row	 rows[];
+};
+struct event_copy {
+	struct event_copy_row	*rows;
+	int			 n, cap;
+	char			*buf;
+	size_t			 len, size;
+};
+void		 event_copy_add(struct event_copy *, const struct event_row *);
+struct event_rows *event_copy_take(struct event_copy *);
+void		 event_copy_clear(struct event_copy *);
+
 /* Store return codes. */
 enum {
 	STORE_OK = 0,

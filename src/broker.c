@@ -343,9 +343,8 @@ struct rread {
 	int64_t			 last_id, upto, from;
 	int64_t			 pruned;
 	int64_t			 end_id;	/* 0: no end up to upto */
-	struct event_row	*end_row;
-	struct event_row	**rows;
-	int			 nrows;		/* rows copied */
+	struct event_rows	*end;		/* the end's row, copied */
+	struct event_rows	*rows;		/* the rows, copied */
 	int			 n;		/* store_event_range's */
 
 	/* RD_REVOKED */
@@ -363,6 +362,7 @@ struct rread {
 TAILQ_HEAD(rread_queue, rread);
 
 static struct store		*rd_store;
+static struct event_copy	 rd_copy;	/* the reader's */
 static pthread_t		 rd_thread;
 static int			 rd_started;
 static int			 rd_stopping;	/* under rd_lock */
@@ -1502,7 +1502,7 @@ replay_step(struct stream *s)
  * collection, whose end is not one of the record's events (nor is a
  * change of the collection's rules, which an end user's stream must
  * see): the reader looked for the first such end after the stream's
- * position up to upto (end_row), and read the rows before it. Once the
+ * position up to upto (end), and read the rows before it. Once the
  * stream has every event up to upto it goes live, and takes from its
  * topic the frames published meanwhile (held for it).
  */
@@ -1531,13 +1531,13 @@ replay_answer(struct stream *s, struct rread *q)
 	if (q->record_id[0] != '\0' && q->from < upto && end_id == 0)
 		s->end_checked = upto;
 	if (end_id > 0) {
-		replay_end_row(&e, q->end_row);
+		replay_end_row(&e, &q->end->rows[0]);
 		endf = e.f;
 		upto = end_id - 1;
 	}
 	in_store = 1;
-	for (i = 0; i < q->nrows; i++)
-		replay_row(&r, q->rows[i]);
+	for (i = 0; q->rows != NULL && i < q->rows->n; i++)
+		replay_row(&r, &q->rows->rows[i]);
 	in_store = 0;
 	if (endf != NULL && n < REPLAY_BATCH && !r.full)
 		replay_frame(&r, endf, end_id);
@@ -2392,55 +2392,11 @@ broker_reconfigure(void)
 
 /* The reader. */
 
-/* Reader thread: a copy of ev and its strings in one allocation. */
-static struct event_row *
-row_copy(const struct event_row *ev)
-{
-	const char		*src[7] = { ev->realm, ev->app, ev->collection,
-				    ev->record_id, ev->type, ev->data,
-				    ev->prev };
-	const char		**dst[7];
-	struct event_row	*c;
-	size_t			 len[7], total = sizeof *c;
-	char			*p;
-	int			 i;
-
-	for (i = 0; i < 7; i++) {
-		len[i] = i == 5 ? ev->data_len : i == 6 ? ev->prev_len :
-		    src[i] != NULL ? strlen(src[i]) : 0;
-		if (src[i] != NULL)
-			total += len[i] + 1;
-	}
-	c = xmalloc(total);
-	*c = *ev;
-	dst[0] = &c->realm;
-	dst[1] = &c->app;
-	dst[2] = &c->collection;
-	dst[3] = &c->record_id;
-	dst[4] = &c->type;
-	dst[5] = &c->data;
-	dst[6] = &c->prev;
-	p = (char *)(c + 1);
-	for (i = 0; i < 7; i++) {
-		if (src[i] == NULL) {
-			*dst[i] = NULL;
-			continue;
-		}
-		memcpy(p, src[i], len[i]);
-		p[len[i]] = '\0';
-		*dst[i] = p;
-		p += len[i] + 1;
-	}
-	return (c);
-}
-
 static void
 rread_row(void *arg, const struct event_row *ev)
 {
-	struct rread	*q = arg;
-
-	if (q->nrows < REPLAY_BATCH)
-		q->rows[q->nrows++] = row_copy(ev);
+	(void)arg;
+	event_copy_add(&rd_copy, ev);
 }
 
 static void
@@ -2448,8 +2404,9 @@ rread_end_row(void *arg, const struct event_row *ev)
 {
 	struct rread	*q = arg;
 
-	free(q->end_row);
-	q->end_row = row_copy(ev);
+	free(q->end);
+	event_copy_add(&rd_copy, ev);
+	q->end = event_copy_take(&rd_copy);
 }
 
 /* Reader thread: a step of replay, in one snapshot for the pruned mark
@@ -2479,11 +2436,11 @@ rread_replay(struct rread *q)
 		if (q->end_id > 0)
 			upto = q->end_id - 1;
 	}
-	q->rows = xcalloc(REPLAY_BATCH, sizeof *q->rows);
 	q->n = store_event_range(st, q->last_id, upto, q->realm, q->app,
 	    q->feed ? NULL : q->collection,
 	    q->record_id[0] != '\0' ? q->record_id : NULL,
 	    REPLAY_BATCH, rread_row, q);
+	q->rows = event_copy_take(&rd_copy);
 	store_read_end(st);
 	if (q->n < 0)
 		q->rc = STORE_ERROR;
@@ -2581,12 +2538,8 @@ rread_detach(struct rread *q)
 static void
 rread_free(struct rread *q)
 {
-	int	 i;
-
-	for (i = 0; i < q->nrows; i++)
-		free(q->rows[i]);
 	free(q->rows);
-	free(q->end_row);
+	free(q->end);
 	free(q->rv.ids);
 	rules_clear(&q->rules);
 	free(q->spec.claims);
@@ -2700,6 +2653,7 @@ rread_stop(void)
 	pthread_cond_broadcast(&rd_cond);
 	pthread_mutex_unlock(&rd_lock);
 	pthread_join(rd_thread, NULL);
+	event_copy_clear(&rd_copy);
 	rd_started = 0;
 	TAILQ_CONCAT(&rd_todo, &rd_done, entry);
 	while ((q = TAILQ_FIRST(&rd_todo)) != NULL) {

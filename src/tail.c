@@ -42,23 +42,13 @@
 
 #include "basalt.h"
 
-/* A batch of events read in one step: the rows and their strings in one
- * allocation, freed once published. */
+/* A batch of events read in one step (one allocation, event_copy.c),
+ * freed once published. */
 struct tail_batch {
 	TAILQ_ENTRY(tail_batch)	 entry;
-	int			 n;
-	struct event_row	 rows[];
+	struct event_rows	*ev;
 };
 TAILQ_HEAD(tail_queue, tail_batch);
-
-/* A row being read, its strings at offsets in the thread's buffer. */
-enum { F_REALM, F_APP, F_COLL, F_RECORD, F_TYPE, F_DATA, F_PREV, F__COUNT };
-#define F_NULL	SIZE_MAX
-struct tail_scratch {
-	int64_t	 id;
-	size_t	 off[F__COUNT];		/* F_NULL: NULL */
-	size_t	 len[F__COUNT];
-};
 
 static struct store		*store;	/* the thread's; the loop's once
 					   the thread has ended */
@@ -79,109 +69,44 @@ static int			 held;
 
 /* The thread's. */
 static int64_t			 read_id;	/* the last id queued */
-static struct tail_scratch	*scratch;	/* TAIL_BATCH rows */
-static int			 nscratch;
-static char			*buf;
-static size_t			 buflen, bufsize;
+static struct event_copy	 copy;		/* the step being read */
 
 /* The loop's. */
 static int64_t			 last_id;	/* the last id published */
 
-/* Thread: keeps a copy of s (len bytes and a NUL) in buf; its offset. */
-static size_t
-tail_keep(const char *s, size_t len)
-{
-	size_t	 off;
-
-	if (s == NULL)
-		return (F_NULL);
-	if (bufsize - buflen < len + 1) {
-		bufsize = bufsize * 2 > buflen + len + 1 ?
-		    bufsize * 2 : buflen + len + 1 + 4096;
-		buf = xrealloc(buf, bufsize);
-	}
-	off = buflen;
-	memcpy(buf + off, s, len);
-	buf[off + len] = '\0';
-	buflen += len + 1;
-	return (off);
-}
-
-/* Thread: the store's callback, a row copied into the scratch. */
+/* Thread: the store's callback, a row copied. */
 static void
 tail_collect(void *arg, const struct event_row *ev)
 {
-	struct tail_scratch	*r = &scratch[nscratch++];
-	const char		*s[F__COUNT] = { ev->realm, ev->app,
-				    ev->collection, ev->record_id, ev->type,
-				    ev->data, ev->prev };
-	int			 i;
-
 	(void)arg;
-	r->id = ev->id;
-	for (i = 0; i < F__COUNT; i++) {
-		if (i == F_DATA)
-			r->len[i] = ev->data_len;
-		else if (i == F_PREV)
-			r->len[i] = ev->prev_len;
-		else
-			r->len[i] = s[i] != NULL ? strlen(s[i]) : 0;
-		r->off[i] = tail_keep(s[i], r->len[i]);
-	}
+	event_copy_add(&copy, ev);
 }
 
-/* Thread: the scratch as one allocation. */
-static struct tail_batch *
-tail_batch_new(void)
+static void
+tail_batch_free(struct tail_batch *b)
 {
-	struct tail_batch	*b;
-	struct tail_scratch	*r;
-	struct event_row	*ev;
-	const char		**f[F__COUNT];
-	char			*strs;
-	size_t			 head;
-	int			 i, j;
-
-	head = sizeof *b + (size_t)nscratch * sizeof b->rows[0];
-	b = xmalloc(head + buflen);
-	strs = (char *)b + head;
-	memcpy(strs, buf, buflen);
-	b->n = nscratch;
-	for (i = 0; i < nscratch; i++) {
-		r = &scratch[i];
-		ev = &b->rows[i];
-		f[F_REALM] = &ev->realm;
-		f[F_APP] = &ev->app;
-		f[F_COLL] = &ev->collection;
-		f[F_RECORD] = &ev->record_id;
-		f[F_TYPE] = &ev->type;
-		f[F_DATA] = &ev->data;
-		f[F_PREV] = &ev->prev;
-		ev->id = r->id;
-		for (j = 0; j < F__COUNT; j++)
-			*f[j] = r->off[j] == F_NULL ? NULL : strs + r->off[j];
-		ev->data_len = r->len[F_DATA];
-		ev->prev_len = r->len[F_PREV];
-	}
-	return (b);
+	free(b->ev);
+	free(b);
 }
 
-/* Thread: queues the scratch for the loop, waiting for room. -1 when
- * stopping (nothing queued: the loop reads it again). */
+/* Thread: queues the rows copied for the loop, waiting for room. -1
+ * when stopping (nothing queued: the loop reads it again). */
 static int
-tail_queue_scratch(void)
+tail_queue_copy(void)
 {
-	struct tail_batch	*b = tail_batch_new();
+	struct tail_batch	*b = xmalloc(sizeof *b);
+
+	b->ev = event_copy_take(&copy);
 
 	pthread_mutex_lock(&lock);
 	while (held >= TAIL_QUEUE_MAX && !atomic_load(&stopping))
 		pthread_cond_wait(&room, &lock);
 	if (atomic_load(&stopping)) {
 		pthread_mutex_unlock(&lock);
-		free(b);
+		tail_batch_free(b);
 		return (-1);
 	}
-	read_id = b->rows[b->n - 1].id;	/* b is the loop's from here */
+	read_id = b->ev->rows[b->ev->n - 1].id;	/* b is the loop's now */
 	TAILQ_INSERT_TAIL(&queue, b, entry);
 	held++;
 	pthread_mutex_unlock(&lock);
@@ -197,11 +122,9 @@ tail_read(void)
 	int	 n;
 
 	do {
-		nscratch = 0;
-		buflen = 0;
 		n = store_event_range(store, read_id, 0, NULL, NULL, NULL,
 		    NULL, TAIL_BATCH, tail_collect, NULL);
-		if (nscratch > 0 && tail_queue_scratch() == -1)
+		if (copy.n > 0 && tail_queue_copy() == -1)
 			return (-1);
 	} while (n == TAIL_BATCH);
 	return (n < 0 ? -1 : 0);
@@ -303,11 +226,11 @@ tail_publish(struct tail_batch *b)
 {
 	int	 i;
 
-	for (i = 0; i < b->n; i++) {
-		broker_publish(&b->rows[i]);
-		last_id = b->rows[i].id;
+	for (i = 0; i < b->ev->n; i++) {
+		broker_publish(&b->ev->rows[i]);
+		last_id = b->ev->rows[i].id;
 	}
-	free(b);
+	tail_batch_free(b);
 }
 
 /* Loop: publishes every batch queued since the last turn, then one write
@@ -370,7 +293,7 @@ tail_join(int publish)
 		if (publish)
 			tail_publish(b);
 		else
-			free(b);
+			tail_batch_free(b);
 	}
 	if (publish)
 		broker_flush();
@@ -421,7 +344,6 @@ tail_init(struct event_base *base, struct store *st)
 	store = st;
 	last_id = read_id = store_event_max(store);
 	broker_set_head(last_id);
-	scratch = xcalloc(TAIL_BATCH, sizeof *scratch);
 	if (pipe(wake_fd) == -1) {
 		log_error("tail: pipe: %s", strerror(errno));
 		return (-1);
@@ -459,10 +381,6 @@ tail_free(void)
 			close(wake_fd[i]);
 		wake_fd[i] = -1;
 	}
-	free(scratch);
-	free(buf);
-	scratch = NULL;
-	buf = NULL;
-	buflen = bufsize = 0;
+	event_copy_clear(&copy);
 	store = NULL;
 }
